@@ -1,0 +1,53 @@
+# Decides whether the CUDA backend is built (MLPX_WITH_CUDA) and for which architectures.
+#   MLPX_CUDA=AUTO  build it when check_language(CUDA) finds nvcc
+#   MLPX_CUDA=ON    build it, fail when nvcc is missing
+#   MLPX_CUDA=OFF   CPU backend only; nvcc is never looked for
+include(CheckLanguage)
+
+string(TOUPPER "${MLPX_CUDA}" _mlpx_cuda)
+if(NOT _mlpx_cuda MATCHES "^(AUTO|ON|OFF)$")
+  message(FATAL_ERROR "MLPX_CUDA must be AUTO, ON or OFF; found '${MLPX_CUDA}'")
+endif()
+
+set(MLPX_WITH_CUDA OFF)
+if(NOT _mlpx_cuda STREQUAL "OFF")
+  if(NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc AND NOT DEFINED ENV{CUDACXX})
+    # nvcc is often installed outside PATH; look where the toolkit installs it.
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc CACHE FILEPATH "CUDA compiler")
+  endif()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(MLPX_WITH_CUDA ON)
+  elseif(_mlpx_cuda STREQUAL "ON")
+    message(FATAL_ERROR "MLPX_CUDA=ON but no CUDA compiler was found: install the CUDA toolkit "
+                        "(nvcc), set CMAKE_CUDA_COMPILER, or configure with -DMLPX_CUDA=OFF")
+  else()
+    message(STATUS "mlpx: no CUDA compiler found; building the CPU backend only")
+  endif()
+endif()
+
+if(MLPX_WITH_CUDA)
+  # A user's value always wins; otherwise the visible GPU's own ('native'), else 80;90.
+  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
+    set(_mlpx_arch "80;90")
+    set(_mlpx_why "no GPU visible at configure time")
+    find_program(_mlpx_nvidia_smi nvidia-smi)
+    if(_mlpx_nvidia_smi)
+      execute_process(COMMAND ${_mlpx_nvidia_smi} -L OUTPUT_VARIABLE _mlpx_gpus
+                      RESULT_VARIABLE _mlpx_smi_rc ERROR_QUIET)
+      if(_mlpx_smi_rc EQUAL 0 AND _mlpx_gpus MATCHES "GPU [0-9]")
+        set(_mlpx_arch native)
+        set(_mlpx_why "a GPU is visible")
+      endif()
+    endif()
+    set(CMAKE_CUDA_ARCHITECTURES ${_mlpx_arch} CACHE STRING "CUDA architectures")
+    message(STATUS "mlpx: CUDA architectures ${CMAKE_CUDA_ARCHITECTURES} (${_mlpx_why})")
+  else()
+    message(STATUS "mlpx: CUDA architectures ${CMAKE_CUDA_ARCHITECTURES} (set by the user)")
+  endif()
+  enable_language(CUDA)
+  set(CMAKE_CUDA_STANDARD 17)
+  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+  find_package(CUDAToolkit REQUIRED)
+  message(STATUS "mlpx: CUDA backend ON (nvcc ${CMAKE_CUDA_COMPILER_VERSION})")
+endif()

@@ -1,0 +1,41 @@
+// Losses, each computed with its gradient in one fused pass (formulas in mlpx/math/loss.h).
+#pragma once
+
+#include <string>
+
+#include "mlpx/tensor.h"
+
+namespace mlpx {
+
+enum class Loss { kMse, kSse, kCrossEntropy, kKlDiv, kBce };
+
+// "mse", "sse", "cross_entropy", "kl_div", "bce".
+Loss parse_loss(const std::string& name);
+std::string loss_name(Loss loss);
+// cross_entropy takes int32 class indices [B]; the others float targets [B, K].
+bool loss_uses_class_labels(Loss loss);
+
+// output: [B, K] logits (cross_entropy: softmax fused in; kl_div: log_softmax fused in;
+//         bce: sigmoid fused in) or predictions (mse, sse).
+// target: int32 [B] class indices (cross_entropy), else [B, K] of output's dtype
+//         (probability rows for kl_div).
+// row_loss: [B]; row i's share, such that the batch loss is the mean of row_loss:
+//   mse  sum_k (y - t)^2 / K          sse  0.5 sum_k (y - t)^2
+//   cross_entropy  logsumexp(z) - z_label
+//   kl_div  sum_k t (log t - log_softmax(z)), 0 log 0 = 0
+//   bce  sum_k (max(z,0) - z t + log1p(exp(-|z|))) / K
+// grad: nullptr, or [B, K]: d(batch loss)/d(output), so already divided by B.
+// A label outside [0, K) is a ValueError naming it and its row (on the GPU, raised at the
+// next synchronize()). NaN or Inf in output propagates to row_loss: never hidden.
+void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target,
+                           Tensor& row_loss, Tensor* grad);
+
+// accumulator[0] += scale * sum(values). values: [N]; accumulator: [1], same dtype and
+// device. The order of additions is fixed: the same bits on every run.
+void accumulate_sum(const Tensor& values, Tensor& accumulator, double scale = 1.0);
+
+// correct[0] += number of rows i of output [B, K] whose argmax (first maximum) equals
+// labels[i]. labels: int32 [B]; correct: int32 [1]; all on one device.
+void accumulate_correct(const Tensor& output, const Tensor& labels, Tensor& correct);
+
+}  // namespace mlpx

@@ -1,0 +1,66 @@
+// Optimizers over one flat parameter buffer: each step is ONE kernel launch on the GPU,
+// whatever the number of layers, and needs no host synchronisation (the step counter lives
+// on the device). Update rules match torch.optim (formulas in mlpx/math/<optimizer>.h).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mlpx/tensor.h"
+
+namespace mlpx {
+
+enum class OptimizerType { kSgd, kAdagrad, kRmsprop, kAdam, kAdamW };
+
+// "sgd", "adagrad", "rmsprop", "adam", "adamw". gd (full batch), sgd (batch 1) and
+// mini-batch gd are all "sgd" fed batches of different sizes.
+OptimizerType parse_optimizer(const std::string& name);
+std::string optimizer_name(OptimizerType type);
+
+struct OptimizerConfig {
+  OptimizerType type = OptimizerType::kAdam;
+  double lr = 1e-3;
+  double beta1 = 0.9;    // adam, adamw
+  double beta2 = 0.999;  // adam, adamw
+  std::optional<double> eps;  // unset: the torch default of the type (adagrad 1e-10, else 1e-8)
+  double alpha = 0.99;   // rmsprop smoothing constant
+  double momentum = 0.0; // sgd
+  bool nesterov = false; // sgd; needs momentum > 0
+  double weight_decay = 0.0;  // L2 added to the gradient; decoupled for adamw
+
+  double effective_eps() const;
+  // Throws ValueError naming the first field out of its domain.
+  void validate() const;
+};
+
+class Optimizer {
+ public:
+  // State buffers for `num_params` parameters, zeroed, on `device` in `dtype`.
+  Optimizer(const OptimizerConfig& config, int64_t num_params, DType dtype, Device device);
+
+  // params -= update(grads) at learning rate lr. params, grads: flat [num_params], the
+  // optimizer's dtype and device.
+  void step(Tensor& params, const Tensor& grads, double lr);
+
+  const OptimizerConfig& config() const { return config_; }
+  int64_t steps() const { return steps_; }  // updates taken so far
+
+  // The state buffers, each flat [num_params], named as torch.optim names them:
+  // sgd with momentum "momentum_buffer"; adagrad "sum"; rmsprop "square_avg";
+  // adam/adamw "exp_avg", "exp_avg_sq". Empty for plain sgd.
+  std::vector<std::pair<std::string, Tensor>> state() const;
+  // Restores the step count and the buffers (from a checkpoint): names, shapes and dtype
+  // must match state(); values are copied.
+  void load_state(int64_t steps, const std::vector<std::pair<std::string, Tensor>>& state);
+
+ private:
+  OptimizerConfig config_;
+  int64_t num_params_;
+  int64_t steps_ = 0;
+  Tensor step_counter_;  // int32 [1] on the device; read and advanced by the update kernel
+  std::vector<std::pair<std::string, Tensor>> state_;
+};
+
+}  // namespace mlpx

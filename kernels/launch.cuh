@@ -1,0 +1,37 @@
+// One launch helper for elementwise kernels: sizes a grid-stride grid, returns early when
+// there is no work, checks the launch. Internal.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "cuda/check.h"
+
+namespace mlpx::cuda {
+
+inline constexpr int kBlockThreads = 256;
+// Enough blocks to fill any current GPU several times over; kernels stride beyond it.
+inline constexpr int64_t kMaxBlocks = 65536;
+
+inline int blocks_for(int64_t n, int threads = kBlockThreads) {
+  return static_cast<int>(std::min<int64_t>((n + threads - 1) / threads, kMaxBlocks));
+}
+
+// Launches kernel<<<blocks_for(n), kBlockThreads, 0, stream>>>(n, args...).
+// The kernel's first parameter is the element count and it loops grid-stride over it.
+template <typename... KernelArgs, typename... Args>
+void launch_elementwise(void (*kernel)(int64_t, KernelArgs...), int64_t n, cudaStream_t stream,
+                        Args... args) {
+  if (n <= 0) return;
+  kernel<<<blocks_for(n), kBlockThreads, 0, stream>>>(n, args...);
+  MLPX_CUDA_CHECK_LAUNCH();
+}
+
+// for (i in grid-stride range of n)
+#define MLPX_GRID_STRIDE(i, n)                                                     \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+}  // namespace mlpx::cuda

@@ -1,0 +1,96 @@
+#include "mlpx/gemm.h"
+
+#include <gtest/gtest.h>
+
+#include "mlpx/error.h"
+#include "test_util.h"
+
+namespace mlpx {
+namespace {
+
+// c = op(a) op(b) by the textbook triple loop, in double.
+std::vector<double> naive_gemm(const std::vector<double>& a, bool ta, const std::vector<double>& b,
+                               bool tb, int64_t m, int64_t n, int64_t k) {
+  std::vector<double> c(m * n, 0.0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t p = 0; p < k; ++p) {
+        const double av = ta ? a[p * m + i] : a[i * k + p];
+        const double bv = tb ? b[j * k + p] : b[p * n + j];
+        c[i * n + j] += av * bv;
+      }
+  return c;
+}
+
+struct GemmCase {
+  int64_t m, n, k;
+  bool ta, tb;
+};
+
+class GemmTest : public ::testing::TestWithParam<GemmCase> {};
+
+TEST_P(GemmTest, CpuMatchesNaiveLoop) {
+  const auto [m, n, k, ta, tb] = GetParam();
+  const auto a = test::random_values<double>(m * k, 1);
+  const auto b = test::random_values<double>(k * n, 2);
+  const auto expected = naive_gemm(a, ta, b, tb, m, n, k);
+  const Shape a_shape = ta ? Shape{k, m} : Shape{m, k};
+  const Shape b_shape = tb ? Shape{n, k} : Shape{k, n};
+
+  Tensor c64 = Tensor::zeros({m, n}, DType::kFloat64);
+  gemm(Tensor::from_vector(a, a_shape), ta, Tensor::from_vector(b, b_shape), tb, c64);
+  EXPECT_TRUE(test::all_close(c64.to_vector<double>(), expected, 1e-12, 1e-12));
+
+  std::vector<float> af(a.begin(), a.end()), bf(b.begin(), b.end());
+  Tensor c32 = Tensor::zeros({m, n});
+  gemm(Tensor::from_vector(af, a_shape), ta, Tensor::from_vector(bf, b_shape), tb, c32);
+  EXPECT_TRUE(test::all_close(c32.to_vector<float>(), expected, 1e-5, 1e-4));
+}
+
+TEST_P(GemmTest, GpuMatchesCpu) {
+  MLPX_REQUIRE_CUDA();
+  const auto [m, n, k, ta, tb] = GetParam();
+  const Tensor a = Tensor::from_vector(test::random_values<float>(m * k, 3), ta ? Shape{k, m} : Shape{m, k});
+  const Tensor b = Tensor::from_vector(test::random_values<float>(k * n, 4), tb ? Shape{n, k} : Shape{k, n});
+  Tensor c_cpu = Tensor::zeros({m, n});
+  gemm(a, ta, b, tb, c_cpu);
+  Tensor c_gpu({m, n}, DType::kFloat32, Device::cuda(0));
+  gemm(a.to(Device::cuda(0)), ta, b.to(Device::cuda(0)), tb, c_gpu);
+  EXPECT_TRUE(test::all_close(c_gpu.to_vector<float>(), c_cpu.to_vector<float>(), 1e-5, 1e-4));
+}
+
+// The three products of a Linear layer (y = x W^T; dx = dy W; dW = dy^T x) plus odd sizes.
+INSTANTIATE_TEST_SUITE_P(
+    LinearShapes, GemmTest,
+    ::testing::Values(GemmCase{7, 5, 3, false, true}, GemmCase{7, 3, 5, false, false},
+                      GemmCase{5, 3, 7, true, false}, GemmCase{1, 1, 1, false, false},
+                      GemmCase{33, 17, 65, true, true}, GemmCase{0, 4, 3, false, true},
+                      GemmCase{4, 4, 0, false, false}, GemmCase{128, 10, 256, false, true}),
+    [](const ::testing::TestParamInfo<GemmCase>& info) {
+      const GemmCase& c = info.param;
+      return "m" + std::to_string(c.m) + "n" + std::to_string(c.n) + "k" + std::to_string(c.k) +
+             (c.ta ? "_ta" : "") + (c.tb ? "_tb" : "");
+    });
+
+TEST(Gemm, AlphaBetaAccumulate) {
+  Tensor a = Tensor::from_vector<double>({1, 2, 3, 4}, {2, 2});
+  Tensor c = Tensor::from_vector<double>({1, 1, 1, 1}, {2, 2});
+  gemm(a, false, a, false, c, 2.0, 1.0);  // c = 2 a a + c
+  EXPECT_EQ(c.to_vector<double>(), (std::vector<double>{15, 21, 31, 45}));
+}
+
+TEST(Gemm, ShapeMismatchNamesBothShapes) {
+  Tensor a = Tensor::zeros({2, 3}), b = Tensor::zeros({4, 5}), c = Tensor::zeros({2, 5});
+  try {
+    gemm(a, false, b, false, c);
+    FAIL();
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("[2, 3] x op(b) [3, 5]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("found op(b) [4, 5]"), std::string::npos) << e.what();
+  }
+  Tensor d = Tensor::zeros({2, 5}, DType::kFloat64);
+  EXPECT_THROW(gemm(a, false, Tensor::zeros({3, 5}), false, d), ShapeError);
+}
+
+}  // namespace
+}  // namespace mlpx

@@ -1,0 +1,60 @@
+// Helpers shared by the test suites.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <sstream>
+#include <vector>
+
+#include "mlpx/device.h"
+#include "mlpx/tensor.h"
+
+// GPU tests skip, never fail, where no CUDA device can be used.
+#define MLPX_REQUIRE_CUDA()                                                           \
+  do {                                                                                \
+    if (!::mlpx::cuda_available())                                                    \
+      GTEST_SKIP() << (::mlpx::built_with_cuda() ? "no usable CUDA device"            \
+                                                 : "built without the CUDA backend"); \
+  } while (0)
+
+namespace mlpx::test {
+
+// Values uniform in [lo, hi) from a seeded std::mt19937_64 (test inputs only).
+template <typename T>
+std::vector<T> random_values(size_t n, uint64_t seed, double lo = -1.0, double hi = 1.0) {
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> dist(lo, hi);
+  std::vector<T> out(n);
+  for (auto& v : out) v = static_cast<T>(dist(gen));
+  return out;
+}
+
+// Passes when |actual - expected| <= atol + rtol * |expected| everywhere (NaN never passes);
+// on failure names the first few elements that fail, with their indices.
+template <typename A, typename B>
+::testing::AssertionResult all_close(const std::vector<A>& actual, const std::vector<B>& expected,
+                                     double atol, double rtol) {
+  if (actual.size() != expected.size()) {
+    return ::testing::AssertionFailure()
+           << "expected " << expected.size() << " values, found " << actual.size();
+  }
+  std::ostringstream faults;
+  int count = 0;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    const double a = static_cast<double>(actual[i]), e = static_cast<double>(expected[i]);
+    const bool ok = std::abs(a - e) <= atol + rtol * std::abs(e);
+    if (!ok) {
+      if (count < 5) faults << " [" << i << "] " << a << " vs " << e << ";";
+      ++count;
+    }
+  }
+  if (count == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << count << " of " << actual.size()
+                                       << " values differ beyond atol " << atol << " + rtol "
+                                       << rtol << ":" << faults.str();
+}
+
+}  // namespace mlpx::test
