@@ -30,7 +30,7 @@ void launch_elementwise(void (*kernel)(int64_t, KernelArgs...), int64_t n, cudaS
 }
 
 // for (i in grid-stride range of n)
-#define MLPX_GRID_STRIDE(i, n)                                                     \
+#define MLPX_GRID_STRIDE(i, n)                                                           \
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 

@@ -37,11 +37,11 @@ void gemm(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b, 
 #endif
   }
   if (c.dtype() == DType::kFloat64) {
-    cpu::gemm<double>(transpose_a, transpose_b, m, n, k, alpha, a.data<double>(),
-                      b.data<double>(), beta, c.data<double>());
+    cpu::gemm<double>(transpose_a, transpose_b, m, n, k, alpha, a.data<double>(), b.data<double>(),
+                      beta, c.data<double>());
   } else {
-    MLPX_CHECK(c.dtype() == DType::kFloat32, ShapeError, "gemm: expected float32 or float64, found ",
-               dtype_name(c.dtype()));
+    MLPX_CHECK(c.dtype() == DType::kFloat32, ShapeError,
+               "gemm: expected float32 or float64, found ", dtype_name(c.dtype()));
     cpu::gemm<float>(transpose_a, transpose_b, m, n, k, static_cast<float>(alpha), a.data<float>(),
                      b.data<float>(), static_cast<float>(beta), c.data<float>());
   }

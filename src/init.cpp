@@ -18,9 +18,12 @@ struct InitName {
   const char* name;
 };
 constexpr InitName kInitNames[] = {
-    {Init::kZeros, "zeros"},          {Init::kNormal, "normal"},
-    {Init::kUniform, "uniform"},      {Init::kXavierNormal, "xavier_normal"},
-    {Init::kXavierUniform, "xavier_uniform"}, {Init::kHeNormal, "he_normal"},
+    {Init::kZeros, "zeros"},
+    {Init::kNormal, "normal"},
+    {Init::kUniform, "uniform"},
+    {Init::kXavierNormal, "xavier_normal"},
+    {Init::kXavierUniform, "xavier_uniform"},
+    {Init::kHeNormal, "he_normal"},
     {Init::kHeUniform, "he_uniform"},
 };
 }  // namespace
@@ -29,8 +32,10 @@ Init parse_init(const std::string& name) {
   for (const auto& entry : kInitNames) {
     if (name == entry.name) return entry.init;
   }
-  throw ValueError("init: expected one of zeros, normal, uniform, xavier_normal, xavier_uniform, "
-                   "he_normal, he_uniform; found '" + name + "'");
+  throw ValueError(
+      "init: expected one of zeros, normal, uniform, xavier_normal, xavier_uniform, "
+      "he_normal, he_uniform; found '" +
+      name + "'");
 }
 
 std::string init_name(Init init) {
@@ -47,16 +52,21 @@ double init_scale(Init init, int64_t fan_in, double param) {
              ": expected fan_in > 0, found ", fan_in);
   const double n = static_cast<double>(fan_in);
   switch (init) {
-    case Init::kZeros: return 0.0;
+    case Init::kZeros:
+      return 0.0;
     case Init::kNormal:
     case Init::kUniform:
       MLPX_CHECK(param >= 0 && std::isfinite(param), ValueError, init_name(init),
                  ": expected a finite scale >= 0, found ", param);
       return param;
-    case Init::kXavierNormal: return std::sqrt(1.0 / n);
-    case Init::kXavierUniform: return std::sqrt(3.0 / n);
-    case Init::kHeNormal: return std::sqrt(2.0 / n);
-    case Init::kHeUniform: return std::sqrt(6.0 / n);
+    case Init::kXavierNormal:
+      return std::sqrt(1.0 / n);
+    case Init::kXavierUniform:
+      return std::sqrt(3.0 / n);
+    case Init::kHeNormal:
+      return std::sqrt(2.0 / n);
+    case Init::kHeUniform:
+      return std::sqrt(6.0 / n);
   }
   return 0.0;
 }
@@ -67,7 +77,8 @@ void init_tensor(Tensor& weight, Init init, int64_t fan_in, double param, uint64
   const int64_t n = weight.numel();
   if (weight.device().is_cuda()) {
 #if MLPX_WITH_CUDA
-    cuda::init_values(weight.data<float>(), n, init, scale, seed, stream, cuda::stream_of(weight.device()));
+    cuda::init_values(weight.data<float>(), n, init, scale, seed, stream,
+                      cuda::stream_of(weight.device()));
     return;
 #else
     detail::fail_without_cuda("init_tensor");

@@ -11,8 +11,9 @@
 namespace mlpx::detail {
 
 void fail_without_cuda(const char* what) {
-  throw CudaError(concat(what, ": expected a build with the CUDA backend, found a CPU-only build "
-                               "(configure with -DMLPX_CUDA=ON on a machine with nvcc)"));
+  throw CudaError(concat(what,
+                         ": expected a build with the CUDA backend, found a CPU-only build "
+                         "(configure with -DMLPX_CUDA=ON on a machine with nvcc)"));
 }
 
 void* allocate(size_t bytes, Device device) {

@@ -22,18 +22,24 @@ struct Storage {
 
 size_t dtype_size(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return 4;
-    case DType::kFloat64: return 8;
-    case DType::kInt32: return 4;
+    case DType::kFloat32:
+      return 4;
+    case DType::kFloat64:
+      return 8;
+    case DType::kInt32:
+      return 4;
   }
   return 0;
 }
 
 const char* dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return "float32";
-    case DType::kFloat64: return "float64";
-    case DType::kInt32: return "int32";
+    case DType::kFloat32:
+      return "float32";
+    case DType::kFloat64:
+      return "float64";
+    case DType::kInt32:
+      return "int32";
   }
   return "?";
 }
@@ -130,8 +136,8 @@ Tensor Tensor::rows(int64_t begin, int64_t end) const {
 
 Tensor Tensor::view(Shape shape) const {
   const int64_t n = checked_numel(shape);
-  MLPX_CHECK(n == numel(), ShapeError, "view: expected ", numel(), " elements for ",
-             describe(), ", found ", n, " in ", shape_str(shape));
+  MLPX_CHECK(n == numel(), ShapeError, "view: expected ", numel(), " elements for ", describe(),
+             ", found ", n, " in ", shape_str(shape));
   Tensor out = *this;
   out.shape_ = std::move(shape);
   return out;
@@ -148,8 +154,8 @@ Tensor Tensor::flat_view(int64_t offset, Shape shape) const {
 }
 
 int64_t Tensor::size(int d) const {
-  MLPX_CHECK(d >= 0 && d < dim(), ShapeError, "size(", d, "): expected a dimension below ",
-             dim(), " for ", describe());
+  MLPX_CHECK(d >= 0 && d < dim(), ShapeError, "size(", d, "): expected a dimension below ", dim(),
+             " for ", describe());
   return shape_[d];
 }
 
@@ -187,9 +193,15 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t) {
     for (int64_t i = 0; i < t.numel(); ++i) {
       out << (i ? ", " : "");
       switch (t.dtype()) {
-        case DType::kFloat32: out << t.data<float>()[i]; break;
-        case DType::kFloat64: out << t.data<double>()[i]; break;
-        case DType::kInt32: out << t.data<int32_t>()[i]; break;
+        case DType::kFloat32:
+          out << t.data<float>()[i];
+          break;
+        case DType::kFloat64:
+          out << t.data<double>()[i];
+          break;
+        case DType::kInt32:
+          out << t.data<int32_t>()[i];
+          break;
       }
     }
     out << '}';

@@ -52,9 +52,9 @@ template <typename A, typename B>
     }
   }
   if (count == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << count << " of " << actual.size()
-                                       << " values differ beyond atol " << atol << " + rtol "
-                                       << rtol << ":" << faults.str();
+  return ::testing::AssertionFailure()
+         << count << " of " << actual.size() << " values differ beyond atol " << atol << " + rtol "
+         << rtol << ":" << faults.str();
 }
 
 }  // namespace mlpx::test

@@ -23,7 +23,7 @@ void activation_forward(Activation activation, const Tensor& x, Tensor& y, doubl
 
 // dx = dy * f'(...), with f' computed from x (relu family) or y (sigmoid, tanh, softmax:
 // dx = y * (dy - sum_j dy_j y_j) per row). x, y, dy, dx: one shape; dx may be dy itself.
-void activation_backward(Activation activation, const Tensor& x, const Tensor& y,
-                         const Tensor& dy, Tensor& dx, double alpha = 0.01);
+void activation_backward(Activation activation, const Tensor& x, const Tensor& y, const Tensor& dy,
+                         Tensor& dx, double alpha = 0.01);
 
 }  // namespace mlpx

@@ -52,7 +52,7 @@ std::string concat(const Parts&... parts) {
 
 // Throws ErrorType(message parts...) unless cond holds. One line per precondition:
 //   MLPX_CHECK(x.rows() == y.rows(), ShapeError, "expected ", x.rows(), " rows, found ", y.rows());
-#define MLPX_CHECK(cond, ErrorType, ...)                             \
-  do {                                                               \
+#define MLPX_CHECK(cond, ErrorType, ...)                                       \
+  do {                                                                         \
     if (!(cond)) throw ::mlpx::ErrorType(::mlpx::detail::concat(__VA_ARGS__)); \
   } while (0)

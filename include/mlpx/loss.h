@@ -27,8 +27,8 @@ bool loss_uses_class_labels(Loss loss);
 // grad: nullptr, or [B, K]: d(batch loss)/d(output), so already divided by B.
 // A label outside [0, K) is a ValueError naming it and its row (on the GPU, raised at the
 // next synchronize()). NaN or Inf in output propagates to row_loss: never hidden.
-void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target,
-                           Tensor& row_loss, Tensor* grad);
+void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target, Tensor& row_loss,
+                           Tensor* grad);
 
 // accumulator[0] += scale * sum(values). values: [N]; accumulator: [1], same dtype and
 // device. The order of additions is fixed: the same bits on every run.

@@ -22,12 +22,12 @@ std::string optimizer_name(OptimizerType type);
 struct OptimizerConfig {
   OptimizerType type = OptimizerType::kAdam;
   double lr = 1e-3;
-  double beta1 = 0.9;    // adam, adamw
-  double beta2 = 0.999;  // adam, adamw
+  double beta1 = 0.9;         // adam, adamw
+  double beta2 = 0.999;       // adam, adamw
   std::optional<double> eps;  // unset: the torch default of the type (adagrad 1e-10, else 1e-8)
-  double alpha = 0.99;   // rmsprop smoothing constant
-  double momentum = 0.0; // sgd
-  bool nesterov = false; // sgd; needs momentum > 0
+  double alpha = 0.99;        // rmsprop smoothing constant
+  double momentum = 0.0;      // sgd
+  bool nesterov = false;      // sgd; needs momentum > 0
   double weight_decay = 0.0;  // L2 added to the gradient; decoupled for adamw
 
   double effective_eps() const;

@@ -18,8 +18,8 @@ int blas_int(int64_t v, const char* what) {
 }  // namespace
 
 template <typename T>
-void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T alpha,
-          const T* a, const T* b, T beta, T* c) {
+void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+          const T* b, T beta, T* c) {
   if (m == 0 || n == 0) return;
   if (k == 0) {  // op(a) op(b) is all zeros; BLAS would read no input
     for (int64_t i = 0; i < m * n; ++i) c[i] = beta == T(0) ? T(0) : beta * c[i];

@@ -7,6 +7,6 @@ namespace mlpx::cpu {
 // c[M,N] = alpha * op(a) * op(b) + beta * c with op(a): [M,K], op(b): [K,N], row-major,
 // dense (leading dimension = row length).
 template <typename T>
-void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T alpha,
-          const T* a, const T* b, T beta, T* c);
+void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+          const T* b, T beta, T* c);
 }  // namespace mlpx::cpu

@@ -13,9 +13,9 @@ namespace mlpx::cuda {
 namespace detail {
 bool check(cudaError_t status, const char* stmt, const char* file, int line, bool fatal) {
   if (status == cudaSuccess) return true;
-  const std::string msg = ::mlpx::detail::concat(file, ":", line, ": ", stmt, " failed: ",
-                                                 cudaGetErrorName(status), " (",
-                                                 cudaGetErrorString(status), ")");
+  const std::string msg =
+      ::mlpx::detail::concat(file, ":", line, ": ", stmt, " failed: ", cudaGetErrorName(status),
+                             " (", cudaGetErrorString(status), ")");
   if (fatal) throw CudaError(msg);
   std::fprintf(stderr, "mlpx: %s\n", msg.c_str());
   return false;
@@ -23,9 +23,9 @@ bool check(cudaError_t status, const char* stmt, const char* file, int line, boo
 
 bool check(cublasStatus_t status, const char* stmt, const char* file, int line, bool fatal) {
   if (status == CUBLAS_STATUS_SUCCESS) return true;
-  const std::string msg = ::mlpx::detail::concat(file, ":", line, ": ", stmt, " failed: ",
-                                                 cublasGetStatusName(status), " (",
-                                                 cublasGetStatusString(status), ")");
+  const std::string msg =
+      ::mlpx::detail::concat(file, ":", line, ": ", stmt, " failed: ", cublasGetStatusName(status),
+                             " (", cublasGetStatusString(status), ")");
   if (fatal) throw CudaError(msg);
   std::fprintf(stderr, "mlpx: %s\n", msg.c_str());
   return false;
@@ -90,8 +90,8 @@ Context& context(int device) {
 void synchronize_and_check(int device) {
   Context& ctx = context(device);
   DeviceStatus status{};
-  MLPX_CUDA_CHECK(cudaMemcpyAsync(&status, ctx.status, sizeof status, cudaMemcpyDeviceToHost,
-                                  ctx.stream));
+  MLPX_CUDA_CHECK(
+      cudaMemcpyAsync(&status, ctx.status, sizeof status, cudaMemcpyDeviceToHost, ctx.stream));
   MLPX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
   if (status.code == static_cast<int32_t>(DeviceStatusCode::kOk)) return;
   MLPX_CUDA_CHECK(cudaMemsetAsync(ctx.status, 0, sizeof(DeviceStatus), ctx.stream));
@@ -115,8 +115,8 @@ void* allocate(size_t bytes, int device) {
     cudaGetLastError();
     size_t free_bytes = 0, total_bytes = 0;
     cudaMemGetInfo(&free_bytes, &total_bytes);
-    throw CudaError(::mlpx::detail::concat("out of memory on cuda:", device, ": asked for ",
-                                           bytes, " bytes, ", free_bytes, " of ", total_bytes,
+    throw CudaError(::mlpx::detail::concat("out of memory on cuda:", device, ": asked for ", bytes,
+                                           " bytes, ", free_bytes, " of ", total_bytes,
                                            " bytes free"));
   }
   MLPX_CUDA_CHECK(status);
@@ -134,7 +134,8 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
   Context& ctx = context(on.index);
   MLPX_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, ctx.stream));
   // Host memory is pageable: the copy must be complete before the caller reuses it.
-  if (dst_device.is_cpu() || src_device.is_cpu()) MLPX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+  if (dst_device.is_cpu() || src_device.is_cpu())
+    MLPX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
 }
 
 void zero_bytes(void* dst, int device, size_t bytes) {

@@ -15,12 +15,12 @@ namespace mlpx::cuda {
 
 struct Context {
   int device = 0;
-  cudaStream_t stream = nullptr;         // every mlpx launch on this device goes here
-  cublasHandle_t blas = nullptr;         // bound to `stream`, fixed workspace (deterministic)
+  cudaStream_t stream = nullptr;  // every mlpx launch on this device goes here
+  cublasHandle_t blas = nullptr;  // bound to `stream`, fixed workspace (deterministic)
   cublasLtHandle_t blas_lt = nullptr;
-  void* workspace = nullptr;             // shared by cuBLAS and cuBLASLt
+  void* workspace = nullptr;  // shared by cuBLAS and cuBLASLt
   size_t workspace_bytes = 0;
-  DeviceStatus* status = nullptr;        // device memory; see status.h
+  DeviceStatus* status = nullptr;  // device memory; see status.h
 };
 
 int device_count();

@@ -9,10 +9,10 @@ namespace mlpx::cuda {
 enum class DeviceStatusCode : int32_t { kOk = 0, kLabelOutOfRange = 1 };
 
 struct DeviceStatus {
-  int32_t code;    // DeviceStatusCode; the first fault wins
-  int32_t row;     // where it happened
-  int32_t value;   // the offending value
-  int32_t limit;   // the bound it broke (number of classes, ...)
+  int32_t code;   // DeviceStatusCode; the first fault wins
+  int32_t row;    // where it happened
+  int32_t value;  // the offending value
+  int32_t limit;  // the bound it broke (number of classes, ...)
 };
 
 }  // namespace mlpx::cuda

@@ -50,8 +50,10 @@ TEST_P(GemmTest, CpuMatchesNaiveLoop) {
 TEST_P(GemmTest, GpuMatchesCpu) {
   MLPX_REQUIRE_CUDA();
   const auto [m, n, k, ta, tb] = GetParam();
-  const Tensor a = Tensor::from_vector(test::random_values<float>(m * k, 3), ta ? Shape{k, m} : Shape{m, k});
-  const Tensor b = Tensor::from_vector(test::random_values<float>(k * n, 4), tb ? Shape{n, k} : Shape{k, n});
+  const Tensor a =
+      Tensor::from_vector(test::random_values<float>(m * k, 3), ta ? Shape{k, m} : Shape{m, k});
+  const Tensor b =
+      Tensor::from_vector(test::random_values<float>(k * n, 4), tb ? Shape{n, k} : Shape{k, n});
   Tensor c_cpu = Tensor::zeros({m, n});
   gemm(a, ta, b, tb, c_cpu);
   Tensor c_gpu({m, n}, DType::kFloat32, Device::cuda(0));

@@ -21,9 +21,13 @@ TEST(Philox, MatchesPublishedKnownAnswers) {
   };
   const Kat kats[] = {
       {{{0, 0, 0, 0}}, 0, 0, {{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}}},
-      {{{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}}, 0xffffffff, 0xffffffff,
+      {{{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}},
+       0xffffffff,
+       0xffffffff,
        {{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}}},
-      {{{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}}, 0xa4093822, 0x299f31d0,
+      {{{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}},
+       0xa4093822,
+       0x299f31d0,
        {{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}}},
   };
   for (const Kat& kat : kats) {
@@ -74,7 +78,8 @@ TEST_P(InitStatistics, MeanAndStdMatchTheory) {
 
 INSTANTIATE_TEST_SUITE_P(
     EveryScheme, InitStatistics,
-    ::testing::Values(InitCase{Init::kNormal, 100, 1.0, 1.0}, InitCase{Init::kNormal, 100, 0.01, 0.01},
+    ::testing::Values(InitCase{Init::kNormal, 100, 1.0, 1.0},
+                      InitCase{Init::kNormal, 100, 0.01, 0.01},
                       InitCase{Init::kUniform, 50, 0.5, 0.5 / std::sqrt(3.0)},
                       InitCase{Init::kXavierNormal, 400, 0, std::sqrt(1.0 / 400)},
                       InitCase{Init::kXavierUniform, 400, 0, std::sqrt(1.0 / 400)},
