@@ -1,8 +1,21 @@
 // The whole public API of mlpx.
 #pragma once
 
+#include "mlpx/activation.h"
+#include "mlpx/array_io.h"
+#include "mlpx/batching.h"
+#include "mlpx/checkpoint.h"
+#include "mlpx/config.h"
+#include "mlpx/dataset.h"
 #include "mlpx/device.h"
 #include "mlpx/error.h"
 #include "mlpx/gemm.h"
 #include "mlpx/init.h"
+#include "mlpx/linear.h"
+#include "mlpx/loss.h"
+#include "mlpx/model.h"
+#include "mlpx/optimizer.h"
+#include "mlpx/safetensors.h"
+#include "mlpx/schedule.h"
 #include "mlpx/tensor.h"
+#include "mlpx/training.h"

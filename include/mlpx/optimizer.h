@@ -58,9 +58,15 @@ class Optimizer {
  private:
   OptimizerConfig config_;
   int64_t num_params_;
+  DType dtype_;  // of params, grads and every state buffer
   int64_t steps_ = 0;
-  Tensor step_counter_;  // int32 [1] on the device; read and advanced by the update kernel
+  // int32 [2] on the optimizer's device: [0] steps taken, read and advanced by the update
+  // kernel; [1] blocks of the running launch that have finished (see
+  // kernels/optimizer_step.cuh). On the CPU [0] mirrors steps_.
+  Tensor step_counter_;
   std::vector<std::pair<std::string, Tensor>> state_;
+
+  friend struct OptimizerTestPeer;  // tests read step_counter_
 };
 
 }  // namespace mlpx

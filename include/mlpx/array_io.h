@@ -1,0 +1,63 @@
+// Array files: readers for .npy, .csv and IDX (MNIST-style, optionally gzip-compressed) data
+// sets, the conversions from what a file holds to the tensors training needs, and writers for
+// .npy and .csv outputs. Every failure is an IoError (ValueError for a bad label) whose one-line
+// message names the file, what was expected and what was found. Readers validate headers,
+// dimensions and sizes against the file length before allocating; writers replace their target
+// atomically (a failed write leaves the previous file as it was).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mlpx/tensor.h"
+
+namespace mlpx {
+
+// Element types that array files may hold (wider than DType: data sets come as uint8/int64).
+enum class ElementType { kUint8, kInt32, kInt64, kFloat32, kFloat64 };
+
+size_t element_size(ElementType type);            // 1, 4, 8, 4, 8
+const char* element_type_name(ElementType type);  // "uint8", "int32", "int64", "float32", ...
+
+// The contents of an array file, as read: any rank >= 1, never empty, floats always finite.
+struct Array {
+  Shape shape;  // e.g. [60000, 28, 28]; every size >= 1
+  ElementType type = ElementType::kFloat32;
+  std::vector<unsigned char> bytes;  // numel() * element_size(type) bytes, native, row-major
+  std::string source;                // the path it was read from (for error messages)
+
+  int64_t numel() const;  // product of shape
+  int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
+  int64_t row_size() const;  // product of shape[1:] (1 for rank 1)
+};
+
+// Reads an array file, choosing the format by name: "*.npy", "*.csv", or IDX ("*-ubyte*",
+// optionally "*.gz"). Anything else is an IoError naming the supported formats.
+Array load_array(const std::string& path);
+// .npy, format versions 1.0 / 2.0 / 3.0, C order, dtypes <f4 <f8 |u1 <i4 <i8.
+Array load_npy(const std::string& path);
+// IDX (0x00 0x00 type ndims, big-endian dims and data); gzip-compressed when path ends in .gz.
+// Types 0x08 uint8, 0x0C int32, 0x0D float32, 0x0E float64.
+Array load_idx(const std::string& path);
+// Comma-separated numbers -> float64 [rows, cols]; a first row that is not all numeric is a
+// header and skipped; blank lines are skipped; every row must have the same column count.
+Array load_csv(const std::string& path);
+
+// Features: float32 CPU tensor [N, prod(shape[1:])] (rank-1 arrays become [N, 1]).
+Tensor to_float_tensor(const Array& array);
+// Class indices: int32 CPU tensor [N] from a rank-1 array (or [N, 1]) of any integer type, or of
+// floats holding integers exactly; IoError naming `name_for_errors` and the first bad value.
+Tensor to_labels(const Array& array, const std::string& name_for_errors);
+// Checks that every label of an int32 tensor [N] lies in [0, classes); ValueError naming the
+// first bad label, its row and `what` (the file it came from) otherwise. Any device.
+void check_labels(const Tensor& labels, int64_t classes, const std::string& what);
+
+// Writes a float32/float64/int32 tensor [N] or [N, M] (any device) as .npy (version 1.0, header
+// padded to 64 bytes as numpy does). Atomic: temp file in the same folder, fsync, rename.
+void save_npy(const std::string& path, const Tensor& tensor);
+// Writes a tensor [N] (one value a line) or [N, M] (M comma-separated values a line) as .csv;
+// floats in the shortest form that reads back to the same value. Atomic as save_npy.
+void save_csv(const std::string& path, const Tensor& tensor);
+
+}  // namespace mlpx

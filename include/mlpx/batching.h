@@ -1,0 +1,24 @@
+// Mini-batches: a shuffled order of the rows per epoch, and the gather that copies a batch's
+// rows together. On the GPU both run on the device, so the data set never leaves it.
+#pragma once
+
+#include <cstdint>
+
+#include "mlpx/tensor.h"
+
+namespace mlpx {
+
+// int32 [n] on `device`: a permutation of [0, n) that depends only on (seed, stream), the
+// same on every backend (see mlpx/math/batching.h). Epoch e shuffles with stream
+// math::kStreamShuffle + e.
+Tensor random_permutation(int64_t n, uint64_t seed, uint64_t stream, Device device);
+
+// int32 [n] on `device`: 0, 1, ..., n-1.
+Tensor identity_indices(int64_t n, Device device);
+
+// dst[i] = src[indices[i]] row by row. src: [N, D] or [N] (float32, float64 or int32);
+// indices: int32 [B], values in [0, N) (checked on the CPU; on the GPU the caller must
+// guarantee it, as random_permutation does); dst: [B, D] or [B], src's dtype; one device.
+void gather_rows(const Tensor& src, const Tensor& indices, Tensor& dst);
+
+}  // namespace mlpx

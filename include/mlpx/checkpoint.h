@@ -1,0 +1,40 @@
+// Checkpoints in the safetensors format (see DESIGN.md "Checkpoints"): tensors
+// layers.{i}.weight [out, in] and layers.{i}.bias [out]; the optimizer's state as
+// optimizer.{state}.layers.{i}.weight / .bias; __metadata__ with the config JSON, the step
+// and epoch counters and the generator state. Writes are atomic.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mlpx/config.h"
+#include "mlpx/model.h"
+#include "mlpx/optimizer.h"
+
+namespace mlpx {
+
+struct TrainingProgress {
+  int64_t epoch = 0;  // epochs completed
+  int64_t step = 0;   // optimizer updates taken
+};
+
+// Saves `model` (and the optimizer's state when given) with `config` and `progress`.
+void save_checkpoint(const std::string& path, const Sequential& model, const Optimizer* optimizer,
+                     const Config& config, const TrainingProgress& progress);
+
+struct Checkpoint {
+  Config config;
+  TrainingProgress progress;
+  Sequential model;  // on the CPU, float32, its parameters loaded
+  // Flat [num_params] buffers by torch name ("exp_avg", ...); empty when none were saved.
+  std::vector<std::pair<std::string, Tensor>> optimizer_state;
+};
+
+// Reads and validates everything (format, names, shapes, dtypes, metadata) before building
+// anything; IoError naming the file and the problem.
+Checkpoint load_checkpoint(const std::string& path);
+
+}  // namespace mlpx

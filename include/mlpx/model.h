@@ -1,0 +1,85 @@
+// Sequential: a stack of Linear + activation layers whose parameters live in ONE flat
+// buffer (each layer's weight [out, in] and bias [out] are views into it), and whose
+// gradients live in a second buffer of the same layout. So one optimizer launch updates the
+// whole model and a checkpoint is a few contiguous blobs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mlpx/activation.h"
+#include "mlpx/init.h"
+#include "mlpx/tensor.h"
+
+namespace mlpx {
+
+struct LayerSpec {
+  int64_t units = 0;
+  Activation activation = Activation::kRelu;
+};
+
+class Sequential {
+ public:
+  // A model taking [B, inputs] rows through `layers`; parameters uninitialised until init().
+  // dtype float32 (any device) or float64 (CPU, for gradient checks).
+  Sequential(int64_t inputs, std::vector<LayerSpec> layers, double activation_alpha = 0.01,
+             DType dtype = DType::kFloat32, Device device = Device::cpu());
+
+  // Weights drawn by `init` (param: its std or bound, see init.h) from Philox stream
+  // kStreamInit + layer; biases zero. The same seed gives the same weights on every device.
+  void init(Init init, double param, uint64_t seed);
+
+  // Training forward pass: keeps what backward() needs. x: [B, inputs] on the model's
+  // device. Returns the output [B, outputs] (a view valid until the next forward()).
+  Tensor forward(const Tensor& x);
+  // From doutput [B, outputs] (d loss / d output of the last forward()), overwrites the
+  // gradient buffer (grads()).
+  void backward(const Tensor& doutput);
+  // Inference: output [B, outputs] in a new tensor; touches neither gradients nor the
+  // training activations.
+  Tensor predict(const Tensor& x) const;
+
+  int64_t inputs() const { return inputs_; }
+  int64_t outputs() const { return layers_.back().units; }
+  size_t num_layers() const { return layers_.size(); }
+  const LayerSpec& layer(size_t i) const { return layers_[i]; }
+  int64_t num_params() const { return params_.numel(); }
+  DType dtype() const { return params_.dtype(); }
+  Device device() const { return params_.device(); }
+  double activation_alpha() const { return alpha_; }
+
+  Tensor& params() { return params_; }  // flat [num_params]
+  const Tensor& params() const { return params_; }
+  Tensor& grads() { return grads_; }  // flat [num_params], same layout
+  // Views into params() / grads(): weight [out_i, in_i], bias [out_i].
+  Tensor weight(size_t i) const;
+  Tensor bias(size_t i) const;
+  Tensor weight_grad(size_t i) const;
+  Tensor bias_grad(size_t i) const;
+  int64_t weight_offset(size_t i) const { return offsets_[i]; }  // bias follows its weight
+
+  // A copy of the model on another device (parameters copied; buffers fresh).
+  Sequential to(Device device) const;
+
+  // A table of the layers, their shapes and parameter counts.
+  std::string summary() const;
+
+ private:
+  int64_t in_features(size_t i) const { return i == 0 ? inputs_ : layers_[i - 1].units; }
+  void ensure_batch(int64_t batch);
+
+  int64_t inputs_;
+  std::vector<LayerSpec> layers_;
+  double alpha_;
+  std::vector<int64_t> offsets_;  // weight i starts at offsets_[i] in params_
+  Tensor params_, grads_;
+
+  // Training buffers for up to `capacity_` rows; batches use row views of them.
+  int64_t capacity_ = 0;
+  Tensor input_;                   // the last forward()'s x (a handle, not a copy)
+  std::vector<Tensor> pre_, act_;  // per layer: z = linear output, a = f(z)
+  std::vector<Tensor> grad_;       // per layer: d loss / d a_i, then d loss / d z_i in place
+};
+
+}  // namespace mlpx

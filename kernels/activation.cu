@@ -1,0 +1,136 @@
+#include "kernels/activation.h"
+#include "kernels/launch.cuh"
+#include "mlpx/math/activation.h"
+
+namespace mlpx::cuda {
+
+namespace {
+
+constexpr bool reads_input(Activation a) {
+  return a == Activation::kRelu || a == Activation::kLeakyRelu || a == Activation::kElu;
+}
+constexpr bool reads_output(Activation a) {
+  return a == Activation::kSigmoid || a == Activation::kTanh;
+}
+
+template <Activation kAct>
+__global__ void activation_forward_kernel(int64_t n, const float* x, float* y, float alpha) {
+  MLPX_GRID_STRIDE(i, n) { y[i] = math::activation_value<kAct>(x[i], alpha); }
+}
+
+template <Activation kAct>
+__global__ void activation_backward_kernel(int64_t n, const float* x, const float* y,
+                                           const float* dy, float* dx, float alpha) {
+  MLPX_GRID_STRIDE(i, n) {
+    // Only the operand this activation reads is loaded (the other may be nullptr).
+    float xi = 0.0f, yi = 0.0f;
+    if constexpr (reads_input(kAct)) xi = x[i];
+    if constexpr (reads_output(kAct)) yi = y[i];
+    dx[i] = math::activation_grad<kAct>(xi, yi, dy[i], alpha);
+  }
+}
+
+// Softmax over each row: one read to reduce (max, sum of exp) in a single streaming pass,
+// one read and one write for y. y may be x: a group finishes reading its row (the
+// reduction waits for every thread of the group) before any thread writes.
+template <int kGroup>
+__global__ void softmax_forward_kernel(int64_t rows, int64_t cols, const float* x, float* y) {
+  const int lane = group_lane<kGroup>();
+  for (int64_t row = group_first_row<kGroup>(); row < rows; row += group_row_stride<kGroup>()) {
+    const float* xr = x + row * cols;
+    float* yr = y + row * cols;
+    math::MaxSum<float> acc = math::max_sum_empty<float>();
+    for (int64_t c = lane; c < cols; c += kGroup) math::max_sum_push(acc, xr[c]);
+    acc = group_reduce<kGroup>(acc, MaxSumOp{});
+    const float inv_sum = 1.0f / acc.sum;
+    for (int64_t c = lane; c < cols; c += kGroup) {
+      yr[c] = math::softmax_value(xr[c], acc.max, inv_sum);
+    }
+  }
+}
+
+// dx = y (dy - sum_j dy_j y_j) per row. dx may be dy (same argument as above).
+template <int kGroup>
+__global__ void softmax_backward_kernel(int64_t rows, int64_t cols, const float* y, const float* dy,
+                                        float* dx) {
+  const int lane = group_lane<kGroup>();
+  for (int64_t row = group_first_row<kGroup>(); row < rows; row += group_row_stride<kGroup>()) {
+    const int64_t base = row * cols;
+    float dot = 0.0f;
+    for (int64_t c = lane; c < cols; c += kGroup) dot += dy[base + c] * y[base + c];
+    dot = group_reduce<kGroup>(dot, SumOp{});
+    for (int64_t c = lane; c < cols; c += kGroup) {
+      dx[base + c] = math::softmax_grad(y[base + c], dy[base + c], dot);
+    }
+  }
+}
+
+template <Activation kAct>
+void forward_elementwise(const float* x, float* y, int64_t n, float alpha, cudaStream_t stream) {
+  launch_elementwise(activation_forward_kernel<kAct>, n, stream, x, y, alpha);
+}
+
+template <Activation kAct>
+void backward_elementwise(const float* x, const float* y, const float* dy, float* dx, int64_t n,
+                          float alpha, cudaStream_t stream) {
+  launch_elementwise(activation_backward_kernel<kAct>, n, stream, x, y, dy, dx, alpha);
+}
+
+}  // namespace
+
+void activation_forward(Activation activation, const float* x, float* y, int64_t rows, int64_t cols,
+                        float alpha, cudaStream_t stream) {
+  const int64_t n = rows * cols;
+  switch (activation) {
+    case Activation::kIdentity:
+      if (x != y) forward_elementwise<Activation::kIdentity>(x, y, n, alpha, stream);
+      return;
+    case Activation::kSigmoid:
+      return forward_elementwise<Activation::kSigmoid>(x, y, n, alpha, stream);
+    case Activation::kTanh:
+      return forward_elementwise<Activation::kTanh>(x, y, n, alpha, stream);
+    case Activation::kRelu:
+      return forward_elementwise<Activation::kRelu>(x, y, n, alpha, stream);
+    case Activation::kLeakyRelu:
+      return forward_elementwise<Activation::kLeakyRelu>(x, y, n, alpha, stream);
+    case Activation::kElu:
+      return forward_elementwise<Activation::kElu>(x, y, n, alpha, stream);
+    case Activation::kSoftmax:
+      if (cols <= kWarpRowMaxCols) {
+        launch_rows<32>(softmax_forward_kernel<32>, rows, cols, stream, x, y);
+      } else {
+        launch_rows<kBlockThreads>(softmax_forward_kernel<kBlockThreads>, rows, cols, stream, x, y);
+      }
+      return;
+  }
+}
+
+void activation_backward(Activation activation, const float* x, const float* y, const float* dy,
+                         float* dx, int64_t rows, int64_t cols, float alpha, cudaStream_t stream) {
+  const int64_t n = rows * cols;
+  switch (activation) {
+    case Activation::kIdentity:
+      if (dy != dx) backward_elementwise<Activation::kIdentity>(x, y, dy, dx, n, alpha, stream);
+      return;
+    case Activation::kSigmoid:
+      return backward_elementwise<Activation::kSigmoid>(x, y, dy, dx, n, alpha, stream);
+    case Activation::kTanh:
+      return backward_elementwise<Activation::kTanh>(x, y, dy, dx, n, alpha, stream);
+    case Activation::kRelu:
+      return backward_elementwise<Activation::kRelu>(x, y, dy, dx, n, alpha, stream);
+    case Activation::kLeakyRelu:
+      return backward_elementwise<Activation::kLeakyRelu>(x, y, dy, dx, n, alpha, stream);
+    case Activation::kElu:
+      return backward_elementwise<Activation::kElu>(x, y, dy, dx, n, alpha, stream);
+    case Activation::kSoftmax:
+      if (cols <= kWarpRowMaxCols) {
+        launch_rows<32>(softmax_backward_kernel<32>, rows, cols, stream, y, dy, dx);
+      } else {
+        launch_rows<kBlockThreads>(softmax_backward_kernel<kBlockThreads>, rows, cols, stream, y,
+                                   dy, dx);
+      }
+      return;
+  }
+}
+
+}  // namespace mlpx::cuda

@@ -1,0 +1,14 @@
+// Launcher of the Adagrad step kernel (kernels/adagrad.cu). Internal.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "mlpx/math/adagrad.h"
+
+namespace mlpx::cuda {
+// One launch: p, g, sum: [n]; step_counter: int32 [2] on the device (kernels/optimizer_step.cuh).
+void adagrad_step(int64_t n, float* p, const float* g, float* sum, const math::AdagradHyper& h,
+                  int32_t* step_counter, cudaStream_t stream);
+}  // namespace mlpx::cuda

@@ -1,0 +1,62 @@
+#include <thrust/device_ptr.h>
+#include <thrust/execution_policy.h>
+#include <thrust/sort.h>
+
+#include "cuda/check.h"
+#include "kernels/batching.h"
+#include "kernels/launch.cuh"
+#include "mlpx/math/batching.h"
+
+namespace mlpx::cuda {
+
+__global__ void shuffle_keys_kernel(int64_t n, uint64_t* keys, int32_t* rows, uint64_t seed,
+                                    uint64_t stream) {
+  MLPX_GRID_STRIDE(i, n) {
+    keys[i] = math::permutation_key(seed, stream, static_cast<uint64_t>(i));
+    rows[i] = static_cast<int32_t>(i);
+  }
+}
+
+__global__ void identity_indices_kernel(int64_t n, int32_t* out) {
+  MLPX_GRID_STRIDE(i, n) { out[i] = static_cast<int32_t>(i); }
+}
+
+void random_permutation(int32_t* out, int64_t n, uint64_t seed, uint64_t stream,
+                        cudaStream_t stream) {
+  if (n <= 0) return;
+  uint64_t* keys = nullptr;
+  MLPX_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&keys), sizeof(uint64_t) * n, stream));
+  launch_elementwise(shuffle_keys_kernel, n, stream, keys, out, seed, stream);
+  // Stable: equal keys keep row order, as the CPU's sort of (key, row) pairs does.
+  thrust::stable_sort_by_key(thrust::cuda::par.on(stream), thrust::device_pointer_cast(keys),
+                             thrust::device_pointer_cast(keys + n),
+                             thrust::device_pointer_cast(out));
+  MLPX_CUDA_CHECK_LAUNCH();
+  MLPX_CUDA_CHECK(cudaFreeAsync(keys, stream));
+}
+
+void identity_indices(int32_t* out, int64_t n, cudaStream_t stream) {
+  launch_elementwise(identity_indices_kernel, n, stream, out);
+}
+
+// One thread per element of the batch: consecutive threads read consecutive elements of a
+// row, so both the reads and the writes coalesce.
+template <typename T>
+__global__ void gather_rows_kernel(int64_t n, const T* src, const int32_t* indices, T* dst,
+                                   int64_t width) {
+  MLPX_GRID_STRIDE(i, n) {
+    const int64_t row = i / width, col = i - row * width;
+    dst[i] = src[static_cast<int64_t>(indices[row]) * width + col];
+  }
+}
+
+template <typename T>
+void gather_rows(const T* src, const int32_t* indices, T* dst, int64_t rows, int64_t width,
+                 cudaStream_t stream) {
+  launch_elementwise(gather_rows_kernel<T>, rows * width, stream, src, indices, dst, width);
+}
+
+template void gather_rows(const float*, const int32_t*, float*, int64_t, int64_t, cudaStream_t);
+template void gather_rows(const int32_t*, const int32_t*, int32_t*, int64_t, int64_t, cudaStream_t);
+
+}  // namespace mlpx::cuda

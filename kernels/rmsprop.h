@@ -1,0 +1,15 @@
+// Launcher of the RMSprop step kernel (kernels/rmsprop.cu). Internal.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "mlpx/math/rmsprop.h"
+
+namespace mlpx::cuda {
+// One launch: p, g, square_avg: [n]; step_counter: int32 [2] on the device
+// (kernels/optimizer_step.cuh).
+void rmsprop_step(int64_t n, float* p, const float* g, float* square_avg,
+                  const math::RmspropHyper& h, int32_t* step_counter, cudaStream_t stream);
+}  // namespace mlpx::cuda

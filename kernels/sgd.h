@@ -1,0 +1,15 @@
+// Launcher of the SGD step kernel (kernels/sgd.cu). Internal.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "mlpx/math/sgd.h"
+
+namespace mlpx::cuda {
+// One launch: p, g: [n]; momentum_buffer: [n], or null for plain SGD (h.momentum == 0);
+// step_counter: int32 [2] on the device (see kernels/optimizer_step.cuh).
+void sgd_step(int64_t n, float* p, const float* g, float* momentum_buffer, const math::SgdHyper& h,
+              int32_t* step_counter, cudaStream_t stream);
+}  // namespace mlpx::cuda

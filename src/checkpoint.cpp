@@ -1,0 +1,145 @@
+#include "mlpx/checkpoint.h"
+
+#include <map>
+#include <set>
+
+#include "mlpx/error.h"
+#include "mlpx/safetensors.h"
+
+namespace mlpx {
+
+namespace {
+
+constexpr const char* kFormat = "mlpx-checkpoint-1";
+
+std::string layer_name(size_t i, const char* part) {
+  return "layers." + std::to_string(i) + "." + part;
+}
+
+// The model's tensors in checkpoint order, each a CPU copy of its view.
+std::vector<std::pair<std::string, Tensor>> model_tensors(const Sequential& model,
+                                                          const Tensor& flat,
+                                                          const std::string& prefix) {
+  std::vector<std::pair<std::string, Tensor>> out;
+  const Tensor host = flat.to(Device::cpu());
+  for (size_t i = 0; i < model.num_layers(); ++i) {
+    const Tensor w = model.weight(i), b = model.bias(i);
+    out.emplace_back(prefix + layer_name(i, "weight"),
+                     host.flat_view(model.weight_offset(i), w.shape()));
+    out.emplace_back(prefix + layer_name(i, "bias"),
+                     host.flat_view(model.weight_offset(i) + w.numel(), b.shape()));
+  }
+  return out;
+}
+
+int64_t parse_counter(const std::map<std::string, std::string>& metadata, const std::string& key,
+                      const std::string& path) {
+  auto it = metadata.find(key);
+  MLPX_CHECK(it != metadata.end(), IoError, path, ": expected __metadata__.", key,
+             " in an mlpx checkpoint, found none");
+  try {
+    size_t used = 0;
+    const long long value = std::stoll(it->second, &used);
+    if (used == it->second.size() && value >= 0) return value;
+  } catch (const std::exception&) {
+  }
+  throw IoError(path + ": __metadata__." + key + ": expected a count >= 0, found '" + it->second +
+                "'");
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Sequential& model, const Optimizer* optimizer,
+                     const Config& config, const TrainingProgress& progress) {
+  MLPX_CHECK(model.dtype() == DType::kFloat32, ShapeError,
+             "save_checkpoint: expected a float32 model, found ", dtype_name(model.dtype()));
+  auto tensors = model_tensors(model, model.params(), "");
+  if (optimizer != nullptr) {
+    for (const auto& [name, buffer] : optimizer->state()) {
+      for (auto& entry : model_tensors(model, buffer, "optimizer." + name + ".")) {
+        tensors.push_back(std::move(entry));
+      }
+    }
+  }
+  const std::map<std::string, std::string> metadata = {
+      {"format", kFormat},
+      {"config", config.to_json()},
+      {"inputs", std::to_string(model.inputs())},
+      {"epoch", std::to_string(progress.epoch)},
+      {"step", std::to_string(progress.step)},
+      // Philox is counter-based: its whole state is the seed plus the epoch counter above.
+      {"generator", "philox4x32-10"},
+      {"seed", std::to_string(config.seed)},
+      {"optimizer", optimizer ? optimizer_name(optimizer->config().type) : ""},
+  };
+  save_safetensors(path, tensors, metadata);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  const SafetensorsFile file = load_safetensors(path);
+  auto format = file.metadata.find("format");
+  MLPX_CHECK(format != file.metadata.end() && format->second == kFormat, IoError, path,
+             ": expected __metadata__.format '", kFormat, "', found ",
+             format == file.metadata.end() ? "none" : "'" + format->second + "'");
+  auto config_text = file.metadata.find("config");
+  MLPX_CHECK(config_text != file.metadata.end(), IoError, path,
+             ": expected __metadata__.config, found none");
+  Config config;
+  try {
+    config = Config::from_json(config_text->second);
+  } catch (const ValueError& e) {
+    throw IoError(path + ": __metadata__.config: " + e.what());
+  }
+  const int64_t inputs = parse_counter(file.metadata, "inputs", path);
+  MLPX_CHECK(inputs > 0, IoError, path, ": __metadata__.inputs: expected > 0, found ", inputs);
+  TrainingProgress progress{parse_counter(file.metadata, "epoch", path),
+                            parse_counter(file.metadata, "step", path)};
+
+  std::vector<LayerSpec> layers;
+  for (const LayerConfig& l : config.model.layers) layers.push_back({l.units, l.activation});
+  Sequential model(inputs, layers, config.model.activation_alpha);
+
+  // Every tensor the model needs must be there with its exact shape and dtype; every other
+  // name must be optimizer state of the same layout.
+  std::set<std::string> expected;
+  auto take = [&](const std::string& name, const Tensor& like) -> const Tensor& {
+    MLPX_CHECK(file.contains(name), IoError, path, ": expected tensor '", name, "', found none");
+    const Tensor& t = file.get(name);
+    MLPX_CHECK(t.shape() == like.shape() && t.dtype() == DType::kFloat32, IoError, path, ": '",
+               name, "': expected ", shape_str(like.shape()), " float32, found ", t.describe());
+    expected.insert(name);
+    return t;
+  };
+  for (size_t i = 0; i < model.num_layers(); ++i) {
+    model.weight(i).copy_from(take(layer_name(i, "weight"), model.weight(i)));
+    model.bias(i).copy_from(take(layer_name(i, "bias"), model.bias(i)));
+  }
+  std::set<std::string> state_names;
+  for (const auto& [name, tensor] : file.tensors) {
+    if (expected.count(name)) continue;
+    const std::string prefix = "optimizer.";
+    const size_t dot = name.find('.', prefix.size());
+    MLPX_CHECK(name.rfind(prefix, 0) == 0 && dot != std::string::npos, IoError, path,
+               ": unexpected tensor '", name, "' in an mlpx checkpoint");
+    state_names.insert(name.substr(prefix.size(), dot - prefix.size()));
+  }
+  std::vector<std::pair<std::string, Tensor>> optimizer_state;
+  for (const std::string& state : state_names) {
+    Tensor flat = Tensor::zeros({model.num_params()});
+    for (size_t i = 0; i < model.num_layers(); ++i) {
+      const std::string p = "optimizer." + state + ".";
+      flat.flat_view(model.weight_offset(i), model.weight(i).shape())
+          .copy_from(take(p + layer_name(i, "weight"), model.weight(i)));
+      flat.flat_view(model.weight_offset(i) + model.weight(i).numel(), model.bias(i).shape())
+          .copy_from(take(p + layer_name(i, "bias"), model.bias(i)));
+    }
+    optimizer_state.emplace_back(state, flat);
+  }
+  for (const auto& [name, tensor] : file.tensors) {
+    MLPX_CHECK(expected.count(name), IoError, path, ": unexpected tensor '", name,
+               "' in an mlpx checkpoint of this model");
+  }
+  return Checkpoint{config, progress, std::move(model), std::move(optimizer_state)};
+}
+
+}  // namespace mlpx

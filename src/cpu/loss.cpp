@@ -1,0 +1,138 @@
+#include "cpu/loss.h"
+
+#include <cstdint>
+#include <limits>
+
+#include "mlpx/error.h"
+#include "mlpx/math/loss.h"
+
+namespace mlpx::cpu {
+
+namespace {
+
+template <Loss kLoss, typename T>
+void elementwise_loss_rows(const T* output, const T* target, T* row_loss, T* grad, int64_t rows,
+                           int64_t cols) {
+  const math::LossScales scales = math::loss_scales(kLoss, rows, cols);
+  const T row_scale = static_cast<T>(scales.row), grad_scale = static_cast<T>(scales.grad);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t base = r * cols;
+    T sum = T(0);
+    for (int64_t c = 0; c < cols; ++c) {
+      const math::ElementLoss<T> e = kLoss == Loss::kBce
+                                         ? math::bce_with_logits(output[base + c], target[base + c])
+                                         : math::squared_error(output[base + c], target[base + c]);
+      sum += e.value;
+      if (grad != nullptr) grad[base + c] = e.grad * grad_scale;
+    }
+    row_loss[r] = sum * row_scale;
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void elementwise_loss(Loss loss, const T* output, const T* target, T* row_loss, T* grad,
+                      int64_t rows, int64_t cols) {
+  switch (loss) {
+    case Loss::kMse:
+      return elementwise_loss_rows<Loss::kMse>(output, target, row_loss, grad, rows, cols);
+    case Loss::kSse:
+      return elementwise_loss_rows<Loss::kSse>(output, target, row_loss, grad, rows, cols);
+    case Loss::kBce:
+      return elementwise_loss_rows<Loss::kBce>(output, target, row_loss, grad, rows, cols);
+    default:
+      throw Error("elementwise_loss: expected mse, sse or bce");
+  }
+}
+
+template <typename T>
+void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad, int64_t rows,
+                   int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    MLPX_CHECK(labels[r] >= 0 && labels[r] < cols, ValueError, "cross_entropy: label ", labels[r],
+               " in row ", r, ": expected a class index in [0, ", cols, ")");
+  }
+  const T grad_scale = static_cast<T>(math::loss_scales(Loss::kCrossEntropy, rows, cols).grad);
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* z = logits + r * cols;
+    const int64_t label = labels[r];
+    math::MaxSum<T> acc = math::max_sum_empty<T>();
+    for (int64_t c = 0; c < cols; ++c) math::max_sum_push(acc, z[c]);
+    // Read before grad is written, so grad may share memory with the logits.
+    const T z_label = z[label];
+    if (grad != nullptr) {
+      const T inv_sum = T(1) / acc.sum;
+      T* g = grad + r * cols;
+      for (int64_t c = 0; c < cols; ++c) {
+        g[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum, grad_scale);
+      }
+    }
+    row_loss[r] = math::cross_entropy_row_loss(acc, z_label);
+  }
+}
+
+template <typename T>
+void kl_div(const T* logits, const T* target, T* row_loss, T* grad, int64_t rows, int64_t cols) {
+  const T grad_scale = static_cast<T>(math::loss_scales(Loss::kKlDiv, rows, cols).grad);
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* z = logits + r * cols;
+    const T* t = target + r * cols;
+    math::MaxSum<T> acc = math::max_sum_empty<T>();
+    T target_sum = T(0);
+    for (int64_t c = 0; c < cols; ++c) {
+      math::max_sum_push(acc, z[c]);
+      target_sum += t[c];
+    }
+    const T log_sum = math::log_of(acc.sum), inv_sum = T(1) / acc.sum;
+    T loss = T(0);
+    for (int64_t c = 0; c < cols; ++c) {
+      loss += math::kl_div_term(z[c], t[c], acc.max, log_sum);
+      if (grad != nullptr) {
+        grad[r * cols + c] =
+            math::kl_div_grad(z[c], t[c], acc.max, inv_sum, target_sum, grad_scale);
+      }
+    }
+    row_loss[r] = loss;
+  }
+}
+
+template <typename T>
+void accumulate_sum(const T* values, int64_t n, T* accumulator, double scale) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(values[i]);
+  accumulator[0] = static_cast<T>(static_cast<double>(accumulator[0]) + scale * sum);
+}
+
+template <typename T>
+void accumulate_correct(const T* output, const int32_t* labels, int64_t rows, int64_t cols,
+                        int32_t* correct) {
+  int32_t count = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* z = output + r * cols;
+    T best = -std::numeric_limits<T>::infinity();
+    int64_t best_index = std::numeric_limits<int64_t>::max();  // matches no label
+    for (int64_t c = 0; c < cols; ++c) {
+      if (math::argmax_beats(z[c], c, best, best_index)) {
+        best = z[c];
+        best_index = c;
+      }
+    }
+    if (best_index == labels[r]) ++count;
+  }
+  correct[0] += count;
+}
+
+template void elementwise_loss(Loss, const float*, const float*, float*, float*, int64_t, int64_t);
+template void elementwise_loss(Loss, const double*, const double*, double*, double*, int64_t,
+                               int64_t);
+template void cross_entropy(const float*, const int32_t*, float*, float*, int64_t, int64_t);
+template void cross_entropy(const double*, const int32_t*, double*, double*, int64_t, int64_t);
+template void kl_div(const float*, const float*, float*, float*, int64_t, int64_t);
+template void kl_div(const double*, const double*, double*, double*, int64_t, int64_t);
+template void accumulate_sum(const float*, int64_t, float*, double);
+template void accumulate_sum(const double*, int64_t, double*, double);
+template void accumulate_correct(const float*, const int32_t*, int64_t, int64_t, int32_t*);
+template void accumulate_correct(const double*, const int32_t*, int64_t, int64_t, int32_t*);
+
+}  // namespace mlpx::cpu

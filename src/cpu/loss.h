@@ -1,0 +1,36 @@
+// CPU loops of the losses and the metric accumulators (formulas in mlpx/math/loss.h).
+// Each loss writes row_loss[rows] and, when grad is not nullptr, grad[rows, cols] in one pass
+// over its inputs. Internal.
+#pragma once
+
+#include <cstdint>
+
+#include "mlpx/loss.h"
+
+namespace mlpx::cpu {
+
+// mse, sse, bce: output and target [rows, cols].
+template <typename T>
+void elementwise_loss(Loss loss, const T* output, const T* target, T* row_loss, T* grad,
+                      int64_t rows, int64_t cols);
+
+// cross_entropy on logits [rows, cols] with int32 labels [rows]. Throws ValueError naming
+// the first label outside [0, cols) and its row, before writing anything.
+template <typename T>
+void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad, int64_t rows,
+                   int64_t cols);
+
+// kl_div on logits and target rows [rows, cols].
+template <typename T>
+void kl_div(const T* logits, const T* target, T* row_loss, T* grad, int64_t rows, int64_t cols);
+
+// accumulator[0] += scale * sum(values[0..n)), summed in double, first to last.
+template <typename T>
+void accumulate_sum(const T* values, int64_t n, T* accumulator, double scale);
+
+// correct[0] += rows whose argmax (first maximum) equals their label.
+template <typename T>
+void accumulate_correct(const T* output, const int32_t* labels, int64_t rows, int64_t cols,
+                        int32_t* correct);
+
+}  // namespace mlpx::cpu

@@ -1,0 +1,161 @@
+// End-to-end tests of the mlpx binary: exit codes, one-line errors, outputs.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "mlpx/array_io.h"
+#include "mlpx/config.h"
+#include "mlpx/dataset.h"
+
+namespace mlpx {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/mlpx-cli-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    std::ofstream(path("small.json")) << R"({
+      "device": "cpu",
+      "data": {"source": "synthetic",
+               "synthetic": {"train_samples": 800, "test_samples": 300, "features": 12, "classes": 5}},
+      "model": {"layers": [{"units": 32, "activation": "relu"}, {"units": 5, "activation": "identity"}]},
+      "train": {"epochs": 5, "batch_size": 32},
+      "output": {"checkpoint": ")" + path("model.safetensors") +
+                                             R"(", "log": ")" + path("log.jsonl") + R"("}
+    })";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return (fs::path(dir_) / name).string(); }
+
+  Result run(const std::string& args) const {
+    const std::string out = path("stdout.txt"), err = path("stderr.txt");
+    const std::string cmd = std::string(MLPX_BINARY_DIR) + "/mlpx " + args + " > " + out + " 2> " +
+                            err + " < /dev/null";
+    const int raw = std::system(cmd.c_str());
+    Result r;
+    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(Cli, HelpEverywhere) {
+  for (const char* cmd : {"--help", "train --help", "eval --help", "predict --help"}) {
+    const Result r = run(cmd);
+    EXPECT_EQ(r.status, 0) << cmd;
+    EXPECT_NE(r.out.find("--"), std::string::npos) << cmd;
+  }
+}
+
+TEST_F(Cli, TrainLearnsThenEvalAndPredictAgreeWithIt) {
+  const Result train = run("train --config " + path("small.json"));
+  ASSERT_EQ(train.status, 0) << train.err;
+  EXPECT_NE(train.out.find("epoch 5/5"), std::string::npos) << train.out;
+
+  std::vector<nlohmann::json> epochs;
+  nlohmann::json final_line;
+  std::istringstream log(slurp(path("log.jsonl")));
+  for (std::string line; std::getline(log, line);) {
+    auto j = nlohmann::json::parse(line);
+    (j.contains("epoch") ? epochs.emplace_back(j) : final_line) = j;
+  }
+  ASSERT_EQ(epochs.size(), 5u);
+  EXPECT_LT(epochs.back()["train_loss"].get<double>(), epochs.front()["train_loss"].get<double>());
+  EXPECT_GT(epochs.back()["train_accuracy"].get<double>(),
+            epochs.front()["train_accuracy"].get<double>());
+
+  // eval scores the checkpoint's test set: the trainer's own final numbers.
+  const Result eval = run("eval --model " + path("model.safetensors"));
+  ASSERT_EQ(eval.status, 0) << eval.err;
+  const auto scores = nlohmann::json::parse(eval.out);
+  EXPECT_NEAR(scores["loss"].get<double>(), final_line["test_loss"].get<double>(), 1e-6);
+  EXPECT_DOUBLE_EQ(scores["accuracy"].get<double>(), final_line["test_accuracy"].get<double>());
+  EXPECT_EQ(scores["samples"].get<int64_t>(), 300);
+
+  // predict on the same rows: probability rows whose argmax gives the same accuracy.
+  const Config config = Config::load(path("small.json"));
+  const Dataset test = make_synthetic(config.data.synthetic, 300, config.seed, 1);
+  save_npy(path("x.npy"), test.x);
+  for (const char* ext : {".npy", ".csv"}) {
+    const std::string out = path(std::string("y") + ext);
+    const Result predict = run("predict --model " + path("model.safetensors") + " --input " +
+                               path("x.npy") + " --output " + out);
+    ASSERT_EQ(predict.status, 0) << predict.err;
+    const Tensor probs = to_float_tensor(load_array(out));
+    ASSERT_EQ(probs.shape(), (Shape{300, 5}));
+    int correct = 0;
+    for (int64_t i = 0; i < 300; ++i) {
+      const float* row = probs.data<float>() + i * 5;
+      double sum = 0;
+      for (int k = 0; k < 5; ++k) sum += row[k];
+      EXPECT_NEAR(sum, 1.0, 1e-5);
+      correct += (std::max_element(row, row + 5) - row) == test.labels.data<int32_t>()[i];
+    }
+    EXPECT_DOUBLE_EQ(correct / 300.0, scores["accuracy"].get<double>()) << ext;
+  }
+}
+
+TEST_F(Cli, ResumeContinuesARun) {
+  ASSERT_EQ(run("train --config " + path("small.json") + " --epochs 2").status, 0);
+  const Result resumed =
+      run("train --resume " + path("model.safetensors") + " --epochs 4 --log " +
+          path("resumed.jsonl") + " --checkpoint " + path("resumed.safetensors"));
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("resuming"), std::string::npos);
+  EXPECT_NE(resumed.out.find("epoch 3/4"), std::string::npos);
+  EXPECT_EQ(resumed.out.find("epoch 1/4"), std::string::npos);
+}
+
+TEST_F(Cli, FailuresAreOneLineErrorsAndLeaveNoOutput) {
+  std::ofstream(path("bad.json")) << R"({"optimizer": {"lr": "fast"}})";
+  const Result bad =
+      run("train --config " + path("bad.json") + " --checkpoint " + path("no.safetensors"));
+  EXPECT_NE(bad.status, 0);
+  EXPECT_EQ(bad.err, "error: " + path("bad.json") +
+                         ": config: optimizer.lr: expected a number, found a string\n");
+  EXPECT_FALSE(fs::exists(path("no.safetensors")));
+
+  std::ofstream(path("garbage.safetensors")) << "not a checkpoint";
+  const Result eval = run("eval --model " + path("garbage.safetensors"));
+  EXPECT_NE(eval.status, 0);
+  EXPECT_EQ(eval.err.rfind("error: ", 0), 0u) << eval.err;
+  EXPECT_EQ(std::count(eval.err.begin(), eval.err.end(), '\n'), 1) << eval.err;
+
+  const Result predict = run("predict --model " + path("garbage.safetensors") + " --input " +
+                             path("bad.json") + " --output " + path("y.txt"));
+  EXPECT_NE(predict.status, 0);
+  EXPECT_FALSE(fs::exists(path("y.txt")));
+
+  EXPECT_NE(run("train --no-such-flag").status, 0);
+  EXPECT_NE(run("").status, 0);
+}
+
+}  // namespace
+}  // namespace mlpx

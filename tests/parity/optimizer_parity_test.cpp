@@ -1,0 +1,201 @@
+// Optimizer steps on the GPU against the CPU in float32, from the same parameters and the same
+// gradient sequence: parameters, every state buffer and the device step counter.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "mlpx/error.h"
+#include "mlpx/optimizer.h"
+#include "test_util.h"
+#if MLPX_WITH_CUDA
+#include <cuda_runtime_api.h>
+
+#include "cuda/runtime.h"
+#endif
+
+namespace mlpx {
+
+// Friend of Optimizer: reads the step counter that the update kernel advances.
+struct OptimizerTestPeer {
+  static std::vector<int32_t> step_counter(const Optimizer& optimizer) {
+    return optimizer.step_counter_.to_vector<int32_t>();
+  }
+};
+
+namespace {
+
+constexpr double kAtol = 1e-5;
+constexpr double kRtol = 1e-4;
+constexpr int kSteps = 20;
+
+struct Case {
+  std::string label;
+  OptimizerConfig config;
+};
+void PrintTo(const Case& c, std::ostream* out) { *out << c.label; }
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  auto add = [&](const std::string& label, OptimizerType type, double lr, double momentum,
+                 bool nesterov, double weight_decay) {
+    OptimizerConfig c;
+    c.type = type;
+    c.lr = lr;
+    c.momentum = momentum;
+    c.nesterov = nesterov;
+    c.weight_decay = weight_decay;
+    out.push_back({label, c});
+  };
+  add("sgd", OptimizerType::kSgd, 0.05, 0, false, 0);
+  add("sgd_weight_decay", OptimizerType::kSgd, 0.05, 0, false, 0.01);
+  add("sgd_momentum", OptimizerType::kSgd, 0.05, 0.9, false, 0);
+  add("sgd_nesterov_weight_decay", OptimizerType::kSgd, 0.05, 0.9, true, 0.01);
+  add("adagrad", OptimizerType::kAdagrad, 0.05, 0, false, 0);
+  add("adagrad_weight_decay", OptimizerType::kAdagrad, 0.05, 0, false, 0.01);
+  add("rmsprop", OptimizerType::kRmsprop, 0.01, 0, false, 0);
+  add("rmsprop_weight_decay", OptimizerType::kRmsprop, 0.01, 0, false, 0.01);
+  add("adam", OptimizerType::kAdam, 0.01, 0, false, 0);
+  add("adam_weight_decay", OptimizerType::kAdam, 0.01, 0, false, 0.01);
+  add("adamw", OptimizerType::kAdamW, 0.01, 0, false, 0.1);
+  return out;
+}
+
+// Gradient of step k: uniform in [-1, 1), all zeros on step 5.
+std::vector<float> gradient(int64_t n, int k) {
+  if (k == 5) return std::vector<float>(static_cast<size_t>(n), 0.0f);
+  return test::random_values<float>(static_cast<size_t>(n), 500 + k);
+}
+
+void expect_same_state(const Optimizer& gpu, const Optimizer& cpu) {
+  const auto a = gpu.state(), b = cpu.state();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    EXPECT_EQ(a[i].second.device(), Device::cuda());
+    EXPECT_TRUE(test::all_close(a[i].second.to_vector<float>(), b[i].second.to_vector<float>(),
+                                kAtol, kRtol))
+        << a[i].first;
+  }
+}
+
+class OptimizerParity : public ::testing::TestWithParam<std::tuple<Case, int64_t>> {};
+
+TEST_P(OptimizerParity, GpuMatchesCpuOverTwentySteps) {
+  MLPX_REQUIRE_CUDA();
+  const OptimizerConfig config = std::get<0>(GetParam()).config;
+  const int64_t n = std::get<1>(GetParam());
+  const auto p0 = test::random_values<float>(static_cast<size_t>(n), 99);
+  Tensor p_cpu = Tensor::from_vector(p0, {n});
+  Tensor p_gpu = Tensor::from_vector(p0, {n}, Device::cuda());
+  Optimizer cpu(config, n, DType::kFloat32, Device::cpu());
+  Optimizer gpu(config, n, DType::kFloat32, Device::cuda());
+  for (int k = 0; k < kSteps; ++k) {
+    const auto g = gradient(n, k);
+    const double lr = config.lr * (k < 10 ? 1.0 : 0.5);
+    cpu.step(p_cpu, Tensor::from_vector(g, {n}), lr);
+    gpu.step(p_gpu, Tensor::from_vector(g, {n}, Device::cuda()), lr);
+  }
+  EXPECT_TRUE(test::all_close(p_gpu.to_vector<float>(), p_cpu.to_vector<float>(), kAtol, kRtol));
+  expect_same_state(gpu, cpu);
+  EXPECT_EQ(gpu.steps(), kSteps);
+  EXPECT_EQ(OptimizerTestPeer::step_counter(gpu), (std::vector<int32_t>{kSteps, 0}));
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryOptimizerAndSize, OptimizerParity,
+                         ::testing::Combine(::testing::ValuesIn(cases()),
+                                            ::testing::Values<int64_t>(0, 1, 1023, 1025,
+                                                                       (int64_t{1} << 20) + 3)),
+                         [](const ::testing::TestParamInfo<std::tuple<Case, int64_t>>& info) {
+                           return std::get<0>(info.param).label + "_n" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
+
+// Parameters and gradients that start one float into their buffers are not 16-byte aligned:
+// the kernel takes its scalar path.
+TEST(OptimizerParityUnaligned, ScalarPathMatchesCpu) {
+  MLPX_REQUIRE_CUDA();
+  OptimizerConfig config;  // adam
+  config.weight_decay = 0.01;
+  const int64_t n = 4099;
+  const auto p0 = test::random_values<float>(static_cast<size_t>(n + 1), 5);
+  Tensor p_cpu = Tensor::from_vector(p0, {n + 1}).flat_view(1, {n});
+  Tensor p_gpu = Tensor::from_vector(p0, {n + 1}, Device::cuda()).flat_view(1, {n});
+  Optimizer cpu(config, n, DType::kFloat32, Device::cpu());
+  Optimizer gpu(config, n, DType::kFloat32, Device::cuda());
+  for (int k = 0; k < 7; ++k) {
+    const auto g = gradient(n + 1, k);
+    cpu.step(p_cpu, Tensor::from_vector(g, {n + 1}).flat_view(1, {n}), config.lr);
+    gpu.step(p_gpu, Tensor::from_vector(g, {n + 1}, Device::cuda()).flat_view(1, {n}), config.lr);
+  }
+  EXPECT_TRUE(test::all_close(p_gpu.to_vector<float>(), p_cpu.to_vector<float>(), kAtol, kRtol));
+  expect_same_state(gpu, cpu);
+}
+
+// load_state on the GPU sets the device step counter: adam's bias correction continues from it.
+TEST(OptimizerParityLoadState, ResumedGpuMatchesCpu) {
+  MLPX_REQUIRE_CUDA();
+  OptimizerConfig config;  // adam
+  const int64_t n = 1000;
+  const auto p0 = test::random_values<float>(static_cast<size_t>(n), 8);
+  Tensor p_cpu = Tensor::from_vector(p0, {n});
+  Optimizer cpu(config, n, DType::kFloat32, Device::cpu());
+  for (int k = 0; k < 4; ++k) cpu.step(p_cpu, Tensor::from_vector(gradient(n, k), {n}), config.lr);
+
+  Tensor p_gpu = p_cpu.to(Device::cuda());
+  Optimizer gpu(config, n, DType::kFloat32, Device::cuda());
+  gpu.load_state(cpu.steps(), cpu.state());  // copies CPU buffers to the device
+  EXPECT_EQ(OptimizerTestPeer::step_counter(gpu), (std::vector<int32_t>{4, 0}));
+  for (int k = 4; k < 9; ++k) {
+    const auto g = gradient(n, k);
+    cpu.step(p_cpu, Tensor::from_vector(g, {n}), config.lr);
+    gpu.step(p_gpu, Tensor::from_vector(g, {n}, Device::cuda()), config.lr);
+  }
+  EXPECT_TRUE(test::all_close(p_gpu.to_vector<float>(), p_cpu.to_vector<float>(), kAtol, kRtol));
+  expect_same_state(gpu, cpu);
+  EXPECT_EQ(OptimizerTestPeer::step_counter(gpu), (std::vector<int32_t>{9, 0}));
+}
+
+#if MLPX_WITH_CUDA
+// The step needs no host synchronisation: it captures into a CUDA graph, and each replay is
+// one more step (the device counter advances; the host's steps() counts calls, not replays).
+TEST(OptimizerParityGraph, CapturedStepReplaysAsSuccessiveSteps) {
+  MLPX_REQUIRE_CUDA();
+  OptimizerConfig config;  // adam: every step's bias correction differs
+  const int64_t n = 5000;
+  const auto p0 = test::random_values<float>(static_cast<size_t>(n), 12);
+  const auto g = gradient(n, 1);
+  Tensor p_cpu = Tensor::from_vector(p0, {n});
+  Tensor p_gpu = Tensor::from_vector(p0, {n}, Device::cuda());
+  const Tensor g_gpu = Tensor::from_vector(g, {n}, Device::cuda());
+  Optimizer cpu(config, n, DType::kFloat32, Device::cpu());
+  Optimizer gpu(config, n, DType::kFloat32, Device::cuda());
+  synchronize(Device::cuda());
+
+  cudaStream_t stream = cuda::stream_of(Device::cuda());
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  gpu.step(p_gpu, g_gpu, config.lr);
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  constexpr int kReplays = 6;
+  for (int k = 0; k < kReplays; ++k) ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+
+  for (int k = 0; k < kReplays; ++k) cpu.step(p_cpu, Tensor::from_vector(g, {n}), config.lr);
+  EXPECT_TRUE(test::all_close(p_gpu.to_vector<float>(), p_cpu.to_vector<float>(), kAtol, kRtol));
+  expect_same_state(gpu, cpu);
+  EXPECT_EQ(OptimizerTestPeer::step_counter(gpu), (std::vector<int32_t>{kReplays, 0}));
+}
+
+TEST(OptimizerParityChecks, CudaNeedsFloat32) {
+  MLPX_REQUIRE_CUDA();
+  EXPECT_THROW(Optimizer(OptimizerConfig{}, 4, DType::kFloat64, Device::cuda()), ShapeError);
+}
+#endif
+
+}  // namespace
+}  // namespace mlpx

@@ -1,0 +1,66 @@
+#include "mlpx/batching.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "mlpx/error.h"
+#include "test_util.h"
+
+namespace mlpx {
+namespace {
+
+TEST(Batching, PermutationIsAPermutationAndDependsOnSeedAndStream) {
+  for (int64_t n : {0, 1, 2, 7, 1000}) {
+    auto p = random_permutation(n, 5, 9, Device::cpu()).to_vector<int32_t>();
+    std::vector<int32_t> sorted = p;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<int32_t> expected(n);
+    std::iota(expected.begin(), expected.end(), 0);
+    EXPECT_EQ(sorted, expected) << n;
+  }
+  const auto a = random_permutation(100, 1, 0, Device::cpu()).to_vector<int32_t>();
+  EXPECT_EQ(a, random_permutation(100, 1, 0, Device::cpu()).to_vector<int32_t>());
+  EXPECT_NE(a, random_permutation(100, 2, 0, Device::cpu()).to_vector<int32_t>());
+  EXPECT_NE(a, random_permutation(100, 1, 1, Device::cpu()).to_vector<int32_t>());
+}
+
+TEST(Batching, GatherRowsCopiesTheNamedRows) {
+  Tensor src = Tensor::from_vector<float>({0, 1, 10, 11, 20, 21}, {3, 2});
+  Tensor idx = Tensor::from_vector<int32_t>({2, 0, 2}, {3});
+  Tensor dst({3, 2});
+  gather_rows(src, idx, dst);
+  EXPECT_EQ(dst.to_vector<float>(), (std::vector<float>{20, 21, 0, 1, 20, 21}));
+  Tensor labels = Tensor::from_vector<int32_t>({5, 6, 7}, {3});
+  Tensor out({3}, DType::kInt32);
+  gather_rows(labels, idx, out);
+  EXPECT_EQ(out.to_vector<int32_t>(), (std::vector<int32_t>{7, 5, 7}));
+}
+
+TEST(Batching, GatherRejectsBadIndicesAndShapes) {
+  Tensor src = Tensor::zeros({3, 2});
+  Tensor dst({1, 2});
+  EXPECT_THROW(gather_rows(src, Tensor::from_vector<int32_t>({3}, {1}), dst), ValueError);
+  EXPECT_THROW(gather_rows(src, Tensor::from_vector<int32_t>({-1}, {1}), dst), ValueError);
+  Tensor wrong({1, 3});
+  EXPECT_THROW(gather_rows(src, Tensor::from_vector<int32_t>({0}, {1}), wrong), ShapeError);
+}
+
+TEST(BatchingCuda, PermutationAndGatherMatchCpu) {
+  MLPX_REQUIRE_CUDA();
+  for (int64_t n : {1, 255, 256, 257, 60000}) {
+    EXPECT_EQ(random_permutation(n, 11, 3, Device::cuda(0)).to_vector<int32_t>(),
+              random_permutation(n, 11, 3, Device::cpu()).to_vector<int32_t>());
+  }
+  const Tensor src = Tensor::from_vector(test::random_values<float>(1000 * 13, 1), {1000, 13});
+  const Tensor idx = random_permutation(1000, 4, 0, Device::cpu()).rows(0, 321);
+  Tensor cpu({321, 13});
+  gather_rows(src, idx, cpu);
+  Tensor gpu({321, 13}, DType::kFloat32, Device::cuda(0));
+  gather_rows(src.to(Device::cuda(0)), idx.to(Device::cuda(0)), gpu);
+  EXPECT_EQ(gpu.to_vector<float>(), cpu.to_vector<float>());
+}
+
+}  // namespace
+}  // namespace mlpx

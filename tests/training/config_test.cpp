@@ -1,0 +1,133 @@
+#include "mlpx/config.h"
+
+#include <gtest/gtest.h>
+
+#include "mlpx/error.h"
+
+namespace mlpx {
+namespace {
+
+std::string error_of(const std::string& json) {
+  try {
+    Config::from_json(json);
+  } catch (const ValueError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Config, DefaultsAreTheDesignsDefaults) {
+  const Config c = Config::from_json("{}");
+  EXPECT_EQ(c.seed, 0u);
+  EXPECT_EQ(c.device, "auto");
+  EXPECT_EQ(c.data.source, "fashion-mnist");
+  EXPECT_DOUBLE_EQ(c.data.validation_split, 0.1);
+  ASSERT_EQ(c.model.layers.size(), 3u);
+  EXPECT_EQ(c.model.layers[0].units, 256);
+  EXPECT_EQ(c.model.layers[2].activation, Activation::kIdentity);
+  EXPECT_EQ(c.model.init, Init::kHeNormal);
+  EXPECT_EQ(c.loss, Loss::kCrossEntropy);
+  EXPECT_EQ(c.optimizer.type, OptimizerType::kAdam);
+  EXPECT_DOUBLE_EQ(c.optimizer.lr, 1e-3);
+  EXPECT_EQ(c.schedule.type, ScheduleType::kStep);
+  EXPECT_EQ(c.schedule.step_size, 5);
+  EXPECT_EQ(c.train.epochs, 10);
+  EXPECT_EQ(c.train.batch_size, 128);
+  EXPECT_EQ(c.output.checkpoint, "model.safetensors");
+}
+
+TEST(Config, ParsesEveryDocumentedKey) {
+  const Config c = Config::from_json(R"({
+    "seed": 7, "device": "cpu", "precision": "fp32",
+    "data": {"source": "files", "train": {"x": "a.npy", "y": "b.npy"},
+             "test": {"x": "c.npy", "y": "d.npy"}, "validation_split": 0.2,
+             "normalize": "standardize"},
+    "model": {"layers": [{"units": 64, "activation": "tanh"}, {"units": 3, "activation": "identity"}],
+              "init": "xavier_uniform", "init_std": 0.5, "activation_alpha": 0.2},
+    "loss": "mse",
+    "optimizer": {"type": "sgd", "lr": 0.1, "beta1": 0.8, "beta2": 0.9, "eps": 1e-6,
+                  "momentum": 0.9, "nesterov": true, "weight_decay": 0.01},
+    "schedule": {"type": "cosine", "step_size": 2, "gamma": 0.5, "warmup_epochs": 1},
+    "train": {"epochs": 4, "batch_size": 0, "shuffle": false},
+    "output": {"checkpoint": "x.safetensors", "init_checkpoint": "i.safetensors", "log": "l.jsonl"}
+  })");
+  EXPECT_EQ(c.seed, 7u);
+  EXPECT_EQ(c.data.train.y, "b.npy");
+  EXPECT_EQ(c.model.layers[0].activation, Activation::kTanh);
+  EXPECT_EQ(c.model.init, Init::kXavierUniform);
+  EXPECT_EQ(c.loss, Loss::kMse);
+  EXPECT_TRUE(c.optimizer.nesterov);
+  EXPECT_DOUBLE_EQ(*c.optimizer.eps, 1e-6);
+  EXPECT_EQ(c.schedule.type, ScheduleType::kCosine);
+  EXPECT_EQ(c.schedule.total_epochs, 4);  // follows train.epochs unless given
+  EXPECT_EQ(c.train.batch_size, 0);
+  EXPECT_FALSE(c.train.shuffle);
+  EXPECT_EQ(c.output.init_checkpoint, "i.safetensors");
+}
+
+TEST(Config, RoundTripsThroughJson) {
+  const Config a =
+      Config::from_json(R"({"seed": 3, "loss": "bce", "optimizer": {"type": "rmsprop"}})");
+  const Config b = Config::from_json(a.to_json());
+  EXPECT_EQ(a.to_json(), b.to_json());
+}
+
+TEST(Config, UnknownKeysAreNamed) {
+  EXPECT_EQ(error_of(R"({"sed": 1})"), "config: unknown key 'sed'");
+  EXPECT_EQ(error_of(R"({"optimizer": {"betas": [0.9, 0.99]}})"),
+            "config: unknown key 'optimizer.betas'");
+  EXPECT_EQ(error_of(R"({"model": {"layers": [{"units": 3, "act": "relu"}]}})"),
+            "config: unknown key 'model.layers[0].act'");
+}
+
+TEST(Config, WrongTypesAreNamed) {
+  EXPECT_EQ(error_of(R"({"optimizer": {"lr": "fast"}})"),
+            "config: optimizer.lr: expected a number, found a string");
+  EXPECT_EQ(error_of(R"({"train": {"epochs": 2.5}})"),
+            "config: train.epochs: expected an integer, found a number");
+  EXPECT_EQ(error_of(R"({"train": {"shuffle": 1}})"),
+            "config: train.shuffle: expected a boolean, found an integer");
+  EXPECT_EQ(error_of(R"({"model": []})"), "config: model: expected an object, found an array");
+  EXPECT_NE(error_of("{not json").find("expected valid JSON"), std::string::npos);
+}
+
+TEST(Config, BadValuesAreNamed) {
+  EXPECT_NE(error_of(R"({"optimizer": {"lr": -1}})").find("lr"), std::string::npos);
+  EXPECT_NE(error_of(R"({"model": {"layers": [{"units": 0}]}})")
+                .find("expected an integer >= 1, found 0"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"model": {"layers": [{"units": 4, "activation": "swish"}]}})")
+                .find("model.layers[0].activation"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"optimizer": {"type": "lion"}})").find("optimizer.type"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"loss": "hinge"})").find("config: loss"), std::string::npos);
+  EXPECT_NE(error_of(R"({"device": "tpu"})").find("tpu"), std::string::npos);
+  EXPECT_NE(error_of(R"({"data": {"validation_split": 1.0}})").find("validation_split"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"train": {"batch_size": -3}})").find("train.batch_size"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"model": {"layers": []}})").find("at least one layer"), std::string::npos);
+  EXPECT_NE(error_of(R"({"data": {"source": "files"}})").find("data.train"), std::string::npos);
+}
+
+TEST(Config, FusedLossesNeedAnIdentityLastLayer) {
+  EXPECT_EQ(error_of(R"({"model": {"layers": [{"units": 10, "activation": "softmax"}]}})"),
+            "config: cross_entropy fuses its softmax into the loss: expected the last layer's "
+            "activation to be identity, found softmax");
+  EXPECT_EQ(
+      error_of(R"({"loss": "mse", "model": {"layers": [{"units": 10, "activation": "softmax"}]}})"),
+      "no error");
+}
+
+TEST(Config, LoadNamesTheFile) {
+  try {
+    Config::load("/nonexistent/config.json");
+    FAIL();
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/config.json"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace mlpx
