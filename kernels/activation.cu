@@ -1,5 +1,6 @@
 #include "kernels/activation.h"
 #include "kernels/launch.cuh"
+#include "kernels/reduce.cuh"
 #include "mlpx/math/activation.h"
 
 namespace mlpx::cuda {

@@ -10,9 +10,9 @@
 namespace mlpx::cuda {
 
 __global__ void shuffle_keys_kernel(int64_t n, uint64_t* keys, int32_t* rows, uint64_t seed,
-                                    uint64_t stream) {
+                                    uint64_t random_stream) {
   MLPX_GRID_STRIDE(i, n) {
-    keys[i] = math::permutation_key(seed, stream, static_cast<uint64_t>(i));
+    keys[i] = math::permutation_key(seed, random_stream, static_cast<uint64_t>(i));
     rows[i] = static_cast<int32_t>(i);
   }
 }
@@ -21,12 +21,12 @@ __global__ void identity_indices_kernel(int64_t n, int32_t* out) {
   MLPX_GRID_STRIDE(i, n) { out[i] = static_cast<int32_t>(i); }
 }
 
-void random_permutation(int32_t* out, int64_t n, uint64_t seed, uint64_t stream,
+void random_permutation(int32_t* out, int64_t n, uint64_t seed, uint64_t random_stream,
                         cudaStream_t stream) {
   if (n <= 0) return;
   uint64_t* keys = nullptr;
   MLPX_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&keys), sizeof(uint64_t) * n, stream));
-  launch_elementwise(shuffle_keys_kernel, n, stream, keys, out, seed, stream);
+  launch_elementwise(shuffle_keys_kernel, n, stream, keys, out, seed, random_stream);
   // Stable: equal keys keep row order, as the CPU's sort of (key, row) pairs does.
   thrust::stable_sort_by_key(thrust::cuda::par.on(stream), thrust::device_pointer_cast(keys),
                              thrust::device_pointer_cast(keys + n),

@@ -7,7 +7,7 @@
 
 namespace mlpx::cuda {
 // out[0..n) on the device = the permutation of mlpx/math/batching.h (Thrust stable sort).
-void random_permutation(int32_t* out, int64_t n, uint64_t seed, uint64_t stream,
+void random_permutation(int32_t* out, int64_t n, uint64_t seed, uint64_t random_stream,
                         cudaStream_t stream);
 void identity_indices(int32_t* out, int64_t n, cudaStream_t stream);
 // dst[i, :] = src[indices[i], :], rows of `width` elements of T (float or int32).

@@ -1,8 +1,7 @@
 #include <climits>
 
-#include "kernels/activation.h"  // row-group reductions shared with the softmax kernels
-#include "kernels/launch.cuh"
 #include "kernels/loss.h"
+#include "kernels/reduce.cuh"
 #include "mlpx/math/loss.h"
 
 namespace mlpx::cuda {

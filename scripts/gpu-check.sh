@@ -2,11 +2,11 @@
 # The one script a session with a GPU runs. Three modes:
 #
 #   scripts/gpu-check.sh prepare          HERE (Debian 12, no GPU): put into .gpu-prep/ what the
-#                                         GPU machine lacks: Debian's -dev packages unpacked
-#                                         (.gpu-prep/prefix), a Release build for sm_90 of the
-#                                         test and bench binaries (.gpu-prep/bin) and the shared
-#                                         libraries they need that the machine does not have
-#                                         (.gpu-prep/lib). Fails when .gpu-prep is over 60 MiB.
+#                                         GPU machine lacks, as payload.tar.gz: Debian's -dev
+#                                         packages unpacked (prefix/), a Release build for sm_90
+#                                         of the test, bench and CLI binaries (bin/) and the
+#                                         shared libraries they need that the machine does not
+#                                         have (lib/). Fails when .gpu-prep is over 60 MiB.
 #   scripts/gpu-check.sh run OUTDIR       THERE, in the repository root, with .gpu-prep carried:
 #                                         machine facts, the prebuilt binaries (or a build there
 #                                         against .gpu-prep/prefix when they do not start), every
@@ -19,7 +19,8 @@
 # OUTDIR ends up holding summary.txt and logs.tar.gz (every *.log, *.xml and *.json): the
 # device tool returns at most 8 files. GPU_CHECK_PACK=0 leaves the files loose instead.
 #
-# Environment: GPU_CHECK_BUDGET (seconds for the whole run, default 450), JOBS (prepare's
+# Environment: GPU_CHECK_WORK (where run unpacks the payload, default /tmp/mlpx-gpu-prep),
+# GPU_CHECK_BUDGET (seconds for the whole run, default 450), JOBS (prepare's
 # build parallelism, default 2), GPU_CHECK_FORCE_BUILD=1 (run/selftest: skip the prebuilt
 # binaries and build against .gpu-prep/prefix), GPU_CHECK_CUDA_LIB_DIRS (colon-separated
 # folders searched first for libcublas/libcudart).
@@ -27,8 +28,12 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 ROOT=$(pwd -P)
 
-PREP=$ROOT/.gpu-prep
-PREP_BUILD=$ROOT/build-gpu-prep  # prepare's build tree (gitignored; stays here)
+PREP=$ROOT/.gpu-prep  # travels: payload.tar.gz (prefix/, bin/, lib/) and build.env
+PREP_BUILD=$ROOT/build-gpu-prep  # prepare's build tree and staging folder (stays here)
+PAYLOAD=$PREP/payload.tar.gz
+# Where the payload is laid out: prepare stages it under its build tree; run and selftest
+# unpack it outside the repository, so that nothing unpacked travels with the next call.
+PP=$PREP_BUILD/_stage
 DEVICE_BUILD=$ROOT/build-gpu-device  # the fallback build tree on the GPU machine
 MAX_MIB=60
 ARCH_TRIPLET=x86_64-linux-gnu
@@ -52,7 +57,7 @@ die() {
 # ---------------------------------------------------------------------------------------------
 
 prepare_prefix() {
-  local debs=$PREP_BUILD/_debs prefix=$PREP/prefix
+  local debs=$PREP_BUILD/_debs prefix=$PP/prefix
   mkdir -p "$debs"
   log "downloading: $(echo $PREP_DEBS)"
   (cd "$debs" && rm -f ./*.deb &&
@@ -103,7 +108,7 @@ prepare_build() {
 
   # The binaries, in the build tree's layout (tests/, bench/, the CLI at the top), so that
   # paths the tests compute from MLPX_BINARY_DIR hold there too.
-  local bin=$PREP/bin f
+  local bin=$PP/bin f
   rm -rf "$bin"
   mkdir -p "$bin/tests" "$bin/bench"
   for f in "$PREP_BUILD"/tests/mlpx_*_tests; do [ -x "$f" ] && cp "$f" "$bin/tests/"; done
@@ -124,21 +129,21 @@ prepare_build() {
 # The non-system shared libraries that the binaries load: a link into the prefix when the
 # prefix has the file, else a copy.
 prepare_libs() {
-  local lib=$PREP/lib soname path in_prefix
+  local lib=$PP/lib soname path in_prefix
   rm -rf "$lib"
   mkdir -p "$lib"
   while read -r soname path; do
     [[ $soname =~ $SYSTEM_LIBS ]] && continue
-    in_prefix=$(find "$PREP/prefix" -name "$soname" \( -type f -o -type l \) | head -1)
+    in_prefix=$(find "$PP/prefix" -name "$soname" \( -type f -o -type l \) | head -1)
     if [ -n "$in_prefix" ]; then
       ln -sfn "$(realpath --relative-to="$lib" "$in_prefix")" "$lib/$soname"
     else
       cp -L "$path" "$lib/$soname"
     fi
-  done < <(for f in "$PREP"/bin/tests/* "$PREP"/bin/bench/* "$PREP"/bin/mlpx; do
+  done < <(for f in "$PP"/bin/tests/* "$PP"/bin/bench/* "$PP"/bin/mlpx; do
     [ -f "$f" ] && ldd "$f"
   done | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u)
-  log "libraries in .gpu-prep/lib: $(cd "$lib" && ls | tr '\n' ' ')"
+  log "libraries in the payload's lib/: $(cd "$lib" && ls | tr '\n' ' ')"
 }
 
 do_prepare() {
@@ -146,13 +151,19 @@ do_prepare() {
     die "prepare runs on the Debian machine (needs apt-get and dpkg-deb)"
   local start=$SECONDS
   mkdir -p "$PREP" "$PREP_BUILD"
+  rm -rf "${PP:?}" "${PREP:?}"/prefix "${PREP:?}"/bin "${PREP:?}"/lib "$PAYLOAD"
+  mkdir -p "$PP"
   prepare_prefix
   prepare_build
   prepare_libs
+  cp "$PREP/build.env" "$PP/"
+  # OpenBLAS alone is 36 MB: the payload travels compressed (about a third of the size).
+  tar -C "$PP" -czf "$PAYLOAD" prefix bin lib build.env || die "tar failed"
   local bytes mib
   bytes=$(du -sb "$PREP" | cut -f1)
   mib=$(((bytes + 1048575) / 1048576))
   echo
+  du -sh "$PP"/prefix "$PP"/bin "$PP"/lib | sed 's/^/  /'
   du -sh "$PREP"/* | sed 's/^/  /'
   log "prepared in $((SECONDS - start)) s; .gpu-prep is $mib MiB (limit $MAX_MIB MiB)"
   [ "$mib" -le "$MAX_MIB" ] || die ".gpu-prep is over $MAX_MIB MiB: it would not travel"
@@ -163,7 +174,7 @@ do_prepare() {
 # run / selftest
 # ---------------------------------------------------------------------------------------------
 
-S_NAME=() S_RESULT=() S_SECS=() S_NOTE=()
+S_NAME=() S_RESULT=() S_SECS=() S_NOTE=() FAIL_LOGS=()
 FAILED=0
 
 # record NAME RESULT SECONDS NOTE REQUIRED(0|1)
@@ -246,7 +257,7 @@ stage_facts() {
 # binaries need and do not find there.
 setup_libs() {
   local start=$SECONDS dirs missing soname d found note="" unresolved=""
-  RUN_LD=$PREP/lib
+  RUN_LD=$PP/lib
   dirs=$(cuda_lib_dirs)
   missing=$(for f in "$BIN"/tests/mlpx_*_tests; do
     LD_LIBRARY_PATH=$RUN_LD ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 == "not" {print $1}'
@@ -281,16 +292,19 @@ stage_prebuilt() {
     record prebuilt SKIP 0 "GPU_CHECK_FORCE_BUILD=1" 0
     return 1
   fi
-  if ! ls "$PREP"/bin/tests/mlpx_*_tests >/dev/null 2>&1; then
-    record prebuilt FAIL 0 "no .gpu-prep/bin/tests: run 'scripts/gpu-check.sh prepare' here and carry .gpu-prep" 0
+  if ! ls "$PP"/bin/tests/mlpx_*_tests >/dev/null 2>&1; then
+    record prebuilt FAIL 0 "no prebuilt tests: run 'scripts/gpu-check.sh prepare' here and carry .gpu-prep" 0
     return 1
   fi
-  BIN=$PREP/bin
+  BIN=$PP/bin
   link_build_paths
   setup_libs
   lim=$(stage_limit 60)
   for f in "$BIN"/tests/mlpx_*_tests; do
-    run_logged "$lim" "$OUTDIR/prebuilt-$(basename "$f").log" "$f" --gtest_list_tests || bad="$bad $(basename "$f")"
+    run_logged "$lim" "$OUTDIR/prebuilt-$(basename "$f").log" "$f" --gtest_list_tests || {
+      bad="$bad $(basename "$f")"
+      FAIL_LOGS+=("$OUTDIR/prebuilt-$(basename "$f").log")
+    }
   done
   if [ -n "$bad" ]; then
     record prebuilt FAIL $((SECONDS - start)) "did not start:$bad (see prebuilt-*.log)" 0
@@ -309,13 +323,13 @@ link_build_paths() {
       log "linked $SOURCE_DIR -> $ROOT (the prebuilt tests' source dir)"
   fi
   if [ -n "$BINARY_DIR" ] && [ ! -e "$BINARY_DIR" ]; then
-    ln -s "$PREP/bin" "$BINARY_DIR" && log "linked $BINARY_DIR -> $PREP/bin"
+    ln -s "$PP/bin" "$BINARY_DIR" && log "linked $BINARY_DIR -> $PP/bin"
   fi
 }
 
 # Fallback: build here against .gpu-prep/prefix (needs a host C++ compiler, nvcc and cmake).
 stage_build() {
-  local start=$SECONDS cxx nvcc gen=() lim p=$PREP/prefix/usr extra=() cudalib d
+  local start=$SECONDS cxx nvcc gen=() lim p=$PP/prefix/usr extra=() cudalib d
   cxx=$(command -v g++ || command -v c++ || command -v clang++)
   nvcc=$(find_nvcc)
   if [ -z "$cxx" ] || [ -z "$nvcc" ] || ! command -v cmake >/dev/null; then
@@ -323,7 +337,7 @@ stage_build() {
     return 1
   fi
   [ -d "$p" ] || {
-    record build FAIL 0 "no .gpu-prep/prefix: run 'scripts/gpu-check.sh prepare' and carry .gpu-prep" 1
+    record build FAIL 0 "no prefix (payload): run 'scripts/gpu-check.sh prepare' and carry .gpu-prep" 1
     return 1
   }
   command -v ninja >/dev/null && gen=(-G Ninja)
@@ -341,7 +355,7 @@ stage_build() {
   fi
   export CMAKE_PREFIX_PATH=$p${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
   export CPLUS_INCLUDE_PATH=$p/include:$p/include/$ARCH_TRIPLET${CPLUS_INCLUDE_PATH:+:$CPLUS_INCLUDE_PATH}
-  export LIBRARY_PATH=$p/lib/$ARCH_TRIPLET:$PREP/prefix/lib/$ARCH_TRIPLET${LIBRARY_PATH:+:$LIBRARY_PATH}
+  export LIBRARY_PATH=$p/lib/$ARCH_TRIPLET:$PP/prefix/lib/$ARCH_TRIPLET${LIBRARY_PATH:+:$LIBRARY_PATH}
   lim=$(stage_limit 300)
   {
     echo "+ c++=$cxx nvcc=$nvcc"
@@ -351,18 +365,19 @@ stage_build() {
       -DMLPX_CBLAS_INCLUDE_DIR="$p/include/$ARCH_TRIPLET/openblas-pthread" \
       -DGTest_DIR="$p/lib/$ARCH_TRIPLET/cmake/GTest" \
       -Dbenchmark_DIR="$p/lib/$ARCH_TRIPLET/cmake/benchmark" \
-      -Dnlohmann_json_DIR="$p/share/cmake/nlohmann_json" \
+      -Dnlohmann_json_DIR="$p/share/cmake/nlohmann_json" -DCLI11_DIR="$p/share/cmake/CLI11" \
       -DZLIB_INCLUDE_DIR="$p/include" -DZLIB_LIBRARY="$p/lib/$ARCH_TRIPLET/libz.so" \
       -DBLAS_openblas_LIBRARY="$p/lib/$ARCH_TRIPLET/libopenblas.so" "${extra[@]}" &&
       timeout -k 10 "$(stage_limit 300)" cmake --build "$DEVICE_BUILD" -j "$(nproc)"
   } >"$OUTDIR/build.log" 2>&1
   local rc=$?
   if [ "$rc" -ne 0 ]; then
+    FAIL_LOGS+=("$OUTDIR/build.log")
     record build "$([ "$rc" = 124 ] && echo TIMEOUT || echo FAIL)" $((SECONDS - start)) "see build.log" 1
     return 1
   fi
   BIN=$DEVICE_BUILD
-  RUN_LD=$PREP/lib
+  RUN_LD=$PP/lib
   setup_libs
   record build PASS $((SECONDS - start)) "built here with $(basename "$cxx") against .gpu-prep/prefix" 1
 }
@@ -375,7 +390,7 @@ stage_tests() {
     if [ "$lim" -lt 10 ]; then bad="$bad $name(no-time)"; continue; fi
     run_logged "$lim" "$OUTDIR/$name.log" "$f" --gtest_output="xml:$OUTDIR/$name.xml" --gtest_color=no
     rc=$?
-    [ "$rc" -eq 0 ] || bad="$bad $name(exit $rc)"
+    [ "$rc" -eq 0 ] || { bad="$bad $name(exit $rc)" && FAIL_LOGS+=("$OUTDIR/$name.log"); }
     # gtest's closing lines: "[==========] N tests from M test suites ran." and
     # "[  SKIPPED ] K tests, listed below:"
     counts=$(sed -nE 's/^\[==========\] ([0-9]+) tests? from .* ran\..*/\1/p' "$OUTDIR/$name.log" | tail -1)
@@ -425,6 +440,7 @@ stage_sanitizer() {
       return
     fi
     ran=$((ran + 1))
+    [ "$rc" -eq 0 ] || FAIL_LOGS+=("$OUTDIR/sanitizer-$name.log")
     case $rc in
       0) ;;
       86) bad="$bad $name(memcheck errors)" ;;
@@ -451,7 +467,8 @@ stage_bench() {
     lim=$(stage_limit 120)
     if [ "$lim" -lt 10 ]; then bad="$bad $name(no-time)"; continue; fi
     run_logged "$lim" "$OUTDIR/$name.log" "$f" --benchmark_min_time=0.05 \
-      --benchmark_out="$OUTDIR/$name.json" --benchmark_out_format=json || bad="$bad $name(exit $?)"
+      --benchmark_out="$OUTDIR/$name.json" --benchmark_out_format=json ||
+      { bad="$bad $name(exit $?)" && FAIL_LOGS+=("$OUTDIR/$name.log"); }
     n=$((n + 1))
   done
   if [ -n "$bad" ]; then
@@ -463,15 +480,13 @@ stage_bench() {
 
 print_failure_tails() {
   local f
-  for f in "$OUTDIR"/*.log; do
+  for f in "${FAIL_LOGS[@]}"; do
     [ -f "$f" ] || continue
-    case $(basename "$f") in facts.log | libs.log) continue ;; esac
-    if grep -qE '\[  FAILED  \]|ERROR SUMMARY: [1-9]|error:|FAILED:|Error ' "$f"; then
-      echo
-      echo "=== tail of $(basename "$f") ==="
-      grep -E '\[  FAILED  \]|ERROR SUMMARY|error|Error|FAILED' "$f" | head -15
-      tail -15 "$f"
-    fi
+    echo
+    echo "=== $(basename "$f"): failures, then its last lines ==="
+    grep -E '^\[  FAILED  \]|ERROR SUMMARY|^FAILED:|error:' "$f" | head -20
+    echo "..."
+    tail -20 "$f"
   done
 }
 
@@ -497,6 +512,13 @@ pack_outdir() {
   (cd "$OUTDIR" && tar czf logs.tar.gz $files && rm -f $files)
 }
 
+# Lays the payload out under GPU_CHECK_WORK (a fresh copy each run).
+unpack_payload() {
+  PP=${GPU_CHECK_WORK:-/tmp/mlpx-gpu-prep}
+  [ -f "$PAYLOAD" ] || return 1
+  rm -rf "$PP" && mkdir -p "$PP" && tar -C "$PP" -xzf "$PAYLOAD"
+}
+
 do_run() {
   OUTDIR=${1:-}
   [ -n "$OUTDIR" ] || die "usage: scripts/gpu-check.sh $MODE OUTDIR"
@@ -504,9 +526,10 @@ do_run() {
   OUTDIR=$(realpath "$OUTDIR")
   rm -f "$OUTDIR"/*.log "$OUTDIR"/*.xml "$OUTDIR"/*.json "$OUTDIR"/logs.tar.gz "$OUTDIR"/summary.txt
   DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET:-450}))
-  RUN_LD=$PREP/lib
   BIN=""
   log "$MODE in $ROOT, results in $OUTDIR, budget ${GPU_CHECK_BUDGET:-450} s"
+  unpack_payload || log "no $PAYLOAD: run 'scripts/gpu-check.sh prepare' here first and carry .gpu-prep"
+  RUN_LD=$PP/lib
 
   stage_facts
   stage_prebuilt || stage_build

@@ -50,7 +50,8 @@ int64_t parse_counter(const std::map<std::string, std::string>& metadata, const 
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Sequential& model, const Optimizer* optimizer,
-                     const Config& config, const TrainingProgress& progress) {
+                     const Config& config, const TrainingProgress& progress,
+                     const Standardization& standardization) {
   MLPX_CHECK(model.dtype() == DType::kFloat32, ShapeError,
              "save_checkpoint: expected a float32 model, found ", dtype_name(model.dtype()));
   auto tensors = model_tensors(model, model.params(), "");
@@ -60,6 +61,10 @@ void save_checkpoint(const std::string& path, const Sequential& model, const Opt
         tensors.push_back(std::move(entry));
       }
     }
+  }
+  if (standardization.defined()) {
+    tensors.emplace_back("input.shift", standardization.shift.to(Device::cpu()));
+    tensors.emplace_back("input.scale", standardization.scale.to(Device::cpu()));
   }
   const std::map<std::string, std::string> metadata = {
       {"format", kFormat},
@@ -114,6 +119,12 @@ Checkpoint load_checkpoint(const std::string& path) {
     model.weight(i).copy_from(take(layer_name(i, "weight"), model.weight(i)));
     model.bias(i).copy_from(take(layer_name(i, "bias"), model.bias(i)));
   }
+  Standardization standardization;
+  if (file.contains("input.shift") || file.contains("input.scale")) {
+    const Tensor like({inputs});
+    standardization.shift = take("input.shift", like).clone();
+    standardization.scale = take("input.scale", like).clone();
+  }
   std::set<std::string> state_names;
   for (const auto& [name, tensor] : file.tensors) {
     if (expected.count(name)) continue;
@@ -139,7 +150,8 @@ Checkpoint load_checkpoint(const std::string& path) {
     MLPX_CHECK(expected.count(name), IoError, path, ": unexpected tensor '", name,
                "' in an mlpx checkpoint of this model");
   }
-  return Checkpoint{config, progress, std::move(model), std::move(optimizer_state)};
+  return Checkpoint{config, progress, std::move(model), std::move(optimizer_state),
+                    standardization};
 }
 
 }  // namespace mlpx

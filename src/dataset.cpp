@@ -68,8 +68,7 @@ Dataset make_dataset(const Array& x_array, const Array& y_array, Loss loss, int6
   return d;
 }
 
-void standardize(DataSplits& splits) {
-  const Tensor& x = splits.train.x;
+Standardization training_statistics(const Tensor& x) {
   const int64_t n = x.rows(), d = x.cols();
   std::vector<double> mean(d, 0.0), var(d, 0.0);
   const float* v = x.data<float>();
@@ -78,18 +77,14 @@ void standardize(DataSplits& splits) {
   for (double& m : mean) m /= static_cast<double>(n);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < d; ++j) var[j] += (v[i * d + j] - mean[j]) * (v[i * d + j] - mean[j]);
-  std::vector<float> shift(d), scale(d);
+  Standardization s{Tensor({d}), Tensor({d})};
   for (int64_t j = 0; j < d; ++j) {
     const double sd = std::sqrt(var[j] / static_cast<double>(n));
-    shift[j] = static_cast<float>(mean[j]);
-    scale[j] = sd > 1e-12 ? static_cast<float>(1.0 / sd) : 1.0f;  // constant feature: centre only
+    s.shift.data<float>()[j] = static_cast<float>(mean[j]);
+    // A constant feature is only centred.
+    s.scale.data<float>()[j] = sd > 1e-12 ? static_cast<float>(1.0 / sd) : 1.0f;
   }
-  for (Dataset* set : {&splits.train, &splits.validation, &splits.test}) {
-    if (set->size() == 0) continue;
-    float* w = set->x.data<float>();
-    for (int64_t i = 0; i < set->x.rows(); ++i)
-      for (int64_t j = 0; j < d; ++j) w[i * d + j] = (w[i * d + j] - shift[j]) * scale[j];
-  }
+  return s;
 }
 
 // Holds out round(fraction * N) rows of `all`, chosen by a permutation from the seed; both
@@ -114,6 +109,18 @@ void split_validation(Dataset all, double fraction, uint64_t seed, DataSplits& s
 }
 
 }  // namespace
+
+void Standardization::apply(Tensor& x) const {
+  if (!defined()) return;
+  MLPX_CHECK(x.dim() == 2 && x.cols() == shift.numel() && x.device().is_cpu(), ShapeError,
+             "standardize: expected CPU rows of ", shift.numel(), " features, found ", x.describe());
+  const float* sh = shift.data<float>();
+  const float* sc = scale.data<float>();
+  float* v = x.data<float>();
+  const int64_t d = x.cols();
+  for (int64_t i = 0; i < x.rows(); ++i)
+    for (int64_t j = 0; j < d; ++j) v[i * d + j] = (v[i * d + j] - sh[j]) * sc[j];
+}
 
 Dataset Dataset::to(Device device) const {
   Dataset out = *this;
@@ -211,7 +218,12 @@ DataSplits load_data(const Config& config, int64_t outputs) {
                          std::to_string(all.features()) + " features)";
   }
   split_validation(std::move(all), dc.validation_split, config.seed, splits);
-  if (dc.normalize == "standardize") standardize(splits);
+  if (dc.normalize == "standardize") {
+    splits.standardization = training_statistics(splits.train.x);
+    for (Dataset* set : {&splits.train, &splits.validation, &splits.test}) {
+      if (set->size() > 0) splits.standardization.apply(set->x);
+    }
+  }
   return splits;
 }
 

@@ -73,7 +73,7 @@ Array array_from_dims(const std::string& path, ElementType type, const unsigned 
   Array array;
   array.source = path;
   array.type = type;
-  for (int d = 0; d < ndims; ++d) array.shape.push_back(read_be32(dims + 4 * d));
+  for (int d = 0; d < ndims; ++d) array.shape.push_back(read_be32(dims + size_t{4} * d));
   detail::check_not_empty(array);
   if (!detail::checked_nbytes(array.shape, element_size(type), nbytes)) {
     detail::fail_io(path, "shape ", shape_str(array.shape), " ", element_type_name(type),
@@ -114,12 +114,12 @@ Array load_plain_idx(const std::string& path) {
   file.read_exact(magic, 4, "IDX magic");
   int ndims = 0;
   const ElementType type = parse_magic(path, magic, &ndims);
-  if (file.remaining() < 4u * ndims) {
+  if (file.remaining() < uint64_t{4} * ndims) {
     detail::fail_io(path, "truncated: expected ", 4 * ndims, " bytes of dimensions for rank ",
                     ndims, ", found ", file.remaining());
   }
-  unsigned char dims[4 * 255];
-  file.read_exact(dims, 4 * ndims, "dimensions");
+  unsigned char dims[4 * 255] = {};
+  file.read_exact(dims, size_t{4} * ndims, "dimensions");
   uint64_t nbytes = 0;
   Array array = array_from_dims(path, type, dims, ndims, &nbytes);
   if (nbytes != file.remaining()) {
@@ -220,8 +220,8 @@ Array load_gzip_idx(const std::string& path) {
   gz.read_exact(magic, 4, "IDX magic");
   int ndims = 0;
   const ElementType type = parse_magic(path, magic, &ndims);
-  unsigned char dims[4 * 255];
-  gz.read_exact(dims, 4 * ndims, "dimensions");
+  unsigned char dims[4 * 255] = {};
+  gz.read_exact(dims, size_t{4} * ndims, "dimensions");
   uint64_t nbytes = 0;
   Array array = array_from_dims(path, type, dims, ndims, &nbytes);
   uint64_t limit = 0;

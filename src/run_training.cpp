@@ -125,7 +125,8 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     trainer.restore(checkpoint->progress.epoch, checkpoint->progress.step,
                     checkpoint->optimizer_state);
   } else if (!config.output.init_checkpoint.empty()) {
-    save_checkpoint(config.output.init_checkpoint, model, nullptr, config, {});
+    save_checkpoint(config.output.init_checkpoint, model, nullptr, config, {},
+                    data_cpu.standardization);
   }
 
   if (out) {
@@ -177,7 +178,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     }
     if (!config.output.checkpoint.empty()) {
       save_checkpoint(config.output.checkpoint, model, &trainer.optimizer(), config,
-                      {trainer.epoch(), trainer.optimizer().steps()});
+                      {trainer.epoch(), trainer.optimizer().steps()}, data_cpu.standardization);
     }
   }
 

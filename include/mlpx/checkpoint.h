@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "mlpx/config.h"
+#include "mlpx/dataset.h"
 #include "mlpx/model.h"
 #include "mlpx/optimizer.h"
 
@@ -21,9 +22,11 @@ struct TrainingProgress {
   int64_t step = 0;   // optimizer updates taken
 };
 
-// Saves `model` (and the optimizer's state when given) with `config` and `progress`.
+// Saves `model` (and the optimizer's state when given) with `config` and `progress`; a
+// defined `standardization` is saved as input.shift / input.scale [features].
 void save_checkpoint(const std::string& path, const Sequential& model, const Optimizer* optimizer,
-                     const Config& config, const TrainingProgress& progress);
+                     const Config& config, const TrainingProgress& progress,
+                     const Standardization& standardization = {});
 
 struct Checkpoint {
   Config config;
@@ -31,6 +34,7 @@ struct Checkpoint {
   Sequential model;  // on the CPU, float32, its parameters loaded
   // Flat [num_params] buffers by torch name ("exp_avg", ...); empty when none were saved.
   std::vector<std::pair<std::string, Tensor>> optimizer_state;
+  Standardization standardization;  // defined when the model was trained on standardized data
 };
 
 // Reads and validates everything (format, names, shapes, dtypes, metadata) before building

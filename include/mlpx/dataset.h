@@ -24,8 +24,20 @@ struct Dataset {
   Dataset select(const Tensor& indices, const std::string& new_name) const;
 };
 
+// data.normalize "standardize": x -> (x - shift) * scale per feature, with statistics of the
+// training split. Saved in checkpoints so that predict() sees inputs as training did.
+struct Standardization {
+  Tensor shift;  // float32 [features], CPU; undefined when not standardizing
+  Tensor scale;  // float32 [features], CPU
+
+  bool defined() const { return shift.defined(); }
+  // Applies it in place to CPU rows x [N, features].
+  void apply(Tensor& x) const;
+};
+
 struct DataSplits {
   Dataset train, validation, test;  // validation and test may be empty (size() == 0)
+  Standardization standardization;  // defined for data.normalize "standardize"
   std::string description;          // where the data came from, for the log
 };
 

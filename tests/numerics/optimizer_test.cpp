@@ -282,7 +282,9 @@ TEST_P(OptimizerRule, AllZeroGradientsStayFinite) {
   for (int k = 0; k < 5; ++k) optimizer.step(params, zeros, config.lr);
   const auto p = params.to_vector<double>();
   for (double v : p) ASSERT_TRUE(std::isfinite(v));
-  if (config.weight_decay == 0) EXPECT_EQ(p, p0);
+  if (config.weight_decay == 0) {
+    EXPECT_EQ(p, p0);
+  }
   for (const auto& [name, buffer] : optimizer.state()) {
     for (double v : buffer.to_vector<double>()) ASSERT_TRUE(std::isfinite(v)) << name;
   }

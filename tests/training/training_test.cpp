@@ -207,6 +207,19 @@ TEST_F(TrainingTest, FilesSourceWithFloatTargetsAndStandardize) {
   const RunResult r = run_training(c, {});
   EXPECT_GT(r.epochs.back().val_accuracy, 0.9);
   EXPECT_EQ(r.test.samples, 0);  // no test set given
+
+  // The checkpoint carries the training statistics, so inputs can be prepared as in training.
+  const Checkpoint ck = load_checkpoint(c.output.checkpoint);
+  ASSERT_TRUE(ck.standardization.defined());
+  const DataSplits splits = load_data(c, 2);
+  EXPECT_EQ(ck.standardization.shift.to_vector<float>(),
+            splits.standardization.shift.to_vector<float>());
+  Tensor raw = Tensor::from_vector(x, {n, 2}).rows(0, 4).clone();
+  ck.standardization.apply(raw);
+  const float* v = raw.data<float>();
+  const float* sh = splits.standardization.shift.data<float>();
+  const float* sc = splits.standardization.scale.data<float>();
+  EXPECT_FLOAT_EQ(v[0], (x[0] - sh[0]) * sc[0]);
 }
 
 TEST_F(TrainingTest, MissingFashionMnistNamesThePackage) {

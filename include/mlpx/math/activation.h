@@ -30,12 +30,13 @@ MLPX_HD bool is_nan(float x) { return x != x; }
 MLPX_HD bool is_nan(double x) { return x != x; }
 
 // 1 / (1 + e^-x) without overflow: exp is only ever taken of -|x|, so sigmoid(+-100) is
-// exactly 1 or a tiny positive number and y (1 - y) stays finite.
+// exactly 1 or a tiny positive number and y (1 - y) stays finite. Both branches share the
+// one exp, and the sign only selects the result (no divergence, vectorisable).
 template <typename T>
 MLPX_HD T sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + exp_of(-x));
-  const T e = exp_of(x);
-  return e / (T(1) + e);
+  const T e = exp_of(-abs_of(x));  // in (0, 1]
+  const T r = T(1) / (T(1) + e);
+  return x >= T(0) ? r : e * r;
 }
 
 // y = f(x) for the elementwise activations (softmax is row-wise: see softmax_* below).
