@@ -1,0 +1,12 @@
+// The subcommands of the mlpx binary. Each add_*_command registers one on the app with a
+// callback that runs it; failures are exceptions (mlpx::Error), which main() turns into one
+// line "error: ..." and exit status 1.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace mlpx::cli {
+void add_train_command(CLI::App& app);    // mlpx train
+void add_eval_command(CLI::App& app);     // mlpx eval
+void add_predict_command(CLI::App& app);  // mlpx predict
+}  // namespace mlpx::cli

@@ -1,0 +1,69 @@
+// mlpx predict: a checkpoint's outputs for new inputs (class probabilities for
+// cross_entropy), written atomically as .npy or .csv.
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "commands.h"
+#include "mlpx/mlpx.h"
+
+namespace mlpx::cli {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+void run_predict(const std::string& model_path, const std::string& input, const std::string& output,
+                 const std::string& device_name) {
+  MLPX_CHECK(ends_with(output, ".npy") || ends_with(output, ".csv"), ValueError,
+             "predict: --output: expected a .npy or .csv file name, found '", output, "'");
+  const Checkpoint checkpoint = load_checkpoint(model_path);
+  const Config& config = checkpoint.config;
+  const Array array = load_array(input);
+  Tensor x = to_float_tensor(array);
+  MLPX_CHECK(x.cols() == checkpoint.model.inputs(), ShapeError, input, ": expected rows of ",
+             checkpoint.model.inputs(), " features (the model's inputs), found ", x.cols());
+  // The inputs go through what the training data went through.
+  if (config.data.normalize == "scale01" && array.type == ElementType::kUint8) {
+    float* v = x.data<float>();
+    for (int64_t i = 0; i < x.numel(); ++i) v[i] /= 255.0f;
+  }
+  checkpoint.standardization.apply(x);
+  const Device device = Device::parse(device_name.empty() ? config.device : device_name);
+  Tensor y = checkpoint.model.to(device).predict(x.to(device));
+  if (config.loss == Loss::kCrossEntropy) activation_forward(Activation::kSoftmax, y, y);
+  y = y.to(Device::cpu());
+  if (ends_with(output, ".npy")) {
+    save_npy(output, y);
+  } else {
+    save_csv(output, y);
+  }
+  std::cerr << "wrote " << y.rows() << " x " << y.cols()
+            << (config.loss == Loss::kCrossEntropy ? " class probabilities" : " outputs") << " to "
+            << output << "\n";
+}
+
+struct PredictArgs {
+  std::string model, input, output, device;
+};
+
+}  // namespace
+
+void add_predict_command(CLI::App& app) {
+  auto args = std::make_shared<PredictArgs>();
+  CLI::App* cmd = app.add_subcommand("predict", "Outputs of a checkpoint for new inputs");
+  cmd->add_option("--model", args->model, "Checkpoint (.safetensors)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--input", args->input, "Inputs, .npy or .csv (or IDX), [N, features]")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--output", args->output, "Where to write predictions: .npy or .csv")->required();
+  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N");
+  cmd->callback([args] { run_predict(args->model, args->input, args->output, args->device); });
+}
+
+}  // namespace mlpx::cli

@@ -1,0 +1,78 @@
+// mlpx train: the training job of a config (default: Fashion-MNIST, or the built-in synthetic
+// set when it is missing), with command-line overrides.
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "commands.h"
+#include "mlpx/mlpx.h"
+
+namespace mlpx::cli {
+
+namespace {
+
+struct TrainArgs {
+  std::string config, device, resume, checkpoint, log;
+  std::optional<int> epochs;
+  std::optional<int64_t> batch_size;
+  std::optional<double> lr;
+  std::optional<uint64_t> seed;
+  bool quiet = false;
+};
+
+void run_train(const TrainArgs& args) {
+  Config config;
+  if (!args.config.empty()) {
+    config = Config::load(args.config);
+  } else if (!args.resume.empty()) {
+    config = load_checkpoint(args.resume).config;  // the run being continued
+  } else if (!fashion_mnist_available(config.data.dir)) {
+    std::cerr << "note: Fashion-MNIST not found in " << config.data.dir
+              << " (Debian package dataset-fashion-mnist); training on the built-in synthetic "
+                 "data set instead\n";
+    config.data.source = "synthetic";
+  }
+  if (!args.device.empty()) config.device = args.device;
+  if (args.epochs) {
+    config.train.epochs = *args.epochs;
+    config.schedule.total_epochs = std::max(1, *args.epochs);
+  }
+  if (args.batch_size) config.train.batch_size = *args.batch_size;
+  if (args.lr) config.optimizer.lr = *args.lr;
+  if (args.seed) config.seed = *args.seed;
+  if (!args.checkpoint.empty()) config.output.checkpoint = args.checkpoint;
+  if (!args.log.empty()) config.output.log = args.log;
+  config.validate();
+
+  RunOptions options;
+  options.resume = args.resume;
+  options.out = args.quiet ? nullptr : &std::cout;
+  options.progress_bar = isatty(STDOUT_FILENO) != 0;
+  run_training(config, options);
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a model (default: Fashion-MNIST)");
+  cmd->add_option("--config", args->config, "JSON config file (every key has a default)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N");
+  cmd->add_option("--epochs", args->epochs, "Number of epochs")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch-size", args->batch_size, "1 = SGD, 0 = full-batch GD, else mini-batch")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--lr", args->lr, "Learning rate");
+  cmd->add_option("--seed", args->seed, "Seed of the weights, shuffles and split");
+  cmd->add_option("--resume", args->resume, "Continue from this checkpoint")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--checkpoint", args->checkpoint, "Where to save the model");
+  cmd->add_option("--log", args->log, "Where to write the JSON-lines metrics log");
+  cmd->add_flag("--quiet", args->quiet, "Print nothing but errors");
+  cmd->callback([args] { run_train(*args); });
+}
+
+}  // namespace mlpx::cli
