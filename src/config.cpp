@@ -144,7 +144,9 @@ Config::Config() {
   optimizer.type = OptimizerType::kAdam;
   optimizer.lr = 1e-3;
   schedule.type = ScheduleType::kStep;
-  schedule.step_size = 5;
+  // The default model's schedule: measured to clear 0.89 test accuracy on Fashion-MNIST for
+  // every seed tried (README); DESIGN.md's example (10 epochs, decay at 5) reached 0.889.
+  schedule.step_size = 10;
   schedule.gamma = 0.1;
   schedule.total_epochs = train.epochs;
 }
@@ -153,7 +155,8 @@ Config Config::from_json(const std::string& text) {
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error, and out_of_range for a number past double's range ("1e400").
     throw ValueError(std::string("config: expected valid JSON, found a syntax error: ") + e.what());
   }
   Config c;
@@ -224,6 +227,11 @@ Config Config::from_json(const std::string& text) {
       for (const json& m : *milestones) {
         MLPX_CHECK(m.is_number_integer(), ValueError,
                    "config: schedule.milestones: expected integers, found ", json_type_name(m));
+        // Checked before narrowing: 4294967298 must not become 2.
+        MLPX_CHECK(m.is_number_unsigned() ? m.get<uint64_t>() <= std::numeric_limits<int>::max()
+                                          : m.get<int64_t>() >= std::numeric_limits<int>::min(),
+                   ValueError, "config: schedule.milestones: expected epochs of at most ",
+                   std::numeric_limits<int>::max(), ", found ", m.dump());
         c.schedule.milestones.push_back(m.get<int>());
       }
     }

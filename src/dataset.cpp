@@ -113,7 +113,8 @@ void split_validation(Dataset all, double fraction, uint64_t seed, DataSplits& s
 void Standardization::apply(Tensor& x) const {
   if (!defined()) return;
   MLPX_CHECK(x.dim() == 2 && x.cols() == shift.numel() && x.device().is_cpu(), ShapeError,
-             "standardize: expected CPU rows of ", shift.numel(), " features, found ", x.describe());
+             "standardize: expected CPU rows of ", shift.numel(), " features, found ",
+             x.describe());
   const float* sh = shift.data<float>();
   const float* sc = scale.data<float>();
   float* v = x.data<float>();

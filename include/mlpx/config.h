@@ -51,7 +51,7 @@ struct ModelConfig {
 };
 
 struct TrainConfig {
-  int epochs = 10;
+  int epochs = 15;
   int64_t batch_size = 128;  // 1: SGD; 0 or the training-set size: full-batch GD
   bool shuffle = true;
 };

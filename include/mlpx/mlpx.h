@@ -11,6 +11,7 @@
 #include "mlpx/error.h"
 #include "mlpx/gemm.h"
 #include "mlpx/init.h"
+#include "mlpx/init_study.h"
 #include "mlpx/linear.h"
 #include "mlpx/loss.h"
 #include "mlpx/model.h"

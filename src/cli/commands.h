@@ -9,4 +9,8 @@ namespace mlpx::cli {
 void add_train_command(CLI::App& app);    // mlpx train
 void add_eval_command(CLI::App& app);     // mlpx eval
 void add_predict_command(CLI::App& app);  // mlpx predict
+void add_bench_command(CLI::App& app);    // mlpx bench
+// mlpx init-study and mlpx plot (pictures through gnuplot, see gnuplot.h)
+void add_init_study_command(CLI::App& app);
+void add_plot_command(CLI::App& app);
 }  // namespace mlpx::cli

@@ -13,6 +13,7 @@ void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, 
           float alpha, const float* a, const float* b, float beta, float* c) {
   if (m == 0 || n == 0) return;
   Context& ctx = context(device);
+  MLPX_CUDA_CHECK(cudaSetDevice(device));
   MLPX_CHECK(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX, ShapeError,
              "gemm: expected M, N, K <= ", INT_MAX, " for cuBLAS, found ", m, ", ", n, ", ", k);
   if (k == 0 && beta == 0.0f) {

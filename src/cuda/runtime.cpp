@@ -87,6 +87,12 @@ Context& context(int device) {
   return *t.contexts[device];
 }
 
+cudaStream_t stream_of(Device device) {
+  Context& ctx = context(device.index);
+  MLPX_CUDA_CHECK(cudaSetDevice(ctx.device));
+  return ctx.stream;
+}
+
 void synchronize_and_check(int device) {
   Context& ctx = context(device);
   DeviceStatus status{};

@@ -26,7 +26,9 @@ struct Context {
 int device_count();
 // The context of `device`, created on first use and kept for the life of the process.
 Context& context(int device);
-inline cudaStream_t stream_of(Device device) { return context(device.index).stream; }
+// The stream of `device`, with `device` made the calling thread's current device, so that
+// kernels launched next (which use the current device) run where their stream and memory are.
+cudaStream_t stream_of(Device device);
 
 // Waits for the device's stream, then throws the first fault that device code flagged
 // (and clears it).

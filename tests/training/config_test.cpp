@@ -30,8 +30,8 @@ TEST(Config, DefaultsAreTheDesignsDefaults) {
   EXPECT_EQ(c.optimizer.type, OptimizerType::kAdam);
   EXPECT_DOUBLE_EQ(c.optimizer.lr, 1e-3);
   EXPECT_EQ(c.schedule.type, ScheduleType::kStep);
-  EXPECT_EQ(c.schedule.step_size, 5);
-  EXPECT_EQ(c.train.epochs, 10);
+  EXPECT_EQ(c.schedule.step_size, 10);  // tuned: see Config::Config
+  EXPECT_EQ(c.train.epochs, 15);
   EXPECT_EQ(c.train.batch_size, 128);
   EXPECT_EQ(c.output.checkpoint, "model.safetensors");
 }

@@ -1,0 +1,156 @@
+// mlpx::gemm on the Linear shapes of the default model (784-256-128-10) as a training step
+// calls it: forward y = x W^T, input gradient dx = dy W, weight gradient dW = dy^T x, at
+// batch 128, 1024 and 54000 (the full Fashion-MNIST training split), plus a square reference
+// (the device's GEMM rate that the train_step suite compares against). Counters: FLOP/s
+// (2 M N K per call) and bytes_per_second (A, B read once, C written once). CPU through
+// OpenBLAS (real time); GPU through cuBLAS in true fp32, timed with CUDA events around the call.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "mlpx/device.h"
+#include "mlpx/gemm.h"
+#include "mlpx/tensor.h"
+#if MLPX_WITH_CUDA
+#include <cuda_runtime_api.h>
+
+#include "cuda/runtime.h"
+#endif
+
+namespace {
+
+using mlpx::Device;
+using mlpx::Tensor;
+
+constexpr int64_t kLayers[3][2] = {{784, 256}, {256, 128}, {128, 10}};  // {in, out}
+const char* const kOps[] = {"forward", "dx", "dW", "square"};
+
+Tensor random_tensor(int64_t rows, int64_t cols, uint64_t seed, Device device) {
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(rows * cols));
+  for (auto& x : v) x = dist(gen);
+  return Tensor::from_vector(v, {rows, cols}, device);
+}
+
+// One call's operands: op 0 forward, 1 dx, 2 dW (layer `layer` at batch `batch`), 3 square
+// `batch` x `batch` x `batch`.
+struct Problem {
+  Tensor a, b, c;
+  bool ta = false, tb = false;
+  int64_t m = 0, n = 0, k = 0;
+
+  Problem(int64_t op, int64_t layer, int64_t batch, Device device) {
+    const int64_t in = kLayers[layer][0], out = kLayers[layer][1];
+    switch (op) {
+      case 0:  // y [B, out] = x [B, in] * W^T, W [out, in]
+        a = random_tensor(batch, in, 1, device);
+        b = random_tensor(out, in, 2, device);
+        c = Tensor({batch, out}, mlpx::DType::kFloat32, device);
+        tb = true;
+        m = batch, n = out, k = in;
+        break;
+      case 1:  // dx [B, in] = dy [B, out] * W [out, in]
+        a = random_tensor(batch, out, 1, device);
+        b = random_tensor(out, in, 2, device);
+        c = Tensor({batch, in}, mlpx::DType::kFloat32, device);
+        m = batch, n = in, k = out;
+        break;
+      case 2:  // dW [out, in] = dy^T [out, B] * x [B, in]
+        a = random_tensor(batch, out, 1, device);
+        b = random_tensor(batch, in, 2, device);
+        c = Tensor({out, in}, mlpx::DType::kFloat32, device);
+        ta = true;
+        m = out, n = in, k = batch;
+        break;
+      default:
+        a = random_tensor(batch, batch, 1, device);
+        b = random_tensor(batch, batch, 2, device);
+        c = Tensor({batch, batch}, mlpx::DType::kFloat32, device);
+        m = n = k = batch;
+        break;
+    }
+  }
+  void run() { mlpx::gemm(a, ta, b, tb, c); }
+  double flops() const { return 2.0 * static_cast<double>(m) * n * k; }
+  int64_t bytes() const { return 4 * (m * k + k * n + m * n); }
+};
+
+void report(benchmark::State& state, const Problem& p) {
+  state.counters["FLOP/s"] = benchmark::Counter(p.flops() * static_cast<double>(state.iterations()),
+                                                benchmark::Counter::kIsRate);
+  state.SetBytesProcessed(state.iterations() * p.bytes());
+  state.SetLabel(kOps[state.range(0)]);
+}
+
+void BM_GemmCpu(benchmark::State& state) {
+  Problem p(state.range(0), state.range(1), state.range(2), Device::cpu());
+  p.run();  // warm-up: OpenBLAS starts its threads on the first call
+  for (auto _ : state) {
+    p.run();
+    benchmark::DoNotOptimize(p.c.raw_data());
+    benchmark::ClobberMemory();
+  }
+  report(state, p);
+}
+
+void BM_GemmGpu(benchmark::State& state) {
+  if (!mlpx::cuda_available()) {
+    state.SkipWithError("no usable CUDA device");
+    return;
+  }
+#if MLPX_WITH_CUDA
+  const Device gpu = Device::cuda();
+  Problem p(state.range(0), state.range(1), state.range(2), gpu);
+  cudaStream_t stream = mlpx::cuda::stream_of(gpu);
+  cudaEvent_t start = nullptr, stop = nullptr;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  p.run();  // warm-up: cuBLAS picks its kernel and allocates its workspace
+  mlpx::synchronize(gpu);
+  for (auto _ : state) {
+    cudaEventRecord(start, stream);
+    p.run();
+    cudaEventRecord(stop, stream);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    state.SetIterationTime(ms / 1e3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  mlpx::synchronize(gpu);
+  report(state, p);
+#endif
+}
+
+// {op, layer, batch}: the three ops of the three layers at batch 128, 1024 and 54000, then
+// the square reference (layer ignored; batch = the side).
+void linear_shapes(benchmark::internal::Benchmark* b) {
+  for (int64_t batch : {128, 1024, 54000}) {
+    for (int64_t layer = 0; layer < 3; ++layer) {
+      for (int64_t op = 0; op < 3; ++op) b->Args({op, layer, batch});
+    }
+  }
+}
+
+BENCHMARK(BM_GemmCpu)
+    ->ArgNames({"op", "layer", "batch"})
+    ->Apply(linear_shapes)
+    ->Args({3, 0, 1024})
+    ->Args({3, 0, 2048})
+    ->UseRealTime()  // OpenBLAS runs threads of its own: rates per wall-clock second
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GemmGpu)
+    ->ArgNames({"op", "layer", "batch"})
+    ->Apply(linear_shapes)
+    ->Args({3, 0, 4096})
+    ->Args({3, 0, 8192})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,146 @@
+// mlpx bench: sweeps batch sizes (SGD .. mini-batch .. full-batch GD) and reports, per batch
+// size, training-step throughput, the time of one epoch and the time to a test accuracy; a
+// table, JSON lines (--json) and a gnuplot picture (--plot).
+#include "mlpx/bench.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "gnuplot.h"
+#include "mlpx/mlpx.h"
+
+namespace mlpx::cli {
+
+namespace {
+
+struct BenchArgs {
+  std::string config, device, batch_sizes = "1,8,32,128,512,2048,8192,full", plot;
+  double target = 0.85, max_seconds = 60.0, seconds = 1.0;
+  int64_t warmup = 3;
+  std::optional<uint64_t> seed;
+  bool json = false;
+};
+
+// Two log-log panels: samples/s (and updates/s) and the training time to the target, against
+// the batch size; one panel when the target run was skipped. Drawn through gnuplot.h.
+void write_plot(const std::vector<BenchRow>& rows, const std::string& png) {
+  const std::string gnuplot = find_gnuplot();
+  MLPX_CHECK(!gnuplot.empty(), IoError,
+             "--plot: gnuplot was not found; install it (Debian package ", kGnuplotPackage, ")");
+  TempFolder tmp("mlpx-bench-plot");
+  {
+    std::ofstream d(tmp.path() + "/sweep.dat");
+    MLPX_CHECK(d, IoError, tmp.path(), "/sweep.dat: cannot write the plot's data");
+    d << "# batch samples_per_s updates_per_s time_to_target_s\n";
+    for (const BenchRow& r : rows) {
+      d << r.batch_size << ' ' << r.samples_per_s << ' ' << r.updates_per_s << ' '
+        << (std::isfinite(r.time_to_target_s) ? std::to_string(r.time_to_target_s) : "NaN") << '\n';
+    }
+  }
+  const bool any_target = !rows.empty() && rows.front().target_accuracy > 0;
+  const std::string device = rows.empty() ? "" : rows.front().device;
+  std::ostringstream g;
+  g << gnuplot_png_terminal(any_target ? 1200 : 700, 500, 10) << "set datafile missing 'NaN'\n"
+    << "set logscale xy\nset grid xtics ytics mxtics mytics\nset key top left\n"
+    << "set xlabel 'batch size (largest = full batch)'\n";
+  if (!rows.empty()) {
+    // The same x range in both panels, a little wider than the batch sizes.
+    int64_t lo = rows.front().batch_size, hi = lo;
+    for (const BenchRow& r : rows) lo = std::min(lo, r.batch_size), hi = std::max(hi, r.batch_size);
+    g << "set xrange [" << lo / 2.0 << ":" << hi * 2.0 << "]\n";
+  }
+  if (any_target) {
+    g << "set multiplot layout 1,2 title " << gnuplot_quote("mlpx bench on " + device) << "\n";
+  }
+  g << "set title 'training throughput'\nset ylabel 'per second'\n"
+    << "plot 'sweep.dat' using 1:2 with linespoints lw 2 pt 7 title 'samples/s', "
+    << "'sweep.dat' using 1:3 with linespoints lw 2 pt 5 title 'updates/s'\n";
+  if (any_target) {
+    char title[96];
+    std::snprintf(title, sizeof(title), "time to test accuracy %.3g (missing: not reached)",
+                  rows.front().target_accuracy);
+    g << "set title " << gnuplot_quote(title) << "\n"
+      << "set ylabel 'seconds of training'\nunset key\n"
+      << "plot 'sweep.dat' using 1:4 with linespoints lw 2 pt 7 lc 3\n"
+      << "unset multiplot\n";
+  }
+  {
+    std::ofstream script(tmp.path() + "/sweep.gp");
+    script << g.str();
+  }
+  run_gnuplot_to_png(gnuplot, "sweep.gp", tmp.path(), png);
+}
+
+void run_bench(const BenchArgs& args) {
+  Config config;
+  if (!args.config.empty()) {
+    config = Config::load(args.config);
+  } else if (!fashion_mnist_available(config.data.dir)) {
+    std::cerr << "note: Fashion-MNIST not found in " << config.data.dir
+              << " (Debian package dataset-fashion-mnist); benchmarking on the built-in "
+                 "synthetic data set instead\n";
+    config.data.source = "synthetic";
+  }
+  if (!args.device.empty()) config.device = args.device;
+  if (args.seed) config.seed = *args.seed;
+  config.validate();
+
+  BenchOptions options;
+  options.batch_sizes = parse_batch_sizes(args.batch_sizes);
+  options.target_accuracy = args.target;
+  options.max_seconds = args.max_seconds;
+  options.throughput_seconds = args.seconds;
+  options.warmup_steps = args.warmup;
+  if (!args.json) std::cout << bench_table_header() << std::endl;
+  options.on_row = [&](const BenchRow& row) {
+    std::cout << (args.json ? bench_row_json(row) : bench_table_line(row)) << std::endl;
+  };
+  const std::vector<BenchRow> rows = run_batch_sweep(config, options);
+  if (!args.plot.empty()) {
+    write_plot(rows, args.plot);
+    if (!args.json) std::cout << "plot: " << args.plot << std::endl;
+  }
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto args = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Sweep batch sizes (SGD .. full-batch GD): throughput and time to an accuracy");
+  cmd->add_option("--config", args->config, "JSON config file (default: Fashion-MNIST model)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N");
+  cmd->add_option("--batch-sizes", args->batch_sizes,
+                  "Comma-separated batch sizes; full = the whole training set (GD)")
+      ->capture_default_str();
+  cmd->add_option("--target", args->target, "Test accuracy to reach; 0 skips the time-to-target")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--max-seconds", args->max_seconds,
+                  "Cap on each batch size's training time to the target (and its one-epoch run)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--seconds", args->seconds,
+                  "Time each batch size's throughput measurement aims at (after warm-up)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--warmup", args->warmup, "Untimed steps before the throughput measurement")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--seed", args->seed, "Seed of the weights and shuffles");
+  cmd->add_flag("--json", args->json, "One JSON object per batch size instead of the table");
+  cmd->add_option("--plot", args->plot, "Draw throughput and time-to-target to this PNG file");
+  cmd->callback([args] { run_bench(*args); });
+}
+
+}  // namespace mlpx::cli

@@ -1,0 +1,138 @@
+// The batch-size sweep on a tiny synthetic set: one row per batch size, positive figures,
+// "full" = the training-set size, and the reached / time_to_target semantics. No timing
+// assertion: only that the figures exist and agree with each other.
+#include "mlpx/bench.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "mlpx/config.h"
+#include "mlpx/error.h"
+
+namespace mlpx {
+namespace {
+
+Config tiny_config(int64_t features = 8) {
+  Config c;
+  c.device = "cpu";
+  c.data.source = "synthetic";
+  c.data.synthetic.train_samples = 200;  // 180 train rows after the 10% validation split
+  c.data.synthetic.test_samples = 100;
+  c.data.synthetic.features = features;
+  c.data.synthetic.classes = 3;
+  c.model.layers = {{16, Activation::kRelu}, {3, Activation::kIdentity}};
+  c.optimizer.lr = 1e-2;
+  return c;
+}
+
+BenchOptions quick_options() {
+  BenchOptions o;
+  o.batch_sizes = {1, 16, 0};
+  o.target_accuracy = 0.5;
+  o.max_seconds = 5.0;
+  o.throughput_seconds = 0.02;
+  o.warmup_steps = 2;
+  o.min_steps = 3;
+  return o;
+}
+
+TEST(BatchSizes, ParsesListsAndFull) {
+  EXPECT_EQ(parse_batch_sizes("1,8,full"), (std::vector<int64_t>{1, 8, 0}));
+  EXPECT_EQ(parse_batch_sizes(" 32 , 0"), (std::vector<int64_t>{32, 0}));
+  EXPECT_THROW(parse_batch_sizes("8,x"), ValueError);
+  EXPECT_THROW(parse_batch_sizes("-3"), ValueError);
+  EXPECT_THROW(parse_batch_sizes(""), ValueError);
+  EXPECT_THROW(parse_batch_sizes("4,"), ValueError);
+}
+
+TEST(BatchSweep, OneRowPerBatchSizeWithPositiveFigures) {
+  const Config config = tiny_config();
+  int streamed = 0;
+  BenchOptions options = quick_options();
+  options.on_row = [&](const BenchRow&) { ++streamed; };
+  const std::vector<BenchRow> rows = run_batch_sweep(config, options);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(streamed, 3);
+  EXPECT_EQ(rows[0].batch_size, 1);
+  EXPECT_EQ(rows[1].batch_size, 16);
+  EXPECT_EQ(rows[2].batch_size, 180);  // full batch: the whole training split
+  for (const BenchRow& r : rows) {
+    EXPECT_EQ(r.device, "cpu");
+    EXPECT_GT(r.samples_per_s, 0.0);
+    EXPECT_NEAR(r.updates_per_s, r.samples_per_s / static_cast<double>(r.batch_size),
+                1e-9 * r.samples_per_s);
+    EXPECT_GT(r.epoch_s, 0.0);
+    EXPECT_DOUBLE_EQ(r.target_accuracy, 0.5);
+    if (r.reached) {
+      EXPECT_TRUE(std::isfinite(r.time_to_target_s));
+      EXPECT_GE(r.time_to_target_s, 0.0);
+      EXPECT_GE(r.final_accuracy, 0.5);
+    } else {
+      EXPECT_TRUE(std::isnan(r.time_to_target_s));
+    }
+  }
+  // Three well-separated-enough clusters: SGD at batch 1 gets past 50% within seconds.
+  EXPECT_TRUE(rows[0].reached);
+}
+
+TEST(BatchSweep, TargetZeroSkipsTheTargetRun) {
+  BenchOptions options = quick_options();
+  options.batch_sizes = {32};
+  options.target_accuracy = 0;
+  const std::vector<BenchRow> rows = run_batch_sweep(tiny_config(), options);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_FALSE(rows[0].reached);
+  EXPECT_TRUE(std::isnan(rows[0].time_to_target_s));
+  EXPECT_EQ(rows[0].target_accuracy, 0.0);
+  EXPECT_GT(rows[0].epoch_s, 0.0);
+}
+
+TEST(BatchSweep, UnreachableTargetStopsAtTheCap) {
+  BenchOptions options = quick_options();
+  options.batch_sizes = {0};
+  options.target_accuracy = 1.0;  // two noisy features, three classes: never all right
+  options.max_seconds = 0.3;
+  const std::vector<BenchRow> rows = run_batch_sweep(tiny_config(2), options);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_FALSE(rows[0].reached);
+  EXPECT_TRUE(std::isnan(rows[0].time_to_target_s));
+  EXPECT_GE(rows[0].epochs, 1);
+  EXPECT_LT(rows[0].final_accuracy, 1.0);
+}
+
+TEST(BatchSweep, RejectsBadOptions) {
+  BenchOptions options = quick_options();
+  options.max_seconds = 0;
+  EXPECT_THROW(run_batch_sweep(tiny_config(), options), ValueError);
+  options = quick_options();
+  options.target_accuracy = 1.5;
+  EXPECT_THROW(run_batch_sweep(tiny_config(), options), ValueError);
+}
+
+TEST(BenchRowJson, HasExactlyTheDocumentedKeys) {
+  BenchRow r;
+  r.device = "cpu";
+  r.batch_size = 128;
+  r.samples_per_s = 1000;
+  r.updates_per_s = 1000.0 / 128;
+  r.epoch_s = 2;
+  r.time_to_target_s = NAN;
+  r.target_accuracy = 0.85;
+  const auto j = nlohmann::json::parse(bench_row_json(r));
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j.size(), 8u);
+  for (const char* key : {"device", "batch_size", "samples_per_s", "updates_per_s", "epoch_s",
+                          "time_to_target_s", "target_accuracy", "reached"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_TRUE(j["time_to_target_s"].is_null());
+  EXPECT_EQ(j["reached"], false);
+  r.reached = true;
+  r.time_to_target_s = 1.5;
+  EXPECT_EQ(nlohmann::json::parse(bench_row_json(r))["time_to_target_s"], 1.5);
+}
+
+}  // namespace
+}  // namespace mlpx
