@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <vector>
@@ -55,6 +56,29 @@ template <typename A, typename B>
   return ::testing::AssertionFailure()
          << count << " of " << actual.size() << " values differ beyond atol " << atol << " + rtol "
          << rtol << ":" << faults.str();
+}
+
+// The gradient check's rule (float64, central differences with step kGradEps): pass when
+// |analytic - numeric| <= kGradAtol + kGradRtol |numeric|, i.e. all_close(analytic, numeric,
+// kGradAtol, kGradRtol).
+inline constexpr double kGradEps = 1e-6;
+inline constexpr double kGradAtol = 1e-5;
+inline constexpr double kGradRtol = 1e-3;
+
+// Central differences of a scalar function f at x, one coordinate at a time.
+inline std::vector<double> numeric_gradient(
+    const std::function<double(const std::vector<double>&)>& f, std::vector<double> x) {
+  std::vector<double> g(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double xi = x[i];
+    x[i] = xi + kGradEps;
+    const double plus = f(x);
+    x[i] = xi - kGradEps;
+    const double minus = f(x);
+    x[i] = xi;
+    g[i] = (plus - minus) / (2 * kGradEps);
+  }
+  return g;
 }
 
 }  // namespace mlpx::test

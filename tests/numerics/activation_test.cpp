@@ -17,30 +17,9 @@
 namespace mlpx {
 namespace {
 
-constexpr double kEps = 1e-6;
-// |analytic - numeric| <= 1e-5 + 1e-3 |numeric|
-constexpr double kGradAtol = 1e-5;
-constexpr double kGradRtol = 1e-3;
-
 const Activation kAll[] = {Activation::kIdentity, Activation::kSigmoid,   Activation::kTanh,
                            Activation::kRelu,     Activation::kLeakyRelu, Activation::kElu,
                            Activation::kSoftmax};
-
-// Central differences of a scalar function of a vector.
-std::vector<double> numeric_gradient(const std::function<double(const std::vector<double>&)>& f,
-                                     std::vector<double> x) {
-  std::vector<double> g(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double xi = x[i];
-    x[i] = xi + kEps;
-    const double plus = f(x);
-    x[i] = xi - kEps;
-    const double minus = f(x);
-    x[i] = xi;
-    g[i] = (plus - minus) / (2 * kEps);
-  }
-  return g;
-}
 
 std::vector<double> forward(Activation a, const std::vector<double>& x, Shape shape, double alpha) {
   const Tensor xt = Tensor::from_vector(x, shape);
@@ -84,8 +63,8 @@ TEST_P(ActivationGradient, MatchesCentralDifferences) {
     for (size_t i = 0; i < y.size(); ++i) s += w[i] * y[i];
     return s;
   };
-  EXPECT_TRUE(test::all_close(backward(a, x, w, shape, alpha), numeric_gradient(objective, x),
-                              kGradAtol, kGradRtol))
+  EXPECT_TRUE(test::all_close(backward(a, x, w, shape, alpha), test::numeric_gradient(objective, x),
+                              test::kGradAtol, test::kGradRtol))
       << activation_name(a);
 }
 
@@ -105,14 +84,15 @@ TEST(ActivationNumerics, SoftmaxBackwardIsTheJacobianProduct) {
   for (int64_t j = 0; j < cols; ++j) {
     std::vector<double> plus = x, minus = x;
     for (int64_t r = 0; r < rows; ++r) {
-      plus[r * cols + j] += kEps;
-      minus[r * cols + j] -= kEps;
+      plus[r * cols + j] += test::kGradEps;
+      minus[r * cols + j] -= test::kGradEps;
     }
     const auto yp = forward(Activation::kSoftmax, plus, shape, 0);
     const auto ym = forward(Activation::kSoftmax, minus, shape, 0);
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t i = 0; i < cols; ++i)
-        jacobian[(r * cols + i) * cols + j] = (yp[r * cols + i] - ym[r * cols + i]) / (2 * kEps);
+        jacobian[(r * cols + i) * cols + j] =
+            (yp[r * cols + i] - ym[r * cols + i]) / (2 * test::kGradEps);
   }
   for (uint64_t seed = 0; seed < 4; ++seed) {
     const std::vector<double> dy = test::random_values<double>(rows * cols, 100 + seed);
@@ -122,7 +102,7 @@ TEST(ActivationNumerics, SoftmaxBackwardIsTheJacobianProduct) {
         for (int64_t i = 0; i < cols; ++i)
           expected[r * cols + j] += jacobian[(r * cols + i) * cols + j] * dy[r * cols + i];
     EXPECT_TRUE(test::all_close(backward(Activation::kSoftmax, x, dy, shape, 0), expected,
-                                kGradAtol, kGradRtol));
+                                test::kGradAtol, test::kGradRtol));
   }
 }
 

@@ -16,25 +16,6 @@
 namespace mlpx {
 namespace {
 
-constexpr double kEps = 1e-6;
-constexpr double kGradAtol = 1e-5;
-constexpr double kGradRtol = 1e-3;
-
-std::vector<double> numeric_gradient(const std::function<double(const std::vector<double>&)>& f,
-                                     std::vector<double> x) {
-  std::vector<double> g(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double xi = x[i];
-    x[i] = xi + kEps;
-    const double plus = f(x);
-    x[i] = xi - kEps;
-    const double minus = f(x);
-    x[i] = xi;
-    g[i] = (plus - minus) / (2 * kEps);
-  }
-  return g;
-}
-
 struct Layer {
   int64_t batch, in, out;
   std::vector<double> x, w, b;
@@ -85,15 +66,18 @@ TEST(LinearNumerics, GradientsMatchCentralDifferences) {
         dx({batch, in}, DType::kFloat64);
     linear_backward(Tensor::from_vector(l.x, {batch, in}), Tensor::from_vector(l.w, {out, in}),
                     Tensor::from_vector(g, {batch, out}), dw, db, &dx);
-    const auto num_dw = numeric_gradient(
+    const auto num_dw = test::numeric_gradient(
         [&](const std::vector<double>& w) { return loss(l.forward(l.x, w, l.b)); }, l.w);
-    const auto num_db = numeric_gradient(
+    const auto num_db = test::numeric_gradient(
         [&](const std::vector<double>& b) { return loss(l.forward(l.x, l.w, b)); }, l.b);
-    const auto num_dx = numeric_gradient(
+    const auto num_dx = test::numeric_gradient(
         [&](const std::vector<double>& x) { return loss(l.forward(x, l.w, l.b)); }, l.x);
-    EXPECT_TRUE(test::all_close(dw.to_vector<double>(), num_dw, kGradAtol, kGradRtol)) << "dW";
-    EXPECT_TRUE(test::all_close(db.to_vector<double>(), num_db, kGradAtol, kGradRtol)) << "db";
-    EXPECT_TRUE(test::all_close(dx.to_vector<double>(), num_dx, kGradAtol, kGradRtol)) << "dx";
+    EXPECT_TRUE(test::all_close(dw.to_vector<double>(), num_dw, test::kGradAtol, test::kGradRtol))
+        << "dW";
+    EXPECT_TRUE(test::all_close(db.to_vector<double>(), num_db, test::kGradAtol, test::kGradRtol))
+        << "db";
+    EXPECT_TRUE(test::all_close(dx.to_vector<double>(), num_dx, test::kGradAtol, test::kGradRtol))
+        << "dx";
   }
 }
 

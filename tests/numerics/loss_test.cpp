@@ -18,26 +18,7 @@
 namespace mlpx {
 namespace {
 
-constexpr double kEps = 1e-6;
-constexpr double kGradAtol = 1e-5;
-constexpr double kGradRtol = 1e-3;
-
 const Loss kAll[] = {Loss::kMse, Loss::kSse, Loss::kCrossEntropy, Loss::kKlDiv, Loss::kBce};
-
-std::vector<double> numeric_gradient(const std::function<double(const std::vector<double>&)>& f,
-                                     std::vector<double> x) {
-  std::vector<double> g(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double xi = x[i];
-    x[i] = xi + kEps;
-    const double plus = f(x);
-    x[i] = xi - kEps;
-    const double minus = f(x);
-    x[i] = xi;
-    g[i] = (plus - minus) / (2 * kEps);
-  }
-  return g;
-}
 
 double mean(const std::vector<double>& v) {
   double s = 0;
@@ -102,7 +83,8 @@ TEST_P(LossGradient, MatchesCentralDifferences) {
   auto batch_loss = [&](const std::vector<double>& zv) {
     return run(loss, zv, rows, cols, t, labels).batch_loss();
   };
-  EXPECT_TRUE(test::all_close(r.grad, numeric_gradient(batch_loss, z), kGradAtol, kGradRtol))
+  EXPECT_TRUE(test::all_close(r.grad, test::numeric_gradient(batch_loss, z), test::kGradAtol,
+                              test::kGradRtol))
       << loss_name(loss);
   // And with the label on a near-zero probability.
   const std::vector<int32_t> labels2 = {1, 0, 3, 3};
@@ -110,7 +92,8 @@ TEST_P(LossGradient, MatchesCentralDifferences) {
   auto batch_loss2 = [&](const std::vector<double>& zv) {
     return run(loss, zv, rows, cols, t, labels2).batch_loss();
   };
-  EXPECT_TRUE(test::all_close(r2.grad, numeric_gradient(batch_loss2, z), kGradAtol, kGradRtol))
+  EXPECT_TRUE(test::all_close(r2.grad, test::numeric_gradient(batch_loss2, z), test::kGradAtol,
+                              test::kGradRtol))
       << loss_name(loss);
 }
 
@@ -182,7 +165,8 @@ TEST(LossNumerics, KlDivGradientScalesWithTargetMass) {
   auto f = [&](const std::vector<double>& zv) {
     return run(Loss::kKlDiv, zv, 1, 3, t, {}).batch_loss();
   };
-  EXPECT_TRUE(test::all_close(r.grad, numeric_gradient(f, z), kGradAtol, kGradRtol));
+  EXPECT_TRUE(
+      test::all_close(r.grad, test::numeric_gradient(f, z), test::kGradAtol, test::kGradRtol));
 }
 
 TEST(LossNumerics, EqualLogitsGiveExactlyLogC) {

@@ -63,16 +63,16 @@ TEST_P(ModelGradient, MatchesCentralDifferences) {
   const std::vector<double> analytic = model.grads().to_vector<double>();
 
   double* p = model.params().data<double>();
-  constexpr double kEps = 1e-6;
   for (int64_t i = 0; i < model.num_params(); ++i) {
     const double saved = p[i];
-    p[i] = saved + kEps;
+    p[i] = saved + test::kGradEps;
     const double up = batch_loss(model, loss, x, target);
-    p[i] = saved - kEps;
+    p[i] = saved - test::kGradEps;
     const double down = batch_loss(model, loss, x, target);
     p[i] = saved;
-    const double numeric = (up - down) / (2 * kEps);
-    ASSERT_LE(std::abs(analytic[i] - numeric), 1e-5 + 1e-3 * std::abs(numeric))
+    const double numeric = (up - down) / (2 * test::kGradEps);
+    ASSERT_LE(std::abs(analytic[i] - numeric),
+              test::kGradAtol + test::kGradRtol * std::abs(numeric))
         << "parameter " << i << ": analytic " << analytic[i] << " numeric " << numeric;
   }
 }
