@@ -10,6 +10,9 @@
 #   make format-check     fail when a tracked source is not clang-formatted
 #   make example          install into $(BUILD_DIR)/_install and build + run examples/consumer
 #   make clean            remove $(BUILD_DIR)
+#   make sanitize-test    build with -fsanitize=address,undefined into build-asan/ (CPU only), ctest
+#   make fuzz             build the libFuzzer targets with clang into build-fuzz/, run each
+#                         for FUZZ_SECONDS (default 60) and print executions per target
 #
 # Variables: BUILD_DIR=build  CUDA=AUTO|ON|OFF  JOBS=2  CUDA_ARCHS=  (empty: CMake's rule)
 #            CMAKE_ARGS=  (extra configure arguments)  TRAIN_ARGS=  (arguments of mlpx train)
@@ -33,6 +36,8 @@ CLANG_FORMAT ?= clang-format
 DEB_PACKAGES := cmake ninja-build g++ libopenblas-dev zlib1g-dev nlohmann-json3-dev \
                 libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev clang-format \
                 dataset-fashion-mnist gnuplot-nox python3
+# make fuzz: clang with libFuzzer and the sanitizer runtimes.
+DEB_PACKAGES += clang libclang-rt-14-dev
 
 # Sources the format rules look at: the tracked C++/CUDA files (every such file under the
 # source folders when this is not a git checkout).
@@ -49,7 +54,7 @@ CONSUMER_DIR := $(BUILD_DIR)/_consumer
 .PHONY: help deps build train test ctest format format-check example clean
 
 help:
-	@sed -n '1,17s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '1,20s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 deps:
 	@missing=""; \
@@ -122,3 +127,61 @@ example: build
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# --- Reliability: sanitizer build and fuzzing (docs/reliability.md) -----------------------------
+ASAN_BUILD_DIR ?= build-asan
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= npy idx csv safetensors config roundtrip
+# An allocation above FUZZ_MALLOC_MB for inputs of at most FUZZ_MAX_LEN bytes is a finding
+# (gzip IDX may justify 1032 x the input: 16 MiB for 16 KiB).
+FUZZ_MAX_LEN ?= 16384
+FUZZ_MALLOC_MB ?= 64
+SANITIZER_ENV := ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
+                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+.PHONY: sanitize-test fuzz fuzz-build
+
+sanitize-test:
+	$(CMAKE) -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLPX_CUDA=OFF \
+	  -DMLPX_SANITIZE=address,undefined -DMLPX_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	$(CMAKE) --build $(ASAN_BUILD_DIR) -j $(JOBS)
+	cd $(ASAN_BUILD_DIR) && $(SANITIZER_ENV) $(CTEST) --output-on-failure -j $(JOBS) 2>&1 | tee ctest.log
+
+fuzz-build:
+	@command -v clang++ >/dev/null || { echo "fuzz: clang++ is missing (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
+	CC=clang CXX=clang++ $(CMAKE) -S . -B $(FUZZ_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DMLPX_CUDA=OFF -DMLPX_FUZZ=ON -DMLPX_BUILD_TESTS=OFF -DMLPX_BUILD_BENCH=OFF -DMLPX_BUILD_CLI=OFF
+	$(CMAKE) --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target mlpx_fuzzers
+
+# Each target first replays fuzz/regressions/<name>/ (inputs that once crashed), then fuzzes for
+# FUZZ_SECONDS from fuzz/corpus/<name>/ (seeds, read-only) into $(FUZZ_BUILD_DIR)/corpus/<name>/.
+# A finding is saved as $(FUZZ_BUILD_DIR)/artifacts/<name>/crash-*; keep it under
+# fuzz/regressions/<name>/ once fixed.
+fuzz: fuzz-build
+	@failed=""; summary=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  bin=$(FUZZ_BUILD_DIR)/fuzz/$${t}_fuzz; work=$(FUZZ_BUILD_DIR)/corpus/$$t; art=$(FUZZ_BUILD_DIR)/artifacts/$$t; \
+	  log=$(FUZZ_BUILD_DIR)/fuzz-$$t.log; mkdir -p $$work $$art; \
+	  if [ -d fuzz/regressions/$$t ] && [ -n "$$(ls -A fuzz/regressions/$$t)" ]; then \
+	    $(SANITIZER_ENV) $$bin -runs=0 -malloc_limit_mb=$(FUZZ_MALLOC_MB) fuzz/regressions/$$t/* > $$log.regressions 2>&1 \
+	      || { echo "fuzz: $$t: a regression input fails again (see $$log.regressions)" >&2; failed="$$failed $$t"; continue; }; \
+	  fi; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  if $(SANITIZER_ENV) $$bin -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -timeout=10 \
+	       -rss_limit_mb=2048 -malloc_limit_mb=$(FUZZ_MALLOC_MB) -print_final_stats=1 \
+	       -artifact_prefix=$$art/ $$work fuzz/corpus/$$t > $$log 2>&1; then result=ok; \
+	  else result=FAILED; failed="$$failed $$t"; tail -40 $$log >&2; fi; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log | tail -1); \
+	  rate=$$(sed -n 's/^stat::average_exec_per_sec: *//p' $$log | tail -1); \
+	  summary="$$summary$$(printf '%-12s %-7s %10s execs %8s/s %6s inputs' $$t $$result "$${execs:-?}" "$${rate:-?}" "$$(ls $$work | wc -l)")\n"; \
+	done; \
+	printf "\nfuzz summary (%s s per target):\n$$summary" "$(FUZZ_SECONDS)"; \
+	[ -z "$$failed" ] || { echo "fuzz: FAILED:$$failed" >&2; exit 1; }
+
+# --- Benchmarks (docs/benchmarks.md) -----------------------------------------------------------
+# make bench-docs: regenerate docs/benchmarks.md (DEVICE=cuda: docs/gpu-results.md) from one run
+# of bench/compare_torch.py, the GEMM / training-step suites and an `mlpx bench` sweep.
+.PHONY: bench-docs
+bench-docs: build
+	BUILD_DIR=$(BUILD_DIR) scripts/bench-docs.sh

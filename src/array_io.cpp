@@ -181,6 +181,17 @@ template <typename From, typename To>
 void convert(const Array& array, To* out) {
   const auto* in = reinterpret_cast<const From*>(array.bytes.data());
   const size_t n = array.bytes.size() / sizeof(From);
+  if constexpr (std::is_same_v<From, double> && std::is_same_v<To, float>) {
+    // A finite double past float's range would silently become an infinity.
+    const size_t row_size = static_cast<size_t>(std::max<int64_t>(array.row_size(), 1));
+    for (size_t i = 0; i < n; ++i) {
+      if (!(std::fabs(in[i]) <= std::numeric_limits<float>::max())) {
+        detail::fail_io(array.source, "expected values within float32's range (+-",
+                        std::numeric_limits<float>::max(), "), found ", in[i], " at row ",
+                        i / row_size, ", column ", i % row_size + 1);
+      }
+    }
+  }
   for (size_t i = 0; i < n; ++i) out[i] = static_cast<To>(in[i]);
 }
 
@@ -197,8 +208,9 @@ void check_array_bytes(const Array& array) {
 template <typename T>
 bool as_label(T value, int32_t* label) {
   if constexpr (std::is_floating_point_v<T>) {
-    if (!(value >= static_cast<T>(std::numeric_limits<int32_t>::min()) &&
-          value <= static_cast<T>(std::numeric_limits<int32_t>::max()) &&
+    // [-2^31, 2^31): both bounds are exact in float and double (float(INT32_MAX) rounds up to
+    // 2^31, and converting 2^31 to int32 is undefined).
+    if (!(value >= static_cast<T>(-2147483648.0) && value < static_cast<T>(2147483648.0) &&
           std::floor(value) == value)) {
       return false;
     }

@@ -100,8 +100,22 @@ Checkpoint load_checkpoint(const std::string& path) {
   TrainingProgress progress{parse_counter(file.metadata, "epoch", path),
                             parse_counter(file.metadata, "step", path)};
 
+  // The metadata's sizes are claims: check them against the tensors the file really holds
+  // before allocating a model of that size.
   std::vector<LayerSpec> layers;
-  for (const LayerConfig& l : config.model.layers) layers.push_back({l.units, l.activation});
+  int64_t fan_in = inputs;
+  for (size_t i = 0; i < config.model.layers.size(); ++i) {
+    const LayerConfig& l = config.model.layers[i];
+    for (const auto& [name, shape] : {std::pair{layer_name(i, "weight"), Shape{l.units, fan_in}},
+                                      std::pair{layer_name(i, "bias"), Shape{l.units}}}) {
+      MLPX_CHECK(file.contains(name), IoError, path, ": expected tensor '", name, "', found none");
+      MLPX_CHECK(file.get(name).shape() == shape, IoError, path, ": '", name, "': expected ",
+                 shape_str(shape), " from the config in __metadata__, found ",
+                 shape_str(file.get(name).shape()));
+    }
+    layers.push_back({l.units, l.activation});
+    fan_in = l.units;
+  }
   Sequential model(inputs, layers, config.model.activation_alpha);
 
   // Every tensor the model needs must be there with its exact shape and dtype; every other

@@ -97,6 +97,24 @@ Json parse_header(const std::string& path, const std::string& text) {
   return header;
 }
 
+// A short, flat description of a JSON value for messages: scalars as JSON, arrays and objects
+// by their element counts only. Never recursive: Json::dump() recurses once per nesting level,
+// and a header may nest arrays millions deep.
+std::string describe(const Json& value) {
+  if (value.is_array()) {
+    std::string out = "[";
+    for (size_t i = 0; i < value.size() && i < 8; ++i) {
+      const Json& item = value[i];
+      out += i ? ", " : "";
+      out += item.is_structured() ? std::string(item.is_array() ? "[...]" : "{...}")
+                                  : detail::printable(item.dump(), 40);
+    }
+    return out + (value.size() > 8 ? ", ...]" : "]");
+  }
+  if (value.is_object()) return "an object of " + std::to_string(value.size()) + " keys";
+  return detail::printable(value.dump(), 80);
+}
+
 // A JSON value as a non-negative integer below 2^63.
 bool as_size(const Json& value, uint64_t* out) {
   if (!value.is_number_unsigned()) return false;
@@ -141,13 +159,13 @@ Entry parse_entry(const std::string& path, const std::string& name, const Json& 
   }
   if (shape.size() > 2) {
     detail::fail_io(path, where, ": expected a shape of rank 0, 1 or 2, found rank ", shape.size(),
-                    " ", shape.dump());
+                    " ", describe(shape));
   }
   for (const Json& size : shape) {
     uint64_t s = 0;
     if (!as_size(size, &s)) {
       detail::fail_io(path, where, ": expected non-negative integer sizes in shape, found ",
-                      shape.dump());
+                      describe(shape));
     }
     entry.shape.push_back(static_cast<int64_t>(s));
   }
@@ -158,7 +176,7 @@ Entry parse_entry(const std::string& path, const std::string& name, const Json& 
       !as_size(offsets[1], &entry.end) || entry.end < entry.begin) {
     detail::fail_io(path, where,
                     ": expected data_offsets [begin, end] with 0 <= begin <= end, found ",
-                    offsets.dump());
+                    describe(offsets));
   }
   uint64_t nbytes = 0;
   if (!detail::checked_nbytes(entry.shape, dtype_size(entry.dtype), &nbytes)) {

@@ -182,6 +182,19 @@ TEST_F(TrainingTest, CheckpointRoundTripAndRejections) {
   tensors.emplace_back("extra", Tensor::zeros({2}));
   save_safetensors(path("extra.safetensors"), tensors, raw.metadata);
   EXPECT_THROW(load_checkpoint(path("extra.safetensors")), IoError);
+  // A config that claims a huge layer is refused from the tensors' shapes, before any
+  // model of that size is allocated.
+  auto huge = raw.metadata;
+  Config claimed = c;
+  claimed.model.layers[0].units = 100000000;
+  huge["config"] = claimed.to_json();
+  save_safetensors(path("huge.safetensors"), raw.tensors, huge);
+  try {
+    load_checkpoint(path("huge.safetensors"));
+    FAIL();
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("expected [100000000, 8]"), std::string::npos) << e.what();
+  }
   auto metadata = raw.metadata;
   metadata.erase("format");
   save_safetensors(path("format.safetensors"), raw.tensors, metadata);
