@@ -182,10 +182,12 @@ void convert(const Array& array, To* out) {
   const auto* in = reinterpret_cast<const From*>(array.bytes.data());
   const size_t n = array.bytes.size() / sizeof(From);
   if constexpr (std::is_same_v<From, double> && std::is_same_v<To, float>) {
-    // A finite double past float's range would silently become an infinity.
+    // A finite double past float's range would silently become an infinity. The test is on
+    // the rounded value: 3.4028235e38 (float's max as written in text) is a little above
+    // FLT_MAX as a double yet rounds to FLT_MAX, so it is in range.
     const size_t row_size = static_cast<size_t>(std::max<int64_t>(array.row_size(), 1));
     for (size_t i = 0; i < n; ++i) {
-      if (!(std::fabs(in[i]) <= std::numeric_limits<float>::max())) {
+      if (std::isinf(static_cast<float>(in[i]))) {
         detail::fail_io(array.source, "expected values within float32's range (+-",
                         std::numeric_limits<float>::max(), "), found ", in[i], " at row ",
                         i / row_size, ", column ", i % row_size + 1);
