@@ -17,8 +17,9 @@ struct AdagradOp {
 }  // namespace
 
 void adagrad_step(int64_t n, float* p, const float* g, float* sum, const math::AdagradHyper& h,
-                  int32_t* step_counter, cudaStream_t stream) {
-  launch_optimizer_step<1>(n, p, g, StateBuffers<1>{{sum}}, AdagradOp{h}, step_counter, stream);
+                  int32_t* step_counter, const int32_t* skip, cudaStream_t stream) {
+  launch_optimizer_step<1>(n, p, g, StateBuffers<1>{{sum}}, AdagradOp{h}, step_counter, skip,
+                           stream);
 }
 
 }  // namespace mlpx::cuda

@@ -18,9 +18,10 @@ struct AdamOp {
 }  // namespace
 
 void adam_step(int64_t n, float* p, const float* g, float* exp_avg, float* exp_avg_sq,
-               const math::AdamHyper& h, int32_t* step_counter, cudaStream_t stream) {
+               const math::AdamHyper& h, int32_t* step_counter, const int32_t* skip,
+               cudaStream_t stream) {
   launch_optimizer_step<2>(n, p, g, StateBuffers<2>{{exp_avg, exp_avg_sq}}, AdamOp{h}, step_counter,
-                           stream);
+                           skip, stream);
 }
 
 }  // namespace mlpx::cuda

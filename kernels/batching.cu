@@ -59,4 +59,40 @@ void gather_rows(const T* src, const int32_t* indices, T* dst, int64_t rows, int
 template void gather_rows(const float*, const int32_t*, float*, int64_t, int64_t, cudaStream_t);
 template void gather_rows(const int32_t*, const int32_t*, int32_t*, int64_t, int64_t, cudaStream_t);
 
+// gather_rows_kernel with the index list starting at order + *position * stride: every
+// thread reads the same position word (one cached broadcast).
+template <typename T>
+__global__ void gather_batch_kernel(int64_t n, const T* src, const int32_t* order,
+                                    const int32_t* position, int64_t stride, T* dst,
+                                    int64_t width) {
+  const int32_t* indices = order + static_cast<int64_t>(*position) * stride;
+  MLPX_GRID_STRIDE(i, n) {
+    const int64_t row = i / width, col = i - row * width;
+    dst[i] = src[static_cast<int64_t>(indices[row]) * width + col];
+  }
+}
+
+template <typename T>
+void gather_batch(const T* src, const int32_t* order, const int32_t* position, int64_t stride,
+                  T* dst, int64_t rows, int64_t width, cudaStream_t stream) {
+  launch_elementwise(gather_batch_kernel<T>, rows * width, stream, src, order, position, stride,
+                     dst, width);
+}
+
+template void gather_batch(const float*, const int32_t*, const int32_t*, int64_t, float*, int64_t,
+                           int64_t, cudaStream_t);
+template void gather_batch(const int32_t*, const int32_t*, const int32_t*, int64_t, int32_t*,
+                           int64_t, int64_t, cudaStream_t);
+
+__global__ void commit_batch_loss_kernel(float* loss, float* batch_losses, int32_t* position) {
+  batch_losses[*position] = *loss;
+  *loss = 0.0f;
+  *position += 1;
+}
+
+void commit_batch_loss(float* loss, float* batch_losses, int32_t* position, cudaStream_t stream) {
+  commit_batch_loss_kernel<<<1, 1, 0, stream>>>(loss, batch_losses, position);
+  MLPX_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace mlpx::cuda

@@ -14,4 +14,11 @@ void identity_indices(int32_t* out, int64_t n, cudaStream_t stream);
 template <typename T>
 void gather_rows(const T* src, const int32_t* indices, T* dst, int64_t rows, int64_t width,
                  cudaStream_t stream);
+// dst[i, :] = src[order[*position * stride + i], :] for i < rows: the batch at a position
+// held on the device (read by the kernel, so a replayed graph gathers the next batch).
+template <typename T>
+void gather_batch(const T* src, const int32_t* order, const int32_t* position, int64_t stride,
+                  T* dst, int64_t rows, int64_t width, cudaStream_t stream);
+// batch_losses[*position] = *loss; *loss = 0; *position += 1 (one thread).
+void commit_batch_loss(float* loss, float* batch_losses, int32_t* position, cudaStream_t stream);
 }  // namespace mlpx::cuda

@@ -7,6 +7,10 @@
 //   [1] blocks of the running launch that have finished: the last block to finish advances
 //       [0] and resets [1] to 0, so the next launch (stream-ordered) sees t + 1.
 // Only integer atomics: the parameter update itself is elementwise and deterministic.
+//
+// skip (optional, nullptr = never): an int32 in device memory written by an earlier launch on
+// the stream (flag_nonfinite). When it is non-zero every block leaves p and the state as they
+// are and the last block does not advance [0]: a skipped step is no step at all.
 // Internal.
 #pragma once
 
@@ -41,14 +45,14 @@ __device__ __forceinline__ float lane(const float4& v, int j) {
 }
 
 // Called by every thread of a block once its share of the update is written.
-__device__ __forceinline__ void finish_step(int32_t* step_counter) {
+__device__ __forceinline__ void finish_step(int32_t* step_counter, bool advance) {
   __syncthreads();  // every thread of the block has read step_counter[0] and written its values
   if (threadIdx.x == 0) {
     __threadfence();  // this block's writes are visible device-wide before it signals
     const unsigned done = atomicAdd(reinterpret_cast<unsigned*>(step_counter + 1), 1u);
     if (done == gridDim.x - 1) {
       // Every block has read the step number: advancing it cannot race with a reader.
-      step_counter[0] += 1;
+      if (advance) step_counter[0] += 1;
       step_counter[1] = 0;
       __threadfence();
     }
@@ -64,7 +68,13 @@ __device__ __forceinline__ void finish_step(int32_t* step_counter) {
 template <int S, typename Op>
 __global__ void __launch_bounds__(kBlockThreads)
     optimizer_step_kernel(int64_t n, float* __restrict__ p, const float* __restrict__ g,
-                          StateBuffers<S> state, Op op, int32_t* step_counter, bool vectorized) {
+                          StateBuffers<S> state, Op op, int32_t* step_counter,
+                          const int32_t* __restrict__ skip, bool vectorized) {
+  // Every block reads the same flag (written by an earlier launch), so all agree.
+  const bool skipped = skip != nullptr && *skip != 0;
+  if (skipped) {
+    n = 0;  // no element is touched; the block still reports to the step counter
+  }
   const int64_t t = static_cast<int64_t>(*static_cast<volatile int32_t*>(step_counter)) + 1;
   const auto coefficients = op.prepare(t);
   const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -104,14 +114,14 @@ __global__ void __launch_bounds__(kBlockThreads)
     for (int k = 0; k < S; ++k) state.ptr[k][i] = s[k];
   }
 
-  detail::finish_step(step_counter);
+  detail::finish_step(step_counter, !skipped);
 }
 
 // Launches one optimizer step over n parameters on `stream`. Always at least one block, even
-// for n == 0, so that the device step counter advances with every step.
+// for n == 0, so that the device step counter advances with every step (not skipped).
 template <int S, typename Op>
 void launch_optimizer_step(int64_t n, float* p, const float* g, StateBuffers<S> state, const Op& op,
-                           int32_t* step_counter, cudaStream_t stream) {
+                           int32_t* step_counter, const int32_t* skip, cudaStream_t stream) {
   auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
   bool vectorized = aligned(p) && aligned(g);
   for (int k = 0; k < S; ++k) vectorized = vectorized && aligned(state.ptr[k]);
@@ -119,7 +129,7 @@ void launch_optimizer_step(int64_t n, float* p, const float* g, StateBuffers<S> 
   const int blocks = static_cast<int>(
       std::clamp<int64_t>((units + kBlockThreads - 1) / kBlockThreads, 1, kOptimizerMaxBlocks));
   optimizer_step_kernel<S, Op>
-      <<<blocks, kBlockThreads, 0, stream>>>(n, p, g, state, op, step_counter, vectorized);
+      <<<blocks, kBlockThreads, 0, stream>>>(n, p, g, state, op, step_counter, skip, vectorized);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 

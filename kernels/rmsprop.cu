@@ -17,8 +17,9 @@ struct RmspropOp {
 }  // namespace
 
 void rmsprop_step(int64_t n, float* p, const float* g, float* square_avg,
-                  const math::RmspropHyper& h, int32_t* step_counter, cudaStream_t stream) {
-  launch_optimizer_step<1>(n, p, g, StateBuffers<1>{{square_avg}}, RmspropOp{h}, step_counter,
+                  const math::RmspropHyper& h, int32_t* step_counter, const int32_t* skip,
+                  cudaStream_t stream) {
+  launch_optimizer_step<1>(n, p, g, StateBuffers<1>{{square_avg}}, RmspropOp{h}, step_counter, skip,
                            stream);
 }
 

@@ -28,12 +28,13 @@ struct SgdMomentumOp {
 }  // namespace
 
 void sgd_step(int64_t n, float* p, const float* g, float* momentum_buffer, const math::SgdHyper& h,
-              int32_t* step_counter, cudaStream_t stream) {
+              int32_t* step_counter, const int32_t* skip, cudaStream_t stream) {
   if (momentum_buffer == nullptr) {
-    launch_optimizer_step<0>(n, p, g, StateBuffers<0>{{nullptr}}, SgdOp{h}, step_counter, stream);
+    launch_optimizer_step<0>(n, p, g, StateBuffers<0>{{nullptr}}, SgdOp{h}, step_counter, skip,
+                             stream);
   } else {
     launch_optimizer_step<1>(n, p, g, StateBuffers<1>{{momentum_buffer}}, SgdMomentumOp{h},
-                             step_counter, stream);
+                             step_counter, skip, stream);
   }
 }
 

@@ -20,7 +20,7 @@
 # device tool returns at most 8 files. GPU_CHECK_PACK=0 leaves the files loose instead.
 #
 # Environment: GPU_CHECK_WORK (where run unpacks the payload, default /tmp/mlpx-gpu-prep),
-# GPU_CHECK_BUDGET (seconds for the whole run, default 450), JOBS (prepare's
+# GPU_CHECK_BUDGET (seconds for the whole run, default 470), JOBS (prepare's
 # build parallelism, default 2), GPU_CHECK_FORCE_BUILD=1 (run/selftest: skip the prebuilt
 # binaries and build against .gpu-prep/prefix), GPU_CHECK_CUDA_LIB_DIRS (colon-separated
 # folders searched first for libcublas/libcudart).
@@ -146,6 +146,19 @@ prepare_libs() {
   log "libraries in the payload's lib/: $(cd "$lib" && ls | tr '\n' ' ')"
 }
 
+# The four Fashion-MNIST .gz files (about 30 MB, already compressed: they travel beside the
+# payload, not inside it) for the train stage, when this machine has Debian's package.
+FASHION_SRC=/usr/share/datasets/fashion-mnist
+prepare_fashion_mnist() {
+  rm -rf "${PREP:?}/fashion-mnist"
+  if ls "$FASHION_SRC"/*-ubyte.gz >/dev/null 2>&1; then
+    mkdir -p "$PREP/fashion-mnist" && cp "$FASHION_SRC"/*-ubyte.gz "$PREP/fashion-mnist/"
+    log "fashion-mnist: $(du -sh "$PREP/fashion-mnist" | cut -f1) copied for the train stage"
+  else
+    log "fashion-mnist: not in $FASHION_SRC; the train stage will skip"
+  fi
+}
+
 do_prepare() {
   command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
     die "prepare runs on the Debian machine (needs apt-get and dpkg-deb)"
@@ -157,6 +170,7 @@ do_prepare() {
   prepare_build
   prepare_libs
   cp "$PREP/build.env" "$PP/"
+  prepare_fashion_mnist
   # OpenBLAS alone is 36 MB: the payload travels compressed (about a third of the size).
   tar -C "$PP" -czf "$PAYLOAD" prefix bin lib build.env || die "tar failed"
   local bytes mib
@@ -483,6 +497,57 @@ stage_bench() {
   fi
 }
 
+# mlpx train --device cuda with the default config on Fashion-MNIST: test accuracy and wall
+# time (informational). The data comes from .gpu-prep/fashion-mnist or the machine's own copy.
+stage_train() {
+  local start=$SECONDS dir="" lim cfg acc
+  for dir in "$PREP/fashion-mnist" "$FASHION_SRC"; do
+    ls "$dir"/train-images-idx3-ubyte.gz >/dev/null 2>&1 && break
+    dir=""
+  done
+  if [ -z "$dir" ] || [ ! -x "$BIN/mlpx" ]; then
+    record train SKIP 0 "no Fashion-MNIST files or no mlpx binary" 0
+    return
+  fi
+  lim=$(stage_limit 75)
+  if [ "$lim" -lt 20 ]; then
+    record train SKIP 0 "out of the time budget" 0
+    return
+  fi
+  cfg=$OUTDIR/train-config.json
+  printf '{"device": "cuda", "data": {"dir": "%s"}, "output": {"checkpoint": "%s", "log": "%s"}}\n' \
+    "$dir" "$OUTDIR/train-model.safetensors" "$OUTDIR/train-metrics.json" >"$cfg"
+  if run_logged "$lim" "$OUTDIR/train.log" "$BIN/mlpx" train --config "$cfg"; then
+    acc=$(grep -o 'test loss [0-9.]* accuracy [0-9.]*' "$OUTDIR/train.log" | tail -1)
+    record train PASS $((SECONDS - start)) "${acc:-no test line}; wall $((SECONDS - start)) s" 0
+  else
+    FAIL_LOGS+=("$OUTDIR/train.log")
+    record train FAIL $((SECONDS - start)) "exit $? (see train.log)" 0
+  fi
+  rm -f "$OUTDIR/train-model.safetensors"
+}
+
+# Ceilings (copy bandwidth, fp32/tf32/bf16 GEMM) and mlpx against PyTorch (scripts/gpu-speed.py).
+stage_speed() {
+  local start=$SECONDS lim
+  if ! command -v python3 >/dev/null || [ ! -x "$BIN/mlpx" ]; then
+    record speed SKIP 0 "no python3 or no mlpx binary" 0
+    return
+  fi
+  lim=$(stage_limit 90)
+  if [ "$lim" -lt 30 ]; then
+    record speed SKIP 0 "out of the time budget" 0
+    return
+  fi
+  if run_logged "$lim" "$OUTDIR/speed.log" python3 "$ROOT/scripts/gpu-speed.py" \
+    --mlpx "$BIN/mlpx" --json "$OUTDIR/speed.json" --budget "$((lim - 10))" --bench-dir "$OUTDIR"; then
+    record speed PASS $((SECONDS - start)) "table in speed.log, figures in speed.json" 0
+  else
+    FAIL_LOGS+=("$OUTDIR/speed.log")
+    record speed FAIL $((SECONDS - start)) "exit $? (see speed.log)" 0
+  fi
+}
+
 print_failure_tails() {
   local f
   for f in "${FAIL_LOGS[@]}"; do
@@ -530,9 +595,9 @@ do_run() {
   mkdir -p "$OUTDIR" || die "cannot create $OUTDIR"
   OUTDIR=$(realpath "$OUTDIR")
   rm -f "$OUTDIR"/*.log "$OUTDIR"/*.xml "$OUTDIR"/*.json "$OUTDIR"/logs.tar.gz "$OUTDIR"/summary.txt
-  DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET:-450}))
+  DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET:-470}))
   BIN=""
-  log "$MODE in $ROOT, results in $OUTDIR, budget ${GPU_CHECK_BUDGET:-450} s"
+  log "$MODE in $ROOT, results in $OUTDIR, budget ${GPU_CHECK_BUDGET:-470} s"
   unpack_payload || log "no $PAYLOAD: run 'scripts/gpu-check.sh prepare' here first and carry .gpu-prep"
   RUN_LD=$PP/lib
 
@@ -542,10 +607,17 @@ do_run() {
     stage_tests
     stage_sanitizer
     stage_bench
+    stage_train
+    stage_speed
   else
     record tests FAIL 0 "no binaries to run" 1
   fi
   print_failure_tails
+  if [ -f "$OUTDIR/speed.log" ]; then
+    echo
+    echo "=== speed (scripts/gpu-speed.py) ==="
+    tail -30 "$OUTDIR/speed.log"
+  fi
   pack_outdir
   summary
   exit "$FAILED"

@@ -96,3 +96,86 @@ void gather_rows(const Tensor& src, const Tensor& indices, Tensor& dst) {
 }
 
 }  // namespace mlpx
+
+namespace mlpx {
+
+namespace {
+template <typename T>
+void commit_on_cpu(Tensor& loss, Tensor& batch_losses, int32_t* position) {
+  batch_losses.data<T>()[*position] = loss.data<T>()[0];
+  loss.data<T>()[0] = T(0);
+  *position += 1;
+}
+}  // namespace
+
+void gather_batch(const Tensor& src, const Tensor& order, const Tensor& position, int64_t stride,
+                  Tensor& dst) {
+  MLPX_CHECK(order.defined() && order.dim() == 1 && order.dtype() == DType::kInt32, ShapeError,
+             "gather_batch: expected int32 [M] order, found ", order.describe());
+  MLPX_CHECK(position.defined() && position.numel() == 1 && position.dtype() == DType::kInt32 &&
+                 position.device() == dst.device(),
+             ShapeError, "gather_batch: expected an int32 [1] position on ", dst.device().str(),
+             ", found ", position.describe());
+  MLPX_CHECK(stride >= 0, ShapeError, "gather_batch: expected stride >= 0, found ", stride);
+  const int64_t rows = dst.rows();
+  if (dst.device().is_cuda()) {
+#if MLPX_WITH_CUDA
+    MLPX_CHECK(dst.cols() == src.cols() && dst.dim() == src.dim() && dst.dtype() == src.dtype() &&
+                   src.device() == dst.device() && order.device() == dst.device(),
+               ShapeError, "gather_batch: expected dst [", rows, ", ", src.cols(), "] ",
+               dtype_name(src.dtype()), " with src, order and dst on one device, found src ",
+               src.describe(), ", order ", order.describe(), ", dst ", dst.describe());
+    const cudaStream_t stream = cuda::stream_of(dst.device());
+    if (src.dtype() == DType::kInt32) {
+      cuda::gather_batch(src.data<int32_t>(), order.data<int32_t>(), position.data<int32_t>(),
+                         stride, dst.data<int32_t>(), rows, src.cols(), stream);
+    } else {
+      MLPX_CHECK(src.dtype() == DType::kFloat32, ShapeError, "gather_batch on ", dst.device().str(),
+                 ": expected float32 or int32, found ", src.describe());
+      cuda::gather_batch(src.data<float>(), order.data<int32_t>(), position.data<int32_t>(), stride,
+                         dst.data<float>(), rows, src.cols(), stream);
+    }
+    return;
+#else
+    detail::fail_without_cuda("gather_batch");
+#endif
+  }
+  const int64_t begin = static_cast<int64_t>(position.data<int32_t>()[0]) * stride;
+  MLPX_CHECK(begin >= 0 && begin + rows <= order.numel(), ValueError,
+             "gather_batch: expected the batch at position ", position.data<int32_t>()[0],
+             " (rows ", begin, " to ", begin + rows, ") inside the order of ", order.numel(),
+             " rows");
+  gather_rows(src, order.rows(begin, begin + rows), dst);
+}
+
+void commit_batch_loss(Tensor& loss, Tensor& batch_losses, Tensor& position) {
+  MLPX_CHECK(loss.defined() && batch_losses.defined() && position.defined() && loss.numel() == 1 &&
+                 batch_losses.dim() == 1 && loss.dtype() == batch_losses.dtype() &&
+                 position.numel() == 1 && position.dtype() == DType::kInt32 &&
+                 loss.device() == batch_losses.device() && position.device() == loss.device(),
+             ShapeError,
+             "commit_batch_loss: expected loss [1], batch_losses [M] of its dtype and an int32 "
+             "[1] position on one device, found ",
+             loss.describe(), ", ", batch_losses.describe(), ", ", position.describe());
+  if (loss.device().is_cuda()) {
+#if MLPX_WITH_CUDA
+    MLPX_CHECK(loss.dtype() == DType::kFloat32, ShapeError, "commit_batch_loss on ",
+               loss.device().str(), ": expected float32, found ", loss.describe());
+    cuda::commit_batch_loss(loss.data<float>(), batch_losses.data<float>(),
+                            position.data<int32_t>(), cuda::stream_of(loss.device()));
+    return;
+#else
+    detail::fail_without_cuda("commit_batch_loss");
+#endif
+  }
+  int32_t* p = position.data<int32_t>();
+  MLPX_CHECK(*p >= 0 && *p < batch_losses.numel(), ValueError, "commit_batch_loss: position ", *p,
+             ": expected a slot in [0, ", batch_losses.numel(), ")");
+  if (loss.dtype() == DType::kFloat64) {
+    commit_on_cpu<double>(loss, batch_losses, p);
+  } else {
+    commit_on_cpu<float>(loss, batch_losses, p);
+  }
+}
+
+}  // namespace mlpx

@@ -244,6 +244,8 @@ Config Config::from_json(const std::string& text) {
     t.read_int("epochs", c.train.epochs, 0);
     t.read_int("batch_size", c.train.batch_size, 0);
     t.read("shuffle", c.train.shuffle);
+    t.read("cuda_graph", c.train.cuda_graph);
+    t.read("on_nonfinite", c.train.on_nonfinite);
   });
   if (!total_epochs_given) c.schedule.total_epochs = std::max(c.train.epochs, 1);
   r.read_object("output", [&](ObjectReader& o) {
@@ -314,7 +316,11 @@ std::string Config::to_json() const {
         {"min_lr", schedule.min_lr},
         {"warmup_epochs", schedule.warmup_epochs}}},
       {"train",
-       {{"epochs", train.epochs}, {"batch_size", train.batch_size}, {"shuffle", train.shuffle}}},
+       {{"epochs", train.epochs},
+        {"batch_size", train.batch_size},
+        {"shuffle", train.shuffle},
+        {"cuda_graph", train.cuda_graph},
+        {"on_nonfinite", train.on_nonfinite}}},
       {"output",
        {{"checkpoint", output.checkpoint},
         {"init_checkpoint", output.init_checkpoint},
@@ -326,18 +332,23 @@ std::string Config::to_json() const {
 void Config::validate() const {
   static const std::set<std::string> kSources = {"fashion-mnist", "synthetic", "files"};
   static const std::set<std::string> kNormalize = {"none", "scale01", "standardize"};
-  static const std::set<std::string> kPrecisions = {"fp32"};
+  static const std::set<std::string> kPrecisions = {"fp32", "tf32"};
+  static const std::set<std::string> kOnNonfinite = {"stop", "skip"};
   MLPX_CHECK(kSources.count(data.source), ValueError,
              "config: data.source: expected fashion-mnist, synthetic or files, found '",
              data.source, "'");
   MLPX_CHECK(kNormalize.count(data.normalize), ValueError,
              "config: data.normalize: expected none, scale01 or standardize, found '",
              data.normalize, "'");
+  MLPX_CHECK(precision != "bf16", ValueError,
+             "config: precision: bf16 is not implemented yet; expected fp32 or tf32");
   MLPX_CHECK(kPrecisions.count(precision), ValueError,
-             "config: precision: expected fp32 (tf32 and bf16 come with the GPU-speed work), "
-             "found '",
-             precision, "'");
-  Device::parse(device);  // throws ValueError naming the text
+             "config: precision: expected fp32 or tf32, found '", precision, "'");
+  const Device parsed = Device::parse(device);  // throws ValueError naming the text
+  MLPX_CHECK(precision != "tf32" || device == "auto" || parsed.is_cuda(), ValueError,
+             "config: precision: tf32 needs a CUDA device, found device '", device, "'");
+  MLPX_CHECK(kOnNonfinite.count(train.on_nonfinite), ValueError,
+             "config: train.on_nonfinite: expected stop or skip, found '", train.on_nonfinite, "'");
   MLPX_CHECK(data.validation_split >= 0 && data.validation_split < 1, ValueError,
              "config: data.validation_split: expected a fraction in [0, 1), found ",
              data.validation_split);

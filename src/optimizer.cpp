@@ -13,6 +13,7 @@
 #include "cuda/runtime.h"
 #include "kernels/adagrad.h"
 #include "kernels/adam.h"
+#include "kernels/nonfinite.h"
 #include "kernels/rmsprop.h"
 #include "kernels/sgd.h"
 #endif
@@ -84,22 +85,23 @@ void cpu_step(const OptimizerConfig& config, int64_t n, T* p, const T* g,
 #if MLPX_WITH_CUDA
 void cuda_step(const OptimizerConfig& config, int64_t n, float* p, const float* g,
                const std::vector<std::pair<std::string, Tensor>>& state, double lr,
-               int32_t* step_counter, cudaStream_t stream) {
+               int32_t* step_counter, const int32_t* skip, cudaStream_t stream) {
   auto buffer = [&](size_t i) { return state[i].second.data<float>(); };
   switch (config.type) {
     case OptimizerType::kSgd:
       cuda::sgd_step(n, p, g, state.empty() ? nullptr : buffer(0), sgd_hyper(config, lr),
-                     step_counter, stream);
+                     step_counter, skip, stream);
       return;
     case OptimizerType::kAdagrad:
-      cuda::adagrad_step(n, p, g, buffer(0), adagrad_hyper(config, lr), step_counter, stream);
+      cuda::adagrad_step(n, p, g, buffer(0), adagrad_hyper(config, lr), step_counter, skip, stream);
       return;
     case OptimizerType::kRmsprop:
-      cuda::rmsprop_step(n, p, g, buffer(0), rmsprop_hyper(config, lr), step_counter, stream);
+      cuda::rmsprop_step(n, p, g, buffer(0), rmsprop_hyper(config, lr), step_counter, skip, stream);
       return;
     case OptimizerType::kAdam:
     case OptimizerType::kAdamW:
-      cuda::adam_step(n, p, g, buffer(0), buffer(1), adam_hyper(config, lr), step_counter, stream);
+      cuda::adam_step(n, p, g, buffer(0), buffer(1), adam_hyper(config, lr), step_counter, skip,
+                      stream);
       return;
   }
 }
@@ -167,7 +169,7 @@ Optimizer::Optimizer(const OptimizerConfig& config, int64_t num_params, DType dt
   step_counter_ = Tensor::zeros({2}, DType::kInt32, device);
 }
 
-void Optimizer::step(Tensor& params, const Tensor& grads, double lr) {
+void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tensor* skip) {
   const Device device = step_counter_.device();
   const DType dtype = dtype_;
   MLPX_CHECK(params.defined() && params.numel() == num_params_ && grads.defined() &&
@@ -182,13 +184,22 @@ void Optimizer::step(Tensor& params, const Tensor& grads, double lr) {
              "optimizer step lr: expected a finite value >= 0, found ", lr);
   MLPX_CHECK(steps_ < INT32_MAX, ValueError, "optimizer step: the step counter would pass ",
              INT32_MAX);
+  if (skip != nullptr) {
+    MLPX_CHECK(skip->defined() && skip->dtype() == DType::kInt32 && skip->numel() >= 1 &&
+                   skip->device() == device,
+               ShapeError, "optimizer step: expected an int32 skip flag on ", device.str(),
+               ", found ", skip->describe());
+    // The CPU reads the flag here; the GPU kernel reads it when it runs.
+    if (device.is_cpu() && skip->data<int32_t>()[0] != 0) return;
+  }
   const int64_t t = steps_ + 1;
   if (device.is_cuda()) {
 #if MLPX_WITH_CUDA
     MLPX_CHECK(dtype == DType::kFloat32, ShapeError, "optimizer step on ", device.str(),
                ": expected float32, found ", dtype_name(dtype));
     cuda_step(config_, num_params_, params.data<float>(), grads.data<float>(), state_, lr,
-              step_counter_.data<int32_t>(), cuda::stream_of(device));
+              step_counter_.data<int32_t>(), skip ? skip->data<int32_t>() : nullptr,
+              cuda::stream_of(device));
 #else
     detail::fail_without_cuda("optimizer step");
 #endif
@@ -202,7 +213,48 @@ void Optimizer::step(Tensor& params, const Tensor& grads, double lr) {
   if (device.is_cpu()) step_counter_.data<int32_t>()[0] = static_cast<int32_t>(steps_);
 }
 
+void Optimizer::sync_steps() { steps_ = step_counter_.to(Device::cpu()).data<int32_t>()[0]; }
+
 std::vector<std::pair<std::string, Tensor>> Optimizer::state() const { return state_; }
+
+void flag_nonfinite(const Tensor& loss, const Tensor& grads, Tensor& flag) {
+  MLPX_CHECK(loss.defined() && grads.defined() && flag.defined(), ShapeError,
+             "flag_nonfinite: expected loss, grads and flag, found an undefined tensor");
+  const Device device = flag.device();
+  MLPX_CHECK(loss.numel() == 1 && grads.dim() == 1 && loss.dtype() == grads.dtype() &&
+                 (loss.dtype() == DType::kFloat32 || loss.dtype() == DType::kFloat64) &&
+                 flag.dtype() == DType::kInt32 && flag.numel() == 4 && loss.device() == device &&
+                 grads.device() == device,
+             ShapeError,
+             "flag_nonfinite: expected loss [1] and grads [N] of one float dtype and flag int32 "
+             "[4] on one device, found loss ",
+             loss.describe(), ", grads ", grads.describe(), ", flag ", flag.describe());
+  if (device.is_cuda()) {
+#if MLPX_WITH_CUDA
+    MLPX_CHECK(loss.dtype() == DType::kFloat32, ShapeError, "flag_nonfinite on ", device.str(),
+               ": expected float32, found ", dtype_name(loss.dtype()));
+    cuda::flag_nonfinite(loss.data<float>(), grads.data<float>(), grads.numel(),
+                         flag.data<int32_t>(), cuda::stream_of(device));
+    return;
+#else
+    detail::fail_without_cuda("flag_nonfinite");
+#endif
+  }
+  auto any_nonfinite = [](const auto* v, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (!std::isfinite(v[i])) return true;
+    }
+    return false;
+  };
+  const int64_t n = grads.numel();
+  const bool bad =
+      loss.dtype() == DType::kFloat64
+          ? any_nonfinite(loss.data<double>(), 1) || any_nonfinite(grads.data<double>(), n)
+          : any_nonfinite(loss.data<float>(), 1) || any_nonfinite(grads.data<float>(), n);
+  int32_t* f = flag.data<int32_t>();
+  f[0] = bad ? 1 : 0;
+  f[2] += f[0];
+}
 
 void Optimizer::load_state(int64_t steps,
                            const std::vector<std::pair<std::string, Tensor>>& state) {

@@ -12,6 +12,9 @@
 #include "mlpx/error.h"
 #include "mlpx/schedule.h"
 #include "mlpx/training.h"
+#if MLPX_WITH_CUDA
+#include "cuda/runtime.h"
+#endif
 
 namespace mlpx {
 
@@ -72,8 +75,43 @@ std::string epoch_line(const EpochMetrics& m, int64_t epochs) {
   if (std::isfinite(m.val_loss)) out << "  val loss " << m.val_loss << " acc " << m.val_accuracy;
   out << std::setprecision(0) << "  " << m.samples_per_s << " samples/s  "
       << format_seconds(m.elapsed_s);
+  if (m.skipped_steps > 0) out << "  skipped " << m.skipped_steps << " non-finite step(s)";
   return out.str();
 }
+
+// precision "tf32" for the length of one run: the device's cuBLAS math mode is restored
+// however the run ends.
+class PrecisionScope {
+ public:
+  PrecisionScope(const std::string& precision, Device device) {
+    if (precision == "fp32") return;
+    MLPX_CHECK(precision == "tf32" && device.is_cuda(), ValueError,
+               "config: precision: ", precision, " needs a CUDA device, found device ",
+               device.str());
+#if MLPX_WITH_CUDA
+    device_ = device.index;
+    previous_ = cuda::tf32_enabled(device_);
+    cuda::set_tf32(device_, true);
+#endif
+  }
+  ~PrecisionScope() {
+#if MLPX_WITH_CUDA
+    if (device_ >= 0) {
+      try {
+        cuda::set_tf32(device_, previous_);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "mlpx: %s\n", e.what());
+      }
+    }
+#endif
+  }
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  int device_ = -1;
+  bool previous_ = false;
+};
 
 bool same_model(const ModelConfig& a, const ModelConfig& b) {
   if (a.layers.size() != b.layers.size() || a.activation_alpha != b.activation_alpha) return false;
@@ -91,6 +129,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
   const auto start = Clock::now();
   std::ostream* out = options.out;
   const Device device = Device::parse(config.device);
+  const PrecisionScope precision(config.precision, device);
 
   std::optional<Checkpoint> checkpoint;
   if (!options.resume.empty()) {
@@ -172,6 +211,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
                             {"val_loss", number_or_null(m.val_loss)},
                             {"val_accuracy", number_or_null(m.val_accuracy)},
                             {"samples_per_s", m.samples_per_s},
+                            {"skipped_steps", m.skipped_steps},
                             {"elapsed_s", m.elapsed_s}}
                  .dump()
           << std::endl;

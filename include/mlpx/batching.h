@@ -21,4 +21,17 @@ Tensor identity_indices(int64_t n, Device device);
 // guarantee it, as random_permutation does); dst: [B, D] or [B], src's dtype; one device.
 void gather_rows(const Tensor& src, const Tensor& indices, Tensor& dst);
 
+// The batch at a position that lives on the device, so that one captured training step
+// (a CUDA graph) gathers a different batch on every replay: dst[i] = src[order[position[0] *
+// stride + i]] for i < dst.rows(). src: [N, D] or [N] (float32, float64 or int32); order:
+// int32 [M] rows of src; position: int32 [1], read when the gather runs; dst: src's dtype,
+// one device. The CPU checks the ranges; on the GPU the caller guarantees them.
+void gather_batch(const Tensor& src, const Tensor& order, const Tensor& position, int64_t stride,
+                  Tensor& dst);
+
+// The end of a training step whose position lives on the device:
+// batch_losses[position[0]] = loss[0]; loss[0] = 0; position[0] += 1.
+// loss: [1]; batch_losses: [M], loss's dtype; position: int32 [1]; one device.
+void commit_batch_loss(Tensor& loss, Tensor& batch_losses, Tensor& position);
+
 }  // namespace mlpx

@@ -54,6 +54,13 @@ struct TrainConfig {
   int epochs = 15;
   int64_t batch_size = 128;  // 1: SGD; 0 or the training-set size: full-batch GD
   bool shuffle = true;
+  // On a CUDA device, replay each full-size training step from a CUDA graph (ignored on the
+  // CPU; false: plain launches, the same kernels and the same bits).
+  bool cuda_graph = true;
+  // "stop": a NaN or Inf batch loss stops training after the epoch, naming the epoch and step.
+  // "skip": a step whose batch loss or any gradient is NaN or Inf changes nothing (parameters,
+  // optimizer state, step count) and is counted in the epoch's skipped_steps.
+  std::string on_nonfinite = "stop";
 };
 
 struct OutputConfig {
@@ -65,7 +72,7 @@ struct OutputConfig {
 struct Config {
   uint64_t seed = 0;
   std::string device = "auto";
-  std::string precision = "fp32";
+  std::string precision = "fp32";  // "fp32"; "tf32" (GPU GEMMs on TF32 tensor cores)
   DataConfig data;
   ModelConfig model;
   Loss loss = Loss::kCrossEntropy;

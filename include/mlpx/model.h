@@ -36,6 +36,9 @@ class Sequential {
   // From doutput [B, outputs] (d loss / d output of the last forward()), overwrites the
   // gradient buffer (grads()).
   void backward(const Tensor& doutput);
+  // Allocates the training buffers for batches of up to `batch` rows now, so that forward()
+  // and backward() allocate nothing (required while a CUDA graph is being captured).
+  void reserve(int64_t batch) { ensure_batch(batch); }
   // Inference: output [B, outputs] in a new tensor; touches neither gradients nor the
   // training activations.
   Tensor predict(const Tensor& x) const;

@@ -41,8 +41,15 @@ class Optimizer {
   Optimizer(const OptimizerConfig& config, int64_t num_params, DType dtype, Device device);
 
   // params -= update(grads) at learning rate lr. params, grads: flat [num_params], the
-  // optimizer's dtype and device.
-  void step(Tensor& params, const Tensor& grads, double lr);
+  // optimizer's dtype and device. skip: nullptr (never skip), or int32 [1] on the optimizer's
+  // device, read when the step runs: non-zero leaves params, state and the step counter as
+  // they were. On the CPU steps() then stays put; on the GPU the host cannot know without a
+  // synchronisation, so steps() counts the launch until sync_steps() reads the device counter.
+  void step(Tensor& params, const Tensor& grads, double lr, const Tensor* skip = nullptr);
+
+  // Sets steps() from the device's step counter (one small synchronisation on the GPU): call
+  // it after steps that may have been skipped or were replayed from a CUDA graph.
+  void sync_steps();
 
   const OptimizerConfig& config() const { return config_; }
   int64_t steps() const { return steps_; }  // updates taken so far
@@ -68,5 +75,11 @@ class Optimizer {
 
   friend struct OptimizerTestPeer;  // tests read step_counter_
 };
+
+// The skip decision of train.on_nonfinite "skip", made on the device without a host
+// synchronisation: flag[0] = 1 when loss[0] or any element of grads is NaN or Inf, else 0;
+// flag[2] += flag[0] counts the skipped steps; flag[1] and flag[3] are scratch (0 between
+// calls). loss: [1]; grads: flat [N], loss's dtype; flag: int32 [4], zeroed once; one device.
+void flag_nonfinite(const Tensor& loss, const Tensor& grads, Tensor& flag);
 
 }  // namespace mlpx

@@ -34,8 +34,9 @@ struct EpochMetrics {
   double train_loss = 0.0, train_accuracy = 0.0;  // running means over the epoch's batches
   double val_loss = 0.0, val_accuracy = 0.0;      // NaN when there is no validation set
   double samples_per_s = 0.0;
-  double elapsed_s = 0.0;  // since the start of training
-  int64_t steps = 0;       // optimizer updates so far
+  double elapsed_s = 0.0;     // since the start of training
+  int64_t steps = 0;          // optimizer updates so far
+  int64_t skipped_steps = 0;  // this epoch's steps skipped by train.on_nonfinite "skip"
 };
 
 // Where the host is inside an epoch; passed to the progress callback.
@@ -56,9 +57,15 @@ class Trainer {
   Trainer(const Config& config, Sequential& model, const Dataset& train);
 
   // Runs epoch number epoch() + 1 at learning rate `lr`, then advances epoch(). No host
-  // synchronisation inside, except what `on_progress` asks for. Throws Error naming the
-  // epoch and step when a batch's loss is NaN or Inf (the model is then not usable).
+  // synchronisation inside, except what `on_progress` asks for. With train.on_nonfinite
+  // "stop", throws Error naming the epoch and step when a batch's loss is NaN or Inf (the
+  // model is then not usable); with "skip", such steps change nothing and are counted.
+  // On a CUDA device with train.cuda_graph, the epoch's full-size steps after the first are
+  // replays of one captured CUDA graph (see docs/gpu-speed.md).
   EpochMetrics run_epoch(double lr, const std::function<void(const BatchProgress&)>& on_progress);
+
+  // Steps run as CUDA graph replays so far (0 on the CPU, or with train.cuda_graph false).
+  int64_t graph_replays() const { return graph_replays_; }
 
   int64_t epoch() const { return epoch_; }
   int64_t batch_size() const { return batch_size_; }
@@ -76,6 +83,13 @@ class Trainer {
   Optimizer optimizer_;
   Tensor batch_x_, batch_labels_, batch_targets_, row_loss_, grad_;
   Tensor correct_;  // int32 [1]
+  // The GPU step's device-side state, so that a replayed graph works on the next batch:
+  // position_ int32 [1] (the batch's index in the epoch), loss_scratch_ [1] (the batch loss
+  // before commit_batch_loss moves it to its slot).
+  Tensor position_, loss_scratch_;
+  Tensor nonfinite_flag_;  // int32 [4] for flag_nonfinite, when on_nonfinite is "skip"
+  bool graph_enabled_ = false;
+  int64_t graph_replays_ = 0;
 };
 
 struct RunOptions {

@@ -93,6 +93,16 @@ cudaStream_t stream_of(Device device) {
   return ctx.stream;
 }
 
+void set_tf32(int device, bool enabled) {
+  Context& ctx = context(device);
+  MLPX_CUDA_CHECK(cudaSetDevice(ctx.device));
+  MLPX_CUDA_CHECK(
+      cublasSetMathMode(ctx.blas, enabled ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+  ctx.tf32 = enabled;
+}
+
+bool tf32_enabled(int device) { return context(device).tf32; }
+
 void synchronize_and_check(int device) {
   Context& ctx = context(device);
   DeviceStatus status{};

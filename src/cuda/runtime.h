@@ -21,6 +21,7 @@ struct Context {
   void* workspace = nullptr;  // shared by cuBLAS and cuBLASLt
   size_t workspace_bytes = 0;
   DeviceStatus* status = nullptr;  // device memory; see status.h
+  bool tf32 = false;               // see set_tf32()
 };
 
 int device_count();
@@ -29,6 +30,12 @@ Context& context(int device);
 // The stream of `device`, with `device` made the calling thread's current device, so that
 // kernels launched next (which use the current device) run where their stream and memory are.
 cudaStream_t stream_of(Device device);
+
+// precision "tf32": cuBLAS GEMMs on `device` use TF32 tensor cores (inputs rounded to 10-bit
+// mantissas, fp32 accumulation) while enabled; otherwise pedantic fp32 (the default).
+// Process-wide for the device's context: run_training sets it for its run and restores it.
+void set_tf32(int device, bool enabled);
+bool tf32_enabled(int device);
 
 // Waits for the device's stream, then throws the first fault that device code flagged
 // (and clears it).

@@ -327,6 +327,43 @@ TEST_P(OptimizerRule, LoadStateRoundTrip) {
   }
 }
 
+// A set skip flag makes the step no step: parameters, state and counters stay; a clear flag
+// is the same as no flag, bit for bit.
+TEST_P(OptimizerRule, SkipFlagLeavesEverythingAsItWas) {
+  const OptimizerConfig config = GetParam().config;
+  const auto p0 = test::random_values<float>(kN, 21);
+  const auto g = test::random_values<float>(kN, 22);
+  Optimizer flagged(config, kN, DType::kFloat32, Device::cpu());
+  Optimizer plain(config, kN, DType::kFloat32, Device::cpu());
+  Tensor p_flagged = Tensor::from_vector(p0, {kN}), p_plain = Tensor::from_vector(p0, {kN});
+  const Tensor grads = Tensor::from_vector(g, {kN});
+  Tensor skip = Tensor::zeros({1}, DType::kInt32);
+  flagged.step(p_flagged, grads, config.lr, &skip);
+  plain.step(p_plain, grads, config.lr);
+  EXPECT_EQ(p_flagged.to_vector<float>(), p_plain.to_vector<float>());
+  const auto params_before = p_flagged.to_vector<float>();
+  std::vector<std::vector<float>> state_before;
+  for (const auto& [name, buffer] : flagged.state())
+    state_before.push_back(buffer.to_vector<float>());
+  skip.data<int32_t>()[0] = 1;
+  flagged.step(p_flagged, Tensor::from_vector(test::random_values<float>(kN, 23), {kN}), config.lr,
+               &skip);
+  EXPECT_EQ(p_flagged.to_vector<float>(), params_before);
+  for (size_t i = 0; i < state_before.size(); ++i) {
+    EXPECT_EQ(flagged.state()[i].second.to_vector<float>(), state_before[i]);
+  }
+  EXPECT_EQ(flagged.steps(), 1);
+  EXPECT_EQ(OptimizerTestPeer::step_counter(flagged)[0], 1);
+  flagged.sync_steps();
+  EXPECT_EQ(flagged.steps(), 1);
+  // The next unskipped step is step 2 on both (adam's bias correction sees t = 2).
+  skip.data<int32_t>()[0] = 0;
+  flagged.step(p_flagged, grads, config.lr, &skip);
+  plain.step(p_plain, grads, config.lr);
+  EXPECT_EQ(p_flagged.to_vector<float>(), p_plain.to_vector<float>());
+  EXPECT_EQ(flagged.steps(), 2);
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryOptimizer, OptimizerRule, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            return info.param.label;
@@ -472,6 +509,33 @@ TEST(Optimizer, LoadStateRejectsMismatchesAndKeepsState) {
   EXPECT_NO_THROW(plain.load_state(3, {}));
   EXPECT_EQ(plain.steps(), 3);
   EXPECT_THROW(plain.load_state(3, good()), ShapeError);
+}
+
+TEST(Optimizer, SkipFlagMustBeAnInt32OnTheDevice) {
+  Optimizer optimizer(OptimizerConfig{}, 4, DType::kFloat32, Device::cpu());
+  Tensor params = Tensor::zeros({4});
+  const Tensor grads = Tensor::zeros({4});
+  const Tensor wrong = Tensor::zeros({1});  // float32
+  EXPECT_THROW(optimizer.step(params, grads, 1e-3, &wrong), ShapeError);
+}
+
+TEST(Optimizer, FlagNonfiniteFlagsAndCounts) {
+  Tensor flag = Tensor::zeros({4}, DType::kInt32);
+  const Tensor finite_loss = Tensor::from_vector<float>({0.5f}, {1});
+  Tensor grads = Tensor::from_vector<float>({1, -2, 3}, {3});
+  flag_nonfinite(finite_loss, grads, flag);
+  EXPECT_EQ(flag.to_vector<int32_t>(), (std::vector<int32_t>{0, 0, 0, 0}));
+  grads.data<float>()[1] = std::nanf("");
+  flag_nonfinite(finite_loss, grads, flag);
+  EXPECT_EQ(flag.to_vector<int32_t>()[0], 1);
+  grads.data<float>()[1] = 0.0f;
+  const Tensor inf_loss = Tensor::from_vector<float>({INFINITY}, {1});
+  flag_nonfinite(inf_loss, grads, flag);
+  EXPECT_EQ(flag.to_vector<int32_t>(), (std::vector<int32_t>{1, 0, 2, 0}));
+  flag_nonfinite(finite_loss, grads, flag);
+  EXPECT_EQ(flag.to_vector<int32_t>(), (std::vector<int32_t>{0, 0, 2, 0}));
+  const Tensor double_loss = Tensor::from_vector<double>({0.5}, {1});
+  EXPECT_THROW(flag_nonfinite(double_loss, grads, flag), ShapeError);
 }
 
 }  // namespace

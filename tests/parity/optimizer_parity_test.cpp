@@ -2,6 +2,7 @@
 // gradient sequence: parameters, every state buffer and the device step counter.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -189,6 +190,54 @@ TEST(OptimizerParityGraph, CapturedStepReplaysAsSuccessiveSteps) {
   EXPECT_TRUE(test::all_close(p_gpu.to_vector<float>(), p_cpu.to_vector<float>(), kAtol, kRtol));
   expect_same_state(gpu, cpu);
   EXPECT_EQ(OptimizerTestPeer::step_counter(gpu), (std::vector<int32_t>{kReplays, 0}));
+}
+
+// The device skip flag: a flagged step inside a replayed graph changes nothing and does not
+// advance the device counter; the host learns the count through sync_steps().
+TEST(OptimizerParityGraph, SkipFlagInsideACapturedStep) {
+  MLPX_REQUIRE_CUDA();
+  OptimizerConfig config;
+  const int64_t n = 4099;  // a scalar tail after the float4 pass
+  const auto p0 = test::random_values<float>(static_cast<size_t>(n), 31);
+  auto g = gradient(n, 2);
+  Tensor p_cpu = Tensor::from_vector(p0, {n});
+  Tensor p_gpu = Tensor::from_vector(p0, {n}, Device::cuda());
+  Tensor g_gpu = Tensor::from_vector(g, {n}, Device::cuda());
+  Tensor loss = Tensor::from_vector<float>({1.0f}, {1}, Device::cuda());
+  Tensor flag = Tensor::zeros({4}, DType::kInt32, Device::cuda());
+  Optimizer cpu(config, n, DType::kFloat32, Device::cpu());
+  Optimizer gpu(config, n, DType::kFloat32, Device::cuda());
+  synchronize(Device::cuda());
+
+  cudaStream_t stream = cuda::stream_of(Device::cuda());
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  flag_nonfinite(loss, g_gpu, flag);
+  gpu.step(p_gpu, g_gpu, config.lr, &flag);
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  // Replays: good, good, NaN gradient (skipped), Inf loss (skipped), good.
+  const Tensor nan_value = Tensor::from_vector<float>({std::nanf("")}, {1});
+  const Tensor inf_value = Tensor::from_vector<float>({INFINITY}, {1});
+  const Tensor one = Tensor::from_vector<float>({1.0f}, {1});
+  const float g_last = g[n - 1];
+  for (int k = 0; k < 5; ++k) {
+    Tensor g_tail = g_gpu.rows(n - 1, n);
+    g_tail.copy_from(k == 2 ? nan_value : Tensor::from_vector<float>({g_last}, {1}));
+    loss.copy_from(k == 3 ? inf_value : one);
+    ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  for (int k = 0; k < 3; ++k) cpu.step(p_cpu, Tensor::from_vector(g, {n}), config.lr);
+  EXPECT_TRUE(test::all_close(p_gpu.to_vector<float>(), p_cpu.to_vector<float>(), kAtol, kRtol));
+  expect_same_state(gpu, cpu);
+  EXPECT_EQ(OptimizerTestPeer::step_counter(gpu), (std::vector<int32_t>{3, 0}));
+  EXPECT_EQ(flag.to_vector<int32_t>(), (std::vector<int32_t>{0, 0, 2, 0}));
+  gpu.sync_steps();
+  EXPECT_EQ(gpu.steps(), 3);
 }
 
 TEST(OptimizerParityChecks, CudaNeedsFloat32) {

@@ -62,5 +62,57 @@ TEST(BatchingCuda, PermutationAndGatherMatchCpu) {
   EXPECT_EQ(gpu.to_vector<float>(), cpu.to_vector<float>());
 }
 
+// The device-position gather and commit that let one captured step serve every batch.
+TEST(Batching, GatherBatchAndCommitFollowTheDevicePosition) {
+  const Tensor src = Tensor::from_vector<float>({0, 1, 10, 11, 20, 21, 30, 31, 40, 41}, {5, 2});
+  const Tensor order = Tensor::from_vector<int32_t>({4, 2, 0, 3, 1}, {5});
+  Tensor position = Tensor::zeros({1}, DType::kInt32);
+  Tensor loss = Tensor::from_vector<float>({2.5f}, {1});
+  Tensor losses = Tensor::zeros({3});
+  Tensor dst({2, 2});
+  gather_batch(src, order, position, 2, dst);
+  EXPECT_EQ(dst.to_vector<float>(), (std::vector<float>{40, 41, 20, 21}));
+  commit_batch_loss(loss, losses, position);
+  EXPECT_EQ(position.to_vector<int32_t>()[0], 1);
+  EXPECT_EQ(loss.to_vector<float>()[0], 0.0f);
+  EXPECT_EQ(losses.to_vector<float>(), (std::vector<float>{2.5f, 0, 0}));
+  gather_batch(src, order, position, 2, dst);
+  EXPECT_EQ(dst.to_vector<float>(), (std::vector<float>{0, 1, 30, 31}));
+  commit_batch_loss(loss, losses, position);
+  Tensor last = dst.rows(0, 1);  // the partial last batch
+  gather_batch(src, order, position, 2, last);
+  EXPECT_EQ(last.to_vector<float>(), (std::vector<float>{10, 11}));
+  Tensor too_many({2, 2});
+  EXPECT_THROW(gather_batch(src, order, position, 2, too_many), ValueError);
+}
+
+TEST(BatchingParity, GatherBatchAndCommitMatchCpu) {
+  MLPX_REQUIRE_CUDA();
+  const int64_t n = 37, width = 5, batch = 8;
+  const auto values = test::random_values<float>(n * width, 3);
+  const Tensor src = Tensor::from_vector(values, {n, width}, Device::cuda());
+  const Tensor order = random_permutation(n, 7, 1, Device::cuda());
+  const auto order_cpu = order.to_vector<int32_t>();
+  Tensor position = Tensor::zeros({1}, DType::kInt32, Device::cuda());
+  Tensor loss = Tensor::zeros({1}, DType::kFloat32, Device::cuda());
+  Tensor losses = Tensor::zeros({5}, DType::kFloat32, Device::cuda());
+  Tensor dst({batch, width}, DType::kFloat32, Device::cuda());
+  for (int64_t b = 0; b < 5; ++b) {
+    const int64_t rows = std::min(batch, n - b * batch);
+    Tensor d = dst.rows(0, rows);
+    gather_batch(src, order, position, batch, d);
+    const auto got = d.to_vector<float>();
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t j = 0; j < width; ++j) {
+        ASSERT_EQ(got[i * width + j], values[order_cpu[b * batch + i] * width + j]) << b;
+      }
+    }
+    loss.copy_from(Tensor::from_vector<float>({static_cast<float>(b) + 0.5f}, {1}));
+    commit_batch_loss(loss, losses, position);
+  }
+  EXPECT_EQ(losses.to_vector<float>(), (std::vector<float>{0.5f, 1.5f, 2.5f, 3.5f, 4.5f}));
+  EXPECT_EQ(position.to_vector<int32_t>()[0], 5);
+}
+
 }  // namespace
 }  // namespace mlpx

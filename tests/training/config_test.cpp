@@ -120,6 +120,33 @@ TEST(Config, FusedLossesNeedAnIdentityLastLayer) {
       "no error");
 }
 
+TEST(Config, CudaGraphAndOnNonfiniteKeys) {
+  const Config d = Config::from_json("{}");
+  EXPECT_TRUE(d.train.cuda_graph);
+  EXPECT_EQ(d.train.on_nonfinite, "stop");
+  const Config c = Config::from_json(R"({"train": {"cuda_graph": false, "on_nonfinite": "skip"}})");
+  EXPECT_FALSE(c.train.cuda_graph);
+  EXPECT_EQ(c.train.on_nonfinite, "skip");
+  const Config back = Config::from_json(c.to_json());
+  EXPECT_FALSE(back.train.cuda_graph);
+  EXPECT_EQ(back.train.on_nonfinite, "skip");
+  EXPECT_EQ(error_of(R"({"train": {"on_nonfinite": "ignore"}})"),
+            "config: train.on_nonfinite: expected stop or skip, found 'ignore'");
+  EXPECT_EQ(error_of(R"({"train": {"cuda_graph": "yes"}})"),
+            "config: train.cuda_graph: expected a boolean, found a string");
+}
+
+TEST(Config, PrecisionModes) {
+  EXPECT_EQ(Config::from_json(R"({"precision": "tf32", "device": "cuda"})").precision, "tf32");
+  EXPECT_EQ(Config::from_json(R"({"precision": "tf32"})").precision, "tf32");  // device auto
+  EXPECT_EQ(error_of(R"({"precision": "tf32", "device": "cpu"})"),
+            "config: precision: tf32 needs a CUDA device, found device 'cpu'");
+  EXPECT_EQ(error_of(R"({"precision": "bf16"})"),
+            "config: precision: bf16 is not implemented yet; expected fp32 or tf32");
+  EXPECT_EQ(error_of(R"({"precision": "fp8"})"),
+            "config: precision: expected fp32 or tf32, found 'fp8'");
+}
+
 TEST(Config, LoadNamesTheFile) {
   try {
     Config::load("/nonexistent/config.json");

@@ -287,5 +287,221 @@ TEST_F(TrainingTest, GpuTrainingMatchesCpuLossPerEpoch) {
   }
 }
 
+// A files-source run whose row `poisoned` has a feature of 1e38: with mse its batch's loss
+// overflows to Inf (and its gradients are not finite) in every epoch.
+Config poisoned_config(const std::string& dir, const std::string& name, int64_t poisoned) {
+  const int64_t n = 200;
+  auto x = test::random_values<float>(n * 2, 5, -1, 1);
+  std::vector<float> y(n * 2, 0.0f);
+  for (int64_t i = 0; i < n; ++i) y[i * 2 + (x[i * 2] > x[i * 2 + 1] ? 1 : 0)] = 1.0f;
+  x[poisoned * 2] = 1e38f;
+  const std::string xs = (fs::path(dir) / (name + "-x.npy")).string();
+  const std::string ys = (fs::path(dir) / (name + "-y.npy")).string();
+  save_npy(xs, Tensor::from_vector(x, {n, 2}));
+  save_npy(ys, Tensor::from_vector(y, {n, 2}));
+  Config c = Config::from_json(R"({
+    "device": "cpu", "loss": "mse",
+    "data": {"source": "synthetic", "validation_split": 0, "normalize": "none"},
+    "model": {"layers": [{"units": 8, "activation": "relu"}, {"units": 2, "activation": "identity"}]},
+    "optimizer": {"type": "adam", "lr": 0.01},
+    "train": {"epochs": 3, "batch_size": 32},
+    "schedule": {"type": "none"}
+  })");
+  c.data.source = "files";
+  c.data.train = {xs, ys};
+  c.output.checkpoint = (fs::path(dir) / (name + ".safetensors")).string();
+  c.output.log = (fs::path(dir) / (name + ".jsonl")).string();
+  return c;
+}
+
+TEST_F(TrainingTest, SkipOnNonfiniteTrainsToTheEndAndCountsTheSkippedSteps) {
+  Config c = poisoned_config(dir_, "skip", 17);
+  c.train.on_nonfinite = "skip";
+  const RunResult r = run_training(c, {});
+  ASSERT_EQ(r.epochs.size(), 3u);
+  const int64_t batches = (200 + 31) / 32;
+  for (size_t e = 0; e < r.epochs.size(); ++e) {
+    EXPECT_EQ(r.epochs[e].skipped_steps, 1) << "epoch " << e + 1;  // one poisoned batch each
+    EXPECT_TRUE(std::isfinite(r.epochs[e].train_loss)) << "epoch " << e + 1;
+    EXPECT_EQ(r.epochs[e].steps, static_cast<int64_t>(e + 1) * (batches - 1));
+  }
+  const Checkpoint ck = load_checkpoint(c.output.checkpoint);
+  EXPECT_EQ(ck.progress.step, 3 * (batches - 1));  // skipped steps are not steps
+  for (float v : ck.model.params().to_vector<float>()) ASSERT_TRUE(std::isfinite(v));
+  for (const auto& [name, buffer] : ck.optimizer_state) {
+    for (float v : buffer.to_vector<float>()) ASSERT_TRUE(std::isfinite(v)) << name;
+  }
+  // The log line carries the count.
+  std::ifstream log(c.output.log);
+  std::string line;
+  ASSERT_TRUE(std::getline(log, line));
+  EXPECT_EQ(nlohmann::json::parse(line).at("skipped_steps"), 1);
+}
+
+TEST_F(TrainingTest, SkipLeavesCleanRunsBitIdentical) {
+  Config stop = small_config("clean-stop");
+  Config skip = small_config("clean-skip");
+  skip.train.on_nonfinite = "skip";
+  const RunResult a = run_training(stop, {}), b = run_training(skip, {});
+  for (size_t e = 0; e < a.epochs.size(); ++e) {
+    EXPECT_EQ(a.epochs[e].train_loss, b.epochs[e].train_loss);
+    EXPECT_EQ(b.epochs[e].skipped_steps, 0);
+  }
+  EXPECT_EQ(load_checkpoint(stop.output.checkpoint).model.params().to_vector<float>(),
+            load_checkpoint(skip.output.checkpoint).model.params().to_vector<float>());
+}
+
+TEST_F(TrainingTest, StopOnNonfiniteNamesTheEpochAndStep) {
+  const Config c = poisoned_config(dir_, "stop", 17);
+  try {
+    run_training(c, {});
+    FAIL() << "expected the poisoned batch to stop training";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("epoch 1, step"), std::string::npos) << what;
+    EXPECT_NE(what.find("training diverged"), std::string::npos) << what;
+  }
+}
+
+// Two good epochs, then a learning rate of 1e28 from epoch 3: the run stops naming epoch 3,
+// and the checkpoint of epoch 2 is still there, whole and loadable.
+TEST_F(TrainingTest, DivergenceInEpochThreeKeepsTheEpochTwoCheckpoint) {
+  Config c = small_config("late");
+  c.loss = Loss::kMse;
+  c.optimizer.type = OptimizerType::kSgd;
+  c.optimizer.lr = 1e-2;
+  c.schedule.type = ScheduleType::kMultiStep;
+  c.schedule.milestones = {2};
+  c.schedule.gamma = 1e30;
+  try {
+    run_training(c, {});
+    FAIL() << "expected divergence in epoch 3";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("epoch 3, step"), std::string::npos) << what;
+  }
+  const Checkpoint ck = load_checkpoint(c.output.checkpoint);
+  EXPECT_EQ(ck.progress.epoch, 2);
+  EXPECT_EQ(ck.progress.step, 2 * ((540 + 31) / 32));
+  for (float v : ck.model.params().to_vector<float>()) ASSERT_TRUE(std::isfinite(v));
+  // It resumes: one more epoch at the undisturbed rate trains on from it.
+  Config resume = c;
+  resume.schedule.type = ScheduleType::kNone;
+  resume.train.epochs = 3;
+  resume.output.checkpoint = path("late-resumed.safetensors");
+  RunOptions options;
+  options.resume = c.output.checkpoint;
+  const RunResult r = run_training(resume, options);
+  ASSERT_EQ(r.epochs.size(), 1u);
+  EXPECT_TRUE(std::isfinite(r.epochs[0].train_loss));
+}
+
+// The same epochs with and without CUDA graph replay: the same kernels in the same order, so
+// the same bits; and both within 1e-4 of the CPU reference.
+TEST_F(TrainingTest, GpuCudaGraphMatchesPlainLaunchesBitForBit) {
+  MLPX_REQUIRE_CUDA();
+  for (const char* on_nonfinite : {"stop", "skip"}) {
+    Config c = small_config(std::string("graph-") + on_nonfinite);
+    c.train.on_nonfinite = on_nonfinite;
+    const RunResult cpu = run_training(c, {});
+    c.device = "cuda";
+    c.train.cuda_graph = true;
+    c.output.checkpoint = path(std::string("graph-on-") + on_nonfinite + ".safetensors");
+    const RunResult on = run_training(c, {});
+    Config off_config = c;
+    off_config.train.cuda_graph = false;
+    off_config.output.checkpoint = path(std::string("graph-off-") + on_nonfinite + ".safetensors");
+    const RunResult off = run_training(off_config, {});
+    ASSERT_EQ(on.epochs.size(), off.epochs.size());
+    for (size_t e = 0; e < on.epochs.size(); ++e) {
+      EXPECT_EQ(on.epochs[e].train_loss, off.epochs[e].train_loss) << on_nonfinite << " " << e;
+      EXPECT_EQ(on.epochs[e].train_accuracy, off.epochs[e].train_accuracy);
+      EXPECT_EQ(on.epochs[e].steps, off.epochs[e].steps);
+      EXPECT_EQ(on.epochs[e].steps, cpu.epochs[e].steps);
+      EXPECT_NEAR(on.epochs[e].train_loss, cpu.epochs[e].train_loss,
+                  1e-4 * cpu.epochs[e].train_loss);
+    }
+    const Checkpoint a = load_checkpoint(c.output.checkpoint);
+    const Checkpoint b = load_checkpoint(off_config.output.checkpoint);
+    EXPECT_EQ(a.model.params().to_vector<float>(), b.model.params().to_vector<float>());
+    EXPECT_EQ(a.progress.step, b.progress.step);
+  }
+}
+
+// The trainer really replays: a graph-on run records replays, a graph-off run none.
+TEST_F(TrainingTest, GpuTrainerReplaysFullSizeSteps) {
+  MLPX_REQUIRE_CUDA();
+  Config c = small_config("replays");
+  c.device = "cuda";
+  const DataSplits data = load_data(c, 4);
+  const Dataset train = data.train.to(Device::cuda());
+  Sequential model(8, {{16, Activation::kRelu}, {4, Activation::kIdentity}}, 0.01, DType::kFloat32,
+                   Device::cuda());
+  model.init(c.model.init, c.model.init_std, c.seed);
+  Trainer trainer(c, model, train);
+  const EpochMetrics m = trainer.run_epoch(1e-3, nullptr);
+  const int64_t full = train.size() / 32;        // 540 rows: 16 full batches and one of 28
+  EXPECT_EQ(trainer.graph_replays(), full - 1);  // the first full batch runs plainly
+  EXPECT_EQ(m.steps, (train.size() + 31) / 32);
+  c.train.cuda_graph = false;
+  Sequential plain_model(8, {{16, Activation::kRelu}, {4, Activation::kIdentity}}, 0.01,
+                         DType::kFloat32, Device::cuda());
+  plain_model.init(c.model.init, c.model.init_std, c.seed);
+  Trainer plain(c, plain_model, train);
+  plain.run_epoch(1e-3, nullptr);
+  EXPECT_EQ(plain.graph_replays(), 0);
+  EXPECT_EQ(model.params().to_vector<float>(), plain_model.params().to_vector<float>());
+}
+
+// Skip on the GPU: the poisoned batch is skipped on the device, with no per-step sync.
+TEST_F(TrainingTest, GpuSkipOnNonfiniteMatchesCpu) {
+  MLPX_REQUIRE_CUDA();
+  Config c = poisoned_config(dir_, "gpu-skip", 17);
+  c.train.on_nonfinite = "skip";
+  const RunResult cpu = run_training(c, {});
+  for (bool graph : {true, false}) {
+    c.device = "cuda";
+    c.train.cuda_graph = graph;
+    c.output.checkpoint = path(std::string("gpu-skip-") + (graph ? "g" : "p") + ".safetensors");
+    const RunResult gpu = run_training(c, {});
+    ASSERT_EQ(gpu.epochs.size(), cpu.epochs.size());
+    for (size_t e = 0; e < cpu.epochs.size(); ++e) {
+      EXPECT_EQ(gpu.epochs[e].skipped_steps, cpu.epochs[e].skipped_steps) << e;
+      EXPECT_EQ(gpu.epochs[e].steps, cpu.epochs[e].steps) << e;
+      EXPECT_NEAR(gpu.epochs[e].train_loss, cpu.epochs[e].train_loss,
+                  1e-4 * cpu.epochs[e].train_loss);
+    }
+  }
+}
+
+TEST_F(TrainingTest, Tf32NeedsACudaDevice) {
+  if (cuda_available()) GTEST_SKIP() << "a CUDA device is there: auto picks it";
+  Config c = small_config("tf32-cpu");
+  c.device = "auto";
+  c.precision = "tf32";
+  try {
+    run_training(c, {});
+    FAIL() << "expected tf32 on the CPU to be refused";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("tf32 needs a CUDA device"), std::string::npos)
+        << e.what();
+  }
+}
+
+// tf32 trains close to the fp32 CPU reference (TF32 rounds GEMM inputs to 10-bit mantissas).
+TEST_F(TrainingTest, GpuTf32TrainingStaysCloseToFp32) {
+  MLPX_REQUIRE_CUDA();
+  Config c = small_config("tf32-ref");
+  const RunResult cpu = run_training(c, {});
+  c.device = "cuda";
+  c.precision = "tf32";
+  c.output.checkpoint = path("tf32.safetensors");
+  const RunResult gpu = run_training(c, {});
+  for (size_t e = 0; e < cpu.epochs.size(); ++e) {
+    EXPECT_NEAR(gpu.epochs[e].train_loss, cpu.epochs[e].train_loss, 3e-3 * cpu.epochs[e].train_loss)
+        << "epoch " << e + 1;
+  }
+}
+
 }  // namespace
 }  // namespace mlpx

@@ -1,0 +1,59 @@
+// precision "tf32": GEMMs on TF32 tensor cores, against a float64 CPU reference, by
+// ||out - ref|| / ||ref|| (tf32 lands near 3e-4; fp32 far below it).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "mlpx/gemm.h"
+#include "test_util.h"
+#if MLPX_WITH_CUDA
+#include "cuda/runtime.h"
+#endif
+
+namespace mlpx {
+namespace {
+
+#if MLPX_WITH_CUDA
+double relative_error(const std::vector<float>& out, const std::vector<double>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    num += (out[i] - ref[i]) * (out[i] - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  return std::sqrt(num / den);
+}
+
+TEST(Tf32Parity, GemmIsWithinTf32ToleranceAndFp32IsExact) {
+  MLPX_REQUIRE_CUDA();
+  const int64_t m = 129, n = 67, k = 1031;  // odd shapes
+  const auto a = test::random_values<float>(m * k, 41), b = test::random_values<float>(n * k, 42);
+  std::vector<double> ref(m * n, 0.0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t p = 0; p < k; ++p)
+        ref[i * n + j] += static_cast<double>(a[i * k + p]) * static_cast<double>(b[j * k + p]);
+  const Tensor ga = Tensor::from_vector(a, {m, k}, Device::cuda());
+  const Tensor gb = Tensor::from_vector(b, {n, k}, Device::cuda());
+  Tensor c({m, n}, DType::kFloat32, Device::cuda());
+  const int device = Device::cuda().index;
+
+  gemm(ga, false, gb, true, c);
+  const auto fp32 = c.to_vector<float>();
+  EXPECT_LT(relative_error(fp32, ref), 1e-5);
+
+  cuda::set_tf32(device, true);
+  gemm(ga, false, gb, true, c);
+  const auto tf32 = c.to_vector<float>();
+  cuda::set_tf32(device, false);
+  const double err = relative_error(tf32, ref);
+  EXPECT_LT(err, 1e-3);
+  EXPECT_GT(err, 1e-5) << "tf32 gave fp32 accuracy: the math mode did not take effect";
+
+  gemm(ga, false, gb, true, c);  // back to pedantic fp32: the same bits as before
+  EXPECT_EQ(c.to_vector<float>(), fp32);
+}
+#endif
+
+}  // namespace
+}  // namespace mlpx
