@@ -11,7 +11,9 @@
 #                                         machine facts, the prebuilt binaries (or a build there
 #                                         against .gpu-prep/prefix when they do not start), every
 #                                         test binary, compute-sanitizer memcheck over the GPU
-#                                         tests, a short benchmark pass; a summary table last.
+#                                         tests (racecheck, initcheck, synccheck over the parity
+#                                         tests), a short benchmark pass, the default training
+#                                         run and the speed table; a summary table last.
 #   scripts/gpu-check.sh selftest [OUTDIR]  the run logic here, without a GPU (GPU tests skip).
 #
 # The device tool's call:  run(command="bash scripts/gpu-check.sh run $OUT/gpu",
@@ -437,30 +439,43 @@ stage_sanitizer() {
     record sanitizer SKIP 0 "no GPU here" 0
     return
   fi
-  for f in "$BIN"/tests/mlpx_*_tests; do
-    name=$(basename "$f")
-    lim=$(stage_limit 200)
-    if [ "$lim" -lt 15 ]; then bad="$bad $name(no-time)"; continue; fi
-    # The parity binary is all GPU tests; elsewhere only the GPU ones.
-    case $name in
-      *parity*) filter='*' ;;
-      *) filter='*Cuda*:*Gpu*:*Parity*:*GPU*' ;;
-    esac
-    run_logged "$lim" "$OUTDIR/sanitizer-$name.log" "$cs" --tool memcheck --leak-check full \
-      --error-exitcode 86 "$f" --gtest_filter="$filter" --gtest_color=no
-    rc=$?
-    if grep -qE 'Device not supported|CUDA_ERROR_NOT_SUPPORTED' "$OUTDIR/sanitizer-$name.log"; then
-      record sanitizer SKIP $((SECONDS - start)) "compute-sanitizer: Device not supported here" 0
-      return
-    fi
-    ran=$((ran + 1))
-    [ "$rc" -eq 0 ] || FAIL_LOGS+=("$OUTDIR/sanitizer-$name.log")
-    case $rc in
-      0) ;;
-      86) bad="$bad $name(memcheck errors)" ;;
-      124 | 137) bad="$bad $name(timeout)" ;;
-      *) bad="$bad $name(exit $rc)" ;;
-    esac
+  # memcheck (with leak check) over the GPU tests of every binary; racecheck, initcheck and
+  # synccheck over the parity binary, which drives every kernel.
+  local tool args log
+  for tool in memcheck racecheck initcheck synccheck; do
+    for f in "$BIN"/tests/mlpx_*_tests; do
+      name=$(basename "$f")
+      case $tool:$name in
+        memcheck:*parity*) filter='*' ;;
+        memcheck:*) filter='*Cuda*:*Gpu*:*Parity*:*GPU*' ;;
+        *:*parity*) filter='*' ;;
+        *) continue ;;
+      esac
+      case $tool in
+        memcheck) args=(--tool memcheck --leak-check full) ;;
+        racecheck) args=(--tool racecheck --racecheck-report all) ;;
+        initcheck) args=(--tool initcheck --track-unused-memory no) ;;
+        synccheck) args=(--tool synccheck) ;;
+      esac
+      lim=$(stage_limit 120)
+      if [ "$lim" -lt 15 ]; then bad="$bad $name:$tool(no-time)"; continue; fi
+      log="$OUTDIR/sanitizer-$tool-$name.log"
+      run_logged "$lim" "$log" "$cs" "${args[@]}" --error-exitcode 86 "$f" \
+        --gtest_filter="$filter" --gtest_color=no
+      rc=$?
+      if grep -qE 'Device not supported|CUDA_ERROR_NOT_SUPPORTED' "$log"; then
+        record sanitizer SKIP $((SECONDS - start)) "compute-sanitizer: Device not supported here" 0
+        return
+      fi
+      ran=$((ran + 1))
+      [ "$rc" -eq 0 ] || FAIL_LOGS+=("$log")
+      case $rc in
+        0) ;;
+        86) bad="$bad $name:$tool(errors)" ;;
+        124 | 137) bad="$bad $name:$tool(timeout)" ;;
+        *) bad="$bad $name:$tool(exit $rc)" ;;
+      esac
+    done
   done
   if [ -n "$bad" ] && [ -z "$(tr ' ' '\n' <<<"$bad" | grep -vE '^$|\((timeout|no-time)\)$')" ]; then
     # Only out of time: memcheck is slow, that is not a finding.
@@ -468,7 +483,7 @@ stage_sanitizer() {
   elif [ -n "$bad" ]; then
     record sanitizer FAIL $((SECONDS - start)) "$bad (see sanitizer-*.log)" 1
   else
-    record sanitizer PASS $((SECONDS - start)) "memcheck + leak-check clean over $ran binaries" 1
+    record sanitizer PASS $((SECONDS - start)) "memcheck+leaks, racecheck, initcheck, synccheck clean ($ran runs)" 1
   fi
 }
 
