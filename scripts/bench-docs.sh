@@ -168,6 +168,10 @@ for b in step:
     w(f"| {model} | {batch} | {b['items_per_second']:.0f} | {b['gemm_flops_per_s'] / 1e9:.1f} G | "
       f"{b['gemm_flops_per_s'] / square:.2f} | {own} |")
 w("")
+w("The rates in these tables come from separate processes run minutes apart on a shared "
+  "machine, so a fraction above 1 is measurement spread (the reference ran at a busier "
+  "moment), not a step faster than its GEMMs: read the fractions as +-20%.")
+w("")
 
 w("## `mlpx bench`: GD vs mini-batch vs SGD\n")
 w(f"The default sweep on the default model (time to 0.85 test accuracy capped at "

@@ -4,6 +4,7 @@
 #include "mlpx/activation.h"
 #include "mlpx/array_io.h"
 #include "mlpx/batching.h"
+#include "mlpx/bench.h"
 #include "mlpx/checkpoint.h"
 #include "mlpx/config.h"
 #include "mlpx/dataset.h"

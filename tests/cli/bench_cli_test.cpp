@@ -11,17 +11,17 @@
 #include <sstream>
 #include <string>
 
+#include "cli_fixture.h"
+
 namespace mlpx {
 namespace {
 
 namespace fs = std::filesystem;
 
-class BenchCli : public ::testing::Test {
+class BenchCli : public test::CliTest {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/mlpx-bench-cli-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
+    CliTest::SetUp();
     std::ofstream(path("tiny.json")) << R"({
       "device": "cpu",
       "data": {"source": "synthetic",
@@ -30,28 +30,17 @@ class BenchCli : public ::testing::Test {
       "optimizer": {"lr": 0.01}
     })";
   }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (fs::path(dir_) / name).string(); }
-
   // Runs the binary; returns its exit status and stdout.
   int run(const std::string& args, std::string* out) const {
-    const std::string cmd = std::string(MLPX_BINARY_DIR) + "/mlpx " + args + " > " +
-                            path("out.txt") + " 2> " + path("err.txt") + " < /dev/null";
-    const int raw = std::system(cmd.c_str());
-    std::ifstream in(path("out.txt"));
-    std::stringstream s;
-    s << in.rdbuf();
-    *out = s.str();
-    return WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    const test::CliResult r = CliTest::run(args);
+    *out = r.out;
+    return r.status;
   }
 
   std::string quick() const {
     return "bench --config " + path("tiny.json") +
            " --batch-sizes 1,16,full --target 0.5 --max-seconds 3 --seconds 0.02 --warmup 2";
   }
-
-  std::string dir_;
 };
 
 TEST_F(BenchCli, JsonLinesHaveExactlyTheDocumentedKeys) {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli_fixture.h"
 #include "mlpx/array_io.h"
 #include "mlpx/config.h"
 #include "mlpx/dataset.h"
@@ -19,24 +20,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-class Cli : public ::testing::Test {
+class Cli : public test::CliTest {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/mlpx-cli-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
+    CliTest::SetUp();
     std::ofstream(path("small.json")) << R"({
       "device": "cpu",
       "data": {"source": "synthetic",
@@ -47,41 +34,24 @@ class Cli : public ::testing::Test {
                                              R"(", "log": ")" + path("log.jsonl") + R"("}
     })";
   }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (fs::path(dir_) / name).string(); }
-
-  Result run(const std::string& args) const {
-    const std::string out = path("stdout.txt"), err = path("stderr.txt");
-    const std::string cmd = std::string(MLPX_BINARY_DIR) + "/mlpx " + args + " > " + out + " 2> " +
-                            err + " < /dev/null";
-    const int raw = std::system(cmd.c_str());
-    Result r;
-    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
-
-  std::string dir_;
 };
 
 TEST_F(Cli, HelpEverywhere) {
   for (const char* cmd : {"--help", "train --help", "eval --help", "predict --help"}) {
-    const Result r = run(cmd);
+    const test::CliResult r = run(cmd);
     EXPECT_EQ(r.status, 0) << cmd;
     EXPECT_NE(r.out.find("--"), std::string::npos) << cmd;
   }
 }
 
 TEST_F(Cli, TrainLearnsThenEvalAndPredictAgreeWithIt) {
-  const Result train = run("train --config " + path("small.json"));
+  const test::CliResult train = run("train --config " + path("small.json"));
   ASSERT_EQ(train.status, 0) << train.err;
   EXPECT_NE(train.out.find("epoch 5/5"), std::string::npos) << train.out;
 
   std::vector<nlohmann::json> epochs;
   nlohmann::json final_line;
-  std::istringstream log(slurp(path("log.jsonl")));
+  std::istringstream log(test::slurp(path("log.jsonl")));
   for (std::string line; std::getline(log, line);) {
     auto j = nlohmann::json::parse(line);
     (j.contains("epoch") ? epochs.emplace_back(j) : final_line) = j;
@@ -92,7 +62,7 @@ TEST_F(Cli, TrainLearnsThenEvalAndPredictAgreeWithIt) {
             epochs.front()["train_accuracy"].get<double>());
 
   // eval scores the checkpoint's test set: the trainer's own final numbers.
-  const Result eval = run("eval --model " + path("model.safetensors"));
+  const test::CliResult eval = run("eval --model " + path("model.safetensors"));
   ASSERT_EQ(eval.status, 0) << eval.err;
   const auto scores = nlohmann::json::parse(eval.out);
   EXPECT_NEAR(scores["loss"].get<double>(), final_line["test_loss"].get<double>(), 1e-6);
@@ -105,8 +75,8 @@ TEST_F(Cli, TrainLearnsThenEvalAndPredictAgreeWithIt) {
   save_npy(path("x.npy"), test.x);
   for (const char* ext : {".npy", ".csv"}) {
     const std::string out = path(std::string("y") + ext);
-    const Result predict = run("predict --model " + path("model.safetensors") + " --input " +
-                               path("x.npy") + " --output " + out);
+    const test::CliResult predict = run("predict --model " + path("model.safetensors") +
+                                        " --input " + path("x.npy") + " --output " + out);
     ASSERT_EQ(predict.status, 0) << predict.err;
     const Tensor probs = to_float_tensor(load_array(out));
     ASSERT_EQ(probs.shape(), (Shape{300, 5}));
@@ -124,7 +94,7 @@ TEST_F(Cli, TrainLearnsThenEvalAndPredictAgreeWithIt) {
 
 TEST_F(Cli, ResumeContinuesARun) {
   ASSERT_EQ(run("train --config " + path("small.json") + " --epochs 2").status, 0);
-  const Result resumed =
+  const test::CliResult resumed =
       run("train --resume " + path("model.safetensors") + " --epochs 4 --log " +
           path("resumed.jsonl") + " --checkpoint " + path("resumed.safetensors"));
   ASSERT_EQ(resumed.status, 0) << resumed.err;
@@ -135,7 +105,7 @@ TEST_F(Cli, ResumeContinuesARun) {
 
 TEST_F(Cli, FailuresAreOneLineErrorsAndLeaveNoOutput) {
   std::ofstream(path("bad.json")) << R"({"optimizer": {"lr": "fast"}})";
-  const Result bad =
+  const test::CliResult bad =
       run("train --config " + path("bad.json") + " --checkpoint " + path("no.safetensors"));
   EXPECT_NE(bad.status, 0);
   EXPECT_EQ(bad.err, "error: " + path("bad.json") +
@@ -143,13 +113,14 @@ TEST_F(Cli, FailuresAreOneLineErrorsAndLeaveNoOutput) {
   EXPECT_FALSE(fs::exists(path("no.safetensors")));
 
   std::ofstream(path("garbage.safetensors")) << "not a checkpoint";
-  const Result eval = run("eval --model " + path("garbage.safetensors"));
+  const test::CliResult eval = run("eval --model " + path("garbage.safetensors"));
   EXPECT_NE(eval.status, 0);
   EXPECT_EQ(eval.err.rfind("error: ", 0), 0u) << eval.err;
   EXPECT_EQ(std::count(eval.err.begin(), eval.err.end(), '\n'), 1) << eval.err;
 
-  const Result predict = run("predict --model " + path("garbage.safetensors") + " --input " +
-                             path("bad.json") + " --output " + path("y.txt"));
+  const test::CliResult predict =
+      run("predict --model " + path("garbage.safetensors") + " --input " + path("bad.json") +
+          " --output " + path("y.txt"));
   EXPECT_NE(predict.status, 0);
   EXPECT_FALSE(fs::exists(path("y.txt")));
 

@@ -13,22 +13,12 @@
 #include <sstream>
 #include <string>
 
+#include "cli_fixture.h"
+
 namespace mlpx {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 bool have_gnuplot() {
   const char* path = std::getenv("PATH");
@@ -52,7 +42,7 @@ uint32_t big_endian32(const std::string& bytes, size_t at) {
 // rather than a blank canvas (a blank canvas of this size compresses to a few KB).
 ::testing::AssertionResult is_drawn_png(const std::string& path, size_t min_bytes,
                                         uint32_t* width = nullptr, uint32_t* height = nullptr) {
-  const std::string png = slurp(path);
+  const std::string png = test::slurp(path);
   if (png.size() < 33) return ::testing::AssertionFailure() << path << ": " << png.size() << " B";
   if (png.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0 || png.compare(12, 4, "IHDR") != 0) {
     return ::testing::AssertionFailure() << path << ": no PNG signature and IHDR";
@@ -68,29 +58,8 @@ uint32_t big_endian32(const std::string& bytes, size_t at) {
   return ::testing::AssertionSuccess();
 }
 
-class StudyCli : public ::testing::Test {
+class StudyCli : public test::CliTest {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/mlpx-study-cli-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (fs::path(dir_) / name).string(); }
-
-  Result run(const std::string& args, const std::string& env = "") const {
-    const std::string out = path("stdout.txt"), err = path("stderr.txt");
-    const std::string cmd = env + " " + std::string(MLPX_BINARY_DIR) + "/mlpx " + args + " > " +
-                            out + " 2> " + err + " < /dev/null";
-    const int raw = std::system(cmd.c_str());
-    Result r;
-    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
-
   // A tiny training run whose log goes to `log`.
   void train(const std::string& log, int batch_size) const {
     const std::string config = path("train.json");
@@ -105,16 +74,14 @@ class StudyCli : public ::testing::Test {
       "output": {"checkpoint": "", "log": ")" +
                                  log + R"("}
     })";
-    const Result r = run("train --quiet --config " + config);
+    const test::CliResult r = run("train --quiet --config " + config);
     ASSERT_EQ(r.status, 0) << r.err;
   }
-
-  std::string dir_;
 };
 
 TEST_F(StudyCli, Help) {
   for (const char* cmd : {"init-study --help", "plot --help"}) {
-    const Result r = run(cmd);
+    const test::CliResult r = run(cmd);
     EXPECT_EQ(r.status, 0) << cmd;
     EXPECT_NE(r.out.find("--out"), std::string::npos) << cmd;
   }
@@ -122,12 +89,12 @@ TEST_F(StudyCli, Help) {
 
 TEST_F(StudyCli, InitStudyWritesCsvAndPicture) {
   REQUIRE_GNUPLOT();
-  const Result r = run("init-study --out " + path("study"));
+  const test::CliResult r = run("init-study --out " + path("study"));
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_NE(r.out.find("normal_std0.01"), std::string::npos) << r.out;
 
-  const std::string csv = slurp(path("study/init_study.csv"));
+  const std::string csv = test::slurp(path("study/init_study.csv"));
   EXPECT_EQ(csv.rfind("init,activation,layer,mean,std,frac_near_0,frac_near_1,", 0), 0u) << csv;
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 4 * 3 * 5);
   EXPECT_NE(csv.find("\nhe_normal,relu,5,"), std::string::npos);
@@ -146,20 +113,21 @@ TEST_F(StudyCli, InitStudyWritesCsvAndPicture) {
 
 TEST_F(StudyCli, InitStudyOptionsShapeTheGrid) {
   REQUIRE_GNUPLOT();
-  const Result r = run("init-study --out " + path("small") +
-                       " --inits he_normal,normal_std0.1 --activations relu --depth 3 --width 20 "
-                       "--samples 200 --features 10 --seed 3 --quiet");
+  const test::CliResult r =
+      run("init-study --out " + path("small") +
+          " --inits he_normal,normal_std0.1 --activations relu --depth 3 --width 20 "
+          "--samples 200 --features 10 --seed 3 --quiet");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "");
-  const std::string csv = slurp(path("small/init_study.csv"));
+  const std::string csv = test::slurp(path("small/init_study.csv"));
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 2 * 3);
   EXPECT_NE(csv.find("\nnormal_std0.1,relu,3,"), std::string::npos) << csv;
   EXPECT_TRUE(is_drawn_png(path("small/init_study.png"), 8000));
 }
 
 TEST_F(StudyCli, InitStudyWithoutGnuplotStillWritesTheCsv) {
-  const Result r = run("init-study --out " + path("nognuplot") + " --samples 100 --quiet",
-                       "MLPX_GNUPLOT=/nonexistent/gnuplot");
+  const test::CliResult r = run("init-study --out " + path("nognuplot") + " --samples 100 --quiet",
+                                "MLPX_GNUPLOT=/nonexistent/gnuplot");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.err.rfind("note: gnuplot not found", 0), 0u) << r.err;
   EXPECT_NE(r.err.find("gnuplot-nox"), std::string::npos) << r.err;
@@ -170,7 +138,7 @@ TEST_F(StudyCli, InitStudyWithoutGnuplotStillWritesTheCsv) {
 
 TEST_F(StudyCli, InitStudyRejectsBadNames) {
   for (const char* args : {"--inits normal_std0", "--inits lecun", "--activations softmax"}) {
-    const Result r = run("init-study --out " + path("bad") + " " + args);
+    const test::CliResult r = run("init-study --out " + path("bad") + " " + args);
     EXPECT_NE(r.status, 0) << args;
     EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -182,12 +150,12 @@ TEST_F(StudyCli, PlotOverlaysSeveralLogs) {
   REQUIRE_GNUPLOT();
   train(path("batch16.jsonl"), 16);
   train(path("batch64.jsonl"), 64);
-  const Result one = run("plot " + path("batch16.jsonl") + " --out " + path("one.png"));
+  const test::CliResult one = run("plot " + path("batch16.jsonl") + " --out " + path("one.png"));
   ASSERT_EQ(one.status, 0) << one.err;
   EXPECT_TRUE(is_drawn_png(path("one.png"), 15000));
 
-  const Result two = run("plot " + path("batch16.jsonl") + " " + path("batch64.jsonl") + " --out " +
-                         path("two.png") + " --title 'batch 16 vs 64'");
+  const test::CliResult two = run("plot " + path("batch16.jsonl") + " " + path("batch64.jsonl") +
+                                  " --out " + path("two.png") + " --title 'batch 16 vs 64'");
   ASSERT_EQ(two.status, 0) << two.err;
   uint32_t width = 0, height = 0;
   EXPECT_TRUE(is_drawn_png(path("two.png"), 15000, &width, &height));
@@ -227,7 +195,7 @@ TEST_F(StudyCli, PlotRejectsMalformedLogs) {
   };
   for (const auto& c : cases) {
     std::ofstream(path(c.name)) << c.text;
-    const Result r =
+    const test::CliResult r =
         run("plot " + path("good.jsonl") + " " + path(c.name) + " --out " + path("bad.png"));
     EXPECT_NE(r.status, 0) << c.name;
     EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
@@ -235,7 +203,7 @@ TEST_F(StudyCli, PlotRejectsMalformedLogs) {
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
     EXPECT_FALSE(fs::exists(path("bad.png"))) << c.name;
   }
-  const Result missing = run("plot " + path("nope.jsonl") + " --out " + path("bad.png"));
+  const test::CliResult missing = run("plot " + path("nope.jsonl") + " --out " + path("bad.png"));
   EXPECT_NE(missing.status, 0);
   EXPECT_NE(missing.err.find("nope.jsonl: cannot open"), std::string::npos) << missing.err;
   EXPECT_NE(run("plot --out " + path("bad.png")).status, 0);  // no log at all
@@ -243,8 +211,8 @@ TEST_F(StudyCli, PlotRejectsMalformedLogs) {
 
 TEST_F(StudyCli, PlotWithoutGnuplotNamesThePackage) {
   train(path("good.jsonl"), 32);
-  const Result r = run("plot " + path("good.jsonl") + " --out " + path("x.png"),
-                       "MLPX_GNUPLOT=/nonexistent/gnuplot");
+  const test::CliResult r = run("plot " + path("good.jsonl") + " --out " + path("x.png"),
+                                "MLPX_GNUPLOT=/nonexistent/gnuplot");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("gnuplot-nox"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
