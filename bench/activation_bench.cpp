@@ -9,14 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "mlpx/activation.h"
 #include "mlpx/device.h"
 #include "mlpx/tensor.h"
-#if MLPX_WITH_CUDA
-#include <cuda_runtime_api.h>
-
-#include "cuda/runtime.h"
-#endif
 
 namespace {
 
@@ -90,24 +86,7 @@ void BM_ActivationGpu(benchmark::State& state, Activation a, bool backward) {
   const Device gpu = Device::cuda();
   Case c(rows, cols, gpu);
   mlpx::activation_forward(a, c.x, c.y);
-  c.run(a, backward);  // warm-up
-  mlpx::synchronize(gpu);
-  cudaStream_t stream = mlpx::cuda::stream_of(gpu);
-  cudaEvent_t start = nullptr, stop = nullptr;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  for (auto _ : state) {
-    cudaEventRecord(start, stream);
-    c.run(a, backward);
-    cudaEventRecord(stop, stream);
-    cudaEventSynchronize(stop);
-    float ms = 0.0f;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(static_cast<double>(ms) * 1e-3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  mlpx::synchronize(gpu);
+  mlpx::bench::time_gpu_iterations(state, gpu, [&] { c.run(a, backward); });
   set_counters(state, a, backward, rows, cols);
 #endif
 }

@@ -10,14 +10,10 @@
 #include <random>
 #include <vector>
 
+#include "bench_util.h"
 #include "mlpx/device.h"
 #include "mlpx/gemm.h"
 #include "mlpx/tensor.h"
-#if MLPX_WITH_CUDA
-#include <cuda_runtime_api.h>
-
-#include "cuda/runtime.h"
-#endif
 
 namespace {
 
@@ -104,24 +100,8 @@ void BM_GemmGpu(benchmark::State& state) {
 #if MLPX_WITH_CUDA
   const Device gpu = Device::cuda();
   Problem p(state.range(0), state.range(1), state.range(2), gpu);
-  cudaStream_t stream = mlpx::cuda::stream_of(gpu);
-  cudaEvent_t start = nullptr, stop = nullptr;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  p.run();  // warm-up: cuBLAS picks its kernel and allocates its workspace
-  mlpx::synchronize(gpu);
-  for (auto _ : state) {
-    cudaEventRecord(start, stream);
-    p.run();
-    cudaEventRecord(stop, stream);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms / 1e3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  mlpx::synchronize(gpu);
+  // The untimed first run lets cuBLAS pick its kernel and allocate its workspace.
+  mlpx::bench::time_gpu_iterations(state, gpu, [&] { p.run(); });
   report(state, p);
 #endif
 }

@@ -9,14 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "mlpx/device.h"
 #include "mlpx/loss.h"
 #include "mlpx/tensor.h"
-#if MLPX_WITH_CUDA
-#include <cuda_runtime_api.h>
-
-#include "cuda/runtime.h"
-#endif
 
 namespace {
 
@@ -93,24 +89,7 @@ void BM_LossGpu(benchmark::State& state, Loss loss) {
   const int64_t rows = state.range(0), cols = state.range(1);
   const Device gpu = Device::cuda();
   Case c(loss, rows, cols, gpu);
-  c.run(loss);  // warm-up
-  mlpx::synchronize(gpu);
-  cudaStream_t stream = mlpx::cuda::stream_of(gpu);
-  cudaEvent_t start = nullptr, stop = nullptr;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  for (auto _ : state) {
-    cudaEventRecord(start, stream);
-    c.run(loss);
-    cudaEventRecord(stop, stream);
-    cudaEventSynchronize(stop);
-    float ms = 0.0f;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(static_cast<double>(ms) * 1e-3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  mlpx::synchronize(gpu);
+  mlpx::bench::time_gpu_iterations(state, gpu, [&] { c.run(loss); });
   state.SetBytesProcessed(state.iterations() * bytes_moved(loss, rows, cols));
   state.SetItemsProcessed(state.iterations() * rows * cols);
 #endif

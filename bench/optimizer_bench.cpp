@@ -6,14 +6,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "bench_util.h"
 #include "mlpx/device.h"
 #include "mlpx/optimizer.h"
 #include "mlpx/tensor.h"
-#if MLPX_WITH_CUDA
-#include <cuda_runtime_api.h>
-
-#include "cuda/runtime.h"
-#endif
 
 namespace {
 
@@ -107,24 +103,7 @@ void BM_OptimizerStepGpu(benchmark::State& state) {
   Tensor params = Tensor::zeros({n}, DType::kFloat32, gpu);
   const Tensor grads = Tensor::zeros({n}, DType::kFloat32, gpu);
   Optimizer optimizer(config, n, DType::kFloat32, gpu);
-  cudaStream_t stream = mlpx::cuda::stream_of(gpu);
-  cudaEvent_t start = nullptr, stop = nullptr;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  optimizer.step(params, grads, config.lr);  // warm-up
-  mlpx::synchronize(gpu);
-  for (auto _ : state) {
-    cudaEventRecord(start, stream);
-    optimizer.step(params, grads, config.lr);
-    cudaEventRecord(stop, stream);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms / 1e3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  mlpx::synchronize(gpu);
+  mlpx::bench::time_gpu_iterations(state, gpu, [&] { optimizer.step(params, grads, config.lr); });
   state.SetLabel(label_of(state.range(0)));
   state.SetBytesProcessed(state.iterations() * n * bytes_per_param(config, sizeof(float)));
   state.SetItemsProcessed(state.iterations() * n);

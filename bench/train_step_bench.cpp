@@ -16,6 +16,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_util.h"
 #include "mlpx/batching.h"
 #include "mlpx/device.h"
 #include "mlpx/gemm.h"
@@ -25,9 +26,7 @@
 #include "mlpx/optimizer.h"
 #include "mlpx/tensor.h"
 #if MLPX_WITH_CUDA
-#include <cuda_runtime_api.h>
-
-#include "cuda/runtime.h"
+using mlpx::bench::gpu_seconds;
 #endif
 
 namespace {
@@ -43,26 +42,6 @@ Tensor random_tensor(int64_t rows, int64_t cols, uint64_t seed, Device device) {
   for (auto& x : v) x = dist(gen);
   return Tensor::from_vector(v, {rows, cols}, device);
 }
-
-#if MLPX_WITH_CUDA
-// Seconds between two events recorded around fn() on the device's stream.
-template <typename Fn>
-double gpu_seconds(Device device, Fn fn) {
-  cudaStream_t stream = mlpx::cuda::stream_of(device);
-  cudaEvent_t start = nullptr, stop = nullptr;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  cudaEventRecord(start, stream);
-  fn();
-  cudaEventRecord(stop, stream);
-  cudaEventSynchronize(stop);
-  float ms = 0;
-  cudaEventElapsedTime(&ms, start, stop);
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return ms / 1e3;
-}
-#endif
 
 // The device's float32 GEMM rate in FLOP/s: the best of a few square products through
 // mlpx::gemm (OpenBLAS sgemm 2048^3 on the CPU, cuBLAS fp32 8192^3 on the GPU).
