@@ -80,12 +80,7 @@ build:
 	$(CMAKE) --build $(BUILD_DIR) -j $(JOBS)
 
 train: deps build
-	@if [ -x $(BUILD_DIR)/mlpx ]; then \
-	  echo "+ $(BUILD_DIR)/mlpx train $(TRAIN_ARGS)"; \
-	  $(BUILD_DIR)/mlpx train $(TRAIN_ARGS); \
-	else \
-	  echo "train: $(BUILD_DIR)/mlpx was not built: the command-line tool (src/cli/) does not exist yet, so training is not available yet."; \
-	fi
+	$(BUILD_DIR)/mlpx train $(TRAIN_ARGS)
 
 # The checks run first and ctest last, so that ctest's closing lines ("N% tests passed, ..."
 # and "Total Test time") end the output. ctest's output is also kept in
