@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "mlpx/array_io.h"
+
 namespace mlpx::fuzz {
 
 // A scratch file named "<dir>/mlpx-fuzz-<pid>-<tag><suffix>", removed at exit.
@@ -59,6 +61,21 @@ inline void require(bool cond, const char* what) {
     std::fprintf(stderr, "mlpx fuzz: property violated: %s\n", what);
     std::abort();
   }
+}
+
+// What training does with an array a reader accepted, and what must hold for it: the array is
+// not empty, its bytes match its shape and type and are at most `max_bytes` (what the input
+// can justify), and the conversions to features and labels keep every element or throw
+// mlpx::Error.
+inline void check_accepted_array(const Array& array, size_t max_bytes) {
+  require(array.numel() > 0, "a loaded array is not empty");
+  require(array.bytes.size() == static_cast<size_t>(array.numel()) * element_size(array.type),
+          "bytes match shape and element type");
+  require(array.bytes.size() <= max_bytes, "data fits what the input can justify");
+  const Tensor x = to_float_tensor(array);
+  require(x.numel() == array.numel(), "features keep every element");
+  const Tensor y = to_labels(array, "labels");
+  check_labels(y, 10, "labels");
 }
 
 }  // namespace mlpx::fuzz
