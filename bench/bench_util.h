@@ -6,7 +6,7 @@
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
-#include "cuda/runtime.h"
+#include "kernels/runtime.h"
 #include "mlpx/device.h"
 
 namespace mlpx::bench {

@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "mlpx/batching.h"
 #include "mlpx/device.h"
 #include "mlpx/gemm.h"
 #include "mlpx/linear.h"
@@ -25,6 +24,7 @@
 #include "mlpx/model.h"
 #include "mlpx/optimizer.h"
 #include "mlpx/tensor.h"
+#include "ops/batching.h"
 #if MLPX_WITH_CUDA
 using mlpx::bench::gpu_seconds;
 #endif

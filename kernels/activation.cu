@@ -1,7 +1,7 @@
 #include "kernels/activation.h"
 #include "kernels/launch.cuh"
 #include "kernels/reduce.cuh"
-#include "mlpx/math/activation.h"
+#include "math/activation.h"
 
 namespace mlpx::cuda {
 
@@ -80,7 +80,8 @@ void backward_elementwise(const float* x, const float* y, const float* dy, float
 }  // namespace
 
 void activation_forward(Activation activation, const float* x, float* y, int64_t rows, int64_t cols,
-                        float alpha, cudaStream_t stream) {
+                        float alpha, Device device) {
+  const cudaStream_t stream = stream_of(device);
   const int64_t n = rows * cols;
   switch (activation) {
     case Activation::kIdentity:
@@ -107,7 +108,8 @@ void activation_forward(Activation activation, const float* x, float* y, int64_t
 }
 
 void activation_backward(Activation activation, const float* x, const float* y, const float* dy,
-                         float* dx, int64_t rows, int64_t cols, float alpha, cudaStream_t stream) {
+                         float* dx, int64_t rows, int64_t cols, float alpha, Device device) {
+  const cudaStream_t stream = stream_of(device);
   const int64_t n = rows * cols;
   switch (activation) {
     case Activation::kIdentity:

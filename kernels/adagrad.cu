@@ -17,7 +17,8 @@ struct AdagradOp {
 }  // namespace
 
 void adagrad_step(int64_t n, float* p, const float* g, float* sum, const math::AdagradHyper& h,
-                  int32_t* step_counter, const int32_t* skip, cudaStream_t stream) {
+                  int32_t* step_counter, const int32_t* skip, Device device) {
+  const cudaStream_t stream = stream_of(device);
   launch_optimizer_step<1>(n, p, g, StateBuffers<1>{{sum}}, AdagradOp{h}, step_counter, skip,
                            stream);
 }

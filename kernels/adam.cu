@@ -19,7 +19,8 @@ struct AdamOp {
 
 void adam_step(int64_t n, float* p, const float* g, float* exp_avg, float* exp_avg_sq,
                const math::AdamHyper& h, int32_t* step_counter, const int32_t* skip,
-               cudaStream_t stream) {
+               Device device) {
+  const cudaStream_t stream = stream_of(device);
   launch_optimizer_step<2>(n, p, g, StateBuffers<2>{{exp_avg, exp_avg_sq}}, AdamOp{h}, step_counter,
                            skip, stream);
 }

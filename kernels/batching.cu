@@ -2,10 +2,10 @@
 #include <thrust/execution_policy.h>
 #include <thrust/sort.h>
 
-#include "cuda/check.h"
 #include "kernels/batching.h"
+#include "kernels/check.h"
 #include "kernels/launch.cuh"
-#include "mlpx/math/batching.h"
+#include "math/batching.h"
 
 namespace mlpx::cuda {
 
@@ -22,7 +22,8 @@ __global__ void identity_indices_kernel(int64_t n, int32_t* out) {
 }
 
 void random_permutation(int32_t* out, int64_t n, uint64_t seed, uint64_t random_stream,
-                        cudaStream_t stream) {
+                        Device device) {
+  const cudaStream_t stream = stream_of(device);
   if (n <= 0) return;
   uint64_t* keys = nullptr;
   MLPX_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&keys), sizeof(uint64_t) * n, stream));
@@ -35,7 +36,8 @@ void random_permutation(int32_t* out, int64_t n, uint64_t seed, uint64_t random_
   MLPX_CUDA_CHECK(cudaFreeAsync(keys, stream));
 }
 
-void identity_indices(int32_t* out, int64_t n, cudaStream_t stream) {
+void identity_indices(int32_t* out, int64_t n, Device device) {
+  const cudaStream_t stream = stream_of(device);
   launch_elementwise(identity_indices_kernel, n, stream, out);
 }
 
@@ -52,12 +54,13 @@ __global__ void gather_rows_kernel(int64_t n, const T* src, const int32_t* indic
 
 template <typename T>
 void gather_rows(const T* src, const int32_t* indices, T* dst, int64_t rows, int64_t width,
-                 cudaStream_t stream) {
+                 Device device) {
+  const cudaStream_t stream = stream_of(device);
   launch_elementwise(gather_rows_kernel<T>, rows * width, stream, src, indices, dst, width);
 }
 
-template void gather_rows(const float*, const int32_t*, float*, int64_t, int64_t, cudaStream_t);
-template void gather_rows(const int32_t*, const int32_t*, int32_t*, int64_t, int64_t, cudaStream_t);
+template void gather_rows(const float*, const int32_t*, float*, int64_t, int64_t, Device);
+template void gather_rows(const int32_t*, const int32_t*, int32_t*, int64_t, int64_t, Device);
 
 // gather_rows_kernel with the index list starting at order + *position * stride: every
 // thread reads the same position word (one cached broadcast).
@@ -74,15 +77,16 @@ __global__ void gather_batch_kernel(int64_t n, const T* src, const int32_t* orde
 
 template <typename T>
 void gather_batch(const T* src, const int32_t* order, const int32_t* position, int64_t stride,
-                  T* dst, int64_t rows, int64_t width, cudaStream_t stream) {
+                  T* dst, int64_t rows, int64_t width, Device device) {
+  const cudaStream_t stream = stream_of(device);
   launch_elementwise(gather_batch_kernel<T>, rows * width, stream, src, order, position, stride,
                      dst, width);
 }
 
 template void gather_batch(const float*, const int32_t*, const int32_t*, int64_t, float*, int64_t,
-                           int64_t, cudaStream_t);
+                           int64_t, Device);
 template void gather_batch(const int32_t*, const int32_t*, const int32_t*, int64_t, int32_t*,
-                           int64_t, int64_t, cudaStream_t);
+                           int64_t, int64_t, Device);
 
 __global__ void commit_batch_loss_kernel(float* loss, float* batch_losses, int32_t* position) {
   batch_losses[*position] = *loss;
@@ -90,7 +94,8 @@ __global__ void commit_batch_loss_kernel(float* loss, float* batch_losses, int32
   *position += 1;
 }
 
-void commit_batch_loss(float* loss, float* batch_losses, int32_t* position, cudaStream_t stream) {
+void commit_batch_loss(float* loss, float* batch_losses, int32_t* position, Device device) {
+  const cudaStream_t stream = stream_of(device);
   commit_batch_loss_kernel<<<1, 1, 0, stream>>>(loss, batch_losses, position);
   MLPX_CUDA_CHECK_LAUNCH();
 }

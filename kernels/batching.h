@@ -1,24 +1,24 @@
 // Launchers of the shuffling and gathering kernels (kernels/batching.cu). Internal.
 #pragma once
 
-#include <cuda_runtime_api.h>
-
 #include <cstdint>
+
+#include "mlpx/device.h"
 
 namespace mlpx::cuda {
 // out[0..n) on the device = the permutation of mlpx/math/batching.h (Thrust stable sort).
 void random_permutation(int32_t* out, int64_t n, uint64_t seed, uint64_t random_stream,
-                        cudaStream_t stream);
-void identity_indices(int32_t* out, int64_t n, cudaStream_t stream);
+                        Device device);
+void identity_indices(int32_t* out, int64_t n, Device device);
 // dst[i, :] = src[indices[i], :], rows of `width` elements of T (float or int32).
 template <typename T>
 void gather_rows(const T* src, const int32_t* indices, T* dst, int64_t rows, int64_t width,
-                 cudaStream_t stream);
+                 Device device);
 // dst[i, :] = src[order[*position * stride + i], :] for i < rows: the batch at a position
 // held on the device (read by the kernel, so a replayed graph gathers the next batch).
 template <typename T>
 void gather_batch(const T* src, const int32_t* order, const int32_t* position, int64_t stride,
-                  T* dst, int64_t rows, int64_t width, cudaStream_t stream);
+                  T* dst, int64_t rows, int64_t width, Device device);
 // batch_losses[*position] = *loss; *loss = 0; *position += 1 (one thread).
-void commit_batch_loss(float* loss, float* batch_losses, int32_t* position, cudaStream_t stream);
+void commit_batch_loss(float* loss, float* batch_losses, int32_t* position, Device device);
 }  // namespace mlpx::cuda

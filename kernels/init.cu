@@ -11,7 +11,8 @@ __global__ void init_values_kernel(int64_t n, float* out, Init init, double scal
 }
 
 void init_values(float* out, int64_t n, Init init, double scale, uint64_t seed, uint64_t stream,
-                 cudaStream_t cuda_stream) {
+                 Device device) {
+  const cudaStream_t cuda_stream = stream_of(device);
   launch_elementwise(init_values_kernel, n, cuda_stream, out, init, scale, seed, stream);
 }
 

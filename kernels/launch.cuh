@@ -7,7 +7,8 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "cuda/check.h"
+#include "kernels/check.h"
+#include "kernels/runtime.h"
 
 namespace mlpx::cuda {
 

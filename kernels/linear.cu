@@ -2,7 +2,7 @@
 
 #include "kernels/launch.cuh"
 #include "kernels/linear.h"
-#include "mlpx/math/linear.h"
+#include "math/linear.h"
 
 namespace mlpx::cuda {
 
@@ -55,7 +55,8 @@ __global__ void sum_rows_kernel(const float* x, float* sums, int64_t rows, int64
 
 }  // namespace
 
-void add_bias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream) {
+void add_bias(float* y, const float* bias, int64_t rows, int64_t cols, Device device) {
+  const cudaStream_t stream = stream_of(device);
   if (rows <= 0 || cols <= 0) return;
   const int tx = static_cast<int>(std::min<int64_t>((cols + 31) / 32 * 32, kBlockThreads));
   const int ty = kBlockThreads / tx;
@@ -66,7 +67,8 @@ void add_bias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStrea
   MLPX_CUDA_CHECK_LAUNCH();
 }
 
-void sum_rows(const float* x, float* sums, int64_t rows, int64_t cols, cudaStream_t stream) {
+void sum_rows(const float* x, float* sums, int64_t rows, int64_t cols, Device device) {
+  const cudaStream_t stream = stream_of(device);
   if (cols <= 0) return;
   // rows == 0 still launches: every column sum is then written as 0.
   const dim3 block(kTileCols, kLanes);

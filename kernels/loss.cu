@@ -2,7 +2,7 @@
 
 #include "kernels/loss.h"
 #include "kernels/reduce.cuh"
-#include "mlpx/math/loss.h"
+#include "math/loss.h"
 
 namespace mlpx::cuda {
 
@@ -186,7 +186,8 @@ void elementwise_loss_for(const float* output, const float* target, float* row_l
 }  // namespace
 
 void elementwise_loss(Loss loss, const float* output, const float* target, float* row_loss,
-                      float* grad, int64_t rows, int64_t cols, cudaStream_t stream) {
+                      float* grad, int64_t rows, int64_t cols, Device device) {
+  const cudaStream_t stream = stream_of(device);
   switch (loss) {
     case Loss::kMse:
       return elementwise_loss_for<Loss::kMse>(output, target, row_loss, grad, rows, cols, stream);
@@ -200,7 +201,9 @@ void elementwise_loss(Loss loss, const float* output, const float* target, float
 }
 
 void cross_entropy(const float* logits, const int32_t* labels, float* row_loss, float* grad,
-                   int64_t rows, int64_t cols, DeviceStatus* status, cudaStream_t stream) {
+                   int64_t rows, int64_t cols, Device device) {
+  const cudaStream_t stream = stream_of(device);
+  DeviceStatus* status = context(device.index).status;
   const float grad_scale =
       static_cast<float>(math::loss_scales(Loss::kCrossEntropy, rows, cols).grad);
   MLPX_LAUNCH_ROWS(cross_entropy_kernel, rows, cols, stream, logits, labels, row_loss, grad,
@@ -208,20 +211,23 @@ void cross_entropy(const float* logits, const int32_t* labels, float* row_loss, 
 }
 
 void kl_div(const float* logits, const float* target, float* row_loss, float* grad, int64_t rows,
-            int64_t cols, cudaStream_t stream) {
+            int64_t cols, Device device) {
+  const cudaStream_t stream = stream_of(device);
   const float grad_scale = static_cast<float>(math::loss_scales(Loss::kKlDiv, rows, cols).grad);
   MLPX_LAUNCH_ROWS(kl_div_kernel, rows, cols, stream, logits, target, row_loss, grad, grad_scale);
 }
 
 void accumulate_sum(const float* values, int64_t n, float* accumulator, double scale,
-                    cudaStream_t stream) {
+                    Device device) {
+  const cudaStream_t stream = stream_of(device);
   if (n <= 0) return;
   accumulate_sum_kernel<<<1, kSumThreads, 0, stream>>>(values, n, accumulator, scale);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 
 void accumulate_correct(const float* output, const int32_t* labels, int64_t rows, int64_t cols,
-                        int32_t* correct, cudaStream_t stream) {
+                        int32_t* correct, Device device) {
+  const cudaStream_t stream = stream_of(device);
   MLPX_LAUNCH_ROWS(accumulate_correct_kernel, rows, cols, stream, output, labels, correct);
 }
 

@@ -36,7 +36,8 @@ __global__ void __launch_bounds__(kBlockThreads)
 }  // namespace
 
 void flag_nonfinite(const float* loss, const float* grads, int64_t n, int32_t* flag,
-                    cudaStream_t stream) {
+                    Device device) {
+  const cudaStream_t stream = stream_of(device);
   // Always at least one block: the loss alone decides when there are no parameters.
   const int blocks = static_cast<int>(
       std::clamp<int64_t>((n + kBlockThreads - 1) / kBlockThreads, 1, kMaxNonfiniteBlocks));

@@ -19,7 +19,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "cuda/check.h"
+#include "kernels/check.h"
 #include "kernels/launch.cuh"
 
 namespace mlpx::cuda {

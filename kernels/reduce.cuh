@@ -5,7 +5,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels/launch.cuh"
-#include "mlpx/math/activation.h"
+#include "math/activation.h"
 
 namespace mlpx::cuda {
 

@@ -18,7 +18,8 @@ struct RmspropOp {
 
 void rmsprop_step(int64_t n, float* p, const float* g, float* square_avg,
                   const math::RmspropHyper& h, int32_t* step_counter, const int32_t* skip,
-                  cudaStream_t stream) {
+                  Device device) {
+  const cudaStream_t stream = stream_of(device);
   launch_optimizer_step<1>(n, p, g, StateBuffers<1>{{square_avg}}, RmspropOp{h}, step_counter, skip,
                            stream);
 }

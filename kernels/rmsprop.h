@@ -1,11 +1,10 @@
 // Launcher of the RMSprop step kernel (kernels/rmsprop.cu). Internal.
 #pragma once
 
-#include <cuda_runtime_api.h>
-
 #include <cstdint>
 
-#include "mlpx/math/rmsprop.h"
+#include "math/rmsprop.h"
+#include "mlpx/device.h"
 
 namespace mlpx::cuda {
 // One launch: p, g, square_avg: [n]; step_counter: int32 [2] on the device
@@ -13,5 +12,5 @@ namespace mlpx::cuda {
 // skip: nullptr, or an int32 on the device; non-zero: the step changes nothing.
 void rmsprop_step(int64_t n, float* p, const float* g, float* square_avg,
                   const math::RmspropHyper& h, int32_t* step_counter, const int32_t* skip,
-                  cudaStream_t stream);
+                  Device device);
 }  // namespace mlpx::cuda

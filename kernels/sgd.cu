@@ -28,7 +28,8 @@ struct SgdMomentumOp {
 }  // namespace
 
 void sgd_step(int64_t n, float* p, const float* g, float* momentum_buffer, const math::SgdHyper& h,
-              int32_t* step_counter, const int32_t* skip, cudaStream_t stream) {
+              int32_t* step_counter, const int32_t* skip, Device device) {
+  const cudaStream_t stream = stream_of(device);
   if (momentum_buffer == nullptr) {
     launch_optimizer_step<0>(n, p, g, StateBuffers<0>{{nullptr}}, SgdOp{h}, step_counter, skip,
                              stream);

@@ -1,4 +1,4 @@
-// Checkpoints in the safetensors format (see DESIGN.md "Checkpoints"): tensors
+// Checkpoints in the safetensors format (docs/checkpoints.md): tensors
 // layers.{i}.weight [out, in] and layers.{i}.bias [out]; the optimizer's state as
 // optimizer.{state}.layers.{i}.weight / .bias; __metadata__ with the config JSON, the step
 // and epoch counters and the generator state. Writes are atomic.

@@ -1,6 +1,6 @@
 // The training configuration: every field has a default, and a JSON file overrides any of
 // them. Unknown keys, wrong types and out-of-domain values are ValueErrors that name the key
-// (see the "config file" contract in DESIGN.md).
+// path ("optimizer.lr"). Config::to_json() prints every key with its default.
 #pragma once
 
 #include <cstdint>
@@ -8,12 +8,25 @@
 #include <vector>
 
 #include "mlpx/activation.h"
+#include "mlpx/gemm.h"
 #include "mlpx/init.h"
 #include "mlpx/loss.h"
+#include "mlpx/model.h"
 #include "mlpx/optimizer.h"
 #include "mlpx/schedule.h"
 
 namespace mlpx {
+
+// data.source: "fashion-mnist" (Debian's dataset-fashion-mnist), "synthetic" (built in),
+// "files" (data.train / data.test).
+enum class DataSource { kFashionMnist, kSynthetic, kFiles };
+// data.normalize: "none"; "scale01" (uint8 features / 255); "standardize" (per feature, with
+// statistics of the training split, saved in checkpoints for predict).
+enum class Normalize { kNone, kScale01, kStandardize };
+// train.on_nonfinite: "stop" (a NaN or Inf batch loss stops training after the epoch, naming
+// the epoch and step) or "skip" (a step whose batch loss or any gradient is NaN or Inf changes
+// nothing: parameters, optimizer state and step count stay; the epoch counts it).
+enum class NonFinitePolicy { kStop, kSkip };
 
 struct FilePair {
   std::string x;  // features: .npy, .csv or IDX (*-ubyte[.gz])
@@ -28,22 +41,17 @@ struct SyntheticConfig {
 };
 
 struct DataConfig {
-  std::string source = "fashion-mnist";                   // "fashion-mnist", "synthetic" or "files"
+  DataSource source = DataSource::kFashionMnist;
   std::string dir = "/usr/share/datasets/fashion-mnist";  // where fashion-mnist's files are
   FilePair train;                                         // source "files"
   FilePair test;                                          // source "files"; optional
-  double validation_split = 0.1;      // fraction of train held out, chosen from the seed
-  std::string normalize = "scale01";  // "none", "scale01" (uint8 / 255), "standardize"
+  double validation_split = 0.1;  // fraction of train held out, chosen from the seed
+  Normalize normalize = Normalize::kScale01;
   SyntheticConfig synthetic;
 };
 
-struct LayerConfig {
-  int64_t units = 0;
-  Activation activation = Activation::kRelu;
-};
-
 struct ModelConfig {
-  std::vector<LayerConfig> layers = {
+  std::vector<LayerSpec> layers = {
       {256, Activation::kRelu}, {128, Activation::kRelu}, {10, Activation::kIdentity}};
   Init init = Init::kHeNormal;
   double init_std = 0.01;          // the std of "normal", the bound of "uniform"
@@ -57,10 +65,7 @@ struct TrainConfig {
   // On a CUDA device, replay each full-size training step from a CUDA graph (ignored on the
   // CPU; false: plain launches, the same kernels and the same bits).
   bool cuda_graph = true;
-  // "stop": a NaN or Inf batch loss stops training after the epoch, naming the epoch and step.
-  // "skip": a step whose batch loss or any gradient is NaN or Inf changes nothing (parameters,
-  // optimizer state, step count) and is counted in the epoch's skipped_steps.
-  std::string on_nonfinite = "stop";
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::kStop;
 };
 
 struct OutputConfig {
@@ -69,19 +74,23 @@ struct OutputConfig {
   std::string log = "metrics.jsonl";
 };
 
-struct Config {
-  uint64_t seed = 0;
-  std::string device = "auto";
-  std::string precision = "fp32";  // "fp32"; "tf32" (GPU GEMMs on TF32 tensor cores)
-  DataConfig data;
-  ModelConfig model;
+// What a Trainer needs: the part of the configuration that one training step reads.
+struct TrainerOptions {
+  uint64_t seed = 0;  // of the weights, the shuffles and the validation split
   Loss loss = Loss::kCrossEntropy;
   OptimizerConfig optimizer;
-  ScheduleConfig schedule;
   TrainConfig train;
-  OutputConfig output;
+};
 
-  Config();  // the defaults above, plus the design's optimizer and schedule defaults
+// The whole job. It is a TrainerOptions (passing a Config where TrainerOptions are expected
+// copies that part), plus the data, the model, the device, the schedule and the outputs.
+struct Config : TrainerOptions {
+  std::string device = "auto";  // "auto", "cpu", "cuda" or "cuda:N"
+  Precision precision = Precision::kFp32;
+  DataConfig data;
+  ModelConfig model;
+  ScheduleConfig schedule;
+  OutputConfig output;
 
   // Parses a JSON document over the defaults. ValueError on unknown keys, wrong types and
   // bad values, naming the key path ("optimizer.lr").

@@ -1,18 +1,21 @@
 // The Linear layer, stored as PyTorch does: weight [out, in], bias [out], y = x W^T + b.
 #pragma once
 
+#include "mlpx/gemm.h"
 #include "mlpx/tensor.h"
 
 namespace mlpx {
 
-// y[B, out] = x[B, in] * weight[out, in]^T + bias[out].
-void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y);
+// y[B, out] = x[B, in] * weight[out, in]^T + bias[out]; the GEMM in `precision`.
+void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
+                    Precision precision = Precision::kFp32);
 
 // From dy[B, out]: dweight[out, in] = dy^T x; dbias[out] = sum over rows of dy (a
 // deterministic reduction: the same bits on every run); dx[B, in] = dy * weight, skipped when
 // dx is nullptr (the first layer needs none). Gradients are overwritten, not accumulated.
+// The GEMMs run in `precision`.
 void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor& dweight,
-                     Tensor& dbias, Tensor* dx);
+                     Tensor& dbias, Tensor* dx, Precision precision = Precision::kFp32);
 
 // y[B, n] += bias[n] on every row.
 void add_bias(Tensor& y, const Tensor& bias);

@@ -3,8 +3,6 @@
 
 #include "mlpx/activation.h"
 #include "mlpx/array_io.h"
-#include "mlpx/batching.h"
-#include "mlpx/bench.h"
 #include "mlpx/checkpoint.h"
 #include "mlpx/config.h"
 #include "mlpx/dataset.h"
@@ -12,8 +10,8 @@
 #include "mlpx/error.h"
 #include "mlpx/gemm.h"
 #include "mlpx/init.h"
-#include "mlpx/init_study.h"
 #include "mlpx/linear.h"
+#include "mlpx/log.h"
 #include "mlpx/loss.h"
 #include "mlpx/model.h"
 #include "mlpx/optimizer.h"

@@ -6,17 +6,28 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mlpx/activation.h"
+#include "mlpx/gemm.h"
 #include "mlpx/init.h"
 #include "mlpx/tensor.h"
 
 namespace mlpx {
 
+// One Linear layer and the activation after it (the config file's model.layers[i]).
 struct LayerSpec {
   int64_t units = 0;
   Activation activation = Activation::kRelu;
+};
+
+// One tensor of the flat parameter buffer: its checkpoint name ("layers.{i}.weight" [out, in],
+// "layers.{i}.bias" [out]), where it starts (in elements) and its shape.
+struct Parameter {
+  std::string name;
+  int64_t offset = 0;
+  Shape shape;
 };
 
 class Sequential {
@@ -25,6 +36,11 @@ class Sequential {
   // dtype float32 (any device) or float64 (CPU, for gradient checks).
   Sequential(int64_t inputs, std::vector<LayerSpec> layers, double activation_alpha = 0.01,
              DType dtype = DType::kFloat32, Device device = Device::cpu());
+
+  // The layout of the flat buffer of a model with `inputs` inputs and `layers`: each layer's
+  // weight then its bias, layer by layer. ShapeError for sizes < 1 (nothing is allocated).
+  static std::vector<Parameter> parameter_layout(int64_t inputs,
+                                                 const std::vector<LayerSpec>& layers);
 
   // Weights drawn by `init` (param: its std or bound, see init.h) from Philox stream
   // kStreamInit + layer; biases zero. The same seed gives the same weights on every device.
@@ -51,6 +67,10 @@ class Sequential {
   DType dtype() const { return params_.dtype(); }
   Device device() const { return params_.device(); }
   double activation_alpha() const { return alpha_; }
+  // The arithmetic of the model's GEMMs (forward, backward and predict); kFp32 by default,
+  // kTf32 on a CUDA device only (ValueError elsewhere).
+  void set_precision(Precision precision);
+  Precision precision() const { return precision_; }
 
   Tensor& params() { return params_; }  // flat [num_params]
   const Tensor& params() const { return params_; }
@@ -60,7 +80,11 @@ class Sequential {
   Tensor bias(size_t i) const;
   Tensor weight_grad(size_t i) const;
   Tensor bias_grad(size_t i) const;
-  int64_t weight_offset(size_t i) const { return offsets_[i]; }  // bias follows its weight
+  // The tensors of parameter_layout(), in order.
+  const std::vector<Parameter>& parameters() const { return layout_; }
+  // Named views of `flat` (params(), grads() or an optimizer state buffer: [num_params], any
+  // dtype and device), shaped as parameters().
+  std::vector<std::pair<std::string, Tensor>> named_views(const Tensor& flat) const;
 
   // A copy of the model on another device (parameters copied; buffers fresh).
   Sequential to(Device device) const;
@@ -70,12 +94,15 @@ class Sequential {
 
  private:
   int64_t in_features(size_t i) const { return i == 0 ? inputs_ : layers_[i - 1].units; }
+  // Tensor k of parameter_layout() as a view of `flat`.
+  Tensor parameter_view(const Tensor& flat, size_t k) const;
   void ensure_batch(int64_t batch);
 
   int64_t inputs_;
   std::vector<LayerSpec> layers_;
   double alpha_;
-  std::vector<int64_t> offsets_;  // weight i starts at offsets_[i] in params_
+  Precision precision_ = Precision::kFp32;
+  std::vector<Parameter> layout_;  // weight i is layout_[2 i], bias i layout_[2 i + 1]
   Tensor params_, grads_;
 
   // Training buffers for up to `capacity_` rows; batches use row views of them.

@@ -1,6 +1,6 @@
 // Optimizers over one flat parameter buffer: each step is ONE kernel launch on the GPU,
 // whatever the number of layers, and needs no host synchronisation (the step counter lives
-// on the device). Update rules match torch.optim (formulas in mlpx/math/<optimizer>.h).
+// on the device). Update rules match torch.optim (formulas in src/math/<optimizer>.h).
 #pragma once
 
 #include <optional>
@@ -68,18 +68,12 @@ class Optimizer {
   DType dtype_;  // of params, grads and every state buffer
   int64_t steps_ = 0;
   // int32 [2] on the optimizer's device: [0] steps taken, read and advanced by the update
-  // kernel; [1] blocks of the running launch that have finished (see
-  // kernels/optimizer_step.cuh). On the CPU [0] mirrors steps_.
+  // kernel; [1] blocks of the running launch that have finished. On the CPU [0] is advanced
+  // on the host and mirrors steps_.
   Tensor step_counter_;
   std::vector<std::pair<std::string, Tensor>> state_;
 
   friend struct OptimizerTestPeer;  // tests read step_counter_
 };
-
-// The skip decision of train.on_nonfinite "skip", made on the device without a host
-// synchronisation: flag[0] = 1 when loss[0] or any element of grads is NaN or Inf, else 0;
-// flag[2] += flag[0] counts the skipped steps; flag[1] and flag[3] are scratch (0 between
-// calls). loss: [1]; grads: flat [N], loss's dtype; flag: int32 [4], zeroed once; one device.
-void flag_nonfinite(const Tensor& loss, const Tensor& grads, Tensor& flag);
 
 }  // namespace mlpx

@@ -13,11 +13,14 @@ ScheduleType parse_schedule(const std::string& name);
 std::string schedule_name(ScheduleType type);
 
 struct ScheduleConfig {
+  // The default model's schedule (step decay x0.1 after epoch 10 of 15): measured to clear
+  // 0.89 test accuracy on Fashion-MNIST for every seed tried (README).
   ScheduleType type = ScheduleType::kStep;
-  int step_size = 5;            // step: decay every step_size epochs
+  int step_size = 10;           // step: decay every step_size epochs
   double gamma = 0.1;           // step, multistep, exponential: decay factor
   std::vector<int> milestones;  // multistep: epochs at which to decay (increasing)
-  int total_epochs = 10;        // cosine: epochs of the whole run (T_max = total - warmup)
+  int total_epochs = 15;        // cosine: epochs of the whole run (T_max = total - warmup);
+                                // a config file without it takes train.epochs
   double min_lr = 0.0;          // cosine: eta_min
   int warmup_epochs = 0;        // linear warmup before any schedule
 

@@ -54,6 +54,10 @@ class Tensor {
   // Copies the elements to a host vector (waits for the device). T must match dtype().
   template <typename T>
   std::vector<T> to_vector() const;
+  // The value of a one-element tensor (any shape of numel 1, any dtype, any device) converted
+  // to T (float, double, int32_t or int64_t); waits for the device. ShapeError otherwise.
+  template <typename T>
+  T item() const;
 
   // A copy on `device`; the same handle when already there.
   Tensor to(Device device) const;

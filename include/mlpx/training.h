@@ -1,14 +1,15 @@
 // Training: the Trainer runs epochs of shuffled mini-batches (forward -> loss -> backward ->
 // optimizer step) entirely on the model's device; evaluate() measures loss and accuracy;
 // run_training() is the whole `mlpx train` job (data, model, epochs, validation, logs,
-// checkpoints, test evaluation) for programs that link the library.
+// checkpoints, test evaluation) for programs that link the library. Nothing here prints:
+// progress reaches the caller through callbacks and return values.
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <iosfwd>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mlpx/config.h"
@@ -17,6 +18,10 @@
 #include "mlpx/optimizer.h"
 
 namespace mlpx {
+
+namespace cuda {
+class StepGraph;  // a captured training step (CUDA builds only)
+}
 
 struct Evaluation {
   double loss = 0.0;
@@ -31,15 +36,17 @@ Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int
 struct EpochMetrics {
   int64_t epoch = 0;  // 1-based
   double lr = 0.0;
-  double train_loss = 0.0, train_accuracy = 0.0;  // running means over the epoch's batches
+  double train_loss = 0.0, train_accuracy = 0.0;  // means over the epoch's batches run
   double val_loss = 0.0, val_accuracy = 0.0;      // NaN when there is no validation set
   double samples_per_s = 0.0;
-  double elapsed_s = 0.0;     // since the start of training
+  double elapsed_s = 0.0;     // since the start of training (run_training)
   int64_t steps = 0;          // optimizer updates so far
   int64_t skipped_steps = 0;  // this epoch's steps skipped by train.on_nonfinite "skip"
+  int64_t samples = 0;        // training rows this epoch went through
+  bool completed = true;      // false when the progress callback stopped it early
 };
 
-// Where the host is inside an epoch; passed to the progress callback.
+// Where the host is inside an epoch; passed to the progress callback after each step.
 struct BatchProgress {
   int64_t epoch = 0, epochs = 0;   // 1-based epoch of `epochs`
   int64_t batch = 0, batches = 0;  // batches done of the epoch's total
@@ -50,63 +57,88 @@ struct BatchProgress {
   std::function<double()> last_loss;
 };
 
+// Called after each step; returns true to go on, false to end the epoch there.
+using ProgressCallback = std::function<bool(const BatchProgress&)>;
+
 class Trainer {
  public:
-  // `model` and `train` must be on one device; the trainer allocates its batch buffers and
-  // the optimizer's state there.
-  Trainer(const Config& config, Sequential& model, const Dataset& train);
+  // Trains `model` in place (it must outlive the trainer) on `train` (held by value: its
+  // tensors are shared handles, so nothing is copied and nothing can dangle). Both on one
+  // device; the trainer allocates its batch buffers and the optimizer's state there. A Config
+  // passes as its TrainerOptions part.
+  Trainer(TrainerOptions options, Sequential& model, Dataset train);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
 
-  // Runs epoch number epoch() + 1 at learning rate `lr`, then advances epoch(). No host
-  // synchronisation inside, except what `on_progress` asks for. With train.on_nonfinite
-  // "stop", throws Error naming the epoch and step when a batch's loss is NaN or Inf (the
-  // model is then not usable); with "skip", such steps change nothing and are counted.
-  // On a CUDA device with train.cuda_graph, the epoch's full-size steps after the first are
-  // replays of one captured CUDA graph (see docs/gpu-speed.md).
-  EpochMetrics run_epoch(double lr, const std::function<void(const BatchProgress&)>& on_progress);
+  // Runs epoch number epoch() + 1 at learning rate `lr`. No host synchronisation inside,
+  // except what `on_progress` asks for. When `on_progress` returns false the epoch ends after
+  // that step: the metrics cover the steps run, completed is false and epoch() stays. With
+  // train.on_nonfinite "stop", throws Error naming the epoch and step when a batch's loss is
+  // NaN or Inf (the model is then not usable); with "skip", such steps change nothing and are
+  // counted. On a CUDA device with train.cuda_graph, the epoch's full-size steps after the
+  // first are replays of one captured CUDA graph (docs/gpu-speed.md). Every step, on every
+  // device, keeps its batch position and its loss slot on the device.
+  EpochMetrics run_epoch(double lr, const ProgressCallback& on_progress = nullptr);
 
   // Steps run as CUDA graph replays so far (0 on the CPU, or with train.cuda_graph false).
   int64_t graph_replays() const { return graph_replays_; }
 
   int64_t epoch() const { return epoch_; }
   int64_t batch_size() const { return batch_size_; }
+  const TrainerOptions& options() const { return options_; }
   Optimizer& optimizer() { return optimizer_; }
   // Continues from a checkpoint's counters and optimizer state.
   void restore(int64_t epoch, int64_t steps,
                const std::vector<std::pair<std::string, Tensor>>& optimizer_state);
 
  private:
-  const Config& config_;
+  void begin_epoch(int64_t batches);
+  void run_step(int64_t rows, double lr, bool may_replay);
+  void enqueue_step(int64_t rows, double lr);
+  EpochMetrics finish_epoch(double lr, int64_t first_step, int64_t batches_run, double seconds);
+
+  TrainerOptions options_;
   Sequential& model_;
-  const Dataset& train_;
+  Dataset train_;
   int64_t batch_size_;
   int64_t epoch_ = 0;
   Optimizer optimizer_;
   Tensor batch_x_, batch_labels_, batch_targets_, row_loss_, grad_;
-  Tensor correct_;  // int32 [1]
-  // The GPU step's device-side state, so that a replayed graph works on the next batch:
-  // position_ int32 [1] (the batch's index in the epoch), loss_scratch_ [1] (the batch loss
-  // before commit_batch_loss moves it to its slot).
-  Tensor position_, loss_scratch_;
-  Tensor nonfinite_flag_;  // int32 [4] for flag_nonfinite, when on_nonfinite is "skip"
+  // The step's device-side state, so that one enqueued (or captured) step serves every batch:
+  // order_ int32 [N] (this epoch's shuffle), position_ int32 [1] (the batch's index in the
+  // epoch), loss_scratch_ [1] (the batch loss before it moves to its slot in batch_losses_
+  // [batches]), correct_ int32 [1], nonfinite_flag_ int32 [4] (train.on_nonfinite "skip").
+  Tensor order_, position_, loss_scratch_, batch_losses_, correct_, nonfinite_flag_;
+  std::unique_ptr<cuda::StepGraph> graph_;  // this epoch's captured step, once captured
   bool graph_enabled_ = false;
   int64_t graph_replays_ = 0;
 };
 
+// What run_training tells its caller as it goes. Every callback may be empty.
+struct RunCallbacks {
+  // Once, before the first epoch: a description of the job (data, device, batch, optimizer,
+  // loss, schedule, the model's summary, and what is being resumed), one item per line.
+  std::function<void(const std::vector<std::string>& lines)> on_start;
+  ProgressCallback on_batch;                          // after each step
+  std::function<void(const EpochMetrics&)> on_epoch;  // after each epoch and its validation
+};
+
 struct RunOptions {
-  std::string resume;           // checkpoint to continue from; empty for a fresh run
-  bool progress_bar = false;    // live bar (for a terminal) instead of one line per epoch
-  std::ostream* out = nullptr;  // where progress and epoch lines go (nullptr: nowhere)
+  std::string resume;  // checkpoint to continue from; empty for a fresh run
+  RunCallbacks callbacks;
 };
 
 struct RunResult {
   std::vector<EpochMetrics> epochs;
   Evaluation test;  // samples == 0 when there is no test set
   double seconds = 0.0;
+  bool stopped = false;  // on_batch ended the run early (the last checkpoint is the last epoch's)
 };
 
 // The whole training job the config describes. Saves the checkpoint after every epoch (so a
 // failure keeps the last good one), writes output.log as JSON lines, and evaluates the test
 // set at the end.
-RunResult run_training(const Config& config, const RunOptions& options);
+RunResult run_training(const Config& config, const RunOptions& options = {});
 
 }  // namespace mlpx

@@ -1,7 +1,7 @@
 // mlpx bench: sweeps batch sizes (SGD .. mini-batch .. full-batch GD) and reports, per batch
 // size, training-step throughput, the time of one epoch and the time to a test accuracy; a
 // table, JSON lines (--json) and a gnuplot picture (--plot).
-#include "mlpx/bench.h"
+#include "train/bench.h"
 
 #include <algorithm>
 #include <cmath>
@@ -21,6 +21,34 @@
 namespace mlpx::cli {
 
 namespace {
+
+std::string fixed(double v, int precision) {
+  if (!std::isfinite(v)) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", precision, v);
+  return buf;
+}
+
+// The human-readable table: a header and one line per batch size.
+std::string table_header() {
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "%-8s %10s %13s %12s %10s %14s %9s", "device", "batch",
+                "samples/s", "updates/s", "epoch s", "to target s", "accuracy");
+  return buf;
+}
+
+std::string table_line(const BenchRow& row) {
+  std::string target = "-";
+  if (row.target_accuracy > 0) {
+    target = row.reached ? fixed(row.time_to_target_s, 2) : "not reached";
+  }
+  char buf[200];
+  std::snprintf(buf, sizeof(buf), "%-8s %10lld %13s %12s %10s %14s %9s", row.device.c_str(),
+                static_cast<long long>(row.batch_size), fixed(row.samples_per_s, 0).c_str(),
+                fixed(row.updates_per_s, 1).c_str(), fixed(row.epoch_s, 3).c_str(), target.c_str(),
+                fixed(row.final_accuracy, 4).c_str());
+  return buf;
+}
 
 struct BenchArgs {
   std::string config, device, batch_sizes = "1,8,32,128,512,2048,8192,full", plot;
@@ -88,7 +116,7 @@ void run_bench(const BenchArgs& args) {
     std::cerr << "note: Fashion-MNIST not found in " << config.data.dir
               << " (Debian package dataset-fashion-mnist); benchmarking on the built-in "
                  "synthetic data set instead\n";
-    config.data.source = "synthetic";
+    config.data.source = DataSource::kSynthetic;
   }
   if (!args.device.empty()) config.device = args.device;
   if (args.seed) config.seed = *args.seed;
@@ -100,9 +128,9 @@ void run_bench(const BenchArgs& args) {
   options.max_seconds = args.max_seconds;
   options.throughput_seconds = args.seconds;
   options.warmup_steps = args.warmup;
-  if (!args.json) std::cout << bench_table_header() << std::endl;
+  if (!args.json) std::cout << table_header() << std::endl;
   options.on_row = [&](const BenchRow& row) {
-    std::cout << (args.json ? bench_row_json(row) : bench_table_line(row)) << std::endl;
+    std::cout << (args.json ? bench_row_json(row) : table_line(row)) << std::endl;
   };
   const std::vector<BenchRow> rows = run_batch_sweep(config, options);
   if (!args.plot.empty()) {

@@ -22,7 +22,7 @@ void run_eval(const std::string& model_path, const std::string& config_path,
               const std::string& device_name) {
   const Checkpoint checkpoint = load_checkpoint(model_path);
   Config config = config_path.empty() ? checkpoint.config : Config::load(config_path);
-  if (config_path.empty() && config.data.source == "fashion-mnist" &&
+  if (config_path.empty() && config.data.source == DataSource::kFashionMnist &&
       !fashion_mnist_available(config.data.dir)) {
     throw IoError(
         "eval: the checkpoint was trained on fashion-mnist, whose files are missing "

@@ -27,7 +27,7 @@ void run_predict(const std::string& model_path, const std::string& input, const 
   MLPX_CHECK(x.cols() == checkpoint.model.inputs(), ShapeError, input, ": expected rows of ",
              checkpoint.model.inputs(), " features (the model's inputs), found ", x.cols());
   // The inputs go through what the training data went through.
-  if (config.data.normalize == "scale01" && array.type == ElementType::kUint8) {
+  if (config.data.normalize == Normalize::kScale01 && array.type == ElementType::kUint8) {
     float* v = x.data<float>();
     for (int64_t i = 0; i < x.numel(); ++i) v[i] /= 255.0f;
   }

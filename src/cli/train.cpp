@@ -6,9 +6,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "commands.h"
 #include "mlpx/mlpx.h"
+#include "progress.h"
 
 namespace mlpx::cli {
 
@@ -33,7 +35,7 @@ void run_train(const TrainArgs& args) {
     std::cerr << "note: Fashion-MNIST not found in " << config.data.dir
               << " (Debian package dataset-fashion-mnist); training on the built-in synthetic "
                  "data set instead\n";
-    config.data.source = "synthetic";
+    config.data.source = DataSource::kSynthetic;
   }
   if (!args.device.empty()) config.device = args.device;
   if (args.epochs) {
@@ -49,9 +51,29 @@ void run_train(const TrainArgs& args) {
 
   RunOptions options;
   options.resume = args.resume;
-  options.out = args.quiet ? nullptr : &std::cout;
-  options.progress_bar = isatty(STDOUT_FILENO) != 0;
-  run_training(config, options);
+  std::optional<ProgressBar> bar;
+  if (!args.quiet) {
+    RunCallbacks& show = options.callbacks;
+    show.on_start = [](const std::vector<std::string>& lines) {
+      for (const std::string& line : lines) std::cout << line << "\n";
+      std::cout << std::flush;
+    };
+    if (isatty(STDOUT_FILENO) != 0) {
+      bar.emplace(std::cout);
+      show.on_batch = [&bar](const BatchProgress& p) {
+        bar->update(p);
+        return true;
+      };
+    }
+    show.on_epoch = [&bar, &config](const EpochMetrics& m) {
+      if (bar) bar->finish();
+      std::cout << epoch_line(m, config.train.epochs) << std::endl;
+    };
+  }
+  const RunResult result = run_training(config, options);
+  if (!args.quiet && result.test.samples > 0) {
+    std::cout << test_line(result.test, result.seconds) << std::endl;
+  }
 }
 
 }  // namespace

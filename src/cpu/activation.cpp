@@ -1,6 +1,6 @@
 #include "cpu/activation.h"
 
-#include "mlpx/math/activation.h"
+#include "math/activation.h"
 
 namespace mlpx::cpu {
 

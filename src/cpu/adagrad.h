@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "mlpx/math/adagrad.h"
+#include "math/adagrad.h"
 
 namespace mlpx::cpu {
 // p, g, sum: [n].

@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "mlpx/math/adam.h"
+#include "math/adam.h"
 
 namespace mlpx::cpu {
 // p, g, exp_avg, exp_avg_sq: [n]; t: the number of this step, from 1.

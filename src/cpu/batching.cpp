@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "mlpx/math/batching.h"
+#include "math/batching.h"
 
 namespace mlpx::cpu {
 

@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "mlpx/math/init.h"
+#include "math/init.h"
 
 namespace mlpx::cpu {
 template <typename T>

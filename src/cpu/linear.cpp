@@ -3,7 +3,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "mlpx/math/linear.h"
+#include "math/linear.h"
 
 namespace mlpx::cpu {
 

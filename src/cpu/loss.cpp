@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "math/loss.h"
 #include "mlpx/error.h"
-#include "mlpx/math/loss.h"
 
 namespace mlpx::cpu {
 

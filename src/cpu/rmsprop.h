@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "mlpx/math/rmsprop.h"
+#include "math/rmsprop.h"
 
 namespace mlpx::cpu {
 // p, g, square_avg: [n].

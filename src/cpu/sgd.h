@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "mlpx/math/sgd.h"
+#include "math/sgd.h"
 
 namespace mlpx::cpu {
 // p, g: [n]; momentum_buffer: [n], or null for plain SGD (h.momentum == 0).

@@ -1,7 +1,7 @@
 // The batch-size sweep on a tiny synthetic set: one row per batch size, positive figures,
 // "full" = the training-set size, and the reached / time_to_target semantics. No timing
 // assertion: only that the figures exist and agree with each other.
-#include "mlpx/bench.h"
+#include "train/bench.h"
 
 #include <gtest/gtest.h>
 
@@ -17,7 +17,7 @@ namespace {
 Config tiny_config(int64_t features = 8) {
   Config c;
   c.device = "cpu";
-  c.data.source = "synthetic";
+  c.data.source = DataSource::kSynthetic;
   c.data.synthetic.train_samples = 200;  // 180 train rows after the 10% validation split
   c.data.synthetic.test_samples = 100;
   c.data.synthetic.features = features;

@@ -3,9 +3,10 @@
 #include <cmath>
 #include <numeric>
 
+#include "math/init.h"
+#include "math/philox.h"
 #include "mlpx/error.h"
 #include "mlpx/init.h"
-#include "mlpx/math/philox.h"
 #include "test_util.h"
 
 namespace mlpx {

@@ -1,5 +1,5 @@
 // detail::AtomicFile: the target changes only at commit(), and a temporary never outlives it.
-#include "atomic_file.h"
+#include "io/atomic_file.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

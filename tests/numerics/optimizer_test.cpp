@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mlpx/error.h"
+#include "ops/nonfinite.h"
 #include "test_util.h"
 
 namespace mlpx {

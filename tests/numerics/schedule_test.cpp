@@ -55,7 +55,8 @@ TEST(Schedule, StepIsBitExactOverAThousandEpochs) {
 }
 
 TEST(Schedule, StepDecaysAtMultiplesOfStepSize) {
-  ScheduleConfig c = make(ScheduleType::kStep);  // step_size 5, gamma 0.1
+  ScheduleConfig c = make(ScheduleType::kStep);
+  c.step_size = 5;  // gamma 0.1
   EXPECT_EQ(scheduled_lr(c, 1.0, 0), 1.0);
   EXPECT_EQ(scheduled_lr(c, 1.0, 4), 1.0);
   EXPECT_DOUBLE_EQ(scheduled_lr(c, 1.0, 5), 0.1);

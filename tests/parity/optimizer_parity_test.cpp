@@ -6,14 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "kernels/graph.h"
 #include "mlpx/error.h"
 #include "mlpx/optimizer.h"
+#include "ops/nonfinite.h"
 #include "test_util.h"
-#if MLPX_WITH_CUDA
-#include <cuda_runtime_api.h>
-
-#include "cuda/runtime.h"
-#endif
 
 namespace mlpx {
 
@@ -157,7 +154,6 @@ TEST(OptimizerParityLoadState, ResumedGpuMatchesCpu) {
   EXPECT_EQ(OptimizerTestPeer::step_counter(gpu), (std::vector<int32_t>{9, 0}));
 }
 
-#if MLPX_WITH_CUDA
 // The step needs no host synchronisation: it captures into a CUDA graph, and each replay is
 // one more step (the device counter advances; the host's steps() counts calls, not replays).
 TEST(OptimizerParityGraph, CapturedStepReplaysAsSuccessiveSteps) {
@@ -173,18 +169,12 @@ TEST(OptimizerParityGraph, CapturedStepReplaysAsSuccessiveSteps) {
   Optimizer gpu(config, n, DType::kFloat32, Device::cuda());
   synchronize(Device::cuda());
 
-  cudaStream_t stream = cuda::stream_of(Device::cuda());
-  cudaGraph_t graph = nullptr;
-  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
-  gpu.step(p_gpu, g_gpu, config.lr);
-  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
-  cudaGraphExec_t exec = nullptr;
-  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  cuda::StepGraph graph(Device::cuda());
+  std::string why;
+  ASSERT_TRUE(graph.capture([&] { gpu.step(p_gpu, g_gpu, config.lr); }, why)) << why;
   constexpr int kReplays = 6;
-  for (int k = 0; k < kReplays; ++k) ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
-  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
+  for (int k = 0; k < kReplays; ++k) graph.launch();
+  synchronize(Device::cuda());
 
   for (int k = 0; k < kReplays; ++k) cpu.step(p_cpu, Tensor::from_vector(g, {n}), config.lr);
   EXPECT_TRUE(test::all_close(p_gpu.to_vector<float>(), p_cpu.to_vector<float>(), kAtol, kRtol));
@@ -209,14 +199,15 @@ TEST(OptimizerParityGraph, SkipFlagInsideACapturedStep) {
   Optimizer gpu(config, n, DType::kFloat32, Device::cuda());
   synchronize(Device::cuda());
 
-  cudaStream_t stream = cuda::stream_of(Device::cuda());
-  cudaGraph_t graph = nullptr;
-  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
-  flag_nonfinite(loss, g_gpu, flag);
-  gpu.step(p_gpu, g_gpu, config.lr, &flag);
-  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
-  cudaGraphExec_t exec = nullptr;
-  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  cuda::StepGraph graph(Device::cuda());
+  std::string why;
+  ASSERT_TRUE(graph.capture(
+      [&] {
+        flag_nonfinite(loss, g_gpu, flag);
+        gpu.step(p_gpu, g_gpu, config.lr, &flag);
+      },
+      why))
+      << why;
   // Replays: good, good, NaN gradient (skipped), Inf loss (skipped), good.
   const Tensor nan_value = Tensor::from_vector<float>({std::nanf("")}, {1});
   const Tensor inf_value = Tensor::from_vector<float>({INFINITY}, {1});
@@ -226,11 +217,9 @@ TEST(OptimizerParityGraph, SkipFlagInsideACapturedStep) {
     Tensor g_tail = g_gpu.rows(n - 1, n);
     g_tail.copy_from(k == 2 ? nan_value : Tensor::from_vector<float>({g_last}, {1}));
     loss.copy_from(k == 3 ? inf_value : one);
-    ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
-    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    graph.launch();
+    synchronize(Device::cuda());
   }
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
   for (int k = 0; k < 3; ++k) cpu.step(p_cpu, Tensor::from_vector(g, {n}), config.lr);
   EXPECT_TRUE(test::all_close(p_gpu.to_vector<float>(), p_cpu.to_vector<float>(), kAtol, kRtol));
   expect_same_state(gpu, cpu);
@@ -244,7 +233,6 @@ TEST(OptimizerParityChecks, CudaNeedsFloat32) {
   MLPX_REQUIRE_CUDA();
   EXPECT_THROW(Optimizer(OptimizerConfig{}, 4, DType::kFloat64, Device::cuda()), ShapeError);
 }
-#endif
 
 }  // namespace
 }  // namespace mlpx

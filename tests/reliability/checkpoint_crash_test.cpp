@@ -60,7 +60,7 @@ Config model_config(std::vector<int64_t> units) {
 
 Sequential make_model(const Config& c, int64_t inputs, uint64_t seed) {
   std::vector<LayerSpec> layers;
-  for (const LayerConfig& l : c.model.layers) layers.push_back({l.units, l.activation});
+  layers = c.model.layers;
   Sequential model(inputs, layers, c.model.activation_alpha);
   model.init(Init::kHeNormal, 0.0, seed);
   return model;

@@ -1,4 +1,4 @@
-#include "mlpx/batching.h"
+#include "ops/batching.h"
 
 #include <gtest/gtest.h>
 

@@ -20,7 +20,7 @@ TEST(Config, DefaultsAreTheDesignsDefaults) {
   const Config c = Config::from_json("{}");
   EXPECT_EQ(c.seed, 0u);
   EXPECT_EQ(c.device, "auto");
-  EXPECT_EQ(c.data.source, "fashion-mnist");
+  EXPECT_EQ(c.data.source, DataSource::kFashionMnist);
   EXPECT_DOUBLE_EQ(c.data.validation_split, 0.1);
   ASSERT_EQ(c.model.layers.size(), 3u);
   EXPECT_EQ(c.model.layers[0].units, 256);
@@ -123,13 +123,13 @@ TEST(Config, FusedLossesNeedAnIdentityLastLayer) {
 TEST(Config, CudaGraphAndOnNonfiniteKeys) {
   const Config d = Config::from_json("{}");
   EXPECT_TRUE(d.train.cuda_graph);
-  EXPECT_EQ(d.train.on_nonfinite, "stop");
+  EXPECT_EQ(d.train.on_nonfinite, NonFinitePolicy::kStop);
   const Config c = Config::from_json(R"({"train": {"cuda_graph": false, "on_nonfinite": "skip"}})");
   EXPECT_FALSE(c.train.cuda_graph);
-  EXPECT_EQ(c.train.on_nonfinite, "skip");
+  EXPECT_EQ(c.train.on_nonfinite, NonFinitePolicy::kSkip);
   const Config back = Config::from_json(c.to_json());
   EXPECT_FALSE(back.train.cuda_graph);
-  EXPECT_EQ(back.train.on_nonfinite, "skip");
+  EXPECT_EQ(back.train.on_nonfinite, NonFinitePolicy::kSkip);
   EXPECT_EQ(error_of(R"({"train": {"on_nonfinite": "ignore"}})"),
             "config: train.on_nonfinite: expected stop or skip, found 'ignore'");
   EXPECT_EQ(error_of(R"({"train": {"cuda_graph": "yes"}})"),
@@ -137,8 +137,10 @@ TEST(Config, CudaGraphAndOnNonfiniteKeys) {
 }
 
 TEST(Config, PrecisionModes) {
-  EXPECT_EQ(Config::from_json(R"({"precision": "tf32", "device": "cuda"})").precision, "tf32");
-  EXPECT_EQ(Config::from_json(R"({"precision": "tf32"})").precision, "tf32");  // device auto
+  EXPECT_EQ(Config::from_json(R"({"precision": "tf32", "device": "cuda"})").precision,
+            Precision::kTf32);
+  EXPECT_EQ(Config::from_json(R"({"precision": "tf32"})").precision,
+            Precision::kTf32);  // device auto
   EXPECT_EQ(error_of(R"({"precision": "tf32", "device": "cpu"})"),
             "config: precision: tf32 needs a CUDA device, found device 'cpu'");
   EXPECT_EQ(error_of(R"({"precision": "bf16"})"),

@@ -210,9 +210,9 @@ TEST_F(TrainingTest, FilesSourceWithFloatTargetsAndStandardize) {
   save_npy(path("x.npy"), Tensor::from_vector(x, {n, 2}));
   save_npy(path("y.npy"), Tensor::from_vector(y, {n, 2}));
   Config c = small_config("files");
-  c.data.source = "files";
+  c.data.source = DataSource::kFiles;
   c.data.train = {path("x.npy"), path("y.npy")};
-  c.data.normalize = "standardize";
+  c.data.normalize = Normalize::kStandardize;
   c.loss = Loss::kMse;
   c.model.layers = {{16, Activation::kTanh}, {2, Activation::kIdentity}};
   c.train.epochs = 10;
@@ -237,7 +237,7 @@ TEST_F(TrainingTest, FilesSourceWithFloatTargetsAndStandardize) {
 
 TEST_F(TrainingTest, MissingFashionMnistNamesThePackage) {
   Config c = small_config("fm");
-  c.data.source = "fashion-mnist";
+  c.data.source = DataSource::kFashionMnist;
   c.data.dir = path("nowhere");
   try {
     run_training(c, {});
@@ -251,7 +251,7 @@ TEST_F(TrainingTest, LabelsOutsideTheModelsClassesAreRefusedOnLoad) {
   save_npy(path("x.npy"), Tensor::from_vector(test::random_values<float>(10 * 3, 1), {10, 3}));
   save_npy(path("y.npy"), Tensor::from_vector<int32_t>({0, 1, 2, 3, 4, 0, 1, 2, 3, 7}, {10}));
   Config c = small_config("labels");
-  c.data.source = "files";
+  c.data.source = DataSource::kFiles;
   c.data.train = {path("x.npy"), path("y.npy")};
   try {
     run_training(c, {});
@@ -307,7 +307,7 @@ Config poisoned_config(const std::string& dir, const std::string& name, int64_t 
     "train": {"epochs": 3, "batch_size": 32},
     "schedule": {"type": "none"}
   })");
-  c.data.source = "files";
+  c.data.source = DataSource::kFiles;
   c.data.train = {xs, ys};
   c.output.checkpoint = (fs::path(dir) / (name + ".safetensors")).string();
   c.output.log = (fs::path(dir) / (name + ".jsonl")).string();
@@ -316,7 +316,7 @@ Config poisoned_config(const std::string& dir, const std::string& name, int64_t 
 
 TEST_F(TrainingTest, SkipOnNonfiniteTrainsToTheEndAndCountsTheSkippedSteps) {
   Config c = poisoned_config(dir_, "skip", 17);
-  c.train.on_nonfinite = "skip";
+  c.train.on_nonfinite = NonFinitePolicy::kSkip;
   const RunResult r = run_training(c, {});
   ASSERT_EQ(r.epochs.size(), 3u);
   const int64_t batches = (200 + 31) / 32;
@@ -341,7 +341,7 @@ TEST_F(TrainingTest, SkipOnNonfiniteTrainsToTheEndAndCountsTheSkippedSteps) {
 TEST_F(TrainingTest, SkipLeavesCleanRunsBitIdentical) {
   Config stop = small_config("clean-stop");
   Config skip = small_config("clean-skip");
-  skip.train.on_nonfinite = "skip";
+  skip.train.on_nonfinite = NonFinitePolicy::kSkip;
   const RunResult a = run_training(stop, {}), b = run_training(skip, {});
   for (size_t e = 0; e < a.epochs.size(); ++e) {
     EXPECT_EQ(a.epochs[e].train_loss, b.epochs[e].train_loss);
@@ -402,7 +402,8 @@ TEST_F(TrainingTest, GpuCudaGraphMatchesPlainLaunchesBitForBit) {
   MLPX_REQUIRE_CUDA();
   for (const char* on_nonfinite : {"stop", "skip"}) {
     Config c = small_config(std::string("graph-") + on_nonfinite);
-    c.train.on_nonfinite = on_nonfinite;
+    c.train.on_nonfinite =
+        std::string(on_nonfinite) == "skip" ? NonFinitePolicy::kSkip : NonFinitePolicy::kStop;
     const RunResult cpu = run_training(c, {});
     c.device = "cuda";
     c.train.cuda_graph = true;
@@ -457,7 +458,7 @@ TEST_F(TrainingTest, GpuTrainerReplaysFullSizeSteps) {
 TEST_F(TrainingTest, GpuSkipOnNonfiniteMatchesCpu) {
   MLPX_REQUIRE_CUDA();
   Config c = poisoned_config(dir_, "gpu-skip", 17);
-  c.train.on_nonfinite = "skip";
+  c.train.on_nonfinite = NonFinitePolicy::kSkip;
   const RunResult cpu = run_training(c, {});
   for (bool graph : {true, false}) {
     c.device = "cuda";
@@ -478,7 +479,7 @@ TEST_F(TrainingTest, Tf32NeedsACudaDevice) {
   if (cuda_available()) GTEST_SKIP() << "a CUDA device is there: auto picks it";
   Config c = small_config("tf32-cpu");
   c.device = "auto";
-  c.precision = "tf32";
+  c.precision = Precision::kTf32;
   try {
     run_training(c, {});
     FAIL() << "expected tf32 on the CPU to be refused";
@@ -494,7 +495,7 @@ TEST_F(TrainingTest, GpuTf32TrainingStaysCloseToFp32) {
   Config c = small_config("tf32-ref");
   const RunResult cpu = run_training(c, {});
   c.device = "cuda";
-  c.precision = "tf32";
+  c.precision = Precision::kTf32;
   c.output.checkpoint = path("tf32.safetensors");
   const RunResult gpu = run_training(c, {});
   for (size_t e = 0; e < cpu.epochs.size(); ++e) {

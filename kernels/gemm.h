@@ -1,0 +1,14 @@
+// Row-major GEMM on the GPU through cuBLAS. Internal.
+#pragma once
+
+#include <cstdint>
+
+#include "mlpx/gemm.h"
+
+namespace mlpx::cuda {
+// c[M,N] = alpha * op(a) * op(b) + beta * c, row-major float32, on `device`'s stream, with the
+// compute type of `precision`: kFp32 pedantic fp32, kTf32 TF32 tensor cores (inputs rounded to
+// 10-bit mantissas, fp32 accumulation).
+void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+          float alpha, const float* a, const float* b, float beta, float* c, Precision precision);
+}  // namespace mlpx::cuda

@@ -1,0 +1,63 @@
+#include "kernels/graph.h"
+
+#include "kernels/check.h"
+#include "kernels/runtime.h"
+#include "mlpx/error.h"
+
+namespace mlpx::cuda {
+
+struct StepGraph::Impl {
+  cudaStream_t stream = nullptr;
+  cudaGraphExec_t exec = nullptr;
+
+  // Ends a failed capture and drops what it recorded; the capture's error is reported by the
+  // caller, not left sticky.
+  void abandon() noexcept {
+    cudaGraph_t graph = nullptr;
+    cudaStreamEndCapture(stream, &graph);
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    cudaGetLastError();
+  }
+};
+
+StepGraph::StepGraph(Device device) : impl_(std::make_unique<Impl>()) {
+  impl_->stream = stream_of(device);
+}
+
+StepGraph::~StepGraph() {
+  if (impl_->exec != nullptr) {
+    MLPX_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(impl_->stream));
+    MLPX_CUDA_CHECK_NOTHROW(cudaGraphExecDestroy(impl_->exec));
+  }
+}
+
+bool StepGraph::capture(const std::function<void()>& body, std::string& why) {
+  MLPX_CUDA_CHECK(cudaStreamBeginCapture(impl_->stream, cudaStreamCaptureModeThreadLocal));
+  try {
+    body();
+  } catch (const CudaError& e) {
+    impl_->abandon();
+    why = e.what();
+    return false;
+  } catch (...) {
+    impl_->abandon();
+    throw;
+  }
+  cudaGraph_t graph = nullptr;
+  cudaError_t status = cudaStreamEndCapture(impl_->stream, &graph);
+  if (status == cudaSuccess) status = cudaGraphInstantiate(&impl_->exec, graph, 0);
+  if (graph != nullptr) cudaGraphDestroy(graph);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    impl_->exec = nullptr;
+    why = cudaGetErrorString(status);
+    return false;
+  }
+  return true;
+}
+
+void StepGraph::launch() { MLPX_CUDA_CHECK(cudaGraphLaunch(impl_->exec, impl_->stream)); }
+
+bool StepGraph::ready() const { return impl_->exec != nullptr; }
+
+}  // namespace mlpx::cuda

@@ -1,0 +1,34 @@
+// One training step captured from a device's stream and replayed with one launch (a CUDA
+// graph). What the captured code may do: docs/gpu-speed.md ("Graph capture"). No CUDA type
+// appears here, so the trainer includes it in every build. Internal.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "mlpx/device.h"
+
+namespace mlpx::cuda {
+
+class StepGraph {
+ public:
+  explicit StepGraph(Device device);
+  ~StepGraph();  // waits for a replay still running before its graph goes
+  StepGraph(const StepGraph&) = delete;
+  StepGraph& operator=(const StepGraph&) = delete;
+
+  // Records what `body` enqueues on the device's stream (nothing runs). On a CUDA error the
+  // capture is abandoned, the stream left usable, and false returned with the reason in
+  // `why`; other exceptions (shape checks) propagate after the same clean-up.
+  bool capture(const std::function<void()>& body, std::string& why);
+  // Replays the captured step on the device's stream (asynchronous).
+  void launch();
+  bool ready() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mlpx::cuda

@@ -1,0 +1,32 @@
+// The CUDA backend's host glue: the per-device context (stream, cuBLAS handle, workspace,
+// device status flag). Used inside kernels/ only: the layers above see the CUDA-free
+// core/backend.h and the launchers' headers. Internal.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+
+#include "core/backend.h"
+#include "kernels/status.h"
+#include "mlpx/device.h"
+
+namespace mlpx::cuda {
+
+struct Context {
+  int device = 0;
+  cudaStream_t stream = nullptr;  // every mlpx launch on this device goes here
+  cublasHandle_t blas = nullptr;  // bound to `stream`, fixed workspace (deterministic)
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+  DeviceStatus* status = nullptr;  // device memory; see status.h
+};
+
+// The context of `device`, created on first use and kept for the life of the process.
+Context& context(int device);
+// The stream of `device`, with `device` made the calling thread's current device, so that
+// kernels launched next (which use the current device) run where their stream and memory are.
+cudaStream_t stream_of(Device device);
+
+}  // namespace mlpx::cuda

@@ -1,0 +1,124 @@
+// The CUDA backend of a CPU-only build (flashlight's stub backend): every entry point that
+// kernels/ and core/backend.h declare, so that the ops above call cuda:: unconditionally and
+// carry no #if. No CUDA device exists here (device_count() is 0, so no tensor can live on
+// one); anything that still asks for the GPU gets a CudaError that says how to build with it.
+// Compiled instead of the .cu files, runtime.cpp, gemm.cpp and graph.cpp.
+#include <cstdint>
+
+#include "core/backend.h"
+#include "kernels/activation.h"
+#include "kernels/adagrad.h"
+#include "kernels/adam.h"
+#include "kernels/batching.h"
+#include "kernels/gemm.h"
+#include "kernels/graph.h"
+#include "kernels/init.h"
+#include "kernels/linear.h"
+#include "kernels/loss.h"
+#include "kernels/nonfinite.h"
+#include "kernels/rmsprop.h"
+#include "kernels/sgd.h"
+#include "mlpx/error.h"
+
+namespace mlpx::cuda {
+
+namespace {
+[[noreturn]] void unavailable(const char* what) {
+  throw CudaError(::mlpx::detail::concat(
+      what,
+      ": expected a build with the CUDA backend, found a CPU-only build (configure with "
+      "-DMLPX_CUDA=ON on a machine with nvcc)"));
+}
+}  // namespace
+
+// core/backend.h
+bool built() { return false; }
+int device_count() { return 0; }
+void* allocate(size_t, int) { unavailable("allocate"); }
+void deallocate(void*, int) noexcept {}
+void copy_bytes(void*, Device, const void*, Device, size_t) { unavailable("copy"); }
+void zero_bytes(void*, int, size_t) { unavailable("zero"); }
+void synchronize_and_check(int) { unavailable("synchronize"); }
+
+// The kernel launchers.
+void activation_forward(Activation, const float*, float*, int64_t, int64_t, float, Device) {
+  unavailable("activation_forward");
+}
+void activation_backward(Activation, const float*, const float*, const float*, float*, int64_t,
+                         int64_t, float, Device) {
+  unavailable("activation_backward");
+}
+void sgd_step(int64_t, float*, const float*, float*, const math::SgdHyper&, int32_t*,
+              const int32_t*, Device) {
+  unavailable("sgd_step");
+}
+void adagrad_step(int64_t, float*, const float*, float*, const math::AdagradHyper&, int32_t*,
+                  const int32_t*, Device) {
+  unavailable("adagrad_step");
+}
+void rmsprop_step(int64_t, float*, const float*, float*, const math::RmspropHyper&, int32_t*,
+                  const int32_t*, Device) {
+  unavailable("rmsprop_step");
+}
+void adam_step(int64_t, float*, const float*, float*, float*, const math::AdamHyper&, int32_t*,
+               const int32_t*, Device) {
+  unavailable("adam_step");
+}
+void random_permutation(int32_t*, int64_t, uint64_t, uint64_t, Device) {
+  unavailable("random_permutation");
+}
+void identity_indices(int32_t*, int64_t, Device) { unavailable("identity_indices"); }
+template <typename T>
+void gather_rows(const T*, const int32_t*, T*, int64_t, int64_t, Device) {
+  unavailable("gather_rows");
+}
+template void gather_rows(const float*, const int32_t*, float*, int64_t, int64_t, Device);
+template void gather_rows(const int32_t*, const int32_t*, int32_t*, int64_t, int64_t, Device);
+template <typename T>
+void gather_batch(const T*, const int32_t*, const int32_t*, int64_t, T*, int64_t, int64_t, Device) {
+  unavailable("gather_batch");
+}
+template void gather_batch(const float*, const int32_t*, const int32_t*, int64_t, float*, int64_t,
+                           int64_t, Device);
+template void gather_batch(const int32_t*, const int32_t*, const int32_t*, int64_t, int32_t*,
+                           int64_t, int64_t, Device);
+void commit_batch_loss(float*, float*, int32_t*, Device) { unavailable("commit_batch_loss"); }
+void init_values(float*, int64_t, Init, double, uint64_t, uint64_t, Device) {
+  unavailable("init_values");
+}
+void add_bias(float*, const float*, int64_t, int64_t, Device) { unavailable("add_bias"); }
+void sum_rows(const float*, float*, int64_t, int64_t, Device) { unavailable("sum_rows"); }
+void elementwise_loss(Loss, const float*, const float*, float*, float*, int64_t, int64_t, Device) {
+  unavailable("elementwise_loss");
+}
+void cross_entropy(const float*, const int32_t*, float*, float*, int64_t, int64_t, Device) {
+  unavailable("cross_entropy");
+}
+void kl_div(const float*, const float*, float*, float*, int64_t, int64_t, Device) {
+  unavailable("kl_div");
+}
+void accumulate_sum(const float*, int64_t, float*, double, Device) {
+  unavailable("accumulate_sum");
+}
+void accumulate_correct(const float*, const int32_t*, int64_t, int64_t, int32_t*, Device) {
+  unavailable("accumulate_correct");
+}
+void flag_nonfinite(const float*, const float*, int64_t, int32_t*, Device) {
+  unavailable("flag_nonfinite");
+}
+void gemm(int, bool, bool, int64_t, int64_t, int64_t, float, const float*, const float*, float,
+          float*, Precision) {
+  unavailable("gemm");
+}
+
+// kernels/graph.h
+struct StepGraph::Impl {};
+StepGraph::StepGraph(Device) { unavailable("StepGraph"); }
+StepGraph::~StepGraph() = default;
+bool StepGraph::capture(const std::function<void()>&, std::string&) {
+  unavailable("StepGraph::capture");
+}
+void StepGraph::launch() { unavailable("StepGraph::launch"); }
+bool StepGraph::ready() const { return false; }
+
+}  // namespace mlpx::cuda

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""The architecture rules of mlpx, checked over the tree (run by ctest as `layers`).
+
+1. Folders are layers: a file includes only headers of its own folder and of the folders
+   its layer may use (ALLOWED below). "mlpx/..." is the public API, "<layer>/..." a folder
+   under src/ (or kernels/), a bare "name.h" a file beside the includer.
+2. One op, one stem: every kernel kernels/<stem>.cu has its CPU twin src/cpu/<stem>.cpp and
+   its Tensor-level entry src/ops/<stem>.cpp.
+3. No #if on the CUDA backend in the library: a CPU-only build links kernels/stub.cpp.
+4. The library computes and returns: only src/cli/ (and the log sink's default, src/core/log.cpp)
+   writes to the terminal.
+Prints one line per violation and exits 1 when there is any.
+"""
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# layer -> the layers its files may include (each may always include itself).
+ALLOWED = {
+    "include/mlpx": set(),
+    "src/core": {"include/mlpx"},
+    "src/math": {"include/mlpx"},
+    "src/cpu": {"include/mlpx", "src/math", "src/core"},
+    "kernels": {"include/mlpx", "src/math", "src/core"},
+    "src/ops": {"include/mlpx", "src/math", "src/core", "src/cpu", "kernels"},
+    "src/io": {"include/mlpx", "src/core"},
+    "src/nn": {"include/mlpx", "src/math", "src/core", "src/ops"},
+    "src/train": {"include/mlpx", "src/math", "src/core", "src/ops", "src/nn", "src/io", "kernels"},
+    "src/cli": {"include/mlpx", "src/train"},
+}
+# What a layer may take from a lower layer it otherwise does not reach.
+ONLY = {("src/train", "kernels"): {"kernels/graph.h"}}
+
+PREFIX = {"mlpx": "include/mlpx", "kernels": "kernels", "math": "src/math", "core": "src/core",
+          "cpu": "src/cpu", "ops": "src/ops", "nn": "src/nn", "train": "src/train", "io": "src/io",
+          "cli": "src/cli"}
+SOURCE = re.compile(r".*\.(h|cpp|cu|cuh)$")
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+def layer_of(path):
+    for layer in ALLOWED:
+        if path.startswith(layer + "/"):
+            return layer
+    return None
+
+
+def target_layer(include, includer_dir):
+    head = include.split("/", 1)[0]
+    if "/" in include and head in PREFIX:
+        return PREFIX[head], include
+    beside = os.path.normpath(os.path.join(includer_dir, include))
+    return layer_of(beside), beside
+
+
+def main():
+    faults = []
+    files = []
+    for layer in ALLOWED:
+        for dirpath, _, names in os.walk(os.path.join(ROOT, layer)):
+            for name in names:
+                if SOURCE.match(name):
+                    files.append(os.path.relpath(os.path.join(dirpath, name), ROOT))
+    for path in sorted(files):
+        layer = layer_of(path)
+        text = open(os.path.join(ROOT, path), encoding="utf-8").read()
+        for include in INCLUDE.findall(text):
+            target, spelled = target_layer(include, os.path.dirname(path))
+            if target is None or target == layer:
+                continue
+            if target not in ALLOWED[layer]:
+                faults.append(f"{path}: includes \"{include}\" ({target}), a layer {layer} may not use")
+            elif (layer, target) in ONLY and spelled not in ONLY[(layer, target)]:
+                faults.append(f"{path}: includes \"{include}\"; {layer} takes only "
+                              f"{', '.join(sorted(ONLY[(layer, target)]))} from {target}")
+        if path.startswith(("src/", "kernels/", "include/")) and "MLPX_WITH_CUDA" in text:
+            faults.append(f"{path}: tests MLPX_WITH_CUDA; call cuda:: unconditionally "
+                          "(kernels/stub.cpp stands in without the backend)")
+        if layer != "src/cli" and path != "src/core/log.cpp":
+            code = re.sub(r"//[^\n]*", "", text)
+            code = re.sub(r"\bs?n?printf\s*\(\s*(buf|hex|out)\b", "", code)  # formatting into a buffer
+            if re.search(r"std::(cout|cerr|clog)\b|\bprintf\s*\(|\bfprintf\s*\(|\bputs\s*\(", code):
+                faults.append(f"{path}: writes to the terminal; return values or use the log "
+                              "handler (core/log.h)")
+    for cu in sorted(os.listdir(os.path.join(ROOT, "kernels"))):
+        if not cu.endswith(".cu"):
+            continue
+        stem = cu[:-3]
+        for twin in (f"src/cpu/{stem}.cpp", f"src/ops/{stem}.cpp"):
+            if not os.path.exists(os.path.join(ROOT, twin)):
+                faults.append(f"kernels/{cu}: expected {twin} beside it (one op, one stem)")
+    for fault in faults:
+        print("layers: " + fault)
+    print(f"layers: {len(files)} files checked, {len(faults)} violation(s)")
+    return 1 if faults else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

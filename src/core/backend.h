@@ -1,0 +1,28 @@
+// What the core layer needs from the CUDA backend: whether it is built, its devices, their
+// memory, copies, and the synchronisation that raises the faults device code flagged. No CUDA
+// type appears here. Implemented by kernels/runtime.cpp, or by kernels/stub.cpp in a CPU-only
+// build (no devices; everything else throws CudaError). Internal.
+#pragma once
+
+#include <cstddef>
+
+#include "mlpx/device.h"
+
+namespace mlpx::cuda {
+
+// True in a build with the CUDA backend (kernels/runtime.cpp), false with kernels/stub.cpp.
+bool built();
+// Usable CUDA devices; 0 without a driver, a device or the backend.
+int device_count();
+
+void* allocate(size_t bytes, int device);
+void deallocate(void* ptr, int device) noexcept;
+// Copies between a device and the host or two devices; returns when host memory may be reused.
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
+void zero_bytes(void* dst, int device, size_t bytes);
+
+// Waits for the device's stream, then throws the first fault that device code flagged
+// (and clears it).
+void synchronize_and_check(int device);
+
+}  // namespace mlpx::cuda

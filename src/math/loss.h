@@ -1,0 +1,104 @@
+// Loss formulas, shared by the CPU loops (src/cpu/loss.cpp) and the CUDA kernels
+// (kernels/loss.cu). Each loss is computed with its gradient in one pass over a row; the
+// row reductions (log-sum-exp) come from mlpx/math/activation.h.
+#pragma once
+
+#include <cstdint>
+
+#include "math/activation.h"
+#include "math/hd.h"
+#include "mlpx/loss.h"
+
+namespace mlpx::math {
+
+// Per-element part of the elementwise losses (mse, sse, bce): the element's contribution to
+// the row sum, and its gradient before the caller's scale. The row loss is
+// sum * row_scale and the gradient grad * grad_scale, with the scales of loss_scales().
+template <typename T>
+struct ElementLoss {
+  T value;
+  T grad;
+};
+
+// mse and sse: (y - t)^2, and y - t (the factor 2, sse's 0.5 and the means live in the
+// scales).
+template <typename T>
+MLPX_HD ElementLoss<T> squared_error(T y, T t) {
+  const T d = y - t;
+  return {d * d, d};
+}
+
+// bce on logits: max(z, 0) - z t + log1p(exp(-|z|)), derivative sigmoid(z) - t. Stable for
+// any finite z; NaN or Inf in z gives NaN (never hidden).
+template <typename T>
+MLPX_HD ElementLoss<T> bce_with_logits(T z, T t) {
+  const T relu = z > T(0) ? z : T(0);
+  return {relu - z * t + log1p_of(exp_of(-abs_of(z))), sigmoid(z) - t};
+}
+
+// t log t with 0 log 0 = 0 (the entropy term of kl_div).
+template <typename T>
+MLPX_HD T x_log_x(T t) {
+  return t == T(0) ? T(0) : t * log_of(t);
+}
+
+// Scales that turn row sums into row_loss and element derivatives into d(batch loss)/dy.
+// grad_scale folds in the 1/B of the batch mean; row_scale is the per-row normalisation.
+struct LossScales {
+  double row;   // row_loss = row * sum over the row's elements
+  double grad;  // grad = grad * per-element derivative
+};
+
+inline LossScales loss_scales(Loss loss, int64_t rows, int64_t cols) {
+  const double inv_rows = rows > 0 ? 1.0 / static_cast<double>(rows) : 0.0;
+  const double inv_cols = cols > 0 ? 1.0 / static_cast<double>(cols) : 0.0;
+  switch (loss) {
+    case Loss::kMse:  // mean of (y-t)^2 over B*K elements; d/dy = 2 (y-t) / (B K)
+      return {inv_cols, 2.0 * inv_rows * inv_cols};
+    case Loss::kSse:  // 0.5 sum (y-t)^2 per row, mean over rows; d/dy = (y-t) / B
+      return {0.5, inv_rows};
+    case Loss::kBce:  // mean over B*K elements; d/dz = (sigmoid(z) - t) / (B K)
+      return {inv_cols, inv_rows * inv_cols};
+    case Loss::kCrossEntropy:
+    case Loss::kKlDiv:
+      return {1.0, inv_rows};
+  }
+  return {1.0, inv_rows};
+}
+
+// cross_entropy row loss: logsumexp(z) - z_label = (max - z_label) + log(sum), in this order
+// so that a row of equal logits gives exactly log(K).
+template <typename T>
+MLPX_HD T cross_entropy_row_loss(MaxSum<T> lse, T z_label) {
+  return (lse.max - z_label) + log_of(lse.sum);
+}
+
+// cross_entropy gradient: (softmax(z) - onehot(label)) * grad_scale.
+template <typename T>
+MLPX_HD T cross_entropy_grad(T z, bool is_label, T max, T inv_sum, T grad_scale) {
+  return (softmax_value(z, max, inv_sum) - (is_label ? T(1) : T(0))) * grad_scale;
+}
+
+// kl_div element term: t (log t - log_softmax(z)), log_softmax(z) = (z - max) - log(sum).
+template <typename T>
+MLPX_HD T kl_div_term(T z, T t, T max, T log_sum) {
+  return x_log_x(t) - t * ((z - max) - log_sum);
+}
+
+// kl_div gradient: (softmax(z) sum_k t_k - t) * grad_scale; sum_k t_k need not be 1.
+template <typename T>
+MLPX_HD T kl_div_grad(T z, T t, T max, T inv_sum, T target_sum, T grad_scale) {
+  return (softmax_value(z, max, inv_sum) * target_sum - t) * grad_scale;
+}
+
+// Argmax with the first maximum winning: true when (value, index) beats (best, best_index).
+// A total order (NaN counts as the largest value, as in torch.argmax), so a sequential loop
+// and a tree reduction pick the same element.
+template <typename T>
+MLPX_HD bool argmax_beats(T value, int64_t index, T best, int64_t best_index) {
+  const bool value_nan = is_nan(value), best_nan = is_nan(best);
+  if (value_nan || best_nan) return value_nan && (!best_nan || index < best_index);
+  return value > best || (value == best && index < best_index);
+}
+
+}  // namespace mlpx::math

@@ -1,0 +1,183 @@
+#include "mlpx/model.h"
+
+#include <iomanip>
+#include <sstream>
+
+#include "math/streams.h"
+#include "mlpx/error.h"
+#include "mlpx/gemm.h"
+#include "mlpx/linear.h"
+
+namespace mlpx {
+
+Sequential::Sequential(int64_t inputs, std::vector<LayerSpec> layers, double activation_alpha,
+                       DType dtype, Device device)
+    : inputs_(inputs), layers_(std::move(layers)), alpha_(activation_alpha) {
+  MLPX_CHECK(dtype != DType::kInt32, ShapeError,
+             "Sequential: expected float32 or float64 parameters, found int32");
+  layout_ = parameter_layout(inputs_, layers_);
+  const Parameter& last = layout_.back();
+  const int64_t total = last.offset + last.shape[0];
+  params_ = Tensor::zeros({total}, dtype, device);
+  grads_ = Tensor::zeros({total}, dtype, device);
+}
+
+std::vector<Parameter> Sequential::parameter_layout(int64_t inputs,
+                                                    const std::vector<LayerSpec>& layers) {
+  MLPX_CHECK(inputs > 0, ShapeError, "Sequential: expected inputs > 0, found ", inputs);
+  MLPX_CHECK(!layers.empty(), ShapeError, "Sequential: expected at least one layer, found none");
+  std::vector<Parameter> layout;
+  int64_t offset = 0, fan_in = inputs;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const int64_t units = layers[i].units;
+    MLPX_CHECK(units > 0, ShapeError, "Sequential: layer ", i, ": expected units > 0, found ",
+               units);
+    const std::string prefix = "layers." + std::to_string(i) + ".";
+    layout.push_back({prefix + "weight", offset, {units, fan_in}});
+    offset += units * fan_in;
+    layout.push_back({prefix + "bias", offset, {units}});
+    offset += units;
+    fan_in = units;
+  }
+  return layout;
+}
+
+std::vector<std::pair<std::string, Tensor>> Sequential::named_views(const Tensor& flat) const {
+  MLPX_CHECK(flat.defined() && flat.numel() == num_params(), ShapeError,
+             "Sequential: expected a flat buffer of ", num_params(), " elements, found ",
+             flat.defined() ? flat.describe() : "an undefined tensor");
+  std::vector<std::pair<std::string, Tensor>> views;
+  for (size_t k = 0; k < layout_.size(); ++k) {
+    views.emplace_back(layout_[k].name, parameter_view(flat, k));
+  }
+  return views;
+}
+
+void Sequential::set_precision(Precision precision) {
+  MLPX_CHECK(precision == Precision::kFp32 || device().is_cuda(), ValueError,
+             "Sequential: precision ", precision_name(precision), " needs a CUDA device, found ",
+             device().str());
+  precision_ = precision;
+}
+
+void Sequential::init(Init init, double param, uint64_t seed) {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Tensor w = weight(i);
+    init_tensor(w, init, in_features(i), param, seed, math::kStreamInit + i);
+    bias(i).fill_zero();
+  }
+}
+
+Tensor Sequential::parameter_view(const Tensor& flat, size_t k) const {
+  const Parameter& p = layout_.at(k);
+  return flat.flat_view(p.offset, p.shape);
+}
+Tensor Sequential::weight(size_t i) const { return parameter_view(params_, 2 * i); }
+Tensor Sequential::bias(size_t i) const { return parameter_view(params_, 2 * i + 1); }
+Tensor Sequential::weight_grad(size_t i) const { return parameter_view(grads_, 2 * i); }
+Tensor Sequential::bias_grad(size_t i) const { return parameter_view(grads_, 2 * i + 1); }
+
+void Sequential::ensure_batch(int64_t batch) {
+  if (batch <= capacity_) return;
+  pre_.clear();
+  act_.clear();
+  grad_.clear();
+  for (const LayerSpec& layer : layers_) {
+    Tensor z({batch, layer.units}, dtype(), device());
+    pre_.push_back(z);
+    // identity keeps no second copy: its output is its input.
+    act_.push_back(layer.activation == Activation::kIdentity
+                       ? z
+                       : Tensor({batch, layer.units}, dtype(), device()));
+    grad_.emplace_back(Shape{batch, layer.units}, dtype(), device());
+  }
+  capacity_ = batch;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  MLPX_CHECK(x.dim() == 2 && x.cols() == inputs_ && x.dtype() == dtype() && x.device() == device(),
+             ShapeError, "forward: expected [B, ", inputs_, "] ", dtype_name(dtype()), " ",
+             device().str(), ", found ", x.describe());
+  const int64_t batch = x.rows();
+  ensure_batch(batch);
+  input_ = x;
+  Tensor h = x;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Tensor z = pre_[i].rows(0, batch);
+    linear_forward(h, weight(i), bias(i), z, precision_);
+    Tensor a = act_[i].rows(0, batch);
+    if (layers_[i].activation != Activation::kIdentity) {
+      activation_forward(layers_[i].activation, z, a, alpha_);
+    }
+    h = a;
+  }
+  return h;
+}
+
+void Sequential::backward(const Tensor& doutput) {
+  MLPX_CHECK(input_.defined(), ShapeError, "backward: expected a forward() first, found none");
+  const int64_t batch = input_.rows();
+  MLPX_CHECK(doutput.rows() == batch && doutput.cols() == outputs() && doutput.dim() == 2,
+             ShapeError, "backward: expected doutput [", batch, ", ", outputs(), "], found ",
+             doutput.describe());
+  Tensor upstream = doutput;  // d loss / d a_i
+  for (size_t i = layers_.size(); i-- > 0;) {
+    Tensor dz = upstream;
+    if (layers_[i].activation != Activation::kIdentity) {
+      dz = grad_[i].rows(0, batch);
+      activation_backward(layers_[i].activation, pre_[i].rows(0, batch), act_[i].rows(0, batch),
+                          upstream, dz, alpha_);
+    }
+    const Tensor below = i == 0 ? input_ : act_[i - 1].rows(0, batch);
+    Tensor dweight = weight_grad(i), dbias = bias_grad(i);
+    if (i == 0) {
+      linear_backward(below, weight(i), dz, dweight, dbias, nullptr, precision_);
+    } else {
+      Tensor dbelow = grad_[i - 1].rows(0, batch);
+      linear_backward(below, weight(i), dz, dweight, dbias, &dbelow, precision_);
+      upstream = dbelow;
+    }
+  }
+}
+
+Tensor Sequential::predict(const Tensor& x) const {
+  MLPX_CHECK(x.dim() == 2 && x.cols() == inputs_ && x.dtype() == dtype() && x.device() == device(),
+             ShapeError, "predict: expected [B, ", inputs_, "] ", dtype_name(dtype()), " ",
+             device().str(), ", found ", x.describe());
+  Tensor h = x;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Tensor z({x.rows(), layers_[i].units}, dtype(), device());
+    linear_forward(h, weight(i), bias(i), z, precision_);
+    if (layers_[i].activation != Activation::kIdentity) {
+      activation_forward(layers_[i].activation, z, z, alpha_);  // in place
+    }
+    h = z;
+  }
+  return h;
+}
+
+Sequential Sequential::to(Device device) const {
+  Sequential out(inputs_, layers_, alpha_, dtype(), device);
+  out.params_.copy_from(params_);
+  if (device.is_cuda()) out.precision_ = precision_;
+  return out;
+}
+
+std::string Sequential::summary() const {
+  std::ostringstream out;
+  out << "Sequential(" << inputs_ << " inputs, " << dtype_name(dtype()) << ", " << device().str()
+      << ")\n";
+  out << "  layer  weight        bias    activation   parameters\n";
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const std::string w =
+        "[" + std::to_string(layers_[i].units) + ", " + std::to_string(in_features(i)) + "]";
+    out << "  " << std::setw(5) << std::left << i << "  " << std::setw(12) << w << "  "
+        << std::setw(6) << ("[" + std::to_string(layers_[i].units) + "]") << "  " << std::setw(11)
+        << activation_name(layers_[i].activation) << "  " << (in_features(i) + 1) * layers_[i].units
+        << "\n";
+  }
+  out << "  total parameters: " << num_params() << "\n";
+  return out.str();
+}
+
+}  // namespace mlpx

@@ -1,0 +1,167 @@
+#include "mlpx/optimizer.h"
+
+#include <climits>
+#include <cmath>
+
+#include "core/names.h"
+#include "mlpx/error.h"
+#include "ops/optimizer_step.h"
+
+namespace mlpx {
+
+namespace {
+
+// The state buffers of each optimizer, named as torch.optim names them.
+std::vector<std::string> state_names(const OptimizerConfig& config) {
+  switch (config.type) {
+    case OptimizerType::kSgd:
+      return config.momentum > 0 ? std::vector<std::string>{"momentum_buffer"}
+                                 : std::vector<std::string>{};
+    case OptimizerType::kAdagrad:
+      return {"sum"};
+    case OptimizerType::kRmsprop:
+      return {"square_avg"};
+    case OptimizerType::kAdam:
+    case OptimizerType::kAdamW:
+      return {"exp_avg", "exp_avg_sq"};
+  }
+  return {};
+}
+
+math::SgdHyper sgd_hyper(const OptimizerConfig& c, double lr) {
+  return {lr, c.momentum, c.weight_decay, c.nesterov};
+}
+math::AdagradHyper adagrad_hyper(const OptimizerConfig& c, double lr) {
+  return {lr, c.effective_eps(), c.weight_decay};
+}
+math::RmspropHyper rmsprop_hyper(const OptimizerConfig& c, double lr) {
+  return {lr, c.alpha, c.effective_eps(), c.weight_decay};
+}
+math::AdamHyper adam_hyper(const OptimizerConfig& c, double lr) {
+  return {lr, c.beta1, c.beta2, c.effective_eps(), c.weight_decay, c.type == OptimizerType::kAdamW};
+}
+}  // namespace
+
+OptimizerType parse_optimizer(const std::string& name) {
+  return detail::parse_enum(detail::kOptimizerNames, name, "optimizer");
+}
+
+std::string optimizer_name(OptimizerType type) {
+  return detail::enum_name(detail::kOptimizerNames, type);
+}
+
+double OptimizerConfig::effective_eps() const {
+  if (eps) return *eps;
+  return type == OptimizerType::kAdagrad ? 1e-10 : 1e-8;
+}
+
+void OptimizerConfig::validate() const {
+  const std::string name = optimizer_name(type);
+  MLPX_CHECK(std::isfinite(lr) && lr >= 0, ValueError,
+             "optimizer lr: expected a finite value >= 0, found ", lr);
+  MLPX_CHECK(beta1 >= 0 && beta1 < 1, ValueError,
+             "optimizer beta1: expected a value in [0, 1), found ", beta1);
+  MLPX_CHECK(beta2 >= 0 && beta2 < 1, ValueError,
+             "optimizer beta2: expected a value in [0, 1), found ", beta2);
+  const double e = effective_eps();
+  MLPX_CHECK(std::isfinite(e) && e > 0, ValueError,
+             "optimizer eps: expected a finite value > 0, found ", e);
+  MLPX_CHECK(alpha >= 0 && alpha < 1, ValueError,
+             "optimizer alpha: expected a value in [0, 1), found ", alpha);
+  MLPX_CHECK(std::isfinite(momentum) && momentum >= 0, ValueError,
+             "optimizer momentum: expected a finite value >= 0, found ", momentum);
+  MLPX_CHECK(type == OptimizerType::kSgd || momentum == 0, ValueError,
+             "optimizer momentum: expected 0 for ", name, " (momentum applies to sgd), found ",
+             momentum);
+  MLPX_CHECK(!nesterov || type == OptimizerType::kSgd, ValueError,
+             "optimizer nesterov: expected false for ", name,
+             " (nesterov applies to sgd), found true");
+  MLPX_CHECK(!nesterov || momentum > 0, ValueError,
+             "optimizer nesterov: expected momentum > 0 with nesterov, found momentum ", momentum);
+  MLPX_CHECK(std::isfinite(weight_decay) && weight_decay >= 0, ValueError,
+             "optimizer weight_decay: expected a finite value >= 0, found ", weight_decay);
+}
+
+Optimizer::Optimizer(const OptimizerConfig& config, int64_t num_params, DType dtype, Device device)
+    : config_(config), num_params_(num_params), dtype_(dtype) {
+  config_.validate();
+  MLPX_CHECK(num_params >= 0, ShapeError, "optimizer: expected num_params >= 0, found ",
+             num_params);
+  MLPX_CHECK(dtype == DType::kFloat32 || (dtype == DType::kFloat64 && device.is_cpu()), ShapeError,
+             "optimizer on ", device.str(), ": expected float32",
+             device.is_cpu() ? " or float64" : "", ", found ", dtype_name(dtype));
+  for (const std::string& name : state_names(config_)) {
+    state_.emplace_back(name, Tensor::zeros({num_params}, dtype, device));
+  }
+  step_counter_ = Tensor::zeros({2}, DType::kInt32, device);
+}
+
+void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tensor* skip) {
+  MLPX_CHECK(params.defined() && params.numel() == num_params_ && params.dtype() == dtype_,
+             ShapeError, "optimizer step: expected params of ", num_params_, " ",
+             dtype_name(dtype_), " elements, found ", params.describe());
+  MLPX_CHECK(std::isfinite(lr) && lr >= 0, ValueError,
+             "optimizer step lr: expected a finite value >= 0, found ", lr);
+  MLPX_CHECK(steps_ < INT32_MAX, ValueError, "optimizer step: the step counter would pass ",
+             INT32_MAX);
+  ops::OptimizerStep step{params, grads, {}, step_counter_, skip != nullptr ? *skip : Tensor()};
+  for (const auto& [name, buffer] : state_) step.state.push_back(buffer);
+  switch (config_.type) {
+    case OptimizerType::kSgd:
+      ops::sgd_step(step, sgd_hyper(config_, lr));
+      break;
+    case OptimizerType::kAdagrad:
+      ops::adagrad_step(step, adagrad_hyper(config_, lr));
+      break;
+    case OptimizerType::kRmsprop:
+      ops::rmsprop_step(step, rmsprop_hyper(config_, lr));
+      break;
+    case OptimizerType::kAdam:
+    case OptimizerType::kAdamW:
+      ops::adam_step(step, adam_hyper(config_, lr));
+      break;
+  }
+  // The CPU advanced the counter in host memory (or left it, for a skipped step); the GPU's
+  // counter is read by sync_steps(), so until then steps() counts the launches.
+  if (step_counter_.device().is_cpu()) {
+    steps_ = step_counter_.data<int32_t>()[0];
+  } else {
+    ++steps_;
+  }
+}
+
+void Optimizer::sync_steps() { steps_ = step_counter_.to(Device::cpu()).data<int32_t>()[0]; }
+
+std::vector<std::pair<std::string, Tensor>> Optimizer::state() const { return state_; }
+
+void Optimizer::load_state(int64_t steps,
+                           const std::vector<std::pair<std::string, Tensor>>& state) {
+  MLPX_CHECK(steps >= 0 && steps <= INT32_MAX, ValueError,
+             "optimizer load_state: expected a step count in [0, ", INT32_MAX, "], found ", steps);
+  std::string expected;
+  for (const auto& [name, buffer] : state_) expected += (expected.empty() ? "" : ", ") + name;
+  MLPX_CHECK(state.size() == state_.size(), ShapeError, "optimizer load_state: expected ",
+             state_.size(), " buffer(s) for ", optimizer_name(config_.type), " (", expected,
+             "), found ", state.size());
+  // Everything is checked before anything is copied: a bad checkpoint leaves the state as it was.
+  std::vector<const Tensor*> sources(state_.size(), nullptr);
+  for (const auto& [name, src] : state) {
+    size_t i = 0;
+    while (i < state_.size() && state_[i].first != name) ++i;
+    MLPX_CHECK(i < state_.size(), ShapeError, "optimizer load_state: expected buffers named ",
+               expected.empty() ? "(none)" : expected, ", found '", name, "'");
+    MLPX_CHECK(sources[i] == nullptr, ShapeError, "optimizer load_state: buffer '", name,
+               "' given twice");
+    const Tensor& dst = state_[i].second;
+    MLPX_CHECK(src.defined() && src.shape() == dst.shape() && src.dtype() == dst.dtype(),
+               ShapeError, "optimizer load_state: expected '", name, "' as ",
+               shape_str(dst.shape()), " ", dtype_name(dst.dtype()), ", found ", src.describe());
+    sources[i] = &src;
+  }
+  for (size_t i = 0; i < state_.size(); ++i) state_[i].second.copy_from(*sources[i]);
+  step_counter_.copy_from(
+      Tensor::from_vector<int32_t>({static_cast<int32_t>(steps), 0}, {2}, Device::cpu()));
+  steps_ = steps;
+}
+
+}  // namespace mlpx

@@ -1,0 +1,73 @@
+#include "mlpx/schedule.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/names.h"
+#include "mlpx/error.h"
+
+namespace mlpx {
+
+namespace {
+constexpr double kPi = 3.14159265358979323846;
+}  // namespace
+
+ScheduleType parse_schedule(const std::string& name) {
+  return detail::parse_enum(detail::kScheduleNames, name, "schedule");
+}
+
+std::string schedule_name(ScheduleType type) {
+  return detail::enum_name(detail::kScheduleNames, type);
+}
+
+void ScheduleConfig::validate() const {
+  MLPX_CHECK(step_size >= 1, ValueError, "schedule step_size: expected an integer >= 1, found ",
+             step_size);
+  MLPX_CHECK(std::isfinite(gamma) && gamma > 0, ValueError,
+             "schedule gamma: expected a finite value > 0, found ", gamma);
+  for (size_t i = 0; i < milestones.size(); ++i) {
+    MLPX_CHECK(milestones[i] >= 0 && (i == 0 || milestones[i] > milestones[i - 1]), ValueError,
+               "schedule milestones: expected increasing epochs >= 0, found ", milestones[i],
+               " at position ", i, i > 0 ? " after " : "",
+               i > 0 ? std::to_string(milestones[i - 1]) : std::string());
+  }
+  MLPX_CHECK(total_epochs >= 1, ValueError,
+             "schedule total_epochs: expected an integer >= 1, found ", total_epochs);
+  MLPX_CHECK(std::isfinite(min_lr) && min_lr >= 0, ValueError,
+             "schedule min_lr: expected a finite value >= 0, found ", min_lr);
+  MLPX_CHECK(warmup_epochs >= 0, ValueError,
+             "schedule warmup_epochs: expected an integer >= 0, found ", warmup_epochs);
+  // Cosine anneals over T = total - warmup epochs: T must be at least one epoch.
+  MLPX_CHECK(type != ScheduleType::kCosine || warmup_epochs < total_epochs, ValueError,
+             "schedule warmup_epochs: expected fewer than total_epochs (", total_epochs,
+             ") for cosine, found ", warmup_epochs);
+}
+
+double scheduled_lr(const ScheduleConfig& config, double lr0, int epoch) {
+  config.validate();
+  MLPX_CHECK(epoch >= 0, ValueError, "scheduled_lr: expected an epoch >= 0, found ", epoch);
+  const int warmup = config.warmup_epochs;
+  if (epoch < warmup) return lr0 * (epoch + 1) / (warmup + 1);
+  const int e = epoch - warmup;
+  switch (config.type) {
+    case ScheduleType::kNone:
+      return lr0;
+    case ScheduleType::kStep:
+      return lr0 * std::pow(config.gamma, std::floor(static_cast<double>(e) / config.step_size));
+    case ScheduleType::kMultiStep: {
+      // Milestone m decays from epoch m on (torch's MultiStepLR: bisect_right).
+      const auto passed = std::upper_bound(config.milestones.begin(), config.milestones.end(), e) -
+                          config.milestones.begin();
+      return lr0 * std::pow(config.gamma, static_cast<double>(passed));
+    }
+    case ScheduleType::kExponential:
+      return lr0 * std::pow(config.gamma, static_cast<double>(e));
+    case ScheduleType::kCosine: {
+      const double t_max = config.total_epochs - warmup;
+      return config.min_lr + (lr0 - config.min_lr) * (1 + std::cos(kPi * e / t_max)) / 2;
+    }
+  }
+  return lr0;
+}
+
+}  // namespace mlpx

@@ -1,0 +1,137 @@
+#include "ops/batching.h"
+
+#include <limits>
+
+#include "core/check.h"
+#include "core/dispatch.h"
+#include "cpu/batching.h"
+#include "kernels/batching.h"
+#include "mlpx/error.h"
+
+namespace mlpx {
+
+namespace {
+
+void check_index_range(int64_t n) {
+  MLPX_CHECK(n >= 0 && n <= std::numeric_limits<int32_t>::max(), ShapeError,
+             "indices: expected at most ", std::numeric_limits<int32_t>::max(), " rows, found ", n);
+}
+
+// dst holds rows of src: src's rank, row width and dtype, on src's device.
+void check_rows_of(std::string_view op, const Tensor& src, const Tensor& dst) {
+  detail::check_defined(op, "src", src);
+  detail::check_defined(op, "dst", dst);
+  MLPX_CHECK(dst.cols() == src.cols() && dst.dim() == src.dim() && dst.dtype() == src.dtype() &&
+                 src.device() == dst.device(),
+             ShapeError, op, ": expected dst [", dst.rows(), ", ", src.cols(), "] ",
+             dtype_name(src.dtype()), " on src's device, found src ", src.describe(), ", dst ",
+             dst.describe());
+}
+
+}  // namespace
+
+Tensor random_permutation(int64_t n, uint64_t seed, uint64_t stream, Device device) {
+  check_index_range(n);
+  Tensor out({n}, DType::kInt32, device);
+  if (device.is_cuda()) {
+    cuda::random_permutation(out.data<int32_t>(), n, seed, stream, device);
+  } else {
+    cpu::random_permutation(out.data<int32_t>(), n, seed, stream);
+  }
+  return out;
+}
+
+Tensor identity_indices(int64_t n, Device device) {
+  check_index_range(n);
+  Tensor out({n}, DType::kInt32, device);
+  if (device.is_cuda()) {
+    cuda::identity_indices(out.data<int32_t>(), n, device);
+  } else {
+    for (int64_t i = 0; i < n; ++i) out.data<int32_t>()[i] = static_cast<int32_t>(i);
+  }
+  return out;
+}
+
+void gather_rows(const Tensor& src, const Tensor& indices, Tensor& dst) {
+  MLPX_CHECK(indices.defined() && indices.dim() == 1 && indices.dtype() == DType::kInt32,
+             ShapeError, "gather_rows: expected int32 [B] indices, found ", indices.describe());
+  check_rows_of("gather_rows", src, dst);
+  MLPX_CHECK(dst.rows() == indices.rows() && indices.device() == dst.device(), ShapeError,
+             "gather_rows: expected ", indices.rows(), " dst rows and indices on ",
+             dst.device().str(), ", found indices ", indices.describe(), ", dst ", dst.describe());
+  const int64_t rows = indices.rows(), width = src.cols();
+  const int32_t* idx = indices.data<int32_t>();
+  detail::dispatch_any(
+      "gather_rows", src,
+      [&](auto zero) {
+        // Indices come from random_permutation/identity_indices over src's rows: in range by
+        // construction, so the kernel does not re-check them.
+        using T = decltype(zero);
+        cuda::gather_rows(src.data<T>(), idx, dst.data<T>(), rows, width, dst.device());
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        for (int64_t i = 0; i < rows; ++i) {
+          MLPX_CHECK(idx[i] >= 0 && idx[i] < src.rows(), ValueError, "gather_rows: index ", idx[i],
+                     " at position ", i, ": expected a row in [0, ", src.rows(), ")");
+        }
+        cpu::gather_rows(src.data<T>(), idx, dst.data<T>(), rows, width);
+      });
+}
+
+void gather_batch(const Tensor& src, const Tensor& order, const Tensor& position, int64_t stride,
+                  Tensor& dst) {
+  MLPX_CHECK(order.defined() && order.dim() == 1 && order.dtype() == DType::kInt32 &&
+                 order.device() == dst.device(),
+             ShapeError, "gather_batch: expected int32 [M] order on dst's device, found ",
+             order.describe());
+  detail::check_tensor("gather_batch", "position", position, {1}, DType::kInt32, dst.device());
+  MLPX_CHECK(stride >= 0, ShapeError, "gather_batch: expected stride >= 0, found ", stride);
+  check_rows_of("gather_batch", src, dst);
+  const int64_t rows = dst.rows();
+  detail::dispatch_any(
+      "gather_batch", src,
+      [&](auto zero) {
+        using T = decltype(zero);
+        cuda::gather_batch(src.data<T>(), order.data<int32_t>(), position.data<int32_t>(), stride,
+                           dst.data<T>(), rows, src.cols(), dst.device());
+      },
+      [&](auto) {
+        // The CPU reads the position now and checks the range the GPU kernel trusts.
+        const int64_t begin = static_cast<int64_t>(position.data<int32_t>()[0]) * stride;
+        MLPX_CHECK(begin >= 0 && begin + rows <= order.numel(), ValueError,
+                   "gather_batch: expected the batch at position ", position.data<int32_t>()[0],
+                   " (rows ", begin, " to ", begin + rows, ") inside the order of ", order.numel(),
+                   " rows");
+        gather_rows(src, order.rows(begin, begin + rows), dst);
+      });
+}
+
+void commit_batch_loss(Tensor& loss, Tensor& batch_losses, Tensor& position) {
+  detail::check_float("commit_batch_loss", "loss", loss);
+  detail::check_tensor("commit_batch_loss", "loss", loss, {1}, loss);
+  MLPX_CHECK(batch_losses.defined() && batch_losses.dim() == 1, ShapeError,
+             "commit_batch_loss: expected batch_losses [M], found ",
+             batch_losses.defined() ? batch_losses.describe() : "an undefined tensor");
+  detail::check_tensor("commit_batch_loss", "batch_losses", batch_losses, batch_losses.shape(),
+                       loss);
+  detail::check_tensor("commit_batch_loss", "position", position, {1}, DType::kInt32,
+                       loss.device());
+  detail::dispatch(
+      "commit_batch_loss", loss,
+      [&] {
+        cuda::commit_batch_loss(loss.data<float>(), batch_losses.data<float>(),
+                                position.data<int32_t>(), loss.device());
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        int32_t* p = position.data<int32_t>();
+        MLPX_CHECK(*p >= 0 && *p < batch_losses.numel(), ValueError, "commit_batch_loss: position ",
+                   *p, ": expected a slot in [0, ", batch_losses.numel(), ")");
+        batch_losses.data<T>()[*p] = loss.data<T>()[0];
+        loss.data<T>()[0] = T(0);
+        *p += 1;
+      });
+}
+
+}  // namespace mlpx

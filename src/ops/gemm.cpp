@@ -1,0 +1,52 @@
+#include "mlpx/gemm.h"
+
+#include "core/check.h"
+#include "core/dispatch.h"
+#include "core/names.h"
+#include "cpu/gemm.h"
+#include "kernels/gemm.h"
+#include "mlpx/error.h"
+
+namespace mlpx {
+
+Precision parse_precision(const std::string& name) {
+  return detail::parse_enum(detail::kPrecisionNames, name, "precision");
+}
+
+std::string precision_name(Precision precision) {
+  return detail::enum_name(detail::kPrecisionNames, precision);
+}
+
+void gemm(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b, Tensor& c,
+          double alpha, double beta, Precision precision) {
+  detail::check_2d("gemm", "a", a);
+  detail::check_2d("gemm", "b", b);
+  detail::check_2d("gemm", "c", c);
+  MLPX_CHECK(a.dtype() == c.dtype() && b.dtype() == c.dtype() && a.device() == c.device() &&
+                 b.device() == c.device(),
+             ShapeError, "gemm: expected one dtype and device, found a ", a.describe(), ", b ",
+             b.describe(), ", c ", c.describe());
+  const int64_t m = transpose_a ? a.cols() : a.rows();
+  const int64_t k = transpose_a ? a.rows() : a.cols();
+  const int64_t kb = transpose_b ? b.cols() : b.rows();
+  const int64_t n = transpose_b ? b.rows() : b.cols();
+  MLPX_CHECK(k == kb && c.rows() == m && c.cols() == n, ShapeError, "gemm: expected op(a) [", m,
+             ", ", k, "] x op(b) [", k, ", ", n, "] -> c [", m, ", ", n, "], found op(b) [", kb,
+             ", ", n, "] and c ", shape_str(c.shape()));
+  MLPX_CHECK(precision == Precision::kFp32 || c.device().is_cuda(), ValueError, "gemm: precision ",
+             precision_name(precision), " needs a CUDA device, found ", c.describe());
+  detail::dispatch(
+      "gemm", c,
+      [&] {
+        cuda::gemm(c.device().index, transpose_a, transpose_b, m, n, k, static_cast<float>(alpha),
+                   a.data<float>(), b.data<float>(), static_cast<float>(beta), c.data<float>(),
+                   precision);
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::gemm<T>(transpose_a, transpose_b, m, n, k, static_cast<T>(alpha), a.data<T>(),
+                     b.data<T>(), static_cast<T>(beta), c.data<T>());
+      });
+}
+
+}  // namespace mlpx

@@ -1,0 +1,65 @@
+#include "mlpx/linear.h"
+
+#include "core/check.h"
+#include "core/dispatch.h"
+#include "cpu/linear.h"
+#include "kernels/linear.h"
+
+namespace mlpx {
+
+void add_bias(Tensor& y, const Tensor& bias) {
+  detail::check_2d("add_bias", "y", y);
+  detail::check_float("add_bias", "y", y);
+  detail::check_tensor("add_bias", "bias", bias, {y.cols()}, y);
+  detail::dispatch(
+      "add_bias", y,
+      [&] { cuda::add_bias(y.data<float>(), bias.data<float>(), y.rows(), y.cols(), y.device()); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::add_bias(y.data<T>(), bias.data<T>(), y.rows(), y.cols());
+      });
+}
+
+void sum_rows(const Tensor& x, Tensor& sums) {
+  detail::check_2d("sum_rows", "x", x);
+  detail::check_float("sum_rows", "x", x);
+  detail::check_tensor("sum_rows", "sums", sums, {x.cols()}, x);
+  detail::dispatch(
+      "sum_rows", x,
+      [&] { cuda::sum_rows(x.data<float>(), sums.data<float>(), x.rows(), x.cols(), x.device()); },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::sum_rows(x.data<T>(), sums.data<T>(), x.rows(), x.cols());
+      });
+}
+
+void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
+                    Precision precision) {
+  detail::check_2d("linear_forward", "x", x);
+  detail::check_float("linear_forward", "x", x);
+  detail::check_2d("linear_forward", "weight", weight);
+  const int64_t batch = x.rows(), in = x.cols(), out = weight.rows();
+  detail::check_tensor("linear_forward", "weight", weight, {out, in}, x);
+  detail::check_tensor("linear_forward", "bias", bias, {out}, x);
+  detail::check_tensor("linear_forward", "y", y, {batch, out}, x);
+  gemm(x, false, weight, true, y, 1.0, 0.0, precision);
+  add_bias(y, bias);
+}
+
+void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor& dweight,
+                     Tensor& dbias, Tensor* dx, Precision precision) {
+  detail::check_2d("linear_backward", "x", x);
+  detail::check_float("linear_backward", "x", x);
+  detail::check_2d("linear_backward", "weight", weight);
+  const int64_t batch = x.rows(), in = x.cols(), out = weight.rows();
+  detail::check_tensor("linear_backward", "weight", weight, {out, in}, x);
+  detail::check_tensor("linear_backward", "dy", dy, {batch, out}, x);
+  detail::check_tensor("linear_backward", "dweight", dweight, {out, in}, x);
+  detail::check_tensor("linear_backward", "dbias", dbias, {out}, x);
+  if (dx != nullptr) detail::check_tensor("linear_backward", "dx", *dx, {batch, in}, x);
+  gemm(dy, true, x, false, dweight, 1.0, 0.0, precision);  // dW[out, in] = dy^T x
+  sum_rows(dy, dbias);                                     // db[out] = sum over rows of dy
+  if (dx != nullptr) gemm(dy, false, weight, false, *dx, 1.0, 0.0, precision);  // dx = dy W
+}
+
+}  // namespace mlpx

@@ -1,0 +1,108 @@
+#include "mlpx/loss.h"
+
+#include "core/check.h"
+#include "core/dispatch.h"
+#include "core/names.h"
+#include "cpu/loss.h"
+#include "kernels/loss.h"
+#include "mlpx/error.h"
+
+namespace mlpx {
+
+Loss parse_loss(const std::string& name) {
+  return detail::parse_enum(detail::kLossNames, name, "loss");
+}
+
+std::string loss_name(Loss loss) { return detail::enum_name(detail::kLossNames, loss); }
+
+bool loss_uses_class_labels(Loss loss) { return loss == Loss::kCrossEntropy; }
+
+void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target, Tensor& row_loss,
+                           Tensor* grad) {
+  const std::string op = loss_name(loss);
+  detail::check_2d(op, "output [B, K]", output);
+  detail::check_float(op, "output", output);
+  const int64_t rows = output.rows(), cols = output.cols();
+  if (loss_uses_class_labels(loss)) {
+    detail::check_tensor(op, "target (class indices)", target, {rows}, DType::kInt32,
+                         output.device());
+  } else {
+    detail::check_tensor(op, "target", target, output.shape(), output);
+  }
+  detail::check_tensor(op, "row_loss", row_loss, {rows}, output);
+  if (grad != nullptr) detail::check_tensor(op, "grad", *grad, output.shape(), output);
+
+  detail::dispatch(
+      op, output,
+      [&] {
+        float* g = grad != nullptr ? grad->data<float>() : nullptr;
+        const Device device = output.device();
+        switch (loss) {
+          case Loss::kCrossEntropy:
+            return cuda::cross_entropy(output.data<float>(), target.data<int32_t>(),
+                                       row_loss.data<float>(), g, rows, cols, device);
+          case Loss::kKlDiv:
+            return cuda::kl_div(output.data<float>(), target.data<float>(), row_loss.data<float>(),
+                                g, rows, cols, device);
+          default:
+            return cuda::elementwise_loss(loss, output.data<float>(), target.data<float>(),
+                                          row_loss.data<float>(), g, rows, cols, device);
+        }
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        T* g = grad != nullptr ? grad->data<T>() : nullptr;
+        switch (loss) {
+          case Loss::kCrossEntropy:
+            return cpu::cross_entropy(output.data<T>(), target.data<int32_t>(), row_loss.data<T>(),
+                                      g, rows, cols);
+          case Loss::kKlDiv:
+            return cpu::kl_div(output.data<T>(), target.data<T>(), row_loss.data<T>(), g, rows,
+                               cols);
+          default:
+            return cpu::elementwise_loss(loss, output.data<T>(), target.data<T>(),
+                                         row_loss.data<T>(), g, rows, cols);
+        }
+      });
+}
+
+void accumulate_sum(const Tensor& values, Tensor& accumulator, double scale) {
+  detail::check_float("accumulate_sum", "values", values);
+  MLPX_CHECK(values.dim() == 1, ShapeError, "accumulate_sum: expected values [N], found ",
+             values.describe());
+  detail::check_tensor("accumulate_sum", "accumulator", accumulator, {1}, values);
+  const int64_t n = values.numel();
+  detail::dispatch(
+      "accumulate_sum", values,
+      [&] {
+        cuda::accumulate_sum(values.data<float>(), n, accumulator.data<float>(), scale,
+                             values.device());
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::accumulate_sum(values.data<T>(), n, accumulator.data<T>(), scale);
+      });
+}
+
+void accumulate_correct(const Tensor& output, const Tensor& labels, Tensor& correct) {
+  detail::check_2d("accumulate_correct", "output [B, K]", output);
+  detail::check_float("accumulate_correct", "output", output);
+  const int64_t rows = output.rows(), cols = output.cols();
+  detail::check_tensor("accumulate_correct", "labels", labels, {rows}, DType::kInt32,
+                       output.device());
+  detail::check_tensor("accumulate_correct", "correct", correct, {1}, DType::kInt32,
+                       output.device());
+  detail::dispatch(
+      "accumulate_correct", output,
+      [&] {
+        cuda::accumulate_correct(output.data<float>(), labels.data<int32_t>(), rows, cols,
+                                 correct.data<int32_t>(), output.device());
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::accumulate_correct(output.data<T>(), labels.data<int32_t>(), rows, cols,
+                                correct.data<int32_t>());
+      });
+}
+
+}  // namespace mlpx

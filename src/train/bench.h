@@ -1,0 +1,59 @@
+// Batch-size sweeps: full-batch GD vs mini-batch vs SGD on one model, data set and device.
+// For each batch size: training-step throughput after a warm-up, the time of one epoch, and
+// the training time to reach a test accuracy. `mlpx bench` (src/cli/bench.cpp) prints them;
+// compare_torch.py sets them beside PyTorch's. Internal: the library side of `mlpx bench`.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "mlpx/config.h"
+
+namespace mlpx {
+
+struct BenchOptions {
+  // Batch sizes in the order measured; 0 is the whole training set (full-batch GD).
+  std::vector<int64_t> batch_sizes = {1, 8, 32, 128, 512, 2048, 8192, 0};
+  // Test accuracy to reach; 0 skips the time-to-target run.
+  double target_accuracy = 0.85;
+  // Cap on each batch size's time-to-target run (training time) and on its one-epoch run.
+  double max_seconds = 60.0;
+  // Wall time the throughput measurement of each batch size aims at (after the warm-up).
+  double throughput_seconds = 1.0;
+  int64_t warmup_steps = 3;  // untimed steps before the throughput measurement
+  int64_t min_steps = 5;     // timed steps at least, however slow a step is
+  // Called with each row as soon as it is measured (for live output); may be empty.
+  std::function<void(const struct BenchRow&)> on_row;
+};
+
+struct BenchRow {
+  std::string device;             // "cpu", "cuda:0"
+  int64_t batch_size = 0;         // the effective batch: the training-set size for full batch
+  double samples_per_s = 0.0;     // training steps only (forward, loss, backward, update)
+  double updates_per_s = 0.0;     // optimizer steps per second = samples_per_s / batch_size
+  double epoch_s = 0.0;           // one whole epoch (shuffle, gathers, steps, its one sync)
+  double time_to_target_s = 0.0;  // training time until the target was met; NaN if not
+  double target_accuracy = 0.0;   // the target asked for (0: not measured)
+  bool reached = false;           // whether the test accuracy reached the target in time
+  double final_accuracy = 0.0;    // the last test accuracy measured (NaN: none)
+  int64_t epochs = 0;             // epochs (or fractions, rounded up) the target run took
+};
+
+// Parses "1,8,32,full" (full or 0: the whole training set); ValueError on anything else.
+std::vector<int64_t> parse_batch_sizes(const std::string& text);
+
+// Runs the sweep of `options` on the model, data, optimizer, schedule, loss, seed and
+// device of `config`. Every batch size starts from the same initial weights. The test set
+// (or, without one, the validation set) decides the target. Evaluation is not counted in
+// time_to_target_s: the test set is evaluated every ceil(N/4) training samples (four
+// times an epoch for mini-batches, after every step once a batch is N/4 rows or more).
+std::vector<BenchRow> run_batch_sweep(const Config& config, const BenchOptions& options);
+
+// One JSON object (no newline) with the keys device, batch_size, samples_per_s,
+// updates_per_s, epoch_s, time_to_target_s (null when not reached), target_accuracy,
+// reached: what `mlpx bench --json` prints, a line per row.
+std::string bench_row_json(const BenchRow& row);
+
+}  // namespace mlpx

@@ -1,0 +1,166 @@
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "mlpx/checkpoint.h"
+#include "mlpx/error.h"
+#include "mlpx/schedule.h"
+#include "mlpx/training.h"
+
+namespace mlpx {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// JSON has no NaN: a missing figure (no validation set) is null.
+nlohmann::json number_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+bool same_model(const ModelConfig& a, const ModelConfig& b) {
+  if (a.layers.size() != b.layers.size() || a.activation_alpha != b.activation_alpha) return false;
+  for (size_t i = 0; i < a.layers.size(); ++i) {
+    if (a.layers[i].units != b.layers[i].units || a.layers[i].activation != b.layers[i].activation)
+      return false;
+  }
+  return true;
+}
+
+// The description of the job that on_start receives, one line each.
+std::vector<std::string> describe_run(const Config& config, const DataSplits& data,
+                                      const Sequential& model, const Trainer& trainer,
+                                      const std::string& resume) {
+  std::vector<std::string> lines;
+  std::ostringstream line;
+  line << "data: " << data.description << "; " << data.train.size() << " train / "
+       << data.validation.size() << " validation / " << data.test.size() << " test rows";
+  lines.push_back(line.str());
+  line.str("");
+  line << "device: " << model.device().str() << "; batch size " << trainer.batch_size()
+       << (trainer.batch_size() == data.train.size() ? " (full batch)" : "") << "; optimizer "
+       << optimizer_name(config.optimizer.type) << "; loss " << loss_name(config.loss);
+  if (config.precision != Precision::kFp32)
+    line << "; precision " << precision_name(config.precision);
+  lines.push_back(line.str());
+  std::istringstream summary(model.summary());
+  for (std::string row; std::getline(summary, row);) lines.push_back(row);
+  if (!resume.empty()) {
+    lines.push_back("resuming " + resume + " after epoch " + std::to_string(trainer.epoch()));
+  }
+  return lines;
+}
+
+void log_epoch(std::ofstream& log, const EpochMetrics& m) {
+  log << nlohmann::json{{"epoch", m.epoch},
+                        {"lr", m.lr},
+                        {"train_loss", m.train_loss},
+                        {"train_accuracy", m.train_accuracy},
+                        {"val_loss", number_or_null(m.val_loss)},
+                        {"val_accuracy", number_or_null(m.val_accuracy)},
+                        {"samples_per_s", m.samples_per_s},
+                        {"skipped_steps", m.skipped_steps},
+                        {"elapsed_s", m.elapsed_s}}
+             .dump()
+      << std::endl;
+}
+
+}  // namespace
+
+RunResult run_training(const Config& config, const RunOptions& options) {
+  config.validate();
+  const auto start = Clock::now();
+  const RunCallbacks& callbacks = options.callbacks;
+  const Device device = Device::parse(config.device);
+
+  std::optional<Checkpoint> checkpoint;
+  if (!options.resume.empty()) {
+    checkpoint.emplace(load_checkpoint(options.resume));
+    MLPX_CHECK(same_model(checkpoint->config.model, config.model), ValueError, options.resume,
+               ": expected the checkpoint's model to match the config's model.layers, found "
+               "another architecture");
+  }
+
+  const int64_t outputs = config.model.layers.back().units;
+  const DataSplits data_cpu = load_data(config, outputs);
+  const Dataset train = data_cpu.train.to(device);
+  const Dataset validation = data_cpu.validation.to(device);
+  const Dataset test = data_cpu.test.to(device);
+  if (checkpoint) {
+    MLPX_CHECK(checkpoint->model.inputs() == train.features(), ValueError, options.resume,
+               ": expected a model of ", train.features(), " inputs for this data, found ",
+               checkpoint->model.inputs());
+  }
+
+  Sequential model(train.features(), config.model.layers, config.model.activation_alpha,
+                   DType::kFloat32, device);
+  model.set_precision(config.precision);
+  if (checkpoint) {
+    model.params().copy_from(checkpoint->model.params());
+  } else {
+    model.init(config.model.init, config.model.init_std, config.seed);
+  }
+  Trainer trainer(config, model, train);
+  if (checkpoint) {
+    trainer.restore(checkpoint->progress.epoch, checkpoint->progress.step,
+                    checkpoint->optimizer_state);
+  } else if (!config.output.init_checkpoint.empty()) {
+    save_checkpoint(config.output.init_checkpoint, model, nullptr, config, {},
+                    data_cpu.standardization);
+  }
+
+  if (callbacks.on_start) {
+    callbacks.on_start(describe_run(config, data_cpu, model, trainer, options.resume));
+  }
+
+  std::ofstream log;
+  if (!config.output.log.empty()) {
+    log.open(config.output.log, checkpoint ? std::ios::app : std::ios::trunc);
+    MLPX_CHECK(log, IoError, config.output.log, ": cannot open the training log for writing");
+  }
+
+  RunResult result;
+  while (trainer.epoch() < config.train.epochs) {
+    const double lr =
+        scheduled_lr(config.schedule, config.optimizer.lr, static_cast<int>(trainer.epoch()));
+    EpochMetrics m = trainer.run_epoch(lr, callbacks.on_batch);
+    if (!m.completed) {
+      // Stopped by the caller: the checkpoint and the log keep the last whole epoch.
+      result.stopped = true;
+      break;
+    }
+    const Evaluation val = evaluate(model, config.loss, validation);
+    m.val_loss = val.loss;
+    m.val_accuracy = val.accuracy;
+    m.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+    result.epochs.push_back(m);
+    if (callbacks.on_epoch) callbacks.on_epoch(m);
+    if (log.is_open()) log_epoch(log, m);
+    if (!config.output.checkpoint.empty()) {
+      save_checkpoint(config.output.checkpoint, model, &trainer.optimizer(), config,
+                      {trainer.epoch(), trainer.optimizer().steps()}, data_cpu.standardization);
+    }
+  }
+
+  if (result.stopped) {
+    result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return result;
+  }
+  result.test = evaluate(model, config.loss, test);
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (test.size() > 0) {
+    if (log.is_open()) {
+      log << nlohmann::json{{"test_loss", result.test.loss},
+                            {"test_accuracy", result.test.accuracy},
+                            {"elapsed_s", result.seconds}}
+                 .dump()
+          << std::endl;
+    }
+  }
+  return result;
+}
+
+}  // namespace mlpx

@@ -1,0 +1,245 @@
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <string>
+
+#include "core/log.h"
+#include "kernels/graph.h"
+#include "math/streams.h"
+#include "mlpx/error.h"
+#include "mlpx/loss.h"
+#include "mlpx/training.h"
+#include "ops/batching.h"
+#include "ops/nonfinite.h"
+
+namespace mlpx {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// batch_size 0 (or anything above the set) means the whole set: full-batch GD.
+int64_t effective_batch(int64_t configured, int64_t n) {
+  return configured <= 0 || configured > n ? n : configured;
+}
+
+}  // namespace
+
+Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int64_t batch) {
+  Evaluation result;
+  const int64_t n = data.size();
+  if (n == 0) {
+    result.loss = result.accuracy = std::nan("");
+    return result;
+  }
+  const Device device = model.device();
+  MLPX_CHECK(data.x.device() == device, ShapeError, "evaluate: expected the ", data.name,
+             " set on ", device.str(), ", found it on ", data.x.device().str());
+  batch = std::max<int64_t>(1, std::min(batch, n));
+  Tensor total = Tensor::zeros({1}, model.dtype(), device);
+  Tensor correct = Tensor::zeros({1}, DType::kInt32, device);
+  Tensor row_loss({batch}, model.dtype(), device);
+  for (int64_t start = 0; start < n; start += batch) {
+    const int64_t end = std::min(n, start + batch);
+    const Tensor out = model.predict(data.x.rows(start, end));
+    const Tensor labels = data.labels.rows(start, end);
+    const Tensor target = loss_uses_class_labels(loss) ? labels : data.targets.rows(start, end);
+    Tensor rows = row_loss.rows(0, end - start);
+    loss_forward_backward(loss, out, target, rows, nullptr);
+    accumulate_sum(rows, total);
+    accumulate_correct(out, labels, correct);
+  }
+  result.loss = total.item<double>() / static_cast<double>(n);
+  result.accuracy = correct.item<double>() / static_cast<double>(n);
+  result.samples = n;
+  return result;
+}
+
+Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train)
+    : options_(std::move(options)),
+      model_(model),
+      train_(std::move(train)),
+      batch_size_(effective_batch(options_.train.batch_size, train_.size())),
+      optimizer_(options_.optimizer, model.num_params(), model.dtype(), model.device()) {
+  const Device device = model.device();
+  MLPX_CHECK(train_.size() > 0, ValueError,
+             "training: expected a non-empty training set, found 0 rows");
+  MLPX_CHECK(train_.x.device() == device, ShapeError, "training: expected the data on ",
+             device.str(), " with the model, found it on ", train_.x.device().str());
+  MLPX_CHECK(train_.features() == model.inputs(), ShapeError, "training: expected ", model.inputs(),
+             " features (the model's inputs), found ", train_.features());
+  batch_x_ = Tensor({batch_size_, model.inputs()}, model.dtype(), device);
+  batch_labels_ = Tensor({batch_size_}, DType::kInt32, device);
+  if (!loss_uses_class_labels(options_.loss)) {
+    MLPX_CHECK(train_.targets.defined(), ValueError, "training: ", loss_name(options_.loss),
+               " expects float target rows, found class labels only");
+    batch_targets_ = Tensor({batch_size_, model.outputs()}, model.dtype(), device);
+  }
+  row_loss_ = Tensor({batch_size_}, model.dtype(), device);
+  grad_ = Tensor({batch_size_, model.outputs()}, model.dtype(), device);
+  position_ = Tensor::zeros({1}, DType::kInt32, device);
+  loss_scratch_ = Tensor::zeros({1}, model.dtype(), device);
+  correct_ = Tensor::zeros({1}, DType::kInt32, device);
+  if (options_.train.on_nonfinite == NonFinitePolicy::kSkip) {
+    nonfinite_flag_ = Tensor::zeros({4}, DType::kInt32, device);
+  }
+  graph_enabled_ = device.is_cuda() && options_.train.cuda_graph;
+  // A captured step must allocate nothing: the model's buffers exist from now on.
+  model.reserve(batch_size_);
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::restore(int64_t epoch, int64_t steps,
+                      const std::vector<std::pair<std::string, Tensor>>& optimizer_state) {
+  epoch_ = epoch;
+  std::vector<std::pair<std::string, Tensor>> on_device;
+  for (const auto& [name, buffer] : optimizer_state) {
+    on_device.emplace_back(name, buffer.to(model_.device()));
+  }
+  optimizer_.load_state(steps, on_device);
+}
+
+EpochMetrics Trainer::run_epoch(double lr, const ProgressCallback& on_progress) {
+  const auto start = Clock::now();
+  const int64_t n = train_.size();
+  const int64_t batches = (n + batch_size_ - 1) / batch_size_;
+  const int64_t first_step = optimizer_.steps();
+  begin_epoch(batches);
+  int64_t done = 0;
+  while (done < batches) {
+    const int64_t rows = std::min(batch_size_, n - done * batch_size_);
+    // The epoch's first step runs plainly: it loads every kernel module and lets cuBLAS pick
+    // its algorithms outside a capture.
+    run_step(rows, lr, /*may_replay=*/done > 0);
+    ++done;
+    if (!on_progress) continue;
+    BatchProgress p;
+    p.epoch = epoch_ + 1;
+    p.epochs = options_.train.epochs;
+    p.batch = done;
+    p.batches = batches;
+    p.samples = std::min(n, done * batch_size_);
+    p.seconds = seconds_since(start);
+    p.last_loss = [this, slot = done - 1] {
+      return batch_losses_.rows(slot, slot + 1).item<double>();
+    };
+    if (!on_progress(p)) break;
+  }
+  graph_.reset();  // waits for the last replay
+  return finish_epoch(lr, first_step, done, seconds_since(start));
+}
+
+void Trainer::begin_epoch(int64_t batches) {
+  const Device device = model_.device();
+  const int64_t n = train_.size();
+  order_ = options_.train.shuffle
+               ? random_permutation(n, options_.seed,
+                                    math::kStreamShuffle + static_cast<uint64_t>(epoch_), device)
+               : identity_indices(n, device);
+  // Each batch's mean loss lands in its own slot: read once at the end, it gives the epoch's
+  // mean and names the first step whose loss was not finite.
+  batch_losses_ = Tensor::zeros({batches}, model_.dtype(), device);
+  position_.fill_zero();
+  loss_scratch_.fill_zero();
+  correct_.fill_zero();
+  if (nonfinite_flag_.defined()) nonfinite_flag_.fill_zero();
+  // Captured per epoch: lr, the order and batch_losses are new each epoch (lr is a kernel
+  // argument).
+  graph_.reset();
+}
+
+void Trainer::run_step(int64_t rows, double lr, bool may_replay) {
+  if (graph_enabled_ && may_replay && rows == batch_size_) {
+    if (!graph_) {
+      auto graph = std::make_unique<cuda::StepGraph>(model_.device());
+      std::string why;
+      if (graph->capture([&] { enqueue_step(rows, lr); }, why)) {
+        graph_ = std::move(graph);
+      } else {
+        detail::log(LogLevel::kWarning,
+                    "CUDA graph capture of the training step failed (" + why +
+                        "); continuing with plain launches (train.cuda_graph false silences "
+                        "this)");
+        graph_enabled_ = false;
+      }
+    }
+    if (graph_) {
+      graph_->launch();
+      ++graph_replays_;
+      return;
+    }
+  }
+  enqueue_step(rows, lr);
+}
+
+// One training step whose batch position lives on the device (position_), so that the same
+// enqueued work serves every batch of one size, on the CPU as on the GPU, launched plainly or
+// replayed from a graph: same kernels, same order, same bits.
+void Trainer::enqueue_step(int64_t rows, double lr) {
+  Tensor x = batch_x_.rows(0, rows), labels = batch_labels_.rows(0, rows);
+  gather_batch(train_.x, order_, position_, batch_size_, x);
+  gather_batch(train_.labels, order_, position_, batch_size_, labels);
+  Tensor target = labels;
+  if (batch_targets_.defined()) {
+    target = batch_targets_.rows(0, rows);
+    gather_batch(train_.targets, order_, position_, batch_size_, target);
+  }
+  const Tensor out = model_.forward(x);
+  Tensor row_loss = row_loss_.rows(0, rows), grad = grad_.rows(0, rows);
+  loss_forward_backward(options_.loss, out, target, row_loss, &grad);
+  accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
+  accumulate_correct(out, labels, correct_);
+  model_.backward(grad);
+  const bool skip_nonfinite = nonfinite_flag_.defined();
+  if (skip_nonfinite) flag_nonfinite(loss_scratch_, model_.grads(), nonfinite_flag_);
+  optimizer_.step(model_.params(), model_.grads(), lr, skip_nonfinite ? &nonfinite_flag_ : nullptr);
+  commit_batch_loss(loss_scratch_, batch_losses_, position_);
+}
+
+// The epoch's one read-back: the batch losses, the correct count and the skip count.
+EpochMetrics Trainer::finish_epoch(double lr, int64_t first_step, int64_t batches_run,
+                                   double seconds) {
+  const int64_t n = train_.size();
+  const int64_t batches = batch_losses_.numel();
+  const int64_t samples = std::min(n, batches_run * batch_size_);
+  const std::vector<double> losses =
+      batch_losses_.dtype() == DType::kFloat64 ? batch_losses_.to_vector<double>() : [&] {
+        const auto f = batch_losses_.to_vector<float>();
+        return std::vector<double>(f.begin(), f.end());
+      }();
+  const bool skip_nonfinite = nonfinite_flag_.defined();
+  const int64_t skipped = skip_nonfinite ? nonfinite_flag_.rows(2, 3).item<int64_t>() : 0;
+  // On the GPU, skipped and replayed steps are known to the device only.
+  optimizer_.sync_steps();
+  double weighted = 0.0;
+  int64_t counted = 0;
+  for (int64_t b = 0; b < batches_run; ++b) {
+    const int64_t rows = std::min(n, (b + 1) * batch_size_) - b * batch_size_;
+    // A skipped step's loss may be NaN or Inf: it stays out of the epoch's mean.
+    if (skip_nonfinite && !std::isfinite(losses[b])) continue;
+    MLPX_CHECK(std::isfinite(losses[b]), Error, "training diverged: the loss is ", losses[b],
+               " at epoch ", epoch_ + 1, ", step ", first_step + b + 1, " (batch ", b + 1, " of ",
+               batches, "); try a smaller learning rate");
+    weighted += losses[b] * static_cast<double>(rows);
+    counted += rows;
+  }
+  EpochMetrics m;
+  m.completed = batches_run == batches;
+  if (m.completed) ++epoch_;
+  m.epoch = epoch_ + (m.completed ? 0 : 1);
+  m.lr = lr;
+  m.train_loss = counted > 0 ? weighted / static_cast<double>(counted) : std::nan("");
+  m.train_accuracy = correct_.item<double>() / static_cast<double>(samples);
+  m.samples = samples;
+  m.samples_per_s = static_cast<double>(samples) / std::max(seconds, 1e-9);
+  m.steps = optimizer_.steps();
+  m.skipped_steps = skipped;
+  return m;
+}
+
+}  // namespace mlpx
