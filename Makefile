@@ -5,17 +5,27 @@
 #                         and the installed-package consumer (examples/consumer)
 #
 #   make deps             install the missing Debian packages (as root; else print the command)
-#   make build            configure (Ninja, Release) and build into $(BUILD_DIR)
+#   make build            configure (preset default, or cpu-only when CUDA=OFF) and build into
+#                         $(BUILD_DIR)
 #   make format           clang-format -i on the tracked sources
 #   make format-check     fail when a tracked source is not clang-formatted
+#   make lint             clang-tidy (.clang-tidy) over src/ and kernels/ .cpp files; fails on
+#                         any warning. Uses a CPU-only compilation database in $(LINT_BUILD_DIR)
 #   make example          install into $(BUILD_DIR)/_install and build + run examples/consumer
 #   make clean            remove $(BUILD_DIR)
 #   make sanitize-test    build with -fsanitize=address,undefined into build-asan/ (CPU only), ctest
+#   make sim-test         the CUDA backend on the GPU simulator (sim/), with UBSan, into
+#                         build-sim/: every test (GPU ones included), then the parity and
+#                         simulator tests again under a second MLPX_SIM_SEED
 #   make fuzz             build the libFuzzer targets with clang into build-fuzz/, run each
 #                         for FUZZ_SECONDS (default 60) and print executions per target
 #
-# Variables: BUILD_DIR=build  CUDA=AUTO|ON|OFF  JOBS=2  CUDA_ARCHS=  (empty: CMake's rule)
-#            CMAKE_ARGS=  (extra configure arguments)  TRAIN_ARGS=  (arguments of mlpx train)
+# Variables: BUILD_DIR=build  CUDA=AUTO|ON|OFF|SIM  JOBS=2  CUDA_ARCHS=  (empty: CMake's rule)
+#            CMAKE_ARGS=  (extra configure arguments, every target)  TRAIN_ARGS=  (of mlpx train)
+#            ASAN_BUILD_DIR=build-asan  SIM_BUILD_DIR=build-sim  FUZZ_BUILD_DIR=build-fuzz
+#            LINT_BUILD_DIR=build-tidy
+# Each build flavour is a preset of CMakePresets.json (cmake --list-presets); these targets add
+# only what the variables change.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
@@ -35,7 +45,9 @@ CLANG_FORMAT ?= clang-format
 # `make deps`, so this list is the only one.
 DEB_PACKAGES := cmake ninja-build g++ libopenblas-dev zlib1g-dev nlohmann-json3-dev \
                 libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev clang-format \
-                dataset-fashion-mnist gnuplot-nox python3
+                clang-tidy dataset-fashion-mnist gnuplot-nox python3
+# make sim-test and CUDA=SIM: Boost.Context, the simulator's fibers.
+DEB_PACKAGES += libboost-context-dev
 # make fuzz: clang with libFuzzer and the sanitizer runtimes.
 DEB_PACKAGES += clang libclang-rt-14-dev
 
@@ -48,13 +60,33 @@ define format_files
   | while read -r f; do [ -f "$$f" ] && printf '%s\n' "$$f"; done; true
 endef
 
+# The configure, build and test presets (CMakePresets.json) and the folder each builds in. A
+# target configures with `cmake --preset P`, adding -B DIR when its folder is another one; it
+# builds with `cmake --build --preset P` in the preset's folder, else with `cmake --build DIR`
+# (a build preset cannot be pointed at another folder).
+PRESET_DIR_default := build
+PRESET_DIR_cpu-only := build-nocuda
+PRESET_DIR_asan := build-asan
+PRESET_DIR_sim := build-sim
+PRESET_DIR_fuzz := build-fuzz
+PRESET_DIR_lint := build-tidy
+# $(call preset_dir_differs,PRESET,DIR): non-empty when DIR is not PRESET's folder.
+preset_dir_differs = $(filter-out $(abspath $(PRESET_DIR_$(1))),$(abspath $(2)))
+# $(call configure,PRESET,DIR,EXTRA ARGUMENTS)
+configure = $(CMAKE) --preset $(1) $(if $(call preset_dir_differs,$(1),$(2)),-B $(2)) $(3) $(CMAKE_ARGS)
+# $(call build_preset,PRESET,DIR,TARGET): TARGET (optional) must be the build preset's own.
+build_preset = $(if $(call preset_dir_differs,$(1),$(2)),$(CMAKE) --build $(2) $(if $(3),--target $(3)),$(CMAKE) --build --preset $(1)) -j $(JOBS)
+
+# make build: CUDA=OFF is the cpu-only preset; AUTO and ON start from the default one.
+BUILD_PRESET := $(if $(filter OFF,$(shell echo '$(CUDA)' | tr a-z A-Z)),cpu-only,default)
+
 INSTALL_PREFIX := $(abspath $(BUILD_DIR))/_install
 CONSUMER_DIR := $(BUILD_DIR)/_consumer
 
-.PHONY: help deps build train test ctest format format-check example clean
+.PHONY: help deps build train test ctest format format-check lint example clean
 
 help:
-	@sed -n '1,20s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '1,/^$$/s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 deps:
 	@missing=""; \
@@ -75,9 +107,9 @@ deps:
 	DEBIAN_FRONTEND=noninteractive $$cmd
 
 build:
-	$(CMAKE) -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLPX_CUDA=$(CUDA) \
-	  $(if $(CUDA_ARCHS),-DCMAKE_CUDA_ARCHITECTURES="$(CUDA_ARCHS)") $(CMAKE_ARGS)
-	$(CMAKE) --build $(BUILD_DIR) -j $(JOBS)
+	$(call configure,$(BUILD_PRESET),$(BUILD_DIR),-DMLPX_CUDA=$(CUDA) \
+	  $(if $(CUDA_ARCHS),-DCMAKE_CUDA_ARCHITECTURES="$(CUDA_ARCHS)"))
+	$(call build_preset,$(BUILD_PRESET),$(BUILD_DIR))
 
 train: deps build
 	$(BUILD_DIR)/mlpx train $(TRAIN_ARGS)
@@ -111,6 +143,41 @@ format-check:
 	  echo "format-check: FAILED; run 'make format' to fix the files named above" >&2; exit 1; \
 	fi
 
+# clang-tidy with the checks of .clang-tidy (WarningsAsErrors: every finding fails). The files:
+# every src/**/*.cpp and kernels/*.cpp that the CPU-only compilation database holds, i.e. the
+# library and the CLI; the CUDA-only kernels/*.cpp (not compiled without nvcc) and .cu files are
+# left out and named. The database comes from configuring the lint preset (no build needed).
+# run-clang-tidy when installed, else xargs -P; the log ($(LINT_BUILD_DIR)/lint.log) is kept
+# without the colour codes that Debian's run-clang-tidy always asks for.
+LINT_BUILD_DIR ?= build-tidy
+CLANG_TIDY ?= clang-tidy
+RUN_CLANG_TIDY ?= $(firstword $(shell command -v run-clang-tidy run-clang-tidy-14 2>/dev/null))
+
+lint:
+	@command -v $(CLANG_TIDY) >/dev/null || { echo "lint: $(CLANG_TIDY) is missing (make deps)" >&2; exit 1; }
+	$(call configure,lint,$(LINT_BUILD_DIR)) --log-level=WARNING >/dev/null
+	@db=$(LINT_BUILD_DIR)/compile_commands.json; files=""; skipped=""; \
+	for f in $$(find src -name '*.cpp'; find kernels -maxdepth 1 -name '*.cpp'); do \
+	  if grep -qF "\"file\": \"$(CURDIR)/$$f\"" $$db; then files="$$files $$f"; else skipped="$$skipped $$f"; fi; \
+	done; \
+	[ -n "$$files" ] || { echo "lint: no files in $$db" >&2; exit 1; }; \
+	n=$$(echo $$files | wc -w); start=$$(date +%s); \
+	echo "lint: $(CLANG_TIDY) on $$n files, $(JOBS) at a time"; \
+	if [ -n "$(RUN_CLANG_TIDY)" ]; then \
+	  regexes=$$(for f in $$files; do printf '%s$$ ' "$(CURDIR)/$$f" | sed 's/[.+]/\\&/g'; done); \
+	  $(RUN_CLANG_TIDY) -quiet -p $(LINT_BUILD_DIR) -j $(JOBS) -clang-tidy-binary "$$(command -v $(CLANG_TIDY))" \
+	    $$regexes 2>&1 | sed 's/\x1b\[[0-9;]*m//g' > $(LINT_BUILD_DIR)/lint.log || rc=$$?; \
+	else \
+	  printf '%s\n' $$files | xargs -P $(JOBS) -n 1 $(CLANG_TIDY) --quiet -p $(LINT_BUILD_DIR) \
+	    > $(LINT_BUILD_DIR)/lint.log 2>&1 || rc=$$?; \
+	fi; \
+	[ -z "$$skipped" ] || echo "lint: not in the CPU-only build, not checked:$$skipped"; \
+	if [ "$${rc:-0}" -ne 0 ]; then \
+	  grep -E 'warning:|error:' $(LINT_BUILD_DIR)/lint.log | sort -u >&2 || cat $(LINT_BUILD_DIR)/lint.log >&2; \
+	  echo "lint: FAILED (full output: $(LINT_BUILD_DIR)/lint.log)" >&2; exit 1; \
+	fi; \
+	echo "lint: $$n files clean in $$(( $$(date +%s) - start )) s"
+
 # A real consumer: installs the built library and finds it with find_package(mlpx).
 example: build
 	rm -rf $(INSTALL_PREFIX) $(CONSUMER_DIR)
@@ -132,22 +199,33 @@ FUZZ_TARGETS ?= npy idx csv safetensors config roundtrip
 # (gzip IDX may justify 1032 x the input: 16 MiB for 16 KiB).
 FUZZ_MAX_LEN ?= 16384
 FUZZ_MALLOC_MB ?= 64
+# The asan test preset (CMakePresets.json) sets the same two variables: keep them equal.
 SANITIZER_ENV := ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
                  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: sanitize-test fuzz fuzz-build
+SIM_BUILD_DIR ?= build-sim
+# The simulator's scheduling seed of the second pass (the first uses its default, 0x5EED): a
+# kernel whose bits depend on the order of its threads or blocks fails one of the two.
+SIM_SECOND_SEED ?= 2
+
+.PHONY: sanitize-test sim-test fuzz fuzz-build
 
 sanitize-test:
-	$(CMAKE) -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLPX_CUDA=OFF \
-	  -DMLPX_SANITIZE=address,undefined -DMLPX_BUILD_BENCH=OFF $(CMAKE_ARGS)
-	$(CMAKE) --build $(ASAN_BUILD_DIR) -j $(JOBS)
+	$(call configure,asan,$(ASAN_BUILD_DIR))
+	$(call build_preset,asan,$(ASAN_BUILD_DIR))
 	cd $(ASAN_BUILD_DIR) && $(SANITIZER_ENV) $(CTEST) --output-on-failure -j $(JOBS) 2>&1 | tee ctest.log
+
+sim-test:
+	$(call configure,sim,$(SIM_BUILD_DIR))
+	$(call build_preset,sim,$(SIM_BUILD_DIR))
+	cd $(SIM_BUILD_DIR) && { $(SANITIZER_ENV) $(CTEST) --output-on-failure -j $(JOBS) && \
+	  MLPX_SIM_SEED=$(SIM_SECOND_SEED) $(SANITIZER_ENV) $(CTEST) --output-on-failure -j $(JOBS) \
+	    -L '^(sim|parity)$$' ; } 2>&1 | tee ctest.log
 
 fuzz-build:
 	@command -v clang++ >/dev/null || { echo "fuzz: clang++ is missing (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
-	CC=clang CXX=clang++ $(CMAKE) -S . -B $(FUZZ_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DMLPX_CUDA=OFF -DMLPX_FUZZ=ON -DMLPX_BUILD_TESTS=OFF -DMLPX_BUILD_BENCH=OFF -DMLPX_BUILD_CLI=OFF
-	$(CMAKE) --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target mlpx_fuzzers
+	$(call configure,fuzz,$(FUZZ_BUILD_DIR))
+	$(call build_preset,fuzz,$(FUZZ_BUILD_DIR),mlpx_fuzzers)
 
 # Each target first replays fuzz/regressions/<name>/ (inputs that once crashed), then fuzzes for
 # FUZZ_SECONDS from fuzz/corpus/<name>/ (seeds, read-only) into $(FUZZ_BUILD_DIR)/corpus/<name>/.

@@ -2,15 +2,22 @@
 #   MLPX_CUDA=AUTO  build it when check_language(CUDA) finds nvcc
 #   MLPX_CUDA=ON    build it, fail when nvcc is missing
 #   MLPX_CUDA=OFF   CPU backend only; nvcc is never looked for
+#   MLPX_CUDA=SIM   build it with the host compiler against the GPU simulator (sim/): the same
+#                   kernels run on the CPU, with checks (MLPX_CUDA_SIM); nvcc is not used
 include(CheckLanguage)
 
 string(TOUPPER "${MLPX_CUDA}" _mlpx_cuda)
-if(NOT _mlpx_cuda MATCHES "^(AUTO|ON|OFF)$")
-  message(FATAL_ERROR "MLPX_CUDA must be AUTO, ON or OFF; found '${MLPX_CUDA}'")
+if(NOT _mlpx_cuda MATCHES "^(AUTO|ON|OFF|SIM)$")
+  message(FATAL_ERROR "MLPX_CUDA must be AUTO, ON, OFF or SIM; found '${MLPX_CUDA}'")
 endif()
 
 set(MLPX_WITH_CUDA OFF)
-if(NOT _mlpx_cuda STREQUAL "OFF")
+set(MLPX_CUDA_SIM OFF)
+if(_mlpx_cuda STREQUAL "SIM")
+  set(MLPX_WITH_CUDA ON)
+  set(MLPX_CUDA_SIM ON)
+  message(STATUS "mlpx: CUDA backend ON, on the GPU simulator (sim/; no nvcc, no GPU)")
+elseif(NOT _mlpx_cuda STREQUAL "OFF")
   if(NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc AND NOT DEFINED ENV{CUDACXX})
     # nvcc is often installed outside PATH; look where the toolkit installs it.
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc CACHE FILEPATH "CUDA compiler")
@@ -26,7 +33,7 @@ if(NOT _mlpx_cuda STREQUAL "OFF")
   endif()
 endif()
 
-if(MLPX_WITH_CUDA)
+if(MLPX_WITH_CUDA AND NOT MLPX_CUDA_SIM)
   # A user's value always wins; otherwise the visible GPU's own ('native'), else 80;90.
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
     set(_mlpx_arch "80;90")

@@ -1,11 +1,17 @@
+# Installs the library, its public headers (the FILE_SET HEADERS of src/CMakeLists.txt:
+# include/mlpx/*.h), the mlpx::mlpx export and the package config (cmake/mlpxConfig.cmake.in),
+# so that another project can use find_package(mlpx). The CLI installs itself (src/cli/).
 include(CMakePackageConfigHelpers)
 
 install(TARGETS mlpx EXPORT mlpxTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
-        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY include/mlpx DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+        FILE_SET HEADERS DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+if(MLPX_CUDA_SIM)
+  # A simulator build's library runs its CUDA backend on mlpx_sim, which goes with it.
+  install(TARGETS mlpx_sim EXPORT mlpxTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endif()
 install(EXPORT mlpxTargets NAMESPACE mlpx:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/mlpx)
 
 configure_package_config_file(cmake/mlpxConfig.cmake.in

@@ -4,8 +4,8 @@
 #                                       (the library, the CLI, the tests, the benchmarks, the
 #                                       fuzzers) with -fsanitize=address,undefined; a UBSan
 #                                       finding aborts (no recovery), so ctest fails on it.
-#   -DMLPX_FUZZ=ON                      libFuzzer targets under fuzz/ (needs clang:
-#                                       CC=clang CXX=clang++). The library is built with
+#   -DMLPX_FUZZ=ON                      libFuzzer targets under fuzz/ (needs clang++: the
+#                                       fuzz preset sets it). The library is built with
 #                                       -fsanitize=fuzzer-no-link plus MLPX_SANITIZE
 #                                       (address,undefined when empty); the fuzz executables add
 #                                       -fsanitize=fuzzer.
@@ -20,8 +20,8 @@ if(MLPX_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
     message(FATAL_ERROR
             "MLPX_FUZZ=ON needs clang (libFuzzer), found ${CMAKE_CXX_COMPILER_ID} "
-            "${CMAKE_CXX_COMPILER}. Configure a fresh build folder with "
-            "CC=clang CXX=clang++ cmake -S . -B build-fuzz -DMLPX_FUZZ=ON -DMLPX_CUDA=OFF "
+            "${CMAKE_CXX_COMPILER}. Configure a fresh build folder with the fuzz preset: "
+            "cmake --preset fuzz [-B <folder>] "
             "(Debian: apt-get install clang libclang-rt-14-dev)")
   endif()
   if(MLPX_SANITIZE STREQUAL "")

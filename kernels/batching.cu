@@ -96,7 +96,7 @@ __global__ void commit_batch_loss_kernel(float* loss, float* batch_losses, int32
 
 void commit_batch_loss(float* loss, float* batch_losses, int32_t* position, Device device) {
   const cudaStream_t stream = stream_of(device);
-  commit_batch_loss_kernel<<<1, 1, 0, stream>>>(loss, batch_losses, position);
+  MLPX_LAUNCH(commit_batch_loss_kernel, 1, 1, 0, stream)(loss, batch_losses, position);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 

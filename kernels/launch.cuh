@@ -1,5 +1,6 @@
-// One launch helper for elementwise kernels: sizes a grid-stride grid, returns early when
-// there is no work, checks the launch. Internal.
+// How kernels are launched: MLPX_LAUNCH for every launch site, and one helper for
+// elementwise kernels that sizes a grid-stride grid, returns early when there is no work and
+// checks the launch. Internal.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -9,6 +10,20 @@
 
 #include "kernels/check.h"
 #include "kernels/runtime.h"
+
+// Every launch site writes MLPX_LAUNCH(kernel, grid, block, shared_bytes, stream)(args...):
+// with nvcc it is kernel<<<grid, block, shared_bytes, stream>>>(args...); in the simulator
+// build (MLPX_CUDA=SIM, sim/README.md) it queues the same kernel, compiled as C++, on the
+// simulated stream. This is the only place the two builds differ. A kernel named with a
+// template argument list containing a comma is first bound to a pointer.
+#if MLPX_SIM
+#include "mlpx_sim/launch.h"
+#define MLPX_LAUNCH(kernel, grid, block, shared_bytes, stream) \
+  ::mlpx_sim::Launcher(kernel, #kernel, __FILE__, __LINE__, grid, block, shared_bytes, stream)
+#else
+#define MLPX_LAUNCH(kernel, grid, block, shared_bytes, stream) \
+  kernel<<<grid, block, shared_bytes, stream>>>
+#endif
 
 namespace mlpx::cuda {
 
@@ -20,13 +35,13 @@ inline int blocks_for(int64_t n, int threads = kBlockThreads) {
   return static_cast<int>(std::min<int64_t>((n + threads - 1) / threads, kMaxBlocks));
 }
 
-// Launches kernel<<<blocks_for(n), kBlockThreads, 0, stream>>>(n, args...).
+// Launches kernel on blocks_for(n) blocks of kBlockThreads threads: kernel(n, args...).
 // The kernel's first parameter is the element count and it loops grid-stride over it.
 template <typename... KernelArgs, typename... Args>
 void launch_elementwise(void (*kernel)(int64_t, KernelArgs...), int64_t n, cudaStream_t stream,
                         Args... args) {
   if (n <= 0) return;
-  kernel<<<blocks_for(n), kBlockThreads, 0, stream>>>(n, args...);
+  MLPX_LAUNCH(kernel, blocks_for(n), kBlockThreads, 0, stream)(n, args...);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 

@@ -63,7 +63,7 @@ void add_bias(float* y, const float* bias, int64_t rows, int64_t cols, Device de
   const dim3 block(tx, ty);
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>((cols + tx - 1) / tx, kMaxBlocks)),
                   static_cast<unsigned>(std::min<int64_t>((rows + ty - 1) / ty, kMaxGridY)));
-  add_bias_kernel<<<grid, block, 0, stream>>>(y, bias, rows, cols);
+  MLPX_LAUNCH(add_bias_kernel, grid, block, 0, stream)(y, bias, rows, cols);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 
@@ -74,7 +74,7 @@ void sum_rows(const float* x, float* sums, int64_t rows, int64_t cols, Device de
   const dim3 block(kTileCols, kLanes);
   const dim3 grid(
       static_cast<unsigned>(std::min<int64_t>((cols + kTileCols - 1) / kTileCols, kMaxBlocks)));
-  sum_rows_kernel<<<grid, block, 0, stream>>>(x, sums, rows, cols);
+  MLPX_LAUNCH(sum_rows_kernel, grid, block, 0, stream)(x, sums, rows, cols);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 

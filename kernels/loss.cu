@@ -221,7 +221,7 @@ void accumulate_sum(const float* values, int64_t n, float* accumulator, double s
                     Device device) {
   const cudaStream_t stream = stream_of(device);
   if (n <= 0) return;
-  accumulate_sum_kernel<<<1, kSumThreads, 0, stream>>>(values, n, accumulator, scale);
+  MLPX_LAUNCH(accumulate_sum_kernel, 1, kSumThreads, 0, stream)(values, n, accumulator, scale);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 

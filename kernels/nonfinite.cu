@@ -41,7 +41,7 @@ void flag_nonfinite(const float* loss, const float* grads, int64_t n, int32_t* f
   // Always at least one block: the loss alone decides when there are no parameters.
   const int blocks = static_cast<int>(
       std::clamp<int64_t>((n + kBlockThreads - 1) / kBlockThreads, 1, kMaxNonfiniteBlocks));
-  flag_nonfinite_kernel<<<blocks, kBlockThreads, 0, stream>>>(loss, grads, n, flag);
+  MLPX_LAUNCH(flag_nonfinite_kernel, blocks, kBlockThreads, 0, stream)(loss, grads, n, flag);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 

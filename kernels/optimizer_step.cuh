@@ -128,8 +128,9 @@ void launch_optimizer_step(int64_t n, float* p, const float* g, StateBuffers<S> 
   const int64_t units = vectorized ? (n + 3) / 4 : n;
   const int blocks = static_cast<int>(
       std::clamp<int64_t>((units + kBlockThreads - 1) / kBlockThreads, 1, kOptimizerMaxBlocks));
-  optimizer_step_kernel<S, Op>
-      <<<blocks, kBlockThreads, 0, stream>>>(n, p, g, state, op, step_counter, skip, vectorized);
+  auto* const kernel = optimizer_step_kernel<S, Op>;
+  MLPX_LAUNCH(kernel, blocks, kBlockThreads, 0, stream)
+  (n, p, g, state, op, step_counter, skip, vectorized);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 

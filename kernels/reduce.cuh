@@ -81,8 +81,8 @@ template <int kGroup, typename... KernelArgs, typename... Args>
 void launch_rows(void (*kernel)(int64_t, int64_t, KernelArgs...), int64_t rows, int64_t cols,
                  cudaStream_t stream, Args... args) {
   if (rows <= 0) return;
-  kernel<<<blocks_for(rows, kBlockThreads / kGroup), kBlockThreads, 0, stream>>>(rows, cols,
-                                                                                 args...);
+  MLPX_LAUNCH(kernel, blocks_for(rows, kBlockThreads / kGroup), kBlockThreads, 0, stream)
+  (rows, cols, args...);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 

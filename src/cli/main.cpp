@@ -9,7 +9,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"mlpx: train multilayer perceptrons on NVIDIA GPUs (and CPUs)", "mlpx"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "mlpx 0.1.0");
+  app.set_version_flag("--version", "mlpx " MLPX_VERSION);  // MLPX_VERSION: src/cli/CMakeLists.txt
   mlpx::cli::add_train_command(app);
   mlpx::cli::add_eval_command(app);
   mlpx::cli::add_predict_command(app);
