@@ -20,10 +20,11 @@
 // Why Boost.Context's fcontext (boost::context::fiber): a switch saves and restores a few
 // callee-saved registers and the stack pointer in user space, tens of nanoseconds and no
 // system call, where ucontext's swapcontext also saves and restores the signal mask, a
-// sigprocmask system call on every switch. Under AddressSanitizer the build selects
-// Boost's ucontext backend instead (BOOST_USE_UCONTEXT with BOOST_USE_ASAN), whose switches
-// tell ASan about each stack change (__sanitizer_start/finish_switch_fiber); slower, but ASan
-// then follows the fibers' stacks correctly.
+// sigprocmask system call on every switch. Under AddressSanitizer every switch is announced
+// to ASan (__sanitizer_start/finish_switch_fiber, class FiberSwitch), so that ASan knows which
+// stack is live and keeps a fake stack per fiber. (Boost's own ASan support is its ucontext
+// backend, whose switches go through ASan's swapcontext interceptor: that clears the shadow
+// of the whole target stack and makes a system call at every switch, 8x slower here.)
 //
 // Keeping it fast: a fiber does not belong to one thread. A "runner" fiber starts the block's
 // threads one after another, each running start to finish on the runner's stack; only when a
@@ -33,6 +34,8 @@
 // lives as long as the process (at most blockDim of them are ever in use at once), each
 // with a guard page below it, so a launch of 1024 blocks x 256 threads allocates nothing
 // per thread.
+#include <cxxabi.h>
+#include <dlfcn.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -42,6 +45,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <string>
@@ -50,12 +54,13 @@
 
 #include "mlpx_sim/launch.h"
 
-#if defined(BOOST_USE_ASAN)
-#include <sanitizer/asan_interface.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
 #endif
 
 #include "mlpx_sim/device.h"
 #include "mlpx_sim/executor.h"
+#include "racecheck.h"
 
 namespace mlpx_sim {
 
@@ -157,17 +162,24 @@ uint64_t seed_from_environment() {
 
 // ---- Stacks ------------------------------------------------------------------------------
 
+// One stack of the pool. `fake_stack` is AddressSanitizer's companion of this stack (where
+// detect_stack_use_after_return puts the locals whose address escapes), kept from fiber to
+// fiber on the same stack: ASan makes one lazily for each new context, and making (mmap) and
+// freeing one for every runner, that is every block, made the simulator 5x slower.
+struct PoolStack {
+  ctx::stack_context context;
+  void* fake_stack = nullptr;
+  const void* bottom() const { return static_cast<const char*>(context.sp) - context.size; }
+};
+
 // Fixed-size stacks with a PROT_NONE guard page below each (an overflow faults instead of
 // corrupting a neighbour), handed out again and again and never returned to the system.
 class StackPool {
  public:
   StackPool() {
     page_ = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-#if defined(BOOST_USE_ASAN) || defined(__SANITIZE_ADDRESS__)
-    // ASan's redzones make frames larger. Not more: ASan's swapcontext interceptor clears the
-    // shadow of the whole target stack on every switch, with a memset up to 64 KiB of shadow
-    // (512 KiB of stack) and with mmap + madvise system calls beyond.
-    size_t kib = 256;
+#if defined(__SANITIZE_ADDRESS__)
+    size_t kib = 256;  // ASan's redzones make frames larger
 #else
     size_t kib = 128;
 #endif
@@ -187,33 +199,57 @@ class StackPool {
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       if (base == MAP_FAILED) throw std::bad_alloc();
       ::mprotect(base, page_, PROT_NONE);
-      ctx::stack_context stack;
-      stack.size = size_;
-      stack.sp = static_cast<char*>(base) + page_ + size_;
-      ++created_;
-      free_.reserve(created_);  // deallocate() then never allocates
-      free_.push_back(stack);
+      auto stack = std::make_unique<PoolStack>();
+      stack->context.size = size_;
+      stack->context.sp = static_cast<char*>(base) + page_ + size_;
+      free_.reserve(all_.size() + 1);  // deallocate() then never allocates
+      free_.push_back(stack.get());
+      all_.push_back(std::move(stack));
     }
-    ctx::stack_context stack = free_.back();
+    last_ = free_.back();
     free_.pop_back();
-#if defined(BOOST_USE_ASAN)
-    // A stack abandoned by an earlier fiber may still carry the poisoned redzones of the
-    // frames that were live when it switched away for the last time.
-    ASAN_UNPOISON_MEMORY_REGION(static_cast<char*>(stack.sp) - stack.size, stack.size);
-#endif
-    return stack;
+    return last_->context;
   }
-  void deallocate(ctx::stack_context& stack) noexcept { free_.push_back(stack); }
+  void deallocate(ctx::stack_context& context) noexcept {
+    for (auto& stack : all_) {  // a handful: at most one per thread that waits at once
+      if (stack->context.sp == context.sp) free_.push_back(stack.get());
+    }
+  }
+  // The stack handed out last: the one the fiber constructed last runs on.
+  PoolStack* last() const { return last_; }
 
  private:
-  size_t page_ = 4096, size_ = 0, created_ = 0;
-  std::vector<ctx::stack_context> free_;
+  size_t page_ = 4096, size_ = 0;
+  std::vector<std::unique_ptr<PoolStack>> all_;
+  std::vector<PoolStack*> free_;
+  PoolStack* last_ = nullptr;
 };
 
 struct PoolAllocator {  // Boost.Context's StackAllocator concept, over the pool
   StackPool* pool;
   ctx::stack_context allocate() { return pool->allocate(); }
   void deallocate(ctx::stack_context& stack) noexcept { pool->deallocate(stack); }
+};
+
+// ---- Telling AddressSanitizer about stack switches ---------------------------------------
+
+// Brackets each fiber switch: leave() just before it, arrive() just after it, in the context
+// that was switched to. `fake_stack` is the fake stack of the context that leaves (saved) or
+// arrives (restored). No-ops without ASan.
+struct FiberSwitch {
+#if defined(__SANITIZE_ADDRESS__)
+  static void leave(void** fake_stack, const void* to_bottom, size_t to_size) {
+    __sanitizer_start_switch_fiber(fake_stack, to_bottom, to_size);
+  }
+  // `from_bottom` and `from_size`, when given, receive the stack switched away from.
+  static void arrive(void* fake_stack, const void** from_bottom = nullptr,
+                     size_t* from_size = nullptr) {
+    __sanitizer_finish_switch_fiber(fake_stack, from_bottom, from_size);
+  }
+#else
+  static void leave(void**, const void*, size_t) {}
+  static void arrive(void*, const void** = nullptr, size_t* = nullptr) {}
+#endif
 };
 
 // ---- Names for messages ------------------------------------------------------------------
@@ -298,9 +334,10 @@ struct Slot {  // one thread of the running block
   WarpOp warp_op = WarpOp::kSyncWarp;
   unsigned mask = 0, size = 0;
   int param = 0, width = 32;
-  uint64_t bits = 0;    // the value it contributes to a warp rendezvous
-  uint64_t result = 0;  // what its rendezvous returns to it
-  ctx::fiber fiber;     // its context while it waits or is ready
+  uint64_t bits = 0;           // the value it contributes to a warp rendezvous
+  uint64_t result = 0;         // what its rendezvous returns to it
+  ctx::fiber fiber;            // its context while it waits or is ready
+  PoolStack* stack = nullptr;  // the stack that context runs on
 };
 
 // Per warp of the running block: which lanes ended, wait at a barrier, wait at a warp
@@ -337,7 +374,8 @@ class Executor {
   void take_back(ctx::fiber&& back);
   void run_threads();
   void run_thread(unsigned t);
-  void suspend() { scheduler_ = std::move(scheduler_).resume(); }
+  ctx::fiber switch_to(ctx::fiber&& fiber, PoolStack* stack);
+  void suspend();
   void resolve_stall();
   void complete_warp(unsigned t, unsigned base);
   void make_ready(unsigned* threads, unsigned count);
@@ -353,6 +391,8 @@ class Executor {
   std::string where() const;  // " (block ...; kernel launched at ...)"
   std::string missing_lane(unsigned t, unsigned lane, const char* why_missing) const;
   std::string whereabouts(const Slot& other) const;
+  std::string describe(const racecheck::Race& race) const;
+  uint3 coordinates_of(unsigned t) const;
 
   const KernelLaunch* launch_ = nullptr;
   unsigned threads_ = 0;  // per block
@@ -367,9 +407,14 @@ class Executor {
   Rng rng_;
   bool shuffled_ = true;
   uint64_t launch_seed_ = 0;
-  unsigned cur_ = 0;      // the thread whose code runs (or last ran)
-  ctx::fiber scheduler_;  // the scheduler's context, held by the running fiber
+  unsigned cur_ = 0;                       // the thread whose code runs (or last ran)
+  ctx::fiber scheduler_;                   // the scheduler's context, held by the running fiber
+  const void* scheduler_stack_ = nullptr;  // the calling OS thread's stack (for ASan)
+  size_t scheduler_stack_size_ = 0;
+  void* scheduler_fake_stack_ = nullptr;
+  PoolStack* running_stack_ = nullptr;  // the stack of the fiber that runs (or ran last)
   bool faulted_ = false;
+  bool abandoning_ = false;  // abandon(): each resumed thread unwinds
   std::string fault_;
   StackPool stacks_;
   uint64_t seed_ = kDefaultScheduleSeed;
@@ -396,6 +441,7 @@ Executor& active_executor(const char* what) {
 }
 
 void Executor::set_thread(unsigned t) {
+  racecheck::set_thread(t);
   uint3& idx = detail::g_coordinates.thread_idx;
   if (one_dim_) {
     idx = {t, 0, 0};
@@ -442,12 +488,17 @@ cudaError_t Executor::run(const KernelLaunch& launch, std::string& why) {
   const uint64_t blocks = static_cast<uint64_t>(launch.grid.x) * launch.grid.y * launch.grid.z;
   const Permutation block_order(blocks, launch_seed_, shuffled_);
 
+  racecheck::launch_started();
   try {
-    for (uint64_t k = 0; k < blocks && !faulted_; ++k) run_block(block_order(k));
+    for (uint64_t k = 0; k < blocks && !faulted_; ++k) {
+      run_block(block_order(k));
+      if (racecheck::Race race; racecheck::take_race(race)) record(describe(race));
+    }
   } catch (const std::exception& e) {  // the scheduler's own failures (a stack allocation)
     record(std::string("simulator failure in ") + launch.name + ": " + e.what());
   }
   if (faulted_) abandon();
+  racecheck::launch_ended();
   launch_ = nullptr;
   detail::g_coordinates = ThreadCoordinates{};
   if (faulted_) {
@@ -466,6 +517,7 @@ void Executor::run_block(uint64_t linear) {
                                      static_cast<unsigned>(rest / grid.y)};
   for (Slot& slot : slots_) slot.state = State::kUnstarted;
   for (WarpLanes& w : warps_) w = WarpLanes{};
+  racecheck::block_started(threads_);
   next_start_ = 0;
   done_ = 0;
   ready_.clear();
@@ -493,11 +545,14 @@ void Executor::run_block(uint64_t linear) {
 
 void Executor::start_runner() {
   ctx::fiber runner(std::allocator_arg, PoolAllocator{&stacks_}, [this](ctx::fiber&& scheduler) {
+    FiberSwitch::arrive(running_stack_->fake_stack, &scheduler_stack_, &scheduler_stack_size_);
     scheduler_ = std::move(scheduler);
     run_threads();
+    // The fake stack stays with the pool's stack, for the next runner on it.
+    FiberSwitch::leave(&running_stack_->fake_stack, scheduler_stack_, scheduler_stack_size_);
     return std::move(scheduler_);
   });
-  take_back(std::move(runner).resume());
+  take_back(switch_to(std::move(runner), stacks_.last()));
 }
 
 void Executor::resume(unsigned t) {
@@ -505,7 +560,27 @@ void Executor::resume(unsigned t) {
   set_thread(t);
   slots_[t].state = State::kRunning;
   ctx::fiber fiber = std::move(slots_[t].fiber);
-  take_back(std::move(fiber).resume());
+  take_back(switch_to(std::move(fiber), slots_[t].stack));
+}
+
+// From the scheduler into a fiber, until it yields or ends.
+ctx::fiber Executor::switch_to(ctx::fiber&& fiber, PoolStack* stack) {
+  running_stack_ = stack;
+  FiberSwitch::leave(&scheduler_fake_stack_, stack->bottom(), stack->context.size);
+  ctx::fiber back = std::move(fiber).resume();
+  FiberSwitch::arrive(scheduler_fake_stack_);
+  return back;
+}
+
+// From the running thread's fiber back to the scheduler, until the scheduler resumes it. A
+// thread resumed by abandon() unwinds from here (Fault, caught in run_thread).
+void Executor::suspend() {
+  PoolStack* stack = running_stack_;
+  slots_[cur_].stack = stack;
+  FiberSwitch::leave(&stack->fake_stack, scheduler_stack_, scheduler_stack_size_);
+  scheduler_ = std::move(scheduler_).resume();
+  FiberSwitch::arrive(stack->fake_stack);
+  if (abandoning_) throw Fault{};
 }
 
 // Back in the scheduler: `back` is the fiber that just yielded (it now belongs to the thread
@@ -542,13 +617,16 @@ void Executor::run_thread(unsigned t) {
   ++done_;
 }
 
-// A fault ends the launch: the threads still suspended are unwound (destroying a suspended
-// fiber throws Boost's forced_unwind inside it, so destructors on its stack run) and their
-// stacks go back to the pool.
+// A fault ends the launch: each thread still suspended is resumed and unwinds from its
+// rendezvous (suspend() throws Fault), so destructors on its stack run, its runner ends
+// (faulted_ stops it from starting more threads) and the stack returns to the pool. (Destroying
+// a suspended Boost fiber would unwind it too, but with a switch ASan is not told of.)
 void Executor::abandon() {
-  for (Slot& slot : slots_) {
-    ctx::fiber dead = std::move(slot.fiber);
+  abandoning_ = true;
+  for (unsigned t = 0; t < threads_; ++t) {
+    if (slots_[t].fiber) resume(t);
   }
+  abandoning_ = false;
   ready_.clear();
   ready_head_ = 0;
 }
@@ -649,6 +727,7 @@ void Executor::resolve_stall() {
       scratch_.push_back(t);
     }
     for (WarpLanes& w : warps_) w.at_barrier = 0;
+    racecheck::barrier_opened();
     make_ready(scratch_.data(), threads_);
     return;
   }
@@ -680,6 +759,71 @@ void Executor::resolve_stall() {
     }
   }
   record(what + where());
+}
+
+// ---- Racecheck reports -------------------------------------------------------------------
+
+// "file.cu:51 in kernel<...>(float const*, float*)" for the instruction at `offset` in
+// `object`, from binutils' addr2line (the debug information), or "" when that is unavailable.
+// Called once per reported race.
+std::string source_line(const std::string& object, const char* offset) {
+  if (object.find('\'') != std::string::npos) return "";
+  const std::string command = "addr2line -Cfe '" + object + "' " + offset + " 2>/dev/null";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return "";
+  char function[1024] = "", where[1024] = "";
+  const bool read = std::fgets(function, sizeof function, pipe) != nullptr &&
+                    std::fgets(where, sizeof where, pipe) != nullptr;
+  ::pclose(pipe);
+  std::string f = function, w = where;
+  while (!f.empty() && f.back() == '\n') f.pop_back();
+  while (!w.empty() && (w.back() == '\n' || w.back() == ' ')) w.pop_back();
+  if (const size_t paren = w.find(" (discriminator"); paren != std::string::npos) w.erase(paren);
+  if (!read || w.empty() || w[0] == '?') return "";
+  return w + (f.empty() || f[0] == '?' ? "" : " in " + f);
+}
+
+uint3 Executor::coordinates_of(unsigned t) const {
+  const unsigned bx = launch_->block.x, by = launch_->block.y;
+  return {t % bx, t / bx % by, t / bx / by};
+}
+
+// "race on shared memory in K: thread (5, 0, 0) reads 4 bytes at 0x... that thread (3, 0, 0)
+// wrote, with no __syncthreads between them (the read at <object>+0x...; ...)"
+std::string Executor::describe(const racecheck::Race& race) const {
+  char address[32];
+  std::snprintf(address, sizeof address, "%#" PRIxPTR, race.address);
+  std::string what = "race on shared memory in " + launch_->name + ": thread " +
+                     coords(coordinates_of(race.thread)) + (race.write ? " writes " : " reads ") +
+                     std::to_string(race.size) + (race.size == 1 ? " byte" : " bytes") + " at " +
+                     address + " that thread " + coords(coordinates_of(race.other)) +
+                     (race.other_write ? " wrote" : " read") + ", with no __syncthreads between";
+  if (race.thread / kWarpSize == race.other / kWarpSize) what += " and no warp rendezvous of both";
+  // Where the access is: the function when the object exports it, else object+offset, the
+  // address addr2line takes.
+  Dl_info info{};
+  if (race.pc != nullptr && dladdr(race.pc, &info) != 0 && info.dli_fname != nullptr) {
+    const auto pc = reinterpret_cast<uintptr_t>(race.pc);
+    char offset[32];
+    std::snprintf(offset, sizeof offset, "%#" PRIxPTR,
+                  pc - reinterpret_cast<uintptr_t>(info.dli_fbase));
+    what += std::string(" (the ") + (race.write ? "write" : "read") + " at ";
+    const std::string line = source_line(info.dli_fname, offset);
+    if (!line.empty()) {
+      what += line + ", ";
+    } else if (info.dli_sname != nullptr) {
+      int status = 0;
+      char* name = abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status);
+      what += std::string(status == 0 && name != nullptr ? name : info.dli_sname) + ", ";
+      std::free(name);
+    }
+    what += std::string(info.dli_fname) + "+" + offset + ")";
+  }
+  const uint3 saved = detail::g_coordinates.thread_idx;
+  detail::g_coordinates.thread_idx = coordinates_of(race.thread);
+  what += where();
+  detail::g_coordinates.thread_idx = saved;
+  return what;
 }
 
 // ---- Warp rendezvous ---------------------------------------------------------------------
@@ -815,6 +959,7 @@ void Executor::complete_warp(unsigned t, unsigned base) {
   }
   slots_[t].state = State::kRunning;
   warps_[t / kWarpSize].at_warp &= ~mask;
+  racecheck::warp_synced(base, mask);
   make_ready(scratch_.data(), static_cast<unsigned>(scratch_.size()));
 }
 
@@ -888,6 +1033,9 @@ uint64_t schedule_seed() {
   std::lock_guard<std::mutex> lock(g_mutex);
   return executor().seed();
 }
+
+void set_racecheck(bool on) { racecheck::set_enabled(on); }
+bool racecheck_on() { return racecheck::enabled(); }
 
 namespace detail {
 

@@ -27,9 +27,11 @@ std::vector<std::pair<int64_t, int64_t>> parity_shapes() {
       {0, 5},   {0, 1},    {1, 1},    {1, 7},    {7, 1},     {1, 1025},  {1025, 1},
       {3, 257}, {257, 3},  {2, 1024}, {2, 1025}, {5, 4097},  {1, 20000}, {3, 50000},
       {33, 10}, {128, 10}, {513, 31}, {65, 255}, {17, 2049}, {1, 256},   {256, 1}};
+  // Plus random shapes. 16 of them: the fixed ones above hold the edge cases, and on the GPU
+  // simulator under ASan every 10 random shapes cost this test about 20 s.
   std::mt19937_64 gen(4242);
   std::uniform_int_distribution<int64_t> rows(1, 300), cols(1, 2500);
-  while (shapes.size() < 60) shapes.emplace_back(rows(gen), cols(gen));
+  while (shapes.size() < 37) shapes.emplace_back(rows(gen), cols(gen));
   return shapes;
 }
 

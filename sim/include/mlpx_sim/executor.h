@@ -1,4 +1,5 @@
-// The executor's controls beyond launch.h: the scheduling seed. See sim/README.md.
+// The executor's controls beyond launch.h: the scheduling seed and the racecheck. See
+// sim/README.md.
 #pragma once
 
 #include <cstdint>
@@ -15,5 +16,10 @@ namespace mlpx_sim {
 inline constexpr uint64_t kDefaultScheduleSeed = 0x5EED;
 void set_schedule_seed(uint64_t seed);  // also restarts the launch count
 uint64_t schedule_seed();
+
+// The shared-memory racecheck (sim/README.md, "Racecheck"): on unless MLPX_SIM_RACECHECK=0 is in
+// the environment (read at the first launch). Setting it here overrides the environment.
+void set_racecheck(bool on);
+bool racecheck_on();
 
 }  // namespace mlpx_sim
