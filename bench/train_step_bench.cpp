@@ -89,7 +89,7 @@ struct Step {
   double gemm_flops = 0;  // per step
 
   Step(int64_t width, int64_t batch, Device device)
-      : model(784, layers_of(width), 0.01, DType::kFloat32, device),
+      : model(784, layers_of(width), DType::kFloat32, device),
         optimizer(mlpx::OptimizerConfig{}, model.num_params(), DType::kFloat32, device) {
     model.init(mlpx::Init::kHeNormal, 0.0, 0);
     x = random_tensor(batch, 784, 3, device);

@@ -25,15 +25,22 @@ void random_permutation(int32_t* out, int64_t n, uint64_t seed, uint64_t random_
                         Device device) {
   const cudaStream_t stream = stream_of(device);
   if (n <= 0) return;
-  uint64_t* keys = nullptr;
-  MLPX_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&keys), sizeof(uint64_t) * n, stream));
-  launch_elementwise(shuffle_keys_kernel, n, stream, keys, out, seed, random_stream);
+  // The sort keys, freed (stream-ordered) however this returns: Thrust throws on errors.
+  struct Keys {
+    uint64_t* ptr = nullptr;
+    cudaStream_t stream;
+    ~Keys() {
+      if (ptr != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFreeAsync(ptr, stream));
+    }
+  } keys{nullptr, stream};
+  MLPX_CUDA_CHECK(
+      cudaMallocAsync(reinterpret_cast<void**>(&keys.ptr), sizeof(uint64_t) * n, stream));
+  launch_elementwise(shuffle_keys_kernel, n, stream, keys.ptr, out, seed, random_stream);
   // Stable: equal keys keep row order, as the CPU's sort of (key, row) pairs does.
-  thrust::stable_sort_by_key(thrust::cuda::par.on(stream), thrust::device_pointer_cast(keys),
-                             thrust::device_pointer_cast(keys + n),
+  thrust::stable_sort_by_key(thrust::cuda::par.on(stream), thrust::device_pointer_cast(keys.ptr),
+                             thrust::device_pointer_cast(keys.ptr + n),
                              thrust::device_pointer_cast(out));
   MLPX_CUDA_CHECK_LAUNCH();
-  MLPX_CUDA_CHECK(cudaFreeAsync(keys, stream));
 }
 
 void identity_indices(int32_t* out, int64_t n, Device device) {

@@ -1,13 +1,32 @@
 #include "kernels/gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
+#include <cstdlib>
+#include <cstring>
 
+#include "core/log.h"
 #include "kernels/check.h"
 #include "kernels/runtime.h"
 #include "mlpx/error.h"
 
 namespace mlpx::cuda {
+namespace {
+
+// NVIDIA_TF32_OVERRIDE=0 in the environment makes cuBLAS compute TF32 requests in fp32: the
+// run is then not what precision "tf32" promises (slower, and more exact). Said once.
+void warn_if_tf32_is_overridden() {
+  static std::atomic<bool> warned{false};
+  const char* value = std::getenv("NVIDIA_TF32_OVERRIDE");
+  if (value == nullptr || std::strcmp(value, "0") != 0 || warned.exchange(true)) return;
+  ::mlpx::detail::log(
+      LogLevel::kWarning,
+      "precision tf32: NVIDIA_TF32_OVERRIDE=0 is set, so cuBLAS computes these GEMMs in "
+      "fp32 (unset it for TF32 tensor cores)");
+}
+
+}  // namespace
 
 void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
           float alpha, const float* a, const float* b, float beta, float* c, Precision precision) {
@@ -25,9 +44,12 @@ void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, 
   const int M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
   const int lda = transpose_a ? std::max(M, 1) : std::max(K, 1);
   const int ldb = transpose_b ? std::max(K, 1) : std::max(N, 1);
-  // The compute type, not a handle-wide mode, decides TF32: one call cannot leak into another.
+  // The compute type decides TF32, with the handle in its default math mode (runtime.cpp):
+  // CUBLAS_COMPUTE_32F is fp32 with cuBLAS's ordinary kernels, never TF32; _PEDANTIC would
+  // also forbid the fast fp32 paths (NVIDIA documents it as a testing mode).
+  if (precision == Precision::kTf32) warn_if_tf32_is_overridden();
   const cublasComputeType_t compute =
-      precision == Precision::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_PEDANTIC;
+      precision == Precision::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   MLPX_CUDA_CHECK(cublasGemmEx(ctx.blas, transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N,
                                transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, b,
                                CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta, c, CUDA_R_32F,

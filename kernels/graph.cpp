@@ -32,7 +32,15 @@ StepGraph::~StepGraph() {
 }
 
 bool StepGraph::capture(const std::function<void()>& body, std::string& why) {
-  MLPX_CUDA_CHECK(cudaStreamBeginCapture(impl_->stream, cudaStreamCaptureModeThreadLocal));
+  // A capture that cannot even begin (the stream is capturing already, or the driver refuses)
+  // is the documented fallback too: plain launches, not an exception.
+  if (const cudaError_t begun =
+          cudaStreamBeginCapture(impl_->stream, cudaStreamCaptureModeThreadLocal);
+      begun != cudaSuccess) {
+    cudaGetLastError();
+    why = std::string("cudaStreamBeginCapture: ") + cudaGetErrorString(begun);
+    return false;
+  }
   try {
     body();
   } catch (const CudaError& e) {

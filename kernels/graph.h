@@ -18,9 +18,10 @@ class StepGraph {
   StepGraph(const StepGraph&) = delete;
   StepGraph& operator=(const StepGraph&) = delete;
 
-  // Records what `body` enqueues on the device's stream (nothing runs). On a CUDA error the
-  // capture is abandoned, the stream left usable, and false returned with the reason in
-  // `why`; other exceptions (shape checks) propagate after the same clean-up.
+  // Records what `body` enqueues on the device's stream (nothing runs). On a CUDA error,
+  // beginning the capture included, the capture is abandoned (body not called if it could not
+  // begin), the stream left usable, and false returned with the reason in `why`; other
+  // exceptions (shape checks) propagate after the same clean-up.
   bool capture(const std::function<void()>& body, std::string& why);
   // Replays the captured step on the device's stream (asynchronous).
   void launch();

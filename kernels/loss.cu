@@ -121,9 +121,11 @@ __global__ void kl_div_kernel(int64_t rows, int64_t cols, const float* logits, c
 
 constexpr int kSumThreads = 1024;
 
-// One block: thread i adds values i, i + 1024, ... in double, then a fixed tree.
-__global__ void accumulate_sum_kernel(const float* values, int64_t n, float* accumulator,
-                                      double scale) {
+// One block: thread i adds values i, i + 1024, ... in double, then a fixed tree. The launch
+// bound lets the compiler budget registers for 1024 threads (without it, a register-hungry
+// build could fail to launch with "too many resources requested").
+__global__ void __launch_bounds__(kSumThreads)
+    accumulate_sum_kernel(const float* values, int64_t n, float* accumulator, double scale) {
   double sum = 0.0;
   for (int64_t i = threadIdx.x; i < n; i += kSumThreads) sum += static_cast<double>(values[i]);
   sum = group_reduce<kSumThreads>(sum, SumOp{});

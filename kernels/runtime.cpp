@@ -1,5 +1,6 @@
 #include "kernels/runtime.h"
 
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -62,6 +63,24 @@ ContextTable& table() {
 }
 }  // namespace
 
+Context::~Context() {
+  if (stream == nullptr) return;  // never got as far as a stream
+  MLPX_CUDA_CHECK_NOTHROW(cudaSetDevice(device));
+  MLPX_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(stream));
+  if (status != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFree(status));
+  if (workspace != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFree(workspace));
+  if (blas != nullptr) MLPX_CUDA_CHECK_NOTHROW(cublasDestroy(blas));
+  MLPX_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream));
+}
+
+namespace {
+void release_contexts() {
+  ContextTable& t = table();
+  std::lock_guard<std::mutex> lock(t.mutex);
+  t.contexts.clear();
+}
+}  // namespace
+
 Context& context(int device) {
   const int count = device_count();
   MLPX_CHECK(device >= 0 && device < count, CudaError, "cuda:", device,
@@ -79,11 +98,14 @@ Context& context(int device) {
     ctx->workspace_bytes = kWorkspaceBytes;
     MLPX_CUDA_CHECK(cudaMalloc(&ctx->workspace, ctx->workspace_bytes));
     MLPX_CUDA_CHECK(cublasSetWorkspace(ctx->blas, ctx->workspace, ctx->workspace_bytes));
-    // Each GEMM names its compute type (kernels/gemm.cpp): fp32 stays fp32 unless a call asks
-    // for TF32, whatever the handle's mode.
+    // Default math: each GEMM's compute type decides TF32 (kernels/gemm.cpp), so fp32 stays
+    // fp32 unless a call asks for TF32.
+    MLPX_CUDA_CHECK(cublasSetMathMode(ctx->blas, CUBLAS_DEFAULT_MATH));
     MLPX_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&ctx->status), sizeof(DeviceStatus)));
     MLPX_CUDA_CHECK(cudaMemsetAsync(ctx->status, 0, sizeof(DeviceStatus), ctx->stream));
     t.contexts[device] = std::move(ctx);
+    static const bool registered = std::atexit(release_contexts) == 0;
+    (void)registered;
   }
   return *t.contexts[device];
 }

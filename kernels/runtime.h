@@ -14,7 +14,15 @@
 
 namespace mlpx::cuda {
 
+// Owns what it holds: the destructor synchronizes the stream, then frees the status block and
+// the workspace and destroys the handle and the stream (so a context that failed half way
+// through its creation releases what it had).
 struct Context {
+  Context() = default;
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+  ~Context();
+
   int device = 0;
   cudaStream_t stream = nullptr;  // every mlpx launch on this device goes here
   cublasHandle_t blas = nullptr;  // bound to `stream`, fixed workspace (deterministic)
@@ -23,7 +31,9 @@ struct Context {
   DeviceStatus* status = nullptr;  // device memory; see status.h
 };
 
-// The context of `device`, created on first use and kept for the life of the process.
+// The context of `device`, created on first use and kept until the process exits: an atexit
+// handler, registered after the first CUDA call (so it runs before the CUDA runtime's own
+// teardown), releases every context, so that a leak checker sees nothing left.
 Context& context(int device);
 // The stream of `device`, with `device` made the calling thread's current device, so that
 // kernels launched next (which use the current device) run where their stream and memory are.

@@ -18,7 +18,7 @@ int main() try {
 
   // Model: 16 -> 32 (relu) -> 4 logits; parameters in one flat buffer on `device`.
   mlpx::Sequential model(16, {{32, mlpx::Activation::kRelu}, {4, mlpx::Activation::kIdentity}},
-                         /*activation_alpha=*/0.01, mlpx::DType::kFloat32, device);
+                         mlpx::DType::kFloat32, device);
   model.init(mlpx::Init::kHeNormal, /*param=*/0.0, /*seed=*/1);
 
   // Training: cross-entropy and Adam (the defaults), lr 0.01, mini-batches of 64, 5 epochs.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,8 +55,14 @@ struct ModelConfig {
   std::vector<LayerSpec> layers = {
       {256, Activation::kRelu}, {128, Activation::kRelu}, {10, Activation::kIdentity}};
   Init init = Init::kHeNormal;
-  double init_std = 0.01;          // the std of "normal", the bound of "uniform"
-  double activation_alpha = 0.01;  // leaky_relu slope, elu scale
+  double init_std = 0.01;  // the std of "normal", the bound of "uniform"
+  // Overrides the default alpha (leaky_relu slope 0.01, elu scale 1.0) of every layer without
+  // its own "alpha". Checkpoints written before per-layer alphas hold 0.01 here.
+  std::optional<double> activation_alpha;
+
+  // `layers` with every alpha decided: the layer's own, else activation_alpha, else the
+  // activation's default. What a Sequential is built from.
+  std::vector<LayerSpec> resolved_layers() const;
 };
 
 struct TrainConfig {
@@ -69,7 +76,9 @@ struct TrainConfig {
 };
 
 struct OutputConfig {
-  std::string checkpoint = "model.safetensors";
+  std::string checkpoint = "model.safetensors";  // "": none
+  // Save the checkpoint every this many epochs, and after the last; 0: after the last only.
+  int checkpoint_every = 1;
   std::string init_checkpoint;  // when set, the weights before the first step go here
   std::string log = "metrics.jsonl";
 };

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,8 +19,15 @@ namespace mlpx {
 
 // One Linear layer and the activation after it (the config file's model.layers[i]).
 struct LayerSpec {
+  LayerSpec() = default;
+  LayerSpec(int64_t units_, Activation activation_, std::optional<double> alpha_ = std::nullopt)
+      : units(units_), activation(activation_), alpha(alpha_) {}
+
   int64_t units = 0;
   Activation activation = Activation::kRelu;
+  // The slope of leaky_relu, the scale of elu; unset: default_activation_alpha(activation)
+  // (0.01 and 1.0, as PyTorch's nn.LeakyReLU and nn.ELU).
+  std::optional<double> alpha;
 };
 
 // One tensor of the flat parameter buffer: its checkpoint name ("layers.{i}.weight" [out, in],
@@ -33,9 +41,10 @@ struct Parameter {
 class Sequential {
  public:
   // A model taking [B, inputs] rows through `layers`; parameters uninitialised until init().
-  // dtype float32 (any device) or float64 (CPU, for gradient checks).
-  Sequential(int64_t inputs, std::vector<LayerSpec> layers, double activation_alpha = 0.01,
-             DType dtype = DType::kFloat32, Device device = Device::cpu());
+  // dtype float32 (any device) or float64 (CPU, for gradient checks). A layer without an
+  // alpha gets its activation's default (layer(i).alpha is then set).
+  Sequential(int64_t inputs, std::vector<LayerSpec> layers, DType dtype = DType::kFloat32,
+             Device device = Device::cpu());
 
   // The layout of the flat buffer of a model with `inputs` inputs and `layers`: each layer's
   // weight then its bias, layer by layer. ShapeError for sizes < 1 (nothing is allocated).
@@ -66,7 +75,6 @@ class Sequential {
   int64_t num_params() const { return params_.numel(); }
   DType dtype() const { return params_.dtype(); }
   Device device() const { return params_.device(); }
-  double activation_alpha() const { return alpha_; }
   // The arithmetic of the model's GEMMs (forward, backward and predict); kFp32 by default,
   // kTf32 on a CUDA device only (ValueError elsewhere).
   void set_precision(Precision precision);
@@ -99,8 +107,7 @@ class Sequential {
   void ensure_batch(int64_t batch);
 
   int64_t inputs_;
-  std::vector<LayerSpec> layers_;
-  double alpha_;
+  std::vector<LayerSpec> layers_;  // every alpha set
   Precision precision_ = Precision::kFp32;
   std::vector<Parameter> layout_;  // weight i is layout_[2 i], bias i layout_[2 i + 1]
   Tensor params_, grads_;

@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -154,6 +155,29 @@ TEST_F(Runtime, BadFreesAndCopiesAreInvalidValue) {
   EXPECT_NE(std::string(cudaGetErrorString(cudaErrorInvalidValue)).find("already freed"),
             std::string::npos);
   cudaGetLastError();
+}
+
+// MLPX_SIM_LEAK_CHECK=1: a process that exits with device memory still allocated says so and
+// exits with status 1; one that freed everything exits normally.
+TEST_F(RuntimeDeathTest, LeakCheckAtExit) {
+  EXPECT_EXIT(
+      {
+        setenv("MLPX_SIM_LEAK_CHECK", "1", 1);
+        void* p = nullptr;
+        cudaMalloc(&p, 64);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(1),
+      "mlpx sim: leak check: 1 device allocation \\(64 bytes\\) never freed: 64 bytes at 0x");
+  EXPECT_EXIT(
+      {
+        setenv("MLPX_SIM_LEAK_CHECK", "1", 1);
+        void* p = nullptr;
+        cudaMalloc(&p, 64);
+        cudaFree(p);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST_F(RuntimeDeathTest, HostDereferenceOfDevicePointerDies) {

@@ -45,7 +45,8 @@ std::string table_line(const BenchRow& row) {
   char buf[200];
   std::snprintf(buf, sizeof(buf), "%-8s %10lld %13s %12s %10s %14s %9s", row.device.c_str(),
                 static_cast<long long>(row.batch_size), fixed(row.samples_per_s, 0).c_str(),
-                fixed(row.updates_per_s, 1).c_str(), fixed(row.epoch_s, 3).c_str(), target.c_str(),
+                fixed(row.updates_per_s, 1).c_str(),
+                ((row.epoch_measured ? "" : "~") + fixed(row.epoch_s, 3)).c_str(), target.c_str(),
                 fixed(row.final_accuracy, 4).c_str());
   return buf;
 }

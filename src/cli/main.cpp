@@ -1,10 +1,17 @@
 // The mlpx command line. Exit status 0 on success; on failure one line "error: ..." on
-// stderr and status 1 (CLI11's own codes for bad command-line usage).
+// stderr and status 1, or 2 when the command line itself is wrong (an unknown option, a
+// missing value or subcommand): kExitUsage.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <exception>
 #include <iostream>
+#include <string>
 
 #include "commands.h"
+
+namespace {
+constexpr int kExitUsage = 2;  // the command line is wrong
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"mlpx: train multilayer perceptrons on NVIDIA GPUs (and CPUs)", "mlpx"};
@@ -19,7 +26,13 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's callback
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version end parsing with an "error" whose exit code is 0: print them.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    std::string what = e.what();
+    std::replace(what.begin(), what.end(), '\n', ' ');
+    std::cerr << "error: " << what << " (mlpx --help lists the commands, mlpx COMMAND --help "
+              << "their options)" << std::endl;
+    return kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << std::endl;
     return 1;

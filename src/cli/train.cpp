@@ -17,7 +17,9 @@ namespace mlpx::cli {
 namespace {
 
 struct TrainArgs {
-  std::string config, device, resume, checkpoint, log;
+  std::string config, device, resume;
+  std::optional<std::string> checkpoint, log;  // given, possibly empty (an error)
+  bool no_checkpoint = false;
   std::optional<int> epochs;
   std::optional<int64_t> batch_size;
   std::optional<double> lr;
@@ -45,8 +47,14 @@ void run_train(const TrainArgs& args) {
   if (args.batch_size) config.train.batch_size = *args.batch_size;
   if (args.lr) config.optimizer.lr = *args.lr;
   if (args.seed) config.seed = *args.seed;
-  if (!args.checkpoint.empty()) config.output.checkpoint = args.checkpoint;
-  if (!args.log.empty()) config.output.log = args.log;
+  // An empty path would silently fall back to the config's: refuse it.
+  MLPX_CHECK(!args.checkpoint || !args.checkpoint->empty(), ValueError,
+             "--checkpoint: expected a file name, found an empty one (--no-checkpoint saves none)");
+  MLPX_CHECK(!args.log || !args.log->empty(), ValueError,
+             "--log: expected a file name, found an empty one");
+  if (args.checkpoint) config.output.checkpoint = *args.checkpoint;
+  if (args.no_checkpoint) config.output.checkpoint.clear();
+  if (args.log) config.output.log = *args.log;
   config.validate();
 
   RunOptions options;
@@ -91,7 +99,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--seed", args->seed, "Seed of the weights, shuffles and split");
   cmd->add_option("--resume", args->resume, "Continue from this checkpoint")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--checkpoint", args->checkpoint, "Where to save the model");
+  auto* checkpoint = cmd->add_option("--checkpoint", args->checkpoint,
+                                     "Where to save the model (see output.checkpoint_every)");
+  cmd->add_flag("--no-checkpoint", args->no_checkpoint, "Save no checkpoint")->excludes(checkpoint);
   cmd->add_option("--log", args->log, "Where to write the JSON-lines metrics log");
   cmd->add_flag("--quiet", args->quiet, "Print nothing but errors");
   cmd->callback([args] { run_train(*args); });

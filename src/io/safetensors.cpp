@@ -2,7 +2,9 @@
 #include "mlpx/safetensors.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -221,26 +223,52 @@ void save_safetensors(const std::string& path,
   out.commit();
 }
 
+// " (it starts like ...)" for a file that is not safetensors, from its first bytes: the
+// formats a user may pass by mistake (a data file, PyTorch's zip checkpoint).
+std::string looks_like(const unsigned char* bytes, size_t n) {
+  auto starts = [&](const char* magic, size_t len) {
+    return n >= len && std::memcmp(bytes, magic, len) == 0;
+  };
+  if (starts("\x93NUMPY", 6)) return " (it starts like a .npy array)";
+  if (starts("\x1f\x8b", 2)) return " (it starts like a gzip file)";
+  if (starts("PK\x03\x04", 4)) return " (it starts like a zip archive, as PyTorch's .pt files)";
+  if (n >= 4 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] >= 0x08 && bytes[2] <= 0x0E) {
+    return " (it starts like an IDX file)";
+  }
+  bool text = n > 0;
+  for (size_t i = 0; i < n; ++i) text = text && (std::isprint(bytes[i]) || std::isspace(bytes[i]));
+  return text ? " (it starts like a text file)" : "";
+}
+
 SafetensorsFile load_safetensors(const std::string& path) {
   detail::InputFile file(path);
-  if (file.size() < 8) {
-    detail::fail_io(path, "truncated: expected at least 8 bytes (the header length), found ",
-                    file.size());
-  }
-  unsigned char length[8];
-  file.read_exact(length, sizeof(length), "header length");
+  // The header length (8 bytes, little endian), then the header, a JSON object: '{'.
+  unsigned char start[9] = {};
+  const size_t got = static_cast<size_t>(std::min<uint64_t>(file.size(), sizeof(start)));
+  file.read_exact(start, got, "header length");
   uint64_t header_size = 0;
-  for (int i = 0; i < 8; ++i) header_size |= uint64_t{length[i]} << (8 * i);
+  for (int i = 0; i < 8; ++i) header_size |= uint64_t{start[i]} << (8 * i);
+  // JSON may start with whitespace; a safetensors header is an object.
+  const bool json_object_follows =
+      got == sizeof(start) && (start[8] == '{' || std::isspace(start[8]) != 0);
+  if (!json_object_follows || header_size == 0) {
+    detail::fail_io(path, "not a safetensors file: expected an 8-byte header length and a JSON ",
+                    "header, found ",
+                    got < sizeof(start) ? std::to_string(got) + " bytes in all"
+                    : header_size == 0  ? std::string("a length of 0")
+                                        : std::string("no JSON object after the length"),
+                    looks_like(start, got));
+  }
   if (header_size > kMaxHeaderSize) {
     detail::fail_io(path, "expected a header of at most ", kMaxHeaderSize,
                     " bytes, found a length of ", header_size);
   }
-  if (header_size > file.remaining()) {
+  if (header_size > file.remaining() + 1) {
     detail::fail_io(path, "truncated: expected a ", header_size, "-byte header, found ",
-                    file.remaining(), " bytes after the header length");
+                    file.remaining() + 1, " bytes after the header length");
   }
-  std::string text(static_cast<size_t>(header_size), '\0');
-  file.read_exact(text.data(), text.size(), "header");
+  std::string text(static_cast<size_t>(header_size), static_cast<char>(start[8]));
+  file.read_exact(text.data() + 1, text.size() - 1, "header");
   const Json header = parse_header(path, text);
 
   SafetensorsFile result;

@@ -10,9 +10,11 @@
 
 namespace mlpx {
 
-Sequential::Sequential(int64_t inputs, std::vector<LayerSpec> layers, double activation_alpha,
-                       DType dtype, Device device)
-    : inputs_(inputs), layers_(std::move(layers)), alpha_(activation_alpha) {
+Sequential::Sequential(int64_t inputs, std::vector<LayerSpec> layers, DType dtype, Device device)
+    : inputs_(inputs), layers_(std::move(layers)) {
+  for (LayerSpec& layer : layers_) {
+    if (!layer.alpha) layer.alpha = default_activation_alpha(layer.activation);
+  }
   MLPX_CHECK(dtype != DType::kInt32, ShapeError,
              "Sequential: expected float32 or float64 parameters, found int32");
   layout_ = parameter_layout(inputs_, layers_);
@@ -107,7 +109,7 @@ Tensor Sequential::forward(const Tensor& x) {
     linear_forward(h, weight(i), bias(i), z, precision_);
     Tensor a = act_[i].rows(0, batch);
     if (layers_[i].activation != Activation::kIdentity) {
-      activation_forward(layers_[i].activation, z, a, alpha_);
+      activation_forward(layers_[i].activation, z, a, layers_[i].alpha);
     }
     h = a;
   }
@@ -126,7 +128,7 @@ void Sequential::backward(const Tensor& doutput) {
     if (layers_[i].activation != Activation::kIdentity) {
       dz = grad_[i].rows(0, batch);
       activation_backward(layers_[i].activation, pre_[i].rows(0, batch), act_[i].rows(0, batch),
-                          upstream, dz, alpha_);
+                          upstream, dz, layers_[i].alpha);
     }
     const Tensor below = i == 0 ? input_ : act_[i - 1].rows(0, batch);
     Tensor dweight = weight_grad(i), dbias = bias_grad(i);
@@ -149,7 +151,7 @@ Tensor Sequential::predict(const Tensor& x) const {
     Tensor z({x.rows(), layers_[i].units}, dtype(), device());
     linear_forward(h, weight(i), bias(i), z, precision_);
     if (layers_[i].activation != Activation::kIdentity) {
-      activation_forward(layers_[i].activation, z, z, alpha_);  // in place
+      activation_forward(layers_[i].activation, z, z, layers_[i].alpha);  // in place
     }
     h = z;
   }
@@ -157,7 +159,7 @@ Tensor Sequential::predict(const Tensor& x) const {
 }
 
 Sequential Sequential::to(Device device) const {
-  Sequential out(inputs_, layers_, alpha_, dtype(), device);
+  Sequential out(inputs_, layers_, dtype(), device);
   out.params_.copy_from(params_);
   if (device.is_cuda()) out.precision_ = precision_;
   return out;

@@ -16,12 +16,25 @@ std::string activation_name(Activation activation) {
   return detail::enum_name(detail::kActivationNames, activation);
 }
 
+double default_activation_alpha(Activation activation) {
+  switch (activation) {
+    case Activation::kLeakyRelu:
+      return 0.01;
+    case Activation::kElu:
+      return 1.0;
+    default:
+      return 0.0;
+  }
+}
+
 bool activation_backward_uses_output(Activation activation) {
   return activation == Activation::kSigmoid || activation == Activation::kTanh ||
          activation == Activation::kSoftmax;
 }
 
-void activation_forward(Activation activation, const Tensor& x, Tensor& y, double alpha) {
+void activation_forward(Activation activation, const Tensor& x, Tensor& y,
+                        std::optional<double> alpha_or_default) {
+  const double alpha = alpha_or_default.value_or(default_activation_alpha(activation));
   const std::string op = activation_name(activation) + " forward";
   detail::check_float(op, "x", x);
   detail::check_like(op, "y (like x)", y, x);
@@ -40,7 +53,8 @@ void activation_forward(Activation activation, const Tensor& x, Tensor& y, doubl
 }
 
 void activation_backward(Activation activation, const Tensor& x, const Tensor& y, const Tensor& dy,
-                         Tensor& dx, double alpha) {
+                         Tensor& dx, std::optional<double> alpha_or_default) {
+  const double alpha = alpha_or_default.value_or(default_activation_alpha(activation));
   const std::string op = activation_name(activation) + " backward";
   detail::check_float(op, "dy", dy);
   detail::check_like(op, "dx (like dy)", dx, dy);

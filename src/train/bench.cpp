@@ -164,8 +164,7 @@ std::vector<BenchRow> run_batch_sweep(const Config& config, const BenchOptions& 
   MLPX_CHECK(!want_target || eval.size() > 0, ValueError,
              "bench: a target accuracy needs a test or validation set; use target 0 to skip it");
 
-  Sequential model(train.features(), config.model.layers, config.model.activation_alpha,
-                   DType::kFloat32, device);
+  Sequential model(train.features(), config.model.resolved_layers(), DType::kFloat32, device);
   model.set_precision(config.precision);
   model.init(config.model.init, config.model.init_std, config.seed);
   const Tensor initial = model.params().clone();
@@ -196,12 +195,15 @@ std::vector<BenchRow> run_batch_sweep(const Config& config, const BenchOptions& 
       row.final_accuracy = run.accuracy;
       row.epochs = run.epochs;
       epoch_s = run.first_epoch_s;
+      row.epoch_measured = std::isfinite(epoch_s);
     }
     if (!std::isfinite(epoch_s)) {
-      // No whole epoch ran above: time one when it fits in max_seconds, else extrapolate.
+      // No whole epoch ran above: time one when there is a target run anyway and it fits in
+      // max_seconds, else extrapolate (a throughput-only sweep stays bounded in time).
       const int64_t steps = (n + b - 1) / b;
       const double predicted = static_cast<double>(n) / row.samples_per_s;
-      if (predicted <= options.max_seconds) {
+      if (want_target && predicted <= options.max_seconds) {
+        row.epoch_measured = true;
         model.params().copy_from(initial);
         Trainer trainer(c, model, train);
         synchronize(device);
@@ -227,6 +229,7 @@ std::string bench_row_json(const BenchRow& row) {
   j["samples_per_s"] = row.samples_per_s;
   j["updates_per_s"] = row.updates_per_s;
   j["epoch_s"] = row.epoch_s;
+  j["epoch_measured"] = row.epoch_measured;
   j["time_to_target_s"] = std::isfinite(row.time_to_target_s) ? nlohmann::json(row.time_to_target_s)
                                                               : nlohmann::json(nullptr);
   j["target_accuracy"] = row.target_accuracy;

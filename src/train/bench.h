@@ -29,11 +29,14 @@ struct BenchOptions {
 };
 
 struct BenchRow {
-  std::string device;             // "cpu", "cuda:0"
-  int64_t batch_size = 0;         // the effective batch: the training-set size for full batch
-  double samples_per_s = 0.0;     // training steps only (forward, loss, backward, update)
-  double updates_per_s = 0.0;     // optimizer steps per second = samples_per_s / batch_size
-  double epoch_s = 0.0;           // one whole epoch (shuffle, gathers, steps, its one sync)
+  std::string device;          // "cpu", "cuda:0"
+  int64_t batch_size = 0;      // the effective batch: the training-set size for full batch
+  double samples_per_s = 0.0;  // training steps only (forward, loss, backward, update)
+  double updates_per_s = 0.0;  // optimizer steps per second = samples_per_s / batch_size
+  double epoch_s = 0.0;        // one whole epoch (shuffle, gathers, steps, its one sync)
+  // Whether epoch_s was timed (an epoch of the target run, or one timed epoch); else it is the
+  // throughput's extrapolation (target 0, or an epoch longer than max_seconds).
+  bool epoch_measured = false;
   double time_to_target_s = 0.0;  // training time until the target was met; NaN if not
   double target_accuracy = 0.0;   // the target asked for (0: not measured)
   bool reached = false;           // whether the test accuracy reached the target in time
@@ -45,15 +48,17 @@ struct BenchRow {
 std::vector<int64_t> parse_batch_sizes(const std::string& text);
 
 // Runs the sweep of `options` on the model, data, optimizer, schedule, loss, seed and
-// device of `config`. Every batch size starts from the same initial weights. The test set
-// (or, without one, the validation set) decides the target. Evaluation is not counted in
-// time_to_target_s: the test set is evaluated every ceil(N/4) training samples (four
-// times an epoch for mini-batches, after every step once a batch is N/4 rows or more).
+// device of `config`. With target_accuracy 0 it measures throughput only (warm-up plus about
+// throughput_seconds of steps per batch size) and extrapolates epoch_s from it. Every batch size
+// starts from the same initial weights. The test set (or, without one, the validation set) decides
+// the target. Evaluation is not counted in time_to_target_s: the test set is evaluated every
+// ceil(N/4) training samples (four times an epoch for mini-batches, after every step once a batch
+// is N/4 rows or more).
 std::vector<BenchRow> run_batch_sweep(const Config& config, const BenchOptions& options);
 
 // One JSON object (no newline) with the keys device, batch_size, samples_per_s,
-// updates_per_s, epoch_s, time_to_target_s (null when not reached), target_accuracy,
-// reached: what `mlpx bench --json` prints, a line per row.
+// updates_per_s, epoch_s, epoch_measured, time_to_target_s (null when not reached),
+// target_accuracy, reached: what `mlpx bench --json` prints, a line per row.
 std::string bench_row_json(const BenchRow& row);
 
 }  // namespace mlpx

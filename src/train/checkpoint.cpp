@@ -100,7 +100,7 @@ Checkpoint load_checkpoint(const std::string& path) {
                shape_str(p.shape), " from the config in __metadata__, found ",
                shape_str(file.get(p.name).shape()));
   }
-  Sequential model(inputs, config.model.layers, config.model.activation_alpha);
+  Sequential model(inputs, config.model.resolved_layers());
 
   // Every tensor the model needs must be there with its exact shape and dtype; every other
   // name must be optimizer state of the same layout.

@@ -1,5 +1,6 @@
 #include "mlpx/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -8,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "core/names.h"
 #include "mlpx/error.h"
@@ -29,6 +32,44 @@ const char* json_type_name(const json& value) {
 }
 
 // Reads one JSON object against a fixed set of keys; each read names its key path in errors.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The known key a user probably meant by `unknown`: the name PyTorch or Keras gives it
+// (learning_rate is lr here), a key it abbreviates, or one a typo or two away. "" if none.
+std::string nearest_key(const std::string& unknown, const std::set<std::string>& known) {
+  static const std::pair<const char*, const char*> kOtherNames[] = {
+      {"learning_rate", "lr"}, {"learningrate", "lr"},    {"betas", "beta1"},
+      {"epsilon", "eps"},      {"num_epochs", "epochs"},  {"n_epochs", "epochs"},
+      {"batch", "batch_size"}, {"decay", "weight_decay"}, {"nesterov_momentum", "nesterov"}};
+  for (const auto& [other, ours] : kOtherNames) {
+    if (unknown == other && known.count(ours)) return ours;
+  }
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, unknown.size() / 3) + 1;
+  for (const std::string& k : known) {
+    if (unknown.size() >= 3 && k.compare(0, unknown.size(), unknown) == 0) return k;
+    const size_t d = edit_distance(unknown, k);
+    if (d < best_distance) {
+      best = k;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
 class ObjectReader {
  public:
   ObjectReader(const json& object, std::string path) : object_(object), path_(std::move(path)) {
@@ -37,11 +78,13 @@ class ObjectReader {
   }
   ~ObjectReader() = default;
 
-  // Throws on the first key that no read asked for.
+  // Throws on the first key that no read asked for, with the nearest known key as a hint.
   void reject_unknown_keys() const {
     for (const auto& item : object_.items()) {
-      MLPX_CHECK(seen_.count(item.key()), ValueError, "config: unknown key '", key(item.key()),
-                 "'");
+      if (seen_.count(item.key())) continue;
+      const std::string hint = nearest_key(item.key(), seen_);
+      throw ValueError("config: unknown key '" + key(item.key()) + "'" +
+                       (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
     }
   }
 
@@ -180,13 +223,22 @@ Config Config::from_json(const std::string& text) {
         MLPX_CHECK(l.find("units"), ValueError, "config: model.layers[", i,
                    "].units: expected a number of units, found none");
         l.read_enum("activation", layer.activation, detail::kActivationNames);
+        if (l.find("alpha")) {
+          double alpha = 0;
+          l.read("alpha", alpha);
+          layer.alpha = alpha;
+        }
         l.reject_unknown_keys();
         c.model.layers.push_back(layer);
       }
     }
     m.read_enum("init", c.model.init, detail::kInitNames);
     m.read("init_std", c.model.init_std);
-    m.read("activation_alpha", c.model.activation_alpha);
+    if (m.find("activation_alpha")) {
+      double alpha = 0;
+      m.read("activation_alpha", alpha);
+      c.model.activation_alpha = alpha;
+    }
   });
   r.read_enum("loss", c.loss, detail::kLossNames);
   r.read_object("optimizer", [&](ObjectReader& o) {
@@ -240,6 +292,7 @@ Config Config::from_json(const std::string& text) {
   if (!total_epochs_given) c.schedule.total_epochs = std::max(c.train.epochs, 1);
   r.read_object("output", [&](ObjectReader& o) {
     o.read("checkpoint", c.output.checkpoint);
+    o.read_int("checkpoint_every", c.output.checkpoint_every, 0);
     o.read("init_checkpoint", c.output.init_checkpoint);
     o.read("log", c.output.log);
   });
@@ -263,7 +316,9 @@ Config Config::load(const std::string& path) {
 std::string Config::to_json() const {
   json layers = json::array();
   for (const LayerSpec& l : model.layers) {
-    layers.push_back({{"units", l.units}, {"activation", activation_name(l.activation)}});
+    json layer = {{"units", l.units}, {"activation", activation_name(l.activation)}};
+    if (l.alpha) layer["alpha"] = *l.alpha;
+    layers.push_back(layer);
   }
   json opt = {{"type", optimizer_name(optimizer.type)},
               {"lr", optimizer.lr},
@@ -291,10 +346,7 @@ std::string Config::to_json() const {
           {"features", data.synthetic.features},
           {"classes", data.synthetic.classes}}}}},
       {"model",
-       {{"layers", layers},
-        {"init", init_name(model.init)},
-        {"init_std", model.init_std},
-        {"activation_alpha", model.activation_alpha}}},
+       {{"layers", layers}, {"init", init_name(model.init)}, {"init_std", model.init_std}}},
       {"loss", loss_name(loss)},
       {"optimizer", opt},
       {"schedule",
@@ -313,10 +365,22 @@ std::string Config::to_json() const {
         {"on_nonfinite", detail::enum_name(detail::kNonFiniteNames, train.on_nonfinite)}}},
       {"output",
        {{"checkpoint", output.checkpoint},
+        {"checkpoint_every", output.checkpoint_every},
         {"init_checkpoint", output.init_checkpoint},
         {"log", output.log}}},
   };
+  if (model.activation_alpha) doc["model"]["activation_alpha"] = *model.activation_alpha;
   return doc.dump(2);
+}
+
+std::vector<LayerSpec> ModelConfig::resolved_layers() const {
+  std::vector<LayerSpec> out = layers;
+  for (LayerSpec& layer : out) {
+    if (!layer.alpha) {
+      layer.alpha = activation_alpha.value_or(default_activation_alpha(layer.activation));
+    }
+  }
+  return out;
 }
 
 void Config::validate() const {
@@ -341,6 +405,14 @@ void Config::validate() const {
     MLPX_CHECK(model.layers[i].units > 0, ValueError, "config: model.layers[", i,
                "].units: expected units > 0, found ", model.layers[i].units);
   }
+  for (size_t i = 0; i < model.layers.size(); ++i) {
+    const std::optional<double>& alpha = model.layers[i].alpha;
+    MLPX_CHECK(!alpha || std::isfinite(*alpha), ValueError, "config: model.layers[", i,
+               "].alpha: expected a finite number, found ", alpha.value_or(0));
+  }
+  MLPX_CHECK(!model.activation_alpha || std::isfinite(*model.activation_alpha), ValueError,
+             "config: model.activation_alpha: expected a finite number, found ",
+             model.activation_alpha.value_or(0));
   MLPX_CHECK(model.init_std >= 0, ValueError, "config: model.init_std: expected >= 0, found ",
              model.init_std);
   const Activation last = model.layers.back().activation;

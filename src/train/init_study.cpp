@@ -150,7 +150,7 @@ std::vector<LayerStats> run_init_study(const InitStudyOptions& options) {
   for (const InitChoice& init : options.inits) {
     for (Activation activation : options.activations) {
       const std::vector<LayerSpec> layers(options.depth, LayerSpec{options.width, activation});
-      Sequential model(options.features, layers, 0.01, DType::kFloat32, device);
+      Sequential model(options.features, layers, DType::kFloat32, device);
       model.init(init.init, init.param, options.seed);
 
       // Each layer's output, layer by layer: Sequential keeps them private.

@@ -21,13 +21,32 @@ nlohmann::json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
 
-bool same_model(const ModelConfig& a, const ModelConfig& b) {
-  if (a.layers.size() != b.layers.size() || a.activation_alpha != b.activation_alpha) return false;
-  for (size_t i = 0; i < a.layers.size(); ++i) {
-    if (a.layers[i].units != b.layers[i].units || a.layers[i].activation != b.layers[i].activation)
-      return false;
+// "128 relu", "64 elu (alpha 0.5)": one layer, for messages.
+std::string describe_layer(const LayerSpec& layer) {
+  std::ostringstream text;
+  text << layer.units << " " << activation_name(layer.activation);
+  if (layer.activation == Activation::kLeakyRelu || layer.activation == Activation::kElu) {
+    text << " (alpha " << layer.alpha.value_or(0) << ")";
   }
-  return true;
+  return text.str();
+}
+
+// Where the model of `resumed` (a checkpoint's) and `configured` differ, "" when they do not:
+// "the checkpoint has 3 layers, the config 2", or every layer that differs.
+std::string model_difference(const ModelConfig& resumed, const ModelConfig& configured) {
+  const std::vector<LayerSpec> x = resumed.resolved_layers(), y = configured.resolved_layers();
+  if (x.size() != y.size()) {
+    return "the checkpoint has " + std::to_string(x.size()) + " layers, the config " +
+           std::to_string(y.size());
+  }
+  std::string differences;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const std::string a = describe_layer(x[i]), b = describe_layer(y[i]);
+    if (a == b) continue;
+    differences += (differences.empty() ? "" : "; ") + std::string("layer ") + std::to_string(i) +
+                   ": " + a + " in the checkpoint, " + b + " in the config";
+  }
+  return differences;
 }
 
 // The description of the job that on_start receives, one line each.
@@ -79,9 +98,10 @@ RunResult run_training(const Config& config, const RunOptions& options) {
   std::optional<Checkpoint> checkpoint;
   if (!options.resume.empty()) {
     checkpoint.emplace(load_checkpoint(options.resume));
-    MLPX_CHECK(same_model(checkpoint->config.model, config.model), ValueError, options.resume,
-               ": expected the checkpoint's model to match the config's model.layers, found "
-               "another architecture");
+    const std::string difference = model_difference(checkpoint->config.model, config.model);
+    MLPX_CHECK(difference.empty(), ValueError, options.resume,
+               ": expected the checkpoint's model to match the config's model.layers, found ",
+               difference);
   }
 
   const int64_t outputs = config.model.layers.back().units;
@@ -95,8 +115,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
                checkpoint->model.inputs());
   }
 
-  Sequential model(train.features(), config.model.layers, config.model.activation_alpha,
-                   DType::kFloat32, device);
+  Sequential model(train.features(), config.model.resolved_layers(), DType::kFloat32, device);
   model.set_precision(config.precision);
   if (checkpoint) {
     model.params().copy_from(checkpoint->model.params());
@@ -139,7 +158,10 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     result.epochs.push_back(m);
     if (callbacks.on_epoch) callbacks.on_epoch(m);
     if (log.is_open()) log_epoch(log, m);
-    if (!config.output.checkpoint.empty()) {
+    const int every = config.output.checkpoint_every;
+    const bool last = trainer.epoch() >= config.train.epochs;
+    if (!config.output.checkpoint.empty() &&
+        (last || (every > 0 && trainer.epoch() % every == 0))) {
       save_checkpoint(config.output.checkpoint, model, &trainer.optimizer(), config,
                       {trainer.epoch(), trainer.optimizer().steps()}, data_cpu.standardization);
     }

@@ -87,6 +87,10 @@ TEST(BatchSweep, TargetZeroSkipsTheTargetRun) {
   EXPECT_TRUE(std::isnan(rows[0].time_to_target_s));
   EXPECT_EQ(rows[0].target_accuracy, 0.0);
   EXPECT_GT(rows[0].epoch_s, 0.0);
+  // No whole epoch was run: epoch_s is the throughput's extrapolation.
+  EXPECT_FALSE(rows[0].epoch_measured);
+  const double steps = std::ceil(180.0 / 32.0);
+  EXPECT_NEAR(rows[0].epoch_s, steps * 32.0 / rows[0].samples_per_s, 1e-9 * rows[0].epoch_s);
 }
 
 TEST(BatchSweep, UnreachableTargetStopsAtTheCap) {
@@ -122,9 +126,9 @@ TEST(BenchRowJson, HasExactlyTheDocumentedKeys) {
   r.target_accuracy = 0.85;
   const auto j = nlohmann::json::parse(bench_row_json(r));
   ASSERT_TRUE(j.is_object());
-  EXPECT_EQ(j.size(), 8u);
+  EXPECT_EQ(j.size(), 9u);
   for (const char* key : {"device", "batch_size", "samples_per_s", "updates_per_s", "epoch_s",
-                          "time_to_target_s", "target_accuracy", "reached"}) {
+                          "epoch_measured", "time_to_target_s", "target_accuracy", "reached"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_TRUE(j["time_to_target_s"].is_null());

@@ -124,8 +124,39 @@ TEST_F(Cli, FailuresAreOneLineErrorsAndLeaveNoOutput) {
   EXPECT_NE(predict.status, 0);
   EXPECT_FALSE(fs::exists(path("y.txt")));
 
-  EXPECT_NE(run("train --no-such-flag").status, 0);
-  EXPECT_NE(run("").status, 0);
+  EXPECT_NE(eval.err.find("not a safetensors file"), std::string::npos) << eval.err;
+}
+
+// --no-checkpoint saves nothing; --checkpoint "" is refused rather than falling back to the
+// config's path.
+TEST_F(Cli, NoCheckpointAndEmptyCheckpointPath) {
+  const test::CliResult none =
+      run("train --quiet --epochs 1 --no-checkpoint --config " + path("small.json"));
+  ASSERT_EQ(none.status, 0) << none.err;
+  EXPECT_FALSE(fs::exists(path("model.safetensors")));
+  const test::CliResult empty =
+      run("train --quiet --epochs 1 --checkpoint '' --config " + path("small.json"));
+  EXPECT_EQ(empty.status, 1);
+  EXPECT_EQ(empty.err,
+            "error: --checkpoint: expected a file name, found an empty one (--no-checkpoint "
+            "saves none)\n");
+  EXPECT_FALSE(fs::exists(path("model.safetensors")));
+  EXPECT_EQ(run("train --no-checkpoint --checkpoint x --config " + path("small.json")).status, 2);
+}
+
+// A wrong command line: one "error: ..." line and status 2, whatever CLI11 found wrong.
+TEST_F(Cli, UsageErrorsAreOneLineAndStatus2) {
+  for (const char* args :
+       {"train --no-such-flag", "", "train --epochs", "predict --model x", "no-such-command"}) {
+    const test::CliResult r = run(args);
+    EXPECT_EQ(r.status, 2) << args << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << args << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;
+  }
+  EXPECT_NE(run("train --epochs").err.find("--epochs"), std::string::npos);
+  const test::CliResult help = run("--help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("train"), std::string::npos);
 }
 
 }  // namespace

@@ -30,12 +30,16 @@ class GpuTrainCli : public test::CliTest {
   }
 
   // Trains with the config file and `args`; returns the log's lines (epochs, then the test).
+  // On the simulator the run ends with its leak check: every device allocation, the
+  // context's workspace, status block and handles included, must be freed by exit.
   std::vector<nlohmann::json> train(const std::string& config, const std::string& args,
                                     const std::string& tag) {
     const std::string log = path(tag + ".jsonl"), ckpt = path(tag + ".safetensors");
-    const test::CliResult r = run("train --quiet --config " + config + " --log " + log +
-                                  " --checkpoint " + ckpt + " " + args);
+    const test::CliResult r = run(
+        "train --quiet --config " + config + " --log " + log + " --checkpoint " + ckpt + " " + args,
+        "MLPX_SIM_LEAK_CHECK=1");
     EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err.find("leak check"), std::string::npos) << r.err;
     std::vector<nlohmann::json> lines;
     std::istringstream in(test::slurp(log));
     for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));

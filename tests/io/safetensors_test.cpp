@@ -121,12 +121,27 @@ TEST_F(Safetensors, RejectsBadHeaderLengths) {
                               {"truncated", "100-byte header", "found 2"}));
   EXPECT_TRUE(throws_io_error([&] { load_safetensors(put(le_bytes<uint64_t>(~0ull) + "{}")); },
                               {"at most 100000000 bytes"}));
-  EXPECT_TRUE(
-      throws_io_error([&] { load_safetensors(put(le_bytes<uint64_t>(0))); }, {"invalid JSON"}));
-  EXPECT_TRUE(
-      throws_io_error([&] { load_safetensors(put("abc")); }, {"at least 8 bytes", "found 3"}));
+  EXPECT_TRUE(throws_io_error([&] { load_safetensors(put(le_bytes<uint64_t>(0) + "{}")); },
+                              {"not a safetensors file", "a length of 0"}));
+  EXPECT_TRUE(throws_io_error([&] { load_safetensors(put("abc")); },
+                              {"not a safetensors file", "found 3 bytes in all", "a text file"}));
   EXPECT_TRUE(throws_io_error([&] { load_safetensors(dir_.file("missing.safetensors")); },
                               {"missing.safetensors", "cannot open"}));
+}
+
+// A data file or a PyTorch checkpoint passed as a model: said so, not read as a huge header.
+TEST_F(Safetensors, OtherFormatsAreNotSafetensors) {
+  // .npy: the magic, version 1.0, a 2-byte header length (118), then the header text.
+  const std::string npy = std::string("\x93NUMPY\x01\x00\x76\x00", 10) +
+                          "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }";
+  EXPECT_TRUE(throws_io_error([&] { load_safetensors(put(npy, "data.npy")); },
+                              {"data.npy", "not a safetensors file",
+                               "no JSON object after the length", "like a .npy array"}));
+  EXPECT_TRUE(
+      throws_io_error([&] { load_safetensors(put(std::string("PK\x03\x04", 4) + "xxxxxxxx")); },
+                      {"not a safetensors file", "zip archive"}));
+  EXPECT_TRUE(throws_io_error([&] { load_safetensors(put("x,y\n1,2\n3,4\n")); },
+                              {"not a safetensors file", "a text file"}));
 }
 
 TEST_F(Safetensors, RejectsBadJsonAndEntries) {
@@ -142,7 +157,8 @@ TEST_F(Safetensors, RejectsBadJsonAndEntries) {
   };
   const std::vector<Case> cases = {
       {"{\"a\":", {"invalid JSON"}},
-      {"[1, 2]", {"JSON object", "array"}},
+      {"[1, 2]", {"not a safetensors file", "no JSON object after the length"}},
+      {" [1, 2]", {"expected a JSON object as the header", "array"}},
       {"{" + entry("a", "F16", "[2]", "[0,8]") + "}", {"'a'", "unsupported dtype 'F16'"}},
       {"{" + entry("a", "BF16", "[2]", "[0,8]") + "}", {"'BF16'"}},
       {"{\"a\":{\"dtype\":3,\"shape\":[2],\"data_offsets\":[0,8]}}", {"dtype to be a string"}},

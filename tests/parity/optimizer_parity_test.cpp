@@ -100,14 +100,34 @@ TEST_P(OptimizerParity, GpuMatchesCpuOverTwentySteps) {
   EXPECT_EQ(OptimizerTestPeer::step_counter(gpu), (std::vector<int32_t>{kSteps, 0}));
 }
 
+std::string case_name(const ::testing::TestParamInfo<std::tuple<Case, int64_t>>& info) {
+  return std::get<0>(info.param).label + "_n" + std::to_string(std::get<1>(info.param));
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryOptimizerAndSize, OptimizerParity,
                          ::testing::Combine(::testing::ValuesIn(cases()),
-                                            ::testing::Values<int64_t>(0, 1, 1023, 1025,
-                                                                       (int64_t{1} << 20) + 3)),
-                         [](const ::testing::TestParamInfo<std::tuple<Case, int64_t>>& info) {
-                           return std::get<0>(info.param).label + "_n" +
-                                  std::to_string(std::get<1>(info.param));
-                         });
+                                            ::testing::Values<int64_t>(0, 1, 1023, 1025)),
+                         case_name);
+
+// Past the grid cap (1024 blocks of 256 threads, 4 floats each: 2^20), where every thread
+// strides: one case per state count and update rule, each with its extra terms (weight decay,
+// Nesterov), rather than all eleven (on the GPU simulator under ASan each costs about 18 s).
+std::vector<Case> beyond_the_cap_cases() {
+  std::vector<Case> out;
+  for (const Case& c : cases()) {
+    if (c.label == "sgd" || c.label == "sgd_nesterov_weight_decay" ||
+        c.label == "adagrad_weight_decay" || c.label == "rmsprop_weight_decay" ||
+        c.label == "adam_weight_decay" || c.label == "adamw") {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(BeyondTheGridCap, OptimizerParity,
+                         ::testing::Combine(::testing::ValuesIn(beyond_the_cap_cases()),
+                                            ::testing::Values<int64_t>((int64_t{1} << 20) + 3)),
+                         case_name);
 
 // Parameters and gradients that start one float into their buffers are not 16-byte aligned:
 // the kernel takes its scalar path.
@@ -180,6 +200,23 @@ TEST(OptimizerParityGraph, CapturedStepReplaysAsSuccessiveSteps) {
   EXPECT_TRUE(test::all_close(p_gpu.to_vector<float>(), p_cpu.to_vector<float>(), kAtol, kRtol));
   expect_same_state(gpu, cpu);
   EXPECT_EQ(OptimizerTestPeer::step_counter(gpu), (std::vector<int32_t>{kReplays, 0}));
+}
+
+// A capture that cannot begin (here: its stream is capturing already) returns false with the
+// reason, for the trainer's fallback to plain launches; it does not throw.
+TEST(OptimizerParityGraph, CaptureThatCannotBeginReturnsFalse) {
+  MLPX_REQUIRE_CUDA();
+  cuda::StepGraph outer(Device::cuda()), inner(Device::cuda());
+  std::string why_outer, why_inner;
+  bool inner_captured = true, inner_body_ran = false;
+  EXPECT_NO_THROW(outer.capture(
+      [&] { inner_captured = inner.capture([&] { inner_body_ran = true; }, why_inner); },
+      why_outer));
+  EXPECT_FALSE(inner_captured);
+  EXPECT_FALSE(inner_body_ran);
+  EXPECT_NE(why_inner.find("cudaStreamBeginCapture"), std::string::npos) << why_inner;
+  EXPECT_FALSE(inner.ready());
+  synchronize(Device::cuda());  // the stream is usable again
 }
 
 // The device skip flag: a flagged step inside a replayed graph changes nothing and does not

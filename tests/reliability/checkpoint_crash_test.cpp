@@ -59,9 +59,7 @@ Config model_config(std::vector<int64_t> units) {
 }
 
 Sequential make_model(const Config& c, int64_t inputs, uint64_t seed) {
-  std::vector<LayerSpec> layers;
-  layers = c.model.layers;
-  Sequential model(inputs, layers, c.model.activation_alpha);
+  Sequential model(inputs, c.model.resolved_layers());
   model.init(Init::kHeNormal, 0.0, seed);
   return model;
 }

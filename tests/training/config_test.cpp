@@ -72,12 +72,49 @@ TEST(Config, RoundTripsThroughJson) {
   EXPECT_EQ(a.to_json(), b.to_json());
 }
 
+// Per-layer alphas: a layer's own, else model.activation_alpha, else the activation's default
+// (PyTorch's: elu 1.0, leaky_relu 0.01). A config without either (every checkpoint written
+// before per-layer alphas holds "activation_alpha": 0.01) keeps its meaning.
+TEST(Config, ActivationAlphaPerLayerAndDefaults) {
+  const char* layers = R"("layers": [{"units": 4, "activation": "elu"},
+                                      {"units": 4, "activation": "leaky_relu"},
+                                      {"units": 4, "activation": "elu", "alpha": 0.5},
+                                      {"units": 2, "activation": "identity"}])";
+  const Config plain = Config::from_json(std::string(R"({"model": {)") + layers + "}}");
+  std::vector<LayerSpec> resolved = plain.model.resolved_layers();
+  EXPECT_EQ(resolved[0].alpha, 1.0);
+  EXPECT_EQ(resolved[1].alpha, 0.01);
+  EXPECT_EQ(resolved[2].alpha, 0.5);
+  EXPECT_FALSE(plain.model.activation_alpha.has_value());
+  EXPECT_EQ(plain.to_json().find("activation_alpha"), std::string::npos);
+
+  const Config old =
+      Config::from_json(std::string(R"({"model": {"activation_alpha": 0.01, )") + layers + "}}");
+  resolved = old.model.resolved_layers();
+  EXPECT_EQ(resolved[0].alpha, 0.01);  // as trained before the default changed
+  EXPECT_EQ(resolved[1].alpha, 0.01);
+  EXPECT_EQ(resolved[2].alpha, 0.5);  // a layer's own wins
+
+  const Config again = Config::from_json(old.to_json());
+  EXPECT_EQ(again.to_json(), old.to_json());
+  EXPECT_EQ(again.model.layers[2].alpha, 0.5);
+  EXPECT_EQ(again.model.activation_alpha, 0.01);
+
+  EXPECT_EQ(error_of(R"({"model": {"layers": [{"units": 2, "activation": "elu", "alpha": "x"}]}})"),
+            "config: model.layers[0].alpha: expected a number, found a string");
+}
+
 TEST(Config, UnknownKeysAreNamed) {
-  EXPECT_EQ(error_of(R"({"sed": 1})"), "config: unknown key 'sed'");
+  EXPECT_EQ(error_of(R"({"sed": 1})"), "config: unknown key 'sed' (did you mean 'seed'?)");
   EXPECT_EQ(error_of(R"({"optimizer": {"betas": [0.9, 0.99]}})"),
-            "config: unknown key 'optimizer.betas'");
+            "config: unknown key 'optimizer.betas' (did you mean 'beta1'?)");
   EXPECT_EQ(error_of(R"({"model": {"layers": [{"units": 3, "act": "relu"}]}})"),
-            "config: unknown key 'model.layers[0].act'");
+            "config: unknown key 'model.layers[0].act' (did you mean 'activation'?)");
+  EXPECT_EQ(error_of(R"({"optimizer": {"learning_rate": 0.1}})"),
+            "config: unknown key 'optimizer.learning_rate' (did you mean 'lr'?)");
+  EXPECT_EQ(error_of(R"({"train": {"epohcs": 3}})"),
+            "config: unknown key 'train.epohcs' (did you mean 'epochs'?)");
+  EXPECT_EQ(error_of(R"({"zzzzzz": 1})"), "config: unknown key 'zzzzzz'");
 }
 
 TEST(Config, WrongTypesAreNamed) {

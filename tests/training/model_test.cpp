@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iterator>
 
 #include "mlpx/error.h"
 #include "mlpx/loss.h"
@@ -32,7 +33,7 @@ class ModelGradient : public ::testing::TestWithParam<ModelCase> {};
 TEST_P(ModelGradient, MatchesCentralDifferences) {
   const auto [loss, hidden] = GetParam();
   const int64_t batch = 5, inputs = 4, outputs = 3;
-  Sequential model(inputs, {{6, hidden}, {5, hidden}, {outputs, Activation::kIdentity}}, 0.1,
+  Sequential model(inputs, {{6, hidden, 0.1}, {5, hidden, 0.1}, {outputs, Activation::kIdentity}},
                    DType::kFloat64);
   model.init(Init::kXavierNormal, 0, 3);
   // Non-zero biases so that every parameter matters.
@@ -115,6 +116,90 @@ TEST(Sequential, BatchesOfChangingSizeReuseBuffers) {
   model.forward(big);
   const auto part = model.forward(big.rows(0, 3)).to_vector<float>();
   EXPECT_EQ(part, std::vector<float>(full.begin(), full.begin() + 6));
+}
+
+// PyTorch's nn.ELU() (alpha 1) and nn.LeakyReLU() (slope 0.01) are the defaults: a one-unit
+// elu layer then a one-unit leaky_relu layer, both with weight 1 and bias 0, give
+// leaky(elu(x)) for each x; elu(x) = x for x > 0, alpha (e^x - 1) below (float64).
+TEST(Sequential, EluAndLeakyReluTakePyTorchsDefaultAlphas) {
+  Sequential model(1, {{1, Activation::kElu}, {1, Activation::kLeakyRelu}}, DType::kFloat64);
+  EXPECT_EQ(model.layer(0).alpha, 1.0);
+  EXPECT_EQ(model.layer(1).alpha, 0.01);
+  model.params().copy_from(Tensor::from_vector<double>({1, 0, 1, 0}, {4}));
+  const std::vector<double> x = {-3.0, -1.0, -0.25, 0.0, 0.5, 2.0};
+  const auto y = model.predict(Tensor::from_vector(x, {6, 1})).to_vector<double>();
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double elu = x[i] > 0 ? x[i] : std::expm1(x[i]);
+    const double expected = elu > 0 ? elu : 0.01 * elu;
+    EXPECT_NEAR(y[i], expected, 1e-15) << "x = " << x[i];
+  }
+  EXPECT_NEAR(y[1], -0.0063212055882855767, 1e-15);  // nn.LeakyReLU()(nn.ELU()(-1.0))
+}
+
+// The defaults train as PyTorch's modules do: nn.Sequential(Linear(4, 5), ELU(), Linear(5, 3),
+// LeakyReLU(), Linear(3, 2)) with MSELoss and SGD lr 0.1, 5 full-batch steps on 8 rows, float64,
+// from weights and data given by formulas. The expected numbers are PyTorch 1.13's, printed by
+// tests/reference/elu_torch.py, which holds the same formulas.
+TEST(Sequential, EluTrainsAsPyTorchsNnElu) {
+  const int64_t sizes[] = {4, 5, 3, 2}, rows = 8;
+  Sequential model(4,
+                   {{5, Activation::kElu}, {3, Activation::kLeakyRelu}, {2, Activation::kIdentity}},
+                   DType::kFloat64);
+  for (size_t l = 0; l < 3; ++l) {
+    Tensor w = model.weight(l), b = model.bias(l);
+    for (int64_t i = 0; i < sizes[l + 1]; ++i) {
+      for (int64_t j = 0; j < sizes[l]; ++j) {
+        w.data<double>()[i * sizes[l] + j] = 0.6 * std::sin(1.0 + 3.0 * l + 0.7 * i + 1.3 * j);
+      }
+      b.data<double>()[i] = 0.2 * std::cos(2.0 + l + 0.9 * i);
+    }
+  }
+  Tensor x({rows, 4}, DType::kFloat64), t({rows, 2}, DType::kFloat64);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < 4; ++c)
+      x.data<double>()[r * 4 + c] = 2.0 * std::cos(0.5 + 1.7 * r + 0.6 * c);
+    for (int64_t k = 0; k < 2; ++k) t.data<double>()[r * 2 + k] = std::sin(0.3 + 0.8 * r + 1.1 * k);
+  }
+  const double torch_losses[] = {0.7653567951760429, 0.6447071333872626, 0.5929700472433983,
+                                 0.5626575908127831, 0.5417573364339701};
+  const double torch_params[] = {
+      0.5025546245247897,   0.4559939284091266,    -0.24903672481958117, -0.570846666893584,
+      0.5622410347086244,   0.0688053460164128,    -0.5431323477135368,  -0.35205301213916773,
+      0.46469100062883395,  -0.25767140425260776,  -0.5353472662532602,  0.015896956688524692,
+      0.12569598182325445,  -0.4964953113623115,   -0.3082401367643197,  0.35632336973345907,
+      -0.39650901011529666, -0.5921528403234654,   0.03880353743984271,  0.5781862025371735,
+      -0.07341269215776966, -0.19189483237436827,  -0.20517944697551044, -0.05614882781670719,
+      0.17226258241296968,  -0.38455566825945625,  -0.4286787740379227,  0.20527649414289095,
+      0.5438248246263576,   0.0037665611627822316, -0.5577223384857785,  -0.12540824222751054,
+      0.5111373072718486,   0.3903332297086543,    -0.3606642705200386,  -0.48564516149639064,
+      0.2195728652199695,   0.5795151933676475,    0.06596316670450228,  -0.56058251222639,
+      -0.26557562488341596, -0.18108744256329842,  -0.01546774559778622, 0.3269812322412249,
+      0.5166487504718372,   -0.09114676104952421,  0.47886771294699587,  0.22055797334847682,
+      -0.46291344718170396, -0.14175466177408136,  -0.028246879799188808};
+  Tensor row_loss({rows}, DType::kFloat64), grad({rows, 2}, DType::kFloat64);
+  for (const double expected : torch_losses) {
+    loss_forward_backward(Loss::kMse, model.forward(x), t, row_loss, &grad);
+    double loss = 0;
+    for (double v : row_loss.to_vector<double>()) loss += v / rows;
+    EXPECT_NEAR(loss, expected, 1e-13 * expected);
+    model.backward(grad);
+    double* p = model.params().data<double>();
+    const double* g = model.grads().data<double>();
+    for (int64_t i = 0; i < model.num_params(); ++i) p[i] -= 0.1 * g[i];
+  }
+  ASSERT_EQ(model.num_params(), static_cast<int64_t>(std::size(torch_params)));
+  const auto params = model.params().to_vector<double>();
+  for (size_t i = 0; i < params.size(); ++i) EXPECT_NEAR(params[i], torch_params[i], 1e-13) << i;
+}
+
+TEST(Sequential, ALayersOwnAlphaIsKept) {
+  Sequential model(1, {{1, Activation::kElu, 0.5}, {1, Activation::kLeakyRelu, 0.2}},
+                   DType::kFloat64);
+  EXPECT_EQ(model.layer(0).alpha, 0.5);
+  EXPECT_EQ(model.layer(1).alpha, 0.2);
+  model.params().copy_from(Tensor::from_vector<double>({1, 0, 1, 0}, {4}));
+  const auto y = model.predict(Tensor::from_vector<double>({-1.0}, {1, 1})).to_vector<double>();
+  EXPECT_NEAR(y[0], 0.2 * 0.5 * std::expm1(-1.0), 1e-15);
 }
 
 TEST(Sequential, RejectsBadShapes) {

@@ -84,6 +84,58 @@ TEST_F(TrainingTest, WritesTheLogContract) {
   EXPECT_TRUE(last.contains("test_accuracy"));
 }
 
+// --resume with another architecture names each layer that differs.
+TEST_F(TrainingTest, ResumeWithAnotherModelNamesTheLayersThatDiffer) {
+  Config first = small_config("arch");
+  first.train.epochs = 1;
+  run_training(first, {});
+  Config other = small_config("arch-other");
+  other.model.layers[0] = {32, Activation::kElu};
+  RunOptions resume;
+  resume.resume = first.output.checkpoint;
+  try {
+    run_training(other, resume);
+    ADD_FAILURE() << "expected a ValueError";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "found layer 0: 16 relu in the checkpoint, 32 elu (alpha 1) in the config"),
+              std::string::npos)
+        << e.what();
+  }
+  other = small_config("arch-deeper");
+  other.model.layers.insert(other.model.layers.begin(), {8, Activation::kTanh});
+  try {
+    run_training(other, resume);
+    ADD_FAILURE() << "expected a ValueError";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("the checkpoint has 2 layers, the config 3"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// output.checkpoint_every: every k epochs and after the last; 0: after the last only.
+TEST_F(TrainingTest, CheckpointEveryKEpochsAndAfterTheLast) {
+  for (const int every : {2, 0}) {
+    Config c = small_config("every" + std::to_string(every));
+    c.train.epochs = 5;
+    c.output.checkpoint_every = every;
+    std::vector<int64_t> saved_before;  // the checkpoint's epoch as each epoch ends (-1: none)
+    RunOptions options;
+    options.callbacks.on_epoch = [&](const EpochMetrics&) {
+      saved_before.push_back(fs::exists(c.output.checkpoint)
+                                 ? load_checkpoint(c.output.checkpoint).progress.epoch
+                                 : -1);
+    };
+    run_training(c, options);
+    const std::vector<int64_t> expected =
+        every == 2 ? std::vector<int64_t>{-1, -1, 2, 2, 4} : std::vector<int64_t>(5, -1);
+    EXPECT_EQ(saved_before, expected) << "every " << every;
+    EXPECT_EQ(load_checkpoint(c.output.checkpoint).progress.epoch, 5) << "every " << every;
+  }
+  EXPECT_THROW(Config::from_json(R"({"output": {"checkpoint_every": -1}})"), ValueError);
+}
+
 TEST_F(TrainingTest, ScheduleIsAppliedPerEpoch) {
   const RunResult r = run_training(small_config("lr"), {});
   EXPECT_DOUBLE_EQ(r.epochs[0].lr, 1e-3);
@@ -436,7 +488,7 @@ TEST_F(TrainingTest, GpuTrainerReplaysFullSizeSteps) {
   c.device = "cuda";
   const DataSplits data = load_data(c, 4);
   const Dataset train = data.train.to(Device::cuda());
-  Sequential model(8, {{16, Activation::kRelu}, {4, Activation::kIdentity}}, 0.01, DType::kFloat32,
+  Sequential model(8, {{16, Activation::kRelu}, {4, Activation::kIdentity}}, DType::kFloat32,
                    Device::cuda());
   model.init(c.model.init, c.model.init_std, c.seed);
   Trainer trainer(c, model, train);
@@ -445,8 +497,8 @@ TEST_F(TrainingTest, GpuTrainerReplaysFullSizeSteps) {
   EXPECT_EQ(trainer.graph_replays(), full - 1);  // the first full batch runs plainly
   EXPECT_EQ(m.steps, (train.size() + 31) / 32);
   c.train.cuda_graph = false;
-  Sequential plain_model(8, {{16, Activation::kRelu}, {4, Activation::kIdentity}}, 0.01,
-                         DType::kFloat32, Device::cuda());
+  Sequential plain_model(8, {{16, Activation::kRelu}, {4, Activation::kIdentity}}, DType::kFloat32,
+                         Device::cuda());
   plain_model.init(c.model.init, c.model.init_std, c.seed);
   Trainer plain(c, plain_model, train);
   plain.run_epoch(1e-3, nullptr);
