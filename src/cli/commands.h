@@ -1,6 +1,6 @@
 // The subcommands of the mlpx binary. Each add_*_command registers one on the app with a
 // callback that runs it; failures are exceptions (mlpx::Error), which main() turns into one
-// line "error: ..." and exit status 1.
+// line "error: ..." and exit status 1 (2 for a wrong command line).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -10,6 +10,7 @@ void add_train_command(CLI::App& app);    // mlpx train
 void add_eval_command(CLI::App& app);     // mlpx eval
 void add_predict_command(CLI::App& app);  // mlpx predict
 void add_bench_command(CLI::App& app);    // mlpx bench
+void add_config_command(CLI::App& app);   // mlpx config
 // mlpx init-study and mlpx plot (pictures through gnuplot, see gnuplot.h)
 void add_init_study_command(CLI::App& app);
 void add_plot_command(CLI::App& app);

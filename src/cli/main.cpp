@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   mlpx::cli::add_init_study_command(app);
   mlpx::cli::add_plot_command(app);
   mlpx::cli::add_bench_command(app);
+  mlpx::cli::add_config_command(app);
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's callback
   } catch (const CLI::ParseError& e) {

@@ -144,6 +144,24 @@ TEST_F(Cli, NoCheckpointAndEmptyCheckpointPath) {
   EXPECT_EQ(run("train --no-checkpoint --checkpoint x --config " + path("small.json")).status, 2);
 }
 
+// mlpx config: --defaults prints a config that loads back as the defaults; --check validates.
+TEST_F(Cli, ConfigDefaultsAndCheck) {
+  const test::CliResult defaults = run("config --defaults");
+  ASSERT_EQ(defaults.status, 0) << defaults.err;
+  EXPECT_EQ(Config::from_json(defaults.out).to_json(), Config().to_json());
+  const test::CliResult ok = run("config --check " + path("small.json"));
+  ASSERT_EQ(ok.status, 0) << ok.err;
+  EXPECT_EQ(Config::from_json(ok.out).to_json(), Config::load(path("small.json")).to_json());
+  EXPECT_EQ(ok.err, path("small.json") + ": ok\n");
+  std::ofstream(path("typo.json")) << R"({"optimizer": {"learning_rate": 0.1}})";
+  const test::CliResult typo = run("config --check " + path("typo.json"));
+  EXPECT_EQ(typo.status, 1);
+  EXPECT_EQ(typo.err, "error: " + path("typo.json") +
+                          ": config: unknown key 'optimizer.learning_rate' (did you mean 'lr'?)\n");
+  EXPECT_EQ(run("config").status, 2);
+  EXPECT_EQ(run("config --defaults --check " + path("small.json")).status, 2);
+}
+
 // A wrong command line: one "error: ..." line and status 2, whatever CLI11 found wrong.
 TEST_F(Cli, UsageErrorsAreOneLineAndStatus2) {
   for (const char* args :
