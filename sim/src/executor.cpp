@@ -442,14 +442,7 @@ Executor& active_executor(const char* what) {
 
 void Executor::set_thread(unsigned t) {
   racecheck::set_thread(t);
-  uint3& idx = detail::g_coordinates.thread_idx;
-  if (one_dim_) {
-    idx = {t, 0, 0};
-  } else {
-    const unsigned bx = launch_->block.x, by = launch_->block.y;
-    const unsigned rest = t / bx;
-    idx = {t % bx, rest % by, rest / by};
-  }
+  detail::g_coordinates.thread_idx = one_dim_ ? uint3{t, 0, 0} : coordinates_of(t);
 }
 
 void Executor::record(const std::string& what) {
@@ -783,6 +776,7 @@ std::string source_line(const std::string& object, const char* offset) {
   return w + (f.empty() || f[0] == '?' ? "" : " in " + f);
 }
 
+// Thread t's threadIdx: x fastest, as the hardware numbers a block's threads.
 uint3 Executor::coordinates_of(unsigned t) const {
   const unsigned bx = launch_->block.x, by = launch_->block.y;
   return {t % bx, t / bx % by, t / bx / by};

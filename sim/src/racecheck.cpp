@@ -28,7 +28,6 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <vector>
 
 #include "mlpx_sim/device.h"  // detail::g_coordinates
