@@ -260,7 +260,7 @@ fuzz: fuzz-build
 	[ -z "$$failed" ] || { echo "fuzz: FAILED:$$failed" >&2; exit 1; }
 
 # --- Benchmarks (docs/benchmarks.md) -----------------------------------------------------------
-# make bench-docs: regenerate docs/benchmarks.md (DEVICE=cuda: docs/gpu-results.md) from one run
+# make bench-docs: regenerate docs/benchmarks.md (DEVICE=cuda: docs/gpu-benchmarks.md) from one run
 # of bench/compare_torch.py, the GEMM / training-step suites and an `mlpx bench` sweep.
 .PHONY: bench-docs
 bench-docs: build

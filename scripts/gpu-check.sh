@@ -1,31 +1,45 @@
 #!/usr/bin/env bash
-# The one script a session with a GPU runs. Three modes:
+# Checks mlpx on an NVIDIA GPU: the test suite with the GPU tests on, a training run, a speed
+# table against PyTorch, the GPU benchmarks and compute-sanitizer, and writes a report.
 #
-#   scripts/gpu-check.sh prepare          HERE (Debian 12, no GPU): put into .gpu-prep/ what the
-#                                         GPU machine lacks, as payload.tar.gz: Debian's -dev
-#                                         packages unpacked (prefix/), a Release build for sm_90
-#                                         of the test, bench and CLI binaries (bin/) and the
-#                                         shared libraries they need that the machine does not
-#                                         have (lib/). Fails when .gpu-prep is over 60 MiB.
-#   scripts/gpu-check.sh run OUTDIR       THERE, in the repository root, with .gpu-prep carried:
-#                                         machine facts, the prebuilt binaries (or a build there
-#                                         against .gpu-prep/prefix when they do not start), every
-#                                         test binary, compute-sanitizer memcheck over the GPU
-#                                         tests (racecheck, initcheck, synccheck over the parity
-#                                         tests), a short benchmark pass, the default training
-#                                         run and the speed table; a summary table last.
-#   scripts/gpu-check.sh selftest [OUTDIR]  the run logic here, without a GPU (GPU tests skip).
+# A GPU machine often lacks what a build needs (Debian's -dev packages, a package registry), so
+# the work splits in two; on a Debian machine that has the GPU, run both there, one after the
+# other.
 #
-# The device tool's call:  run(command="bash scripts/gpu-check.sh run $OUT/gpu",
-#                              carry=[".gpu-prep"], timeout_s=540)
-# OUTDIR ends up holding summary.txt and logs.tar.gz (every *.log, *.xml and *.json): the
-# device tool returns at most 8 files. GPU_CHECK_PACK=0 leaves the files loose instead.
+#   scripts/gpu-check.sh prepare          on a Debian 12 build machine (no GPU needed; nvcc):
+#                                         put into .gpu-prep/ what the GPU machine lacks, as
+#                                         payload.tar.gz: Debian's -dev packages unpacked
+#                                         (prefix/), a Release build of the test, bench and CLI
+#                                         binaries (bin/) and the shared libraries they need
+#                                         that a GPU machine may not have (lib/). Fails when
+#                                         .gpu-prep is over 60 MiB.
+#   scripts/gpu-check.sh run OUTDIR       on the GPU machine, in a copy of this repository with
+#                                         .gpu-prep copied beside it. Stages, in this order:
+#                                         facts, prebuilt (or a build there against
+#                                         .gpu-prep/prefix when the binaries do not start),
+#                                         tests, train, bench (GPU benchmarks only), speed,
+#                                         sanitizer (compute-sanitizer, under its own total cap);
+#                                         a summary table last. Writes OUTDIR/report.md and
+#                                         appends it to docs/gpu-results.md.
+#   scripts/gpu-check.sh record OUTDIR    appends OUTDIR/report.md (from a run on another
+#                                         machine, copied back here) to docs/gpu-results.md.
+#   scripts/gpu-check.sh plan [STAGE=S ...]  prints the stages in order with their time limits,
+#                                         assuming each stage uses its whole limit (or S seconds).
+#   scripts/gpu-check.sh selftest [OUTDIR]  the run logic on a machine without a GPU (GPU tests
+#                                         skip; nothing is appended to docs/gpu-results.md).
 #
-# Environment: GPU_CHECK_WORK (where run unpacks the payload, default /tmp/mlpx-gpu-prep),
-# GPU_CHECK_BUDGET (seconds for the whole run, default 470), JOBS (prepare's
-# build parallelism, default 2), GPU_CHECK_FORCE_BUILD=1 (run/selftest: skip the prebuilt
-# binaries and build against .gpu-prep/prefix), GPU_CHECK_CUDA_LIB_DIRS (colon-separated
-# folders searched first for libcublas/libcudart).
+# OUTDIR ends up holding summary.txt, report.md and logs.tar.gz (every *.log, *.xml and *.json);
+# GPU_CHECK_PACK=0 leaves the files loose instead.
+#
+# Environment: GPU_CHECK_BUDGET (seconds for the whole run, default 470: set it below the time
+# you have on the machine), GPU_CHECK_SANITIZER_CAP (seconds for all compute-sanitizer runs
+# together, default 150), GPU_CHECK_ARCHS (CUDA architectures of the build, default: the GPU's
+# own when nvidia-smi sees one, else 90), GPU_CHECK_RESULTS (the file run appends its report
+# to, default docs/gpu-results.md; empty: none), GPU_CHECK_WORK (where run unpacks the payload,
+# default /tmp/mlpx-gpu-prep), JOBS (prepare's build parallelism, default 2),
+# GPU_CHECK_FORCE_BUILD=1 (run/selftest: skip the prebuilt binaries and build against
+# .gpu-prep/prefix), GPU_CHECK_CUDA_LIB_DIRS (colon-separated folders searched first for
+# libcublas/libcudart).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 ROOT=$(pwd -P)
@@ -38,6 +52,22 @@ PAYLOAD=$PREP/payload.tar.gz
 PP=$PREP_BUILD/_stage
 DEVICE_BUILD=$ROOT/build-gpu-device  # the fallback build tree on the GPU machine
 MAX_MIB=60
+
+# The run's stages after facts and prebuilt/build, in order. train, bench and speed come before
+# the sanitizer, which is the slowest and would otherwise leave them no time.
+RUN_STAGES=(tests train bench speed sanitizer)
+BUDGET=${GPU_CHECK_BUDGET:-470}
+RESERVE=20    # seconds kept at the end for the failure tails, the packing and the summary
+# Time limits in seconds: per run (one binary, one tool), per stage (all its runs together), and
+# the least a run needs to be worth starting (below it the run is left out, never started).
+CAP_LIST=60                                     # prebuilt: each binary's --gtest_list_tests
+CAP_BUILD=300                                   # fallback build: configure, then build
+CAP_TEST=180 CAP_TESTS=200 MIN_TEST=10          # each test binary; the tests stage
+CAP_TRAIN=75 MIN_TRAIN=20                       # mlpx train on Fashion-MNIST
+CAP_BENCH=60 CAP_BENCHES=60 MIN_BENCH=10        # each bench binary (GPU benchmarks only)
+CAP_SPEED=90 MIN_SPEED=30                       # scripts/gpu-speed.py
+CAP_SAN=120 CAP_SANITIZER=${GPU_CHECK_SANITIZER_CAP:-150} MIN_SAN=15  # compute-sanitizer
+BENCH_FILTER=Gpu  # Google Benchmark regex: the GPU benchmarks (BM_*Gpu*), not their CPU twins
 ARCH_TRIPLET=x86_64-linux-gnu
 
 # What the GPU machine lacks (it has no Debian -dev packages), unpacked into .gpu-prep/prefix.
@@ -96,12 +126,27 @@ prepare_prefix() {
   log "prefix: $(du -sh "$prefix" | cut -f1) in $prefix"
 }
 
+# The CUDA architectures to build for: GPU_CHECK_ARCHS, else the GPU's own when nvidia-smi sees
+# one here, else 90 (H100/H200). Binaries built for another GPU than the one they run on fail
+# their GPU tests ("no kernel image"): prepare with GPU_CHECK_ARCHS=<compute capability>, e.g. 80
+# (A100), 86 (RTX 30xx), 89 (RTX 40xx, L4), 90 (H100/H200), or a list "80;90".
+cuda_archs() {
+  if [ -n "${GPU_CHECK_ARCHS:-}" ]; then
+    echo "$GPU_CHECK_ARCHS"
+  elif timeout 30 nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+    echo native
+  else
+    echo 90
+  fi
+}
+
 prepare_build() {
-  local nvcc=${CUDACXX:-/usr/local/cuda/bin/nvcc}
+  local nvcc=${CUDACXX:-/usr/local/cuda/bin/nvcc} archs
   [ -x "$nvcc" ] || nvcc=$(command -v nvcc) || die "prepare needs nvcc (CUDA toolkit)"
-  log "building for sm_90 in $PREP_BUILD (this takes a few minutes on 2 cores)"
+  archs=$(cuda_archs)
+  log "building for CUDA architectures $archs in $PREP_BUILD (a few minutes on 2 cores)"
   cmake -S "$ROOT" -B "$PREP_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLPX_CUDA=ON \
-    -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_ARCHITECTURES=90 >"$PREP_BUILD.configure.log" 2>&1 ||
+    -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_ARCHITECTURES="$archs" >"$PREP_BUILD.configure.log" 2>&1 ||
     {
       tail -30 "$PREP_BUILD.configure.log"
       die "configure failed (log: $PREP_BUILD.configure.log)"
@@ -122,6 +167,7 @@ prepare_build() {
     echo "SOURCE_DIR=$ROOT"
     echo "BINARY_DIR=$PREP_BUILD"
     echo "NVCC_VERSION='$("$nvcc" --version | tail -1)'"
+    echo "CUDA_ARCHS='$archs'"
     echo "GLIBC='$(ldd --version | head -1)'"
     echo "BUILT='$(date -u +%Y-%m-%dT%H:%M:%SZ)'"
     echo "COMMIT='$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo +changes)'"
@@ -183,7 +229,7 @@ do_prepare() {
   du -sh "$PREP"/* | sed 's/^/  /'
   log "prepared in $((SECONDS - start)) s; .gpu-prep is $mib MiB (limit $MAX_MIB MiB)"
   [ "$mib" -le "$MAX_MIB" ] || die ".gpu-prep is over $MAX_MIB MiB: it would not travel"
-  log "now: run(command=\"bash scripts/gpu-check.sh run \$OUT/gpu\", carry=[\".gpu-prep\"], timeout_s=540)"
+  log "next, on the GPU machine, in a copy of this repository with .gpu-prep: bash scripts/gpu-check.sh run OUTDIR"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -200,18 +246,40 @@ record() {
   printf '%s\n' "--- $1: $2 ($3 s) $4"
 }
 
-# Seconds a stage may use: its cap, or what is left of the budget less a reserve.
+# Seconds since the start: the shell's clock, or plan's simulated one.
+now() {
+  if [ "$MODE" = plan ]; then echo "$PLAN_NOW"; else echo "$SECONDS"; fi
+}
+
+# stage_limit CAP [END]: seconds a run may use: CAP, but no later than END (a stage's own end,
+# in now() seconds) and no later than the budget's end less the reserve; 0 when none is left.
 stage_limit() {
-  local cap=$1 left=$((DEADLINE - SECONDS - 20))
+  local cap=$1 t left
+  t=$(now)
+  left=$((DEADLINE - RESERVE - t))
   [ "$left" -lt "$cap" ] && cap=$left
+  if [ -n "${2:-}" ]; then
+    left=$(($2 - t))
+    [ "$left" -lt "$cap" ] && cap=$left
+  fi
   [ "$cap" -lt 0 ] && cap=0
   echo "$cap"
 }
 
+# stage_end CAP: the now() second by which a stage with a total cap of CAP must be done.
+stage_end() {
+  echo $(($(now) + $(stage_limit "$1")))
+}
+
 # Runs "$@" with our LD_LIBRARY_PATH, under timeout, output to a log; returns its status.
+# A limit under 1 s runs nothing and returns 124 (timeout 0 would mean no limit at all).
 run_logged() {
   local limit=$1 logf=$2
   shift 2
+  if ! [ "$limit" -ge 1 ] 2>/dev/null; then
+    echo "gpu-check: not started: no time left in the budget (limit '$limit')" >"$logf"
+    return 124
+  fi
   LD_LIBRARY_PATH="$RUN_LD${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
     timeout -k 10 "$limit" "$@" >"$logf" 2>&1
 }
@@ -264,17 +332,24 @@ stage_facts() {
     echo "== .gpu-prep/build.env"; cat "$PREP/build.env" 2>/dev/null || echo "(no .gpu-prep: run prepare here first)"
   } >"$f" 2>&1
   sed 's/^/  /' "$f" | grep -vE '^\s*$' | head -60
-  local gpus
-  gpus=$(timeout 30 nvidia-smi -L 2>/dev/null | sed -nE 's/^GPU [0-9]+: (.*) \(UUID.*/\1/p' | paste -sd, -)
-  record facts PASS $((SECONDS - start)) "GPU: ${gpus:-none visible}" 0
+  GPUS=$(timeout 30 nvidia-smi -L 2>/dev/null | sed -nE 's/^GPU [0-9]+: (.*) \(UUID.*/\1/p' | paste -sd, -)
+  DRIVER=$(timeout 30 nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
+  record facts PASS $((SECONDS - start)) "GPU: ${GPUS:-none visible}" 0
 }
 
-# LD_LIBRARY_PATH for our binaries: .gpu-prep/lib, then each folder that holds a library the
-# binaries need and do not find there.
+# The payload's library folders: lib/ (what prepare picked), then the prefix's own (OpenBLAS,
+# gfortran, quadmath, benchmark), which a build against the prefix links.
+prefix_ld() {
+  local p=$PP/prefix
+  echo "$PP/lib:$p/usr/lib/$ARCH_TRIPLET/openblas-pthread:$p/usr/lib/$ARCH_TRIPLET:$p/lib/$ARCH_TRIPLET"
+}
+
+# setup_libs [BASE]: LD_LIBRARY_PATH for our binaries: BASE (default .gpu-prep/lib), then each
+# folder (the prefix's, then CUDA's) that holds a library the binaries need and do not find.
 setup_libs() {
   local start=$SECONDS dirs missing soname d found note="" unresolved=""
-  RUN_LD=$PP/lib
-  dirs=$(cuda_lib_dirs)
+  RUN_LD=${1:-$PP/lib}
+  dirs="$(prefix_ld | tr ':' '\n') $(cuda_lib_dirs)"
   missing=$(for f in "$BIN"/tests/mlpx_*_tests; do
     LD_LIBRARY_PATH=$RUN_LD ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 == "not" {print $1}'
   done | sort -u)
@@ -315,8 +390,8 @@ stage_prebuilt() {
   BIN=$PP/bin
   link_build_paths
   setup_libs
-  lim=$(stage_limit 60)
   for f in "$BIN"/tests/mlpx_*_tests; do
+    lim=$(stage_limit "$CAP_LIST")
     run_logged "$lim" "$OUTDIR/prebuilt-$(basename "$f").log" "$f" --gtest_list_tests || {
       bad="$bad $(basename "$f")"
       FAIL_LOGS+=("$OUTDIR/prebuilt-$(basename "$f").log")
@@ -326,6 +401,7 @@ stage_prebuilt() {
     record prebuilt FAIL $((SECONDS - start)) "did not start:$bad (see prebuilt-*.log)" 0
     return 1
   fi
+  # shellcheck disable=SC1091,SC2153  # build.env (written by prepare) sets BUILT and COMMIT
   record prebuilt PASS $((SECONDS - start)) "built $(. "$PREP/build.env" && echo "$BUILT, $COMMIT")" 0
 }
 
@@ -372,11 +448,22 @@ stage_build() {
   export CMAKE_PREFIX_PATH=$p${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
   export CPLUS_INCLUDE_PATH=$p/include:$p/include/$ARCH_TRIPLET${CPLUS_INCLUDE_PATH:+:$CPLUS_INCLUDE_PATH}
   export LIBRARY_PATH=$p/lib/$ARCH_TRIPLET:$PP/prefix/lib/$ARCH_TRIPLET${LIBRARY_PATH:+:$LIBRARY_PATH}
-  lim=$(stage_limit 300)
+  # The build runs the test binaries (gtest_discover_tests lists their tests after linking):
+  # they must find OpenBLAS and its gfortran/quadmath in the prefix, and CUDA's libraries.
+  local build_ld
+  build_ld=$(prefix_ld)
+  for d in $(cuda_lib_dirs); do build_ld=$build_ld:$d; done
+  build_ld=$build_ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  lim=$(stage_limit "$CAP_BUILD")
+  if [ "$lim" -lt 60 ]; then
+    record build TIMEOUT 0 "no time left in the budget to build" 1
+    return 1
+  fi
   {
-    echo "+ c++=$cxx nvcc=$nvcc"
-    timeout -k 10 "$lim" cmake -S "$ROOT" -B "$DEVICE_BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
-      -DMLPX_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_CXX_COMPILER="$cxx" \
+    echo "+ c++=$cxx nvcc=$nvcc archs=$(cuda_archs)"
+    echo "+ LD_LIBRARY_PATH=$build_ld"
+    LD_LIBRARY_PATH=$build_ld timeout -k 10 "$lim" cmake -S "$ROOT" -B "$DEVICE_BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+      -DMLPX_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$(cuda_archs)" -DCMAKE_CXX_COMPILER="$cxx" \
       -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_HOST_COMPILER="$cxx" \
       -DMLPX_CBLAS_INCLUDE_DIR="$p/include/$ARCH_TRIPLET/openblas-pthread" \
       -DGTest_DIR="$p/lib/$ARCH_TRIPLET/cmake/GTest" \
@@ -384,7 +471,13 @@ stage_build() {
       -Dnlohmann_json_DIR="$p/share/cmake/nlohmann_json" -DCLI11_DIR="$p/share/cmake/CLI11" \
       -DZLIB_INCLUDE_DIR="$p/include" -DZLIB_LIBRARY="$p/lib/$ARCH_TRIPLET/libz.so" \
       -DBLAS_openblas_LIBRARY="$p/lib/$ARCH_TRIPLET/libopenblas.so" "${extra[@]}" &&
-      timeout -k 10 "$(stage_limit 300)" cmake --build "$DEVICE_BUILD" -j "$(nproc)"
+      lim=$(stage_limit "$CAP_BUILD") &&
+      if [ "$lim" -ge 1 ]; then
+        LD_LIBRARY_PATH=$build_ld timeout -k 10 "$lim" cmake --build "$DEVICE_BUILD" -j "$(nproc)"
+      else
+        echo "gpu-check: no time left in the budget to build"
+        (exit 124)
+      fi
   } >"$OUTDIR/build.log" 2>&1
   local rc=$?
   if [ "$rc" -ne 0 ]; then
@@ -393,17 +486,17 @@ stage_build() {
     return 1
   fi
   BIN=$DEVICE_BUILD
-  RUN_LD=$PP/lib
-  setup_libs
+  setup_libs "$(prefix_ld)"
   record build PASS $((SECONDS - start)) "built here with $(basename "$cxx") against the payload's prefix" 1
 }
 
 stage_tests() {
-  local start=$SECONDS f name rc bad="" skipped_gpu="" lim counts total=0 nskip=0
+  local start=$SECONDS f name rc bad="" skipped_gpu="" lim counts total=0 nskip=0 end
+  end=$(stage_end "$CAP_TESTS")
   for f in "$BIN"/tests/mlpx_*_tests; do
     name=$(basename "$f")
-    lim=$(stage_limit 180)
-    if [ "$lim" -lt 10 ]; then bad="$bad $name(no-time)"; continue; fi
+    lim=$(stage_limit "$CAP_TEST" "$end")
+    if [ "$lim" -lt "$MIN_TEST" ]; then bad="$bad $name(no-time)"; continue; fi
     run_logged "$lim" "$OUTDIR/$name.log" "$f" --gtest_output="xml:$OUTDIR/$name.xml" --gtest_color=no
     rc=$?
     [ "$rc" -eq 0 ] || { bad="$bad $name(exit $rc)" && FAIL_LOGS+=("$OUTDIR/$name.log"); }
@@ -427,8 +520,10 @@ stage_tests() {
   fi
 }
 
+# compute-sanitizer, last: every run shares one total cap (GPU_CHECK_SANITIZER_CAP); the runs
+# that no longer fit are listed as (no-time).
 stage_sanitizer() {
-  local start=$SECONDS cs f name rc lim bad="" ran=0 filter
+  local start=$SECONDS cs f name rc lim bad="" ran=0 filter end
   cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer \
     /usr/local/cuda*/compute-sanitizer/compute-sanitizer /opt/nvidia/*/compute-sanitizer 2>/dev/null | head -1)
   if [ -z "$cs" ]; then
@@ -442,6 +537,7 @@ stage_sanitizer() {
   # memcheck (with leak check) over the GPU tests of every binary; racecheck, initcheck and
   # synccheck over the parity binary, which drives every kernel.
   local tool args log
+  end=$(stage_end "$CAP_SANITIZER")
   for tool in memcheck racecheck initcheck synccheck; do
     for f in "$BIN"/tests/mlpx_*_tests; do
       name=$(basename "$f")
@@ -457,8 +553,8 @@ stage_sanitizer() {
         initcheck) args=(--tool initcheck --track-unused-memory no) ;;
         synccheck) args=(--tool synccheck) ;;
       esac
-      lim=$(stage_limit 120)
-      if [ "$lim" -lt 15 ]; then bad="$bad $name:$tool(no-time)"; continue; fi
+      lim=$(stage_limit "$CAP_SAN" "$end")
+      if [ "$lim" -lt "$MIN_SAN" ]; then bad="$bad $name:$tool(no-time)"; continue; fi
       log="$OUTDIR/sanitizer-$tool-$name.log"
       run_logged "$lim" "$log" "$cs" "${args[@]}" --error-exitcode 86 "$f" \
         --gtest_filter="$filter" --gtest_color=no
@@ -479,7 +575,7 @@ stage_sanitizer() {
   done
   if [ -n "$bad" ] && [ -z "$(tr ' ' '\n' <<<"$bad" | grep -vE '^$|\((timeout|no-time)\)$')" ]; then
     # Only out of time: memcheck is slow, that is not a finding.
-    record sanitizer TIMEOUT $((SECONDS - start)) "$bad (not counted as a failure)" 0
+    record sanitizer TIMEOUT $((SECONDS - start)) "$ran runs clean within the ${CAP_SANITIZER} s cap; left out or cut:$bad (not counted as a failure)" 0
   elif [ -n "$bad" ]; then
     record sanitizer FAIL $((SECONDS - start)) "$bad (see sanitizer-*.log)" 1
   else
@@ -487,28 +583,35 @@ stage_sanitizer() {
   fi
 }
 
+# The GPU benchmarks of each mlpx_bench_* binary (BENCH_FILTER), a short pass: their JSON feeds
+# the speed stage's table.
 stage_bench() {
-  local start=$SECONDS f name lim bad="" n=0
+  local start=$SECONDS f name lim bad="" n=0 end
   if ! ls "$BIN"/bench/mlpx_bench_* >/dev/null 2>&1; then
     record bench SKIP 0 "no mlpx_bench_* binaries" 0
     return
   fi
+  end=$(stage_end "$CAP_BENCHES")
   for f in "$BIN"/bench/mlpx_bench_*; do
     [ -x "$f" ] && [ -f "$f" ] || continue
     name=$(basename "$f")
-    lim=$(stage_limit 120)
-    if [ "$lim" -lt 10 ]; then bad="$bad $name(no-time)"; continue; fi
-    run_logged "$lim" "$OUTDIR/$name.log" "$f" --benchmark_min_time=0.05 \
+    lim=$(stage_limit "$CAP_BENCH" "$end")
+    if [ "$lim" -lt "$MIN_BENCH" ]; then bad="$bad $name(no-time)"; continue; fi
+    run_logged "$lim" "$OUTDIR/$name.log" "$f" --benchmark_filter="$BENCH_FILTER" --benchmark_min_time=0.05 \
       --benchmark_out="$OUTDIR/$name.json" --benchmark_out_format=json ||
       { bad="$bad $name(exit $?)" && FAIL_LOGS+=("$OUTDIR/$name.log"); }
     n=$((n + 1))
   done
   if [ -n "$bad" ] && [ -z "$(tr ' ' '\n' <<<"$bad" | grep -vE '^$|\(no-time\)$')" ]; then
-    record bench SKIP $((SECONDS - start)) "out of the time budget" 0
+    if [ "$n" -eq 0 ]; then
+      record bench SKIP $((SECONDS - start)) "out of the time budget" 0
+    else
+      record bench PASS $((SECONDS - start)) "$n suites; left out (time):$bad" 0
+    fi
   elif [ -n "$bad" ]; then
     record bench FAIL $((SECONDS - start)) "$bad" 0
   else
-    record bench PASS $((SECONDS - start)) "$n suites, JSON in OUTDIR" 0
+    record bench PASS $((SECONDS - start)) "$n suites (GPU benchmarks: --benchmark_filter=$BENCH_FILTER), JSON in OUTDIR" 0
   fi
 }
 
@@ -524,8 +627,8 @@ stage_train() {
     record train SKIP 0 "no Fashion-MNIST files or no mlpx binary" 0
     return
   fi
-  lim=$(stage_limit 75)
-  if [ "$lim" -lt 20 ]; then
+  lim=$(stage_limit "$CAP_TRAIN")
+  if [ "$lim" -lt "$MIN_TRAIN" ]; then
     record train SKIP 0 "out of the time budget" 0
     return
   fi
@@ -549,8 +652,8 @@ stage_speed() {
     record speed SKIP 0 "no python3 or no mlpx binary" 0
     return
   fi
-  lim=$(stage_limit 90)
-  if [ "$lim" -lt 30 ]; then
+  lim=$(stage_limit "$CAP_SPEED")
+  if [ "$lim" -lt "$MIN_SPEED" ]; then
     record speed SKIP 0 "out of the time budget" 0
     return
   fi
@@ -610,20 +713,18 @@ do_run() {
   mkdir -p "$OUTDIR" || die "cannot create $OUTDIR"
   OUTDIR=$(realpath "$OUTDIR")
   rm -f "$OUTDIR"/*.log "$OUTDIR"/*.xml "$OUTDIR"/*.json "$OUTDIR"/logs.tar.gz "$OUTDIR"/summary.txt
-  DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET:-470}))
+  rm -f "$OUTDIR"/report.md
+  DEADLINE=$((SECONDS + BUDGET))
   BIN=""
-  log "$MODE in $ROOT, results in $OUTDIR, budget ${GPU_CHECK_BUDGET:-470} s"
+  log "$MODE in $ROOT, results in $OUTDIR, budget $BUDGET s (sanitizer cap $CAP_SANITIZER s)"
   unpack_payload || log "no $PAYLOAD: run 'scripts/gpu-check.sh prepare' here first and carry .gpu-prep"
   RUN_LD=$PP/lib
 
   stage_facts
   stage_prebuilt || stage_build
   if [ -n "$BIN" ]; then
-    stage_tests
-    stage_sanitizer
-    stage_bench
-    stage_train
-    stage_speed
+    local stage
+    for stage in "${RUN_STAGES[@]}"; do "stage_$stage"; done
   else
     record tests FAIL 0 "no binaries to run" 1
   fi
@@ -633,18 +734,152 @@ do_run() {
     echo "=== speed (scripts/gpu-speed.py) ==="
     tail -30 "$OUTDIR/speed.log"
   fi
+  write_report >"$OUTDIR/report.md"
   pack_outdir
   summary
+  if [ "$MODE" = run ] && [ -n "$RESULTS" ]; then
+    append_report "$OUTDIR/report.md" && log "report appended to $RESULTS"
+  fi
   exit "$FAILED"
 }
 
+# ---------------------------------------------------------------------------------------------
+# the report (OUTDIR/report.md, appended to docs/gpu-results.md)
+# ---------------------------------------------------------------------------------------------
+
+RESULTS=${GPU_CHECK_RESULTS-docs/gpu-results.md}
+case $RESULTS in "" | /*) ;; *) RESULTS=$ROOT/$RESULTS ;; esac
+
+# One section in Markdown: when, which GPU, which build, each stage's result, the speed table.
+write_report() {
+  local i built commit note
+  # shellcheck disable=SC1091,SC2153  # build.env (written by prepare) sets COMMIT, BUILT, ...
+  if [ "$BIN" = "$DEVICE_BUILD" ]; then
+    commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    built="built on this machine, CUDA architectures $(cuda_archs)"
+  else
+    commit=$( (. "$PREP/build.env" && echo "$COMMIT") 2>/dev/null || echo unknown)
+    built=$( (. "$PREP/build.env" && echo "prebuilt $BUILT, ${NVCC_VERSION:-nvcc ?}, CUDA architectures ${CUDA_ARCHS:-90}") 2>/dev/null)
+  fi
+  echo "## $(date -u '+%Y-%m-%d %H:%M UTC'): ${GPUS:-no GPU visible}, gpu-check $MODE $([ "$FAILED" = 0 ] && echo PASS || echo FAIL)"
+  echo
+  echo "| | |"
+  echo "| --- | --- |"
+  echo "| GPU | ${GPUS:-none visible}${DRIVER:+ (driver $DRIVER)} |"
+  echo "| mlpx | commit $commit; ${built:-no binaries} |"
+  echo "| machine | $(grep PRETTY_NAME /etc/os-release 2>/dev/null | cut -d= -f2 | tr -d '"'), $(nproc) cores |"
+  echo "| time | $SECONDS s of a $BUDGET s budget |"
+  echo
+  echo "| stage | result | seconds | note |"
+  echo "| --- | --- | --- | --- |"
+  for i in "${!S_NAME[@]}"; do
+    note=${S_NOTE[$i]//|//}
+    echo "| ${S_NAME[$i]} | ${S_RESULT[$i]} | ${S_SECS[$i]} | $note |"
+  done
+  if [ -f "$OUTDIR/speed.log" ]; then
+    echo
+    echo "Speed (scripts/gpu-speed.py):"
+    echo
+    echo '```text'
+    tail -30 "$OUTDIR/speed.log"
+    echo '```'
+  fi
+}
+
+# append_report FILE: appends FILE to $RESULTS, which starts with a title when new.
+append_report() {
+  [ -n "$RESULTS" ] || die "GPU_CHECK_RESULTS is empty: nowhere to append the report"
+  [ -s "$1" ] || die "no report at $1"
+  mkdir -p "$(dirname "$RESULTS")" || die "cannot create $(dirname "$RESULTS")"
+  if [ ! -s "$RESULTS" ]; then
+    {
+      echo "# GPU results"
+      echo
+      echo "What \`scripts/gpu-check.sh run\` found on real NVIDIA GPUs, one section per run, newest"
+      echo "last: the machine, the build, each stage's result and the speed table. Figures from the"
+      echo "GPU simulator (sim/) never go here."
+    } >"$RESULTS"
+  fi
+  { echo; cat "$1"; } >>"$RESULTS"
+}
+
+do_record() {
+  [ -n "${1:-}" ] || die "usage: scripts/gpu-check.sh record OUTDIR"
+  append_report "$1/report.md"
+  log "appended $1/report.md to $RESULTS"
+}
+
+# ---------------------------------------------------------------------------------------------
+# plan: the stages in order and their time limits, computed by the run's own stage_limit on a
+# simulated clock. Each stage is assumed to use its whole limit, or the seconds given as
+# STAGE=S (facts and prebuilt are assumed to take 10 s each unless given).
+# ---------------------------------------------------------------------------------------------
+
+do_plan() {
+  local arg name secs stage per cap min lim use note
+  declare -A assume=([facts]=10 [prebuilt]=10)
+  for arg in "$@"; do
+    [[ $arg =~ ^([a-z]+)=([0-9]+)$ ]] || die "plan: expected STAGE=SECONDS, got '$arg'"
+    name=${BASH_REMATCH[1]} secs=${BASH_REMATCH[2]}
+    [[ " facts prebuilt build ${RUN_STAGES[*]} " == *" $name "* ]] || die "plan: no stage '$name'"
+    assume[$name]=$secs
+  done
+  PLAN_NOW=0
+  DEADLINE=$BUDGET
+  echo "gpu-check plan: budget $BUDGET s (GPU_CHECK_BUDGET), the last $RESERVE s kept for the summary"
+  printf '%-10s | %6s | %7s | %9s | %6s | %s\n' stage starts per-run stage-cap limit assumed
+  printf '%-10s | %6s | %7s | %9s | %6s | %s\n' facts 0 - - - "${assume[facts]} s"
+  PLAN_NOW=${assume[facts]}
+  if [ -n "${assume[build]:-}" ]; then
+    lim=$(stage_limit "$CAP_BUILD")
+    printf '%-10s | %6s | %7s | %9s | %6s | %s\n' build "$PLAN_NOW" "$CAP_BUILD" - "$lim" "${assume[build]} s (fallback build)"
+    use=${assume[build]}
+  else
+    lim=$(stage_limit "$CAP_LIST")
+    printf '%-10s | %6s | %7s | %9s | %6s | %s\n' prebuilt "$PLAN_NOW" "$CAP_LIST" - "$lim" "${assume[prebuilt]} s"
+    use=${assume[prebuilt]}
+  fi
+  PLAN_NOW=$((PLAN_NOW + use))
+  for stage in "${RUN_STAGES[@]}"; do
+    case $stage in
+      tests) per=$CAP_TEST cap=$CAP_TESTS min=$MIN_TEST ;;
+      train) per=$CAP_TRAIN cap=$CAP_TRAIN min=$MIN_TRAIN ;;
+      bench) per=$CAP_BENCH cap=$CAP_BENCHES min=$MIN_BENCH ;;
+      speed) per=$CAP_SPEED cap=$CAP_SPEED min=$MIN_SPEED ;;
+      sanitizer) per=$CAP_SAN cap=$CAP_SANITIZER min=$MIN_SAN ;;
+    esac
+    lim=$(stage_limit "$cap")
+    if [ "$lim" -lt "$min" ]; then
+      use=0 note="skipped: under the $min s a run needs"
+    else
+      use=${assume[$stage]:-$lim}
+      [ "$use" -gt "$lim" ] && use=$lim
+      note="$use s"
+    fi
+    printf '%-10s | %6s | %7s | %9s | %6s | %s\n' "$stage" "$PLAN_NOW" "$per" "$cap" "$lim" "$note"
+    PLAN_NOW=$((PLAN_NOW + use))
+  done
+  echo "ends by $((PLAN_NOW + RESERVE)) s at the latest (budget $BUDGET s)"
+}
+
+check_number() {
+  [[ $2 =~ ^[0-9]+$ ]] || die "$1 must be a whole number of seconds, not '$2'"
+}
+
 MODE=${1:-}
+check_number GPU_CHECK_BUDGET "$BUDGET"
+check_number GPU_CHECK_SANITIZER_CAP "$CAP_SANITIZER"
 case $MODE in
   prepare) do_prepare ;;
   run) do_run "${2:-}" ;;
   selftest) do_run "${2:-/tmp/mlpx-gpu-selftest}" ;;
+  record) do_record "${2:-}" ;;
+  plan)
+    shift
+    do_plan "$@"
+    ;;
   *)
-    sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
     exit 2
     ;;
 esac
