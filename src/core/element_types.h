@@ -23,12 +23,19 @@ struct ElementTypeInfo {
   DType dtype;
 };
 
+// Ordered by kind then size, the order error messages list them in.
 inline constexpr ElementTypeInfo kElementTypes[] = {
-    {ElementType::kUint8, "uint8", 1, "|u1", nullptr, 0x08, false, DType::kFloat32},
-    {ElementType::kInt32, "int32", 4, "<i4", "I32", 0x0C, true, DType::kInt32},
-    {ElementType::kInt64, "int64", 8, "<i8", nullptr, -1, false, DType::kFloat32},
+    {ElementType::kFloat16, "float16", 2, "<f2", nullptr, -1, false, DType::kFloat32},
     {ElementType::kFloat32, "float32", 4, "<f4", "F32", 0x0D, true, DType::kFloat32},
     {ElementType::kFloat64, "float64", 8, "<f8", "F64", 0x0E, true, DType::kFloat64},
+    {ElementType::kInt8, "int8", 1, "|i1", nullptr, 0x09, false, DType::kFloat32},
+    {ElementType::kInt16, "int16", 2, "<i2", nullptr, 0x0B, false, DType::kFloat32},
+    {ElementType::kInt32, "int32", 4, "<i4", "I32", 0x0C, true, DType::kInt32},
+    {ElementType::kInt64, "int64", 8, "<i8", nullptr, -1, false, DType::kFloat32},
+    {ElementType::kUint8, "uint8", 1, "|u1", nullptr, 0x08, false, DType::kFloat32},
+    {ElementType::kUint16, "uint16", 2, "<u2", nullptr, -1, false, DType::kFloat32},
+    {ElementType::kUint32, "uint32", 4, "<u4", nullptr, -1, false, DType::kFloat32},
+    {ElementType::kUint64, "uint64", 8, "<u8", nullptr, -1, false, DType::kFloat32},
 };
 
 inline const ElementTypeInfo& element_type_info(ElementType type) {
@@ -50,7 +57,10 @@ inline const ElementTypeInfo* find_npy_descr(std::string_view descr) {
   for (const ElementTypeInfo& info : kElementTypes) {
     if (descr == info.npy) return &info;
   }
-  return descr == "<u1" ? &element_type_info(ElementType::kUint8) : nullptr;  // numpy spells both
+  // numpy writes one-byte types with '|' and reads them with '<' as well.
+  if (descr == "<u1") return &element_type_info(ElementType::kUint8);
+  if (descr == "<i1") return &element_type_info(ElementType::kInt8);
+  return nullptr;
 }
 inline const ElementTypeInfo* find_safetensors_code(std::string_view code) {
   for (const ElementTypeInfo& info : kElementTypes) {

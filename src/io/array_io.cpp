@@ -12,7 +12,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "core/element_types.h"
 #include "io/io_util.h"
@@ -34,6 +36,20 @@ int64_t Array::row_size() const {
   for (size_t d = 1; d < shape.size(); ++d) n *= shape[d];
   return n;
 }
+
+namespace {
+// An element's arithmetic value: itself, or the float32 a float16 stands for.
+float value_of(detail::Float16 element) { return detail::half_to_float(element.bits); }
+// int8 widened through its byte, the way that bugprone-signed-char-misuse accepts.
+int value_of(int8_t element) {
+  const auto byte = static_cast<uint8_t>(element);
+  return byte < 128 ? byte : byte - 256;
+}
+template <typename T>
+T value_of(T element) {
+  return element;
+}
+}  // namespace
 
 namespace detail {
 
@@ -86,6 +102,26 @@ bool checked_nbytes(const Shape& shape, size_t item_size, uint64_t* nbytes) {
   return true;
 }
 
+float half_to_float(uint16_t bits) {
+  const uint32_t sign = uint32_t{bits & 0x8000u} << 16;
+  const uint32_t exponent = (bits >> 10) & 0x1fu;
+  const uint32_t mantissa = bits & 0x3ffu;
+  if (exponent == 0) {
+    // Zero or subnormal: mantissa * 2^-24, which float32 holds exactly as a normal number.
+    const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;
+    return sign != 0 ? -magnitude : magnitude;
+  }
+  uint32_t out = 0;
+  if (exponent == 0x1f) {
+    out = sign | 0x7f800000u | (mantissa << 13);  // infinity, or NaN with its payload
+  } else {
+    out = sign | ((exponent - 15 + 127) << 23) | (mantissa << 13);  // rebias the exponent
+  }
+  float value;
+  std::memcpy(&value, &out, sizeof(value));
+  return value;
+}
+
 namespace {
 template <typename T>
 void check_finite_values(const Array& array) {
@@ -93,15 +129,17 @@ void check_finite_values(const Array& array) {
   const int64_t n = static_cast<int64_t>(array.bytes.size() / sizeof(T));
   const int64_t row_size = std::max<int64_t>(array.row_size(), 1);
   for (int64_t i = 0; i < n; ++i) {
-    if (!std::isfinite(values[i])) {
-      fail_io(array.source, "expected finite values, found ", values[i], " at flat index ", i,
-              " (row ", i / row_size, ")");
+    const auto value = value_of(values[i]);
+    if (!std::isfinite(value)) {
+      fail_io(array.source, "expected finite values, found ", value, " at flat index ", i, " (row ",
+              i / row_size, ")");
     }
   }
 }
 }  // namespace
 
 void check_finite(const Array& array) {
+  if (array.type == ElementType::kFloat16) check_finite_values<Float16>(array);
   if (array.type == ElementType::kFloat32) check_finite_values<float>(array);
   if (array.type == ElementType::kFloat64) check_finite_values<double>(array);
 }
@@ -152,11 +190,55 @@ Array load_array(const std::string& path) {
 
 namespace {
 
-template <typename From, typename To>
-void convert(const Array& array, To* out) {
+// The C++ type of each element type, passed to `fn` as a value-initialised argument.
+template <typename Fn>
+void visit_element_type(ElementType type, Fn&& fn) {
+  switch (type) {
+    case ElementType::kUint8:
+      return fn(uint8_t{});
+    case ElementType::kInt8:
+      return fn(int8_t{});
+    case ElementType::kInt16:
+      return fn(int16_t{});
+    case ElementType::kUint16:
+      return fn(uint16_t{});
+    case ElementType::kInt32:
+      return fn(int32_t{});
+    case ElementType::kUint32:
+      return fn(uint32_t{});
+    case ElementType::kInt64:
+      return fn(int64_t{});
+    case ElementType::kUint64:
+      return fn(uint64_t{});
+    case ElementType::kFloat16:
+      return fn(detail::Float16{});
+    case ElementType::kFloat32:
+      return fn(float{});
+    case ElementType::kFloat64:
+      return fn(double{});
+  }
+}
+
+// The numpy-style index of the element at C-order position `flat` of `shape`: "[3, 1]".
+std::string index_str(const Shape& shape, int64_t flat) {
+  std::vector<int64_t> index(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    index[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  std::string out = "[";
+  for (size_t d = 0; d < index.size(); ++d) out += detail::concat(d ? ", " : "", index[d]);
+  return out + "]";
+}
+
+// Every integer of magnitude up to 2^24 is a float32; past it float32 skips some.
+constexpr int64_t kLargestExactFloat32Integer = int64_t{1} << 24;
+
+template <typename From>
+void convert_to_float(const Array& array, float* out) {
   const auto* in = reinterpret_cast<const From*>(array.bytes.data());
   const size_t n = array.bytes.size() / sizeof(From);
-  if constexpr (std::is_same_v<From, double> && std::is_same_v<To, float>) {
+  if constexpr (std::is_same_v<From, double>) {
     // A finite double past float's range would silently become an infinity. The test is on
     // the rounded value: 3.4028235e38 (float's max as written in text) is a little above
     // FLT_MAX as a double yet rounds to FLT_MAX, so it is in range.
@@ -168,8 +250,24 @@ void convert(const Array& array, To* out) {
                         i / row_size, ", column ", i % row_size + 1);
       }
     }
+  } else if constexpr (std::is_integral_v<From> && sizeof(From) >= 4) {
+    // Wider integers (ids, counts, timestamps) would be rounded without a word; narrower ones
+    // always fit.
+    for (size_t i = 0; i < n; ++i) {
+      const bool exact =
+          std::is_signed_v<From>
+              ? (static_cast<int64_t>(in[i]) >= -kLargestExactFloat32Integer &&
+                 static_cast<int64_t>(in[i]) <= kLargestExactFloat32Integer)
+              : static_cast<uint64_t>(in[i]) <= static_cast<uint64_t>(kLargestExactFloat32Integer);
+      if (!exact) {
+        detail::fail_io(array.source, "expected ", element_type_name(array.type),
+                        " features within +-16777216 (2^24, float32's exact integers), found ",
+                        in[i], " at ", index_str(array.shape, static_cast<int64_t>(i)),
+                        "; convert with .astype('float32') first if rounding is acceptable");
+      }
+    }
   }
-  for (size_t i = 0; i < n; ++i) out[i] = static_cast<To>(in[i]);
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(value_of(in[i]));
 }
 
 void check_array_bytes(const Array& array) {
@@ -191,8 +289,12 @@ bool as_label(T value, int32_t* label) {
           std::floor(value) == value)) {
       return false;
     }
+  } else if constexpr (std::is_unsigned_v<T>) {
+    // Compared unsigned: a uint64 past INT64_MAX would wrap to a negative int64.
+    if (static_cast<uint64_t>(value) > static_cast<uint64_t>(std::numeric_limits<int32_t>::max()))
+      return false;
   } else {
-    const auto wide = static_cast<int64_t>(value);  // every integer element type fits
+    const auto wide = static_cast<int64_t>(value);
     if (wide < std::numeric_limits<int32_t>::min() || wide > std::numeric_limits<int32_t>::max()) {
       return false;
     }
@@ -206,8 +308,9 @@ void convert_labels(const Array& array, int32_t* out, const std::string& name) {
   const auto* in = reinterpret_cast<const T*>(array.bytes.data());
   const size_t n = array.bytes.size() / sizeof(T);
   for (size_t i = 0; i < n; ++i) {
-    if (!as_label(in[i], &out[i])) {
-      detail::fail_io(name, "expected integer class labels in int32's range, found ", +in[i],
+    const auto value = value_of(in[i]);
+    if (!as_label(value, &out[i])) {
+      detail::fail_io(name, "expected integer class labels in int32's range, found ", +value,
                       " at row ", i);
     }
   }
@@ -217,25 +320,14 @@ void convert_labels(const Array& array, int32_t* out, const std::string& name) {
 
 Tensor to_float_tensor(const Array& array) {
   check_array_bytes(array);
+  // Rank 3 with a last axis of 1 is a column per row, not an image; rank 4 and up ends in
+  // channels, where 1 (grayscale, as Keras stores MNIST) is usual.
+  MLPX_CHECK(!(array.shape.size() == 3 && array.shape[2] == 1), IoError, array.source,
+             ": expected an array [N] or [N, F] (images: [N, H, W] or [N, H, W, C]), found ",
+             shape_str(array.shape), "; squeeze the last axis (np.squeeze(a, axis=-1))");
   Tensor out({array.rows(), array.row_size()}, DType::kFloat32);
   float* dst = out.data<float>();
-  switch (array.type) {
-    case ElementType::kUint8:
-      convert<uint8_t>(array, dst);
-      break;
-    case ElementType::kInt32:
-      convert<int32_t>(array, dst);
-      break;
-    case ElementType::kInt64:
-      convert<int64_t>(array, dst);
-      break;
-    case ElementType::kFloat32:
-      convert<float>(array, dst);
-      break;
-    case ElementType::kFloat64:
-      convert<double>(array, dst);
-      break;
-  }
+  visit_element_type(array.type, [&](auto zero) { convert_to_float<decltype(zero)>(array, dst); });
   return out;
 }
 
@@ -246,23 +338,8 @@ Tensor to_labels(const Array& array, const std::string& name_for_errors) {
              ": expected class labels of shape [N] or [N, 1], found ", shape_str(array.shape));
   Tensor out({array.rows()}, DType::kInt32);
   int32_t* dst = out.data<int32_t>();
-  switch (array.type) {
-    case ElementType::kUint8:
-      convert_labels<uint8_t>(array, dst, name_for_errors);
-      break;
-    case ElementType::kInt32:
-      convert_labels<int32_t>(array, dst, name_for_errors);
-      break;
-    case ElementType::kInt64:
-      convert_labels<int64_t>(array, dst, name_for_errors);
-      break;
-    case ElementType::kFloat32:
-      convert_labels<float>(array, dst, name_for_errors);
-      break;
-    case ElementType::kFloat64:
-      convert_labels<double>(array, dst, name_for_errors);
-      break;
-  }
+  visit_element_type(
+      array.type, [&](auto zero) { convert_labels<decltype(zero)>(array, dst, name_for_errors); });
   return out;
 }
 

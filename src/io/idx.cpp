@@ -25,11 +25,11 @@ constexpr uint64_t kMaxDeflateRatio = 1032;
 
 ElementType idx_type(const std::string& path, unsigned char code) {
   if (const detail::ElementTypeInfo* info = detail::find_idx_code(code)) return info->type;
-  const char* name = code == 0x09 ? " (int8)" : code == 0x0B ? " (int16)" : "";
   char hex[8];
   std::snprintf(hex, sizeof(hex), "0x%02X", code);
-  detail::fail_io(path, "unsupported IDX element type ", hex, name,
-                  ": expected 0x08 uint8, 0x0C int32, 0x0D float32 or 0x0E float64");
+  detail::fail_io(path, "unsupported IDX element type ", hex,
+                  ": expected 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32 or "
+                  "0x0E float64");
 }
 
 std::string hex_bytes(const unsigned char* bytes, size_t n) {
@@ -77,7 +77,9 @@ void finish(Array& array) {
   const size_t size = element_size(array.type);
   unsigned char* p = array.bytes.data();
   const size_t n = array.bytes.size();
-  if (size == 4) {
+  if (size == 2) {
+    for (size_t i = 0; i < n; i += 2) std::swap(p[i], p[i + 1]);
+  } else if (size == 4) {
     for (size_t i = 0; i < n; i += 4) {
       uint32_t v;
       std::memcpy(&v, p + i, 4);

@@ -49,6 +49,15 @@ template <typename... Parts>
   throw IoError(concat(path, ": ", parts...));
 }
 
+// A float16 element as stored: its IEEE binary16 bits.
+struct Float16 {
+  uint16_t bits;
+};
+
+// The float32 value of an IEEE binary16 (float16) element: exact for every one, subnormals,
+// infinities and NaN included.
+float half_to_float(uint16_t bits);
+
 // IoError naming the first NaN or infinity in a float array (no-op for integer types).
 void check_finite(const Array& array);
 // IoError when the array has no elements (a size of 0 somewhere in its shape).

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/element_types.h"
 #include "io/atomic_file.h"
@@ -159,10 +160,64 @@ class HeaderParser {
 
 ElementType parse_descr(const std::string& path, const std::string& descr) {
   if (const detail::ElementTypeInfo* info = detail::find_npy_descr(descr)) return info->type;
+  std::string supported;
+  for (const detail::ElementTypeInfo& info : detail::kElementTypes) {
+    supported += detail::concat(supported.empty() ? "" : ", ", info.npy);
+  }
   const bool big_endian = !descr.empty() && descr[0] == '>';
-  detail::fail_io(path, "unsupported dtype '", excerpt(descr),
-                  "': expected one of <f4, <f8, |u1, <i4, <i8",
+  detail::fail_io(path, "unsupported dtype '", excerpt(descr), "': expected one of ", supported,
                   big_endian ? " (this one is big-endian; convert it with .astype('<...'))" : "");
+}
+
+// Copies the elements of a Fortran-ordered array (first index fastest) into C order (last
+// index fastest), walking the output in order and stepping the input by Fortran strides.
+template <typename Word>
+void fortran_to_c_order(const Shape& shape, const unsigned char* in, unsigned char* out) {
+  const size_t rank = shape.size();
+  std::vector<uint64_t> stride(rank), index(rank, 0);
+  uint64_t total = 1;
+  for (size_t d = 0; d < rank; ++d) {
+    stride[d] = total;
+    total *= static_cast<uint64_t>(shape[d]);
+  }
+  const auto* src = reinterpret_cast<const Word*>(in);
+  auto* dst = reinterpret_cast<Word*>(out);
+  uint64_t offset = 0;
+  for (uint64_t i = 0; i < total; ++i) {
+    dst[i] = src[offset];
+    for (size_t d = rank; d-- > 0;) {  // the odometer: bump the last index, carry leftwards
+      offset += stride[d];
+      if (++index[d] < static_cast<uint64_t>(shape[d])) break;
+      offset -= stride[d] * index[d];
+      index[d] = 0;
+    }
+  }
+}
+
+void to_c_order(Array& array) {
+  // Axes of size 1 do not move any element; with fewer than two other axes both orders are
+  // the same bytes ([N], [N, 1], [1, F]).
+  Shape moving;
+  for (int64_t size : array.shape) {
+    if (size != 1) moving.push_back(size);
+  }
+  if (moving.size() < 2) return;
+  std::vector<unsigned char> c_order(array.bytes.size());
+  switch (element_size(array.type)) {
+    case 1:
+      fortran_to_c_order<uint8_t>(moving, array.bytes.data(), c_order.data());
+      break;
+    case 2:
+      fortran_to_c_order<uint16_t>(moving, array.bytes.data(), c_order.data());
+      break;
+    case 4:
+      fortran_to_c_order<uint32_t>(moving, array.bytes.data(), c_order.data());
+      break;
+    default:
+      fortran_to_c_order<uint64_t>(moving, array.bytes.data(), c_order.data());
+      break;
+  }
+  array.bytes.swap(c_order);
 }
 
 const char* descr_of(DType dtype) { return detail::element_type_info(dtype).npy; }
@@ -210,11 +265,6 @@ Array load_npy(const std::string& path) {
   array.source = path;
   array.type = parse_descr(path, header.descr);
   array.shape = header.shape;
-  if (header.fortran_order) {
-    detail::fail_io(path,
-                    "expected fortran_order False (C order), found True: save the array "
-                    "with np.ascontiguousarray first");
-  }
   if (array.shape.empty()) {
     detail::fail_io(path, "expected an array of rank >= 1, found a scalar (shape ())");
   }
@@ -231,6 +281,7 @@ Array load_npy(const std::string& path) {
   }
   array.bytes.resize(static_cast<size_t>(nbytes));
   file.read_exact(array.bytes.data(), array.bytes.size(), "data");
+  if (header.fortran_order) to_c_order(array);
   detail::check_finite(array);
   return array;
 }
