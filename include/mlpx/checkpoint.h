@@ -41,4 +41,13 @@ struct Checkpoint {
 // anything; IoError naming the file and the problem.
 Checkpoint load_checkpoint(const std::string& path);
 
+// Sets `model`'s weights and biases (any device) from a safetensors file of float32 or
+// float64 tensors named as PyTorch's nn.Sequential(Linear, activation, Linear, ...)
+// .state_dict() names them ('0.weight' [out, in], '0.bias' [out], '2.weight', ...: the Linear
+// modules in increasing index order are the model's layers 0, 1, ...), or as mlpx does
+// ('layers.{i}.weight'), under one optional prefix ('net.0.weight'). An mlpx checkpoint works
+// too: its optimizer state and input statistics are not read. IoError naming the file and the
+// first tensor that is unexpected, missing or of the wrong shape; the model is then unchanged.
+void load_weights(Sequential& model, const std::string& path);
+
 }  // namespace mlpx

@@ -21,9 +21,16 @@ namespace mlpx {
 // data.source: "fashion-mnist" (Debian's dataset-fashion-mnist), "synthetic" (built in),
 // "files" (data.train / data.test).
 enum class DataSource { kFashionMnist, kSynthetic, kFiles };
-// data.normalize: "none"; "scale01" (uint8 features / 255); "standardize" (per feature, with
+// data.normalize: "auto" (uint8 features / 255, any other type standardized); "none";
+// "scale01" (uint8 features / 255, others as they are); "standardize" (per feature, with
 // statistics of the training split, saved in checkpoints for predict).
-enum class Normalize { kNone, kScale01, kStandardize };
+enum class Normalize { kAuto, kNone, kScale01, kStandardize };
+// data.task: what y holds. "classification": class indices [N] (or target rows [N, K] whose
+// argmax is the class, for mse, sse, kl_div and bce); accuracy is measured. "regression":
+// float targets [N] or [N, K] for mse or sse; R^2 and MSE are measured instead of accuracy.
+// "auto": regression when the loss is mse or sse and y is one column of floats ([N] or
+// [N, 1]), else classification. Multi-output regression ([N, K] floats) says "regression".
+enum class Task { kAuto, kClassification, kRegression };
 // train.on_nonfinite: "stop" (a NaN or Inf batch loss stops training after the epoch, naming
 // the epoch and step) or "skip" (a step whose batch loss or any gradient is NaN or Inf changes
 // nothing: parameters, optimizer state and step count stay; the epoch counts it).
@@ -31,7 +38,7 @@ enum class NonFinitePolicy { kStop, kSkip };
 
 struct FilePair {
   std::string x;  // features: .npy, .csv or IDX (*-ubyte[.gz])
-  std::string y;  // class indices [N] or float targets [N, K]
+  std::string y;  // class indices [N], or float targets [N] / [N, K] (data.task)
 };
 
 struct SyntheticConfig {
@@ -47,7 +54,8 @@ struct DataConfig {
   FilePair train;                                         // source "files"
   FilePair test;                                          // source "files"; optional
   double validation_split = 0.1;  // fraction of train held out, chosen from the seed
-  Normalize normalize = Normalize::kScale01;
+  Normalize normalize = Normalize::kAuto;
+  Task task = Task::kAuto;
   SyntheticConfig synthetic;
 };
 
@@ -104,8 +112,13 @@ struct Config : TrainerOptions {
   // Parses a JSON document over the defaults. ValueError on unknown keys, wrong types and
   // bad values, naming the key path ("optimizer.lr").
   static Config from_json(const std::string& text);
-  // Reads and parses a JSON file; IoError when it cannot be read.
+  // Reads and parses a JSON file; IoError when it cannot be read. Every path the file sets
+  // (data.dir, data.train / data.test x and y, output.*) is relative to the file's folder and
+  // comes back absolute; keys it leaves out keep their defaults.
   static Config load(const std::string& path);
+  // This config with every relative path made absolute against the working directory (what a
+  // checkpoint stores, so that it can be evaluated or resumed from anywhere).
+  Config with_absolute_paths() const;
   // The whole configuration as JSON (round-trips through from_json).
   std::string to_json() const;
   // Checks cross-field rules (loss vs last activation, sizes, ranges); ValueError.

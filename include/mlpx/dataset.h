@@ -2,19 +2,29 @@
 // target rows, split into train / validation / test, normalised, on one device.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 
+#include "mlpx/array_io.h"
 #include "mlpx/config.h"
 #include "mlpx/tensor.h"
 
 namespace mlpx {
 
+// A classification set has labels (and, for losses on float rows, targets); a regression set
+// has targets only, and is scored by R^2 and MSE instead of accuracy.
 struct Dataset {
   Tensor x;          // float32 [N, features]
-  Tensor labels;     // int32 [N]: each row's class (argmax of its target row for float targets)
+  Tensor labels;     // int32 [N]: each row's class (argmax of its target row for float targets);
+                     // undefined for regression
   Tensor targets;    // float32 [N, K] for mse, sse, kl_div and bce; undefined for cross_entropy
   std::string name;  // "train", "validation", "test" (for messages)
+  bool regression = false;
+  // Regression: the variance of the targets around their own per-output means, averaged over
+  // the outputs (sum of squares / (N K)): the MSE of always predicting the mean, R^2's
+  // baseline. NaN: not yet computed (evaluate computes it from `targets`).
+  double target_variance = std::nan("");
 
   int64_t size() const { return x.defined() ? x.rows() : 0; }
   int64_t features() const { return x.cols(); }
@@ -39,13 +49,31 @@ struct DataSplits {
   Dataset train, validation, test;  // validation and test may be empty (size() == 0)
   Standardization standardization;  // defined for data.normalize "standardize"
   std::string description;          // where the data came from, for the log
+  std::string normalization;        // what data.normalize did to the features, for the log
 };
+
+// The sum of squares of target rows [N, K] (any device) around their per-column means,
+// divided by N K: what an MSE of a constant predictor can reach at best. One read-back.
+double target_variance(const Tensor& targets);
+
+// Features as float32 [N, F] from an array read from a file, with data.normalize's scaling
+// (uint8 / 255 for "auto" and "scale01"); standardization, which needs training statistics,
+// is separate. predict() inputs go through this too.
+Tensor features_from(const Array& array, Normalize normalize);
+// Whether data.normalize standardizes features of this element type ("auto": all but uint8).
+bool standardizes(Normalize normalize, ElementType features);
 
 // Reads (or generates) the data the config names, checks labels against `outputs` classes,
 // turns labels into one-hot targets where the loss needs float rows, normalises with
 // statistics of the training split only, and holds out config.data.validation_split of the
 // training rows, chosen from the seed. Everything on the CPU.
 DataSplits load_data(const Config& config, int64_t outputs);
+
+// The one set `mlpx eval` scores, read alone: the config's test set, else its training set
+// (all of it, no validation split), normalised as in training: data.normalize's scaling, then
+// `standardization` (a checkpoint's; undefined: none). On the CPU.
+Dataset load_evaluation_set(const Config& config, int64_t outputs,
+                            const Standardization& standardization);
 
 // True when Fashion-MNIST's four files are in `dir`.
 bool fashion_mnist_available(const std::string& dir);

@@ -23,21 +23,29 @@ namespace cuda {
 class StepGraph;  // a captured training step (CUDA builds only)
 }
 
+// Classification sets are scored by accuracy (r2 and mse NaN), regression sets by R^2 and
+// MSE (accuracy NaN).
 struct Evaluation {
   double loss = 0.0;
-  double accuracy = 0.0;
+  double accuracy = 0.0;  // fraction of rows whose argmax output is their label
+  double r2 = 0.0;        // 1 - MSE / target variance (variance-weighted over the outputs)
+  double mse = 0.0;       // mean over rows and outputs of (output - target)^2
   int64_t samples = 0;
+  bool regression = false;
 };
 
-// Mean loss and accuracy of `model` on `data` (same device), in batches of `batch` rows.
-// Touches no gradient buffer. One host synchronisation at the end.
+// Mean loss and accuracy (regression: R^2 and MSE) of `model` on `data` (same device), in
+// batches of `batch` rows. Touches no gradient buffer. One host synchronisation at the end.
 Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int64_t batch = 4096);
 
 struct EpochMetrics {
   int64_t epoch = 0;  // 1-based
   double lr = 0.0;
-  double train_loss = 0.0, train_accuracy = 0.0;  // means over the epoch's batches run
-  double val_loss = 0.0, val_accuracy = 0.0;      // NaN when there is no validation set
+  // Means over the epoch's batches run. Classification: accuracy, r2 NaN; regression: r2
+  // (from the epoch's MSE and the training set's target variance), accuracy NaN.
+  double train_loss = 0.0, train_accuracy = 0.0, train_r2 = 0.0;
+  double val_loss = 0.0, val_accuracy = 0.0, val_r2 = 0.0;  // NaN without a validation set
+  bool regression = false;
   double samples_per_s = 0.0;
   double elapsed_s = 0.0;     // since the start of training (run_training)
   int64_t steps = 0;          // optimizer updates so far
@@ -105,6 +113,7 @@ class Trainer {
   int64_t epoch_ = 0;
   Optimizer optimizer_;
   Tensor batch_x_, batch_labels_, batch_targets_, row_loss_, grad_;
+  double train_target_variance_ = 0.0;  // regression: R^2's baseline on the training set
   // The step's device-side state, so that one enqueued (or captured) step serves every batch:
   // order_ int32 [N] (this epoch's shuffle), position_ int32 [1] (the batch's index in the
   // epoch), loss_scratch_ [1] (the batch loss before it moves to its slot in batch_losses_
@@ -126,6 +135,9 @@ struct RunCallbacks {
 
 struct RunOptions {
   std::string resume;  // checkpoint to continue from; empty for a fresh run
+  // A fresh run's initial weights instead of model.init: a safetensors file of PyTorch's
+  // nn.Sequential state_dict() or mlpx's names (load_weights in mlpx/checkpoint.h).
+  std::string init_weights;
   RunCallbacks callbacks;
 };
 

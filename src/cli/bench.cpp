@@ -30,10 +30,10 @@ std::string fixed(double v, int precision) {
 }
 
 // The human-readable table: a header and one line per batch size.
-std::string table_header() {
+std::string table_header(bool regression) {
   char buf[160];
   std::snprintf(buf, sizeof(buf), "%-8s %10s %13s %12s %10s %14s %9s", "device", "batch",
-                "samples/s", "updates/s", "epoch s", "to target s", "accuracy");
+                "samples/s", "updates/s", "epoch s", "to target s", regression ? "r2" : "accuracy");
   return buf;
 }
 
@@ -110,15 +110,7 @@ void write_plot(const std::vector<BenchRow>& rows, const std::string& png) {
 }
 
 void run_bench(const BenchArgs& args) {
-  Config config;
-  if (!args.config.empty()) {
-    config = Config::load(args.config);
-  } else if (!fashion_mnist_available(config.data.dir)) {
-    std::cerr << "note: Fashion-MNIST not found in " << config.data.dir
-              << " (Debian package dataset-fashion-mnist); benchmarking on the built-in "
-                 "synthetic data set instead\n";
-    config.data.source = DataSource::kSynthetic;
-  }
+  Config config = config_or_recipe(args.config, "benchmarking");
   if (!args.device.empty()) config.device = args.device;
   if (args.seed) config.seed = *args.seed;
   config.validate();
@@ -129,8 +121,11 @@ void run_bench(const BenchArgs& args) {
   options.max_seconds = args.max_seconds;
   options.throughput_seconds = args.seconds;
   options.warmup_steps = args.warmup;
-  if (!args.json) std::cout << table_header() << std::endl;
+  bool header_printed = args.json;
   options.on_row = [&](const BenchRow& row) {
+    // The first row tells whether the score is accuracy or R^2.
+    if (!header_printed) std::cout << table_header(row.regression) << std::endl;
+    header_printed = true;
     std::cout << (args.json ? bench_row_json(row) : table_line(row)) << std::endl;
   };
   const std::vector<BenchRow> rows = run_batch_sweep(config, options);
@@ -146,7 +141,8 @@ void add_bench_command(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand(
       "bench", "Sweep batch sizes (SGD .. full-batch GD): throughput and time to an accuracy");
-  cmd->add_option("--config", args->config, "JSON config file (default: Fashion-MNIST model)")
+  cmd->add_option("--config", args->config,
+                  "JSON config file (default: configs/fashion-mnist.json, built in)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N");
   cmd->add_option("--batch-sizes", args->batch_sizes,

@@ -4,8 +4,16 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+
+#include "mlpx/config.h"
 
 namespace mlpx::cli {
+// The config of a train or bench run: the file `path`, else the built-in Fashion-MNIST recipe
+// (configs/fashion-mnist.json), switched to the synthetic set with a note on stderr when
+// Fashion-MNIST's files are missing. `doing` ("training") words the note.
+Config config_or_recipe(const std::string& path, const std::string& doing);
+
 void add_train_command(CLI::App& app);    // mlpx train
 void add_eval_command(CLI::App& app);     // mlpx eval
 void add_predict_command(CLI::App& app);  // mlpx predict

@@ -1,5 +1,6 @@
-// mlpx eval: loss and accuracy of a checkpoint on a config's test set (else its train set),
-// printed as one JSON line.
+// mlpx eval: loss and accuracy (regression: R^2 and MSE) of a checkpoint on a config's test
+// set (else its train set), printed as one JSON line.
+#include <cmath>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -11,12 +12,6 @@
 namespace mlpx::cli {
 
 namespace {
-
-// The data of `config` that eval scores: its test set, else its training set.
-Dataset eval_data(const Config& config, int64_t outputs) {
-  DataSplits splits = load_data(config, outputs);
-  return splits.test.size() > 0 ? splits.test : splits.train;
-}
 
 void run_eval(const std::string& model_path, const std::string& config_path,
               const std::string& device_name) {
@@ -30,13 +25,22 @@ void run_eval(const std::string& model_path, const std::string& config_path,
         config.data.dir + "; install dataset-fashion-mnist or pass --config");
   }
   const Device device = Device::parse(device_name.empty() ? config.device : device_name);
-  const Dataset data = eval_data(config, checkpoint.model.outputs()).to(device);
+  // Only the scored set is read, normalised with the checkpoint's training statistics.
+  const Dataset data =
+      load_evaluation_set(config, checkpoint.model.outputs(), checkpoint.standardization)
+          .to(device);
   MLPX_CHECK(data.features() == checkpoint.model.inputs(), ShapeError, "eval: the model takes ",
              checkpoint.model.inputs(), " features, the data has ", data.features());
   const Evaluation e = evaluate(checkpoint.model.to(device), config.loss, data);
-  std::cout
-      << nlohmann::json{{"loss", e.loss}, {"accuracy", e.accuracy}, {"samples", e.samples}}.dump()
-      << std::endl;
+  nlohmann::json line = {{"loss", e.loss}};
+  if (e.regression) {
+    line["r2"] = std::isfinite(e.r2) ? nlohmann::json(e.r2) : nlohmann::json(nullptr);
+    line["mse"] = e.mse;
+  } else {
+    line["accuracy"] = e.accuracy;
+  }
+  line["samples"] = e.samples;
+  std::cout << line.dump() << std::endl;
 }
 
 struct EvalArgs {
@@ -47,7 +51,8 @@ struct EvalArgs {
 
 void add_eval_command(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
-  CLI::App* cmd = app.add_subcommand("eval", "Loss and accuracy of a checkpoint, as JSON");
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "Loss and accuracy (regression: R^2, MSE) of a checkpoint, as JSON");
   cmd->add_option("--model", args->model, "Checkpoint (.safetensors)")
       ->required()
       ->check(CLI::ExistingFile);

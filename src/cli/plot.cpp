@@ -1,5 +1,6 @@
-// mlpx plot: loss and accuracy curves (train solid, validation dashed, learning rate on a second
-// axis) of one or more training logs written by `mlpx train` (JSON lines), drawn by gnuplot.
+// mlpx plot: loss and accuracy (regression: R^2) curves (train solid, validation dashed, learning
+// rate on a second axis) of one or more training logs written by `mlpx train` (JSON lines), drawn
+// by gnuplot.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -28,12 +29,14 @@ struct PlotArgs {
   std::string out, title = "mlpx training curves";
 };
 
+// The score is accuracy for classification logs, R^2 for regression logs.
 struct EpochRow {
-  double epoch, lr, train_loss, train_accuracy, val_loss, val_accuracy;  // val: NaN when null
+  double epoch, lr, train_loss, train_score, val_loss, val_score;  // val: NaN when null
 };
 
 struct TrainingLog {
   std::string path, name;
+  bool regression = false;  // its epoch lines hold train_r2/val_r2 instead of the accuracies
   std::vector<EpochRow> rows;
 };
 
@@ -60,7 +63,6 @@ TrainingLog read_log(const std::string& path) {
   MLPX_CHECK(in && !fs::is_directory(path), IoError, path, ": cannot open the training log");
   TrainingLog log;
   log.path = path;
-  const char* keys[] = {"epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy"};
   int line_no = 0;
   for (std::string line; std::getline(in, line);) {
     ++line_no;
@@ -77,15 +79,25 @@ TrainingLog read_log(const std::string& path) {
     MLPX_CHECK(j.is_object(), IoError, where, "expected a JSON object, found a ", json_type(j));
     if (!j.contains("epoch")) {
       MLPX_CHECK(j.contains("test_loss"), IoError, where,
-                 "expected an epoch line (keys epoch, lr, train_loss, train_accuracy, val_loss, "
-                 "val_accuracy) or the final test line (test_loss, ...), found neither");
+                 "expected an epoch line (keys epoch, lr, train_loss, train_accuracy or "
+                 "train_r2, val_loss, val_accuracy or val_r2) or the final test line (test_loss, "
+                 "...), found neither");
       continue;  // the final test line: not a curve
     }
+    const bool regression = j.contains("train_r2");
+    MLPX_CHECK(log.rows.empty() || regression == log.regression, IoError, where, "expected ",
+               log.regression ? "train_r2" : "train_accuracy", " like the lines above, found ",
+               regression ? "train_r2" : "train_accuracy");
+    log.regression = regression;
+    const char* keys[] = {"epoch",      "lr",
+                          "train_loss", regression ? "train_r2" : "train_accuracy",
+                          "val_loss",   regression ? "val_r2" : "val_accuracy"};
     double v[6];
     for (int k = 0; k < 6; ++k) {
       MLPX_CHECK(j.contains(keys[k]), IoError, where, "epoch line without key '", keys[k], "'");
       const nlohmann::json& x = j[keys[k]];
-      const bool nullable = k >= 4;
+      // Validation figures are null without a validation set; R^2 is null when undefined.
+      const bool nullable = k >= 4 || (k == 3 && regression);
       MLPX_CHECK(x.is_number() || (nullable && x.is_null()), IoError, where, "key '", keys[k],
                  "': expected a number", nullable ? " or null" : "", ", found a ", json_type(x));
       v[k] = x.is_null() ? std::numeric_limits<double>::quiet_NaN() : x.get<double>();
@@ -121,10 +133,11 @@ std::string num(double v) {
 
 std::string log_data(const TrainingLog& log) {
   std::ostringstream d;
-  d << "# " << log.path << "\n# epoch lr train_loss train_accuracy val_loss val_accuracy\n";
+  d << "# " << log.path << "\n# epoch lr train_loss train_" << (log.regression ? "r2" : "accuracy")
+    << " val_loss val_" << (log.regression ? "r2" : "accuracy") << "\n";
   for (const EpochRow& r : log.rows) {
-    d << num(r.epoch) << " " << num(r.lr) << " " << num(r.train_loss) << " "
-      << num(r.train_accuracy) << " " << num(r.val_loss) << " " << num(r.val_accuracy) << "\n";
+    d << num(r.epoch) << " " << num(r.lr) << " " << num(r.train_loss) << " " << num(r.train_score)
+      << " " << num(r.val_loss) << " " << num(r.val_score) << "\n";
   }
   return d.str();
 }
@@ -168,7 +181,8 @@ std::string plot_script(const std::vector<TrainingLog>& logs, const std::string&
     const char* label;
     int train_col, val_col;
     bool log_scale;
-  } panels[] = {{"loss", 3, 5, loss_log}, {"accuracy", 4, 6, false}};
+  } panels[] = {{"loss", 3, 5, loss_log},
+                {logs.front().regression ? "R^2" : "accuracy", 4, 6, false}};
   for (const auto& p : panels) {
     g << "set title '" << p.label << "'\nset ylabel '" << p.label << "'\n"
       << (p.log_scale ? "set logscale y\n" : "unset logscale y\n") << "plot ";
@@ -202,7 +216,13 @@ void write_text(const std::string& path, const std::string& text) {
 
 void run_plot(const PlotArgs& args) {
   std::vector<TrainingLog> logs;
-  for (const std::string& path : args.logs) logs.push_back(read_log(path));
+  for (const std::string& path : args.logs) {
+    logs.push_back(read_log(path));
+    MLPX_CHECK(logs.back().regression == logs.front().regression, ValueError, "plot: ", path,
+               ": expected a ", logs.front().regression ? "regression" : "classification",
+               " log like ", logs.front().path, " (one panel shows one score), found a ",
+               logs.back().regression ? "regression" : "classification", " log");
+  }
   name_logs(logs);
 
   const std::string gnuplot = find_gnuplot();

@@ -23,14 +23,10 @@ void run_predict(const std::string& model_path, const std::string& input, const 
   const Checkpoint checkpoint = load_checkpoint(model_path);
   const Config& config = checkpoint.config;
   const Array array = load_array(input);
-  Tensor x = to_float_tensor(array);
+  // The inputs go through what the training data went through.
+  Tensor x = features_from(array, config.data.normalize);
   MLPX_CHECK(x.cols() == checkpoint.model.inputs(), ShapeError, input, ": expected rows of ",
              checkpoint.model.inputs(), " features (the model's inputs), found ", x.cols());
-  // The inputs go through what the training data went through.
-  if (config.data.normalize == Normalize::kScale01 && array.type == ElementType::kUint8) {
-    float* v = x.data<float>();
-    for (int64_t i = 0; i < x.numel(); ++i) v[i] /= 255.0f;
-  }
   checkpoint.standardization.apply(x);
   const Device device = Device::parse(device_name.empty() ? config.device : device_name);
   Tensor y = checkpoint.model.to(device).predict(x.to(device));

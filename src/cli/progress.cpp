@@ -26,8 +26,12 @@ std::string epoch_line(const EpochMetrics& m, int64_t epochs) {
   std::ostringstream out;
   out << std::fixed << "epoch " << m.epoch << "/" << epochs << "  lr " << std::setprecision(6)
       << std::defaultfloat << m.lr << std::fixed << std::setprecision(4) << "  train loss "
-      << m.train_loss << " acc " << m.train_accuracy;
-  if (std::isfinite(m.val_loss)) out << "  val loss " << m.val_loss << " acc " << m.val_accuracy;
+      << m.train_loss << (m.regression ? " r2 " : " acc ")
+      << (m.regression ? m.train_r2 : m.train_accuracy);
+  if (std::isfinite(m.val_loss)) {
+    out << "  val loss " << m.val_loss << (m.regression ? " r2 " : " acc ")
+        << (m.regression ? m.val_r2 : m.val_accuracy);
+  }
   out << std::setprecision(0) << "  " << m.samples_per_s << " samples/s  "
       << format_seconds(m.elapsed_s);
   if (m.skipped_steps > 0) out << "  skipped " << m.skipped_steps << " non-finite step(s)";
@@ -36,8 +40,13 @@ std::string epoch_line(const EpochMetrics& m, int64_t epochs) {
 
 std::string test_line(const Evaluation& test, double seconds) {
   std::ostringstream out;
-  out << std::fixed << std::setprecision(4) << "test loss " << test.loss << " accuracy "
-      << test.accuracy << " (" << test.samples << " rows) in " << format_seconds(seconds);
+  out << std::fixed << std::setprecision(4) << "test loss " << test.loss;
+  if (test.regression) {
+    out << " r2 " << test.r2 << " mse " << std::defaultfloat << std::setprecision(6) << test.mse;
+  } else {
+    out << " accuracy " << test.accuracy;
+  }
+  out << " (" << test.samples << " rows) in " << format_seconds(seconds);
   return out.str();
 }
 

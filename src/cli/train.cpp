@@ -1,5 +1,5 @@
-// mlpx train: the training job of a config (default: Fashion-MNIST, or the built-in synthetic
-// set when it is missing), with command-line overrides.
+// mlpx train: the training job of a config (default: the shipped Fashion-MNIST recipe, on the
+// built-in synthetic set when Fashion-MNIST is missing), with command-line overrides.
 #include <unistd.h>
 
 #include <iostream>
@@ -11,13 +11,14 @@
 #include "commands.h"
 #include "mlpx/mlpx.h"
 #include "progress.h"
+#include "recipe.h"
 
 namespace mlpx::cli {
 
 namespace {
 
 struct TrainArgs {
-  std::string config, device, resume;
+  std::string config, device, resume, init_weights;
   std::optional<std::string> checkpoint, log;  // given, possibly empty (an error)
   bool no_checkpoint = false;
   std::optional<int> epochs;
@@ -28,17 +29,11 @@ struct TrainArgs {
 };
 
 void run_train(const TrainArgs& args) {
-  Config config;
-  if (!args.config.empty()) {
-    config = Config::load(args.config);
-  } else if (!args.resume.empty()) {
-    config = load_checkpoint(args.resume).config;  // the run being continued
-  } else if (!fashion_mnist_available(config.data.dir)) {
-    std::cerr << "note: Fashion-MNIST not found in " << config.data.dir
-              << " (Debian package dataset-fashion-mnist); training on the built-in synthetic "
-                 "data set instead\n";
-    config.data.source = DataSource::kSynthetic;
-  }
+  // Without --config: the run being resumed, else the shipped Fashion-MNIST recipe.
+  const bool recipe = args.config.empty() && args.resume.empty();
+  Config config = args.config.empty() && !args.resume.empty()
+                      ? load_checkpoint(args.resume).config
+                      : config_or_recipe(args.config, "training");
   if (!args.device.empty()) config.device = args.device;
   if (args.epochs) {
     config.train.epochs = *args.epochs;
@@ -59,10 +54,13 @@ void run_train(const TrainArgs& args) {
 
   RunOptions options;
   options.resume = args.resume;
+  options.init_weights = args.init_weights;
   std::optional<ProgressBar> bar;
   if (!args.quiet) {
     RunCallbacks& show = options.callbacks;
-    show.on_start = [](const std::vector<std::string>& lines) {
+    show.on_start = [recipe](const std::vector<std::string>& lines) {
+      if (recipe)
+        std::cout << "config: the Fashion-MNIST recipe (" << kFashionMnistRecipePath << ")\n";
       for (const std::string& line : lines) std::cout << line << "\n";
       std::cout << std::flush;
     };
@@ -89,7 +87,8 @@ void run_train(const TrainArgs& args) {
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App* cmd = app.add_subcommand("train", "Train a model (default: Fashion-MNIST)");
-  cmd->add_option("--config", args->config, "JSON config file (every key has a default)")
+  cmd->add_option("--config", args->config,
+                  "JSON config file (default: configs/fashion-mnist.json, built in)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N");
   cmd->add_option("--epochs", args->epochs, "Number of epochs")->check(CLI::NonNegativeNumber);
@@ -97,8 +96,13 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--lr", args->lr, "Learning rate");
   cmd->add_option("--seed", args->seed, "Seed of the weights, shuffles and split");
-  cmd->add_option("--resume", args->resume, "Continue from this checkpoint")
-      ->check(CLI::ExistingFile);
+  auto* resume = cmd->add_option("--resume", args->resume, "Continue from this checkpoint")
+                     ->check(CLI::ExistingFile);
+  cmd->add_option("--init-weights", args->init_weights,
+                  "Start from these weights (.safetensors: PyTorch nn.Sequential state_dict "
+                  "names, or mlpx's)")
+      ->check(CLI::ExistingFile)
+      ->excludes(resume);
   auto* checkpoint = cmd->add_option("--checkpoint", args->checkpoint,
                                      "Where to save the model (see output.checkpoint_every)");
   cmd->add_flag("--no-checkpoint", args->no_checkpoint, "Save no checkpoint")->excludes(checkpoint);

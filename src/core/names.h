@@ -97,9 +97,15 @@ inline constexpr EnumName<DataSource> kDataSourceNames[] = {
     {DataSource::kFiles, "files"},
 };
 inline constexpr EnumName<Normalize> kNormalizeNames[] = {
+    {Normalize::kAuto, "auto"},
     {Normalize::kNone, "none"},
     {Normalize::kScale01, "scale01"},
     {Normalize::kStandardize, "standardize"},
+};
+inline constexpr EnumName<Task> kTaskNames[] = {
+    {Task::kAuto, "auto"},
+    {Task::kClassification, "classification"},
+    {Task::kRegression, "regression"},
 };
 inline constexpr EnumName<NonFinitePolicy> kNonFiniteNames[] = {
     {NonFinitePolicy::kStop, "stop"},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 #include "core/names.h"
 #include "mlpx/error.h"
@@ -68,6 +69,33 @@ double scheduled_lr(const ScheduleConfig& config, double lr0, int epoch) {
     }
   }
   return lr0;
+}
+
+std::string describe_schedule(const ScheduleConfig& config, double lr0) {
+  std::ostringstream text;
+  text << (config.type == ScheduleType::kNone ? "constant lr " : "lr ") << lr0;
+  switch (config.type) {
+    case ScheduleType::kNone:
+      break;
+    case ScheduleType::kStep:
+      text << ", x" << config.gamma << " every " << config.step_size << " epochs";
+      break;
+    case ScheduleType::kMultiStep:
+      text << ", x" << config.gamma << " at epochs ";
+      for (size_t i = 0; i < config.milestones.size(); ++i) {
+        text << (i ? ", " : "") << config.milestones[i];
+      }
+      break;
+    case ScheduleType::kExponential:
+      text << ", x" << config.gamma << " per epoch";
+      break;
+    case ScheduleType::kCosine:
+      text << ", cosine to " << config.min_lr << " over "
+           << config.total_epochs - config.warmup_epochs << " epochs";
+      break;
+  }
+  if (config.warmup_epochs > 0) text << ", after " << config.warmup_epochs << " warmup epochs";
+  return text.str();
 }
 
 }  // namespace mlpx

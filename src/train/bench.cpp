@@ -92,7 +92,8 @@ TargetRun run_to_target(const Config& config, Sequential& model, const Dataset& 
       since_eval = 0;
       synchronize(model.device());
       run.seconds += seconds_between(mark, Clock::now());
-      run.accuracy = evaluate(model, config.loss, eval).accuracy;
+      const Evaluation e = evaluate(model, config.loss, eval);
+      run.accuracy = e.regression ? e.r2 : e.accuracy;
       run.reached = run.accuracy >= options.target_accuracy;
       if (run.reached || run.seconds >= options.max_seconds) return false;
       mark = Clock::now();
@@ -181,6 +182,7 @@ std::vector<BenchRow> run_batch_sweep(const Config& config, const BenchOptions& 
     row.target_accuracy = want_target ? options.target_accuracy : 0.0;
     row.time_to_target_s = NAN;
     row.final_accuracy = NAN;
+    row.regression = train.regression;
 
     model.params().copy_from(initial);
     row.samples_per_s = measure_samples_per_s(c, model, train, b, options);
@@ -234,6 +236,7 @@ std::string bench_row_json(const BenchRow& row) {
                                                               : nlohmann::json(nullptr);
   j["target_accuracy"] = row.target_accuracy;
   j["reached"] = row.reached;
+  j["score"] = row.regression ? "r2" : "accuracy";
   return j.dump();
 }
 

@@ -16,7 +16,7 @@ namespace mlpx {
 struct BenchOptions {
   // Batch sizes in the order measured; 0 is the whole training set (full-batch GD).
   std::vector<int64_t> batch_sizes = {1, 8, 32, 128, 512, 2048, 8192, 0};
-  // Test accuracy to reach; 0 skips the time-to-target run.
+  // Test accuracy (regression data: test R^2) to reach; 0 skips the time-to-target run.
   double target_accuracy = 0.85;
   // Cap on each batch size's time-to-target run (training time) and on its one-epoch run.
   double max_seconds = 60.0;
@@ -41,6 +41,7 @@ struct BenchRow {
   double target_accuracy = 0.0;   // the target asked for (0: not measured)
   bool reached = false;           // whether the test accuracy reached the target in time
   double final_accuracy = 0.0;    // the last test accuracy measured (NaN: none)
+  bool regression = false;        // the data are regression targets: the accuracies are R^2
   int64_t epochs = 0;             // epochs (or fractions, rounded up) the target run took
 };
 

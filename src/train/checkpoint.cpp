@@ -1,5 +1,6 @@
 #include "mlpx/checkpoint.h"
 
+#include <cctype>
 #include <map>
 #include <set>
 
@@ -145,6 +146,108 @@ Checkpoint load_checkpoint(const std::string& path) {
   }
   return Checkpoint{config, progress, std::move(model), std::move(optimizer_state),
                     standardization};
+}
+
+namespace {
+
+// One Linear module's tensors in a weights file, by the module's index in its Sequential.
+struct LinearTensors {
+  const Tensor* weight = nullptr;
+  const Tensor* bias = nullptr;
+  std::string weight_name, bias_name;
+};
+
+// Splits "net.2.weight" into the prefix "net.", the index 2 and the field "weight"; false when
+// the name is not <prefix><index>.<weight|bias> with a prefix empty or ending in '.'.
+bool parse_linear_name(const std::string& name, std::string& prefix, int64_t& index,
+                       std::string& field) {
+  const size_t dot = name.rfind('.');
+  if (dot == std::string::npos || dot == 0) return false;
+  field = name.substr(dot + 1);
+  if (field != "weight" && field != "bias") return false;
+  size_t digits = dot;
+  while (digits > 0 && std::isdigit(static_cast<unsigned char>(name[digits - 1]))) --digits;
+  if (digits == dot || dot - digits > 9) return false;
+  if (digits > 0 && name[digits - 1] != '.') return false;
+  prefix = name.substr(0, digits);
+  index = std::stoll(name.substr(digits, dot - digits));
+  return true;
+}
+
+// `src` (float32 or float64, CPU) into `view` (float32, CPU).
+void copy_converting(const Tensor& src, Tensor& view) {
+  float* out = view.data<float>();
+  if (src.dtype() == DType::kFloat64) {
+    const double* in = src.data<double>();
+    for (int64_t i = 0; i < src.numel(); ++i) out[i] = static_cast<float>(in[i]);
+  } else {
+    view.copy_from(src);
+  }
+}
+
+}  // namespace
+
+void load_weights(Sequential& model, const std::string& path) {
+  const SafetensorsFile file = load_safetensors(path);
+  const auto format = file.metadata.find("format");
+  const bool mlpx_checkpoint = format != file.metadata.end() && format->second == kFormat;
+  std::map<int64_t, LinearTensors> modules;
+  std::string prefix;
+  bool first = true;
+  for (const auto& [name, tensor] : file.tensors) {
+    // An mlpx checkpoint's optimizer state and input statistics are not weights.
+    if (mlpx_checkpoint && (name.rfind("optimizer.", 0) == 0 || name.rfind("input.", 0) == 0)) {
+      continue;
+    }
+    std::string this_prefix, field;
+    int64_t index = 0;
+    MLPX_CHECK(parse_linear_name(name, this_prefix, index, field), IoError, path,
+               ": expected Linear layers' tensors named as nn.Sequential's state_dict() names "
+               "them ('0.weight', '0.bias', '2.weight', ...) or as mlpx does "
+               "('layers.0.weight'), found '",
+               name, "'");
+    MLPX_CHECK(first || this_prefix == prefix, IoError, path,
+               ": expected every tensor under one prefix ('", prefix, "'), found '", name, "'");
+    first = false;
+    prefix = this_prefix;
+    MLPX_CHECK(tensor.dtype() == DType::kFloat32 || tensor.dtype() == DType::kFloat64, IoError,
+               path, ": '", name, "': expected float32 or float64, found ",
+               dtype_name(tensor.dtype()));
+    LinearTensors& module = modules[index];
+    (field == "weight" ? module.weight : module.bias) = &tensor;
+    (field == "weight" ? module.weight_name : module.bias_name) = name;
+  }
+  const int64_t layers = static_cast<int64_t>(model.num_layers());
+  MLPX_CHECK(static_cast<int64_t>(modules.size()) == layers, IoError, path, ": expected ", layers,
+             " Linear layers (the model's), found ", modules.size());
+  // The modules in index order are the model's layers; every shape is checked before any
+  // parameter changes.
+  Tensor flat({model.num_params()});
+  int64_t layer = 0;
+  for (const auto& [index, module] : modules) {
+    const std::string stem = prefix + std::to_string(index);
+    MLPX_CHECK(module.weight && module.bias, IoError, path, ": expected '", stem, ".weight' and '",
+               stem, ".bias', found only '", module.weight ? stem + ".weight" : stem + ".bias",
+               "' (mlpx layers always have a bias)");
+    Tensor weight = model.weight(static_cast<size_t>(layer));
+    Tensor bias = model.bias(static_cast<size_t>(layer));
+    MLPX_CHECK(module.weight->shape() == weight.shape(), IoError, path, ": '", module.weight_name,
+               "': expected ", shape_str(weight.shape()), " (layer ", layer,
+               "'s weight [out, in]), found ", shape_str(module.weight->shape()));
+    MLPX_CHECK(module.bias->numel() == bias.numel() && module.bias->dim() == 1, IoError, path,
+               ": '", module.bias_name, "': expected ", shape_str(bias.shape()), " (layer ", layer,
+               "'s bias), found ", shape_str(module.bias->shape()));
+    ++layer;
+  }
+  const auto views = model.named_views(flat);  // layers.{i}.weight, layers.{i}.bias, in order
+  layer = 0;
+  for (const auto& [index, module] : modules) {
+    Tensor weight_view = views[2 * layer].second, bias_view = views[2 * layer + 1].second;
+    copy_converting(*module.weight, weight_view);
+    copy_converting(*module.bias, bias_view);
+    ++layer;
+  }
+  model.params().copy_from(flat);
 }
 
 }  // namespace mlpx

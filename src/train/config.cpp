@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -204,6 +205,7 @@ Config Config::from_json(const std::string& text) {
     read_files(d, "test", c.data.test);
     d.read("validation_split", c.data.validation_split);
     d.read_enum("normalize", c.data.normalize, detail::kNormalizeNames);
+    d.read_enum("task", c.data.task, detail::kTaskNames);
     d.read_object("synthetic", [&](ObjectReader& s) {
       s.read_int("train_samples", c.data.synthetic.train_samples, 1);
       s.read_int("test_samples", c.data.synthetic.test_samples, 0);
@@ -301,16 +303,58 @@ Config Config::from_json(const std::string& text) {
   return c;
 }
 
+namespace {
+
+// Every path key of a config: its dotted name and where it lives.
+std::vector<std::pair<const char*, std::string*>> path_keys(Config& c) {
+  return {{"data.dir", &c.data.dir},
+          {"data.train.x", &c.data.train.x},
+          {"data.train.y", &c.data.train.y},
+          {"data.test.x", &c.data.test.x},
+          {"data.test.y", &c.data.test.y},
+          {"output.checkpoint", &c.output.checkpoint},
+          {"output.init_checkpoint", &c.output.init_checkpoint},
+          {"output.log", &c.output.log}};
+}
+
+// `path` made absolute against `folder` (itself absolute or relative to the working
+// directory); "" stays "" (no file).
+std::string absolute_against(const std::string& path, const std::string& folder) {
+  namespace fs = std::filesystem;
+  if (path.empty()) return path;
+  const fs::path p(path);
+  return fs::absolute(p.is_absolute() ? p : fs::path(folder) / p).lexically_normal().string();
+}
+
+}  // namespace
+
 Config Config::load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   MLPX_CHECK(in, IoError, path, ": cannot open the config file for reading");
   std::ostringstream text;
   text << in.rdbuf();
+  Config config;
   try {
-    return from_json(text.str());
+    config = from_json(text.str());
   } catch (const ValueError& e) {
     throw ValueError(path + ": " + e.what());
   }
+  // The paths the file names are relative to its folder; the defaults of keys it leaves out
+  // stay relative to the working directory.
+  const json doc = json::parse(text.str());
+  const std::string folder = std::filesystem::path(path).parent_path().string();
+  for (const auto& [name, value] : path_keys(config)) {
+    std::string pointer = "/" + std::string(name);  // "data.train.x" -> "/data/train/x"
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    if (doc.contains(json::json_pointer(pointer))) *value = absolute_against(*value, folder);
+  }
+  return config;
+}
+
+Config Config::with_absolute_paths() const {
+  Config out = *this;
+  for (const auto& [name, value] : path_keys(out)) *value = absolute_against(*value, "");
+  return out;
 }
 
 std::string Config::to_json() const {
@@ -340,6 +384,7 @@ std::string Config::to_json() const {
         {"test", {{"x", data.test.x}, {"y", data.test.y}}},
         {"validation_split", data.validation_split},
         {"normalize", detail::enum_name(detail::kNormalizeNames, data.normalize)},
+        {"task", detail::enum_name(detail::kTaskNames, data.task)},
         {"synthetic",
          {{"train_samples", data.synthetic.train_samples},
           {"test_samples", data.synthetic.test_samples},
@@ -398,6 +443,13 @@ void Config::validate() const {
     MLPX_CHECK(data.test.x.empty() == data.test.y.empty(), ValueError,
                "config: data.test: expected both x and y or neither, found only ",
                data.test.x.empty() ? "y" : "x");
+  }
+  if (data.task == Task::kRegression) {
+    MLPX_CHECK(loss == Loss::kMse || loss == Loss::kSse, ValueError,
+               "config: data.task: regression expects loss mse or sse, found ", loss_name(loss));
+    MLPX_CHECK(data.source == DataSource::kFiles, ValueError,
+               "config: data.task: regression expects data.source 'files' (float targets), found '",
+               detail::enum_name(detail::kDataSourceNames, data.source), "'");
   }
   MLPX_CHECK(!model.layers.empty(), ValueError,
              "config: model.layers: expected at least one layer, found none");

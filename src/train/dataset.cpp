@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <utility>
 #include <vector>
 
+#include "core/names.h"
 #include "math/philox.h"
 #include "math/streams.h"
 #include "mlpx/array_io.h"
@@ -40,18 +42,39 @@ Tensor argmax_rows(const Tensor& rows) {
   return out;
 }
 
+bool holds_floats(ElementType type) {
+  return type == ElementType::kFloat16 || type == ElementType::kFloat32 ||
+         type == ElementType::kFloat64;
+}
+
+// Whether y of a files data set is a regression target: data.task, else (auto) one column
+// of floats, [N] or [N, 1], with a loss that compares values (mse, sse). Float rows [N, K]
+// stay class scores (one-hot or soft targets, argmax as the label) unless the task says
+// regression.
+bool is_regression(const Config& config, const Array& y) {
+  if (config.data.task != Task::kAuto) return config.data.task == Task::kRegression;
+  const bool one_column = y.shape.size() == 1 || (y.shape.size() == 2 && y.shape[1] == 1);
+  return (config.loss == Loss::kMse || config.loss == Loss::kSse) && holds_floats(y.type) &&
+         one_column;
+}
+
 // A data set from a features array and a labels-or-targets array.
-Dataset make_dataset(const Array& x_array, const Array& y_array, Loss loss, int64_t outputs,
-                     bool scale_uint8, const std::string& name) {
+Dataset make_dataset(const Array& x_array, const Array& y_array, const Config& config,
+                     int64_t outputs, const std::string& name) {
+  const Loss loss = config.loss;
   Dataset d;
   d.name = name;
-  d.x = to_float_tensor(x_array);
-  if (scale_uint8 && x_array.type == ElementType::kUint8) {
-    float* x = d.x.data<float>();
-    for (int64_t i = 0; i < d.x.numel(); ++i) x[i] /= 255.0f;
-  }
+  d.x = features_from(x_array, config.data.normalize);
+  d.regression = is_regression(config, y_array);
   const bool float_rows = y_array.shape.size() == 2 && y_array.shape[1] > 1;
-  if (float_rows) {
+  if (d.regression) {
+    MLPX_CHECK(y_array.shape.size() <= 2, IoError, y_array.source,
+               ": expected regression targets [N] or [N, K], found ", shape_str(y_array.shape));
+    d.targets = to_float_tensor(y_array);  // [N] arrives as [N, 1]
+    MLPX_CHECK(d.targets.cols() == outputs, IoError, y_array.source, ": expected regression ",
+               "targets with ", outputs, " column(s) (the model's outputs), found ",
+               shape_str(y_array.shape));
+  } else if (float_rows) {
     MLPX_CHECK(!loss_uses_class_labels(loss), IoError, y_array.source, ": ", loss_name(loss),
                " expects class indices [N], found rows ", shape_str(y_array.shape));
     d.targets = to_float_tensor(y_array);
@@ -63,8 +86,9 @@ Dataset make_dataset(const Array& x_array, const Array& y_array, Loss loss, int6
     check_labels(d.labels, outputs, y_array.source);
     if (!loss_uses_class_labels(loss)) d.targets = one_hot(d.labels, outputs);
   }
-  MLPX_CHECK(d.labels.rows() == d.x.rows(), IoError, y_array.source, ": expected ", d.x.rows(),
-             " rows to match ", x_array.source, ", found ", d.labels.rows());
+  const int64_t y_rows = d.regression ? d.targets.rows() : d.labels.rows();
+  MLPX_CHECK(y_rows == d.x.rows(), IoError, y_array.source, ": expected ", d.x.rows(),
+             " rows to match ", x_array.source, ", found ", y_rows);
   return d;
 }
 
@@ -137,8 +161,11 @@ Dataset Dataset::select(const Tensor& indices, const std::string& new_name) cons
   const int64_t m = indices.rows();
   out.x = Tensor({m, x.cols()});
   gather_rows(x, indices, out.x);
-  out.labels = Tensor({m}, DType::kInt32);
-  gather_rows(labels, indices, out.labels);
+  out.regression = regression;
+  if (labels.defined()) {
+    out.labels = Tensor({m}, DType::kInt32);
+    gather_rows(labels, indices, out.labels);
+  }
   if (targets.defined()) {
     out.targets = Tensor({m, targets.cols()});
     gather_rows(targets, indices, out.targets);
@@ -176,11 +203,87 @@ Dataset make_synthetic(const SyntheticConfig& config, int64_t samples, uint64_t 
   return out;
 }
 
+double target_variance(const Tensor& targets) {
+  const Tensor host = targets.to(Device::cpu());
+  const int64_t n = host.rows(), k = host.cols();
+  if (n == 0) return std::nan("");
+  std::vector<double> mean(k, 0.0);
+  const auto value = [&](int64_t i, int64_t j) {
+    return host.dtype() == DType::kFloat64 ? host.data<double>()[i * k + j]
+                                           : static_cast<double>(host.data<float>()[i * k + j]);
+  };
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < k; ++j) mean[j] += value(i, j);
+  for (double& m : mean) m /= static_cast<double>(n);
+  double squares = 0.0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < k; ++j) squares += (value(i, j) - mean[j]) * (value(i, j) - mean[j]);
+  return squares / static_cast<double>(n * k);
+}
+
+bool standardizes(Normalize normalize, ElementType features) {
+  return normalize == Normalize::kStandardize ||
+         (normalize == Normalize::kAuto && features != ElementType::kUint8);
+}
+
+Tensor features_from(const Array& array, Normalize normalize) {
+  Tensor x = to_float_tensor(array);
+  const bool scale01 = normalize == Normalize::kScale01 || normalize == Normalize::kAuto;
+  if (scale01 && array.type == ElementType::kUint8) {
+    float* v = x.data<float>();
+    for (int64_t i = 0; i < x.numel(); ++i) v[i] /= 255.0f;
+  }
+  return x;
+}
+
+namespace {
+
+// The train and test files of a files or fashion-mnist config.
+std::pair<FilePair, FilePair> files_of(const DataConfig& dc) {
+  if (dc.source != DataSource::kFashionMnist) return {dc.train, dc.test};
+  MLPX_CHECK(fashion_mnist_available(dc.dir), IoError, "fashion-mnist: expected its files in ",
+             dc.dir,
+             ", found them missing; install Debian's package dataset-fashion-mnist "
+             "(apt-get install dataset-fashion-mnist) or set data.source");
+  return {{dc.dir + "/" + kFashionFiles[0], dc.dir + "/" + kFashionFiles[1]},
+          {dc.dir + "/" + kFashionFiles[2], dc.dir + "/" + kFashionFiles[3]}};
+}
+
+void set_regression_baseline(Dataset& set) {
+  if (set.regression && set.size() > 0) set.target_variance = target_variance(set.targets);
+}
+
+}  // namespace
+
+Dataset load_evaluation_set(const Config& config, int64_t outputs,
+                            const Standardization& standardization) {
+  const DataConfig& dc = config.data;
+  Dataset set;
+  if (dc.source == DataSource::kSynthetic) {
+    const bool has_test = dc.synthetic.test_samples > 0;
+    set = make_synthetic(dc.synthetic,
+                         has_test ? dc.synthetic.test_samples : dc.synthetic.train_samples,
+                         config.seed, has_test ? 1 : 0);
+    if (!loss_uses_class_labels(config.loss)) set.targets = one_hot(set.labels, outputs);
+  } else {
+    const auto [train, test] = files_of(dc);
+    const FilePair& files = test.x.empty() ? train : test;
+    set = make_dataset(load_array(files.x), load_array(files.y), config, outputs,
+                       test.x.empty() ? "train" : "test");
+  }
+  MLPX_CHECK(!standardization.defined() || standardization.shift.numel() == set.features(),
+             ShapeError, "evaluation data: expected ", standardization.shift.numel(),
+             " features (as in training), found ", set.features());
+  standardization.apply(set.x);
+  set_regression_baseline(set);
+  return set;
+}
+
 DataSplits load_data(const Config& config, int64_t outputs) {
   const DataConfig& dc = config.data;
   DataSplits splits;
   Dataset all;
-  const bool scale01 = dc.normalize == Normalize::kScale01;
+  bool standardize = dc.normalize == Normalize::kStandardize, scaled_uint8 = false;
   if (dc.source == DataSource::kSynthetic) {
     MLPX_CHECK(dc.synthetic.classes <= outputs, ValueError,
                "data.synthetic.classes: expected at most ", outputs,
@@ -192,39 +295,48 @@ DataSplits load_data(const Config& config, int64_t outputs) {
       if (set->size() > 0 && !loss_uses_class_labels(config.loss))
         set->targets = one_hot(set->labels, outputs);
     }
+    standardize = standardizes(dc.normalize, ElementType::kFloat32);
     splits.description = "synthetic (" + std::to_string(dc.synthetic.train_samples) + " train, " +
                          std::to_string(dc.synthetic.test_samples) + " test, " +
                          std::to_string(dc.synthetic.features) + " features, " +
                          std::to_string(dc.synthetic.classes) + " classes)";
   } else {
-    FilePair train = dc.train, test = dc.test;
-    if (dc.source == DataSource::kFashionMnist) {
-      MLPX_CHECK(fashion_mnist_available(dc.dir), IoError, "fashion-mnist: expected its files in ",
-                 dc.dir,
-                 ", found them missing; install Debian's package dataset-fashion-mnist "
-                 "(apt-get install dataset-fashion-mnist) or set data.source");
-      train = {dc.dir + "/" + kFashionFiles[0], dc.dir + "/" + kFashionFiles[1]};
-      test = {dc.dir + "/" + kFashionFiles[2], dc.dir + "/" + kFashionFiles[3]};
-    }
-    all = make_dataset(load_array(train.x), load_array(train.y), config.loss, outputs, scale01,
-                       "train");
+    const auto [train, test] = files_of(dc);
+    const Array train_x = load_array(train.x);
+    standardize = standardizes(dc.normalize, train_x.type);
+    scaled_uint8 =
+        !standardize && dc.normalize != Normalize::kNone && train_x.type == ElementType::kUint8;
+    all = make_dataset(train_x, load_array(train.y), config, outputs, "train");
     if (!test.x.empty()) {
-      splits.test = make_dataset(load_array(test.x), load_array(test.y), config.loss, outputs,
-                                 scale01, "test");
+      splits.test = make_dataset(load_array(test.x), load_array(test.y), config, outputs, "test");
       MLPX_CHECK(splits.test.features() == all.features(), IoError, test.x, ": expected ",
                  all.features(), " features like ", train.x, ", found ", splits.test.features());
+      MLPX_CHECK(splits.test.regression == all.regression, IoError, test.y, ": expected ",
+                 all.regression ? "float regression targets" : "class labels", " like ", train.y,
+                 ", found ", all.regression ? "class labels" : "float regression targets");
     }
     splits.description = std::string(dc.source == DataSource::kFiles ? "files" : "fashion-mnist") +
                          " (" + train.x + ": " + std::to_string(all.size()) + " train rows, " +
                          std::to_string(splits.test.size()) + " test rows, " +
-                         std::to_string(all.features()) + " features)";
+                         std::to_string(all.features()) + " features" +
+                         (all.regression ? ", regression targets" : "") + ")";
   }
+  const bool regression = all.regression;
+  const char* normalize = detail::enum_name(detail::kNormalizeNames, dc.normalize);
+  splits.normalization = std::string(normalize) + ": " +
+                         (standardize ? "standardized per feature (training split's mean and std)"
+                          : scaled_uint8 ? "uint8 features scaled by 1/255"
+                                         : "features as they are");
   split_validation(std::move(all), dc.validation_split, config.seed, splits);
-  if (dc.normalize == Normalize::kStandardize) {
+  if (standardize) {
     splits.standardization = training_statistics(splits.train.x);
     for (Dataset* set : {&splits.train, &splits.validation, &splits.test}) {
       if (set->size() > 0) splits.standardization.apply(set->x);
     }
+  }
+  for (Dataset* set : {&splits.train, &splits.validation, &splits.test}) {
+    set->regression = regression && set->size() > 0;
+    set_regression_baseline(*set);
   }
   return splits;
 }

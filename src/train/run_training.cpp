@@ -52,12 +52,15 @@ std::string model_difference(const ModelConfig& resumed, const ModelConfig& conf
 // The description of the job that on_start receives, one line each.
 std::vector<std::string> describe_run(const Config& config, const DataSplits& data,
                                       const Sequential& model, const Trainer& trainer,
-                                      const std::string& resume) {
+                                      const RunOptions& options) {
   std::vector<std::string> lines;
   std::ostringstream line;
   line << "data: " << data.description << "; " << data.train.size() << " train / "
        << data.validation.size() << " validation / " << data.test.size() << " test rows";
   lines.push_back(line.str());
+  lines.push_back("normalize " + data.normalization + "; " +
+                  (data.train.regression ? "regression: scored by R^2 and MSE"
+                                         : "classification: scored by accuracy"));
   line.str("");
   line << "device: " << model.device().str() << "; batch size " << trainer.batch_size()
        << (trainer.batch_size() == data.train.size() ? " (full batch)" : "") << "; optimizer "
@@ -65,26 +68,40 @@ std::vector<std::string> describe_run(const Config& config, const DataSplits& da
   if (config.precision != Precision::kFp32)
     line << "; precision " << precision_name(config.precision);
   lines.push_back(line.str());
+  lines.push_back("schedule " + schedule_name(config.schedule.type) + ": " +
+                  describe_schedule(config.schedule, config.optimizer.lr) + "; " +
+                  std::to_string(config.train.epochs) +
+                  (config.train.epochs == 1 ? " epoch" : " epochs"));
   std::istringstream summary(model.summary());
   for (std::string row; std::getline(summary, row);) lines.push_back(row);
-  if (!resume.empty()) {
-    lines.push_back("resuming " + resume + " after epoch " + std::to_string(trainer.epoch()));
+  if (!options.resume.empty()) {
+    lines.push_back("resuming " + options.resume + " after epoch " +
+                    std::to_string(trainer.epoch()));
+  } else if (!options.init_weights.empty()) {
+    lines.push_back("initial weights from " + options.init_weights);
+  } else {
+    lines.push_back("initial weights: " + init_name(config.model.init) + ", seed " +
+                    std::to_string(config.seed));
   }
   return lines;
 }
 
+// One JSON line per epoch. Classification logs train_accuracy and val_accuracy, regression
+// train_r2 and val_r2 in their place (mlpx plot reads either).
 void log_epoch(std::ofstream& log, const EpochMetrics& m) {
-  log << nlohmann::json{{"epoch", m.epoch},
-                        {"lr", m.lr},
-                        {"train_loss", m.train_loss},
-                        {"train_accuracy", m.train_accuracy},
-                        {"val_loss", number_or_null(m.val_loss)},
-                        {"val_accuracy", number_or_null(m.val_accuracy)},
-                        {"samples_per_s", m.samples_per_s},
-                        {"skipped_steps", m.skipped_steps},
-                        {"elapsed_s", m.elapsed_s}}
-             .dump()
-      << std::endl;
+  nlohmann::json line = {{"epoch", m.epoch}, {"lr", m.lr}, {"train_loss", m.train_loss}};
+  if (m.regression) {
+    line["train_r2"] = number_or_null(m.train_r2);
+  } else {
+    line["train_accuracy"] = m.train_accuracy;
+  }
+  line["val_loss"] = number_or_null(m.val_loss);
+  line[m.regression ? "val_r2" : "val_accuracy"] =
+      number_or_null(m.regression ? m.val_r2 : m.val_accuracy);
+  line["samples_per_s"] = m.samples_per_s;
+  line["skipped_steps"] = m.skipped_steps;
+  line["elapsed_s"] = m.elapsed_s;
+  log << line.dump() << std::endl;
 }
 
 }  // namespace
@@ -117,22 +134,29 @@ RunResult run_training(const Config& config, const RunOptions& options) {
 
   Sequential model(train.features(), config.model.resolved_layers(), DType::kFloat32, device);
   model.set_precision(config.precision);
+  MLPX_CHECK(options.resume.empty() || options.init_weights.empty(), ValueError,
+             "expected either a checkpoint to resume or initial weights, found both (",
+             options.resume, ", ", options.init_weights, ")");
   if (checkpoint) {
     model.params().copy_from(checkpoint->model.params());
+  } else if (!options.init_weights.empty()) {
+    load_weights(model, options.init_weights);
   } else {
     model.init(config.model.init, config.model.init_std, config.seed);
   }
   Trainer trainer(config, model, train);
+  // Checkpoints name their data by absolute paths: eval and resume work from any folder.
+  const Config stored_config = config.with_absolute_paths();
   if (checkpoint) {
     trainer.restore(checkpoint->progress.epoch, checkpoint->progress.step,
                     checkpoint->optimizer_state);
   } else if (!config.output.init_checkpoint.empty()) {
-    save_checkpoint(config.output.init_checkpoint, model, nullptr, config, {},
+    save_checkpoint(config.output.init_checkpoint, model, nullptr, stored_config, {},
                     data_cpu.standardization);
   }
 
   if (callbacks.on_start) {
-    callbacks.on_start(describe_run(config, data_cpu, model, trainer, options.resume));
+    callbacks.on_start(describe_run(config, data_cpu, model, trainer, options));
   }
 
   std::ofstream log;
@@ -154,6 +178,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     const Evaluation val = evaluate(model, config.loss, validation);
     m.val_loss = val.loss;
     m.val_accuracy = val.accuracy;
+    m.val_r2 = val.r2;
     m.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
     result.epochs.push_back(m);
     if (callbacks.on_epoch) callbacks.on_epoch(m);
@@ -162,7 +187,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     const bool last = trainer.epoch() >= config.train.epochs;
     if (!config.output.checkpoint.empty() &&
         (last || (every > 0 && trainer.epoch() % every == 0))) {
-      save_checkpoint(config.output.checkpoint, model, &trainer.optimizer(), config,
+      save_checkpoint(config.output.checkpoint, model, &trainer.optimizer(), stored_config,
                       {trainer.epoch(), trainer.optimizer().steps()}, data_cpu.standardization);
     }
   }
@@ -175,11 +200,15 @@ RunResult run_training(const Config& config, const RunOptions& options) {
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (test.size() > 0) {
     if (log.is_open()) {
-      log << nlohmann::json{{"test_loss", result.test.loss},
-                            {"test_accuracy", result.test.accuracy},
-                            {"elapsed_s", result.seconds}}
-                 .dump()
-          << std::endl;
+      nlohmann::json line = {{"test_loss", result.test.loss}};
+      if (result.test.regression) {
+        line["test_r2"] = number_or_null(result.test.r2);
+        line["test_mse"] = result.test.mse;
+      } else {
+        line["test_accuracy"] = result.test.accuracy;
+      }
+      line["elapsed_s"] = result.seconds;
+      log << line.dump() << std::endl;
     }
   }
   return result;

@@ -27,18 +27,44 @@ int64_t effective_batch(int64_t configured, int64_t n) {
   return configured <= 0 || configured > n ? n : configured;
 }
 
+// The mean squared error behind a mean loss of mse or sse over rows of `outputs` columns.
+double mse_of(Loss loss, double mean_loss, int64_t outputs) {
+  return loss == Loss::kSse ? 2.0 * mean_loss / static_cast<double>(outputs) : mean_loss;
+}
+
+// What a data set holds, checked against what `loss` reads, before anything runs on it.
+void check_data_for_loss(const Dataset& data, Loss loss, int64_t outputs, const char* what) {
+  if (data.regression) {
+    MLPX_CHECK(loss == Loss::kMse || loss == Loss::kSse, ValueError, what, ": the ", data.name,
+               " set holds regression targets, which expect loss mse or sse, found ",
+               loss_name(loss));
+    MLPX_CHECK(data.targets.defined() && data.targets.rows() == data.size() &&
+                   data.targets.cols() == outputs,
+               ShapeError, what, ": expected the ", data.name, " set's regression targets [",
+               data.size(), ", ", outputs, "], found ",
+               data.targets.defined() ? data.targets.describe() : std::string("none"));
+    return;
+  }
+  MLPX_CHECK(data.labels.defined() && data.labels.rows() == data.size(), ValueError, what,
+             ": expected class labels [", data.size(), "] in the ", data.name, " set, found ",
+             data.labels.defined() ? data.labels.describe() : std::string("none"),
+             " (for regression targets, set Dataset::regression)");
+  MLPX_CHECK(loss_uses_class_labels(loss) || data.targets.defined(), ValueError, what, ": ",
+             loss_name(loss), " expects float target rows, found class labels only");
+}
+
 }  // namespace
 
 Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int64_t batch) {
   Evaluation result;
+  result.regression = data.regression;
   const int64_t n = data.size();
-  if (n == 0) {
-    result.loss = result.accuracy = std::nan("");
-    return result;
-  }
+  result.loss = result.accuracy = result.r2 = result.mse = std::nan("");
+  if (n == 0) return result;
   const Device device = model.device();
   MLPX_CHECK(data.x.device() == device, ShapeError, "evaluate: expected the ", data.name,
              " set on ", device.str(), ", found it on ", data.x.device().str());
+  check_data_for_loss(data, loss, model.outputs(), "evaluate");
   batch = std::max<int64_t>(1, std::min(batch, n));
   Tensor total = Tensor::zeros({1}, model.dtype(), device);
   Tensor correct = Tensor::zeros({1}, DType::kInt32, device);
@@ -46,16 +72,23 @@ Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int
   for (int64_t start = 0; start < n; start += batch) {
     const int64_t end = std::min(n, start + batch);
     const Tensor out = model.predict(data.x.rows(start, end));
-    const Tensor labels = data.labels.rows(start, end);
-    const Tensor target = loss_uses_class_labels(loss) ? labels : data.targets.rows(start, end);
+    const Tensor target =
+        loss_uses_class_labels(loss) ? data.labels.rows(start, end) : data.targets.rows(start, end);
     Tensor rows = row_loss.rows(0, end - start);
     loss_forward_backward(loss, out, target, rows, nullptr);
     accumulate_sum(rows, total);
-    accumulate_correct(out, labels, correct);
+    if (!data.regression) accumulate_correct(out, data.labels.rows(start, end), correct);
   }
   result.loss = total.item<double>() / static_cast<double>(n);
-  result.accuracy = correct.item<double>() / static_cast<double>(n);
   result.samples = n;
+  if (data.regression) {
+    const double variance =
+        std::isnan(data.target_variance) ? target_variance(data.targets) : data.target_variance;
+    result.mse = mse_of(loss, result.loss, model.outputs());
+    result.r2 = 1.0 - result.mse / variance;
+  } else {
+    result.accuracy = correct.item<double>() / static_cast<double>(n);
+  }
   return result;
 }
 
@@ -72,12 +105,15 @@ Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train)
              device.str(), " with the model, found it on ", train_.x.device().str());
   MLPX_CHECK(train_.features() == model.inputs(), ShapeError, "training: expected ", model.inputs(),
              " features (the model's inputs), found ", train_.features());
+  check_data_for_loss(train_, options_.loss, model.outputs(), "training");
   batch_x_ = Tensor({batch_size_, model.inputs()}, model.dtype(), device);
-  batch_labels_ = Tensor({batch_size_}, DType::kInt32, device);
+  if (train_.labels.defined()) batch_labels_ = Tensor({batch_size_}, DType::kInt32, device);
   if (!loss_uses_class_labels(options_.loss)) {
-    MLPX_CHECK(train_.targets.defined(), ValueError, "training: ", loss_name(options_.loss),
-               " expects float target rows, found class labels only");
     batch_targets_ = Tensor({batch_size_, model.outputs()}, model.dtype(), device);
+  }
+  if (train_.regression) {
+    train_target_variance_ = std::isnan(train_.target_variance) ? target_variance(train_.targets)
+                                                                : train_.target_variance;
   }
   row_loss_ = Tensor({batch_size_}, model.dtype(), device);
   grad_ = Tensor({batch_size_, model.outputs()}, model.dtype(), device);
@@ -181,10 +217,12 @@ void Trainer::run_step(int64_t rows, double lr, bool may_replay) {
 // enqueued work serves every batch of one size, on the CPU as on the GPU, launched plainly or
 // replayed from a graph: same kernels, same order, same bits.
 void Trainer::enqueue_step(int64_t rows, double lr) {
-  Tensor x = batch_x_.rows(0, rows), labels = batch_labels_.rows(0, rows);
+  Tensor x = batch_x_.rows(0, rows), labels, target;
   gather_batch(train_.x, order_, position_, batch_size_, x);
-  gather_batch(train_.labels, order_, position_, batch_size_, labels);
-  Tensor target = labels;
+  if (batch_labels_.defined()) {
+    labels = target = batch_labels_.rows(0, rows);
+    gather_batch(train_.labels, order_, position_, batch_size_, labels);
+  }
   if (batch_targets_.defined()) {
     target = batch_targets_.rows(0, rows);
     gather_batch(train_.targets, order_, position_, batch_size_, target);
@@ -193,7 +231,7 @@ void Trainer::enqueue_step(int64_t rows, double lr) {
   Tensor row_loss = row_loss_.rows(0, rows), grad = grad_.rows(0, rows);
   loss_forward_backward(options_.loss, out, target, row_loss, &grad);
   accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
-  accumulate_correct(out, labels, correct_);
+  if (labels.defined()) accumulate_correct(out, labels, correct_);
   model_.backward(grad);
   const bool skip_nonfinite = nonfinite_flag_.defined();
   if (skip_nonfinite) flag_nonfinite(loss_scratch_, model_.grads(), nonfinite_flag_);
@@ -234,7 +272,14 @@ EpochMetrics Trainer::finish_epoch(double lr, int64_t first_step, int64_t batche
   m.epoch = epoch_ + (m.completed ? 0 : 1);
   m.lr = lr;
   m.train_loss = counted > 0 ? weighted / static_cast<double>(counted) : std::nan("");
-  m.train_accuracy = correct_.item<double>() / static_cast<double>(samples);
+  m.regression = train_.regression;
+  m.train_accuracy = m.train_r2 = m.val_loss = m.val_accuracy = m.val_r2 = std::nan("");
+  if (m.regression) {
+    m.train_r2 =
+        1.0 - mse_of(options_.loss, m.train_loss, model_.outputs()) / train_target_variance_;
+  } else {
+    m.train_accuracy = correct_.item<double>() / static_cast<double>(samples);
+  }
   m.samples = samples;
   m.samples_per_s = static_cast<double>(samples) / std::max(seconds, 1e-9);
   m.steps = optimizer_.steps();

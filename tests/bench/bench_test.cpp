@@ -126,13 +126,15 @@ TEST(BenchRowJson, HasExactlyTheDocumentedKeys) {
   r.target_accuracy = 0.85;
   const auto j = nlohmann::json::parse(bench_row_json(r));
   ASSERT_TRUE(j.is_object());
-  EXPECT_EQ(j.size(), 9u);
-  for (const char* key : {"device", "batch_size", "samples_per_s", "updates_per_s", "epoch_s",
-                          "epoch_measured", "time_to_target_s", "target_accuracy", "reached"}) {
+  EXPECT_EQ(j.size(), 10u);
+  for (const char* key :
+       {"device", "batch_size", "samples_per_s", "updates_per_s", "epoch_s", "epoch_measured",
+        "time_to_target_s", "target_accuracy", "reached", "score"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_TRUE(j["time_to_target_s"].is_null());
   EXPECT_EQ(j["reached"], false);
+  EXPECT_EQ(j["score"], "accuracy");
   r.reached = true;
   r.time_to_target_s = 1.5;
   EXPECT_EQ(nlohmann::json::parse(bench_row_json(r))["time_to_target_s"], 1.5);

@@ -12,8 +12,10 @@
 
 #include "cli_fixture.h"
 #include "mlpx/array_io.h"
+#include "mlpx/checkpoint.h"
 #include "mlpx/config.h"
 #include "mlpx/dataset.h"
+#include "mlpx/safetensors.h"
 
 namespace mlpx {
 namespace {
@@ -175,6 +177,128 @@ TEST_F(Cli, UsageErrorsAreOneLineAndStatus2) {
   const test::CliResult help = run("--help");
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.out.find("train"), std::string::npos);
+}
+
+// Without --config, train runs the shipped recipe and its header says so, with the schedule
+// and the normalisation.
+TEST_F(Cli, TrainWithoutConfigRunsTheShippedRecipe) {
+  const test::CliResult r = run(
+      "train --device cpu --epochs 1 --batch-size 0 --no-checkpoint --log " + path("log.jsonl"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("config: the Fashion-MNIST recipe (configs/fashion-mnist.json)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("schedule step: lr 0.001, x0.1 every 10 epochs; 1 epoch"), std::string::npos)
+      << r.out;
+  // Fashion-MNIST's uint8 pixels are scaled; the synthetic fallback's floats standardized.
+  EXPECT_TRUE(r.out.find("normalize auto: uint8 features scaled by 1/255") != std::string::npos ||
+              r.out.find("normalize auto: standardized per feature") != std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("classification: scored by accuracy"), std::string::npos) << r.out;
+}
+
+// Regression end to end, with the config's relative paths resolved against its folder and
+// eval run from elsewhere reading only the test files.
+TEST_F(Cli, RegressionTrainsEvaluatesAndPlotsFromAnyFolder) {
+  const fs::path data = fs::path(MLPX_SOURCE_DIR) / "tests/data/diabetes";
+  fs::create_directories(path("job/data"));
+  for (const char* f : {"train_x.csv", "train_y.csv", "test_x.csv", "test_y.csv"}) {
+    fs::copy_file(data / f, path(std::string("job/data/") + f));
+  }
+  std::ofstream(path("job/run.json")) << R"({
+    "device": "cpu",
+    "data": {"source": "files",
+             "train": {"x": "data/train_x.csv", "y": "data/train_y.csv"},
+             "test": {"x": "data/test_x.csv", "y": "data/test_y.csv"}},
+    "model": {"layers": [{"units": 16, "activation": "relu"}, {"units": 1, "activation": "identity"}]},
+    "loss": "mse", "optimizer": {"lr": 0.01}, "train": {"epochs": 40, "batch_size": 32},
+    "output": {"checkpoint": "out/model.safetensors", "log": "out/log.jsonl"}
+  })";
+  fs::create_directories(path("job/out"));
+  const test::CliResult train = run("train --config " + path("job/run.json"), "cd / &&");
+  ASSERT_EQ(train.status, 0) << train.err;
+  EXPECT_NE(train.out.find("regression: scored by R^2 and MSE"), std::string::npos) << train.out;
+  EXPECT_NE(train.out.find(" r2 "), std::string::npos) << train.out;
+  EXPECT_EQ(train.out.find("acc"), std::string::npos) << train.out;
+  ASSERT_TRUE(fs::exists(path("job/out/model.safetensors")));  // beside the config, not in /
+
+  nlohmann::json test_line;
+  std::istringstream log(test::slurp(path("job/out/log.jsonl")));
+  for (std::string line; std::getline(log, line);) test_line = nlohmann::json::parse(line);
+  ASSERT_TRUE(test_line.contains("test_r2")) << test_line.dump();
+
+  // eval from another folder, the training files gone: only the test set is read.
+  fs::remove(path("job/data/train_x.csv"));
+  fs::remove(path("job/data/train_y.csv"));
+  const test::CliResult eval =
+      run("eval --model " + path("job/out/model.safetensors"), "cd /tmp &&");
+  ASSERT_EQ(eval.status, 0) << eval.err;
+  const auto scores = nlohmann::json::parse(eval.out);
+  EXPECT_FALSE(scores.contains("accuracy")) << eval.out;
+  EXPECT_NEAR(scores["r2"].get<double>(), test_line["test_r2"].get<double>(), 1e-6);
+  EXPECT_NEAR(scores["mse"].get<double>(), test_line["test_mse"].get<double>(),
+              1e-6 * test_line["test_mse"].get<double>());
+  EXPECT_EQ(scores["samples"].get<int64_t>(), 90);
+
+  if (std::system("command -v gnuplot > /dev/null 2>&1") == 0) {
+    const test::CliResult plot =
+        run("plot " + path("job/out/log.jsonl") + " --out " + path("curves.png"));
+    EXPECT_EQ(plot.status, 0) << plot.err;
+    EXPECT_TRUE(fs::exists(path("curves.png")));
+    const test::CliResult mixed = run("plot " + path("job/out/log.jsonl") + " " +
+                                      path("job/out/log.jsonl") + " --out " + path("c.png"));
+    EXPECT_EQ(mixed.status, 0) << mixed.err;
+  }
+}
+
+// --init-weights starts from a file named as torch.nn.Sequential's state_dict() names it.
+TEST_F(Cli, InitWeightsFromATorchStateDict) {
+  std::vector<std::pair<std::string, Tensor>> state;
+  const std::vector<std::pair<std::string, Shape>> shapes = {
+      {"0.weight", {32, 12}}, {"0.bias", {32}}, {"2.weight", {5, 32}}, {"2.bias", {5}}};
+  std::vector<float> expected;
+  for (const auto& [name, shape] : shapes) {
+    Tensor t(shape);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      t.data<float>()[i] = 0.01f * static_cast<float>((i * 7 + name.size()) % 23) - 0.1f;
+      expected.push_back(t.data<float>()[i]);
+    }
+    state.emplace_back(name, t);
+  }
+  save_safetensors(path("torch.safetensors"), state);
+  const test::CliResult r = run("train --config " + path("small.json") +
+                                    " --epochs 1 --init-weights " + path("torch.safetensors"),
+                                "");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("initial weights from " + path("torch.safetensors")), std::string::npos)
+      << r.out;
+
+  // The weights before the first step are the file's.
+  std::ofstream(path("init.json")) << R"({"device": "cpu", "data": {"source": "synthetic",
+      "synthetic": {"train_samples": 800, "test_samples": 300, "features": 12, "classes": 5}},
+      "model": {"layers": [{"units": 32, "activation": "relu"}, {"units": 5, "activation": "identity"}]},
+      "train": {"epochs": 1}, "output": {"checkpoint": "", "log": "",
+      "init_checkpoint": "init.safetensors"}})";
+  ASSERT_EQ(run("train --quiet --config " + path("init.json") + " --init-weights " +
+                path("torch.safetensors"))
+                .status,
+            0);
+  EXPECT_EQ(load_checkpoint(path("init.safetensors")).model.params().to_vector<float>(), expected);
+
+  const test::CliResult both =
+      run("train --config " + path("small.json") + " --init-weights " + path("torch.safetensors") +
+          " --resume " + path("init.safetensors"));
+  EXPECT_EQ(both.status, 2) << both.err;
+  std::ofstream(path("wide.json")) << R"({"device": "cpu", "data": {"source": "synthetic",
+      "synthetic": {"features": 12, "classes": 5}},
+      "model": {"layers": [{"units": 64, "activation": "relu"}, {"units": 5, "activation": "identity"}]},
+      "output": {"checkpoint": "", "log": ""}})";
+  const test::CliResult wrong =
+      run("train --config " + path("wide.json") + " --init-weights " + path("torch.safetensors"));
+  EXPECT_EQ(wrong.status, 1);
+  EXPECT_EQ(wrong.err, "error: " + path("torch.safetensors") +
+                           ": '0.weight': expected [64, 12] (layer 0's weight [out, in]), found "
+                           "[32, 12]\n");
 }
 
 }  // namespace

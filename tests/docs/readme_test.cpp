@@ -22,4 +22,26 @@ TEST(Readme, CppSnippetIsTheConsumerExample) {
       << "paste examples/consumer/main.cpp into README.md's ```cpp block";
 }
 
+// The README's PyTorch snippets are the marked blocks of examples/torch_interop.py, which
+// ctest runs (test torch_interop) where torch and safetensors are installed.
+TEST(Readme, TorchSnippetsAreTheInteropExample) {
+  const std::string example = read("examples/torch_interop.py");
+  const std::string readme = read("README.md");
+  int blocks = 0;
+  for (size_t start = example.find("# --- "); start != std::string::npos;
+       start = example.find("# --- ", start + 1)) {
+    const std::string end_marker = "# --- end ---";
+    if (example.compare(start, end_marker.size(), end_marker) == 0) continue;
+    const size_t body = example.find('\n', start) + 1;
+    const size_t end = example.find(end_marker, body);
+    ASSERT_NE(end, std::string::npos);
+    const std::string snippet = example.substr(body, end - body);
+    EXPECT_NE(readme.find("```python\n" + snippet + "```"), std::string::npos)
+        << "paste this block of examples/torch_interop.py into README.md:\n"
+        << snippet;
+    ++blocks;
+  }
+  EXPECT_EQ(blocks, 2);
+}
+
 }  // namespace

@@ -185,3 +185,28 @@ TEST(Schedule, ValidateNamesTheField) {
 
 }  // namespace
 }  // namespace mlpx
+
+namespace mlpx {
+namespace {
+
+TEST(ScheduleWords, EachTypeIsDescribed) {
+  ScheduleConfig c;
+  EXPECT_EQ(describe_schedule(c, 0.001), "constant lr 0.001");
+  c.type = ScheduleType::kStep;
+  c.step_size = 10;
+  c.gamma = 0.1;
+  EXPECT_EQ(describe_schedule(c, 0.001), "lr 0.001, x0.1 every 10 epochs");
+  c.type = ScheduleType::kMultiStep;
+  c.milestones = {5, 8};
+  EXPECT_EQ(describe_schedule(c, 0.01), "lr 0.01, x0.1 at epochs 5, 8");
+  c.type = ScheduleType::kExponential;
+  c.gamma = 0.95;
+  EXPECT_EQ(describe_schedule(c, 0.1), "lr 0.1, x0.95 per epoch");
+  c.type = ScheduleType::kCosine;
+  c.total_epochs = 20;
+  c.warmup_epochs = 2;
+  EXPECT_EQ(describe_schedule(c, 0.1), "lr 0.1, cosine to 0 over 18 epochs, after 2 warmup epochs");
+}
+
+}  // namespace
+}  // namespace mlpx

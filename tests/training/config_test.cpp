@@ -1,6 +1,10 @@
 #include "mlpx/config.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "mlpx/error.h"
 
@@ -29,8 +33,10 @@ TEST(Config, DefaultsAreTheDesignsDefaults) {
   EXPECT_EQ(c.loss, Loss::kCrossEntropy);
   EXPECT_EQ(c.optimizer.type, OptimizerType::kAdam);
   EXPECT_DOUBLE_EQ(c.optimizer.lr, 1e-3);
-  EXPECT_EQ(c.schedule.type, ScheduleType::kStep);
-  EXPECT_EQ(c.schedule.step_size, 10);  // tuned: see Config::Config
+  // PyTorch's default: a constant learning rate. The tuned decay lives in the recipe file.
+  EXPECT_EQ(c.schedule.type, ScheduleType::kNone);
+  EXPECT_EQ(c.data.normalize, Normalize::kAuto);
+  EXPECT_EQ(c.data.task, Task::kAuto);
   EXPECT_EQ(c.train.epochs, 15);
   EXPECT_EQ(c.train.batch_size, 128);
   EXPECT_EQ(c.output.checkpoint, "model.safetensors");
@@ -193,6 +199,67 @@ TEST(Config, LoadNamesTheFile) {
   } catch (const IoError& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/config.json"), std::string::npos);
   }
+}
+
+TEST(Config, TheShippedRecipeIsTheTunedFashionMnistRun) {
+  const Config c = Config::load(std::string(MLPX_SOURCE_DIR) + "/configs/fashion-mnist.json");
+  EXPECT_EQ(c.data.source, DataSource::kFashionMnist);
+  EXPECT_EQ(c.schedule.type, ScheduleType::kStep);
+  EXPECT_EQ(c.schedule.step_size, 10);
+  EXPECT_DOUBLE_EQ(c.schedule.gamma, 0.1);
+  EXPECT_EQ(c.train.epochs, 15);
+  EXPECT_EQ(c.schedule.total_epochs, 15);
+  // Everything else is the defaults (the recipe spells them out for readers).
+  Config expected;
+  expected.schedule.type = ScheduleType::kStep;
+  expected.schedule.step_size = 10;
+  expected.schedule.gamma = 0.1;
+  EXPECT_EQ(c.to_json(), expected.to_json());
+}
+
+TEST(Config, TaskAndNormalizeKeys) {
+  const Config c = Config::from_json(
+      R"({"data": {"source": "files", "train": {"x": "a.npy", "y": "b.npy"}, "task": "regression",
+                   "normalize": "none"}, "loss": "sse",
+          "model": {"layers": [{"units": 1, "activation": "identity"}]}})");
+  EXPECT_EQ(c.data.task, Task::kRegression);
+  EXPECT_EQ(c.data.normalize, Normalize::kNone);
+  EXPECT_EQ(Config::from_json(c.to_json()).to_json(), c.to_json());
+  EXPECT_EQ(error_of(R"({"data": {"task": "ranking"}})"),
+            "config: data.task: expected auto, classification or regression, found 'ranking'");
+  EXPECT_EQ(error_of(R"({"data": {"source": "files", "train": {"x": "a", "y": "b"},
+                                  "task": "regression"}})"),
+            "config: data.task: regression expects loss mse or sse, found cross_entropy");
+}
+
+// Paths in a config file are relative to its folder and come back absolute; paths it does not
+// set keep their defaults, relative to the working directory.
+TEST(Config, PathsAreRelativeToTheConfigFile) {
+  char pattern[] = "/tmp/mlpx-config-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  const std::filesystem::path dir(pattern);
+  std::filesystem::create_directories(dir / "runs" / "a");
+  {
+    std::ofstream out(dir / "runs" / "a" / "run.json");
+    out << R"({"data": {"source": "files", "train": {"x": "../data/x.npy", "y": "y.npy"},
+                        "test": {"x": "/abs/tx.npy", "y": "./ty.npy"}},
+               "output": {"log": "out/log.jsonl"}})";
+  }
+  const Config c = Config::load((dir / "runs" / "a" / "run.json").string());
+  const std::string base = std::filesystem::absolute(dir).string();
+  EXPECT_EQ(c.data.train.x, base + "/runs/data/x.npy");
+  EXPECT_EQ(c.data.train.y, base + "/runs/a/y.npy");
+  EXPECT_EQ(c.data.test.x, "/abs/tx.npy");
+  EXPECT_EQ(c.data.test.y, base + "/runs/a/ty.npy");
+  EXPECT_EQ(c.output.log, base + "/runs/a/out/log.jsonl");
+  EXPECT_EQ(c.output.checkpoint, "model.safetensors");  // not in the file
+  EXPECT_EQ(c.output.init_checkpoint, "");              // "" is no file, not a folder
+  const Config absolute = c.with_absolute_paths();
+  EXPECT_EQ(absolute.output.checkpoint,
+            (std::filesystem::current_path() / "model.safetensors").string());
+  EXPECT_EQ(absolute.data.train.x, c.data.train.x);
+  EXPECT_EQ(absolute.output.init_checkpoint, "");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
