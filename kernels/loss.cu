@@ -167,8 +167,8 @@ __global__ void accumulate_correct_kernel(int64_t rows, int64_t cols, const floa
 
 template <Loss kLoss, int kGroup>
 void launch_elementwise_loss(const float* output, const float* target, float* row_loss, float* grad,
-                             int64_t rows, int64_t cols, cudaStream_t stream) {
-  const math::LossScales scales = math::loss_scales(kLoss, rows, cols);
+                             int64_t rows, int64_t cols, int64_t grad_rows, cudaStream_t stream) {
+  const math::LossScales scales = math::loss_scales(kLoss, grad_rows, cols);
   launch_rows<kGroup>(elementwise_loss_kernel<kLoss, kGroup>, rows, cols, stream, output, target,
                       row_loss, grad, static_cast<float>(scales.row),
                       static_cast<float>(scales.grad));
@@ -176,46 +176,51 @@ void launch_elementwise_loss(const float* output, const float* target, float* ro
 
 template <Loss kLoss>
 void elementwise_loss_for(const float* output, const float* target, float* row_loss, float* grad,
-                          int64_t rows, int64_t cols, cudaStream_t stream) {
+                          int64_t rows, int64_t cols, int64_t grad_rows, cudaStream_t stream) {
   if (cols <= kWarpRowMaxCols) {
-    launch_elementwise_loss<kLoss, 32>(output, target, row_loss, grad, rows, cols, stream);
+    launch_elementwise_loss<kLoss, 32>(output, target, row_loss, grad, rows, cols, grad_rows,
+                                       stream);
   } else {
     launch_elementwise_loss<kLoss, kBlockThreads>(output, target, row_loss, grad, rows, cols,
-                                                  stream);
+                                                  grad_rows, stream);
   }
 }
 
 }  // namespace
 
 void elementwise_loss(Loss loss, const float* output, const float* target, float* row_loss,
-                      float* grad, int64_t rows, int64_t cols, Device device) {
+                      float* grad, int64_t rows, int64_t cols, int64_t grad_rows, Device device) {
   const cudaStream_t stream = stream_of(device);
   switch (loss) {
     case Loss::kMse:
-      return elementwise_loss_for<Loss::kMse>(output, target, row_loss, grad, rows, cols, stream);
+      return elementwise_loss_for<Loss::kMse>(output, target, row_loss, grad, rows, cols, grad_rows,
+                                              stream);
     case Loss::kSse:
-      return elementwise_loss_for<Loss::kSse>(output, target, row_loss, grad, rows, cols, stream);
+      return elementwise_loss_for<Loss::kSse>(output, target, row_loss, grad, rows, cols, grad_rows,
+                                              stream);
     case Loss::kBce:
-      return elementwise_loss_for<Loss::kBce>(output, target, row_loss, grad, rows, cols, stream);
+      return elementwise_loss_for<Loss::kBce>(output, target, row_loss, grad, rows, cols, grad_rows,
+                                              stream);
     default:
       return;  // the public entry sends only mse, sse and bce here
   }
 }
 
 void cross_entropy(const float* logits, const int32_t* labels, float* row_loss, float* grad,
-                   int64_t rows, int64_t cols, Device device) {
+                   int64_t rows, int64_t cols, int64_t grad_rows, Device device) {
   const cudaStream_t stream = stream_of(device);
   DeviceStatus* status = context(device.index).status;
   const float grad_scale =
-      static_cast<float>(math::loss_scales(Loss::kCrossEntropy, rows, cols).grad);
+      static_cast<float>(math::loss_scales(Loss::kCrossEntropy, grad_rows, cols).grad);
   MLPX_LAUNCH_ROWS(cross_entropy_kernel, rows, cols, stream, logits, labels, row_loss, grad,
                    grad_scale, status);
 }
 
 void kl_div(const float* logits, const float* target, float* row_loss, float* grad, int64_t rows,
-            int64_t cols, Device device) {
+            int64_t cols, int64_t grad_rows, Device device) {
   const cudaStream_t stream = stream_of(device);
-  const float grad_scale = static_cast<float>(math::loss_scales(Loss::kKlDiv, rows, cols).grad);
+  const float grad_scale =
+      static_cast<float>(math::loss_scales(Loss::kKlDiv, grad_rows, cols).grad);
   MLPX_LAUNCH_ROWS(kl_div_kernel, rows, cols, stream, logits, target, row_loss, grad, grad_scale);
 }
 

@@ -1,5 +1,6 @@
 // Launchers of the loss and metric kernels (kernels/loss.cu). float32; each loss is one
-// kernel that writes row_loss[rows] and, when grad is not nullptr, grad[rows, cols]. Internal.
+// kernel that writes row_loss[rows] and, when grad is not nullptr, grad[rows, cols]: the
+// gradient of a batch mean over `grad_rows` rows (see cpu/loss.h). Internal.
 #pragma once
 
 #include <cstdint>
@@ -11,18 +12,18 @@ namespace mlpx::cuda {
 
 // mse, sse, bce: output and target [rows, cols].
 void elementwise_loss(Loss loss, const float* output, const float* target, float* row_loss,
-                      float* grad, int64_t rows, int64_t cols, Device device);
+                      float* grad, int64_t rows, int64_t cols, int64_t grad_rows, Device device);
 
 // cross_entropy on logits [rows, cols] with int32 labels [rows]: softmax, loss and dlogits
 // in one kernel, probabilities never stored. A label outside [0, cols) sets the device's
 // status flag (the first fault wins; raised by the next synchronize()), and its row gets a NaN loss
 // and a zero gradient.
 void cross_entropy(const float* logits, const int32_t* labels, float* row_loss, float* grad,
-                   int64_t rows, int64_t cols, Device device);
+                   int64_t rows, int64_t cols, int64_t grad_rows, Device device);
 
 // kl_div on logits and target rows [rows, cols].
 void kl_div(const float* logits, const float* target, float* row_loss, float* grad, int64_t rows,
-            int64_t cols, Device device);
+            int64_t cols, int64_t grad_rows, Device device);
 
 // accumulator[0] += scale * sum(values[0..n)): one block, fixed-order tree in double.
 void accumulate_sum(const float* values, int64_t n, float* accumulator, double scale,

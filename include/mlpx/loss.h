@@ -25,10 +25,13 @@ bool loss_uses_class_labels(Loss loss);
 //   kl_div  sum_k t (log t - log_softmax(z)), 0 log 0 = 0
 //   bce  sum_k (max(z,0) - z t + log1p(exp(-|z|))) / K
 // grad: nullptr, or [B, K]: d(batch loss)/d(output), so already divided by B.
+// grad_rows: the rows of the batch whose mean loss `grad` differentiates; 0 means B. A
+//   rank's share of a data-parallel batch passes the whole batch's rows (>= B), so that the
+//   ranks' gradients sum to the whole batch's.
 // A label outside [0, K) is a ValueError naming it and its row (on the GPU, raised at the
 // next synchronize()). NaN or Inf in output propagates to row_loss: never hidden.
 void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target, Tensor& row_loss,
-                           Tensor* grad);
+                           Tensor* grad, int64_t grad_rows = 0);
 
 // accumulator[0] += scale * sum(values). values: [N]; accumulator: [1], same dtype and
 // device. The order of additions is fixed: the same bits on every run.

@@ -12,8 +12,8 @@ namespace {
 
 template <Loss kLoss, typename T>
 void elementwise_loss_rows(const T* output, const T* target, T* row_loss, T* grad, int64_t rows,
-                           int64_t cols) {
-  const math::LossScales scales = math::loss_scales(kLoss, rows, cols);
+                           int64_t cols, int64_t grad_rows) {
+  const math::LossScales scales = math::loss_scales(kLoss, grad_rows, cols);
   const T row_scale = static_cast<T>(scales.row), grad_scale = static_cast<T>(scales.grad);
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t base = r * cols;
@@ -33,14 +33,17 @@ void elementwise_loss_rows(const T* output, const T* target, T* row_loss, T* gra
 
 template <typename T>
 void elementwise_loss(Loss loss, const T* output, const T* target, T* row_loss, T* grad,
-                      int64_t rows, int64_t cols) {
+                      int64_t rows, int64_t cols, int64_t grad_rows) {
   switch (loss) {
     case Loss::kMse:
-      return elementwise_loss_rows<Loss::kMse>(output, target, row_loss, grad, rows, cols);
+      return elementwise_loss_rows<Loss::kMse>(output, target, row_loss, grad, rows, cols,
+                                               grad_rows);
     case Loss::kSse:
-      return elementwise_loss_rows<Loss::kSse>(output, target, row_loss, grad, rows, cols);
+      return elementwise_loss_rows<Loss::kSse>(output, target, row_loss, grad, rows, cols,
+                                               grad_rows);
     case Loss::kBce:
-      return elementwise_loss_rows<Loss::kBce>(output, target, row_loss, grad, rows, cols);
+      return elementwise_loss_rows<Loss::kBce>(output, target, row_loss, grad, rows, cols,
+                                               grad_rows);
     default:
       throw Error("elementwise_loss: expected mse, sse or bce");
   }
@@ -48,12 +51,12 @@ void elementwise_loss(Loss loss, const T* output, const T* target, T* row_loss, 
 
 template <typename T>
 void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad, int64_t rows,
-                   int64_t cols) {
+                   int64_t cols, int64_t grad_rows) {
   for (int64_t r = 0; r < rows; ++r) {
     MLPX_CHECK(labels[r] >= 0 && labels[r] < cols, ValueError, "cross_entropy: label ", labels[r],
                " in row ", r, ": expected a class index in [0, ", cols, ")");
   }
-  const T grad_scale = static_cast<T>(math::loss_scales(Loss::kCrossEntropy, rows, cols).grad);
+  const T grad_scale = static_cast<T>(math::loss_scales(Loss::kCrossEntropy, grad_rows, cols).grad);
   for (int64_t r = 0; r < rows; ++r) {
     const T* z = logits + r * cols;
     const int64_t label = labels[r];
@@ -73,8 +76,9 @@ void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad,
 }
 
 template <typename T>
-void kl_div(const T* logits, const T* target, T* row_loss, T* grad, int64_t rows, int64_t cols) {
-  const T grad_scale = static_cast<T>(math::loss_scales(Loss::kKlDiv, rows, cols).grad);
+void kl_div(const T* logits, const T* target, T* row_loss, T* grad, int64_t rows, int64_t cols,
+            int64_t grad_rows) {
+  const T grad_scale = static_cast<T>(math::loss_scales(Loss::kKlDiv, grad_rows, cols).grad);
   for (int64_t r = 0; r < rows; ++r) {
     const T* z = logits + r * cols;
     const T* t = target + r * cols;
@@ -123,13 +127,16 @@ void accumulate_correct(const T* output, const int32_t* labels, int64_t rows, in
   correct[0] += count;
 }
 
-template void elementwise_loss(Loss, const float*, const float*, float*, float*, int64_t, int64_t);
-template void elementwise_loss(Loss, const double*, const double*, double*, double*, int64_t,
+template void elementwise_loss(Loss, const float*, const float*, float*, float*, int64_t, int64_t,
                                int64_t);
-template void cross_entropy(const float*, const int32_t*, float*, float*, int64_t, int64_t);
-template void cross_entropy(const double*, const int32_t*, double*, double*, int64_t, int64_t);
-template void kl_div(const float*, const float*, float*, float*, int64_t, int64_t);
-template void kl_div(const double*, const double*, double*, double*, int64_t, int64_t);
+template void elementwise_loss(Loss, const double*, const double*, double*, double*, int64_t,
+                               int64_t, int64_t);
+template void cross_entropy(const float*, const int32_t*, float*, float*, int64_t, int64_t,
+                            int64_t);
+template void cross_entropy(const double*, const int32_t*, double*, double*, int64_t, int64_t,
+                            int64_t);
+template void kl_div(const float*, const float*, float*, float*, int64_t, int64_t, int64_t);
+template void kl_div(const double*, const double*, double*, double*, int64_t, int64_t, int64_t);
 template void accumulate_sum(const float*, int64_t, float*, double);
 template void accumulate_sum(const double*, int64_t, double*, double);
 template void accumulate_correct(const float*, const int32_t*, int64_t, int64_t, int32_t*);

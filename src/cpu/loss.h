@@ -1,6 +1,7 @@
 // CPU loops of the losses and the metric accumulators (formulas in mlpx/math/loss.h).
 // Each loss writes row_loss[rows] and, when grad is not nullptr, grad[rows, cols] in one pass
-// over its inputs. Internal.
+// over its inputs; the gradient is that of a batch mean over `grad_rows` rows (rows, or a
+// global batch's rows when these rows are one rank's share of it). Internal.
 #pragma once
 
 #include <cstdint>
@@ -12,17 +13,18 @@ namespace mlpx::cpu {
 // mse, sse, bce: output and target [rows, cols].
 template <typename T>
 void elementwise_loss(Loss loss, const T* output, const T* target, T* row_loss, T* grad,
-                      int64_t rows, int64_t cols);
+                      int64_t rows, int64_t cols, int64_t grad_rows);
 
 // cross_entropy on logits [rows, cols] with int32 labels [rows]. Throws ValueError naming
 // the first label outside [0, cols) and its row, before writing anything.
 template <typename T>
 void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad, int64_t rows,
-                   int64_t cols);
+                   int64_t cols, int64_t grad_rows);
 
 // kl_div on logits and target rows [rows, cols].
 template <typename T>
-void kl_div(const T* logits, const T* target, T* row_loss, T* grad, int64_t rows, int64_t cols);
+void kl_div(const T* logits, const T* target, T* row_loss, T* grad, int64_t rows, int64_t cols,
+            int64_t grad_rows);
 
 // accumulator[0] += scale * sum(values[0..n)), summed in double, first to last.
 template <typename T>

@@ -18,11 +18,14 @@ std::string loss_name(Loss loss) { return detail::enum_name(detail::kLossNames, 
 bool loss_uses_class_labels(Loss loss) { return loss == Loss::kCrossEntropy; }
 
 void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target, Tensor& row_loss,
-                           Tensor* grad) {
+                           Tensor* grad, int64_t grad_rows) {
   const std::string op = loss_name(loss);
   detail::check_2d(op, "output [B, K]", output);
   detail::check_float(op, "output", output);
   const int64_t rows = output.rows(), cols = output.cols();
+  if (grad_rows == 0) grad_rows = rows;
+  MLPX_CHECK(grad_rows >= rows, ShapeError, op, ": expected grad_rows >= the ", rows,
+             " rows given (their batch), found ", grad_rows);
   if (loss_uses_class_labels(loss)) {
     detail::check_tensor(op, "target (class indices)", target, {rows}, DType::kInt32,
                          output.device());
@@ -40,13 +43,13 @@ void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target
         switch (loss) {
           case Loss::kCrossEntropy:
             return cuda::cross_entropy(output.data<float>(), target.data<int32_t>(),
-                                       row_loss.data<float>(), g, rows, cols, device);
+                                       row_loss.data<float>(), g, rows, cols, grad_rows, device);
           case Loss::kKlDiv:
             return cuda::kl_div(output.data<float>(), target.data<float>(), row_loss.data<float>(),
-                                g, rows, cols, device);
+                                g, rows, cols, grad_rows, device);
           default:
             return cuda::elementwise_loss(loss, output.data<float>(), target.data<float>(),
-                                          row_loss.data<float>(), g, rows, cols, device);
+                                          row_loss.data<float>(), g, rows, cols, grad_rows, device);
         }
       },
       [&](auto zero) {
@@ -55,13 +58,13 @@ void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target
         switch (loss) {
           case Loss::kCrossEntropy:
             return cpu::cross_entropy(output.data<T>(), target.data<int32_t>(), row_loss.data<T>(),
-                                      g, rows, cols);
+                                      g, rows, cols, grad_rows);
           case Loss::kKlDiv:
             return cpu::kl_div(output.data<T>(), target.data<T>(), row_loss.data<T>(), g, rows,
-                               cols);
+                               cols, grad_rows);
           default:
             return cpu::elementwise_loss(loss, output.data<T>(), target.data<T>(),
-                                         row_loss.data<T>(), g, rows, cols);
+                                         row_loss.data<T>(), g, rows, cols, grad_rows);
         }
       });
 }

@@ -247,6 +247,35 @@ TEST(LossNumerics, NanInLogitsIsNeverHidden) {
   EXPECT_TRUE(std::isfinite(row_loss.to_vector<float>()[1]));
 }
 
+// Data-parallel shares: each rank's rows with grad_rows = the whole batch's rows give exactly
+// the whole batch's gradient rows, so the ranks' gradients sum to the batch's.
+TEST(LossNumerics, SharesOfABatchGiveTheBatchGradient) {
+  const int64_t rows = 10, cols = 4;
+  for (Loss loss : {Loss::kMse, Loss::kSse, Loss::kCrossEntropy, Loss::kKlDiv, Loss::kBce}) {
+    SCOPED_TRACE(loss_name(loss));
+    const Tensor z = Tensor::from_vector(test::random_values<double>(rows * cols, 5), {rows, cols});
+    const std::vector<double> t = make_target(loss, rows, cols, 6);
+    const Tensor target =
+        loss_uses_class_labels(loss)
+            ? Tensor::from_vector(std::vector<int32_t>{0, 1, 2, 3, 0, 1, 2, 3, 0, 1}, {rows})
+            : Tensor::from_vector(t, {rows, cols});
+    Tensor row_loss({rows}, DType::kFloat64), grad({rows, cols}, DType::kFloat64);
+    loss_forward_backward(loss, z, target, row_loss, &grad);
+    for (const auto& [begin, end] : {std::pair<int64_t, int64_t>{0, 3}, {3, 10}}) {
+      const Tensor share_z = z.rows(begin, end).clone();
+      const Tensor share_t = target.rows(begin, end).clone();
+      Tensor share_loss({end - begin}, DType::kFloat64),
+          share_grad({end - begin, cols}, DType::kFloat64);
+      loss_forward_backward(loss, share_z, share_t, share_loss, &share_grad, rows);
+      EXPECT_EQ(share_grad.to_vector<double>(), grad.rows(begin, end).clone().to_vector<double>());
+      EXPECT_EQ(share_loss.to_vector<double>(),
+                row_loss.rows(begin, end).clone().to_vector<double>());
+    }
+  }
+  Tensor z({3, 2}, DType::kFloat64), t({3, 2}, DType::kFloat64), l({3}, DType::kFloat64);
+  EXPECT_THROW(loss_forward_backward(Loss::kMse, z, t, l, nullptr, 2), ShapeError);
+}
+
 TEST(LossNumerics, GradientIsOptional) {
   const std::vector<double> z = test::random_values<double>(12, 9);
   for (Loss loss : kAll) {

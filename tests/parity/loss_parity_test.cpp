@@ -95,6 +95,30 @@ TEST(LossParity, LossesMatchCpu) {
   }
 }
 
+// A rank's share of a data-parallel batch (grad_rows = the whole batch's rows) on the GPU
+// gives the CPU's gradient for that share.
+TEST(LossParity, ShareOfABatchMatchesCpu) {
+  MLPX_REQUIRE_CUDA();
+  const Device gpu = Device::cuda(0);
+  const int64_t rows = 7, batch_rows = 20, cols = 9;
+  const Shape shape{rows, cols};
+  const Tensor z =
+      Tensor::from_vector(test::random_values<float>(rows * cols, 11, -4.0, 4.0), shape);
+  for (Loss loss : kAll) {
+    SCOPED_TRACE(loss_name(loss));
+    const Tensor target = loss_uses_class_labels(loss)
+                              ? Tensor::from_vector(make_labels(rows, cols, 12), {rows})
+                              : Tensor::from_vector(make_target(loss, rows, cols, 13), shape);
+    Tensor row_loss({rows}), grad(shape);
+    loss_forward_backward(loss, z, target, row_loss, &grad, batch_rows);
+    Tensor row_loss_gpu({rows}, DType::kFloat32, gpu), grad_gpu(shape, DType::kFloat32, gpu);
+    loss_forward_backward(loss, z.to(gpu), target.to(gpu), row_loss_gpu, &grad_gpu, batch_rows);
+    EXPECT_TRUE(test::all_close(grad_gpu.to_vector<float>(), grad.to_vector<float>(), 1e-7, kRtol));
+    EXPECT_TRUE(test::all_close(row_loss_gpu.to_vector<float>(), row_loss.to_vector<float>(), kAtol,
+                                kRtol));
+  }
+}
+
 TEST(LossParity, AccumulatorsMatchCpu) {
   MLPX_REQUIRE_CUDA();
   const Device gpu = Device::cuda(0);
