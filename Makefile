@@ -50,6 +50,8 @@ DEB_PACKAGES := cmake ninja-build g++ libopenblas-dev zlib1g-dev nlohmann-json3-
 DEB_PACKAGES += libboost-context-dev
 # make fuzz: clang with libFuzzer and the sanitizer runtimes.
 DEB_PACKAGES += clang libclang-rt-14-dev
+# Data-parallel training (src/dist/, MLPX_MPI): Open MPI, its headers and its launcher, mpirun.
+DEB_PACKAGES += libopenmpi-dev openmpi-bin
 
 # Sources the format rules look at: the tracked C++/CUDA files (every such file under the
 # source folders when this is not a git checkout).

@@ -6,7 +6,8 @@
    under src/ (or kernels/), a bare "name.h" a file beside the includer.
 2. One op, one stem: every kernel kernels/<stem>.cu has its CPU twin src/cpu/<stem>.cpp and
    its Tensor-level entry src/ops/<stem>.cpp.
-3. No #if on the CUDA backend in the library: a CPU-only build links kernels/stub.cpp.
+3. No #if on the CUDA or MPI backend in the library: a CPU-only build links kernels/stub.cpp,
+   a build without MPI src/dist/mpi_stub.cpp.
 4. The library computes and returns: only src/cli/ (and the log sink's default, src/core/log.cpp)
    writes to the terminal.
 Prints one line per violation and exits 1 when there is any.
@@ -27,7 +28,9 @@ ALLOWED = {
     "src/ops": {"include/mlpx", "src/math", "src/core", "src/cpu", "kernels"},
     "src/io": {"include/mlpx", "src/core"},
     "src/nn": {"include/mlpx", "src/math", "src/core", "src/ops"},
-    "src/train": {"include/mlpx", "src/math", "src/core", "src/ops", "src/nn", "src/io", "kernels"},
+    "src/dist": {"include/mlpx", "src/core"},
+    "src/train": {"include/mlpx", "src/math", "src/core", "src/ops", "src/nn", "src/io", "src/dist",
+                  "kernels"},
     "src/cli": {"include/mlpx", "src/train"},
 }
 # What a layer may take from a lower layer it otherwise does not reach.
@@ -35,7 +38,7 @@ ONLY = {("src/train", "kernels"): {"kernels/graph.h"}, ("kernels", "sim"): {"mlp
 
 PREFIX = {"mlpx": "include/mlpx", "kernels": "kernels", "math": "src/math", "core": "src/core",
           "cpu": "src/cpu", "ops": "src/ops", "nn": "src/nn", "train": "src/train", "io": "src/io",
-          "cli": "src/cli", "mlpx_sim": "sim"}
+          "cli": "src/cli", "dist": "src/dist", "mlpx_sim": "sim"}
 SOURCE = re.compile(r".*\.(h|cpp|cu|cuh)$")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
@@ -78,6 +81,9 @@ def main():
         if path.startswith(("src/", "kernels/", "include/")) and "MLPX_WITH_CUDA" in text:
             faults.append(f"{path}: tests MLPX_WITH_CUDA; call cuda:: unconditionally "
                           "(kernels/stub.cpp stands in without the backend)")
+        if path.startswith(("src/", "kernels/", "include/")) and re.search(r"MLPX_(WITH|HAVE)_MPI", text):
+            faults.append(f"{path}: tests an MPI build macro; call dist::built_with_mpi() "
+                          "(src/dist/mpi_stub.cpp stands in without MPI)")
         if layer != "src/cli" and path != "src/core/log.cpp":
             code = re.sub(r"//[^\n]*", "", text)
             code = re.sub(r"\bs?n?printf\s*\(\s*(buf|hex|out)\b", "", code)  # formatting into a buffer

@@ -1,0 +1,52 @@
+// The ranks of one data-parallel job and the collectives training needs. A plain `mlpx train`
+// is one rank (SingleRank: every collective is the identity); under mpirun, srun or any MPI
+// launcher, with MLPX_MPI built in, the ranks talk through MPI on CPU buffers. Every
+// collective is called by every rank in the same order, and gives every rank the same bits
+// (the reduction order depends only on the number of ranks and the sizes, never on timing).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mlpx/tensor.h"
+
+namespace mlpx::dist {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;  // 0 .. size() - 1
+  virtual int size() const = 0;
+  // The rank's index among the ranks of its machine (picks its GPU), and how many share it.
+  virtual int local_rank() const = 0;
+  virtual int local_size() const = 0;
+  // "mpi", "single".
+  virtual std::string backend() const = 0;
+
+  // buffer (float32 or float64, CPU, contiguous) <- the elementwise sum of every rank's buffer.
+  virtual void all_reduce_sum(Tensor& buffer) = 0;
+  // Every rank's `value`, indexed by rank (config hashes, counters).
+  virtual std::vector<uint64_t> all_gather(uint64_t value) = 0;
+  // The sum of every rank's `value` (metrics), the same on every rank.
+  virtual double all_reduce_sum(double value) = 0;
+  // buffer (any dtype, CPU) <- rank `root`'s buffer.
+  virtual void broadcast(Tensor& buffer, int root) = 0;
+  virtual void barrier() = 0;
+};
+
+// The job's communicator: MPI when this process was started by an MPI launcher with more than
+// one rank, else a single rank (the launcher's environment decides: detect_launch in
+// src/dist/backend.h). Under such a launcher, a build without MPI throws Error rather than let N
+// copies train alone. The first call initialises MPI (MPI_Init_thread, MPI_THREAD_FUNNELED),
+// later calls return the same object. Call the collectives from the thread that made that first
+// call. MPI ends with the process (src/dist/mpi.cpp): finalised when it exits with status 0,
+// the whole job aborted (MPI_Abort) when it exits with any other, so a failing rank never
+// leaves the others waiting.
+Communicator& world();
+
+// Whether this build has the MPI backend (MLPX_MPI=ON, or AUTO with MPI found).
+bool built_with_mpi();
+
+}  // namespace mlpx::dist
