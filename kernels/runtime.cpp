@@ -63,12 +63,29 @@ ContextTable& table() {
 }
 }  // namespace
 
+DeviceGuard::DeviceGuard(int device, bool fatal) : device_(device) {
+  if (!detail::check(cudaGetDevice(&previous_), "cudaGetDevice(&previous_)", __FILE__, __LINE__,
+                     fatal)) {
+    previous_ = device;  // nothing to restore
+    return;
+  }
+  if (previous_ != device) {
+    detail::check(cudaSetDevice(device), "cudaSetDevice(device)", __FILE__, __LINE__, fatal);
+  }
+}
+
+DeviceGuard::~DeviceGuard() {
+  if (previous_ != device_) MLPX_CUDA_CHECK_NOTHROW(cudaSetDevice(previous_));
+}
+
 Context::~Context() {
   if (stream == nullptr) return;  // never got as far as a stream
-  MLPX_CUDA_CHECK_NOTHROW(cudaSetDevice(device));
+  DeviceGuard guard(device, false);
+  // Also runs the frees still queued on the stream (deallocate).
   MLPX_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(stream));
   if (status != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFree(status));
   if (workspace != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFree(workspace));
+  if (ready != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaEventDestroy(ready));
   if (blas != nullptr) MLPX_CUDA_CHECK_NOTHROW(cublasDestroy(blas));
   MLPX_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream));
 }
@@ -91,8 +108,9 @@ Context& context(int device) {
   if (!t.contexts[device]) {
     auto ctx = std::make_unique<Context>();
     ctx->device = device;
-    MLPX_CUDA_CHECK(cudaSetDevice(device));
+    DeviceGuard guard(device);
     MLPX_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking));
+    MLPX_CUDA_CHECK(cudaEventCreateWithFlags(&ctx->ready, cudaEventDisableTiming));
     MLPX_CUDA_CHECK(cublasCreate(&ctx->blas));
     MLPX_CUDA_CHECK(cublasSetStream(ctx->blas, ctx->stream));
     ctx->workspace_bytes = kWorkspaceBytes;
@@ -118,6 +136,7 @@ cudaStream_t stream_of(Device device) {
 
 void synchronize_and_check(int device) {
   Context& ctx = context(device);
+  DeviceGuard guard(ctx.device);
   DeviceStatus status{};
   MLPX_CUDA_CHECK(
       cudaMemcpyAsync(&status, ctx.status, sizeof status, cudaMemcpyDeviceToHost, ctx.stream));
@@ -135,11 +154,27 @@ void synchronize_and_check(int device) {
   }
 }
 
+namespace {
+// True while `stream` records a graph capture (or the query fails).
+bool capturing(cudaStream_t stream) noexcept {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  if (!MLPX_CUDA_CHECK_NOTHROW(cudaStreamIsCapturing(stream, &status))) return true;
+  return status != cudaStreamCaptureStatusNone;
+}
+}  // namespace
+
+// Memory is stream-ordered (the device's pool): it is allocated and freed in the order of the
+// device's stream, where every mlpx launch on the device goes, so a free need not wait for the
+// device: loops that allocate temporaries per batch (predict, evaluate) never synchronize. A
+// graph capture in progress is the exception: there cudaMallocAsync and cudaFreeAsync would
+// become nodes of the graph, so the plain calls are made, which the capture rejects (the
+// trainer then falls back to plain launches, kernels/graph.h), as before.
 void* allocate(size_t bytes, int device) {
   Context& ctx = context(device);
-  MLPX_CUDA_CHECK(cudaSetDevice(ctx.device));
+  DeviceGuard guard(ctx.device);
   void* ptr = nullptr;
-  const cudaError_t status = cudaMalloc(&ptr, bytes);
+  const cudaError_t status =
+      capturing(ctx.stream) ? cudaMalloc(&ptr, bytes) : cudaMallocAsync(&ptr, bytes, ctx.stream);
   if (status == cudaErrorMemoryAllocation) {
     cudaGetLastError();
     size_t free_bytes = 0, total_bytes = 0;
@@ -153,14 +188,47 @@ void* allocate(size_t bytes, int device) {
 }
 
 void deallocate(void* ptr, int device) noexcept {
-  // Work queued on the stream may still read this memory: wait for it first.
-  MLPX_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(context(device).stream));
+  Context& ctx = context(device);
+  DeviceGuard guard(ctx.device, false);
+  if (!capturing(ctx.stream)) {
+    // Runs after the work queued so far on the stream, which may still read this memory.
+    MLPX_CUDA_CHECK_NOTHROW(cudaFreeAsync(ptr, ctx.stream));
+    return;
+  }
+  MLPX_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(ctx.stream));
   MLPX_CUDA_CHECK_NOTHROW(cudaFree(ptr));
 }
 
+namespace {
+// Enqueued on the destination's stream (where dst was allocated) after the work queued so far
+// on the source's stream, which may still be writing src; the source's stream then waits for
+// the copy, so that its later work (overwriting or freeing src) cannot run before the copy has
+// read src. A peer copy, not cudaMemcpyAsync: memory from two devices' stream-ordered pools is
+// copied between them reliably only by cudaMemcpyPeerAsync.
+void copy_between_devices(void* dst, Context& to, const void* src, Context& from, size_t bytes) {
+  {
+    DeviceGuard guard(from.device);
+    MLPX_CUDA_CHECK(cudaEventRecord(from.ready, from.stream));
+  }
+  {
+    DeviceGuard guard(to.device);
+    MLPX_CUDA_CHECK(cudaStreamWaitEvent(to.stream, from.ready, 0));
+    MLPX_CUDA_CHECK(cudaMemcpyPeerAsync(dst, to.device, src, from.device, bytes, to.stream));
+    MLPX_CUDA_CHECK(cudaEventRecord(to.ready, to.stream));
+  }
+  DeviceGuard guard(from.device);
+  MLPX_CUDA_CHECK(cudaStreamWaitEvent(from.stream, to.ready, 0));
+}
+}  // namespace
+
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
+  if (dst_device.is_cuda() && src_device.is_cuda() && dst_device.index != src_device.index) {
+    copy_between_devices(dst, context(dst_device.index), src, context(src_device.index), bytes);
+    return;
+  }
   const Device on = dst_device.is_cuda() ? dst_device : src_device;
   Context& ctx = context(on.index);
+  DeviceGuard guard(ctx.device);
   MLPX_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, ctx.stream));
   // Host memory is pageable: the copy must be complete before the caller reuses it.
   if (dst_device.is_cpu() || src_device.is_cpu())
@@ -168,7 +236,9 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 }
 
 void zero_bytes(void* dst, int device, size_t bytes) {
-  MLPX_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, context(device).stream));
+  Context& ctx = context(device);
+  DeviceGuard guard(ctx.device);
+  MLPX_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, ctx.stream));
 }
 
 }  // namespace mlpx::cuda

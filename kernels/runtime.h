@@ -15,8 +15,8 @@
 namespace mlpx::cuda {
 
 // Owns what it holds: the destructor synchronizes the stream, then frees the status block and
-// the workspace and destroys the handle and the stream (so a context that failed half way
-// through its creation releases what it had).
+// the workspace and destroys the event, the handle and the stream (so a context that failed
+// half way through its creation releases what it had).
 struct Context {
   Context() = default;
   Context(const Context&) = delete;
@@ -29,6 +29,25 @@ struct Context {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   DeviceStatus* status = nullptr;  // device memory; see status.h
+  // Recorded on `stream` where another device's stream must wait for the work queued so far
+  // (a copy between devices, kernels/runtime.cpp).
+  cudaEvent_t ready = nullptr;
+};
+
+// Makes `device` the calling thread's current device while it lives, then restores the device
+// that was current. CUDA allocates, creates events and launches kernels on the current device,
+// so a helper that works on one device sets it, and leaves the caller's choice as it was.
+// `fatal`: a failing call throws CudaError; otherwise it is logged (destructors, noexcept).
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device, bool fatal = true);
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = -1;
+  int device_ = -1;
 };
 
 // The context of `device`, created on first use and kept until the process exits: an atexit

@@ -53,6 +53,8 @@ typedef struct CUgraphExec_st* cudaGraphExec_t;
 #define cudaStreamDefault 0x00
 #define cudaStreamNonBlocking 0x01
 #define cudaEventDefault 0x00
+#define cudaEventDisableTiming 0x02
+#define cudaEventWaitDefault 0x00
 
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost = 0,
@@ -87,10 +89,12 @@ const char* cudaGetErrorName(cudaError_t error);
 const char* cudaGetErrorString(cudaError_t error);
 
 // ---- Device ----------------------------------------------------------------------------
-// One simulated device (MLPX_SIM_DEVICES=0 in the environment: none, cudaErrorNoDevice).
+// One simulated device, or MLPX_SIM_DEVICES=N in the environment (0: none, cudaErrorNoDevice;
+// at most 8). The current device is per thread, 0 at first.
 cudaError_t cudaGetDeviceCount(int* count);
 cudaError_t cudaSetDevice(int device);
 cudaError_t cudaGetDevice(int* device);
+// Waits for the current device's streams (and the legacy default stream).
 cudaError_t cudaDeviceSynchronize(void);
 
 // ---- Memory ----------------------------------------------------------------------------
@@ -102,6 +106,10 @@ cudaError_t cudaMemGetInfo(size_t* free, size_t* total);
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind,
                             cudaStream_t stream = 0);
+// Device to device across devices: dst must lie in an allocation of dstDevice, src in one of
+// srcDevice.
+cudaError_t cudaMemcpyPeerAsync(void* dst, int dstDevice, const void* src, int srcDevice,
+                                size_t count, cudaStream_t stream = 0);
 cudaError_t cudaMemset(void* devPtr, int value, size_t count);
 cudaError_t cudaMemsetAsync(void* devPtr, int value, size_t count, cudaStream_t stream = 0);
 
@@ -112,11 +120,17 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream);
 cudaError_t cudaStreamSynchronize(cudaStream_t stream);
 
 // ---- Events ----------------------------------------------------------------------------
+// An event belongs to the device current at its creation; it can be recorded only on that
+// device's streams, and waited on by any stream (cudaStreamWaitEvent).
 cudaError_t cudaEventCreate(cudaEvent_t* event);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags);
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = 0);
 cudaError_t cudaEventSynchronize(cudaEvent_t event);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 cudaError_t cudaEventDestroy(cudaEvent_t event);
+// Work submitted to `stream` after this call runs after the event's latest record (none: no
+// wait). flags: cudaEventWaitDefault.
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags = 0);
 
 // ---- Graphs ----------------------------------------------------------------------------
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, enum cudaStreamCaptureMode mode);

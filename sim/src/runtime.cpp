@@ -5,7 +5,10 @@
 //     a canary checked after every kernel; all of it PROT_NONE except while device work runs;
 //     a SIGSEGV handler names device-memory faults;
 //   - streams: queues of work that run only when the program synchronises, in stream order
-//     (legacy default stream semantics for stream 0 and blocking streams);
+//     (legacy default stream semantics for stream 0 and blocking streams), after the event
+//     records they wait on (cudaStreamWaitEvent);
+//   - devices: MLPX_SIM_DEVICES of them (default 1), sharing the one memory; streams, events
+//     and allocations belong to the device current when they are made;
 //   - graph capture: records stream work, rejects what real capture rejects with the same
 //     codes; graphs replay the recorded work;
 //   - faults: sticky, as a real launch failure.
@@ -177,6 +180,7 @@ struct Slot {
   size_t rounded;
   size_t charged;
   uint64_t id;
+  int device;
 };
 
 // Canary bytes: the 32-bit word 0xFFFFFFFA repeated (a NaN as a float or a double, -6 as an
@@ -223,6 +227,9 @@ using ItemPtr = std::shared_ptr<const Item>;
 struct Work {
   uint64_t seq;
   ItemPtr item;
+  // cudaStreamWaitEvent: the item runs after `after`'s work up to `after_seq` (the record).
+  CUstream_st* after = nullptr;
+  uint64_t after_seq = 0;
 };
 
 struct GraphAllocation;
@@ -244,6 +251,7 @@ struct Capture {
 }  // namespace mlpx_sim::runtime_detail
 
 struct CUstream_st {
+  int device = 0;  // the legacy default stream serves every device
   bool legacy = false;
   bool blocking = true;
   std::deque<mlpx_sim::runtime_detail::Work> queue;
@@ -251,6 +259,7 @@ struct CUstream_st {
 };
 
 struct CUevent_st {
+  int device = 0;
   CUstream_st* stream = nullptr;
   uint64_t seq = 0;  // of the latest record
   bool recorded = false;
@@ -269,6 +278,24 @@ struct CUgraphExec_st {
 
 namespace mlpx_sim::runtime_detail {
 
+constexpr int kMaxDevices = 8;
+
+// MLPX_SIM_DEVICES: how many devices (0 to kMaxDevices); 1 when unset or unreadable.
+int env_device_count() {
+  const char* text = std::getenv("MLPX_SIM_DEVICES");
+  if (text == nullptr || *text == '\0') return 1;
+  char* end = nullptr;
+  const long n = std::strtol(text, &end, 10);
+  if (*end != '\0' || n < 0 || n > kMaxDevices) {
+    std::fprintf(stderr, "mlpx sim: MLPX_SIM_DEVICES=%s is not a count from 0 to %d; using 1\n",
+                 text, kMaxDevices);
+    return 1;
+  }
+  return static_cast<int>(n);
+}
+
+thread_local int t_device = 0;  // the calling thread's current device (cudaSetDevice)
+
 struct State {
   Memory memory;
   CUstream_st legacy;
@@ -280,6 +307,8 @@ struct State {
   std::set<uint64_t> active_captures;
   uint64_t seq = 0;
   uint64_t next_capture = 1;
+  int device_count = env_device_count();
+  uint64_t host_waits = 0;
   State() { legacy.legacy = true; }
 };
 
@@ -388,7 +417,7 @@ void check_redzones(const char* label) {
 
 void install_segv_handler();
 
-cudaError_t allocate(void** out, size_t size, Slot** made) {
+cudaError_t allocate(void** out, size_t size, int device, Slot** made) {
   Memory& m = state().memory;
   if (out == nullptr) return fail(cudaErrorInvalidValue);
   if (size == 0) {
@@ -448,6 +477,7 @@ cudaError_t allocate(void** out, size_t size, Slot** made) {
   s.rounded = rounded;
   s.charged = charged;
   s.id = m.next_id++;
+  s.device = device;
   s.state.store(kSlotLive, std::memory_order_release);
   g_high_water.store(m.high_water, std::memory_order_release);
   m.by_start[start] = index;
@@ -785,6 +815,15 @@ cudaError_t submit(CUstream_st* s, ItemPtr item, uint64_t* seq_out = nullptr) {
   return cudaSuccess;
 }
 
+// Queues a wait: work submitted to s later runs after `on`'s work up to `on_seq`.
+void submit_wait(CUstream_st* s, CUstream_st* on, uint64_t on_seq) {
+  State& st = state();
+  Work w{++st.seq, nullptr};
+  w.after = on;
+  w.after_seq = on_seq;
+  s->queue.push_back(std::move(w));
+}
+
 ItemPtr make_item(std::string label, bool kernel, std::function<void()> run) {
   auto item = std::make_shared<Item>();
   item->label = std::move(label);
@@ -821,14 +860,29 @@ class Drain {
   bool opened_ = false;
 };
 
+bool stream_alive(const CUstream_st* s) {
+  State& st = state();
+  auto* p = const_cast<CUstream_st*>(s);
+  return s == &st.legacy || st.streams.count(p) != 0 || st.zombies.count(p) != 0;
+}
+
 // Runs the work of s numbered up to `seq`, in order, each item after the work it depends on:
-// legacy default stream work after all earlier work of blocking streams, and blocking streams'
-// work after earlier legacy stream work. A fault drops everything.
+// legacy default stream work after all earlier work of blocking streams, blocking streams'
+// work after earlier legacy stream work, and a wait's stream after the record it waits on
+// (which was submitted earlier, so the recursion ends). A fault drops everything.
 void run_until(CUstream_st* s, uint64_t seq, Drain& drain) {
   State& st = state();
   while (!s->queue.empty() && s->queue.front().seq <= seq) {
     const Work w = std::move(s->queue.front());
     s->queue.pop_front();
+    if (w.item == nullptr) {  // a wait (cudaStreamWaitEvent)
+      if (stream_alive(w.after)) run_until(w.after, w.after_seq, drain);
+      if (sticky() != cudaSuccess) {
+        drop_all_work();
+        return;
+      }
+      continue;
+    }
     if (s->legacy) {
       for (CUstream_st* b : st.streams)
         if (b->blocking) run_until(b, w.seq, drain);
@@ -861,12 +915,16 @@ void reap_zombies() {
   }
 }
 
-void drain_all() {
+// Everything queued for `device`: the legacy default stream and the device's streams (and
+// what they wait on).
+void drain_device(int device) {
   State& st = state();
   Drain drain;
   run_until(&st.legacy, UINT64_MAX, drain);
-  for (CUstream_st* s : st.streams) run_until(s, UINT64_MAX, drain);
-  for (CUstream_st* s : st.zombies) run_until(s, UINT64_MAX, drain);
+  for (CUstream_st* s : st.streams)
+    if (s->device == device) run_until(s, UINT64_MAX, drain);
+  for (CUstream_st* s : st.zombies)
+    if (s->device == device) run_until(s, UINT64_MAX, drain);
   reap_zombies();
 }
 
@@ -1027,12 +1085,15 @@ const char* generic_message(cudaError_t e) {
   return "unrecognized error code";
 }
 
-bool no_device() {
-  static const bool none = [] {
-    const char* v = std::getenv("MLPX_SIM_DEVICES");
-    return v != nullptr && std::strcmp(v, "0") == 0;
-  }();
-  return none;
+bool no_device() { return state().device_count == 0; }
+
+// cudaErrorInvalidDevice unless `device` is a simulated device.
+cudaError_t check_device(int device, const char* api) {
+  const int count = state().device_count;
+  if (device >= 0 && device < count) return cudaSuccess;
+  return fail(cudaErrorInvalidDevice, std::string(api) + ": invalid device ordinal " +
+                                          std::to_string(device) + " (the simulator has " +
+                                          std::to_string(count) + " device(s))");
 }
 
 }  // namespace mlpx_sim::runtime_detail
@@ -1054,6 +1115,12 @@ cudaError_t enqueue_launch(cudaStream_t stream, KernelLaunch launch) {
   if (s == nullptr)
     return fail(cudaErrorInvalidResourceHandle,
                 "launch of " + launch.name + ": " + hex(stream) + " is not a stream");
+  // A kernel runs on the current device: its stream must belong to it.
+  if (!s->legacy && s->device != t_device)
+    return fail(cudaErrorInvalidResourceHandle,
+                "launch of " + launch.name + " on " + stream_name(s) + " of device " +
+                    std::to_string(s->device) + " while device " + std::to_string(t_device) +
+                    " is current (cudaSetDevice first)");
   auto shared = std::make_shared<const KernelLaunch>(std::move(launch));
   std::string label =
       "kernel " + shared->name + " (" + shared->file + ":" + std::to_string(shared->line) + ")";
@@ -1124,6 +1191,20 @@ size_t device_memory_limit() {
 size_t device_bytes_in_use() {
   Lock lock(api_mutex());
   return state().memory.used;
+}
+
+void set_device_count(int count) {
+  Lock lock(api_mutex());
+  state().device_count = std::clamp(count, 0, kMaxDevices);
+}
+int device_count() {
+  Lock lock(api_mutex());
+  return state().device_count;
+}
+
+uint64_t host_waits() {
+  Lock lock(api_mutex());
+  return state().host_waits;
 }
 
 DeviceAccess::DeviceAccess() {
@@ -1204,26 +1285,29 @@ const char* cudaGetErrorString(cudaError_t error) {
 
 cudaError_t cudaGetDeviceCount(int* count) {
   if (count == nullptr) return fail(cudaErrorInvalidValue);
+  Lock lock(api_mutex());
   if (no_device()) {
     *count = 0;
     return fail(cudaErrorNoDevice, "no CUDA-capable device is detected (MLPX_SIM_DEVICES=0)");
   }
-  *count = 1;
+  *count = state().device_count;
   return cudaSuccess;
 }
 
 cudaError_t cudaSetDevice(int device) {
+  Lock lock(api_mutex());
   if (no_device()) return fail(cudaErrorNoDevice);
-  if (device != 0)
-    return fail(cudaErrorInvalidDevice, "invalid device ordinal " + std::to_string(device) +
-                                            " (the simulator has one device, 0)");
+  const cudaError_t e = check_device(device, "cudaSetDevice");
+  if (e != cudaSuccess) return e;
+  t_device = device;
   return cudaSuccess;
 }
 
 cudaError_t cudaGetDevice(int* device) {
   if (device == nullptr) return fail(cudaErrorInvalidValue);
+  Lock lock(api_mutex());
   if (no_device()) return fail(cudaErrorNoDevice);
-  *device = 0;
+  *device = t_device;
   return cudaSuccess;
 }
 
@@ -1240,7 +1324,8 @@ cudaError_t cudaDeviceSynchronize(void) {
     for (CUstream_st* s : capturing) invalidate(s, why);
     return fail(cudaErrorStreamCaptureUnsupported, why);
   }
-  drain_all();
+  ++st.host_waits;
+  drain_device(t_device);
   return sync_result();
 }
 
@@ -1251,7 +1336,7 @@ cudaError_t cudaMalloc(void** devPtr, size_t size) {
   if (sticky() != cudaSuccess) return fail_sticky();
   const cudaError_t e = check_unsafe("cudaMalloc", false);
   if (e != cudaSuccess) return e;
-  return allocate(devPtr, size, nullptr);
+  return allocate(devPtr, size, t_device, nullptr);
 }
 
 cudaError_t cudaFree(void* devPtr) {
@@ -1273,7 +1358,8 @@ cudaError_t cudaFree(void* devPtr) {
     return fail(cudaErrorInvalidValue, why);
   }
   // cudaFree waits for the device: work queued before may still use the memory.
-  if (sticky() == cudaSuccess) drain_all();
+  ++state().host_waits;
+  if (sticky() == cudaSuccess) drain_device(s->device);
   release(*s);
   return sync_result();
 }
@@ -1289,7 +1375,7 @@ cudaError_t cudaMallocAsync(void** devPtr, size_t size, cudaStream_t stream) {
                   "cudaMallocAsync on " + stream_name(s) +
                       ": the capture was invalidated earlier: " + s->capture->why);
     Slot* made = nullptr;
-    const cudaError_t e = allocate(devPtr, size, &made);
+    const cudaError_t e = allocate(devPtr, size, s->device, &made);
     if (e != cudaSuccess || made == nullptr) return e;
     auto owner = std::make_shared<GraphAllocation>();
     owner->ptr = *devPtr;
@@ -1302,7 +1388,7 @@ cudaError_t cudaMallocAsync(void** devPtr, size_t size, cudaStream_t stream) {
     const cudaError_t e = check_legacy_use("cudaMallocAsync");
     if (e != cudaSuccess) return e;
   }
-  return allocate(devPtr, size, nullptr);
+  return allocate(devPtr, size, s->legacy ? t_device : s->device, nullptr);
 }
 
 cudaError_t cudaFreeAsync(void* devPtr, cudaStream_t stream) {
@@ -1368,6 +1454,32 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, enum cudaM
   return submit(s, std::move(item));
 }
 
+cudaError_t cudaMemcpyPeerAsync(void* dst, int dstDevice, const void* src, int srcDevice,
+                                size_t count, cudaStream_t stream) {
+  Lock lock(api_mutex());
+  if (sticky() != cudaSuccess) return fail_sticky();
+  CUstream_st* s = resolve(stream);
+  if (s == nullptr) return fail(cudaErrorInvalidResourceHandle);
+  cudaError_t e = check_device(dstDevice, "cudaMemcpyPeerAsync");
+  if (e == cudaSuccess) e = check_device(srcDevice, "cudaMemcpyPeerAsync");
+  if (e != cudaSuccess) return e;
+  if (count == 0) return cudaSuccess;
+  ItemPtr item;
+  bool touches_host = false;
+  e = make_copy("cudaMemcpyPeerAsync", dst, src, count, cudaMemcpyDeviceToDevice, item,
+                touches_host);
+  if (e != cudaSuccess) return e;
+  const Slot* d = find_slot(reinterpret_cast<uintptr_t>(dst));
+  const Slot* r = find_slot(reinterpret_cast<uintptr_t>(src));
+  if (d->device != dstDevice || r->device != srcDevice)
+    return fail(cudaErrorInvalidValue,
+                "cudaMemcpyPeerAsync: the destination " + hex(dst) + " is memory of device " +
+                    std::to_string(d->device) + " (named: " + std::to_string(dstDevice) +
+                    "), the source " + hex(src) + " of device " + std::to_string(r->device) +
+                    " (named: " + std::to_string(srcDevice) + ")");
+  return submit(s, std::move(item));
+}
+
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind) {
   Lock lock(api_mutex());
   if (sticky() != cudaSuccess) return fail_sticky();
@@ -1385,6 +1497,7 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpy
   // With host memory on either side, cudaMemcpy returns once the copy is done (after the work
   // queued before it); device to device, it does not wait.
   if (touches_host) {
+    ++st.host_waits;
     Drain drain;
     run_until(&st.legacy, seq, drain);
   }
@@ -1427,6 +1540,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* pStream, unsigned int flags)
   if (sticky() != cudaSuccess) return fail_sticky();
   if (pStream == nullptr || (flags & ~1u) != 0) return fail(cudaErrorInvalidValue);
   auto* s = new CUstream_st;
+  s->device = t_device;
   s->blocking = (flags & cudaStreamNonBlocking) == 0;
   state().streams.insert(s);
   *pStream = s;
@@ -1464,6 +1578,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     const cudaError_t e = check_legacy_use("cudaStreamSynchronize");
     if (e != cudaSuccess) return e;
   }
+  ++state().host_waits;
   Drain drain;
   run_until(s, UINT64_MAX, drain);
   return sync_result();
@@ -1472,10 +1587,18 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
 // ---- Events ----------------------------------------------------------------------------------
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) {
+  return cudaEventCreateWithFlags(event, cudaEventDefault);
+}
+
+// Flags are checked and otherwise ignored: no event here blocks (cudaEventBlockingSync) or
+// needs its timing disabled to be cheap.
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
   Lock lock(api_mutex());
   if (sticky() != cudaSuccess) return fail_sticky();
-  if (event == nullptr) return fail(cudaErrorInvalidValue);
+  if (event == nullptr || (flags & ~unsigned{cudaEventDisableTiming}) != 0)
+    return fail(cudaErrorInvalidValue);
   auto e = std::make_shared<CUevent_st>();
+  e->device = t_device;
   state().events[e.get()] = e;
   *event = e.get();
   return cudaSuccess;
@@ -1496,6 +1619,10 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   CUstream_st* s = resolve(stream);
   if (s == nullptr) return fail(cudaErrorInvalidResourceHandle);
   std::shared_ptr<CUevent_st> e = found->second;
+  if (!s->legacy && s->device != e->device)
+    return fail(cudaErrorInvalidResourceHandle,
+                "cudaEventRecord: an event of device " + std::to_string(e->device) + " on " +
+                    stream_name(s) + " of device " + std::to_string(s->device));
   if (s->capture) {
     if (s->capture->invalidated)
       return fail(cudaErrorStreamCaptureInvalidated,
@@ -1538,14 +1665,50 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   }
   const cudaError_t unsafe = check_unsafe("cudaEventSynchronize", false);
   if (unsafe != cudaSuccess) return unsafe;
-  const bool stream_alive =
-      e.stream == &st.legacy || st.streams.count(e.stream) != 0 || st.zombies.count(e.stream) != 0;
-  if (e.recorded && !e.done && stream_alive) {
+  ++st.host_waits;
+  if (e.recorded && !e.done && stream_alive(e.stream)) {
     Drain drain;
     run_until(e.stream, e.seq, drain);
     reap_zombies();
   }
   return sync_result();
+}
+
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
+  Lock lock(api_mutex());
+  if (sticky() != cudaSuccess) return fail_sticky();
+  State& st = state();
+  CUstream_st* s = resolve(stream);
+  const auto found = st.events.find(event);
+  if (s == nullptr || found == st.events.end()) return fail(cudaErrorInvalidResourceHandle);
+  if (flags != cudaEventWaitDefault) return fail(cudaErrorInvalidValue);
+  const CUevent_st& e = *found->second;
+  const bool captured = e.capture_id != 0 && st.active_captures.count(e.capture_id) != 0;
+  if (s->capture) {
+    if (s->capture->invalidated)
+      return fail(cudaErrorStreamCaptureInvalidated,
+                  "cudaStreamWaitEvent on " + stream_name(s) +
+                      ": the capture was invalidated earlier: " + s->capture->why);
+    // A capture records one stream's work in order: a wait on its own record adds nothing.
+    if (captured && e.capture_id == s->capture->id) return cudaSuccess;
+    const std::string why = "cudaStreamWaitEvent: " + stream_name(s) +
+                            " captures and the event was recorded outside the capture; the "
+                            "capture is invalidated";
+    invalidate(s, why);
+    return fail(cudaErrorStreamCaptureIsolation, why);
+  }
+  if (captured)
+    return fail(cudaErrorNotSupported,
+                "cudaStreamWaitEvent on an event recorded in a capture in progress (which "
+                "would join " +
+                    stream_name(s) + " to the capture): not modelled by the simulator");
+  if (!e.recorded || e.done || !stream_alive(e.stream)) return cudaSuccess;
+  if (s->legacy) {
+    const cudaError_t legacy = check_legacy_use("cudaStreamWaitEvent");
+    if (legacy != cudaSuccess) return legacy;
+  }
+  submit_wait(s, e.stream, e.seq);
+  return cudaSuccess;
 }
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mlpx_sim/launch.h"
@@ -374,6 +375,146 @@ TEST_F(Runtime, EventsOrderAndTime) {
   cudaGetLastError();
   cudaStreamDestroy(s);
   cudaFree(d);
+}
+
+TEST_F(Runtime, StreamWaitEventOrdersWorkAcrossStreams) {
+  cudaStream_t a = nullptr, b = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking), cudaSuccess);
+  cudaEvent_t written = nullptr;
+  ASSERT_EQ(cudaEventCreateWithFlags(&written, cudaEventDisableTiming), cudaSuccess);
+  int32_t* d = device_alloc<int32_t>(1);
+  int32_t host = 7;
+  // Without a wait, b's copy runs alone and reads the poison a has not yet overwritten.
+  ASSERT_EQ(cudaMemsetAsync(d, 0, sizeof(int32_t), a), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(&host, d, sizeof host, cudaMemcpyDeviceToHost, b), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(b), cudaSuccess);
+  EXPECT_EQ(host, -1);
+  ASSERT_EQ(cudaStreamSynchronize(a), cudaSuccess);
+  // With one, synchronising b runs a up to the record first; a's later work stays queued.
+  ASSERT_EQ(cudaMemsetAsync(d, 1, sizeof(int32_t), a), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(written, a), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(d, 2, sizeof(int32_t), a), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(b, written, 0), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(&host, d, sizeof host, cudaMemcpyDeviceToHost, b), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(b), cudaSuccess);
+  EXPECT_EQ(host, 0x01010101);
+  ASSERT_EQ(cudaStreamSynchronize(a), cudaSuccess);
+  // A wait on a record that has run, or on an event never recorded, waits for nothing.
+  ASSERT_EQ(cudaStreamWaitEvent(b, written, 0), cudaSuccess);
+  cudaEvent_t never = nullptr;
+  ASSERT_EQ(cudaEventCreate(&never), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(b, never, 0), cudaSuccess);
+  EXPECT_EQ(cudaStreamWaitEvent(b, written, 1), cudaErrorInvalidValue);
+  ASSERT_EQ(cudaStreamSynchronize(b), cudaSuccess);
+  cudaGetLastError();
+  cudaEventDestroy(never);
+  cudaEventDestroy(written);
+  cudaStreamDestroy(a);
+  cudaStreamDestroy(b);
+  cudaFree(d);
+}
+
+TEST_F(Runtime, HostWaitsAreCounted) {
+  cudaStream_t s = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  const uint64_t before = mlpx_sim::host_waits();
+  void* p = nullptr;
+  ASSERT_EQ(cudaMallocAsync(&p, 64, s), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(p, 0, 64, s), cudaSuccess);
+  ASSERT_EQ(cudaFreeAsync(p, s), cudaSuccess);
+  EXPECT_EQ(mlpx_sim::host_waits(), before);  // stream-ordered: nothing waited
+  void* q = device_alloc<char>(64);
+  ASSERT_EQ(cudaFree(q), cudaSuccess);  // waits for the device
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  EXPECT_EQ(mlpx_sim::host_waits(), before + 2);
+  cudaStreamDestroy(s);
+}
+
+// Several simulated devices (MLPX_SIM_DEVICES, or set_device_count as here).
+class Devices : public Runtime {
+ protected:
+  void SetUp() override {
+    Runtime::SetUp();
+    saved_ = mlpx_sim::device_count();
+    mlpx_sim::set_device_count(2);
+  }
+  void TearDown() override {
+    cudaSetDevice(0);
+    mlpx_sim::set_device_count(saved_);
+    Runtime::TearDown();
+  }
+  int saved_ = 1;
+};
+
+TEST_F(Devices, CurrentDeviceIsPerThreadAndChecked) {
+  int n = 0, current = -1;
+  ASSERT_EQ(cudaGetDeviceCount(&n), cudaSuccess);
+  EXPECT_EQ(n, 2);
+  ASSERT_EQ(cudaSetDevice(1), cudaSuccess);
+  ASSERT_EQ(cudaGetDevice(&current), cudaSuccess);
+  EXPECT_EQ(current, 1);
+  std::thread([] {
+    int other = -1;
+    EXPECT_EQ(cudaGetDevice(&other), cudaSuccess);
+    EXPECT_EQ(other, 0);
+  }).join();
+  EXPECT_EQ(cudaSetDevice(2), cudaErrorInvalidDevice);
+  EXPECT_NE(std::string(cudaGetErrorString(cudaErrorInvalidDevice)).find("ordinal 2"),
+            std::string::npos);
+  cudaGetLastError();
+}
+
+TEST_F(Devices, LaunchesAndRecordsNeedTheStreamsDevice) {
+  ASSERT_EQ(cudaSetDevice(1), cudaSuccess);
+  cudaStream_t s1 = nullptr;
+  cudaEvent_t e1 = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&e1), cudaSuccess);
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  cudaStream_t s0 = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s0, cudaStreamNonBlocking), cudaSuccess);
+  EXPECT_EQ(launch_one(s1, "elsewhere", [] {}), cudaErrorInvalidResourceHandle);
+  EXPECT_EQ(cudaEventRecord(e1, s0), cudaErrorInvalidResourceHandle);
+  EXPECT_EQ(cudaEventRecord(e1, s1), cudaSuccess);  // its own device's stream, any current one
+  EXPECT_EQ(cudaStreamWaitEvent(s0, e1, 0), cudaSuccess);  // waits cross devices
+  ASSERT_EQ(cudaSetDevice(1), cudaSuccess);
+  EXPECT_EQ(launch_one(s1, "here", [] {}), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s1), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s0), cudaSuccess);
+  cudaGetLastError();
+  cudaEventDestroy(e1);
+  cudaStreamDestroy(s0);
+  cudaStreamDestroy(s1);
+}
+
+TEST_F(Devices, PeerCopyChecksTheDevicesOfItsPointers) {
+  cudaStream_t s0 = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s0, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaSetDevice(1), cudaSuccess);
+  cudaStream_t s1 = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking), cudaSuccess);
+  void* on1 = nullptr;
+  ASSERT_EQ(cudaMallocAsync(&on1, 16, s1), cudaSuccess);  // from device 1's pool
+  ASSERT_EQ(cudaMemsetAsync(on1, 0, 16, s1), cudaSuccess);
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  void* on0 = nullptr;
+  ASSERT_EQ(cudaMallocAsync(&on0, 16, s0), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s1), cudaSuccess);
+  EXPECT_EQ(cudaMemcpyPeerAsync(on0, 1, on1, 0, 16, s0), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpyPeerAsync(on0, 0, on1, 2, 16, s0), cudaErrorInvalidDevice);
+  ASSERT_EQ(cudaMemcpyPeerAsync(on0, 0, on1, 1, 16, s0), cudaSuccess);
+  std::vector<int32_t> host(4, 7);
+  ASSERT_EQ(cudaMemcpyAsync(host.data(), on0, 16, cudaMemcpyDeviceToHost, s0), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s0), cudaSuccess);
+  EXPECT_EQ(host, std::vector<int32_t>(4, 0));
+  cudaGetLastError();
+  ASSERT_EQ(cudaFreeAsync(on0, s0), cudaSuccess);
+  ASSERT_EQ(cudaFreeAsync(on1, s1), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s0), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s1), cudaSuccess);
+  cudaStreamDestroy(s0);
+  cudaStreamDestroy(s1);
 }
 
 // ---- Launches and faults -----------------------------------------------------------------------

@@ -15,9 +15,13 @@ bool built();
 // Usable CUDA devices; 0 without a driver, a device or the backend.
 int device_count();
 
+// Device memory is stream-ordered: allocated and freed in the order of the device's stream,
+// so deallocate returns at once and never waits for the device.
 void* allocate(size_t bytes, int device);
 void deallocate(void* ptr, int device) noexcept;
 // Copies between a device and the host or two devices; returns when host memory may be reused.
+// Between two devices the copy comes after the work queued on both devices' streams, and the
+// work queued on either later comes after the copy.
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 void zero_bytes(void* dst, int device, size_t bytes);
 

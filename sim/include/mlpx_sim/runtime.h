@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -43,6 +44,16 @@ void reset_fault();
 void set_device_memory_limit(size_t bytes);
 size_t device_memory_limit();
 size_t device_bytes_in_use();
+
+// The number of simulated devices (cudaGetDeviceCount): MLPX_SIM_DEVICES from the environment
+// (0 to 8), else 1. Setting it is for tests; a program that has cached the count keeps its copy.
+void set_device_count(int count);
+int device_count();
+
+// How many calls so far made the host wait for device work: cudaStreamSynchronize,
+// cudaDeviceSynchronize, cudaEventSynchronize, cudaFree of device memory (it waits for the
+// device), cudaMemcpy with host memory. For tests that check a loop does not synchronise.
+uint64_t host_waits();
 
 // Makes device memory accessible to host code while it lives (device memory is otherwise
 // PROT_NONE outside device work): for executor tests that call execute() directly on device
