@@ -22,6 +22,9 @@ namespace mlpx {
 namespace cuda {
 class StepGraph;  // a captured training step (CUDA builds only)
 }
+namespace dist {
+class Communicator;  // the ranks of a data-parallel job (src/dist/communicator.h)
+}
 
 // Classification sets are scored by accuracy (r2 and mse NaN), regression sets by R^2 and
 // MSE (accuracy NaN).
@@ -36,7 +39,10 @@ struct Evaluation {
 
 // Mean loss and accuracy (regression: R^2 and MSE) of `model` on `data` (same device), in
 // batches of `batch` rows. Touches no gradient buffer. One host synchronisation at the end.
-Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int64_t batch = 4096);
+// With `ranks` (every rank holding the same model and data), each rank scores its 1/N of the
+// rows and the sums are reduced: every rank gets the whole set's figures.
+Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int64_t batch = 4096,
+                    dist::Communicator* ranks = nullptr);
 
 struct EpochMetrics {
   int64_t epoch = 0;  // 1-based
@@ -74,7 +80,15 @@ class Trainer {
   // tensors are shared handles, so nothing is copied and nothing can dangle). Both on one
   // device; the trainer allocates its batch buffers and the optimizer's state there. A Config
   // passes as its TrainerOptions part.
-  Trainer(TrainerOptions options, Sequential& model, Dataset train);
+  // Data parallel: with `ranks` of N > 1 (which must outlive the trainer), every rank holds the
+  // same data and the same initial model, and every epoch takes the same global shuffle.
+  // Rank r runs rows [floor(b r / N), floor(b (r + 1) / N)) of every batch of b rows (the last,
+  // short batch included; a rank with no rows contributes a zero gradient); the gradients are
+  // summed over the ranks (each already divided by b) before the optimizer step, so every rank
+  // applies the same update. The loss and accuracy are reduced once per epoch. Needs
+  // batch_size >= N. On a CUDA device the step then runs without a CUDA graph.
+  Trainer(TrainerOptions options, Sequential& model, Dataset train,
+          dist::Communicator* ranks = nullptr);
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
@@ -102,6 +116,13 @@ class Trainer {
 
  private:
   void begin_epoch(int64_t batches);
+  // Rank r's rows of a batch of `rows` rows: [first, first + count).
+  struct Share {
+    int64_t first = 0, count = 0;
+  };
+  Share share_of(int64_t rows) const;
+  bool data_parallel() const;
+  void reduce_gradients();
   void run_step(int64_t rows, double lr, bool may_replay);
   void enqueue_step(int64_t rows, double lr);
   EpochMetrics finish_epoch(double lr, int64_t first_step, int64_t batches_run, double seconds);
@@ -109,7 +130,10 @@ class Trainer {
   TrainerOptions options_;
   Sequential& model_;
   Dataset train_;
-  int64_t batch_size_;
+  dist::Communicator* ranks_;
+  int64_t batch_size_;      // the global batch
+  int64_t local_capacity_;  // the most rows this rank runs in one step
+  Tensor host_grads_;       // a CUDA model's gradients on the host for the MPI all-reduce
   int64_t epoch_ = 0;
   Optimizer optimizer_;
   Tensor batch_x_, batch_labels_, batch_targets_, row_loss_, grad_;
@@ -146,6 +170,9 @@ struct RunResult {
   Evaluation test;  // samples == 0 when there is no test set
   double seconds = 0.0;
   bool stopped = false;  // on_batch ended the run early (the last checkpoint is the last epoch's)
+  // This process's rank of the data-parallel job and the number of ranks (0 and 1 alone).
+  // Every rank returns the same figures; rank 0 alone called the callbacks and wrote files.
+  int rank = 0, ranks = 1;
 };
 
 // The whole training job the config describes. Saves the checkpoint after every epoch (so a

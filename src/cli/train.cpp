@@ -77,7 +77,7 @@ void run_train(const TrainArgs& args) {
     };
   }
   const RunResult result = run_training(config, options);
-  if (!args.quiet && result.test.samples > 0) {
+  if (!args.quiet && result.rank == 0 && result.test.samples > 0) {
     std::cout << test_line(result.test, result.seconds) << std::endl;
   }
 }

@@ -5,6 +5,7 @@
 #include <optional>
 #include <sstream>
 
+#include "dist/communicator.h"
 #include "mlpx/checkpoint.h"
 #include "mlpx/error.h"
 #include "mlpx/schedule.h"
@@ -49,12 +50,52 @@ std::string model_difference(const ModelConfig& resumed, const ModelConfig& conf
   return differences;
 }
 
+// FNV-1a of `text`: the same on every machine (std::hash need not be).
+uint64_t fnv1a(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (const unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// Ranks started with different configs (seed, batch, model, ...) or options would train
+// different models and deadlock or diverge: compared once, at start-up.
+void check_same_config(dist::Communicator& ranks, const Config& config, const RunOptions& options) {
+  if (ranks.size() == 1) return;
+  const std::vector<uint64_t> hashes = ranks.all_gather(
+      fnv1a(config.to_json() + "\n" + options.resume + "\n" + options.init_weights));
+  for (size_t r = 1; r < hashes.size(); ++r) {
+    MLPX_CHECK(hashes[r] == hashes[0], ValueError, "rank ", r,
+               " was started with another config than rank 0 (the hash of the whole config, "
+               "--resume and --init-weights differs); start every rank with the same command");
+  }
+}
+
+// Each rank of a job on CUDA takes the GPU of its index on its machine (local rank), as
+// PyTorch DDP does; "cuda:N" on several ranks of one machine would put them all on one GPU.
+Device rank_device(const dist::Communicator& ranks, const std::string& configured) {
+  const Device device = Device::parse(configured);
+  if (ranks.size() == 1 || !device.is_cuda()) return device;
+  MLPX_CHECK(configured.rfind("cuda:", 0) != 0 || ranks.local_size() == 1, ValueError, "device '",
+             configured, "': expected one GPU per rank, found ", ranks.local_size(),
+             " ranks on this machine asked for the same one; use device cuda (rank i of a "
+             "machine takes cuda:i)");
+  MLPX_CHECK(ranks.local_rank() < cuda_device_count(), ValueError, "rank ", ranks.rank(),
+             " is rank ", ranks.local_rank(), " on its machine, which has ", cuda_device_count(),
+             " GPU(s): expected at most one rank per GPU");
+  return Device::cuda(ranks.local_rank());
+}
+
 // The description of the job that on_start receives, one line each.
 std::vector<std::string> describe_run(const Config& config, const DataSplits& data,
                                       const Sequential& model, const Trainer& trainer,
-                                      const RunOptions& options) {
+                                      const RunOptions& options, const dist::Communicator& ranks) {
   std::vector<std::string> lines;
   std::ostringstream line;
+  if (ranks.size() > 1) {
+    lines.push_back("data parallel: " + std::to_string(ranks.size()) + " ranks (" +
+                    ranks.backend() + "), each runs its share of every batch of " +
+                    std::to_string(trainer.batch_size()) + " rows; rank 0 logs and saves");
+  }
   line << "data: " << data.description << "; " << data.train.size() << " train / "
        << data.validation.size() << " validation / " << data.test.size() << " test rows";
   lines.push_back(line.str());
@@ -109,8 +150,13 @@ void log_epoch(std::ofstream& log, const EpochMetrics& m) {
 RunResult run_training(const Config& config, const RunOptions& options) {
   config.validate();
   const auto start = Clock::now();
-  const RunCallbacks& callbacks = options.callbacks;
-  const Device device = Device::parse(config.device);
+  // Under an MPI launcher, this process is one rank of a data-parallel job: rank 0 alone
+  // reports, logs and saves; every rank trains its share of each batch.
+  dist::Communicator& ranks = dist::world();
+  check_same_config(ranks, config, options);
+  const bool lead = ranks.rank() == 0;
+  const RunCallbacks callbacks = lead ? options.callbacks : RunCallbacks{};
+  const Device device = rank_device(ranks, config.device);
 
   std::optional<Checkpoint> checkpoint;
   if (!options.resume.empty()) {
@@ -144,28 +190,30 @@ RunResult run_training(const Config& config, const RunOptions& options) {
   } else {
     model.init(config.model.init, config.model.init_std, config.seed);
   }
-  Trainer trainer(config, model, train);
+  Trainer trainer(config, model, train, &ranks);
   // Checkpoints name their data by absolute paths: eval and resume work from any folder.
   const Config stored_config = config.with_absolute_paths();
   if (checkpoint) {
     trainer.restore(checkpoint->progress.epoch, checkpoint->progress.step,
                     checkpoint->optimizer_state);
-  } else if (!config.output.init_checkpoint.empty()) {
+  } else if (lead && !config.output.init_checkpoint.empty()) {
     save_checkpoint(config.output.init_checkpoint, model, nullptr, stored_config, {},
                     data_cpu.standardization);
   }
 
   if (callbacks.on_start) {
-    callbacks.on_start(describe_run(config, data_cpu, model, trainer, options));
+    callbacks.on_start(describe_run(config, data_cpu, model, trainer, options, ranks));
   }
 
   std::ofstream log;
-  if (!config.output.log.empty()) {
+  if (lead && !config.output.log.empty()) {
     log.open(config.output.log, checkpoint ? std::ios::app : std::ios::trunc);
     MLPX_CHECK(log, IoError, config.output.log, ": cannot open the training log for writing");
   }
 
   RunResult result;
+  result.rank = ranks.rank();
+  result.ranks = ranks.size();
   while (trainer.epoch() < config.train.epochs) {
     const double lr =
         scheduled_lr(config.schedule, config.optimizer.lr, static_cast<int>(trainer.epoch()));
@@ -175,7 +223,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
       result.stopped = true;
       break;
     }
-    const Evaluation val = evaluate(model, config.loss, validation);
+    const Evaluation val = evaluate(model, config.loss, validation, 4096, &ranks);
     m.val_loss = val.loss;
     m.val_accuracy = val.accuracy;
     m.val_r2 = val.r2;
@@ -185,7 +233,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     if (log.is_open()) log_epoch(log, m);
     const int every = config.output.checkpoint_every;
     const bool last = trainer.epoch() >= config.train.epochs;
-    if (!config.output.checkpoint.empty() &&
+    if (lead && !config.output.checkpoint.empty() &&
         (last || (every > 0 && trainer.epoch() % every == 0))) {
       save_checkpoint(config.output.checkpoint, model, &trainer.optimizer(), stored_config,
                       {trainer.epoch(), trainer.optimizer().steps()}, data_cpu.standardization);
@@ -196,7 +244,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
   }
-  result.test = evaluate(model, config.loss, test);
+  result.test = evaluate(model, config.loss, test, 4096, &ranks);
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (test.size() > 0) {
     if (log.is_open()) {

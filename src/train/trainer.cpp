@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/log.h"
+#include "dist/communicator.h"
 #include "kernels/graph.h"
 #include "math/streams.h"
 #include "mlpx/error.h"
@@ -55,7 +56,49 @@ void check_data_for_loss(const Dataset& data, Loss loss, int64_t outputs, const 
 
 }  // namespace
 
-Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int64_t batch) {
+namespace {
+
+// Data-parallel evaluate: this rank scores rows [n r / N, n (r + 1) / N), then the sums of
+// the loss and of the correct rows are reduced, so every rank gets the whole set's figures.
+Evaluation evaluate_sharded(const Sequential& model, Loss loss, const Dataset& data, int64_t batch,
+                            dist::Communicator& ranks) {
+  const int64_t n = data.size(), r = ranks.rank(), n_ranks = ranks.size();
+  const int64_t first = n * r / n_ranks, end = n * (r + 1) / n_ranks;
+  Dataset share = data;
+  share.x = data.x.rows(first, end);
+  if (data.labels.defined()) share.labels = data.labels.rows(first, end);
+  if (data.targets.defined()) share.targets = data.targets.rows(first, end);
+  // R^2's baseline is the whole set's, not the share's.
+  if (data.regression && std::isnan(share.target_variance)) {
+    share.target_variance = target_variance(data.targets);
+  }
+  Evaluation result =
+      end > first ? evaluate(model, loss, share, batch) : evaluate(model, loss, Dataset{}, batch);
+  const double share_rows = static_cast<double>(end - first);
+  const double loss_sum = ranks.all_reduce_sum(end > first ? result.loss * share_rows : 0.0);
+  const double correct =
+      ranks.all_reduce_sum(end > first && !data.regression ? result.accuracy * share_rows : 0.0);
+  result = Evaluation{};
+  result.regression = data.regression;
+  result.samples = n;
+  result.loss = loss_sum / static_cast<double>(n);
+  result.accuracy = result.r2 = result.mse = std::nan("");
+  if (data.regression) {
+    result.mse = mse_of(loss, result.loss, model.outputs());
+    result.r2 = 1.0 - result.mse / share.target_variance;
+  } else {
+    result.accuracy = std::round(correct) / static_cast<double>(n);
+  }
+  return result;
+}
+
+}  // namespace
+
+Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int64_t batch,
+                    dist::Communicator* ranks) {
+  if (ranks != nullptr && ranks->size() > 1 && data.size() > 0) {
+    return evaluate_sharded(model, loss, data, batch, *ranks);
+  }
   Evaluation result;
   result.regression = data.regression;
   const int64_t n = data.size();
@@ -92,11 +135,14 @@ Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int
   return result;
 }
 
-Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train)
+Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train,
+                 dist::Communicator* ranks)
     : options_(std::move(options)),
       model_(model),
       train_(std::move(train)),
+      ranks_(ranks),
       batch_size_(effective_batch(options_.train.batch_size, train_.size())),
+      local_capacity_(batch_size_),
       optimizer_(options_.optimizer, model.num_params(), model.dtype(), model.device()) {
   const Device device = model.device();
   MLPX_CHECK(train_.size() > 0, ValueError,
@@ -106,26 +152,59 @@ Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train)
   MLPX_CHECK(train_.features() == model.inputs(), ShapeError, "training: expected ", model.inputs(),
              " features (the model's inputs), found ", train_.features());
   check_data_for_loss(train_, options_.loss, model.outputs(), "training");
-  batch_x_ = Tensor({batch_size_, model.inputs()}, model.dtype(), device);
-  if (train_.labels.defined()) batch_labels_ = Tensor({batch_size_}, DType::kInt32, device);
+  if (data_parallel()) {
+    const int64_t n_ranks = ranks_->size();
+    MLPX_CHECK(batch_size_ >= n_ranks, ValueError, "training: expected a batch of at least ",
+               n_ranks, " rows (one per rank), found train.batch_size ", batch_size_);
+    MLPX_CHECK(model.dtype() == DType::kFloat32 || model.dtype() == DType::kFloat64, ShapeError,
+               "training: expected a float model for the all-reduce, found ",
+               dtype_name(model.dtype()));
+    // No rank's share of a batch exceeds ceil(b / N) <= ceil(B / N).
+    local_capacity_ = (batch_size_ + n_ranks - 1) / n_ranks;
+    if (device.is_cuda()) host_grads_ = Tensor({model.num_params()}, model.dtype());
+  }
+  const int64_t capacity = local_capacity_;
+  batch_x_ = Tensor({capacity, model.inputs()}, model.dtype(), device);
+  if (train_.labels.defined()) batch_labels_ = Tensor({capacity}, DType::kInt32, device);
   if (!loss_uses_class_labels(options_.loss)) {
-    batch_targets_ = Tensor({batch_size_, model.outputs()}, model.dtype(), device);
+    batch_targets_ = Tensor({capacity, model.outputs()}, model.dtype(), device);
   }
   if (train_.regression) {
     train_target_variance_ = std::isnan(train_.target_variance) ? target_variance(train_.targets)
                                                                 : train_.target_variance;
   }
-  row_loss_ = Tensor({batch_size_}, model.dtype(), device);
-  grad_ = Tensor({batch_size_, model.outputs()}, model.dtype(), device);
+  row_loss_ = Tensor({capacity}, model.dtype(), device);
+  grad_ = Tensor({capacity, model.outputs()}, model.dtype(), device);
   position_ = Tensor::zeros({1}, DType::kInt32, device);
   loss_scratch_ = Tensor::zeros({1}, model.dtype(), device);
   correct_ = Tensor::zeros({1}, DType::kInt32, device);
   if (options_.train.on_nonfinite == NonFinitePolicy::kSkip) {
     nonfinite_flag_ = Tensor::zeros({4}, DType::kInt32, device);
   }
-  graph_enabled_ = device.is_cuda() && options_.train.cuda_graph;
+  // The MPI all-reduce is a host call: a data-parallel step is not captured.
+  graph_enabled_ = device.is_cuda() && options_.train.cuda_graph && !data_parallel();
   // A captured step must allocate nothing: the model's buffers exist from now on.
-  model.reserve(batch_size_);
+  model.reserve(capacity);
+}
+
+bool Trainer::data_parallel() const { return ranks_ != nullptr && ranks_->size() > 1; }
+
+Trainer::Share Trainer::share_of(int64_t rows) const {
+  if (!data_parallel()) return {0, rows};
+  const int64_t r = ranks_->rank(), n_ranks = ranks_->size();
+  const int64_t first = rows * r / n_ranks, end = rows * (r + 1) / n_ranks;
+  return {first, end - first};
+}
+
+void Trainer::reduce_gradients() {
+  Tensor& grads = model_.grads();
+  if (!grads.device().is_cuda()) {
+    ranks_->all_reduce_sum(grads);
+    return;
+  }
+  host_grads_.copy_from(grads);  // waits for the backward pass
+  ranks_->all_reduce_sum(host_grads_);
+  grads.copy_from(host_grads_);
 }
 
 Trainer::~Trainer() = default;
@@ -161,8 +240,12 @@ EpochMetrics Trainer::run_epoch(double lr, const ProgressCallback& on_progress) 
     p.batches = batches;
     p.samples = std::min(n, done * batch_size_);
     p.seconds = seconds_since(start);
-    p.last_loss = [this, slot = done - 1] {
-      return batch_losses_.rows(slot, slot + 1).item<double>();
+    // Data parallel: this rank's share of the batch mean, scaled to its rows' own mean.
+    const Share share = share_of(rows);
+    const double to_mean =
+        share.count > 0 ? static_cast<double>(rows) / static_cast<double>(share.count) : 0.0;
+    p.last_loss = [this, slot = done - 1, to_mean] {
+      return batch_losses_.rows(slot, slot + 1).item<double>() * to_mean;
     };
     if (!on_progress(p)) break;
   }
@@ -177,6 +260,19 @@ void Trainer::begin_epoch(int64_t batches) {
                ? random_permutation(n, options_.seed,
                                     math::kStreamShuffle + static_cast<uint64_t>(epoch_), device)
                : identity_indices(n, device);
+  if (data_parallel()) {
+    // Every rank drew the same global order; this rank keeps its share of each batch, back to
+    // back, so that batch p starts at p times its full-batch share, as gather_batch reads.
+    const std::vector<int32_t> global = order_.to_vector<int32_t>();
+    std::vector<int32_t> local;
+    local.reserve(static_cast<size_t>(batches * local_capacity_));
+    for (int64_t first = 0; first < n; first += batch_size_) {
+      const Share share = share_of(std::min(batch_size_, n - first));
+      local.insert(local.end(), global.begin() + first + share.first,
+                   global.begin() + first + share.first + share.count);
+    }
+    order_ = Tensor::from_vector(local, {static_cast<int64_t>(local.size())}).to(device);
+  }
   // Each batch's mean loss lands in its own slot: read once at the end, it gives the epoch's
   // mean and names the first step whose loss was not finite.
   batch_losses_ = Tensor::zeros({batches}, model_.dtype(), device);
@@ -217,22 +313,30 @@ void Trainer::run_step(int64_t rows, double lr, bool may_replay) {
 // enqueued work serves every batch of one size, on the CPU as on the GPU, launched plainly or
 // replayed from a graph: same kernels, same order, same bits.
 void Trainer::enqueue_step(int64_t rows, double lr) {
-  Tensor x = batch_x_.rows(0, rows), labels, target;
-  gather_batch(train_.x, order_, position_, batch_size_, x);
-  if (batch_labels_.defined()) {
-    labels = target = batch_labels_.rows(0, rows);
-    gather_batch(train_.labels, order_, position_, batch_size_, labels);
+  // Alone, a rank's share is the whole batch; data parallel, its rows of it (see share_of).
+  const int64_t local = share_of(rows).count, stride = share_of(batch_size_).count;
+  if (local > 0) {
+    Tensor x = batch_x_.rows(0, local), labels, target;
+    gather_batch(train_.x, order_, position_, stride, x);
+    if (batch_labels_.defined()) {
+      labels = target = batch_labels_.rows(0, local);
+      gather_batch(train_.labels, order_, position_, stride, labels);
+    }
+    if (batch_targets_.defined()) {
+      target = batch_targets_.rows(0, local);
+      gather_batch(train_.targets, order_, position_, stride, target);
+    }
+    const Tensor out = model_.forward(x);
+    Tensor row_loss = row_loss_.rows(0, local), grad = grad_.rows(0, local);
+    // Divided by the whole batch's rows: the ranks' gradients and losses add up to the batch's.
+    loss_forward_backward(options_.loss, out, target, row_loss, &grad, rows);
+    accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
+    if (labels.defined()) accumulate_correct(out, labels, correct_);
+    model_.backward(grad);
+  } else {
+    model_.grads().fill_zero();  // a short last batch left this rank no rows
   }
-  if (batch_targets_.defined()) {
-    target = batch_targets_.rows(0, rows);
-    gather_batch(train_.targets, order_, position_, batch_size_, target);
-  }
-  const Tensor out = model_.forward(x);
-  Tensor row_loss = row_loss_.rows(0, rows), grad = grad_.rows(0, rows);
-  loss_forward_backward(options_.loss, out, target, row_loss, &grad);
-  accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
-  if (labels.defined()) accumulate_correct(out, labels, correct_);
-  model_.backward(grad);
+  if (data_parallel()) reduce_gradients();
   const bool skip_nonfinite = nonfinite_flag_.defined();
   if (skip_nonfinite) flag_nonfinite(loss_scratch_, model_.grads(), nonfinite_flag_);
   optimizer_.step(model_.params(), model_.grads(), lr, skip_nonfinite ? &nonfinite_flag_ : nullptr);
@@ -245,11 +349,19 @@ EpochMetrics Trainer::finish_epoch(double lr, int64_t first_step, int64_t batche
   const int64_t n = train_.size();
   const int64_t batches = batch_losses_.numel();
   const int64_t samples = std::min(n, batches_run * batch_size_);
-  const std::vector<double> losses =
+  std::vector<double> losses =
       batch_losses_.dtype() == DType::kFloat64 ? batch_losses_.to_vector<double>() : [&] {
         const auto f = batch_losses_.to_vector<float>();
         return std::vector<double>(f.begin(), f.end());
       }();
+  double correct = batch_labels_.defined() ? correct_.item<double>() : 0.0;
+  if (data_parallel()) {
+    // Each slot holds this rank's share of its batch's mean: their sum is the batch's mean.
+    Tensor shares = Tensor::from_vector(losses, {batches});
+    ranks_->all_reduce_sum(shares);
+    losses = shares.to_vector<double>();
+    correct = ranks_->all_reduce_sum(correct);
+  }
   const bool skip_nonfinite = nonfinite_flag_.defined();
   const int64_t skipped = skip_nonfinite ? nonfinite_flag_.rows(2, 3).item<int64_t>() : 0;
   // On the GPU, skipped and replayed steps are known to the device only.
@@ -278,7 +390,7 @@ EpochMetrics Trainer::finish_epoch(double lr, int64_t first_step, int64_t batche
     m.train_r2 =
         1.0 - mse_of(options_.loss, m.train_loss, model_.outputs()) / train_target_variance_;
   } else {
-    m.train_accuracy = correct_.item<double>() / static_cast<double>(samples);
+    m.train_accuracy = correct / static_cast<double>(samples);
   }
   m.samples = samples;
   m.samples_per_s = static_cast<double>(samples) / std::max(seconds, 1e-9);
