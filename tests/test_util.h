@@ -2,12 +2,15 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <random>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "mlpx/device.h"
@@ -22,6 +25,25 @@
   } while (0)
 
 namespace mlpx::test {
+
+// A fixture with a fresh folder /tmp/<prefix>-XXXXXX per test, removed with its contents after.
+class TempDirTest : public ::testing::Test {
+ protected:
+  explicit TempDirTest(std::string prefix = "mlpx-test") : prefix_(std::move(prefix)) {}
+  void SetUp() override {
+    std::string pattern = "/tmp/" + prefix_ + "-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string path(const std::string& name) const {
+    return (std::filesystem::path(dir_) / name).string();
+  }
+
+  std::string prefix_;
+  std::string dir_;
+};
 
 // Values uniform in [lo, hi) from a seeded std::mt19937_64 (test inputs only).
 template <typename T>

@@ -27,6 +27,12 @@ struct TrainingProgress {
 void save_checkpoint(const std::string& path, const Sequential& model, const Optimizer* optimizer,
                      const Config& config, const TrainingProgress& progress,
                      const Standardization& standardization = {});
+// The same with the optimizer's state given as flat [num_params] buffers by torch name (a
+// data-parallel trainer's, gathered from the ranks' shards: Trainer::optimizer_state()).
+void save_checkpoint(const std::string& path, const Sequential& model, OptimizerType optimizer,
+                     const std::vector<std::pair<std::string, Tensor>>& optimizer_state,
+                     const Config& config, const TrainingProgress& progress,
+                     const Standardization& standardization = {});
 
 struct Checkpoint {
   Config config;

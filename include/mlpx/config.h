@@ -81,6 +81,10 @@ struct TrainConfig {
   // CPU; false: plain launches, the same kernels and the same bits).
   bool cuda_graph = true;
   NonFinitePolicy on_nonfinite = NonFinitePolicy::kStop;
+  // Data parallel (several ranks): each rank keeps and updates only its 1/N of the optimizer
+  // state and parameters (ZeRO stage 1: gradients reduce-scattered, parameters all-gathered).
+  // The same training and the same checkpoints as without; ignored by a single process.
+  bool shard_optimizer = false;
 };
 
 struct OutputConfig {

@@ -109,8 +109,15 @@ class Trainer {
   int64_t epoch() const { return epoch_; }
   int64_t batch_size() const { return batch_size_; }
   const TrainerOptions& options() const { return options_; }
+  // This rank's optimizer: with train.shard_optimizer on N > 1 ranks, its state covers only
+  // this rank's shard of the parameters (see dist::shard_of).
   Optimizer& optimizer() { return optimizer_; }
-  // Continues from a checkpoint's counters and optimizer state.
+  // The optimizer's whole state, flat [num_params] buffers by torch name, as a checkpoint
+  // stores it. Sharded, the ranks' shards are gathered: every rank must call it at the same
+  // point (a collective); the buffers are then on the CPU.
+  std::vector<std::pair<std::string, Tensor>> optimizer_state();
+  // Continues from a checkpoint's counters and (whole) optimizer state; a sharded trainer keeps
+  // its shard of it.
   void restore(int64_t epoch, int64_t steps,
                const std::vector<std::pair<std::string, Tensor>>& optimizer_state);
 
@@ -122,7 +129,9 @@ class Trainer {
   };
   Share share_of(int64_t rows) const;
   bool data_parallel() const;
+  bool sharded() const { return shard_count_ < model_.num_params(); }
   void reduce_gradients();
+  void sharded_update(double lr);
   void run_step(int64_t rows, double lr, bool may_replay);
   void enqueue_step(int64_t rows, double lr);
   EpochMetrics finish_epoch(double lr, int64_t first_step, int64_t batches_run, double seconds);
@@ -134,6 +143,10 @@ class Trainer {
   int64_t batch_size_;      // the global batch
   int64_t local_capacity_;  // the most rows this rank runs in one step
   Tensor host_grads_;       // a CUDA model's gradients on the host for the MPI all-reduce
+  // train.shard_optimizer: this rank's shard of the flat parameters [first, first + count),
+  // its reduced gradients (on the model's device), and host copies for the MPI calls.
+  int64_t shard_first_ = 0, shard_count_ = 0;
+  Tensor grad_shard_, host_grad_shard_, host_params_;
   int64_t epoch_ = 0;
   Optimizer optimizer_;
   Tensor batch_x_, batch_labels_, batch_targets_, row_loss_, grad_;

@@ -39,6 +39,8 @@ Launch detect_launch(const std::function<const char*(const char*)>& getenv);
 
 // buffer: defined, on the CPU, float32 or float64 (every tensor is contiguous). ShapeError.
 void check_reduce_buffer(std::string_view op, const Tensor& buffer);
+// full and shard: float32/float64 CPU buffers of one dtype, shard holding `mine`'s count.
+void check_shards(std::string_view op, const Tensor& full, const Tensor& shard, Shard mine);
 // buffer: defined, on the CPU; root in [0, size). ShapeError, ValueError.
 void check_broadcast(const Tensor& buffer, int root, int size);
 

@@ -25,6 +25,13 @@ class SingleRank final : public Communicator {
   }
   std::vector<uint64_t> all_gather(uint64_t value) override { return {value}; }
   double all_reduce_sum(double value) override { return value; }
+  void reduce_scatter_sum(const Tensor& full, Tensor& shard) override {
+    detail::check_shards("reduce_scatter_sum", full, shard, shard_of(full.numel(), 0, 1));
+    shard.copy_from(full);
+  }
+  void all_gather_shards(Tensor& full) override {
+    detail::check_reduce_buffer("all_gather_shards", full);
+  }
   void broadcast(Tensor& buffer, int root) override { detail::check_broadcast(buffer, root, 1); }
   void barrier() override {}
 };
@@ -93,6 +100,14 @@ void check_reduce_buffer(std::string_view op, const Tensor& buffer) {
                  (buffer.dtype() == DType::kFloat32 || buffer.dtype() == DType::kFloat64),
              ShapeError, op, ": expected a float32 or float64 buffer on the CPU, found ",
              buffer.describe());
+}
+
+void check_shards(std::string_view op, const Tensor& full, const Tensor& shard, Shard mine) {
+  check_reduce_buffer(op, full);
+  check_reduce_buffer(op, shard);
+  MLPX_CHECK(shard.dtype() == full.dtype() && shard.numel() == mine.count, ShapeError, op,
+             ": expected a ", dtype_name(full.dtype()), " shard of ", mine.count,
+             " elements (this rank's of ", full.numel(), "), found ", shard.describe());
 }
 
 void check_broadcast(const Tensor& buffer, int root, int size) {

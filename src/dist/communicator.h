@@ -31,10 +31,27 @@ class Communicator {
   virtual std::vector<uint64_t> all_gather(uint64_t value) = 0;
   // The sum of every rank's `value` (metrics), the same on every rank.
   virtual double all_reduce_sum(double value) = 0;
+  // Optimizer-state sharding (ZeRO stage 1). A flat buffer of M elements is cut into one
+  // contiguous shard per rank, rank r's being shard_of(M, r, N). reduce_scatter_sum: `shard`
+  // (float32/float64, CPU, rank r's shard's size) <- rank r's shard of the sum over the ranks
+  // of `full` (same dtype, M elements on every rank). all_gather_shards: `full` <- every rank's
+  // shard of its own `full`, in place (float32/float64, CPU, M elements on every rank).
+  virtual void reduce_scatter_sum(const Tensor& full, Tensor& shard) = 0;
+  virtual void all_gather_shards(Tensor& full) = 0;
   // buffer (any dtype, CPU) <- rank `root`'s buffer.
   virtual void broadcast(Tensor& buffer, int root) = 0;
   virtual void barrier() = 0;
 };
+
+// Rank `rank`'s shard of a flat buffer of `total` elements over `ranks` ranks: elements
+// [first, first + count), first = floor(total rank / ranks). Shards differ by at most one.
+struct Shard {
+  int64_t first = 0, count = 0;
+};
+inline Shard shard_of(int64_t total, int rank, int ranks) {
+  const int64_t first = total * rank / ranks, end = total * (rank + 1) / ranks;
+  return {first, end - first};
+}
 
 // The job's communicator: MPI when this process was started by an MPI launcher with more than
 // one rank, else a single rank (the launcher's environment decides: detect_launch in

@@ -170,6 +170,28 @@ class MpiCommunicator final : public Communicator {
     }
   }
 
+  void reduce_scatter_sum(const Tensor& full, Tensor& shard) override {
+    check_shards("reduce_scatter_sum", full, shard, shard_of(full.numel(), rank_, size_));
+    check_thread("reduce_scatter_sum");
+    const std::vector<int> counts = shard_counts(full.numel(), "reduce_scatter_sum");
+    check(MPI_Reduce_scatter(full.raw_data(), shard.raw_data(), counts.data(), type_of(full),
+                             MPI_SUM, comm_),
+          "MPI_Reduce_scatter", "reduce_scatter_sum of " + full.describe());
+  }
+
+  void all_gather_shards(Tensor& full) override {
+    check_reduce_buffer("all_gather_shards", full);
+    check_thread("all_gather_shards");
+    const std::vector<int> counts = shard_counts(full.numel(), "all_gather_shards");
+    std::vector<int> displacements(counts.size());
+    for (int r = 0; r < size_; ++r) {
+      displacements[r] = static_cast<int>(shard_of(full.numel(), r, size_).first);
+    }
+    check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, full.raw_data(), counts.data(),
+                         displacements.data(), type_of(full), comm_),
+          "MPI_Allgatherv", "all_gather_shards of " + full.describe());
+  }
+
   void barrier() override {
     check_thread("barrier");
     check(MPI_Barrier(comm_), "MPI_Barrier", "barrier");
@@ -180,6 +202,19 @@ class MpiCommunicator final : public Communicator {
   void check(int rc, const char* call, const std::string& what) const {
     MLPX_CHECK(rc == MPI_SUCCESS, Error, call, " (", what, ") failed on rank ", rank_, " of ",
                size_, ": ", error_text(rc));
+  }
+
+  static MPI_Datatype type_of(const Tensor& buffer) {
+    return buffer.dtype() == DType::kFloat64 ? MPI_DOUBLE : MPI_FLOAT;
+  }
+
+  // Every rank's shard size of `total` elements, as MPI's int counts (one call: no pieces).
+  std::vector<int> shard_counts(int64_t total, const char* op) const {
+    MLPX_CHECK(total < (int64_t{1} << 31), ShapeError, op, ": expected fewer than 2^31 elements ",
+               "for a sharded collective, found ", total);
+    std::vector<int> counts(static_cast<size_t>(size_));
+    for (int r = 0; r < size_; ++r) counts[r] = static_cast<int>(shard_of(total, r, size_).count);
+    return counts;
   }
 
   void check_thread(const char* op) const {

@@ -43,14 +43,24 @@ int64_t parse_counter(const std::map<std::string, std::string>& metadata, const 
 void save_checkpoint(const std::string& path, const Sequential& model, const Optimizer* optimizer,
                      const Config& config, const TrainingProgress& progress,
                      const Standardization& standardization) {
+  save_checkpoint(path, model, optimizer ? optimizer->config().type : config.optimizer.type,
+                  optimizer ? optimizer->state() : std::vector<std::pair<std::string, Tensor>>{},
+                  config, progress, standardization);
+}
+
+void save_checkpoint(const std::string& path, const Sequential& model, OptimizerType optimizer,
+                     const std::vector<std::pair<std::string, Tensor>>& optimizer_state,
+                     const Config& config, const TrainingProgress& progress,
+                     const Standardization& standardization) {
   MLPX_CHECK(model.dtype() == DType::kFloat32, ShapeError,
              "save_checkpoint: expected a float32 model, found ", dtype_name(model.dtype()));
   auto tensors = model_tensors(model, model.params(), "");
-  if (optimizer != nullptr) {
-    for (const auto& [name, buffer] : optimizer->state()) {
-      for (auto& entry : model_tensors(model, buffer, "optimizer." + name + ".")) {
-        tensors.push_back(std::move(entry));
-      }
+  for (const auto& [name, buffer] : optimizer_state) {
+    MLPX_CHECK(buffer.numel() == model.num_params(), ShapeError, "save_checkpoint: expected ",
+               "optimizer state '", name, "' of ", model.num_params(), " elements, found ",
+               buffer.describe());
+    for (auto& entry : model_tensors(model, buffer, "optimizer." + name + ".")) {
+      tensors.push_back(std::move(entry));
     }
   }
   if (standardization.defined()) {
@@ -66,7 +76,7 @@ void save_checkpoint(const std::string& path, const Sequential& model, const Opt
       // Philox is counter-based: its whole state is the seed plus the epoch counter above.
       {"generator", "philox4x32-10"},
       {"seed", std::to_string(config.seed)},
-      {"optimizer", optimizer ? optimizer_name(optimizer->config().type) : ""},
+      {"optimizer", optimizer_state.empty() ? "" : optimizer_name(optimizer)},
   };
   save_safetensors(path, tensors, metadata);
 }

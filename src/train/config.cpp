@@ -290,6 +290,7 @@ Config Config::from_json(const std::string& text) {
     t.read("shuffle", c.train.shuffle);
     t.read("cuda_graph", c.train.cuda_graph);
     t.read_enum("on_nonfinite", c.train.on_nonfinite, detail::kNonFiniteNames);
+    t.read("shard_optimizer", c.train.shard_optimizer);
   });
   if (!total_epochs_given) c.schedule.total_epochs = std::max(c.train.epochs, 1);
   r.read_object("output", [&](ObjectReader& o) {
@@ -407,7 +408,8 @@ std::string Config::to_json() const {
         {"batch_size", train.batch_size},
         {"shuffle", train.shuffle},
         {"cuda_graph", train.cuda_graph},
-        {"on_nonfinite", detail::enum_name(detail::kNonFiniteNames, train.on_nonfinite)}}},
+        {"on_nonfinite", detail::enum_name(detail::kNonFiniteNames, train.on_nonfinite)},
+        {"shard_optimizer", train.shard_optimizer}}},
       {"output",
        {{"checkpoint", output.checkpoint},
         {"checkpoint_every", output.checkpoint_every},
@@ -451,6 +453,10 @@ void Config::validate() const {
                "config: data.task: regression expects data.source 'files' (float targets), found '",
                detail::enum_name(detail::kDataSourceNames, data.source), "'");
   }
+  // A skipped step must be skipped by every rank; a rank sees only its shard's gradients.
+  MLPX_CHECK(!train.shard_optimizer || train.on_nonfinite == NonFinitePolicy::kStop, ValueError,
+             "config: train.shard_optimizer: expected train.on_nonfinite 'stop', found 'skip' "
+             "(a step skipped on one rank's shard would not be skipped on the others)");
   MLPX_CHECK(!model.layers.empty(), ValueError,
              "config: model.layers: expected at least one layer, found none");
   for (size_t i = 0; i < model.layers.size(); ++i) {

@@ -94,7 +94,8 @@ std::vector<std::string> describe_run(const Config& config, const DataSplits& da
   if (ranks.size() > 1) {
     lines.push_back("data parallel: " + std::to_string(ranks.size()) + " ranks (" +
                     ranks.backend() + "), each runs its share of every batch of " +
-                    std::to_string(trainer.batch_size()) + " rows; rank 0 logs and saves");
+                    std::to_string(trainer.batch_size()) + " rows; rank 0 logs and saves" +
+                    (config.train.shard_optimizer ? "; optimizer state sharded (ZeRO-1)" : ""));
   }
   line << "data: " << data.description << "; " << data.train.size() << " train / "
        << data.validation.size() << " validation / " << data.test.size() << " test rows";
@@ -233,10 +234,15 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     if (log.is_open()) log_epoch(log, m);
     const int every = config.output.checkpoint_every;
     const bool last = trainer.epoch() >= config.train.epochs;
-    if (lead && !config.output.checkpoint.empty() &&
+    if (!config.output.checkpoint.empty() &&
         (last || (every > 0 && trainer.epoch() % every == 0))) {
-      save_checkpoint(config.output.checkpoint, model, &trainer.optimizer(), stored_config,
-                      {trainer.epoch(), trainer.optimizer().steps()}, data_cpu.standardization);
+      // Every rank takes part (a sharded optimizer's state is gathered); rank 0 writes.
+      const auto optimizer_state = trainer.optimizer_state();
+      if (lead) {
+        save_checkpoint(config.output.checkpoint, model, config.optimizer.type, optimizer_state,
+                        stored_config, {trainer.epoch(), trainer.optimizer().steps()},
+                        data_cpu.standardization);
+      }
     }
   }
 

@@ -23,6 +23,16 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The part of the flat parameters whose optimizer state this rank keeps: its shard with
+// train.shard_optimizer on several ranks, else all of them.
+dist::Shard optimizer_shard(const TrainerOptions& options, const Sequential& model,
+                            dist::Communicator* ranks) {
+  if (!options.train.shard_optimizer || ranks == nullptr || ranks->size() == 1) {
+    return {0, model.num_params()};
+  }
+  return dist::shard_of(model.num_params(), ranks->rank(), ranks->size());
+}
+
 // batch_size 0 (or anything above the set) means the whole set: full-batch GD.
 int64_t effective_batch(int64_t configured, int64_t n) {
   return configured <= 0 || configured > n ? n : configured;
@@ -143,7 +153,9 @@ Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train,
       ranks_(ranks),
       batch_size_(effective_batch(options_.train.batch_size, train_.size())),
       local_capacity_(batch_size_),
-      optimizer_(options_.optimizer, model.num_params(), model.dtype(), model.device()) {
+      shard_first_(optimizer_shard(options_, model, ranks).first),
+      shard_count_(optimizer_shard(options_, model, ranks).count),
+      optimizer_(options_.optimizer, shard_count_, model.dtype(), model.device()) {
   const Device device = model.device();
   MLPX_CHECK(train_.size() > 0, ValueError,
              "training: expected a non-empty training set, found 0 rows");
@@ -162,6 +174,19 @@ Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train,
     // No rank's share of a batch exceeds ceil(b / N) <= ceil(B / N).
     local_capacity_ = (batch_size_ + n_ranks - 1) / n_ranks;
     if (device.is_cuda()) host_grads_ = Tensor({model.num_params()}, model.dtype());
+  }
+  if (sharded()) {
+    MLPX_CHECK(options_.train.on_nonfinite == NonFinitePolicy::kStop, ValueError,
+               "training: train.shard_optimizer expects train.on_nonfinite 'stop', found 'skip'");
+    MLPX_CHECK(shard_count_ > 0, ValueError,
+               "training: expected at least one parameter per rank "
+               "to shard the optimizer, found ",
+               model.num_params(), " for ", ranks_->size(), " ranks");
+    grad_shard_ = Tensor({shard_count_}, model.dtype(), device);
+    if (device.is_cuda()) {
+      host_grad_shard_ = Tensor({shard_count_}, model.dtype());
+      host_params_ = Tensor({model.num_params()}, model.dtype());
+    }
   }
   const int64_t capacity = local_capacity_;
   batch_x_ = Tensor({capacity, model.inputs()}, model.dtype(), device);
@@ -196,6 +221,43 @@ Trainer::Share Trainer::share_of(int64_t rows) const {
   return {first, end - first};
 }
 
+// ZeRO stage 1: the gradients summed over the ranks arrive as this rank's shard only; it updates
+// its shard of the parameters with its shard of the optimizer state, then every rank's shard is
+// gathered into everyone's parameters. On CUDA through host copies (MPI on CPU buffers).
+void Trainer::sharded_update(double lr) {
+  Tensor& params = model_.params();
+  const bool cuda = params.device().is_cuda();
+  if (cuda) {
+    host_grads_.copy_from(model_.grads());
+    ranks_->reduce_scatter_sum(host_grads_, host_grad_shard_);
+    grad_shard_.copy_from(host_grad_shard_);
+  } else {
+    ranks_->reduce_scatter_sum(model_.grads(), grad_shard_);
+  }
+  Tensor params_shard = params.flat_view(shard_first_, {shard_count_});
+  optimizer_.step(params_shard, grad_shard_, lr, nullptr);
+  if (cuda) {
+    host_params_.copy_from(params);
+    ranks_->all_gather_shards(host_params_);
+    params.copy_from(host_params_);
+  } else {
+    ranks_->all_gather_shards(params);
+  }
+}
+
+std::vector<std::pair<std::string, Tensor>> Trainer::optimizer_state() {
+  if (!sharded()) return optimizer_.state();
+  std::vector<std::pair<std::string, Tensor>> whole;
+  for (const auto& [name, shard] : optimizer_.state()) {
+    Tensor full = Tensor::zeros({model_.num_params()}, shard.dtype());
+    Tensor mine = full.flat_view(shard_first_, {shard_count_});
+    mine.copy_from(shard);
+    ranks_->all_gather_shards(full);
+    whole.emplace_back(name, full);
+  }
+  return whole;
+}
+
 void Trainer::reduce_gradients() {
   Tensor& grads = model_.grads();
   if (!grads.device().is_cuda()) {
@@ -214,7 +276,9 @@ void Trainer::restore(int64_t epoch, int64_t steps,
   epoch_ = epoch;
   std::vector<std::pair<std::string, Tensor>> on_device;
   for (const auto& [name, buffer] : optimizer_state) {
-    on_device.emplace_back(name, buffer.to(model_.device()));
+    // Sharded, this rank keeps its part of the whole state.
+    const Tensor mine = sharded() ? buffer.flat_view(shard_first_, {shard_count_}) : buffer;
+    on_device.emplace_back(name, mine.to(model_.device()));
   }
   optimizer_.load_state(steps, on_device);
 }
@@ -335,6 +399,11 @@ void Trainer::enqueue_step(int64_t rows, double lr) {
     model_.backward(grad);
   } else {
     model_.grads().fill_zero();  // a short last batch left this rank no rows
+  }
+  if (sharded()) {
+    sharded_update(lr);
+    commit_batch_loss(loss_scratch_, batch_losses_, position_);
+    return;
   }
   if (data_parallel()) reduce_gradients();
   const bool skip_nonfinite = nonfinite_flag_.defined();

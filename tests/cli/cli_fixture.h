@@ -11,6 +11,8 @@
 #include <sstream>
 #include <string>
 
+#include "test_util.h"
+
 namespace mlpx::test {
 
 struct CliResult {
@@ -25,18 +27,9 @@ inline std::string slurp(const std::string& path) {
   return s.str();
 }
 
-class CliTest : public ::testing::Test {
+class CliTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/mlpx-cli-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string path(const std::string& name) const {
-    return (std::filesystem::path(dir_) / name).string();
-  }
+  CliTest() : TempDirTest("mlpx-cli") {}
 
   // Runs `env mlpx args` with no standard input. The binary is $MLPX_BINARY when set (tests
   // run from a relocated build), else the one built beside these tests.
@@ -53,8 +46,6 @@ class CliTest : public ::testing::Test {
     r.err = slurp(err);
     return r;
   }
-
-  std::string dir_;
 };
 
 }  // namespace mlpx::test

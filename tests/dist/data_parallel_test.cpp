@@ -43,7 +43,7 @@ Sequential make_model(DType dtype) {
   return model;
 }
 
-TrainerOptions options_for(OptimizerType type) {
+TrainerOptions options_for(OptimizerType type, bool shard = false) {
   TrainerOptions options;
   options.seed = 3;
   options.loss = Loss::kCrossEntropy;
@@ -52,16 +52,33 @@ TrainerOptions options_for(OptimizerType type) {
   options.optimizer.momentum = type == OptimizerType::kSgd ? 0.9 : 0.0;
   options.train.batch_size = kBatch;
   options.train.epochs = kEpochs;
+  options.train.shard_optimizer = shard;
   return options;
 }
 
-// The parameters after kEpochs epochs, alone (ranks nullptr) or as this process's rank.
-std::vector<double> train(DType dtype, OptimizerType type, dist::Communicator* ranks) {
+std::vector<double> as_doubles(const Tensor& t) {
+  if (t.dtype() == DType::kFloat64) return t.to_vector<double>();
+  const std::vector<float> f = t.to_vector<float>();
+  return {f.begin(), f.end()};
+}
+
+// The parameters after kEpochs epochs, alone (ranks nullptr) or as this process's rank; the
+// optimizer's whole state (gathered when sharded) goes to `state` when given.
+std::vector<double> train(DType dtype, OptimizerType type, dist::Communicator* ranks,
+                          bool shard = false, std::vector<double>* state = nullptr) {
   Sequential model = make_model(dtype);
-  const TrainerOptions options = options_for(type);
+  const TrainerOptions options = options_for(type, shard);
   Trainer trainer(options, model, make_data(dtype), ranks);
   for (int64_t e = 0; e < kEpochs; ++e) trainer.run_epoch(options.optimizer.lr);
   EXPECT_EQ(trainer.optimizer().steps(), 210);
+  if (state != nullptr) {
+    state->clear();
+    for (const auto& [name, buffer] : trainer.optimizer_state()) {
+      EXPECT_EQ(buffer.numel(), model.num_params()) << name;
+      const std::vector<double> values = as_doubles(buffer);
+      state->insert(state->end(), values.begin(), values.end());
+    }
+  }
   if (dtype == DType::kFloat64) return model.params().to_vector<double>();
   const std::vector<float> p = model.params().to_vector<float>();
   return {p.begin(), p.end()};
@@ -89,35 +106,92 @@ void expect_same_on_every_rank(const std::vector<double>& values) {
   return test::all_close(a, b, rtol * largest / 100.0, rtol);
 }
 
+// Optimizer state: running sums of gradients, whose small entries carry the rounding of the
+// large ones, so the bound is rtol relative to the state's largest magnitude.
+::testing::AssertionResult state_close_to(const std::vector<double>& a,
+                                          const std::vector<double>& b, double rtol) {
+  double largest = 0;
+  for (double v : b) largest = std::max(largest, std::abs(v));
+  return test::all_close(a, b, rtol * largest, rtol);
+}
+
 struct Case {
   DType dtype;
   OptimizerType optimizer;
   double rtol;  // the bound: 1e-5 in float32, 1e-12 in float64
+  bool shard;   // train.shard_optimizer (ZeRO-1)
 };
 
 class DataParallel : public ::testing::TestWithParam<Case> {};
 
 TEST_P(DataParallel, EqualsOneProcessWithTheSameGlobalBatch) {
   const Case c = GetParam();
-  const std::vector<double> alone = train(c.dtype, c.optimizer, nullptr);
-  const std::vector<double> ranked = train(c.dtype, c.optimizer, &dist::world());
+  std::vector<double> alone_state, ranked_state;
+  const std::vector<double> alone = train(c.dtype, c.optimizer, nullptr, false, &alone_state);
+  const std::vector<double> ranked =
+      train(c.dtype, c.optimizer, &dist::world(), c.shard, &ranked_state);
   EXPECT_TRUE(close_to(ranked, alone, c.rtol)) << dist::world().size() << " ranks";
+  // The optimizer's whole state (what a checkpoint holds) matches too, sharded or not.
+  EXPECT_TRUE(state_close_to(ranked_state, alone_state, c.rtol)) << "optimizer state";
   expect_same_on_every_rank(ranked);
   // A repeat of the same N-rank run gives the same bits.
-  EXPECT_EQ(train(c.dtype, c.optimizer, &dist::world()), ranked);
+  EXPECT_EQ(train(c.dtype, c.optimizer, &dist::world(), c.shard), ranked);
 }
 
-INSTANTIATE_TEST_SUITE_P(Optimizers, DataParallel,
-                         ::testing::Values(Case{DType::kFloat32, OptimizerType::kAdam, 1e-5},
-                                           Case{DType::kFloat32, OptimizerType::kSgd, 1e-5},
-                                           Case{DType::kFloat64, OptimizerType::kAdam, 1e-12},
-                                           Case{DType::kFloat64, OptimizerType::kSgd, 1e-12}),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                           return std::string(info.param.dtype == DType::kFloat64 ? "Float64"
-                                                                                  : "Float32") +
-                                  (info.param.optimizer == OptimizerType::kSgd ? "SgdMomentum"
-                                                                               : "Adam");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Optimizers, DataParallel,
+    ::testing::Values(Case{DType::kFloat32, OptimizerType::kAdam, 1e-5, false},
+                      Case{DType::kFloat32, OptimizerType::kSgd, 1e-5, false},
+                      Case{DType::kFloat64, OptimizerType::kAdam, 1e-12, false},
+                      Case{DType::kFloat64, OptimizerType::kSgd, 1e-12, false},
+                      Case{DType::kFloat32, OptimizerType::kAdam, 1e-5, true},
+                      Case{DType::kFloat32, OptimizerType::kSgd, 1e-5, true},
+                      Case{DType::kFloat64, OptimizerType::kAdam, 1e-12, true},
+                      Case{DType::kFloat64, OptimizerType::kSgd, 1e-12, true}),
+    [](const ::testing::TestParamInfo<Case>& info) {
+      return std::string(info.param.dtype == DType::kFloat64 ? "Float64" : "Float32") +
+             (info.param.optimizer == OptimizerType::kSgd ? "SgdMomentum" : "Adam") +
+             (info.param.shard ? "Sharded" : "");
+    });
+
+// Sharded, each rank keeps 1/N of the optimizer state.
+TEST(DataParallelSharding, OptimizerStatePerRankIsItsShard) {
+  dist::Communicator& ranks = dist::world();
+  Sequential model = make_model(DType::kFloat32);
+  Trainer trainer(options_for(OptimizerType::kAdam, true), model, make_data(DType::kFloat32),
+                  &ranks);
+  const dist::Shard mine = dist::shard_of(model.num_params(), ranks.rank(), ranks.size());
+  for (const auto& [name, buffer] : trainer.optimizer().state()) {
+    EXPECT_EQ(buffer.numel(), mine.count) << name << " of " << model.num_params();
+  }
+  EXPECT_EQ(ranks.all_reduce_sum(static_cast<double>(mine.count)),
+            static_cast<double>(model.num_params()));
+}
+
+// reduce_scatter_sum and all_gather_shards on values whose sums are exact.
+TEST(DataParallelSharding, ShardCollectivesAreExact) {
+  dist::Communicator& ranks = dist::world();
+  const int64_t total = 11;
+  const int r = ranks.rank(), n = ranks.size();
+  std::vector<double> values(total);
+  for (int64_t i = 0; i < total; ++i) values[i] = static_cast<double>(i * 10 + r);
+  Tensor full = Tensor::from_vector(values, {total});
+  const dist::Shard mine = dist::shard_of(total, r, n);
+  Tensor shard({mine.count}, DType::kFloat64);
+  ranks.reduce_scatter_sum(full, shard);
+  const double rank_sum = n * (n - 1) / 2.0;
+  const std::vector<double> reduced = shard.to_vector<double>();
+  for (int64_t i = 0; i < mine.count; ++i) {
+    EXPECT_EQ(reduced[i], static_cast<double>(mine.first + i) * 10 * n + rank_sum);
+  }
+  // Each rank writes -(index) into its shard of `full`; the gather gives everyone all of them.
+  for (int64_t i = 0; i < mine.count; ++i) {
+    full.data<double>()[mine.first + i] = -static_cast<double>(mine.first + i);
+  }
+  ranks.all_gather_shards(full);
+  const std::vector<double> gathered = full.to_vector<double>();
+  for (int64_t i = 0; i < total; ++i) EXPECT_EQ(gathered[i], -static_cast<double>(i));
+}
 
 // A checkpoint holds no trace of N: 4 epochs alone, then 6 more as this job's ranks, end
 // where 10 epochs on one process do.
@@ -176,6 +250,23 @@ TEST(DataParallelRun, RankZeroAloneWritesAndEveryRankReportsTheSame) {
   int lines = 0;
   for (std::string line; std::getline(log, line);) ++lines;
   EXPECT_EQ(lines, 4);  // 3 epochs and the test line, written once
+
+  // Sharded: the same training, and a checkpoint of the same layout and values.
+  config.train.shard_optimizer = true;
+  config.output.checkpoint = (dir / "sharded.safetensors").string();
+  config.output.log.clear();
+  run_training(config, {});
+  ranks.barrier();
+  const Checkpoint sharded = load_checkpoint(config.output.checkpoint);
+  EXPECT_TRUE(
+      close_to(as_doubles(sharded.model.params()), as_doubles(checkpoint.model.params()), 1e-5));
+  EXPECT_EQ(sharded.optimizer_state.size(), checkpoint.optimizer_state.size());
+  for (size_t i = 0;
+       i < std::min(sharded.optimizer_state.size(), checkpoint.optimizer_state.size()); ++i) {
+    EXPECT_EQ(sharded.optimizer_state[i].first, checkpoint.optimizer_state[i].first);
+    EXPECT_TRUE(state_close_to(as_doubles(sharded.optimizer_state[i].second),
+                               as_doubles(checkpoint.optimizer_state[i].second), 1e-5));
+  }
   ranks.barrier();
   if (ranks.rank() == 0) fs::remove_all(dir);
 }

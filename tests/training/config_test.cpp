@@ -217,6 +217,16 @@ TEST(Config, TheShippedRecipeIsTheTunedFashionMnistRun) {
   EXPECT_EQ(c.to_json(), expected.to_json());
 }
 
+TEST(Config, ShardOptimizerKey) {
+  EXPECT_FALSE(Config().train.shard_optimizer);
+  const Config c = Config::from_json(R"({"train": {"shard_optimizer": true}})");
+  EXPECT_TRUE(c.train.shard_optimizer);
+  EXPECT_EQ(Config::from_json(c.to_json()).to_json(), c.to_json());
+  EXPECT_EQ(error_of(R"({"train": {"shard_optimizer": true, "on_nonfinite": "skip"}})"),
+            "config: train.shard_optimizer: expected train.on_nonfinite 'stop', found 'skip' (a "
+            "step skipped on one rank's shard would not be skipped on the others)");
+}
+
 TEST(Config, TaskAndNormalizeKeys) {
   const Config c = Config::from_json(
       R"({"data": {"source": "files", "train": {"x": "a.npy", "y": "b.npy"}, "task": "regression",

@@ -19,14 +19,9 @@ namespace {
 namespace fs = std::filesystem;
 using Tensors = std::vector<std::pair<std::string, Tensor>>;
 
-class InitWeightsTest : public ::testing::Test {
+class InitWeightsTest : public test::TempDirTest {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/mlpx-init-weights-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  InitWeightsTest() : TempDirTest("mlpx-init-weights") {}
 
   // A 5 -> 4 relu -> 3 model, as torch's nn.Sequential(Linear(5, 4), ReLU(), Linear(4, 3)).
   static Sequential model() {
@@ -73,7 +68,6 @@ class InitWeightsTest : public ::testing::Test {
     return "no error";
   }
 
-  std::string dir_;
   int files_ = 0;
 };
 

@@ -22,16 +22,9 @@ namespace fs = std::filesystem;
 
 const std::string kDiabetes = std::string(MLPX_SOURCE_DIR) + "/tests/data/diabetes/";
 
-class RegressionTest : public ::testing::Test {
+class RegressionTest : public test::TempDirTest {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/mlpx-regression-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  RegressionTest() : TempDirTest("mlpx-regression") {}
 
   // configs/diabetes.json (its paths relative to configs/), shortened, logging to the folder.
   Config diabetes_config() const {
@@ -65,8 +58,6 @@ class RegressionTest : public ::testing::Test {
     for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
     return lines;
   }
-
-  std::string dir_;
 };
 
 TEST_F(RegressionTest, DiabetesFromCsvIsScoredByR2NotAccuracy) {

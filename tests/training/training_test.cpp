@@ -19,14 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TrainingTest : public ::testing::Test {
+class TrainingTest : public test::TempDirTest {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/mlpx-training-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  TrainingTest() : TempDirTest("mlpx-training") {}
 
   // A small synthetic run; callers adjust what they test.
   Config small_config(const std::string& name) const {
@@ -42,9 +37,6 @@ class TrainingTest : public ::testing::Test {
     c.output.log = path(name + ".jsonl");
     return c;
   }
-  std::string path(const std::string& name) const { return (fs::path(dir_) / name).string(); }
-
-  std::string dir_;
 };
 
 TEST_F(TrainingTest, LossFallsAndAccuracyRisesForEveryBatchRegime) {
