@@ -3,6 +3,7 @@
 # mid-run: the job must end within 60 s with a non-zero status and a message that names the
 # lost rank, and the last checkpoint (written by rank 0 at the end of an epoch) must still load
 # and evaluate. Two ranks started with different seeds: an error at start-up naming the rank.
+# Two ranks of one machine on the same GPU: an error at start-up.
 #
 #   bash tests/scripts/mpi_fault_test.sh MPIEXEC MLPX     # about 5 s
 set -uo pipefail
@@ -87,5 +88,21 @@ if [ "$mixed" -eq 0 ] || ! grep -q "error: rank 1 was started with another confi
   fails=1
 fi
 echo "different seeds: status $mixed, $(grep -m1 '^error:' "$T/mixed.txt")"
+
+# Two ranks of one machine asked for the same GPU: an error, not a deadlock. Checked where this
+# mlpx has a CUDA device (a GPU, or the simulator); elsewhere the device itself is refused.
+"$MPIEXEC" "${flags[@]}" -np 2 "$MLPX" train --quiet --epochs 1 --device cuda:0 \
+  --config "$T/run.json" >"$T/gpu.txt" 2>&1
+gpu=$?
+if grep -q "expected one GPU per rank, found 2 ranks on this machine" "$T/gpu.txt"; then
+  [ "$gpu" -ne 0 ] || { echo "FAIL: status 0 for two ranks on cuda:0"; fails=1; }
+  echo "two ranks on cuda:0: status $gpu, $(grep -m1 '^error:' "$T/gpu.txt")"
+elif grep -qE "visible CUDA device|without the CUDA backend|built without CUDA" "$T/gpu.txt"; then
+  echo "two ranks on cuda:0: not checked (no CUDA device: $(grep -m1 '^error:' "$T/gpu.txt"))"
+else
+  echo "FAIL: two ranks on cuda:0 (status $gpu):"
+  cat "$T/gpu.txt"
+  fails=1
+fi
 [ "$fails" -eq 0 ] && echo "mpi_fault_test: PASS"
 exit "$fails"
