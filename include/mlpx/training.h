@@ -24,7 +24,8 @@ class StepGraph;  // a captured training step (CUDA builds only)
 }
 namespace dist {
 class Communicator;  // the ranks of a data-parallel job (src/dist/communicator.h)
-}
+struct Shard;        // one rank's contiguous part of a range (src/dist/communicator.h)
+}  // namespace dist
 
 // Classification sets are scored by accuracy (r2 and mse NaN), regression sets by R^2 and
 // MSE (accuracy NaN).
@@ -123,11 +124,8 @@ class Trainer {
 
  private:
   void begin_epoch(int64_t batches);
-  // Rank r's rows of a batch of `rows` rows: [first, first + count).
-  struct Share {
-    int64_t first = 0, count = 0;
-  };
-  Share share_of(int64_t rows) const;
+  // This rank's rows of a batch of `rows` rows (all of them alone).
+  dist::Shard share_of(int64_t rows) const;
   bool data_parallel() const;
   bool sharded() const { return shard_count_ < model_.num_params(); }
   void reduce_gradients();

@@ -72,8 +72,9 @@ namespace {
 // the loss and of the correct rows are reduced, so every rank gets the whole set's figures.
 Evaluation evaluate_sharded(const Sequential& model, Loss loss, const Dataset& data, int64_t batch,
                             dist::Communicator& ranks) {
-  const int64_t n = data.size(), r = ranks.rank(), n_ranks = ranks.size();
-  const int64_t first = n * r / n_ranks, end = n * (r + 1) / n_ranks;
+  const int64_t n = data.size();
+  const dist::Shard mine = dist::shard_of(n, ranks.rank(), ranks.size());
+  const int64_t first = mine.first, end = mine.first + mine.count;
   Dataset share = data;
   share.x = data.x.rows(first, end);
   if (data.labels.defined()) share.labels = data.labels.rows(first, end);
@@ -214,11 +215,9 @@ Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train,
 
 bool Trainer::data_parallel() const { return ranks_ != nullptr && ranks_->size() > 1; }
 
-Trainer::Share Trainer::share_of(int64_t rows) const {
+dist::Shard Trainer::share_of(int64_t rows) const {
   if (!data_parallel()) return {0, rows};
-  const int64_t r = ranks_->rank(), n_ranks = ranks_->size();
-  const int64_t first = rows * r / n_ranks, end = rows * (r + 1) / n_ranks;
-  return {first, end - first};
+  return dist::shard_of(rows, ranks_->rank(), ranks_->size());
 }
 
 // ZeRO stage 1: the gradients summed over the ranks arrive as this rank's shard only; it updates
@@ -305,7 +304,7 @@ EpochMetrics Trainer::run_epoch(double lr, const ProgressCallback& on_progress) 
     p.samples = std::min(n, done * batch_size_);
     p.seconds = seconds_since(start);
     // Data parallel: this rank's share of the batch mean, scaled to its rows' own mean.
-    const Share share = share_of(rows);
+    const dist::Shard share = share_of(rows);
     const double to_mean =
         share.count > 0 ? static_cast<double>(rows) / static_cast<double>(share.count) : 0.0;
     p.last_loss = [this, slot = done - 1, to_mean] {
@@ -331,7 +330,7 @@ void Trainer::begin_epoch(int64_t batches) {
     std::vector<int32_t> local;
     local.reserve(static_cast<size_t>(batches * local_capacity_));
     for (int64_t first = 0; first < n; first += batch_size_) {
-      const Share share = share_of(std::min(batch_size_, n - first));
+      const dist::Shard share = share_of(std::min(batch_size_, n - first));
       local.insert(local.end(), global.begin() + first + share.first,
                    global.begin() + first + share.first + share.count);
     }
