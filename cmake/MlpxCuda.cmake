@@ -4,6 +4,12 @@
 #   MLPX_CUDA=OFF   CPU backend only; nvcc is never looked for
 #   MLPX_CUDA=SIM   build it with the host compiler against the GPU simulator (sim/): the same
 #                   kernels run on the CPU, with checks (MLPX_CUDA_SIM); nvcc is not used
+# With the CUDA backend, MLPX_NCCL=AUTO|ON|OFF (default AUTO) decides whether the data-parallel
+# collectives on device buffers (kernels/nccl.cpp) are built, with the NCCL that ships with the
+# CUDA toolkit (nccl.h, libnccl): MLPX_WITH_NCCL, MLPX_NCCL_LIBRARY, MLPX_NCCL_INCLUDE_DIR. The
+# simulator build always has them: sim/ answers NCCL's calls for a one-rank communicator.
+set(MLPX_NCCL AUTO CACHE STRING "Build the NCCL collectives of data-parallel CUDA training: AUTO (when NCCL is found), ON (required) or OFF")
+set_property(CACHE MLPX_NCCL PROPERTY STRINGS AUTO ON OFF)
 include(CheckLanguage)
 
 string(TOUPPER "${MLPX_CUDA}" _mlpx_cuda)
@@ -57,4 +63,25 @@ if(MLPX_WITH_CUDA AND NOT MLPX_CUDA_SIM)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   find_package(CUDAToolkit REQUIRED)
   message(STATUS "mlpx: CUDA backend ON (nvcc ${CMAKE_CUDA_COMPILER_VERSION})")
+endif()
+
+string(TOUPPER "${MLPX_NCCL}" _mlpx_nccl)
+if(NOT _mlpx_nccl MATCHES "^(AUTO|ON|OFF)$")
+  message(FATAL_ERROR "MLPX_NCCL must be AUTO, ON or OFF; found '${MLPX_NCCL}'")
+endif()
+set(MLPX_WITH_NCCL OFF)
+if(MLPX_CUDA_SIM)
+  set(MLPX_WITH_NCCL ON)
+elseif(MLPX_WITH_CUDA AND NOT _mlpx_nccl STREQUAL "OFF")
+  find_path(MLPX_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+  find_library(MLPX_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+  if(MLPX_NCCL_INCLUDE_DIR AND MLPX_NCCL_LIBRARY)
+    set(MLPX_WITH_NCCL ON)
+    message(STATUS "mlpx: NCCL collectives ON (${MLPX_NCCL_LIBRARY})")
+  elseif(_mlpx_nccl STREQUAL "ON")
+    message(FATAL_ERROR "MLPX_NCCL=ON but NCCL was not found (nccl.h, libnccl) beside the CUDA "
+                        "toolkit: install NCCL, or configure with -DMLPX_NCCL=OFF")
+  else()
+    message(STATUS "mlpx: no NCCL found; data-parallel CUDA training reduces through the host")
+  endif()
 endif()

@@ -17,7 +17,8 @@
 #                                         .gpu-prep copied beside it. Stages, in this order:
 #                                         facts, prebuilt (or a build there against
 #                                         .gpu-prep/prefix when the binaries do not start),
-#                                         tests, train, bench (GPU benchmarks only), speed,
+#                                         tests, train, nccl (one rank through NCCL), bench
+#                                         (GPU benchmarks only), speed,
 #                                         sanitizer (compute-sanitizer, under its own total cap);
 #                                         a summary table last. Writes OUTDIR/report.md and
 #                                         appends it to docs/gpu-results.md.
@@ -55,15 +56,16 @@ MAX_MIB=60
 
 # The run's stages after facts and prebuilt/build, in order. train, bench and speed come before
 # the sanitizer, which is the slowest and would otherwise leave them no time.
-RUN_STAGES=(tests train bench speed sanitizer)
+RUN_STAGES=(tests train nccl bench speed sanitizer)
 BUDGET=${GPU_CHECK_BUDGET:-470}
 RESERVE=20    # seconds kept at the end for the failure tails, the packing and the summary
 # Time limits in seconds: per run (one binary, one tool), per stage (all its runs together), and
 # the least a run needs to be worth starting (below it the run is left out, never started).
 CAP_LIST=60                                     # prebuilt: each binary's --gtest_list_tests
 CAP_BUILD=300                                   # fallback build: configure, then build
-CAP_TEST=180 CAP_TESTS=200 MIN_TEST=10          # each test binary; the tests stage
+CAP_TEST=170 CAP_TESTS=170 MIN_TEST=10          # each test binary; the tests stage
 CAP_TRAIN=75 MIN_TRAIN=20                       # mlpx train on Fashion-MNIST
+CAP_NCCL=30 MIN_NCCL=10                         # two short runs, through NCCL and without
 CAP_BENCH=60 CAP_BENCHES=60 MIN_BENCH=10        # each bench binary (GPU benchmarks only)
 CAP_SPEED=90 MIN_SPEED=30                       # scripts/gpu-speed.py
 CAP_SAN=120 CAP_SANITIZER=${GPU_CHECK_SANITIZER_CAP:-150} MIN_SAN=15  # compute-sanitizer
@@ -76,7 +78,7 @@ libopenblas0-pthread libgfortran5 libquadmath0 nlohmann-json3-dev libcli11-dev z
 
 # Shared libraries never copied into .gpu-prep/lib: the C/C++ runtime and zlib (in every
 # image), the driver, and the CUDA libraries that the machine's toolkit and PyTorch bring.
-SYSTEM_LIBS='^(linux-vdso|ld-linux|libc|libm|libdl|libpthread|librt|libutil|libstdc\+\+|libgcc_s|libz|libcuda|libcudart|libcublas|libcublasLt|libnvidia-[a-z-]+)\.so'
+SYSTEM_LIBS='^(linux-vdso|ld-linux|libc|libm|libdl|libpthread|librt|libutil|libstdc\+\+|libgcc_s|libz|libcuda|libcudart|libcublas|libcublasLt|libnccl|libnvidia-[a-z-]+)\.so'
 
 log() { printf '%s\n' "gpu-check: $*"; }
 die() {
@@ -307,8 +309,10 @@ cuda_lib_dirs() {
     [ -n "$site" ] && ls -d "$site"/nvidia/*/lib "$site"/nvidia/cu*/lib 2>/dev/null
   } | while read -r d; do
     [ -d "$d" ] || continue
+    # libnccl (218 MB, too big for the payload) comes from the machine: its toolkit, or
+    # PyTorch's nvidia/nccl wheel.
     if [[ ":${GPU_CHECK_CUDA_LIB_DIRS:-}:" == *":$d:"* ]] || compgen -G "$d/libcublas.so*" >/dev/null ||
-      compgen -G "$d/libcudart.so*" >/dev/null; then
+      compgen -G "$d/libcudart.so*" >/dev/null || compgen -G "$d/libnccl.so*" >/dev/null; then
       realpath "$d"
     fi
   done | awk '!seen[$0]++'
@@ -618,11 +622,8 @@ stage_bench() {
 # mlpx train --device cuda with the default config on Fashion-MNIST: test accuracy and wall
 # time (informational). The data comes from .gpu-prep/fashion-mnist or the machine's own copy.
 stage_train() {
-  local start=$SECONDS dir="" lim cfg acc
-  for dir in "$PREP/fashion-mnist" "$FASHION_SRC"; do
-    ls "$dir"/train-images-idx3-ubyte.gz >/dev/null 2>&1 && break
-    dir=""
-  done
+  local start=$SECONDS dir lim cfg acc
+  dir=$(fashion_dir)
   if [ -z "$dir" ] || [ ! -x "$BIN/mlpx" ]; then
     record train SKIP 0 "no Fashion-MNIST files or no mlpx binary" 0
     return
@@ -643,6 +644,52 @@ stage_train() {
     record train FAIL $((SECONDS - start)) "exit $? (see train.log)" 0
   fi
   rm -f "$OUTDIR/train-model.safetensors"
+}
+
+# The folder holding Fashion-MNIST: .gpu-prep's copy, else the machine's own; empty: none.
+fashion_dir() {
+  local dir
+  for dir in "$PREP/fashion-mnist" "$FASHION_SRC"; do
+    ls "$dir"/train-images-idx3-ubyte.gz >/dev/null 2>&1 && echo "$dir" && return
+  done
+}
+
+# One rank through NCCL on the device (train.collectives "nccl": the all-reduce runs on the
+# GPU's stream, inside the captured step), then the same 2 epochs without it. One rank's sum is
+# its own gradient, so both must print the same test line; each run's last-epoch samples/s
+# (from its log) says what the NCCL call costs per step.
+stage_nccl() {
+  local start=$SECONDS dir lim kind cfg line_nccl line_host rate note=""
+  dir=$(fashion_dir)
+  if [ -z "$dir" ] || [ ! -x "$BIN/mlpx" ]; then
+    record nccl SKIP 0 "no Fashion-MNIST files or no mlpx binary" 0
+    return
+  fi
+  for kind in nccl host; do
+    lim=$(stage_limit "$((CAP_NCCL / 2))")
+    if [ "$lim" -lt "$((MIN_NCCL / 2))" ]; then
+      record nccl SKIP $((SECONDS - start)) "out of the time budget" 0
+      return
+    fi
+    cfg=$OUTDIR/nccl-$kind-config.json
+    printf '{"device": "cuda", "data": {"dir": "%s"}, "train": {"epochs": 2, "collectives": "%s"}, "output": {"checkpoint": "", "log": "%s"}}\n' \
+      "$dir" "$kind" "$OUTDIR/nccl-$kind-metrics.json" >"$cfg"
+    if ! run_logged "$lim" "$OUTDIR/nccl-$kind.log" "$BIN/mlpx" train --config "$cfg"; then
+      FAIL_LOGS+=("$OUTDIR/nccl-$kind.log")
+      record nccl FAIL $((SECONDS - start)) "collectives $kind: exit $? (see nccl-$kind.log)" 0
+      return
+    fi
+    rate=$(sed -nE 's/.*"samples_per_s": *([0-9.]+).*/\1/p' "$OUTDIR/nccl-$kind-metrics.json" 2>/dev/null | tail -1)
+    note="$note${note:+, }$kind ${rate:-?} samples/s"
+  done
+  line_nccl=$(grep -o 'test loss [0-9.]* accuracy [0-9.]*' "$OUTDIR/nccl-nccl.log" | tail -1)
+  line_host=$(grep -o 'test loss [0-9.]* accuracy [0-9.]*' "$OUTDIR/nccl-host.log" | tail -1)
+  if [ -n "$line_nccl" ] && [ "$line_nccl" = "$line_host" ]; then
+    record nccl PASS $((SECONDS - start)) "$line_nccl with and without NCCL; $note" 0
+  else
+    FAIL_LOGS+=("$OUTDIR/nccl-nccl.log")
+    record nccl FAIL $((SECONDS - start)) "test lines differ: nccl '$line_nccl', host '$line_host'" 0
+  fi
 }
 
 # Ceilings (copy bandwidth, fp32/tf32/bf16 GEMM) and mlpx against PyTorch (scripts/gpu-speed.py).
@@ -844,6 +891,7 @@ do_plan() {
     case $stage in
       tests) per=$CAP_TEST cap=$CAP_TESTS min=$MIN_TEST ;;
       train) per=$CAP_TRAIN cap=$CAP_TRAIN min=$MIN_TRAIN ;;
+      nccl) per=$CAP_NCCL cap=$CAP_NCCL min=$MIN_NCCL ;;
       bench) per=$CAP_BENCH cap=$CAP_BENCHES min=$MIN_BENCH ;;
       speed) per=$CAP_SPEED cap=$CAP_SPEED min=$MIN_SPEED ;;
       sanitizer) per=$CAP_SAN cap=$CAP_SANITIZER min=$MIN_SAN ;;

@@ -35,6 +35,11 @@ enum class Task { kAuto, kClassification, kRegression };
 // the epoch and step) or "skip" (a step whose batch loss or any gradient is NaN or Inf changes
 // nothing: parameters, optimizer state and step count stay; the epoch counts it).
 enum class NonFinitePolicy { kStop, kSkip };
+// train.collectives: how a model on a GPU sums gradients over the ranks. "nccl": NCCL on the
+// device's stream, inside the step's CUDA graph, even for one rank; "host": MPI on host copies
+// of the buffers, without a CUDA graph; "auto": nccl on several ranks when the build has NCCL,
+// else host. A model on the CPU always reduces through MPI (nccl there is an error).
+enum class Collectives { kAuto, kNccl, kHost };
 
 struct FilePair {
   std::string x;  // features: .npy, .csv or IDX (*-ubyte[.gz])
@@ -85,6 +90,12 @@ struct TrainConfig {
   // state and parameters (ZeRO stage 1: gradients reduce-scattered, parameters all-gathered).
   // The same training and the same checkpoints as without; ignored by a single process.
   bool shard_optimizer = false;
+  Collectives collectives = Collectives::kAuto;
+  // With NCCL on several ranks: gradients are all-reduced in buckets of whole layers of at least
+  // this many MB (10^6 bytes; PyTorch DDP's bucket_cap_mb), each started on a second stream as
+  // soon as its layers' backward is enqueued, so that it overlaps the backward of the layers
+  // below. 0: one all-reduce after the whole backward pass.
+  double bucket_mb = 25.0;
 };
 
 struct OutputConfig {

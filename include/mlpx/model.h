@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -59,8 +60,11 @@ class Sequential {
   // device. Returns the output [B, outputs] (a view valid until the next forward()).
   Tensor forward(const Tensor& x);
   // From doutput [B, outputs] (d loss / d output of the last forward()), overwrites the
-  // gradient buffer (grads()).
-  void backward(const Tensor& doutput);
+  // gradient buffer (grads()). `after_layer(i)`, when given, is called as soon as layer i's
+  // weight and bias gradients are enqueued, last layer first (data parallel: their all-reduce
+  // can start while the layers below are still running their backward).
+  void backward(const Tensor& doutput,
+                const std::function<void(size_t layer)>& after_layer = nullptr);
   // Allocates the training buffers for batches of up to `batch` rows now, so that forward()
   // and backward() allocate nothing (required while a CUDA graph is being captured).
   void reserve(int64_t batch) { ensure_batch(batch); }

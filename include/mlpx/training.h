@@ -23,8 +23,10 @@ namespace cuda {
 class StepGraph;  // a captured training step (CUDA builds only)
 }
 namespace dist {
-class Communicator;  // the ranks of a data-parallel job (src/dist/communicator.h)
-struct Shard;        // one rank's contiguous part of a range (src/dist/communicator.h)
+class Communicator;        // the ranks of a data-parallel job (src/dist/communicator.h)
+class DeviceCommunicator;  // their collectives on a GPU's buffers: NCCL
+struct GradientBucket;     // a run of the gradients all-reduced as one call
+struct Shard;              // one rank's contiguous part of a range (src/dist/communicator.h)
 }  // namespace dist
 
 // Classification sets are scored by accuracy (r2 and mse NaN), regression sets by R^2 and
@@ -87,7 +89,9 @@ class Trainer {
   // short batch included; a rank with no rows contributes a zero gradient); the gradients are
   // summed over the ranks (each already divided by b) before the optimizer step, so every rank
   // applies the same update. The loss and accuracy are reduced once per epoch. Needs
-  // batch_size >= N. On a CUDA device the step then runs without a CUDA graph.
+  // batch_size >= N. On a CUDA device, train.collectives decides how the gradients travel:
+  // NCCL on the device's stream (the step stays one CUDA graph), or MPI through host copies
+  // (the step then runs without a CUDA graph).
   Trainer(TrainerOptions options, Sequential& model, Dataset train,
           dist::Communicator* ranks = nullptr);
   ~Trainer();
@@ -106,6 +110,8 @@ class Trainer {
 
   // Steps run as CUDA graph replays so far (0 on the CPU, or with train.cuda_graph false).
   int64_t graph_replays() const { return graph_replays_; }
+  // Whether the gradients are summed by NCCL on the model's GPU (train.collectives).
+  bool reduces_on_device() const { return device_ranks_ != nullptr; }
 
   int64_t epoch() const { return epoch_; }
   int64_t batch_size() const { return batch_size_; }
@@ -127,8 +133,14 @@ class Trainer {
   // This rank's rows of a batch of `rows` rows (all of them alone).
   dist::Shard share_of(int64_t rows) const;
   bool data_parallel() const;
-  bool sharded() const { return shard_count_ < model_.num_params(); }
+  // train.shard_optimizer with ranks to share with (or a one-rank NCCL communicator, whose
+  // one shard is the whole buffer).
+  bool sharded() const;
   void reduce_gradients();
+  // NCCL on several buckets: each bucket's all-reduce starts as soon as its layers' backward is
+  // enqueued (train.bucket_mb), and the step waits for them after the whole backward.
+  bool overlaps_reduction() const;
+  void start_buckets_after(size_t layer);
   void sharded_update(double lr);
   void run_step(int64_t rows, double lr, bool may_replay);
   void enqueue_step(int64_t rows, double lr);
@@ -138,7 +150,9 @@ class Trainer {
   Sequential& model_;
   Dataset train_;
   dist::Communicator* ranks_;
-  int64_t batch_size_;      // the global batch
+  std::unique_ptr<dist::DeviceCommunicator> device_ranks_;  // NCCL (train.collectives)
+  std::vector<dist::GradientBucket> buckets_;               // with NCCL, last layer's first
+  int64_t batch_size_;                                      // the global batch
   int64_t local_capacity_;  // the most rows this rank runs in one step
   Tensor host_grads_;       // a CUDA model's gradients on the host for the MPI all-reduce
   // train.shard_optimizer: this rank's shard of the flat parameters [first, first + count),
@@ -164,7 +178,9 @@ struct RunCallbacks {
   // Once, before the first epoch: a description of the job (data, device, batch, optimizer,
   // loss, schedule, the model's summary, and what is being resumed), one item per line.
   std::function<void(const std::vector<std::string>& lines)> on_start;
-  ProgressCallback on_batch;                          // after each step
+  // After each step. Data parallel, rank 0's answer is every rank's: false stops all of them
+  // after the same step.
+  ProgressCallback on_batch;
   std::function<void(const EpochMetrics&)> on_epoch;  // after each epoch and its validation
 };
 

@@ -240,6 +240,14 @@ struct GraphBody {
 
 struct Capture {
   uint64_t id = 0;
+  // The stream that began the capture. Other streams join it by waiting on an event recorded in
+  // it (a fork); each must be joined back before the capture ends: the origin waits on an event
+  // recorded after the last work that stream submitted. The graph records every member's work
+  // in submission order, an order every dependency between them agrees with.
+  CUstream_st* origin = nullptr;
+  std::vector<CUstream_st*> forked;
+  std::map<CUstream_st*, size_t> submitted;  // a forked stream's work: the graph's items so far
+  std::map<CUstream_st*, size_t> joined;     // of them, those the origin has waited for
   cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
   std::thread::id thread;
   bool invalidated = false;
@@ -255,7 +263,8 @@ struct CUstream_st {
   bool legacy = false;
   bool blocking = true;
   std::deque<mlpx_sim::runtime_detail::Work> queue;
-  std::unique_ptr<mlpx_sim::runtime_detail::Capture> capture;
+  // The capture this stream records into: its own (it began it) or one it joined (shared).
+  std::shared_ptr<mlpx_sim::runtime_detail::Capture> capture;
 };
 
 struct CUevent_st {
@@ -265,6 +274,9 @@ struct CUevent_st {
   bool recorded = false;
   bool done = false;
   uint64_t capture_id = 0;  // recorded while a capture was active (a captured event)
+  // A captured event's stream, and the number of graph items recorded before it.
+  CUstream_st* capture_stream = nullptr;
+  size_t capture_items = 0;
   mlpx_sim::runtime_detail::Clock::time_point when{};
 };
 
@@ -304,7 +316,7 @@ struct State {
   std::map<CUevent_st*, std::shared_ptr<CUevent_st>> events;
   std::set<CUgraph_st*> graphs;
   std::set<CUgraphExec_st*> execs;
-  std::set<uint64_t> active_captures;
+  std::map<uint64_t, std::shared_ptr<Capture>> active_captures;  // by id
   uint64_t seq = 0;
   uint64_t next_capture = 1;
   int device_count = env_device_count();
@@ -804,6 +816,7 @@ cudaError_t submit(CUstream_st* s, ItemPtr item, uint64_t* seq_out = nullptr) {
                   item->label + " on " + stream_name(s) +
                       ": the capture was invalidated earlier: " + s->capture->why);
     s->capture->body->items.push_back(std::move(item));
+    if (s != s->capture->origin) s->capture->submitted[s] = s->capture->body->items.size();
     return cudaSuccess;
   }
   if (s->legacy) {
@@ -1553,8 +1566,19 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (stream == nullptr || stream == cudaStreamLegacy || st.streams.count(stream) == 0)
     return fail(cudaErrorInvalidResourceHandle);
   st.streams.erase(stream);
-  if (stream->capture) st.active_captures.erase(stream->capture->id);
-  stream->capture.reset();  // a capture in progress is dropped
+  // A capture in progress is dropped with the stream that began it (its forked streams leave
+  // it); a forked stream leaves the capture, whose end then finds it unjoined.
+  if (stream->capture && stream->capture->origin == stream) {
+    st.active_captures.erase(stream->capture->id);
+    for (CUstream_st* f : stream->capture->forked) f->capture.reset();
+  } else if (stream->capture) {
+    Capture& c = *stream->capture;
+    invalidate(stream, "a stream that joined the capture was destroyed before it ended");
+    c.forked.erase(std::find(c.forked.begin(), c.forked.end(), stream));
+    c.submitted.erase(stream);
+    c.joined.erase(stream);
+  }
+  stream->capture.reset();
   // Work still queued completes later (at a synchronisation that reaches it), as on a GPU.
   if (stream->queue.empty())
     delete stream;
@@ -1629,6 +1653,8 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
                   "cudaEventRecord on " + stream_name(s) +
                       ": the capture was invalidated earlier: " + s->capture->why);
     e->capture_id = s->capture->id;  // a captured event: an ordering point of the graph only
+    e->capture_stream = s;
+    e->capture_items = s->capture->body->items.size();
     e->recorded = false;
     return cudaSuccess;
   }
@@ -1689,19 +1715,37 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
       return fail(cudaErrorStreamCaptureInvalidated,
                   "cudaStreamWaitEvent on " + stream_name(s) +
                       ": the capture was invalidated earlier: " + s->capture->why);
-    // A capture records one stream's work in order: a wait on its own record adds nothing.
-    if (captured && e.capture_id == s->capture->id) return cudaSuccess;
+    // The graph holds its members' work in submission order, which already runs the work before
+    // a record ahead of later waits on it. The origin's wait on a forked stream's record joins
+    // that stream's work up to the record.
+    if (captured && e.capture_id == s->capture->id) {
+      Capture& c = *s->capture;
+      if (s == c.origin && e.capture_stream != s) {
+        size_t& joined = c.joined[e.capture_stream];
+        joined = std::max(joined, e.capture_items);
+      }
+      return cudaSuccess;
+    }
     const std::string why = "cudaStreamWaitEvent: " + stream_name(s) +
                             " captures and the event was recorded outside the capture; the "
                             "capture is invalidated";
     invalidate(s, why);
     return fail(cudaErrorStreamCaptureIsolation, why);
   }
-  if (captured)
-    return fail(cudaErrorNotSupported,
-                "cudaStreamWaitEvent on an event recorded in a capture in progress (which "
-                "would join " +
-                    stream_name(s) + " to the capture): not modelled by the simulator");
+  if (captured) {
+    // A fork: s joins the capture; its work from now on is recorded into the graph.
+    if (s->legacy)
+      return fail(cudaErrorStreamCaptureImplicit,
+                  "cudaStreamWaitEvent: the legacy default stream cannot join a capture");
+    const std::shared_ptr<Capture>& c = st.active_captures.at(e.capture_id);
+    if (c->invalidated)
+      return fail(cudaErrorStreamCaptureInvalidated,
+                  "cudaStreamWaitEvent on " + stream_name(s) +
+                      ": the capture it would join was invalidated earlier: " + c->why);
+    s->capture = c;
+    c->forked.push_back(s);
+    return cudaSuccess;
+  }
   if (!e.recorded || e.done || !stream_alive(e.stream)) return cudaSuccess;
   if (s->legacy) {
     const cudaError_t legacy = check_legacy_use("cudaStreamWaitEvent");
@@ -1743,11 +1787,12 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, enum cudaStreamCaptureMo
     return fail(cudaErrorIllegalState,
                 "cudaStreamBeginCapture: " + stream_name(s) + " is already capturing");
   State& st = state();
-  s->capture = std::make_unique<Capture>();
+  s->capture = std::make_shared<Capture>();
   s->capture->id = st.next_capture++;
   s->capture->mode = mode;
   s->capture->thread = std::this_thread::get_id();
-  st.active_captures.insert(s->capture->id);
+  s->capture->origin = s;
+  st.active_captures.emplace(s->capture->id, s->capture);
   return cudaSuccess;
 }
 
@@ -1762,8 +1807,26 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* pGraph) {
   if (s->capture->mode != cudaStreamCaptureModeRelaxed &&
       s->capture->thread != std::this_thread::get_id())
     return fail(cudaErrorStreamCaptureWrongThread);
-  std::unique_ptr<Capture> capture = std::move(s->capture);
+  if (s->capture->origin != s) {
+    const std::string why = "cudaStreamEndCapture on " + stream_name(s) +
+                            ", which joined a capture that " + stream_name(s->capture->origin) +
+                            " began; the capture is invalidated";
+    invalidate(s, why);
+    return fail(cudaErrorStreamCaptureUnmatched, why);
+  }
+  std::shared_ptr<Capture> capture = std::move(s->capture);
   state().active_captures.erase(capture->id);
+  for (CUstream_st* f : capture->forked) f->capture.reset();
+  for (const auto& [f, submitted] : capture->submitted) {
+    if (capture->invalidated || capture->joined[f] >= submitted) continue;
+    capture->invalidated = true;
+    capture->why = stream_name(f) +
+                   " joined the capture and its last work was not joined back "
+                   "(the capturing stream never waited on an event recorded "
+                   "after it)";
+    *pGraph = nullptr;
+    return fail(cudaErrorStreamCaptureUnjoined, capture->why);
+  }
   if (capture->invalidated) {
     *pGraph = nullptr;
     return fail(cudaErrorStreamCaptureInvalidated,

@@ -719,6 +719,97 @@ TEST_F(Capture, CapturedMemsetAndCopiesReplay) {
   cudaFree(b);
 }
 
+// A second stream joins the capture by waiting on an event recorded in it, and is joined back
+// by the capturing stream's wait on its own record: the graph replays both streams' work, in an
+// order that keeps the dependencies (the fork/join pattern a communication stream uses).
+TEST_F(Capture, ForkedStreamJoinsAndReplaysInOrder) {
+  const size_t n = 4;
+  int32_t* a = device_alloc<int32_t>(n);
+  int32_t* b = device_alloc<int32_t>(n);
+  std::vector<int32_t> host(n, -1), values = {1, 2, 3, 4};
+  cudaStream_t side = nullptr;
+  cudaEvent_t fork = nullptr, join = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&join, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(a, values.data(), n * sizeof(int32_t), cudaMemcpyHostToDevice, stream_),
+            cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(fork, stream_), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(side, fork), cudaSuccess);  // side joins the capture
+  cudaStreamCaptureStatus status;
+  ASSERT_EQ(cudaStreamIsCapturing(side, &status), cudaSuccess);
+  EXPECT_EQ(status, cudaStreamCaptureStatusActive);
+  ASSERT_EQ(cudaMemcpyAsync(b, a, n * sizeof(int32_t), cudaMemcpyDeviceToDevice, side),
+            cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(join, side), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(stream_, join), cudaSuccess);  // joined back
+  ASSERT_EQ(cudaMemcpyAsync(host.data(), b, n * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_),
+            cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(stream_, &graph), cudaSuccess);
+  ASSERT_EQ(cudaStreamIsCapturing(side, &status), cudaSuccess);
+  EXPECT_EQ(status, cudaStreamCaptureStatusNone);  // the end releases the joined stream
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, stream_), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream_), cudaSuccess);
+  EXPECT_EQ(host, values);
+  EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
+  EXPECT_EQ(cudaGraphDestroy(graph), cudaSuccess);
+  cudaEventDestroy(fork);
+  cudaEventDestroy(join);
+  cudaStreamDestroy(side);
+  cudaFree(a);
+  cudaFree(b);
+}
+
+// Only the stream that began a capture ends it; a joined stream's try invalidates the capture.
+TEST_F(Capture, EndingFromAJoinedStreamIsUnmatched) {
+  int32_t* a = device_alloc<int32_t>(4);
+  cudaStream_t side = nullptr;
+  cudaEvent_t fork = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(fork, stream_), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(side, fork), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(a, 0, 4 * sizeof(int32_t), side), cudaSuccess);
+  cudaGraph_t graph = reinterpret_cast<cudaGraph_t>(0x1);
+  EXPECT_EQ(cudaStreamEndCapture(side, &graph), cudaErrorStreamCaptureUnmatched);
+  cudaGetLastError();
+  graph = reinterpret_cast<cudaGraph_t>(0x1);
+  EXPECT_EQ(cudaStreamEndCapture(stream_, &graph), cudaErrorStreamCaptureInvalidated);
+  EXPECT_EQ(graph, nullptr);
+  cudaGetLastError();
+  cudaStreamCaptureStatus status;
+  ASSERT_EQ(cudaStreamIsCapturing(side, &status), cudaSuccess);
+  EXPECT_EQ(status, cudaStreamCaptureStatusNone);
+  cudaEventDestroy(fork);
+  cudaStreamDestroy(side);
+  cudaFree(a);
+}
+
+// Work on a joined stream that the capturing stream never waited for: the capture cannot end.
+TEST_F(Capture, UnjoinedForkedWorkFailsTheEnd) {
+  int32_t* a = device_alloc<int32_t>(4);
+  cudaStream_t side = nullptr;
+  cudaEvent_t fork = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(fork, stream_), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(side, fork), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(a, 0, 4 * sizeof(int32_t), side), cudaSuccess);
+  cudaGraph_t graph = reinterpret_cast<cudaGraph_t>(0x1);
+  EXPECT_EQ(cudaStreamEndCapture(stream_, &graph), cudaErrorStreamCaptureUnjoined);
+  EXPECT_EQ(graph, nullptr);
+  cudaGetLastError();
+  cudaEventDestroy(fork);
+  cudaStreamDestroy(side);
+  cudaFree(a);
+}
+
 TEST_F(Capture, CapturedKernelAndGraphAllocationReplay) {
   int32_t* counter = device_alloc<int32_t>(1);
   // On stream_: a cudaMemset would go on the legacy stream, which a non-blocking stream does

@@ -111,5 +111,10 @@ inline constexpr EnumName<NonFinitePolicy> kNonFiniteNames[] = {
     {NonFinitePolicy::kStop, "stop"},
     {NonFinitePolicy::kSkip, "skip"},
 };
+inline constexpr EnumName<Collectives> kCollectivesNames[] = {
+    {Collectives::kAuto, "auto"},
+    {Collectives::kNccl, "nccl"},
+    {Collectives::kHost, "host"},
+};
 
 }  // namespace mlpx::detail

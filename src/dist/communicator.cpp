@@ -121,6 +121,11 @@ void check_broadcast(const Tensor& buffer, int root, int size) {
 
 }  // namespace detail
 
+Communicator& single_rank() {
+  static SingleRank alone;
+  return alone;
+}
+
 Communicator& world() {
   // Built once, on first use (thread-safe); a throw leaves it unbuilt and the next call retries.
   static const std::unique_ptr<Communicator> the_world = make_world();

@@ -63,6 +63,10 @@ inline Shard shard_of(int64_t total, int rank, int ranks) {
 // leaves the others waiting.
 Communicator& world();
 
+// A one-rank communicator of this process alone, whatever launched it (for work that is not
+// shared with other ranks, such as a one-rank NCCL communicator).
+Communicator& single_rank();
+
 // Whether this build has the MPI backend (MLPX_MPI=ON, or AUTO with MPI found).
 bool built_with_mpi();
 

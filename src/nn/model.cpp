@@ -116,7 +116,8 @@ Tensor Sequential::forward(const Tensor& x) {
   return h;
 }
 
-void Sequential::backward(const Tensor& doutput) {
+void Sequential::backward(const Tensor& doutput,
+                          const std::function<void(size_t layer)>& after_layer) {
   MLPX_CHECK(input_.defined(), ShapeError, "backward: expected a forward() first, found none");
   const int64_t batch = input_.rows();
   MLPX_CHECK(doutput.rows() == batch && doutput.cols() == outputs() && doutput.dim() == 2,
@@ -139,6 +140,7 @@ void Sequential::backward(const Tensor& doutput) {
       linear_backward(below, weight(i), dz, dweight, dbias, &dbelow, precision_);
       upstream = dbelow;
     }
+    if (after_layer) after_layer(i);
   }
 }
 

@@ -291,6 +291,8 @@ Config Config::from_json(const std::string& text) {
     t.read("cuda_graph", c.train.cuda_graph);
     t.read_enum("on_nonfinite", c.train.on_nonfinite, detail::kNonFiniteNames);
     t.read("shard_optimizer", c.train.shard_optimizer);
+    t.read_enum("collectives", c.train.collectives, detail::kCollectivesNames);
+    t.read("bucket_mb", c.train.bucket_mb);
   });
   if (!total_epochs_given) c.schedule.total_epochs = std::max(c.train.epochs, 1);
   r.read_object("output", [&](ObjectReader& o) {
@@ -409,7 +411,9 @@ std::string Config::to_json() const {
         {"shuffle", train.shuffle},
         {"cuda_graph", train.cuda_graph},
         {"on_nonfinite", detail::enum_name(detail::kNonFiniteNames, train.on_nonfinite)},
-        {"shard_optimizer", train.shard_optimizer}}},
+        {"shard_optimizer", train.shard_optimizer},
+        {"collectives", detail::enum_name(detail::kCollectivesNames, train.collectives)},
+        {"bucket_mb", train.bucket_mb}}},
       {"output",
        {{"checkpoint", output.checkpoint},
         {"checkpoint_every", output.checkpoint_every},
@@ -453,6 +457,8 @@ void Config::validate() const {
                "config: data.task: regression expects data.source 'files' (float targets), found '",
                detail::enum_name(detail::kDataSourceNames, data.source), "'");
   }
+  MLPX_CHECK(std::isfinite(train.bucket_mb) && train.bucket_mb >= 0, ValueError,
+             "config: train.bucket_mb: expected a size in MB >= 0, found ", train.bucket_mb);
   // A skipped step must be skipped by every rank; a rank sees only its shard's gradients.
   MLPX_CHECK(!train.shard_optimizer || train.on_nonfinite == NonFinitePolicy::kStop, ValueError,
              "config: train.shard_optimizer: expected train.on_nonfinite 'stop', found 'skip' "

@@ -95,7 +95,10 @@ std::vector<std::string> describe_run(const Config& config, const DataSplits& da
     lines.push_back("data parallel: " + std::to_string(ranks.size()) + " ranks (" +
                     ranks.backend() + "), each runs its share of every batch of " +
                     std::to_string(trainer.batch_size()) + " rows; rank 0 logs and saves" +
+                    (trainer.reduces_on_device() ? "; gradients summed by NCCL on the GPUs" : "") +
                     (config.train.shard_optimizer ? "; optimizer state sharded (ZeRO-1)" : ""));
+  } else if (trainer.reduces_on_device()) {
+    lines.emplace_back("collectives: NCCL on one rank (train.collectives \"nccl\")");
   }
   line << "data: " << data.description << "; " << data.train.size() << " train / "
        << data.validation.size() << " validation / " << data.test.size() << " test rows";
@@ -212,13 +215,24 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     MLPX_CHECK(log, IoError, config.output.log, ": cannot open the training log for writing");
   }
 
+  // Rank 0's on_batch may stop the run (a Ctrl-C in Python); the others must stop at the same
+  // step, or they would wait for it in the next collective. So with several ranks every step
+  // ends in an agreement: one all-reduce of a flag on the host (the device is not waited for).
+  ProgressCallback on_batch = callbacks.on_batch;
+  if (ranks.size() > 1) {
+    on_batch = [&ranks, lead_callback = callbacks.on_batch](const BatchProgress& p) {
+      const bool stop = lead_callback && !lead_callback(p);
+      return ranks.all_reduce_sum(stop ? 1.0 : 0.0) == 0.0;
+    };
+  }
+
   RunResult result;
   result.rank = ranks.rank();
   result.ranks = ranks.size();
   while (trainer.epoch() < config.train.epochs) {
     const double lr =
         scheduled_lr(config.schedule, config.optimizer.lr, static_cast<int>(trainer.epoch()));
-    EpochMetrics m = trainer.run_epoch(lr, callbacks.on_batch);
+    EpochMetrics m = trainer.run_epoch(lr, on_batch);
     if (!m.completed) {
       // Stopped by the caller: the checkpoint and the log keep the last whole epoch.
       result.stopped = true;

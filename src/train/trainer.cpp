@@ -5,6 +5,7 @@
 
 #include "core/log.h"
 #include "dist/communicator.h"
+#include "dist/device_communicator.h"
 #include "kernels/graph.h"
 #include "math/streams.h"
 #include "mlpx/error.h"
@@ -31,6 +32,23 @@ dist::Shard optimizer_shard(const TrainerOptions& options, const Sequential& mod
     return {0, model.num_params()};
   }
   return dist::shard_of(model.num_params(), ranks->rank(), ranks->size());
+}
+
+// Whether the gradients go through NCCL on the model's GPU (train.collectives).
+bool uses_nccl(const TrainerOptions& options, Device device, const dist::Communicator* ranks) {
+  switch (options.train.collectives) {
+    case Collectives::kNccl:
+      MLPX_CHECK(device.is_cuda(), ValueError,
+                 "training: train.collectives \"nccl\" expects a model on a CUDA device, found "
+                 "it on ",
+                 device.str());
+      return true;
+    case Collectives::kHost:
+      return false;
+    case Collectives::kAuto:
+      break;
+  }
+  return device.is_cuda() && ranks != nullptr && ranks->size() > 1 && dist::built_with_nccl();
 }
 
 // batch_size 0 (or anything above the set) means the whole set: full-batch GD.
@@ -165,6 +183,19 @@ Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train,
   MLPX_CHECK(train_.features() == model.inputs(), ShapeError, "training: expected ", model.inputs(),
              " features (the model's inputs), found ", train_.features());
   check_data_for_loss(train_, options_.loss, model.outputs(), "training");
+  if (uses_nccl(options_, device, ranks_)) {
+    device_ranks_ = std::make_unique<dist::DeviceCommunicator>(
+        ranks_ != nullptr ? *ranks_ : dist::single_rank(), device);
+    std::vector<int64_t> layer_first;
+    for (size_t i = 0; i < model.num_layers(); ++i) {
+      layer_first.push_back(model.parameters()[2 * i].offset);
+    }
+    layer_first.push_back(model.num_params());
+    buckets_ = dist::gradient_buckets(layer_first, static_cast<int64_t>(dtype_size(model.dtype())),
+                                      options_.train.bucket_mb * 1e6);
+  }
+  // Host copies for MPI, where NCCL does not carry a CUDA model's buffers.
+  const bool host_copies = device.is_cuda() && !device_ranks_;
   if (data_parallel()) {
     const int64_t n_ranks = ranks_->size();
     MLPX_CHECK(batch_size_ >= n_ranks, ValueError, "training: expected a batch of at least ",
@@ -174,7 +205,7 @@ Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train,
                dtype_name(model.dtype()));
     // No rank's share of a batch exceeds ceil(b / N) <= ceil(B / N).
     local_capacity_ = (batch_size_ + n_ranks - 1) / n_ranks;
-    if (device.is_cuda()) host_grads_ = Tensor({model.num_params()}, model.dtype());
+    if (host_copies) host_grads_ = Tensor({model.num_params()}, model.dtype());
   }
   if (sharded()) {
     MLPX_CHECK(options_.train.on_nonfinite == NonFinitePolicy::kStop, ValueError,
@@ -184,7 +215,7 @@ Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train,
                "to shard the optimizer, found ",
                model.num_params(), " for ", ranks_->size(), " ranks");
     grad_shard_ = Tensor({shard_count_}, model.dtype(), device);
-    if (device.is_cuda()) {
+    if (host_copies) {
       host_grad_shard_ = Tensor({shard_count_}, model.dtype());
       host_params_ = Tensor({model.num_params()}, model.dtype());
     }
@@ -207,13 +238,31 @@ Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train,
   if (options_.train.on_nonfinite == NonFinitePolicy::kSkip) {
     nonfinite_flag_ = Tensor::zeros({4}, DType::kInt32, device);
   }
-  // The MPI all-reduce is a host call: a data-parallel step is not captured.
-  graph_enabled_ = device.is_cuda() && options_.train.cuda_graph && !data_parallel();
+  // MPI's collectives are host calls: a step that reduces through them is not captured. NCCL's
+  // run on the device's stream, inside the graph.
+  graph_enabled_ =
+      device.is_cuda() && options_.train.cuda_graph && (!data_parallel() || device_ranks_);
   // A captured step must allocate nothing: the model's buffers exist from now on.
   model.reserve(capacity);
 }
 
 bool Trainer::data_parallel() const { return ranks_ != nullptr && ranks_->size() > 1; }
+
+bool Trainer::overlaps_reduction() const {
+  return device_ranks_ != nullptr && !sharded() && buckets_.size() > 1;
+}
+
+void Trainer::start_buckets_after(size_t layer) {
+  for (const dist::GradientBucket& bucket : buckets_) {
+    if (bucket.after_layer != layer) continue;
+    Tensor part = model_.grads().flat_view(bucket.first, {bucket.count});
+    device_ranks_->start_all_reduce_sum(part);
+  }
+}
+
+bool Trainer::sharded() const {
+  return options_.train.shard_optimizer && (data_parallel() || device_ranks_ != nullptr);
+}
 
 dist::Shard Trainer::share_of(int64_t rows) const {
   if (!data_parallel()) return {0, rows};
@@ -222,9 +271,17 @@ dist::Shard Trainer::share_of(int64_t rows) const {
 
 // ZeRO stage 1: the gradients summed over the ranks arrive as this rank's shard only; it updates
 // its shard of the parameters with its shard of the optimizer state, then every rank's shard is
-// gathered into everyone's parameters. On CUDA through host copies (MPI on CPU buffers).
+// gathered into everyone's parameters: by NCCL on the device, else by MPI (a CUDA model's
+// buffers through host copies).
 void Trainer::sharded_update(double lr) {
   Tensor& params = model_.params();
+  Tensor params_shard = params.flat_view(shard_first_, {shard_count_});
+  if (device_ranks_) {
+    device_ranks_->reduce_scatter_sum(model_.grads(), grad_shard_);
+    optimizer_.step(params_shard, grad_shard_, lr, nullptr);
+    device_ranks_->all_gather_shards(params);
+    return;
+  }
   const bool cuda = params.device().is_cuda();
   if (cuda) {
     host_grads_.copy_from(model_.grads());
@@ -233,7 +290,6 @@ void Trainer::sharded_update(double lr) {
   } else {
     ranks_->reduce_scatter_sum(model_.grads(), grad_shard_);
   }
-  Tensor params_shard = params.flat_view(shard_first_, {shard_count_});
   optimizer_.step(params_shard, grad_shard_, lr, nullptr);
   if (cuda) {
     host_params_.copy_from(params);
@@ -245,7 +301,8 @@ void Trainer::sharded_update(double lr) {
 }
 
 std::vector<std::pair<std::string, Tensor>> Trainer::optimizer_state() {
-  if (!sharded()) return optimizer_.state();
+  // One rank's one shard is the whole state.
+  if (!sharded() || shard_count_ == model_.num_params()) return optimizer_.state();
   std::vector<std::pair<std::string, Tensor>> whole;
   for (const auto& [name, shard] : optimizer_.state()) {
     Tensor full = Tensor::zeros({model_.num_params()}, shard.dtype());
@@ -259,6 +316,10 @@ std::vector<std::pair<std::string, Tensor>> Trainer::optimizer_state() {
 
 void Trainer::reduce_gradients() {
   Tensor& grads = model_.grads();
+  if (device_ranks_) {
+    device_ranks_->all_reduce_sum(grads);
+    return;
+  }
   if (!grads.device().is_cuda()) {
     ranks_->all_reduce_sum(grads);
     return;
@@ -378,6 +439,7 @@ void Trainer::run_step(int64_t rows, double lr, bool may_replay) {
 void Trainer::enqueue_step(int64_t rows, double lr) {
   // Alone, a rank's share is the whole batch; data parallel, its rows of it (see share_of).
   const int64_t local = share_of(rows).count, stride = share_of(batch_size_).count;
+  bool reduced = false;  // the gradients were summed over the ranks, bucket by bucket
   if (local > 0) {
     Tensor x = batch_x_.rows(0, local), labels, target;
     gather_batch(train_.x, order_, position_, stride, x);
@@ -395,7 +457,13 @@ void Trainer::enqueue_step(int64_t rows, double lr) {
     loss_forward_backward(options_.loss, out, target, row_loss, &grad, rows);
     accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
     if (labels.defined()) accumulate_correct(out, labels, correct_);
-    model_.backward(grad);
+    if (overlaps_reduction()) {
+      model_.backward(grad, [this](size_t layer) { start_buckets_after(layer); });
+      device_ranks_->wait_started();
+      reduced = true;
+    } else {
+      model_.backward(grad);
+    }
   } else {
     model_.grads().fill_zero();  // a short last batch left this rank no rows
   }
@@ -404,7 +472,7 @@ void Trainer::enqueue_step(int64_t rows, double lr) {
     commit_batch_loss(loss_scratch_, batch_losses_, position_);
     return;
   }
-  if (data_parallel()) reduce_gradients();
+  if ((data_parallel() || device_ranks_) && !reduced) reduce_gradients();
   const bool skip_nonfinite = nonfinite_flag_.defined();
   if (skip_nonfinite) flag_nonfinite(loss_scratch_, model_.grads(), nonfinite_flag_);
   optimizer_.step(model_.params(), model_.grads(), lr, skip_nonfinite ? &nonfinite_flag_ : nullptr);

@@ -273,3 +273,38 @@ TEST(DataParallelRun, RankZeroAloneWritesAndEveryRankReportsTheSame) {
 
 }  // namespace
 }  // namespace mlpx
+
+namespace mlpx {
+namespace {
+
+// Rank 0's progress callback stops the run (as a Ctrl-C in Python does): every rank stops after
+// the same step, and none waits for the others in a collective.
+TEST(DataParallelStop, RankZerosCallbackStopsEveryRank) {
+  Config config;
+  config.device = "cpu";
+  config.data.source = DataSource::kSynthetic;
+  config.data.synthetic.train_samples = 600;
+  config.data.synthetic.test_samples = 60;
+  config.data.synthetic.features = 8;
+  config.data.synthetic.classes = 4;
+  config.model.layers = {{16, Activation::kTanh}, {4, Activation::kIdentity}};
+  config.train.epochs = 2;
+  config.train.batch_size = 30;
+  config.output.checkpoint = "";
+  config.output.log = "";
+  RunOptions options;
+  int64_t calls = 0;
+  options.callbacks.on_batch = [&calls](const BatchProgress& p) {
+    ++calls;
+    return !(p.epoch == 2 && p.batch == 3);
+  };
+  const RunResult result = run_training(config, options);
+  EXPECT_TRUE(result.stopped);
+  ASSERT_EQ(result.epochs.size(), 1u);  // the stopped epoch is not reported
+  // Only rank 0 calls the callback: 18 steps of epoch 1 (540 rows at batch 30), 3 of epoch 2.
+  EXPECT_EQ(calls, dist::world().rank() == 0 ? 21 : 0);
+  EXPECT_EQ(dist::world().all_reduce_sum(1.0), static_cast<double>(dist::world().size()));
+}
+
+}  // namespace
+}  // namespace mlpx

@@ -120,9 +120,12 @@ GPU_CHECK_BUDGET=200 GPU_CHECK_SANITIZER_CAP=20 FAKE_SAN_SLEEP=4 \
 rc=$?
 check "run exits 0 (got $rc; $T/run1.log)" [ "$rc" = 0 ]
 order=$(stages "$out")
-check "stage order is train, bench, speed before sanitizer (got: $order)" \
-  [ "$order" = "facts libraries prebuilt tests train bench speed sanitizer" ]
-check "train and speed passed" [ "$(result "$out" train) $(result "$out" speed)" = "PASS PASS" ]
+check "stage order is train, nccl, bench, speed before sanitizer (got: $order)" \
+  [ "$order" = "facts libraries prebuilt tests train nccl bench speed sanitizer" ]
+check "train, nccl and speed passed" \
+  [ "$(result "$out" train) $(result "$out" nccl) $(result "$out" speed)" = "PASS PASS PASS" ]
+check "the nccl stage ran mlpx with collectives nccl, then host" \
+  [ "$(calls | grep -c '^mlpx train --config .*nccl-\(nccl\|host\)-config.json')" = 2 ]
 # 5 sanitizer runs of 4 s each would take 20 s; the 20 s cap with 15 s needed per run admits 2.
 nsan=$(calls | grep -c '^compute-sanitizer ')
 check "the sanitizer's total cap stops it after 2 runs (ran $nsan)" [ "$nsan" = 2 ]
@@ -171,7 +174,7 @@ check "fallback: no command got timeout 0" no_timeout_zero
 plan=$(bash "$R/scripts/gpu-check.sh" plan)
 porder=$(sed -nE 's/^([a-z]+) +\|.*/\1/p' <<<"$plan" | grep -v '^stage$' | paste -sd' ' -)
 check "plan lists the run's order (got: $porder)" \
-  [ "$porder" = "facts prebuilt tests train bench speed sanitizer" ]
+  [ "$porder" = "facts prebuilt tests train nccl bench speed sanitizer" ]
 check "plan, worst case at the default budget: train and speed get their whole limit" \
   grep -qE '^train +\| +[0-9]+ \| +75 \| +75 \| +75 \| 75 s' <<<"$plan"
 check "... speed too" grep -qE '^speed +\| +[0-9]+ \| +90 \| +90 \| +90 \| 90 s' <<<"$plan"
