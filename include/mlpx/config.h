@@ -35,6 +35,13 @@ enum class Task { kAuto, kClassification, kRegression };
 // the epoch and step) or "skip" (a step whose batch loss or any gradient is NaN or Inf changes
 // nothing: parameters, optimizer state and step count stay; the epoch counts it).
 enum class NonFinitePolicy { kStop, kSkip };
+// A per-epoch validation figure (EpochMetrics' field of the same name), for early stopping,
+// output.keep_best and the sweep. val_loss is better lower, val_accuracy and val_r2 higher.
+enum class Metric { kValLoss, kValAccuracy, kValR2 };
+// "val_loss", "val_accuracy", "val_r2".
+std::string metric_name(Metric metric);
+// True when a higher value of `metric` is better.
+inline bool higher_is_better(Metric metric) { return metric != Metric::kValLoss; }
 
 struct FilePair {
   std::string x;  // features: .npy, .csv or IDX (*-ubyte[.gz])
@@ -73,6 +80,19 @@ struct ModelConfig {
   std::vector<LayerSpec> resolved_layers() const;
 };
 
+// train.early_stopping, as Keras's EarlyStopping: training ends once `patience` epochs in a row
+// (at least one) brought no improvement of `metric` larger than `min_delta` over its best value.
+// Needs a validation split.
+struct EarlyStopping {
+  Metric metric = Metric::kValLoss;
+  int patience = 0;  // Keras's default; 0 and 1 both stop at the first epoch without improvement
+  double min_delta = 0.0;
+
+  // True when `value` improves on `best` by more than min_delta (any value improves on NaN,
+  // the best of no epoch).
+  bool improves(double value, double best) const;
+};
+
 struct TrainConfig {
   int epochs = 15;
   int64_t batch_size = 128;  // 1: SGD; 0 or the training-set size: full-batch GD
@@ -85,6 +105,7 @@ struct TrainConfig {
   // state and parameters (ZeRO stage 1: gradients reduce-scattered, parameters all-gathered).
   // The same training and the same checkpoints as without; ignored by a single process.
   bool shard_optimizer = false;
+  std::optional<EarlyStopping> early_stopping;  // unset: every epoch runs
 };
 
 struct OutputConfig {
@@ -93,7 +114,14 @@ struct OutputConfig {
   int checkpoint_every = 1;
   std::string init_checkpoint;  // when set, the weights before the first step go here
   std::string log = "metrics.jsonl";
+  // Also keep the best epoch's checkpoint (by train.early_stopping's metric, else val_loss) in
+  // best_checkpoint_path(checkpoint). Needs a checkpoint and a validation split.
+  bool keep_best = false;
 };
+
+// Where output.keep_best puts the best epoch's checkpoint: "dir/model.safetensors" ->
+// "dir/model.best.safetensors"; a name without the .safetensors ending gets ".best" appended.
+std::string best_checkpoint_path(const std::string& checkpoint);
 
 // What a Trainer needs: the part of the configuration that one training step reads.
 struct TrainerOptions {

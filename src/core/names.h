@@ -111,5 +111,10 @@ inline constexpr EnumName<NonFinitePolicy> kNonFiniteNames[] = {
     {NonFinitePolicy::kStop, "stop"},
     {NonFinitePolicy::kSkip, "skip"},
 };
+inline constexpr EnumName<Metric> kMetricNames[] = {
+    {Metric::kValLoss, "val_loss"},
+    {Metric::kValAccuracy, "val_accuracy"},
+    {Metric::kValR2, "val_r2"},
+};
 
 }  // namespace mlpx::detail
