@@ -28,7 +28,7 @@ sweep() { "$MLPX" sweep --config "$T/base.json" --space "$T/space.json" --trials
 (exec "$MLPX" sweep --config "$T/base.json" --space "$T/space.json" --trials $TRIALS --seed 5 \
    --out "$T/killed" >"$T/first.txt" 2>&1) &
 job=$!
-for _ in $(seq 1 600); do
+for _ in $(seq 1 3000); do  # up to a minute on a loaded machine
   lines=$(cat "$T/killed/trials.jsonl" 2>/dev/null | wc -l)
   [ "$lines" -ge 3 ] && break
   kill -0 $job 2>/dev/null || break
