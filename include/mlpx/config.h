@@ -40,6 +40,13 @@ enum class NonFinitePolicy { kStop, kSkip };
 // of the buffers, without a CUDA graph; "auto": nccl on several ranks when the build has NCCL,
 // else host. A model on the CPU always reduces through MPI (nccl there is an error).
 enum class Collectives { kAuto, kNccl, kHost };
+// A per-epoch validation figure (EpochMetrics' field of the same name), for early stopping,
+// output.keep_best and the sweep. val_loss is better lower, val_accuracy and val_r2 higher.
+enum class Metric { kValLoss, kValAccuracy, kValR2 };
+// "val_loss", "val_accuracy", "val_r2".
+std::string metric_name(Metric metric);
+// True when a higher value of `metric` is better.
+inline bool higher_is_better(Metric metric) { return metric != Metric::kValLoss; }
 
 struct FilePair {
   std::string x;  // features: .npy, .csv or IDX (*-ubyte[.gz])
@@ -78,6 +85,19 @@ struct ModelConfig {
   std::vector<LayerSpec> resolved_layers() const;
 };
 
+// train.early_stopping, as Keras's EarlyStopping: training ends once `patience` epochs in a row
+// (at least one) brought no improvement of `metric` larger than `min_delta` over its best value.
+// Needs a validation split.
+struct EarlyStopping {
+  Metric metric = Metric::kValLoss;
+  int patience = 0;  // Keras's default; 0 and 1 both stop at the first epoch without improvement
+  double min_delta = 0.0;
+
+  // True when `value` improves on `best` by more than min_delta (any value improves on NaN,
+  // the best of no epoch).
+  bool improves(double value, double best) const;
+};
+
 struct TrainConfig {
   int epochs = 15;
   int64_t batch_size = 128;  // 1: SGD; 0 or the training-set size: full-batch GD
@@ -96,6 +116,7 @@ struct TrainConfig {
   // soon as its layers' backward is enqueued, so that it overlaps the backward of the layers
   // below. 0: one all-reduce after the whole backward pass.
   double bucket_mb = 25.0;
+  std::optional<EarlyStopping> early_stopping;  // unset: every epoch runs
 };
 
 struct OutputConfig {
@@ -104,7 +125,14 @@ struct OutputConfig {
   int checkpoint_every = 1;
   std::string init_checkpoint;  // when set, the weights before the first step go here
   std::string log = "metrics.jsonl";
+  // Also keep the best epoch's checkpoint (by train.early_stopping's metric, else val_loss) in
+  // best_checkpoint_path(checkpoint). Needs a checkpoint and a validation split.
+  bool keep_best = false;
 };
+
+// Where output.keep_best puts the best epoch's checkpoint: "dir/model.safetensors" ->
+// "dir/model.best.safetensors"; a name without the .safetensors ending gets ".best" appended.
+std::string best_checkpoint_path(const std::string& checkpoint);
 
 // What a Trainer needs: the part of the configuration that one training step reads.
 struct TrainerOptions {

@@ -67,7 +67,8 @@ bool standardizes(Normalize normalize, ElementType features);
 // turns labels into one-hot targets where the loss needs float rows, normalises with
 // statistics of the training split only, and holds out config.data.validation_split of the
 // training rows, chosen from the seed. Everything on the CPU.
-DataSplits load_data(const Config& config, int64_t outputs);
+// With `with_test` false the test split is neither read nor made (splits.test stays empty).
+DataSplits load_data(const Config& config, int64_t outputs, bool with_test = true);
 
 // The one set `mlpx eval` scores, read alone: the config's test set, else its training set
 // (all of it, no validation split), normalised as in training: data.normalize's scaling, then

@@ -21,4 +21,9 @@ std::string precision_name(Precision precision);
 void gemm(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b, Tensor& c,
           double alpha = 1.0, double beta = 0.0, Precision precision = Precision::kFp32);
 
+// The threads each CPU GEMM of this process may use (OpenBLAS's setting; its default, and
+// $OPENBLAS_NUM_THREADS's, is the number of cores). ValueError unless threads >= 1.
+void set_cpu_threads(int threads);
+int cpu_threads();
+
 }  // namespace mlpx

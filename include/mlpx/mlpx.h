@@ -17,5 +17,6 @@
 #include "mlpx/optimizer.h"
 #include "mlpx/safetensors.h"
 #include "mlpx/schedule.h"
+#include "mlpx/sweep.h"
 #include "mlpx/tensor.h"
 #include "mlpx/training.h"

@@ -190,6 +190,13 @@ struct RunOptions {
   // nn.Sequential state_dict() or mlpx's names (load_weights in mlpx/checkpoint.h).
   std::string init_weights;
   RunCallbacks callbacks;
+  // The metrics of the epochs before `resume`'s checkpoint (as an earlier RunResult returned
+  // them): train.early_stopping and output.keep_best then go on from that history's best epoch
+  // and count. Empty: they start afresh at the first epoch run.
+  std::vector<EpochMetrics> history;
+  // false: the test split is neither read nor scored (a hyperparameter sweep scores on the
+  // validation split only); RunResult::test stays empty.
+  bool read_test = true;
 };
 
 struct RunResult {
@@ -197,6 +204,13 @@ struct RunResult {
   Evaluation test;  // samples == 0 when there is no test set
   double seconds = 0.0;
   bool stopped = false;  // on_batch ended the run early (the last checkpoint is the last epoch's)
+  // train.early_stopping ended training after the last epoch in `epochs` (whose checkpoint was
+  // saved); the run is otherwise whole (the test set is scored).
+  bool stopped_early = false;
+  // With train.early_stopping or output.keep_best: the best epoch by their metric (history
+  // included) and its value; 0 and 0 otherwise.
+  int64_t best_epoch = 0;
+  double best_value = 0.0;
   // This process's rank of the data-parallel job and the number of ranks (0 and 1 alone).
   // Every rank returns the same figures; rank 0 alone called the callbacks and wrote files.
   int rank = 0, ranks = 1;

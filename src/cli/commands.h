@@ -19,6 +19,7 @@ void add_eval_command(CLI::App& app);     // mlpx eval
 void add_predict_command(CLI::App& app);  // mlpx predict
 void add_bench_command(CLI::App& app);    // mlpx bench
 void add_config_command(CLI::App& app);   // mlpx config
+void add_sweep_command(CLI::App& app);    // mlpx sweep
 // mlpx init-study and mlpx plot (pictures through gnuplot, see gnuplot.h)
 void add_init_study_command(CLI::App& app);
 void add_plot_command(CLI::App& app);

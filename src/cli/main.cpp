@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   mlpx::cli::add_plot_command(app);
   mlpx::cli::add_bench_command(app);
   mlpx::cli::add_config_command(app);
+  mlpx::cli::add_sweep_command(app);
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's callback
   } catch (const CLI::ParseError& e) {

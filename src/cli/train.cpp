@@ -77,6 +77,22 @@ void run_train(const TrainArgs& args) {
     };
   }
   const RunResult result = run_training(config, options);
+  if (!args.quiet && result.rank == 0 && result.stopped_early) {
+    const EarlyStopping& rule = *config.train.early_stopping;
+    std::cout << "early stopping after epoch " << result.epochs.back().epoch << ": no "
+              << metric_name(rule.metric) << " better than the best by more than " << rule.min_delta
+              << " for " << std::max(rule.patience, 1) << " epoch(s)" << std::endl;
+  }
+  if (!args.quiet && result.rank == 0 && result.best_epoch > 0) {
+    const Metric metric =
+        config.train.early_stopping ? config.train.early_stopping->metric : Metric::kValLoss;
+    std::cout << "best epoch " << result.best_epoch << ": " << metric_name(metric) << " "
+              << result.best_value
+              << (config.output.keep_best
+                      ? " (kept in " + best_checkpoint_path(config.output.checkpoint) + ")"
+                      : std::string())
+              << std::endl;
+  }
   if (!args.quiet && result.rank == 0 && result.test.samples > 0) {
     std::cout << test_line(result.test, result.seconds) << std::endl;
   }

@@ -116,5 +116,10 @@ inline constexpr EnumName<Collectives> kCollectivesNames[] = {
     {Collectives::kNccl, "nccl"},
     {Collectives::kHost, "host"},
 };
+inline constexpr EnumName<Metric> kMetricNames[] = {
+    {Metric::kValLoss, "val_loss"},
+    {Metric::kValAccuracy, "val_accuracy"},
+    {Metric::kValR2, "val_r2"},
+};
 
 }  // namespace mlpx::detail

@@ -43,4 +43,7 @@ template void gemm(bool, bool, int64_t, int64_t, int64_t, float, const float*, c
 template void gemm(bool, bool, int64_t, int64_t, int64_t, double, const double*, const double*,
                    double, double*);
 
+void set_gemm_threads(int threads) { openblas_set_num_threads(threads); }
+int gemm_threads() { return openblas_get_num_threads(); }
+
 }  // namespace mlpx::cpu

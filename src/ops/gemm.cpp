@@ -49,4 +49,11 @@ void gemm(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b, 
       });
 }
 
+void set_cpu_threads(int threads) {
+  MLPX_CHECK(threads >= 1, ValueError, "cpu threads: expected at least 1, found ", threads);
+  cpu::set_gemm_threads(threads);
+}
+
+int cpu_threads() { return cpu::gemm_threads(); }
+
 }  // namespace mlpx

@@ -293,6 +293,17 @@ Config Config::from_json(const std::string& text) {
     t.read("shard_optimizer", c.train.shard_optimizer);
     t.read_enum("collectives", c.train.collectives, detail::kCollectivesNames);
     t.read("bucket_mb", c.train.bucket_mb);
+    if (const json* e = t.find("early_stopping")) {
+      if (!e->is_null()) {
+        EarlyStopping stop;
+        t.read_object("early_stopping", [&](ObjectReader& s) {
+          s.read_enum("metric", stop.metric, detail::kMetricNames);
+          s.read_int("patience", stop.patience, 0);
+          s.read("min_delta", stop.min_delta);
+        });
+        c.train.early_stopping = stop;
+      }
+    }
   });
   if (!total_epochs_given) c.schedule.total_epochs = std::max(c.train.epochs, 1);
   r.read_object("output", [&](ObjectReader& o) {
@@ -300,6 +311,7 @@ Config Config::from_json(const std::string& text) {
     o.read_int("checkpoint_every", c.output.checkpoint_every, 0);
     o.read("init_checkpoint", c.output.init_checkpoint);
     o.read("log", c.output.log);
+    o.read("keep_best", c.output.keep_best);
   });
   r.reject_unknown_keys();
   c.validate();
@@ -418,10 +430,32 @@ std::string Config::to_json() const {
        {{"checkpoint", output.checkpoint},
         {"checkpoint_every", output.checkpoint_every},
         {"init_checkpoint", output.init_checkpoint},
-        {"log", output.log}}},
+        {"log", output.log},
+        {"keep_best", output.keep_best}}},
   };
+  if (train.early_stopping) {
+    doc["train"]["early_stopping"] = {{"metric", metric_name(train.early_stopping->metric)},
+                                      {"patience", train.early_stopping->patience},
+                                      {"min_delta", train.early_stopping->min_delta}};
+  }
   if (model.activation_alpha) doc["model"]["activation_alpha"] = *model.activation_alpha;
   return doc.dump(2);
+}
+
+std::string metric_name(Metric metric) { return detail::enum_name(detail::kMetricNames, metric); }
+
+bool EarlyStopping::improves(double value, double best) const {
+  if (std::isnan(best)) return !std::isnan(value);
+  return higher_is_better(metric) ? value - best > min_delta : best - value > min_delta;
+}
+
+std::string best_checkpoint_path(const std::string& checkpoint) {
+  const std::string ending = ".safetensors";
+  if (checkpoint.size() > ending.size() &&
+      checkpoint.compare(checkpoint.size() - ending.size(), ending.size(), ending) == 0) {
+    return checkpoint.substr(0, checkpoint.size() - ending.size()) + ".best" + ending;
+  }
+  return checkpoint + ".best";
 }
 
 std::vector<LayerSpec> ModelConfig::resolved_layers() const {
@@ -463,6 +497,22 @@ void Config::validate() const {
   MLPX_CHECK(!train.shard_optimizer || train.on_nonfinite == NonFinitePolicy::kStop, ValueError,
              "config: train.shard_optimizer: expected train.on_nonfinite 'stop', found 'skip' "
              "(a step skipped on one rank's shard would not be skipped on the others)");
+  if (train.early_stopping) {
+    MLPX_CHECK(data.validation_split > 0, ValueError,
+               "config: train.early_stopping: expected a validation split to watch "
+               "(data.validation_split > 0), found data.validation_split 0");
+    MLPX_CHECK(train.early_stopping->min_delta >= 0, ValueError,
+               "config: train.early_stopping.min_delta: expected >= 0, found ",
+               train.early_stopping->min_delta);
+  }
+  if (output.keep_best) {
+    MLPX_CHECK(data.validation_split > 0, ValueError,
+               "config: output.keep_best: expected a validation split to pick the best epoch "
+               "(data.validation_split > 0), found data.validation_split 0");
+    MLPX_CHECK(!output.checkpoint.empty(), ValueError,
+               "config: output.keep_best: expected an output.checkpoint beside which to keep the "
+               "best epoch, found none");
+  }
   MLPX_CHECK(!model.layers.empty(), ValueError,
              "config: model.layers: expected at least one layer, found none");
   for (size_t i = 0; i < model.layers.size(); ++i) {

@@ -279,7 +279,7 @@ Dataset load_evaluation_set(const Config& config, int64_t outputs,
   return set;
 }
 
-DataSplits load_data(const Config& config, int64_t outputs) {
+DataSplits load_data(const Config& config, int64_t outputs, bool with_test) {
   const DataConfig& dc = config.data;
   DataSplits splits;
   Dataset all;
@@ -289,7 +289,7 @@ DataSplits load_data(const Config& config, int64_t outputs) {
                "data.synthetic.classes: expected at most ", outputs,
                " (the model's outputs), found ", dc.synthetic.classes);
     all = make_synthetic(dc.synthetic, dc.synthetic.train_samples, config.seed, 0);
-    if (dc.synthetic.test_samples > 0)
+    if (with_test && dc.synthetic.test_samples > 0)
       splits.test = make_synthetic(dc.synthetic, dc.synthetic.test_samples, config.seed, 1);
     for (Dataset* set : {&all, &splits.test}) {
       if (set->size() > 0 && !loss_uses_class_labels(config.loss))
@@ -307,7 +307,7 @@ DataSplits load_data(const Config& config, int64_t outputs) {
     scaled_uint8 =
         !standardize && dc.normalize != Normalize::kNone && train_x.type == ElementType::kUint8;
     all = make_dataset(train_x, load_array(train.y), config, outputs, "train");
-    if (!test.x.empty()) {
+    if (with_test && !test.x.empty()) {
       splits.test = make_dataset(load_array(test.x), load_array(test.y), config, outputs, "test");
       MLPX_CHECK(splits.test.features() == all.features(), IoError, test.x, ": expected ",
                  all.features(), " features like ", train.x, ", found ", splits.test.features());

@@ -1,6 +1,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -149,6 +150,58 @@ void log_epoch(std::ofstream& log, const EpochMetrics& m) {
   log << line.dump() << std::endl;
 }
 
+// train.early_stopping and output.keep_best: the best epoch so far by one metric, and how many
+// epochs in a row have not improved on it.
+class BestEpoch {
+ public:
+  explicit BestEpoch(const Config& config)
+      : rule_(config.train.early_stopping.value_or(EarlyStopping{})),
+        tracking_(config.train.early_stopping.has_value() || config.output.keep_best) {}
+
+  bool tracking() const { return tracking_; }
+  int64_t epoch() const { return best_epoch_; }
+  double value() const { return best_; }
+
+  // Takes one epoch's metrics; true when it is the new best.
+  bool update(const EpochMetrics& m) {
+    const double value = m.*field();
+    MLPX_CHECK(!std::isnan(value), ValueError,
+               "train.early_stopping.metric: ", metric_name(rule_.metric),
+               " is not measured for a ",
+               m.regression ? "regression task (use val_r2 or val_loss)"
+                            : "classification task (use val_accuracy or val_loss)");
+    if (rule_.improves(value, best_)) {
+      best_ = value;
+      best_epoch_ = m.epoch;
+      waited_ = 0;
+      return true;
+    }
+    ++waited_;
+    return false;
+  }
+  // Keras's rule: `patience` epochs without an improvement, and at least one.
+  bool should_stop() const { return waited_ > 0 && waited_ >= rule_.patience; }
+
+ private:
+  double EpochMetrics::*field() const {
+    switch (rule_.metric) {
+      case Metric::kValAccuracy:
+        return &EpochMetrics::val_accuracy;
+      case Metric::kValR2:
+        return &EpochMetrics::val_r2;
+      case Metric::kValLoss:
+        break;
+    }
+    return &EpochMetrics::val_loss;
+  }
+
+  EarlyStopping rule_;
+  bool tracking_;
+  double best_ = std::numeric_limits<double>::quiet_NaN();
+  int64_t best_epoch_ = 0;
+  int waited_ = 0;
+};
+
 }  // namespace
 
 RunResult run_training(const Config& config, const RunOptions& options) {
@@ -172,7 +225,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
   }
 
   const int64_t outputs = config.model.layers.back().units;
-  const DataSplits data_cpu = load_data(config, outputs);
+  const DataSplits data_cpu = load_data(config, outputs, options.read_test);
   const Dataset train = data_cpu.train.to(device);
   const Dataset validation = data_cpu.validation.to(device);
   const Dataset test = data_cpu.test.to(device);
@@ -229,7 +282,16 @@ RunResult run_training(const Config& config, const RunOptions& options) {
   RunResult result;
   result.rank = ranks.rank();
   result.ranks = ranks.size();
-  while (trainer.epoch() < config.train.epochs) {
+  BestEpoch best(config);
+  if (best.tracking()) {
+    for (const EpochMetrics& m : options.history) {
+      if (m.epoch <= trainer.epoch()) best.update(m);
+    }
+  }
+  const std::string best_path =
+      config.output.keep_best ? best_checkpoint_path(config.output.checkpoint) : std::string();
+  while (trainer.epoch() < config.train.epochs &&
+         !(config.train.early_stopping && best.should_stop())) {
     const double lr =
         scheduled_lr(config.schedule, config.optimizer.lr, static_cast<int>(trainer.epoch()));
     EpochMetrics m = trainer.run_epoch(lr, on_batch);
@@ -246,18 +308,31 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     result.epochs.push_back(m);
     if (callbacks.on_epoch) callbacks.on_epoch(m);
     if (log.is_open()) log_epoch(log, m);
+    const bool is_best = best.tracking() && best.update(m);
+    result.stopped_early = config.train.early_stopping && best.should_stop();
     const int every = config.output.checkpoint_every;
-    const bool last = trainer.epoch() >= config.train.epochs;
-    if (!config.output.checkpoint.empty() &&
-        (last || (every > 0 && trainer.epoch() % every == 0))) {
+    const bool last = trainer.epoch() >= config.train.epochs || result.stopped_early;
+    const bool save_last =
+        !config.output.checkpoint.empty() && (last || (every > 0 && trainer.epoch() % every == 0));
+    if (save_last || (is_best && config.output.keep_best)) {
       // Every rank takes part (a sharded optimizer's state is gathered); rank 0 writes.
       const auto optimizer_state = trainer.optimizer_state();
       if (lead) {
-        save_checkpoint(config.output.checkpoint, model, config.optimizer.type, optimizer_state,
-                        stored_config, {trainer.epoch(), trainer.optimizer().steps()},
-                        data_cpu.standardization);
+        const TrainingProgress progress{trainer.epoch(), trainer.optimizer().steps()};
+        if (save_last) {
+          save_checkpoint(config.output.checkpoint, model, config.optimizer.type, optimizer_state,
+                          stored_config, progress, data_cpu.standardization);
+        }
+        if (is_best && config.output.keep_best) {
+          save_checkpoint(best_path, model, config.optimizer.type, optimizer_state, stored_config,
+                          progress, data_cpu.standardization);
+        }
       }
     }
+  }
+  if (best.tracking()) {
+    result.best_epoch = best.epoch();
+    result.best_value = best.value();
   }
 
   if (result.stopped) {
