@@ -96,10 +96,10 @@ mlpx::Device device_of(const nb::ndarray<>& a, const std::string& name) {
 // Keeps a Python array alive for as long as a Tensor wraps its memory; the last Tensor handle
 // may go away without the GIL (inside a training step), so the release takes it.
 std::shared_ptr<void> keep_alive(const nb::ndarray<>& a) {
-  return std::shared_ptr<void>(new nb::ndarray<>(a), [](void* p) {
-    nb::gil_scoped_acquire gil;
-    delete static_cast<nb::ndarray<>*>(p);
-  });
+  return {new nb::ndarray<>(a), [](void* p) {
+            nb::gil_scoped_acquire gil;
+            delete static_cast<nb::ndarray<>*>(p);
+          }};
 }
 
 // x: float32 [N, features], C-contiguous, on the CPU or a CUDA device: wrapped, not copied.
@@ -168,7 +168,7 @@ NumpyArray to_numpy(const mlpx::Tensor& tensor) {
   auto* keep = new mlpx::Tensor(t);
   nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<mlpx::Tensor*>(p); });
   std::vector<size_t> shape(t.shape().begin(), t.shape().end());
-  return NumpyArray(t.data<float>(), shape.size(), shape.data(), owner);
+  return {t.data<float>(), shape.size(), shape.data(), owner};
 }
 
 // A CUDA float32 tensor as a DLPack tensor for torch (no copy).
@@ -176,9 +176,9 @@ nb::ndarray<nb::pytorch, float> to_torch_device(const mlpx::Tensor& t) {
   auto* keep = new mlpx::Tensor(t);
   nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<mlpx::Tensor*>(p); });
   std::vector<size_t> shape(t.shape().begin(), t.shape().end());
-  return nb::ndarray<nb::pytorch, float>(t.data<float>(), shape.size(), shape.data(), owner,
-                                         nullptr, nb::dtype<float>(), nb::device::cuda::value,
-                                         t.device().index);
+  return {
+      t.data<float>(),         shape.size(),    shape.data(), owner, nullptr, nb::dtype<float>(),
+      nb::device::cuda::value, t.device().index};
 }
 
 // An array file's contents (load_array: .npy, .csv, IDX) as a numpy array of its element type.
@@ -204,8 +204,7 @@ nb::ndarray<nb::numpy> load_array(const std::string& path) {
   const nb::dlpack::dtype type{static_cast<uint8_t>(code),
                                static_cast<uint8_t>(8 * mlpx::element_size(array->type)), 1};
   std::vector<size_t> shape(array->shape.begin(), array->shape.end());
-  return nb::ndarray<nb::numpy>(array->bytes.data(), shape.size(), shape.data(), owner, nullptr,
-                                type);
+  return {array->bytes.data(), shape.size(), shape.data(), owner, nullptr, type};
 }
 
 // ---- the model ------------------------------------------------------------------------------

@@ -48,3 +48,17 @@ def test_package_ships_typing_marker():
     folder = os.path.dirname(mlpx.__file__)
     assert os.path.exists(os.path.join(folder, "py.typed"))
     assert os.path.exists(os.path.join(folder, "_mlpx.pyi"))
+
+
+def test_load_array_reads_what_the_command_line_reads(tmp_path):
+    import numpy as np
+    import pytest
+    for a in (np.arange(12, dtype=np.uint8).reshape(3, 4), np.linspace(0, 1, 6, dtype=np.float32),
+              np.array([[1, -2], [3, 4]], dtype=np.int64)):
+        np.save(tmp_path / "a.npy", a)
+        back = mlpx.load_array(tmp_path / "a.npy")
+        assert back.dtype == a.dtype and np.array_equal(back, a)
+    (tmp_path / "a.csv").write_text("x,y\n1,2\n3,4.5\n")
+    assert np.array_equal(mlpx.load_array(str(tmp_path / "a.csv")), [[1, 2], [3, 4.5]])
+    with pytest.raises(mlpx.Error, match="missing.npy"):
+        mlpx.load_array(tmp_path / "missing.npy")
