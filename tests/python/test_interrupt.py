@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import struct
+import sys
 import threading
 
 import numpy as np
@@ -99,3 +100,30 @@ def test_ctrl_c_during_train_raises(tmp_path):
             mlpx.train(config, progress=False)
     finally:
         timer.cancel()
+
+
+def test_training_releases_the_gil():
+    # With a switch interval of 1000 s the main thread never hands the GIL over on its own:
+    # the worker, woken before the epoch, can run only if the epoch releases it.
+    x, y = data(20000)
+    m = mlpx.Model(inputs=16, layers=[(2, "identity")])
+    config = m.config.replace(train={"batch_size": 1})._native
+    fit = _mlpx.Fit(m._net, config, _mlpx.Data(m._net, config, x, y, "x", "y", "train"))
+    go, ran = threading.Event(), []
+
+    def worker():
+        go.wait()
+        ran.append(True)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1000)
+    try:
+        go.set()
+        fit.run_epoch(1e-3, None, 0)
+        during = list(ran)
+    finally:
+        sys.setswitchinterval(interval)
+    thread.join()
+    assert during, "the worker thread could not run while the epoch trained"
