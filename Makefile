@@ -60,6 +60,8 @@ DEB_PACKAGES += libopenmpi-dev openmpi-bin
 DEB_PACKAGES += python3-dev python3-venv python3-numpy python3-pytest
 PY_VENV ?= build-venv
 NANOBIND_VERSION ?= 2.15.0
+# Debian's interpreter, the one its python3-* packages are for (not a python3 earlier on PATH).
+DEB_PYTHON ?= /usr/bin/python3
 
 # Sources the format rules look at: the tracked C++/CUDA files (every such file under the
 # source folders when this is not a git checkout).
@@ -121,8 +123,10 @@ deps:
 	  echo "deps: $(PY_VENV)/ has nanobind $$($(PY_VENV)/bin/python -m nanobind --version)"; \
 	else \
 	  echo "deps: nanobind $(NANOBIND_VERSION) from PyPI into $(PY_VENV)/"; \
-	  python3 -m venv --system-site-packages $(PY_VENV); \
+	  rm -rf $(PY_VENV); \
+	  $(DEB_PYTHON) -m venv --system-site-packages $(PY_VENV); \
 	  $(PY_VENV)/bin/python -m pip install -q --disable-pip-version-check nanobind==$(NANOBIND_VERSION); \
+	  $(PY_VENV)/bin/python -c 'import nanobind, numpy, pytest'; \
 	fi
 
 build:
