@@ -19,10 +19,13 @@ if not os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte
 # --- Python: Fashion-MNIST ---
 import mlpx
 
-data = "/usr/share/datasets/fashion-mnist/"
-def images(name): return mlpx.load_array(data + name).reshape(-1, 784).astype("float32") / 255
-x, y = images("train-images-idx3-ubyte.gz"), mlpx.load_array(data + "train-labels-idx1-ubyte.gz")
-xt, yt = images("t10k-images-idx3-ubyte.gz"), mlpx.load_array(data + "t10k-labels-idx1-ubyte.gz")
+def read(name):  # Debian's dataset-fashion-mnist: IDX files, uint8 images and labels
+    return mlpx.load_array("/usr/share/datasets/fashion-mnist/" + name)
+
+x = read("train-images-idx3-ubyte.gz").reshape(-1, 784).astype("float32") / 255
+y = read("train-labels-idx1-ubyte.gz")
+xt = read("t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype("float32") / 255
+yt = read("t10k-labels-idx1-ubyte.gz")
 
 model = mlpx.Model(inputs=784, layers=[(256, "relu"), (128, "relu"), (10, "identity")])
 model.fit(x, y, validation=(xt, yt), epochs=3, batch_size=128, optimizer="adam", progress=True)
