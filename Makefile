@@ -4,7 +4,8 @@
 #   make test             install what is missing, build, run every test, the format check
 #                         and the installed-package consumer (examples/consumer)
 #
-#   make deps             install the missing Debian packages (as root; else print the command)
+#   make deps             install the missing Debian packages (as root; else print the command),
+#                         and nanobind from PyPI into $(PY_VENV) (the Python package's build)
 #   make build            configure (preset default, or cpu-only when CUDA=OFF) and build into
 #                         $(BUILD_DIR)
 #   make format           clang-format -i on the tracked sources
@@ -23,7 +24,7 @@
 # Variables: BUILD_DIR=build  CUDA=AUTO|ON|OFF|SIM  JOBS=2  CUDA_ARCHS=  (empty: CMake's rule)
 #            CMAKE_ARGS=  (extra configure arguments, every target)  TRAIN_ARGS=  (of mlpx train)
 #            ASAN_BUILD_DIR=build-asan  SIM_BUILD_DIR=build-sim  FUZZ_BUILD_DIR=build-fuzz
-#            LINT_BUILD_DIR=build-tidy
+#            LINT_BUILD_DIR=build-tidy  PY_VENV=build-venv
 # Each build flavour is a preset of CMakePresets.json (cmake --list-presets); these targets add
 # only what the variables change.
 
@@ -52,6 +53,15 @@ DEB_PACKAGES += libboost-context-dev
 DEB_PACKAGES += clang libclang-rt-14-dev
 # Data-parallel training (src/dist/, MLPX_MPI): Open MPI, its headers and its launcher, mpirun.
 DEB_PACKAGES += libopenmpi-dev openmpi-bin
+# The Python package (python/, MLPX_PYTHON) and its tests (tests/python): Python's headers,
+# venv, numpy and pytest from Debian; nanobind, which Debian 12 lacks, from PyPI into the
+# virtual environment $(PY_VENV) (it sees Debian's packages). Every configure below passes its
+# interpreter to CMake, so MLPX_PYTHON AUTO finds nanobind. torch is optional (tests skip).
+DEB_PACKAGES += python3-dev python3-venv python3-numpy python3-pytest
+PY_VENV ?= build-venv
+NANOBIND_VERSION ?= 2.15.0
+# Debian's interpreter, the one its python3-* packages are for (not a python3 earlier on PATH).
+DEB_PYTHON ?= /usr/bin/python3
 
 # Sources the format rules look at: the tracked C++/CUDA files (every such file under the
 # source folders when this is not a git checkout).
@@ -75,7 +85,9 @@ PRESET_DIR_lint := build-tidy
 # $(call preset_dir_differs,PRESET,DIR): non-empty when DIR is not PRESET's folder.
 preset_dir_differs = $(filter-out $(abspath $(PRESET_DIR_$(1))),$(abspath $(2)))
 # $(call configure,PRESET,DIR,EXTRA ARGUMENTS)
-configure = $(CMAKE) --preset $(1) $(if $(call preset_dir_differs,$(1),$(2)),-B $(2)) $(3) $(CMAKE_ARGS)
+configure = $(CMAKE) --preset $(1) $(if $(call preset_dir_differs,$(1),$(2)),-B $(2)) $(3) \
+  $$(test -x $(PY_VENV)/bin/python && echo -DPython_EXECUTABLE=$(abspath $(PY_VENV))/bin/python) \
+  $(CMAKE_ARGS)
 # $(call build_preset,PRESET,DIR,TARGET): TARGET (optional) must be the build preset's own.
 build_preset = $(if $(call preset_dir_differs,$(1),$(2)),$(CMAKE) --build $(2) $(if $(3),--target $(3)),$(CMAKE) --build --preset $(1)) -j $(JOBS)
 
@@ -107,6 +119,15 @@ deps:
 	echo "deps: installing$$missing"; \
 	if [ "$${MLPX_APT_UPDATED:-0}" != 1 ]; then apt-get update -q; fi; \
 	DEBIAN_FRONTEND=noninteractive $$cmd
+	@if $(PY_VENV)/bin/python -c 'import nanobind, numpy, pytest' 2>/dev/null; then \
+	  echo "deps: $(PY_VENV)/ has nanobind $$($(PY_VENV)/bin/python -m nanobind --version)"; \
+	else \
+	  echo "deps: nanobind $(NANOBIND_VERSION) from PyPI into $(PY_VENV)/"; \
+	  rm -rf $(PY_VENV); \
+	  $(DEB_PYTHON) -m venv --system-site-packages $(PY_VENV); \
+	  $(PY_VENV)/bin/python -m pip install -q --disable-pip-version-check nanobind==$(NANOBIND_VERSION); \
+	  $(PY_VENV)/bin/python -c 'import nanobind, numpy, pytest'; \
+	fi
 
 build:
 	$(call configure,$(BUILD_PRESET),$(BUILD_DIR),-DMLPX_CUDA=$(CUDA) \

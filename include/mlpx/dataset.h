@@ -63,6 +63,13 @@ Tensor features_from(const Array& array, Normalize normalize);
 // Whether data.normalize standardizes features of this element type ("auto": all but uint8).
 bool standardizes(Normalize normalize, ElementType features);
 
+// A data set from features x (float32 [N, F], any device, used as they are: no normalization)
+// and y as a file holds it (class indices [N], target rows [N, K] or regression targets [N] /
+// [N, K]: `task`, as data.task), turned into labels and targets for `loss` as load_data does.
+// Errors name y.source and `x_name`. What programs that hold their data in memory train on.
+Dataset dataset_from(Tensor x, const std::string& x_name, const Array& y, Loss loss, Task task,
+                     int64_t outputs, const std::string& name);
+
 // Reads (or generates) the data the config names, checks labels against `outputs` classes,
 // turns labels into one-hot targets where the loss needs float rows, normalises with
 // statistics of the training split only, and holds out config.data.validation_split of the

@@ -51,6 +51,11 @@ class Tensor {
   template <typename T>
   static Tensor from_vector(const std::vector<T>& values, Shape shape,
                             Device device = Device::cpu());
+  // A tensor over memory that another owner holds (a numpy array's buffer, a DLPack tensor):
+  // `data` holds the elements of `shape` contiguously, row-major, on `device`. Nothing is
+  // copied or freed; `owner` is kept alive as long as this tensor or any view of it.
+  static Tensor wrap(void* data, Shape shape, DType dtype, Device device,
+                     std::shared_ptr<void> owner);
   // Copies the elements to a host vector (waits for the device). T must match dtype().
   template <typename T>
   std::vector<T> to_vector() const;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -214,6 +215,10 @@ struct RunResult {
   // This process's rank of the data-parallel job and the number of ranks (0 and 1 alone).
   // Every rank returns the same figures; rank 0 alone called the callbacks and wrote files.
   int rank = 0, ranks = 1;
+  // The trained model (on the config's device; stopped early: as it was then) and what its
+  // inputs went through (defined for data.normalize "standardize"): what predictions need.
+  std::optional<Sequential> model;
+  Standardization standardization;
 };
 
 // The whole training job the config describes. Saves the checkpoint after every epoch (so a

@@ -14,8 +14,12 @@ namespace detail {
 struct Storage {
   void* ptr = nullptr;
   Device device;
+  std::shared_ptr<void> owner;  // set: the memory is someone else's (Tensor::wrap)
   Storage(size_t bytes, Device d) : ptr(allocate(bytes, d)), device(d) {}
-  ~Storage() { deallocate(ptr, device); }
+  Storage(void* p, Device d, std::shared_ptr<void> o) : ptr(p), device(d), owner(std::move(o)) {}
+  ~Storage() {
+    if (!owner) deallocate(ptr, device);
+  }
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 };
@@ -49,6 +53,20 @@ Tensor::Tensor(Shape shape, DType dtype, Device device)
     : shape_(std::move(shape)), dtype_(dtype), device_(device) {
   const int64_t n = checked_numel(shape_);
   storage_ = std::make_shared<detail::Storage>(static_cast<size_t>(n) * dtype_size(dtype), device);
+}
+
+Tensor Tensor::wrap(void* data, Shape shape, DType dtype, Device device,
+                    std::shared_ptr<void> owner) {
+  const int64_t n = checked_numel(shape);
+  MLPX_CHECK(data != nullptr || n == 0, ShapeError, "wrap: expected memory for ", shape_str(shape),
+             ", found a null pointer");
+  MLPX_CHECK(owner != nullptr, ValueError, "wrap: expected an owner of the memory, found none");
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  t.device_ = device;
+  t.storage_ = std::make_shared<detail::Storage>(data, device, std::move(owner));
+  return t;
 }
 
 Tensor Tensor::zeros(Shape shape, DType dtype, Device device) {

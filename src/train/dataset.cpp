@@ -47,49 +47,20 @@ bool holds_floats(ElementType type) {
          type == ElementType::kFloat64;
 }
 
-// Whether y of a files data set is a regression target: data.task, else (auto) one column
-// of floats, [N] or [N, 1], with a loss that compares values (mse, sse). Float rows [N, K]
-// stay class scores (one-hot or soft targets, argmax as the label) unless the task says
-// regression.
-bool is_regression(const Config& config, const Array& y) {
-  if (config.data.task != Task::kAuto) return config.data.task == Task::kRegression;
+// Whether y is a regression target: data.task, else (auto) one column of floats, [N] or
+// [N, 1], with a loss that compares values (mse, sse). Float rows [N, K] stay class scores
+// (one-hot or soft targets, argmax as the label) unless the task says regression.
+bool is_regression(Loss loss, Task task, const Array& y) {
+  if (task != Task::kAuto) return task == Task::kRegression;
   const bool one_column = y.shape.size() == 1 || (y.shape.size() == 2 && y.shape[1] == 1);
-  return (config.loss == Loss::kMse || config.loss == Loss::kSse) && holds_floats(y.type) &&
-         one_column;
+  return (loss == Loss::kMse || loss == Loss::kSse) && holds_floats(y.type) && one_column;
 }
 
 // A data set from a features array and a labels-or-targets array.
 Dataset make_dataset(const Array& x_array, const Array& y_array, const Config& config,
                      int64_t outputs, const std::string& name) {
-  const Loss loss = config.loss;
-  Dataset d;
-  d.name = name;
-  d.x = features_from(x_array, config.data.normalize);
-  d.regression = is_regression(config, y_array);
-  const bool float_rows = y_array.shape.size() == 2 && y_array.shape[1] > 1;
-  if (d.regression) {
-    MLPX_CHECK(y_array.shape.size() <= 2, IoError, y_array.source,
-               ": expected regression targets [N] or [N, K], found ", shape_str(y_array.shape));
-    d.targets = to_float_tensor(y_array);  // [N] arrives as [N, 1]
-    MLPX_CHECK(d.targets.cols() == outputs, IoError, y_array.source, ": expected regression ",
-               "targets with ", outputs, " column(s) (the model's outputs), found ",
-               shape_str(y_array.shape));
-  } else if (float_rows) {
-    MLPX_CHECK(!loss_uses_class_labels(loss), IoError, y_array.source, ": ", loss_name(loss),
-               " expects class indices [N], found rows ", shape_str(y_array.shape));
-    d.targets = to_float_tensor(y_array);
-    MLPX_CHECK(d.targets.cols() == outputs, IoError, y_array.source, ": expected targets with ",
-               outputs, " columns (the model's outputs), found ", d.targets.cols());
-    d.labels = argmax_rows(d.targets);
-  } else {
-    d.labels = to_labels(y_array, y_array.source);
-    check_labels(d.labels, outputs, y_array.source);
-    if (!loss_uses_class_labels(loss)) d.targets = one_hot(d.labels, outputs);
-  }
-  const int64_t y_rows = d.regression ? d.targets.rows() : d.labels.rows();
-  MLPX_CHECK(y_rows == d.x.rows(), IoError, y_array.source, ": expected ", d.x.rows(),
-             " rows to match ", x_array.source, ", found ", y_rows);
-  return d;
+  return dataset_from(features_from(x_array, config.data.normalize), x_array.source, y_array,
+                      config.loss, config.data.task, outputs, name);
 }
 
 Standardization training_statistics(const Tensor& x) {
@@ -133,6 +104,38 @@ void split_validation(Dataset all, double fraction, uint64_t seed, DataSplits& s
 }
 
 }  // namespace
+
+Dataset dataset_from(Tensor x, const std::string& x_name, const Array& y_array, Loss loss,
+                     Task task, int64_t outputs, const std::string& name) {
+  Dataset d;
+  d.name = name;
+  d.x = std::move(x);
+  d.regression = is_regression(loss, task, y_array);
+  const bool float_rows = y_array.shape.size() == 2 && y_array.shape[1] > 1;
+  if (d.regression) {
+    MLPX_CHECK(y_array.shape.size() <= 2, IoError, y_array.source,
+               ": expected regression targets [N] or [N, K], found ", shape_str(y_array.shape));
+    d.targets = to_float_tensor(y_array);  // [N] arrives as [N, 1]
+    MLPX_CHECK(d.targets.cols() == outputs, IoError, y_array.source, ": expected regression ",
+               "targets with ", outputs, " column(s) (the model's outputs), found ",
+               shape_str(y_array.shape));
+  } else if (float_rows) {
+    MLPX_CHECK(!loss_uses_class_labels(loss), IoError, y_array.source, ": ", loss_name(loss),
+               " expects class indices [N], found rows ", shape_str(y_array.shape));
+    d.targets = to_float_tensor(y_array);
+    MLPX_CHECK(d.targets.cols() == outputs, IoError, y_array.source, ": expected targets with ",
+               outputs, " columns (the model's outputs), found ", d.targets.cols());
+    d.labels = argmax_rows(d.targets);
+  } else {
+    d.labels = to_labels(y_array, y_array.source);
+    check_labels(d.labels, outputs, y_array.source);
+    if (!loss_uses_class_labels(loss)) d.targets = one_hot(d.labels, outputs);
+  }
+  const int64_t y_rows = d.regression ? d.targets.rows() : d.labels.rows();
+  MLPX_CHECK(y_rows == d.x.rows(), IoError, y_array.source, ": expected ", d.x.rows(),
+             " rows to match ", x_name, ", found ", y_rows);
+  return d;
+}
 
 void Standardization::apply(Tensor& x) const {
   if (!defined()) return;

@@ -335,6 +335,8 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     result.best_value = best.value();
   }
 
+  result.model.emplace(model);  // shares the parameters; the trainer's buffers stay behind
+  result.standardization = data_cpu.standardization;
   if (result.stopped) {
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;

@@ -44,4 +44,25 @@ TEST(Readme, TorchSnippetsAreTheInteropExample) {
   EXPECT_EQ(blocks, 2);
 }
 
+// The README's Python section is the marked blocks ("# --- Python: ...") of
+// examples/python_example.py, which ctest runs (test python_example) where the package is built.
+TEST(Readme, PythonSnippetsAreThePythonExample) {
+  const std::string example = read("examples/python_example.py");
+  const std::string readme = read("README.md");
+  const std::string marker = "# --- Python: ", end_marker = "# --- end ---";
+  int blocks = 0;
+  for (size_t start = example.find(marker); start != std::string::npos;
+       start = example.find(marker, start + 1)) {
+    const size_t body = example.find('\n', start) + 1;
+    const size_t end = example.find(end_marker, body);
+    ASSERT_NE(end, std::string::npos);
+    const std::string snippet = example.substr(body, end - body);
+    EXPECT_NE(readme.find("```python\n" + snippet + "```"), std::string::npos)
+        << "paste this block of examples/python_example.py into README.md:\n"
+        << snippet;
+    ++blocks;
+  }
+  EXPECT_EQ(blocks, 2);
+}
+
 }  // namespace

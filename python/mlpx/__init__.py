@@ -1,0 +1,496 @@
+"""mlpx: train multilayer perceptrons on the CPU or an NVIDIA GPU, from Python.
+
+The C++ library (its extension module ``mlpx._mlpx``) does the work; this module gives it the
+shape a user of scikit-learn or PyTorch expects::
+
+    import mlpx
+    model = mlpx.Model(inputs=784, layers=[(256, "relu"), (10, "identity")], device="cpu")
+    history = model.fit(x, y, validation=(xv, yv), epochs=5, batch_size=128, optimizer="adam")
+    logits = model.predict(xt)                 # numpy in, numpy out (torch in, torch out)
+    model.save("model.safetensors"); model = mlpx.load("model.safetensors")
+
+    result = mlpx.train(mlpx.Config("run.json"))   # the whole `mlpx train` job
+
+Arrays: features are C-contiguous float32 ``[N, inputs]`` (numpy, or torch through DLPack) and
+go in without a copy; labels are class indices ``[N]`` or float targets ``[N, K]``. Anything
+else raises :class:`DataError` (a ``ValueError``) with the command line's one-line message.
+Training releases the GIL; Ctrl-C stops it at the end of the current step and raises
+``KeyboardInterrupt`` (a checkpoint keeps the last whole epoch).
+"""
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import sys
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _mlpx
+from ._mlpx import ConfigError, DataError, Error
+
+__all__ = [
+    "Config", "ConfigError", "DataError", "Error", "Model", "TrainResult", "__version__",
+    "built_with_cuda", "cuda_available", "cuda_device_count", "load", "load_array", "train",
+]
+
+__version__: str = _mlpx.version()
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def cuda_available() -> bool:
+    """True when this build has the CUDA backend and a GPU can be used now."""
+    return _mlpx.cuda_available()
+
+
+def cuda_device_count() -> int:
+    """The number of usable CUDA devices (0 without the CUDA backend or a driver)."""
+    return _mlpx.cuda_device_count()
+
+
+def built_with_cuda() -> bool:
+    """True when mlpx was compiled with its CUDA backend (whether or not a GPU is present)."""
+    return _mlpx.built_with_cuda()
+
+
+def load_array(path: PathLike) -> np.ndarray:
+    """An array file as numpy holds it, read as ``mlpx train`` reads data: .npy, .csv
+    (float64) or IDX (``*-ubyte``, optionally .gz, as Fashion-MNIST ships). Errors name the
+    file (:class:`Error`)."""
+    return _mlpx.load_array(os.fspath(path))
+
+
+# ---- configuration ---------------------------------------------------------------------------
+
+def _merge(base: Dict[str, Any], overrides: Mapping[str, Any]) -> Dict[str, Any]:
+    """base with overrides laid over it; nested dicts merge key by key."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+class Config:
+    """The training configuration of ``mlpx train``: every key has a default.
+
+    ``Config()`` is the defaults; ``Config({"train": {"epochs": 3}})`` lays a dict over them;
+    ``Config("run.json")`` reads a file as the command line does (its relative paths are
+    relative to its folder); keywords lay top-level keys over either
+    (``Config("run.json", seed=1, train={"epochs": 3})``: nested dicts merge). Unknown keys,
+    wrong types and bad values raise :class:`ConfigError` with the command line's message.
+    """
+
+    def __init__(self, source: Union[None, "Config", Mapping[str, Any], PathLike] = None,
+                 /, **keywords: Any) -> None:
+        if isinstance(source, Config):
+            native = source._native
+        elif source is None:
+            native = _mlpx.NativeConfig.from_json("{}")
+        elif isinstance(source, Mapping):
+            native = _mlpx.NativeConfig.from_json(json.dumps(dict(source)))
+        elif isinstance(source, (str, os.PathLike)):
+            path = os.fspath(source)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(errno.ENOENT, "config file not found", path)
+            native = _mlpx.NativeConfig.load(path)
+        else:
+            raise TypeError(f"Config: expected a dict, a JSON file's path or a Config, "
+                            f"found {type(source).__name__}")
+        if keywords:
+            native = _mlpx.NativeConfig.from_json(
+                json.dumps(_merge(json.loads(native.to_json()), keywords)))
+        self._native = native
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Every key with its value (defaults included), as the JSON file would hold them."""
+        return json.loads(self._native.to_json())
+
+    def to_json(self) -> str:
+        return self._native.to_json()
+
+    def replace(self, **keywords: Any) -> "Config":
+        """A copy with top-level keys laid over this one (nested dicts merge)."""
+        return Config(self, **keywords)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Config) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"mlpx.Config({self.to_dict()!r})"
+
+
+# ---- progress ----------------------------------------------------------------------------------
+
+def _format_metrics(m: Mapping[str, Any]) -> str:
+    parts = [f"train_loss {m['train_loss']:.4f}"]
+    for prefix in ("train", "val"):
+        for key in ("accuracy", "r2"):
+            value = m.get(f"{prefix}_{key}")
+            if prefix == "val" and key == "accuracy" and not _nan(m.get("val_loss")):
+                parts.append(f"val_loss {m['val_loss']:.4f}")
+            if value is not None and not _nan(value):
+                parts.append(f"{prefix}_{key} {value:.4f}")
+    parts.append(f"{m['samples_per_s']:.0f} samples/s")
+    return "  ".join(parts)
+
+
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+class _Progress:
+    """A tqdm bar per epoch where tqdm is installed (tqdm.auto: terminal or Jupyter), else one
+    plain line per epoch on stderr. progress=False: nothing."""
+
+    def __init__(self, enabled: bool, epochs: int) -> None:
+        self.epochs = epochs
+        self.tqdm = None
+        self.bar = None
+        self.enabled = enabled
+        if enabled:
+            try:
+                from tqdm.auto import tqdm  # type: ignore
+                self.tqdm = tqdm
+            except ImportError:
+                self.tqdm = None
+
+    @property
+    def on_step(self) -> Optional[Callable[..., Any]]:
+        return self._step if self.enabled and self.tqdm is not None else None
+
+    def _step(self, epoch: int, batch: int, batches: int, samples: int, seconds: float,
+              loss: float) -> None:
+        if self.bar is None:
+            self.bar = self.tqdm(total=batches, desc=f"epoch {epoch}/{self.epochs}",
+                                 unit="batch", leave=True, file=sys.stderr)
+        self.bar.update(batch - self.bar.n)
+        if not math.isnan(loss):
+            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    def epoch_done(self, m: Mapping[str, Any]) -> None:
+        if not self.enabled:
+            return
+        line = f"epoch {m['epoch']}/{self.epochs}  {_format_metrics(m)}"
+        if self.bar is not None:
+            self.bar.set_postfix_str(_format_metrics(m))
+            self.bar.close()
+            self.bar = None
+        elif self.tqdm is not None:
+            self.tqdm.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# ---- arrays ------------------------------------------------------------------------------------
+
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.split(".")[0] == "torch"
+
+
+def _features(x: Any) -> Any:
+    """x as the extension takes it: numpy arrays and torch tensors as they are (checked, not
+    converted, there); nested lists become float32 arrays."""
+    if _is_torch(x):
+        if x.is_cuda:
+            import torch  # the producer's stream must be done before mlpx reads the memory
+            torch.cuda.synchronize(x.device)
+        return x.detach()
+    if isinstance(x, np.ndarray) or hasattr(x, "__dlpack__"):
+        return x
+    return np.asarray(x, dtype=np.float32)
+
+
+def _targets(y: Any) -> np.ndarray:
+    """Labels or targets on the CPU (they are copied anyway)."""
+    if _is_torch(y):
+        y = y.detach().cpu().numpy()
+    return np.ascontiguousarray(np.asarray(y))
+
+
+# ---- the model ---------------------------------------------------------------------------------
+
+LayerLike = Union[int, Tuple[int, str], Tuple[int, str, float], Mapping[str, Any]]
+
+
+def _layer_dict(layer: LayerLike) -> Dict[str, Any]:
+    if isinstance(layer, Mapping):
+        return dict(layer)
+    if isinstance(layer, int):
+        return {"units": layer, "activation": "relu"}
+    if isinstance(layer, (tuple, list)) and len(layer) in (2, 3):
+        out: Dict[str, Any] = {"units": layer[0], "activation": layer[1]}
+        if len(layer) == 3:
+            out["alpha"] = layer[2]
+        return out
+    raise ConfigError(f"layers: expected (units, activation[, alpha]) or a dict, found {layer!r}")
+
+
+class Model:
+    """A multilayer perceptron: ``Model(inputs=784, layers=[(256, "relu"), (10, "identity")])``.
+
+    ``layers`` are ``(units, activation)``, ``(units, activation, alpha)`` or the config file's
+    dicts; ``loss`` is the config's (``cross_entropy`` by default); the weights are drawn by
+    ``init`` from ``seed`` as ``mlpx train`` draws them. A model loaded from a checkpoint that
+    was trained on standardized data applies those statistics to every ``x`` it is given.
+    """
+
+    def __init__(self, inputs: int, layers: Sequence[LayerLike], *, device: str = "cpu",
+                 loss: Optional[str] = None, init: Optional[str] = None,
+                 init_std: Optional[float] = None, seed: int = 0,
+                 precision: Optional[str] = None) -> None:
+        model: Dict[str, Any] = {"layers": [_layer_dict(l) for l in layers]}
+        if init is not None:
+            model["init"] = init
+        if init_std is not None:
+            model["init_std"] = init_std
+        config: Dict[str, Any] = {"device": device, "seed": seed, "model": model}
+        if loss is not None:
+            config["loss"] = loss
+        if precision is not None:
+            config["precision"] = precision
+        self._init(_mlpx.Net(Config(config)._native, inputs))
+
+    def _init(self, net: Any) -> None:
+        self._net = net
+        self._fit: Any = None
+        self.history: List[Dict[str, Any]] = []
+
+    @classmethod
+    def _wrap(cls, net: Any) -> "Model":
+        model = cls.__new__(cls)
+        model._init(net)
+        return model
+
+    # -- description --
+    @property
+    def config(self) -> Config:
+        """The configuration the model was built (and last fitted) with."""
+        c = Config.__new__(Config)
+        c._native = self._net.config
+        return c
+
+    @property
+    def inputs(self) -> int:
+        return self._net.inputs
+
+    @property
+    def outputs(self) -> int:
+        return self._net.outputs
+
+    @property
+    def layers(self) -> List[Tuple[int, str, float]]:
+        """(units, activation, alpha) per layer."""
+        return list(self._net.layers)
+
+    @property
+    def num_params(self) -> int:
+        return self._net.num_params
+
+    @property
+    def device(self) -> str:
+        return self._net.device
+
+    def summary(self) -> str:
+        return self._net.summary()
+
+    def __repr__(self) -> str:
+        layers = ", ".join(f"({u}, {a!r})" for u, a, _ in self.layers)
+        return f"mlpx.Model(inputs={self.inputs}, layers=[{layers}], device={self.device!r})"
+
+    def to(self, device: str) -> "Model":
+        """A copy of the model on another device ("cpu", "cuda", "cuda:N")."""
+        return Model._wrap(self._net.to(device))
+
+    # -- training --
+    def fit(self, x: Any, y: Any, *, validation: Optional[Tuple[Any, Any]] = None,
+            epochs: int = 1, batch_size: int = 128, optimizer: Union[str, Mapping[str, Any]] = "adam",
+            lr: Optional[float] = None, schedule: Optional[Mapping[str, Any]] = None,
+            shuffle: bool = True, seed: Optional[int] = None,
+            callbacks: Iterable[Callable[[Dict[str, Any]], Any]] = (),
+            checkpoint: Optional[PathLike] = None, progress: bool = False,
+            task: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Trains on x [N, inputs] (float32) and y (class indices [N] or targets [N, K]).
+
+        ``optimizer`` is a name ("sgd", "adam", ...) or the config's optimizer dict
+        (``{"type": "sgd", "lr": 0.1, "momentum": 0.9}``); ``schedule`` the config's schedule
+        dict; ``batch_size`` 1 is SGD, 0 full-batch GD. After each epoch the validation set
+        (if any) is scored, ``checkpoint`` (if any) is saved, and each callback gets the
+        epoch's metrics (a dict); one that returns False stops training. Returns the metrics
+        of each epoch (also appended to ``model.history``). The step sequence is the one
+        ``mlpx train`` runs for the same config and data (bit for bit on the CPU).
+        """
+        opt: Dict[str, Any] = ({"type": optimizer} if isinstance(optimizer, str)
+                               else dict(optimizer))
+        if lr is not None:
+            opt["lr"] = lr
+        overrides: Dict[str, Any] = {
+            "optimizer": opt,
+            "train": {"epochs": epochs, "batch_size": batch_size, "shuffle": shuffle},
+            "schedule": dict(schedule) if schedule is not None else {"type": "none"},
+        }
+        if seed is not None:
+            overrides["seed"] = seed
+        if task is not None:
+            overrides["data"] = {"task": task}
+        base = self.config.to_dict()
+        base.pop("optimizer", None)  # a new optimizer starts from its own defaults
+        config = Config(_merge(base, overrides))
+        native = config._native
+        train_set = _mlpx.Data(self._net, native, _features(x), _targets(y), "x", "y", "train")
+        val_set = None
+        if validation is not None:
+            xv, yv = validation
+            val_set = _mlpx.Data(self._net, native, _features(xv), _targets(yv),
+                                 "validation x", "validation y", "validation")
+        fit = _mlpx.Fit(self._net, native, train_set)
+        self._fit = fit
+        self._net.config = native  # what save() stores from now on
+        callbacks = list(callbacks)
+        bar = _Progress(progress, epochs)
+        history: List[Dict[str, Any]] = []
+        try:
+            while fit.epoch < epochs:
+                batches = math.ceil(train_set.size / max(fit.batch_size, 1))
+                m = fit.run_epoch(native.scheduled_lr(fit.epoch), bar.on_step,
+                                  max(1, batches // 20))
+                if not m["completed"]:
+                    break
+                if val_set is not None:
+                    v = _mlpx.evaluate(self._net, val_set, 4096)
+                    m["val_loss"], m["val_accuracy"], m["val_r2"] = v["loss"], v["accuracy"], v["r2"]
+                history.append(m)
+                self.history.append(m)
+                bar.epoch_done(m)
+                if checkpoint is not None:
+                    fit.save(os.fspath(checkpoint))
+                if any(cb(m) is False for cb in callbacks):
+                    break
+        finally:
+            bar.close()
+        return history
+
+    def evaluate(self, x: Any, y: Any, *, batch_size: int = 4096) -> Dict[str, float]:
+        """Mean loss and accuracy (regression: r2 and mse) on x and y: a dict."""
+        data = _mlpx.Data(self._net, self._net.config, _features(x), _targets(y), "x", "y", "test")
+        out = _mlpx.evaluate(self._net, data, batch_size)
+        out["regression"] = data.regression
+        return out
+
+    def predict(self, x: Any) -> Any:
+        """The model's outputs [N, outputs] (logits for cross_entropy: take argmax(1) for the
+        class). numpy in, numpy out; a torch tensor in, a torch tensor out (on the model's
+        CUDA device for a CUDA tensor and a CUDA model)."""
+        xin = _features(x)
+        if _is_torch(x):
+            import torch
+            if x.is_cuda and self.device.startswith("cuda"):
+                return self._net.predict_on_device(xin)
+            return torch.from_numpy(self._net.predict(xin))
+        return self._net.predict(xin)
+
+    __call__ = predict
+
+    # -- weights --
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        """Copies of the parameters as float32 numpy arrays, named as in checkpoints:
+        layers.{i}.weight [out, in] and layers.{i}.bias [out]."""
+        return dict(self._net.state_dict())
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Sets every parameter from arrays (numpy or torch) named as state_dict() names them;
+        DataError naming the first one unexpected, missing or of the wrong shape or dtype (the
+        model is then unchanged)."""
+        items = []
+        for name, value in state.items():
+            if _is_torch(value):
+                value = value.detach().cpu().numpy()
+            items.append((name, value if isinstance(value, np.ndarray) else np.asarray(value)))
+        self._net.load_state_dict(items)
+
+    def save(self, path: PathLike) -> None:
+        """Writes a checkpoint (safetensors, atomically) that ``mlpx.load``, ``mlpx eval``,
+        ``mlpx predict`` and ``mlpx train --resume`` read; with the optimizer's state when
+        the model was fitted."""
+        if self._fit is not None:
+            self._fit.save(os.fspath(path))
+        else:
+            self._net.save(os.fspath(path))
+
+
+def load(path: PathLike, device: Optional[str] = None) -> Model:
+    """A model from a checkpoint (``model.save`` or ``mlpx train``), on ``device`` (default:
+    the checkpoint's config's device, "auto": a GPU when there is one)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(errno.ENOENT, "checkpoint not found", path)
+    net = _mlpx.Net.load(path)
+    target = device if device is not None else json.loads(net.config.to_json())["device"]
+    if target != "cpu":
+        net = net.to(target)
+    return Model._wrap(net)
+
+
+# ---- the whole job -----------------------------------------------------------------------------
+
+class TrainResult:
+    """What :func:`train` returns: ``history`` (one metrics dict per epoch), ``test`` (the
+    test set's loss and accuracy, or None), ``model`` (the trained :class:`Model`),
+    ``stopped`` (a callback ended it early) and ``seconds``."""
+
+    def __init__(self, history: List[Dict[str, Any]], test: Optional[Dict[str, Any]],
+                 model: Optional[Model], stopped: bool, seconds: float) -> None:
+        self.history = history
+        self.test = test
+        self.model = model
+        self.stopped = stopped
+        self.seconds = seconds
+
+    def __repr__(self) -> str:
+        return (f"TrainResult({len(self.history)} epochs, test={self.test}, "
+                f"stopped={self.stopped}, seconds={self.seconds:.1f})")
+
+
+def train(config: Union[Config, Mapping[str, Any], PathLike, None] = None, *,
+          progress: bool = True, resume: Optional[PathLike] = None,
+          init_weights: Optional[PathLike] = None,
+          callbacks: Iterable[Callable[[Dict[str, Any]], Any]] = ()) -> TrainResult:
+    """Runs the job that ``mlpx train`` runs for ``config`` (a Config, a dict or a JSON
+    file's path): data, model, epochs, validation, checkpoints, log and test set. The same
+    config gives the same bits as the command line. Each callback gets each epoch's metrics
+    dict; one that returns False ends training after that epoch."""
+    if not isinstance(config, Config):
+        config = Config(config)
+    epochs = config["train"]["epochs"]
+    bar = _Progress(progress, epochs)
+    callbacks = list(callbacks)
+
+    def on_epoch(m: Dict[str, Any]) -> bool:
+        bar.epoch_done(m)
+        return not any(cb(m) is False for cb in callbacks)
+
+    def on_start(lines: List[str]) -> None:
+        if progress:
+            print("\n".join(lines), file=sys.stderr, flush=True)
+
+    try:
+        history, test, net, stopped, seconds = _mlpx.run_training(
+            config._native, os.fspath(resume) if resume else "",
+            os.fspath(init_weights) if init_weights else "", on_start, bar.on_step, 10, on_epoch)
+    finally:
+        bar.close()
+    return TrainResult(history, test, Model._wrap(net) if net is not None else None, stopped,
+                       seconds)

@@ -1,0 +1,197 @@
+"""mlpx.Model: fit, predict, evaluate, save / load, state_dict, and bad inputs."""
+import numpy as np
+import pytest
+
+import mlpx
+from mlpx import _mlpx
+
+
+def small_model(**kw):
+    return mlpx.Model(inputs=8, layers=[(16, "relu"), (3, "identity")], **kw)
+
+
+def test_construction_and_description():
+    m = small_model(seed=1)
+    assert (m.inputs, m.outputs, m.device) == (8, 3, "cpu")
+    assert m.layers == [(16, "relu", 0.0), (3, "identity", 0.0)]
+    assert m.num_params == 8 * 16 + 16 + 16 * 3 + 3
+    assert "16" in m.summary() and "Model(inputs=8" in repr(m)
+    assert m.config["model"]["layers"][0] == {**m.config["model"]["layers"][0], "units": 16}
+    leaky = mlpx.Model(inputs=4, layers=[(5, "leaky_relu", 0.2), {"units": 2, "activation": "identity"}])
+    assert leaky.layers[0] == (5, "leaky_relu", pytest.approx(0.2))
+
+
+def test_same_seed_same_weights_other_seed_other_weights():
+    a, b, c = small_model(seed=1), small_model(seed=1), small_model(seed=2)
+    for k, v in a.state_dict().items():
+        assert np.array_equal(v, b.state_dict()[k])
+    assert not np.array_equal(a.state_dict()["layers.0.weight"], c.state_dict()["layers.0.weight"])
+
+
+def test_fit_learns_and_reports_each_epoch(blobs):
+    x, y, xv, yv = blobs
+    m = small_model()
+    before = m.evaluate(xv, yv)
+    seen = []
+    history = m.fit(x, y, validation=(xv, yv), epochs=4, batch_size=32, optimizer="adam",
+                    lr=0.01, callbacks=[seen.append])
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4] and seen == history == m.history
+    after = m.evaluate(xv, yv)
+    assert after["loss"] < before["loss"] and after["accuracy"] > 0.9
+    assert history[-1]["val_accuracy"] == pytest.approx(after["accuracy"])
+    assert history[-1]["steps"] == 4 * 8  # 240 rows in batches of 32
+    out = m.predict(xv)
+    assert isinstance(out, np.ndarray) and out.shape == (60, 3) and out.dtype == np.float32
+    assert np.array_equal(m(xv), out)
+    assert (out.argmax(1) == yv).mean() == pytest.approx(after["accuracy"])
+
+
+def test_a_callback_returning_false_stops(blobs):
+    x, y, _, _ = blobs
+    m = small_model()
+    history = m.fit(x, y, epochs=10, callbacks=[lambda metrics: metrics["epoch"] < 2])
+    assert len(history) == 2
+
+
+def test_optimizer_dict_schedule_and_sgd(blobs):
+    x, y, _, _ = blobs
+    m = small_model()
+    h = m.fit(x, y, epochs=3, batch_size=0, optimizer={"type": "sgd", "lr": 0.5, "momentum": 0.9},
+              schedule={"type": "step", "step_size": 1, "gamma": 0.5})
+    assert [e["lr"] for e in h] == [0.5, 0.25, 0.125]
+    assert h[-1]["steps"] == 3  # full batch: one step an epoch
+    assert m.config["optimizer"]["type"] == "sgd"
+
+
+def test_regression_with_mse():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 4)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5, 0.0])).astype(np.float32)
+    m = mlpx.Model(inputs=4, layers=[(1, "identity")], loss="mse")
+    m.fit(x, y, epochs=30, batch_size=20, lr=0.05)
+    e = m.evaluate(x, y)
+    assert e["regression"] and e["r2"] > 0.95 and np.isnan(e["accuracy"])
+
+
+def test_save_load_roundtrip(tmp_path, blobs):
+    x, y, xv, yv = blobs
+    m = small_model()
+    m.fit(x, y, epochs=2)
+    m.save(tmp_path / "m.safetensors")
+    back = mlpx.load(tmp_path / "m.safetensors", device="cpu")
+    assert np.array_equal(back.predict(xv), m.predict(xv))
+    assert back.layers == m.layers and back.config["train"]["epochs"] == 2
+    fresh = small_model()
+    fresh.save(str(tmp_path / "fresh.safetensors"))  # never fitted: no optimizer state
+    assert np.array_equal(mlpx.load(tmp_path / "fresh.safetensors").predict(xv), fresh.predict(xv))
+    with pytest.raises(FileNotFoundError):
+        mlpx.load(tmp_path / "missing.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x01" * 20)
+    with pytest.raises(mlpx.Error):
+        mlpx.load(tmp_path / "junk.safetensors")
+
+
+def test_state_dict_roundtrip_and_checks(blobs):
+    _, _, xv, _ = blobs
+    a, b = small_model(seed=1), small_model(seed=2)
+    sd = a.state_dict()
+    assert list(sd) == ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]
+    assert sd["layers.0.weight"].shape == (16, 8) and sd["layers.1.bias"].shape == (3,)
+    sd["layers.0.weight"][0, 0] += 1  # a copy: the model is unchanged
+    assert not np.array_equal(a.state_dict()["layers.0.weight"], sd["layers.0.weight"])
+    b.load_state_dict(a.state_dict())
+    assert np.array_equal(b.predict(xv), a.predict(xv))
+    before = b.state_dict()
+    bad = dict(a.state_dict())
+    bad["layers.1.bias"] = np.zeros(4, np.float32)
+    with pytest.raises(mlpx.DataError, match=r"layers.1.bias.*expected.*\[3\].*found float32 \[4\]"):
+        b.load_state_dict(bad)
+    for k, v in b.state_dict().items():  # checked before anything changed
+        assert np.array_equal(v, before[k])
+    with pytest.raises(mlpx.DataError, match="missing 'layers.1.bias'"):
+        b.load_state_dict({k: v for k, v in a.state_dict().items() if k != "layers.1.bias"})
+    with pytest.raises(mlpx.DataError, match="unexpected tensor 'layers.2.weight'"):
+        b.load_state_dict({**a.state_dict(), "layers.2.weight": np.zeros((1, 3), np.float32)})
+    with pytest.raises(mlpx.DataError, match="float64"):
+        b.load_state_dict({k: v.astype(np.float64) for k, v in a.state_dict().items()})
+
+
+def test_features_go_in_without_a_copy(blobs):
+    x, y, _, _ = blobs
+    m = small_model()
+    x = x.copy()
+    data = _mlpx.Data(m._net, m._net.config, x, y, "x", "y", "test")
+    loss = _mlpx.evaluate(m._net, data, 4096)["loss"]
+    x *= 10  # the data set reads the caller's memory
+    assert _mlpx.evaluate(m._net, data, 4096)["loss"] != loss
+    out = m.predict(x)
+    assert out.flags["C_CONTIGUOUS"] and out.flags["OWNDATA"] is False  # owned by mlpx's tensor
+
+
+@pytest.mark.parametrize("make_x, found", [
+    (lambda x: x.astype(np.float64), "found float64 [240, 8]"),
+    (lambda x: x[:, :5], "found float32 [240, 5] (not C-contiguous)"),
+    (lambda x: np.asfortranarray(x), "(not C-contiguous)"),
+    (lambda x: x[::2], "(not C-contiguous)"),
+    (lambda x: x.reshape(-1), "found float32 [1920]"),
+    (lambda x: np.ascontiguousarray(x[:, :5]), "found float32 [240, 5]"),
+    (lambda x: x[:0], "found float32 [0, 8]"),
+])
+def test_bad_features_raise_data_error(blobs, make_x, found):
+    x, y, _, _ = blobs
+    m = small_model()
+    bad = make_x(x)
+    expected = "expected a C-contiguous float32 array [N, 8] (N >= 1), " + found
+    for call in (lambda: m.predict(bad), lambda: m.fit(bad, y[: len(bad)]),
+                 lambda: m.evaluate(bad, y[: len(bad)])):
+        with pytest.raises(mlpx.DataError) as error:
+            call()
+        assert isinstance(error.value, ValueError)
+        assert str(error.value).startswith("x: " + expected[:10]) and found in str(error.value)
+
+
+@pytest.mark.parametrize("y_of, pattern", [
+    (lambda y: y + 3, r"^y: expected labels in \[0, 3\), found 3 at row 0$"),
+    (lambda y: y[:-1], "expected 240 rows to match x, found 239"),
+    (lambda y: y.astype(bool), "found bool"),
+    (lambda y: np.full(240, np.nan, np.float32), "finite"),
+    (lambda y: y.reshape(-1, 1, 1).astype(np.float32), r"found float32 \[240, 1, 1\]"),
+    (lambda y: y.astype(np.float32) + 0.5, "^y: expected integer class labels .*found 0.5 at row 0$"),
+])
+def test_bad_targets_raise_data_error(blobs, y_of, pattern):
+    x, y, _, _ = blobs
+    m = small_model()
+    with pytest.raises(mlpx.DataError, match=pattern):
+        m.fit(x, y_of(y))
+
+
+def test_bad_model_and_fit_arguments_raise_config_error(blobs):
+    x, y, _, _ = blobs
+    with pytest.raises(mlpx.ConfigError, match="activation"):
+        mlpx.Model(inputs=8, layers=[(3, "swish")])
+    with pytest.raises(mlpx.ConfigError):
+        mlpx.Model(inputs=8, layers=[(0, "relu"), (3, "identity")])
+    with pytest.raises(mlpx.ConfigError):
+        mlpx.Model(inputs=8, layers=["three"])
+    with pytest.raises(mlpx.ConfigError, match="device"):
+        mlpx.Model(inputs=8, layers=[(3, "identity")], device="tpu")
+    m = small_model()
+    with pytest.raises(mlpx.ConfigError, match="optimizer"):
+        m.fit(x, y, optimizer="adamax")
+    with pytest.raises(mlpx.ConfigError, match="lr"):
+        m.fit(x, y, lr=-1.0)
+    with pytest.raises(mlpx.ConfigError, match="batch_size"):
+        m.fit(x, y, batch_size=-5)
+
+
+@pytest.mark.skipif(not mlpx.cuda_available(), reason="no CUDA device (real or simulated)")
+def test_cuda_model_matches_the_cpu(blobs):
+    x, y, xv, yv = blobs
+    cpu = small_model(seed=4)
+    gpu = small_model(seed=4, device="cuda")
+    assert gpu.device == "cuda:0" and cpu.to("cuda").device == "cuda:0"
+    for m in (cpu, gpu):
+        m.fit(x, y, epochs=1, batch_size=60, optimizer="sgd", lr=0.1)
+    np.testing.assert_allclose(gpu.predict(xv), cpu.predict(xv), rtol=1e-4, atol=1e-4)
+    assert gpu.evaluate(xv, yv)["samples"] == 60
+    assert gpu.to("cpu").device == "cpu"
