@@ -10,6 +10,7 @@
 #include "kernels/adagrad.h"
 #include "kernels/adam.h"
 #include "kernels/batching.h"
+#include "kernels/dropout.h"
 #include "kernels/gemm.h"
 #include "kernels/graph.h"
 #include "kernels/init.h"
@@ -47,6 +48,14 @@ void activation_forward(Activation, const float*, float*, int64_t, int64_t, floa
 void activation_backward(Activation, const float*, const float*, const float*, float*, int64_t,
                          int64_t, float, Device) {
   unavailable("activation_backward");
+}
+void dropout_forward(Activation, const float*, float*, int64_t, float, float,
+                     const math::DropoutDraws&, Device) {
+  unavailable("dropout_forward");
+}
+void dropout_backward(Activation, const float*, const float*, float*, int64_t, float, float,
+                      const math::DropoutDraws&, Device) {
+  unavailable("dropout_backward");
 }
 void sgd_step(int64_t, float*, const float*, float*, const math::SgdHyper&, int32_t*,
               const int32_t*, Device) {

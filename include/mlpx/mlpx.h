@@ -7,6 +7,7 @@
 #include "mlpx/config.h"
 #include "mlpx/dataset.h"
 #include "mlpx/device.h"
+#include "mlpx/dropout.h"
 #include "mlpx/error.h"
 #include "mlpx/gemm.h"
 #include "mlpx/init.h"

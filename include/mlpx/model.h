@@ -21,14 +21,28 @@ namespace mlpx {
 // One Linear layer and the activation after it (the config file's model.layers[i]).
 struct LayerSpec {
   LayerSpec() = default;
-  LayerSpec(int64_t units_, Activation activation_, std::optional<double> alpha_ = std::nullopt)
-      : units(units_), activation(activation_), alpha(alpha_) {}
+  LayerSpec(int64_t units_, Activation activation_, std::optional<double> alpha_ = std::nullopt,
+            double dropout_ = 0.0)
+      : units(units_), activation(activation_), alpha(alpha_), dropout(dropout_) {}
 
   int64_t units = 0;
   Activation activation = Activation::kRelu;
   // The slope of leaky_relu, the scale of elu; unset: default_activation_alpha(activation)
   // (0.01 and 1.0, as PyTorch's nn.LeakyReLU and nn.ELU).
   std::optional<double> alpha;
+  // The probability, in [0, 1), that training drops an element of this layer's output (after
+  // the activation; kept elements scale by 1 / (1 - p)), as nn.Dropout(p) after it. 0: none.
+  // The output layer may have one too (applied before the loss, as in torch).
+  double dropout = 0.0;
+};
+
+// The training step a forward() draws its dropout masks for: layer i's mask is DropoutMask
+// {layer(i).dropout, seed, i, step, step_offset, first_row * layer(i).units} (mlpx/dropout.h).
+struct DropoutStep {
+  uint64_t seed = 0;
+  int64_t step = 0;
+  Tensor step_offset;     // optional int32 [1] on the model's device, added when forward runs
+  int64_t first_row = 0;  // the row of the whole batch that x's first row is (data parallel)
 };
 
 // One tensor of the flat parameter buffer: its checkpoint name ("layers.{i}.weight" [out, in],
@@ -43,7 +57,8 @@ class Sequential {
  public:
   // A model taking [B, inputs] rows through `layers`; parameters uninitialised until init().
   // dtype float32 (any device) or float64 (CPU, for gradient checks). A layer without an
-  // alpha gets its activation's default (layer(i).alpha is then set).
+  // alpha gets its activation's default (layer(i).alpha is then set). ValueError for a
+  // dropout outside [0, 1).
   Sequential(int64_t inputs, std::vector<LayerSpec> layers, DType dtype = DType::kFloat32,
              Device device = Device::cpu());
 
@@ -57,19 +72,22 @@ class Sequential {
   void init(Init init, double param, uint64_t seed);
 
   // Training forward pass: keeps what backward() needs. x: [B, inputs] on the model's
-  // device. Returns the output [B, outputs] (a view valid until the next forward()).
-  Tensor forward(const Tensor& x);
+  // device. Returns the output [B, outputs] (a view valid until the next forward()). Layers
+  // with a dropout drop with the masks of `step`: the same step gives the same masks, so a
+  // training loop passes each step its own (the Trainer passes its global step).
+  Tensor forward(const Tensor& x, const DropoutStep& step = {});
   // From doutput [B, outputs] (d loss / d output of the last forward()), overwrites the
-  // gradient buffer (grads()). `after_layer(i)`, when given, is called as soon as layer i's
-  // weight and bias gradients are enqueued, last layer first (data parallel: their all-reduce
-  // can start while the layers below are still running their backward).
+  // gradient buffer (grads()). Dropout masks are the last forward()'s, regenerated.
+  // `after_layer(i)`, when given, is called as soon as layer i's weight and bias gradients are
+  // enqueued, last layer first (data parallel: their all-reduce can start while the layers
+  // below are still running their backward).
   void backward(const Tensor& doutput,
                 const std::function<void(size_t layer)>& after_layer = nullptr);
   // Allocates the training buffers for batches of up to `batch` rows now, so that forward()
   // and backward() allocate nothing (required while a CUDA graph is being captured).
   void reserve(int64_t batch) { ensure_batch(batch); }
   // Inference: output [B, outputs] in a new tensor; touches neither gradients nor the
-  // training activations.
+  // training activations. No dropout (as torch's eval mode).
   Tensor predict(const Tensor& x) const;
 
   int64_t inputs() const { return inputs_; }
@@ -118,9 +136,13 @@ class Sequential {
 
   // Training buffers for up to `capacity_` rows; batches use row views of them.
   int64_t capacity_ = 0;
-  Tensor input_;                   // the last forward()'s x (a handle, not a copy)
-  std::vector<Tensor> pre_, act_;  // per layer: z = linear output, a = f(z)
-  std::vector<Tensor> grad_;       // per layer: d loss / d a_i, then d loss / d z_i in place
+  Tensor input_;              // the last forward()'s x (a handle, not a copy)
+  DropoutStep dropout_step_;  // the last forward()'s masks, for backward()
+  // Per layer: z = linear output, a = f(z), out = a after dropout (the next layer's input;
+  // out is a without a dropout, and a is out with one, except after softmax, whose backward
+  // reads a).
+  std::vector<Tensor> pre_, act_, out_;
+  std::vector<Tensor> grad_;  // per layer: d loss / d out_i, then d loss / d z_i in place
 };
 
 }  // namespace mlpx

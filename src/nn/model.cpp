@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "math/streams.h"
+#include "mlpx/dropout.h"
 #include "mlpx/error.h"
 #include "mlpx/gemm.h"
 #include "mlpx/linear.h"
@@ -12,8 +13,11 @@ namespace mlpx {
 
 Sequential::Sequential(int64_t inputs, std::vector<LayerSpec> layers, DType dtype, Device device)
     : inputs_(inputs), layers_(std::move(layers)) {
-  for (LayerSpec& layer : layers_) {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    LayerSpec& layer = layers_[i];
     if (!layer.alpha) layer.alpha = default_activation_alpha(layer.activation);
+    MLPX_CHECK(layer.dropout >= 0.0 && layer.dropout < 1.0, ValueError, "Sequential: layer ", i,
+               ": expected a dropout in [0, 1), found ", layer.dropout);
   }
   MLPX_CHECK(dtype != DType::kInt32, ShapeError,
              "Sequential: expected float32 or float64 parameters, found int32");
@@ -83,35 +87,66 @@ void Sequential::ensure_batch(int64_t batch) {
   if (batch <= capacity_) return;
   pre_.clear();
   act_.clear();
+  out_.clear();
   grad_.clear();
   for (const LayerSpec& layer : layers_) {
-    Tensor z({batch, layer.units}, dtype(), device());
+    const Shape shape{batch, layer.units};
+    Tensor z(shape, dtype(), device());
     pre_.push_back(z);
-    // identity keeps no second copy: its output is its input.
-    act_.push_back(layer.activation == Activation::kIdentity
-                       ? z
-                       : Tensor({batch, layer.units}, dtype(), device()));
-    grad_.emplace_back(Shape{batch, layer.units}, dtype(), device());
+    // identity without dropout keeps no second copy: its output is its input. With a dropout,
+    // an elementwise activation and the dropout write the output in one pass, and the
+    // backward regenerates f(z) and the mask from z: no third buffer.
+    const bool drops = layer.dropout > 0.0;
+    Tensor a =
+        layer.activation == Activation::kIdentity && !drops ? z : Tensor(shape, dtype(), device());
+    act_.push_back(a);
+    out_.push_back(
+        drops && layer.activation == Activation::kSoftmax ? Tensor(shape, dtype(), device()) : a);
+    grad_.emplace_back(shape, dtype(), device());
   }
   capacity_ = batch;
 }
 
-Tensor Sequential::forward(const Tensor& x) {
+namespace {
+
+DropoutMask mask_of(const DropoutStep& step, const LayerSpec& layer, size_t i) {
+  DropoutMask mask;
+  mask.p = layer.dropout;
+  mask.seed = step.seed;
+  mask.layer = i;
+  mask.step = step.step;
+  mask.step_offset = step.step_offset;
+  mask.first_element = step.first_row * layer.units;
+  return mask;
+}
+
+}  // namespace
+
+Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
   MLPX_CHECK(x.dim() == 2 && x.cols() == inputs_ && x.dtype() == dtype() && x.device() == device(),
              ShapeError, "forward: expected [B, ", inputs_, "] ", dtype_name(dtype()), " ",
              device().str(), ", found ", x.describe());
   const int64_t batch = x.rows();
   ensure_batch(batch);
   input_ = x;
+  dropout_step_ = step;
   Tensor h = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
+    const LayerSpec& layer = layers_[i];
     Tensor z = pre_[i].rows(0, batch);
     linear_forward(h, weight(i), bias(i), z, precision_);
-    Tensor a = act_[i].rows(0, batch);
-    if (layers_[i].activation != Activation::kIdentity) {
-      activation_forward(layers_[i].activation, z, a, layers_[i].alpha);
+    Tensor a = act_[i].rows(0, batch), out = out_[i].rows(0, batch);
+    if (layer.dropout > 0.0) {
+      if (layer.activation == Activation::kSoftmax) {
+        activation_forward(layer.activation, z, a, layer.alpha);
+        dropout_forward(Activation::kIdentity, a, out, mask_of(step, layer, i));
+      } else {
+        dropout_forward(layer.activation, z, out, mask_of(step, layer, i), layer.alpha);
+      }
+    } else if (layer.activation != Activation::kIdentity) {
+      activation_forward(layer.activation, z, a, layer.alpha);
     }
-    h = a;
+    h = out;
   }
   return h;
 }
@@ -123,15 +158,25 @@ void Sequential::backward(const Tensor& doutput,
   MLPX_CHECK(doutput.rows() == batch && doutput.cols() == outputs() && doutput.dim() == 2,
              ShapeError, "backward: expected doutput [", batch, ", ", outputs(), "], found ",
              doutput.describe());
-  Tensor upstream = doutput;  // d loss / d a_i
+  Tensor upstream = doutput;  // d loss / d out_i
   for (size_t i = layers_.size(); i-- > 0;) {
+    const LayerSpec& layer = layers_[i];
     Tensor dz = upstream;
-    if (layers_[i].activation != Activation::kIdentity) {
+    const Tensor z = pre_[i].rows(0, batch);
+    if (layer.dropout > 0.0) {
       dz = grad_[i].rows(0, batch);
-      activation_backward(layers_[i].activation, pre_[i].rows(0, batch), act_[i].rows(0, batch),
-                          upstream, dz, layers_[i].alpha);
+      const DropoutMask mask = mask_of(dropout_step_, layer, i);
+      if (layer.activation == Activation::kSoftmax) {
+        dropout_backward(Activation::kIdentity, Tensor(), upstream, dz, mask);
+        activation_backward(layer.activation, z, act_[i].rows(0, batch), dz, dz, layer.alpha);
+      } else {
+        dropout_backward(layer.activation, z, upstream, dz, mask, layer.alpha);
+      }
+    } else if (layer.activation != Activation::kIdentity) {
+      dz = grad_[i].rows(0, batch);
+      activation_backward(layer.activation, z, act_[i].rows(0, batch), upstream, dz, layer.alpha);
     }
-    const Tensor below = i == 0 ? input_ : act_[i - 1].rows(0, batch);
+    const Tensor below = i == 0 ? input_ : out_[i - 1].rows(0, batch);
     Tensor dweight = weight_grad(i), dbias = bias_grad(i);
     if (i == 0) {
       linear_backward(below, weight(i), dz, dweight, dbias, nullptr, precision_);
@@ -171,14 +216,23 @@ std::string Sequential::summary() const {
   std::ostringstream out;
   out << "Sequential(" << inputs_ << " inputs, " << dtype_name(dtype()) << ", " << device().str()
       << ")\n";
-  out << "  layer  weight        bias    activation   parameters\n";
+  // The dropout column only when a layer drops: a model without any prints as it always did.
+  bool drops = false;
+  for (const LayerSpec& layer : layers_) drops = drops || layer.dropout > 0.0;
+  out << "  layer  weight        bias    activation   " << (drops ? "dropout  " : "")
+      << "parameters\n";
   for (size_t i = 0; i < layers_.size(); ++i) {
     const std::string w =
         "[" + std::to_string(layers_[i].units) + ", " + std::to_string(in_features(i)) + "]";
     out << "  " << std::setw(5) << std::left << i << "  " << std::setw(12) << w << "  "
         << std::setw(6) << ("[" + std::to_string(layers_[i].units) + "]") << "  " << std::setw(11)
-        << activation_name(layers_[i].activation) << "  " << (in_features(i) + 1) * layers_[i].units
-        << "\n";
+        << activation_name(layers_[i].activation) << "  ";
+    if (drops) {
+      std::ostringstream p;
+      p << layers_[i].dropout;
+      out << std::setw(7) << p.str() << "  ";
+    }
+    out << (in_features(i) + 1) * layers_[i].units << "\n";
   }
   out << "  total parameters: " << num_params() << "\n";
   return out.str();

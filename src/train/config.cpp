@@ -230,6 +230,7 @@ Config Config::from_json(const std::string& text) {
           l.read("alpha", alpha);
           layer.alpha = alpha;
         }
+        l.read("dropout", layer.dropout);
         l.reject_unknown_keys();
         c.model.layers.push_back(layer);
       }
@@ -377,6 +378,7 @@ std::string Config::to_json() const {
   for (const LayerSpec& l : model.layers) {
     json layer = {{"units", l.units}, {"activation", activation_name(l.activation)}};
     if (l.alpha) layer["alpha"] = *l.alpha;
+    layer["dropout"] = l.dropout;
     layers.push_back(layer);
   }
   json opt = {{"type", optimizer_name(optimizer.type)},
@@ -523,6 +525,9 @@ void Config::validate() const {
     const std::optional<double>& alpha = model.layers[i].alpha;
     MLPX_CHECK(!alpha || std::isfinite(*alpha), ValueError, "config: model.layers[", i,
                "].alpha: expected a finite number, found ", alpha.value_or(0));
+    const double dropout = model.layers[i].dropout;
+    MLPX_CHECK(dropout >= 0.0 && dropout < 1.0, ValueError, "config: model.layers[", i,
+               "].dropout: expected a probability in [0, 1), found ", dropout);
   }
   MLPX_CHECK(!model.activation_alpha || std::isfinite(*model.activation_alpha), ValueError,
              "config: model.activation_alpha: expected a finite number, found ",

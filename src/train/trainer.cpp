@@ -451,7 +451,14 @@ void Trainer::enqueue_step(int64_t rows, double lr) {
       target = batch_targets_.rows(0, local);
       gather_batch(train_.targets, order_, position_, stride, target);
     }
-    const Tensor out = model_.forward(x);
+    // Dropout masks of global step epoch * batches + position (the position read on the
+    // device): each step its own, the same again after a resume; a rank draws its rows' part.
+    DropoutStep step;
+    step.seed = options_.seed;
+    step.step = epoch_ * ((train_.size() + batch_size_ - 1) / batch_size_);
+    step.step_offset = position_;
+    step.first_row = share_of(rows).first;
+    const Tensor out = model_.forward(x, step);
     Tensor row_loss = row_loss_.rows(0, local), grad = grad_.rows(0, local);
     // Divided by the whole batch's rows: the ranks' gradients and losses add up to the batch's.
     loss_forward_backward(options_.loss, out, target, row_loss, &grad, rows);

@@ -154,6 +154,32 @@ TEST(Config, BadValuesAreNamed) {
   EXPECT_NE(error_of(R"({"data": {"source": "files"}})").find("data.train"), std::string::npos);
 }
 
+// model.layers[i].dropout: 0 by default, kept through to_json (so a checkpoint's config keeps
+// it), a probability in [0, 1) or an error naming the key and the value.
+TEST(Config, LayerDropoutKey) {
+  const Config d = Config::from_json("{}");
+  for (const LayerSpec& layer : d.model.layers) EXPECT_EQ(layer.dropout, 0.0);
+  const Config c = Config::from_json(R"({"model": {"layers": [
+      {"units": 256, "activation": "relu", "dropout": 0.2},
+      {"units": 10, "activation": "identity"}]}})");
+  EXPECT_EQ(c.model.layers[0].dropout, 0.2);
+  EXPECT_EQ(c.model.layers[1].dropout, 0.0);
+  EXPECT_EQ(c.model.resolved_layers()[0].dropout, 0.2);
+  const Config back = Config::from_json(c.to_json());
+  EXPECT_EQ(back.model.layers[0].dropout, 0.2);
+  EXPECT_EQ(back.model.layers[1].dropout, 0.0);
+  EXPECT_EQ(error_of(R"({"model": {"layers": [{"units": 4, "dropout": 1}]}})"),
+            "config: model.layers[0].dropout: expected a probability in [0, 1), found 1");
+  EXPECT_EQ(error_of(R"({"model": {"layers": [{"units": 4}, {"units": 2, "dropout": -0.1,
+                         "activation": "identity"}]}})"),
+            "config: model.layers[1].dropout: expected a probability in [0, 1), found -0.1");
+  EXPECT_EQ(error_of(R"({"model": {"layers": [{"units": 4, "dropout": "0.2"}]}})"),
+            "config: model.layers[0].dropout: expected a number, found a string");
+  EXPECT_NE(error_of(R"({"model": {"layers": [{"units": 4, "drop_out": 0.2}]}})")
+                .find("unknown key 'model.layers[0].drop_out' (did you mean 'dropout'?)"),
+            std::string::npos);
+}
+
 TEST(Config, FusedLossesNeedAnIdentityLastLayer) {
   EXPECT_EQ(error_of(R"({"model": {"layers": [{"units": 10, "activation": "softmax"}]}})"),
             "config: cross_entropy fuses its softmax into the loss: expected the last layer's "

@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <iterator>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "mlpx/error.h"
 #include "mlpx/loss.h"
@@ -192,6 +195,167 @@ TEST(Sequential, EluTrainsAsPyTorchsNnElu) {
   for (size_t i = 0; i < params.size(); ++i) EXPECT_NEAR(params[i], torch_params[i], 1e-13) << i;
 }
 
+// Dropout in every layer (the output layer's too, before the loss), after relu and tanh:
+// torch's autograd through nn.Dropout's arithmetic on mlpx's own masks (drawn again in Python
+// from the Philox paper by tests/reference/dropout_torch.py) gives these losses and weights
+// after 4 SGD steps, each step with its own masks.
+TEST(Sequential, DropoutTrainsAsPyTorchOnTheSameMasks) {
+  const int64_t sizes[] = {4, 6, 5, 3}, rows = 8;
+  Sequential model(4,
+                   {{6, Activation::kRelu, std::nullopt, 0.5},
+                    {5, Activation::kTanh, std::nullopt, 0.25},
+                    {3, Activation::kIdentity, std::nullopt, 0.2}},
+                   DType::kFloat64);
+  for (size_t l = 0; l < 3; ++l) {
+    Tensor w = model.weight(l), b = model.bias(l);
+    for (int64_t i = 0; i < sizes[l + 1]; ++i) {
+      for (int64_t j = 0; j < sizes[l]; ++j) {
+        w.data<double>()[i * sizes[l] + j] = 0.6 * std::sin(1.0 + 3.0 * l + 0.7 * i + 1.3 * j);
+      }
+      b.data<double>()[i] = 0.2 * std::cos(2.0 + l + 0.9 * i);
+    }
+  }
+  Tensor x({rows, 4}, DType::kFloat64), t({rows, 3}, DType::kFloat64);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < 4; ++c)
+      x.data<double>()[r * 4 + c] = 2.0 * std::cos(0.5 + 1.7 * r + 0.6 * c);
+    for (int64_t k = 0; k < 3; ++k) t.data<double>()[r * 3 + k] = std::sin(0.3 + 0.8 * r + 1.1 * k);
+  }
+  const double torch_losses[] = {1.2258608451911348, 0.814595626890927, 0.8647685263299175,
+                                 1.4445440164757413};
+  const double torch_params[] = {
+      0.4929289434844005,   0.45422366142672055,  -0.2423331725561487,  -0.5580110390523397,
+      0.5641579218392988,   0.07437495321853385,  -0.5358556444742754,  -0.34561117465630664,
+      0.43632501130692153,  -0.30342317703612987, -0.5825024119783402,  -0.016188912914281674,
+      0.1559867828926121,   -0.4360481736574518,  -0.23875258669933663, 0.4105773317514991,
+      -0.3759544381609849,  -0.5724375369288941,  0.05079244958610995,  0.5782606514992771,
+      -0.6027110347026101,  -0.2981785269923735,  0.42152294284464814,  0.5059994254806479,
+      -0.10279418893705457, -0.23312488652530705, -0.14864137192153307, -0.07029423008288502,
+      0.15705918577299474,  0.20305628124451677,  -0.4452887606747918,  -0.47354881970050716,
+      0.213852931106943,    0.5031116371432379,   0.07990137091720492,  -0.5635541475291226,
+      -0.5845877844708001,  -0.15264511565468572, 0.5203503154149083,   0.3772946300873923,
+      -0.34369050496254,    -0.5874123463455188,  -0.3884809434253493,  0.2179162358929791,
+      0.6163041033867807,   0.13175507461376826,  -0.5419878083153389,  -0.35083914407911276,
+      -0.2911677783056738,  0.5170683538321197,   0.3608059461139789,   -0.3127267011902571,
+      -0.5567721338987798,  0.01564331925048713,  0.26441709564239374,  0.584676774324698,
+      0.014843491717895483, -0.5771836528515257,  -0.34010045233348773, 0.3887937664261701,
+      -0.23830921738025146, -0.11488548843765538, 0.08734964173890289,  0.0835530916860278,
+      0.14315903867446247,  0.25785750319055906,  0.4481185872377677,   -0.08079389247405873,
+      -0.5091935883381518,  -0.06386375701051193, 0.4603501482576658,   0.2158912251890307,
+      -0.3705369992571437,  -0.40082277530166766, 0.29907633301375053,  0.497463181663233,
+      -0.10225686788956613, -0.4906070759149682,  -0.0953880131721128,  0.5141547968123085,
+      -0.04104300694425287, 0.03563082260088071,  0.07827466171148736};
+  Tensor row_loss({rows}, DType::kFloat64), grad({rows, 3}, DType::kFloat64);
+  DropoutStep step;
+  step.seed = 5;
+  for (const double expected : torch_losses) {
+    loss_forward_backward(Loss::kMse, model.forward(x, step), t, row_loss, &grad);
+    double loss = 0;
+    for (double v : row_loss.to_vector<double>()) loss += v / rows;
+    EXPECT_NEAR(loss, expected, 1e-13 * expected) << "step " << step.step;
+    model.backward(grad);
+    double* p = model.params().data<double>();
+    const double* g = model.grads().data<double>();
+    for (int64_t i = 0; i < model.num_params(); ++i) p[i] -= 0.1 * g[i];
+    ++step.step;
+  }
+  ASSERT_EQ(model.num_params(), static_cast<int64_t>(std::size(torch_params)));
+  const auto params = model.params().to_vector<double>();
+  for (size_t i = 0; i < params.size(); ++i) EXPECT_NEAR(params[i], torch_params[i], 1e-13) << i;
+}
+
+// The whole backward pass with dropout in every layer (a softmax hidden layer's too: applied,
+// then dropped) against central differences, float64, the masks fixed by their step.
+TEST(Sequential, DropoutGradientMatchesCentralDifferences) {
+  const int64_t batch = 6, inputs = 4, outputs = 3;
+  Sequential model(inputs,
+                   {{7, Activation::kRelu, std::nullopt, 0.3},
+                    {6, Activation::kSoftmax, std::nullopt, 0.2},
+                    {5, Activation::kElu, 0.7, 0.4},
+                    {outputs, Activation::kIdentity, std::nullopt, 0.1}},
+                   DType::kFloat64);
+  model.init(Init::kXavierNormal, 0, 3);
+  for (size_t i = 0; i < model.num_layers(); ++i) {
+    Tensor b = model.bias(i);
+    b.copy_from(
+        Tensor::from_vector(test::random_values<double>(b.numel(), 50 + i, -0.5, 0.5), b.shape()));
+  }
+  const Tensor x =
+      Tensor::from_vector(test::random_values<double>(batch * inputs, 1, -2, 2), {batch, inputs});
+  const Tensor target = Tensor::from_vector<int32_t>({0, 2, 1, 1, 0, 2}, {batch});
+  DropoutStep step;
+  step.seed = 17;
+  step.step = 2;
+  auto loss_at = [&] {
+    const Tensor out = model.forward(x, step);
+    Tensor rows({batch}, DType::kFloat64);
+    loss_forward_backward(Loss::kCrossEntropy, out, target, rows, nullptr);
+    double sum = 0;
+    for (double v : rows.to_vector<double>()) sum += v;
+    return sum / static_cast<double>(batch);
+  };
+  const Tensor out = model.forward(x, step);
+  Tensor rows({batch}, DType::kFloat64), grad({batch, outputs}, DType::kFloat64);
+  loss_forward_backward(Loss::kCrossEntropy, out, target, rows, &grad);
+  model.backward(grad);
+  const std::vector<double> analytic = model.grads().to_vector<double>();
+  double* p = model.params().data<double>();
+  int64_t zero = 0;
+  for (int64_t i = 0; i < model.num_params(); ++i) {
+    const double saved = p[i];
+    p[i] = saved + test::kGradEps;
+    const double up = loss_at();
+    p[i] = saved - test::kGradEps;
+    const double down = loss_at();
+    p[i] = saved;
+    const double numeric = (up - down) / (2 * test::kGradEps);
+    zero += analytic[i] == 0.0;
+    ASSERT_LE(std::abs(analytic[i] - numeric),
+              test::kGradAtol + test::kGradRtol * std::abs(numeric))
+        << "parameter " << i << ": analytic " << analytic[i] << " numeric " << numeric;
+  }
+  EXPECT_GT(zero, 0);  // dropped units pass no gradient to their weights
+}
+
+// Evaluation is torch's eval mode: predict() never drops; forward() drops, the same for the
+// same step and differently for another.
+TEST(Sequential, PredictDropsNothingAndForwardDropsPerStep) {
+  Sequential dropped(8, {{32, Activation::kRelu, std::nullopt, 0.5}, {3, Activation::kIdentity}});
+  dropped.init(Init::kHeNormal, 0, 4);
+  Sequential plain(8, {{32, Activation::kRelu}, {3, Activation::kIdentity}});
+  plain.params().copy_from(dropped.params());
+  const Tensor x = Tensor::from_vector(test::random_values<float>(10 * 8, 6), {10, 8});
+  EXPECT_EQ(dropped.predict(x).to_vector<float>(), plain.predict(x).to_vector<float>());
+  EXPECT_EQ(plain.forward(x).to_vector<float>(), plain.predict(x).to_vector<float>());
+  DropoutStep step;
+  const std::vector<float> a = dropped.forward(x, step).to_vector<float>();
+  EXPECT_NE(a, plain.predict(x).to_vector<float>());
+  EXPECT_EQ(dropped.forward(x, step).to_vector<float>(), a);
+  step.step = 1;
+  EXPECT_NE(dropped.forward(x, step).to_vector<float>(), a);
+}
+
+TEST(Sequential, DropoutOutsideZeroToOneIsRefusedAndShownInTheSummary) {
+  for (const double p : {1.0, -0.5, 1.5}) {
+    try {
+      Sequential model(3, {{4, Activation::kRelu, std::nullopt, p}, {2, Activation::kIdentity}});
+      ADD_FAILURE() << "no error for dropout " << p;
+    } catch (const ValueError& e) {
+      EXPECT_NE(std::string(e.what()).find("layer 0: expected a dropout in [0, 1), found"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  const Sequential plain(3, {{4, Activation::kRelu}, {2, Activation::kIdentity}});
+  EXPECT_EQ(plain.summary().find("dropout"), std::string::npos);
+  const Sequential dropped(3,
+                           {{4, Activation::kRelu, std::nullopt, 0.2}, {2, Activation::kIdentity}});
+  EXPECT_NE(dropped.summary().find("activation   dropout  parameters"), std::string::npos)
+      << dropped.summary();
+  EXPECT_NE(dropped.summary().find("relu         0.2      16"), std::string::npos)
+      << dropped.summary();
+}
+
 TEST(Sequential, ALayersOwnAlphaIsKept) {
   Sequential model(1, {{1, Activation::kElu, 0.5}, {1, Activation::kLeakyRelu, 0.2}},
                    DType::kFloat64);
@@ -223,6 +387,37 @@ TEST(SequentialCuda, ForwardBackwardMatchCpu) {
                               cpu.forward(x).to_vector<float>(), 1e-5, 1e-4));
   cpu.backward(dy);
   gpu.backward(dy.to(Device::cuda(0)));
+  EXPECT_TRUE(
+      test::all_close(gpu.grads().to_vector<float>(), cpu.grads().to_vector<float>(), 1e-5, 1e-4));
+}
+
+// The same masks on both devices: a model with dropout trains its forward and backward on the
+// GPU as on the CPU, the step read from device memory.
+TEST(SequentialCuda, DropoutForwardBackwardMatchCpu) {
+  MLPX_REQUIRE_CUDA();
+  const Device gpu_device = Device::cuda(0);
+  Sequential cpu(20, {{33, Activation::kRelu, std::nullopt, 0.3},
+                      {17, Activation::kTanh, std::nullopt, 0.5},
+                      {5, Activation::kIdentity, std::nullopt, 0.1}});
+  cpu.init(Init::kHeNormal, 0, 9);
+  Sequential gpu = cpu.to(gpu_device);
+  const Tensor x = Tensor::from_vector(test::random_values<float>(64 * 20, 3), {64, 20});
+  const Tensor dy = Tensor::from_vector(test::random_values<float>(64 * 5, 4), {64, 5});
+  DropoutStep cpu_step;
+  cpu_step.seed = 21;
+  cpu_step.step = 40;
+  cpu_step.step_offset = Tensor::from_vector<int32_t>({2}, {1});
+  cpu_step.first_row = 3;
+  DropoutStep gpu_step = cpu_step;
+  gpu_step.step_offset = cpu_step.step_offset.to(gpu_device);
+  const std::vector<float> out_cpu = cpu.forward(x, cpu_step).to_vector<float>();
+  const std::vector<float> out_gpu = gpu.forward(x.to(gpu_device), gpu_step).to_vector<float>();
+  EXPECT_TRUE(test::all_close(out_gpu, out_cpu, 1e-5, 1e-4));
+  for (size_t i = 0; i < out_cpu.size(); ++i) {
+    ASSERT_EQ(out_gpu[i] == 0.0f, out_cpu[i] == 0.0f) << i;  // the same units dropped
+  }
+  cpu.backward(dy);
+  gpu.backward(dy.to(gpu_device));
   EXPECT_TRUE(
       test::all_close(gpu.grads().to_vector<float>(), cpu.grads().to_vector<float>(), 1e-5, 1e-4));
 }

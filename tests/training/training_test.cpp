@@ -170,6 +170,37 @@ TEST_F(TrainingTest, ResumeMatchesAnUninterruptedRunBitForBit) {
   }
 }
 
+// Dropout masks are keyed by the global step (epoch * batches + batch): a resumed run draws
+// the masks the uninterrupted run drew, bit for bit.
+TEST_F(TrainingTest, ResumeWithDropoutMatchesAnUninterruptedRunBitForBit) {
+  Config full = small_config("dropout-full");
+  full.model.layers[0].dropout = 0.3;
+  full.model.layers[1].dropout = 0.1;
+  const RunResult whole = run_training(full, {});
+  Config first = full;
+  first.output.checkpoint = path("dropout-half.safetensors");
+  first.train.epochs = 2;
+  run_training(first, {});
+  EXPECT_EQ(load_checkpoint(first.output.checkpoint).config.model.layers[0].dropout, 0.3);
+  Config rest = full;
+  rest.output.checkpoint = path("dropout-resumed.safetensors");
+  RunOptions resume;
+  resume.resume = first.output.checkpoint;
+  const RunResult resumed = run_training(rest, resume);
+  ASSERT_EQ(resumed.epochs.size(), 2u);
+  EXPECT_EQ(resumed.epochs[1].train_loss, whole.epochs[3].train_loss);
+  const Checkpoint a = load_checkpoint(full.output.checkpoint);
+  const Checkpoint b = load_checkpoint(rest.output.checkpoint);
+  EXPECT_EQ(a.model.params().to_vector<float>(), b.model.params().to_vector<float>());
+  // And dropout did act: without it the weights differ.
+  Config none = full;
+  none.model.layers[0].dropout = none.model.layers[1].dropout = 0.0;
+  none.output.checkpoint = path("dropout-none.safetensors");
+  run_training(none, {});
+  EXPECT_NE(load_checkpoint(none.output.checkpoint).model.params().to_vector<float>(),
+            a.model.params().to_vector<float>());
+}
+
 TEST_F(TrainingTest, InitCheckpointHoldsTheInitialWeights) {
   Config c = small_config("init");
   c.output.init_checkpoint = path("initial.safetensors");
@@ -471,6 +502,31 @@ TEST_F(TrainingTest, GpuCudaGraphMatchesPlainLaunchesBitForBit) {
     EXPECT_EQ(a.model.params().to_vector<float>(), b.model.params().to_vector<float>());
     EXPECT_EQ(a.progress.step, b.progress.step);
   }
+}
+
+// Dropout on the GPU: each replay of the captured step reads its step from device memory,
+// so the graph draws every batch's own masks, as plain launches and the CPU do.
+TEST_F(TrainingTest, GpuDropoutMatchesCpuAndCudaGraphMatchesPlainLaunches) {
+  MLPX_REQUIRE_CUDA();
+  Config c = small_config("dropout-cpu");
+  c.model.layers[0].dropout = 0.3;
+  c.model.layers[1].dropout = 0.1;
+  const RunResult cpu = run_training(c, {});
+  c.device = "cuda";
+  c.train.cuda_graph = true;
+  c.output.checkpoint = path("dropout-graph.safetensors");
+  const RunResult on = run_training(c, {});
+  Config off_config = c;
+  off_config.train.cuda_graph = false;
+  off_config.output.checkpoint = path("dropout-plain.safetensors");
+  const RunResult off = run_training(off_config, {});
+  ASSERT_EQ(on.epochs.size(), cpu.epochs.size());
+  for (size_t e = 0; e < on.epochs.size(); ++e) {
+    EXPECT_EQ(on.epochs[e].train_loss, off.epochs[e].train_loss) << e;
+    EXPECT_NEAR(on.epochs[e].train_loss, cpu.epochs[e].train_loss, 1e-4 * cpu.epochs[e].train_loss);
+  }
+  EXPECT_EQ(load_checkpoint(c.output.checkpoint).model.params().to_vector<float>(),
+            load_checkpoint(off_config.output.checkpoint).model.params().to_vector<float>());
 }
 
 // The trainer really replays: a graph-on run records replays, a graph-off run none.
