@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -269,6 +270,27 @@ TEST(DataParallelRun, RankZeroAloneWritesAndEveryRankReportsTheSame) {
   }
   ranks.barrier();
   if (ranks.rank() == 0) fs::remove_all(dir);
+}
+
+// Dropout: a rank draws the masks of its own rows of the batch (element indices count from the
+// batch's first row), so N ranks drop the units one process drops. 2 and 3 ranks split the
+// batch of 30 at rows that are no multiple of a Philox block's four elements.
+TEST(DataParallelDropout, EqualsOneProcessWithTheSameMasks) {
+  auto run = [](double dropout, dist::Communicator* ranks) {
+    Sequential model(8,
+                     {{16, Activation::kTanh, std::nullopt, dropout}, {4, Activation::kIdentity}},
+                     DType::kFloat64);
+    model.init(Init::kXavierNormal, 0.0, 7);
+    const TrainerOptions options = options_for(OptimizerType::kAdam);
+    Trainer trainer(options, model, make_data(DType::kFloat64), ranks);
+    for (int64_t e = 0; e < 3; ++e) trainer.run_epoch(options.optimizer.lr);
+    return model.params().to_vector<double>();
+  };
+  const std::vector<double> alone = run(0.3, nullptr);
+  const std::vector<double> ranked = run(0.3, &dist::world());
+  EXPECT_TRUE(close_to(ranked, alone, 1e-12)) << dist::world().size() << " ranks";
+  expect_same_on_every_rank(ranked);
+  EXPECT_FALSE(close_to(run(0.0, nullptr), alone, 1e-6));  // the masks did act
 }
 
 }  // namespace
