@@ -509,6 +509,7 @@ TEST_F(TrainingTest, GpuCudaGraphMatchesPlainLaunchesBitForBit) {
 TEST_F(TrainingTest, GpuDropoutMatchesCpuAndCudaGraphMatchesPlainLaunches) {
   MLPX_REQUIRE_CUDA();
   Config c = small_config("dropout-cpu");
+  c.train.epochs = 2;  // each captures its graph and replays it 15 times (simulator time)
   c.model.layers[0].dropout = 0.3;
   c.model.layers[1].dropout = 0.1;
   const RunResult cpu = run_training(c, {});
