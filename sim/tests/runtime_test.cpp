@@ -764,50 +764,50 @@ TEST_F(Capture, ForkedStreamJoinsAndReplaysInOrder) {
   cudaFree(b);
 }
 
+// A capture of stream_ that side_ joined (a fork) and queued work on, not joined back yet.
+class ForkedCapture : public Capture {
+ protected:
+  void SetUp() override {
+    Capture::SetUp();
+    buffer_ = device_alloc<int32_t>(4);
+    ASSERT_EQ(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking), cudaSuccess);
+    ASSERT_EQ(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming), cudaSuccess);
+    ASSERT_EQ(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    ASSERT_EQ(cudaEventRecord(fork_, stream_), cudaSuccess);
+    ASSERT_EQ(cudaStreamWaitEvent(side_, fork_), cudaSuccess);
+    ASSERT_EQ(cudaMemsetAsync(buffer_, 0, 4 * sizeof(int32_t), side_), cudaSuccess);
+  }
+  void TearDown() override {
+    cudaEventDestroy(fork_);
+    cudaStreamDestroy(side_);
+    cudaFree(buffer_);
+    Capture::TearDown();
+  }
+  int32_t* buffer_ = nullptr;
+  cudaStream_t side_ = nullptr;
+  cudaEvent_t fork_ = nullptr;
+};
+
 // Only the stream that began a capture ends it; a joined stream's try invalidates the capture.
-TEST_F(Capture, EndingFromAJoinedStreamIsUnmatched) {
-  int32_t* a = device_alloc<int32_t>(4);
-  cudaStream_t side = nullptr;
-  cudaEvent_t fork = nullptr;
-  ASSERT_EQ(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking), cudaSuccess);
-  ASSERT_EQ(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming), cudaSuccess);
-  ASSERT_EQ(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
-  ASSERT_EQ(cudaEventRecord(fork, stream_), cudaSuccess);
-  ASSERT_EQ(cudaStreamWaitEvent(side, fork), cudaSuccess);
-  ASSERT_EQ(cudaMemsetAsync(a, 0, 4 * sizeof(int32_t), side), cudaSuccess);
+TEST_F(ForkedCapture, EndingFromAJoinedStreamIsUnmatched) {
   cudaGraph_t graph = reinterpret_cast<cudaGraph_t>(0x1);
-  EXPECT_EQ(cudaStreamEndCapture(side, &graph), cudaErrorStreamCaptureUnmatched);
+  EXPECT_EQ(cudaStreamEndCapture(side_, &graph), cudaErrorStreamCaptureUnmatched);
   cudaGetLastError();
   graph = reinterpret_cast<cudaGraph_t>(0x1);
   EXPECT_EQ(cudaStreamEndCapture(stream_, &graph), cudaErrorStreamCaptureInvalidated);
   EXPECT_EQ(graph, nullptr);
   cudaGetLastError();
   cudaStreamCaptureStatus status;
-  ASSERT_EQ(cudaStreamIsCapturing(side, &status), cudaSuccess);
+  ASSERT_EQ(cudaStreamIsCapturing(side_, &status), cudaSuccess);
   EXPECT_EQ(status, cudaStreamCaptureStatusNone);
-  cudaEventDestroy(fork);
-  cudaStreamDestroy(side);
-  cudaFree(a);
 }
 
 // Work on a joined stream that the capturing stream never waited for: the capture cannot end.
-TEST_F(Capture, UnjoinedForkedWorkFailsTheEnd) {
-  int32_t* a = device_alloc<int32_t>(4);
-  cudaStream_t side = nullptr;
-  cudaEvent_t fork = nullptr;
-  ASSERT_EQ(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking), cudaSuccess);
-  ASSERT_EQ(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming), cudaSuccess);
-  ASSERT_EQ(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
-  ASSERT_EQ(cudaEventRecord(fork, stream_), cudaSuccess);
-  ASSERT_EQ(cudaStreamWaitEvent(side, fork), cudaSuccess);
-  ASSERT_EQ(cudaMemsetAsync(a, 0, 4 * sizeof(int32_t), side), cudaSuccess);
+TEST_F(ForkedCapture, UnjoinedForkedWorkFailsTheEnd) {
   cudaGraph_t graph = reinterpret_cast<cudaGraph_t>(0x1);
   EXPECT_EQ(cudaStreamEndCapture(stream_, &graph), cudaErrorStreamCaptureUnjoined);
   EXPECT_EQ(graph, nullptr);
   cudaGetLastError();
-  cudaEventDestroy(fork);
-  cudaStreamDestroy(side);
-  cudaFree(a);
 }
 
 TEST_F(Capture, CapturedKernelAndGraphAllocationReplay) {
