@@ -121,6 +121,34 @@ TEST(Sequential, BatchesOfChangingSizeReuseBuffers) {
   EXPECT_EQ(part, std::vector<float>(full.begin(), full.begin() + 6));
 }
 
+// The weights and data of the tests against tests/reference/{elu,dropout}_torch.py, which hold
+// the same formulas: weight (layer l, out i, in j) 0.6 sin(1 + 3 l + 0.7 i + 1.3 j), bias
+// 0.2 cos(2 + l + 0.9 i) (float64 model).
+void set_reference_weights(Sequential& model) {
+  for (size_t l = 0; l < model.num_layers(); ++l) {
+    Tensor w = model.weight(l), b = model.bias(l);
+    const int64_t outs = w.rows(), ins = w.cols();
+    for (int64_t i = 0; i < outs; ++i) {
+      for (int64_t j = 0; j < ins; ++j) {
+        w.data<double>()[i * ins + j] = 0.6 * std::sin(1.0 + 3.0 * l + 0.7 * i + 1.3 * j);
+      }
+      b.data<double>()[i] = 0.2 * std::cos(2.0 + l + 0.9 * i);
+    }
+  }
+}
+
+// float64 [rows, cols]: scale f(offset + row_step r + col_step c).
+Tensor reference_rows(int64_t rows, int64_t cols, double scale, double offset, double row_step,
+                      double col_step, double (*f)(double)) {
+  Tensor out({rows, cols}, DType::kFloat64);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      out.data<double>()[r * cols + c] = scale * f(offset + row_step * r + col_step * c);
+    }
+  }
+  return out;
+}
+
 // PyTorch's nn.ELU() (alpha 1) and nn.LeakyReLU() (slope 0.01) are the defaults: a one-unit
 // elu layer then a one-unit leaky_relu layer, both with weight 1 and bias 0, give
 // leaky(elu(x)) for each x; elu(x) = x for x > 0, alpha (e^x - 1) below (float64).
@@ -144,25 +172,13 @@ TEST(Sequential, EluAndLeakyReluTakePyTorchsDefaultAlphas) {
 // from weights and data given by formulas. The expected numbers are PyTorch 1.13's, printed by
 // tests/reference/elu_torch.py, which holds the same formulas.
 TEST(Sequential, EluTrainsAsPyTorchsNnElu) {
-  const int64_t sizes[] = {4, 5, 3, 2}, rows = 8;
+  const int64_t rows = 8;
   Sequential model(4,
                    {{5, Activation::kElu}, {3, Activation::kLeakyRelu}, {2, Activation::kIdentity}},
                    DType::kFloat64);
-  for (size_t l = 0; l < 3; ++l) {
-    Tensor w = model.weight(l), b = model.bias(l);
-    for (int64_t i = 0; i < sizes[l + 1]; ++i) {
-      for (int64_t j = 0; j < sizes[l]; ++j) {
-        w.data<double>()[i * sizes[l] + j] = 0.6 * std::sin(1.0 + 3.0 * l + 0.7 * i + 1.3 * j);
-      }
-      b.data<double>()[i] = 0.2 * std::cos(2.0 + l + 0.9 * i);
-    }
-  }
-  Tensor x({rows, 4}, DType::kFloat64), t({rows, 2}, DType::kFloat64);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < 4; ++c)
-      x.data<double>()[r * 4 + c] = 2.0 * std::cos(0.5 + 1.7 * r + 0.6 * c);
-    for (int64_t k = 0; k < 2; ++k) t.data<double>()[r * 2 + k] = std::sin(0.3 + 0.8 * r + 1.1 * k);
-  }
+  set_reference_weights(model);
+  Tensor x = reference_rows(rows, 4, 2.0, 0.5, 1.7, 0.6, [](double v) { return std::cos(v); });
+  Tensor t = reference_rows(rows, 2, 1.0, 0.3, 0.8, 1.1, [](double v) { return std::sin(v); });
   const double torch_losses[] = {0.7653567951760429, 0.6447071333872626, 0.5929700472433983,
                                  0.5626575908127831, 0.5417573364339701};
   const double torch_params[] = {
@@ -200,27 +216,15 @@ TEST(Sequential, EluTrainsAsPyTorchsNnElu) {
 // from the Philox paper by tests/reference/dropout_torch.py) gives these losses and weights
 // after 4 SGD steps, each step with its own masks.
 TEST(Sequential, DropoutTrainsAsPyTorchOnTheSameMasks) {
-  const int64_t sizes[] = {4, 6, 5, 3}, rows = 8;
+  const int64_t rows = 8;
   Sequential model(4,
                    {{6, Activation::kRelu, std::nullopt, 0.5},
                     {5, Activation::kTanh, std::nullopt, 0.25},
                     {3, Activation::kIdentity, std::nullopt, 0.2}},
                    DType::kFloat64);
-  for (size_t l = 0; l < 3; ++l) {
-    Tensor w = model.weight(l), b = model.bias(l);
-    for (int64_t i = 0; i < sizes[l + 1]; ++i) {
-      for (int64_t j = 0; j < sizes[l]; ++j) {
-        w.data<double>()[i * sizes[l] + j] = 0.6 * std::sin(1.0 + 3.0 * l + 0.7 * i + 1.3 * j);
-      }
-      b.data<double>()[i] = 0.2 * std::cos(2.0 + l + 0.9 * i);
-    }
-  }
-  Tensor x({rows, 4}, DType::kFloat64), t({rows, 3}, DType::kFloat64);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < 4; ++c)
-      x.data<double>()[r * 4 + c] = 2.0 * std::cos(0.5 + 1.7 * r + 0.6 * c);
-    for (int64_t k = 0; k < 3; ++k) t.data<double>()[r * 3 + k] = std::sin(0.3 + 0.8 * r + 1.1 * k);
-  }
+  set_reference_weights(model);
+  Tensor x = reference_rows(rows, 4, 2.0, 0.5, 1.7, 0.6, [](double v) { return std::cos(v); });
+  Tensor t = reference_rows(rows, 3, 1.0, 0.3, 0.8, 1.1, [](double v) { return std::sin(v); });
   const double torch_losses[] = {1.2258608451911348, 0.814595626890927, 0.8647685263299175,
                                  1.4445440164757413};
   const double torch_params[] = {
