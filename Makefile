@@ -44,7 +44,7 @@ CLANG_FORMAT ?= clang-format
 
 # Debian packages the build, the tests and `mlpx train` need. .ci/run installs them through
 # `make deps`, so this list is the only one.
-DEB_PACKAGES := cmake ninja-build g++ libopenblas-dev zlib1g-dev nlohmann-json3-dev \
+DEB_PACKAGES := cmake ninja-build g++ libopenblas-dev libdnnl-dev zlib1g-dev nlohmann-json3-dev \
                 libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev clang-format \
                 clang-tidy dataset-fashion-mnist gnuplot-nox python3
 # make sim-test and CUDA=SIM: Boost.Context, the simulator's fibers.

@@ -4,6 +4,8 @@
 // (the device's GEMM rate that the train_step suite compares against). Counters: FLOP/s
 // (2 M N K per call) and bytes_per_second (A, B read once, C written once). CPU through
 // OpenBLAS (real time); GPU through cuBLAS in true fp32, timed with CUDA events around the call.
+// The *Bf16 cases: square GEMMs in precision bf16 (the rounding of both inputs included): on
+// the CPU through oneDNN's bf16 matmul where the CPU has one, else emulated (label says which).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -38,7 +40,11 @@ struct Problem {
   bool ta = false, tb = false;
   int64_t m = 0, n = 0, k = 0;
 
-  Problem(int64_t op, int64_t layer, int64_t batch, Device device) {
+  mlpx::Precision precision = mlpx::Precision::kFp32;
+
+  Problem(int64_t op, int64_t layer, int64_t batch, Device device,
+          mlpx::Precision precision_ = mlpx::Precision::kFp32)
+      : precision(precision_) {
     const int64_t in = kLayers[layer][0], out = kLayers[layer][1];
     switch (op) {
       case 0:  // y [B, out] = x [B, in] * W^T, W [out, in]
@@ -69,7 +75,7 @@ struct Problem {
         break;
     }
   }
-  void run() { mlpx::gemm(a, ta, b, tb, c); }
+  void run() { mlpx::gemm(a, ta, b, tb, c, 1.0, 0.0, precision); }
   double flops() const { return 2.0 * static_cast<double>(m) * n * k; }
   int64_t bytes() const { return 4 * (m * k + k * n + m * n); }
 };
@@ -81,8 +87,8 @@ void report(benchmark::State& state, const Problem& p) {
   state.SetLabel(kOps[state.range(0)]);
 }
 
-void BM_GemmCpu(benchmark::State& state) {
-  Problem p(state.range(0), state.range(1), state.range(2), Device::cpu());
+void gemm_cpu(benchmark::State& state, mlpx::Precision precision) {
+  Problem p(state.range(0), state.range(1), state.range(2), Device::cpu(), precision);
   p.run();  // warm-up: OpenBLAS starts its threads on the first call
   for (auto _ : state) {
     p.run();
@@ -90,21 +96,27 @@ void BM_GemmCpu(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   report(state, p);
+  if (precision == mlpx::Precision::kBf16) state.SetLabel(mlpx::cpu_bf16_engine());
 }
 
-void BM_GemmGpu(benchmark::State& state) {
+void gemm_gpu(benchmark::State& state, mlpx::Precision precision) {
   if (!mlpx::cuda_available()) {
     state.SkipWithError("no usable CUDA device");
     return;
   }
 #if MLPX_WITH_CUDA
   const Device gpu = Device::cuda();
-  Problem p(state.range(0), state.range(1), state.range(2), gpu);
+  Problem p(state.range(0), state.range(1), state.range(2), gpu, precision);
   // The untimed first run lets cuBLAS pick its kernel and allocate its workspace.
   mlpx::bench::time_gpu_iterations(state, gpu, [&] { p.run(); });
   report(state, p);
 #endif
 }
+
+void BM_GemmCpu(benchmark::State& state) { gemm_cpu(state, mlpx::Precision::kFp32); }
+void BM_GemmCpuBf16(benchmark::State& state) { gemm_cpu(state, mlpx::Precision::kBf16); }
+void BM_GemmGpu(benchmark::State& state) { gemm_gpu(state, mlpx::Precision::kFp32); }
+void BM_GemmGpuBf16(benchmark::State& state) { gemm_gpu(state, mlpx::Precision::kBf16); }
 
 // {op, layer, batch}: the three ops of the three layers at batch 128, 1024 and 54000, then
 // the square reference (layer ignored; batch = the side).
@@ -126,6 +138,18 @@ BENCHMARK(BM_GemmCpu)
 BENCHMARK(BM_GemmGpu)
     ->ArgNames({"op", "layer", "batch"})
     ->Apply(linear_shapes)
+    ->Args({3, 0, 4096})
+    ->Args({3, 0, 8192})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GemmCpuBf16)
+    ->ArgNames({"op", "layer", "batch"})
+    ->Args({3, 0, 1024})
+    ->Args({3, 0, 2048})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GemmGpuBf16)
+    ->ArgNames({"op", "layer", "batch"})
     ->Args({3, 0, 4096})
     ->Args({3, 0, 8192})
     ->UseManualTime()

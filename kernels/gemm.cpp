@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "kernels/bf16.h"
 #include "kernels/check.h"
 #include "kernels/runtime.h"
 #include "mlpx/error.h"
@@ -44,6 +45,25 @@ void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, 
   const int M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
   const int lda = transpose_a ? std::max(M, 1) : std::max(K, 1);
   const int ldb = transpose_b ? std::max(K, 1) : std::max(N, 1);
+  if (precision == Precision::kBf16) {
+    // cuBLAS multiplies bf16 inputs: round both operands into the context's scratch (a's bits
+    // first, then b's, 16-byte aligned), then bf16 x bf16 with fp32 accumulation and output.
+    const size_t a_count = static_cast<size_t>(m) * static_cast<size_t>(k);
+    const size_t b_offset = (a_count * sizeof(uint16_t) + 15) / 16 * 16;
+    const size_t bytes =
+        b_offset + static_cast<size_t>(k) * static_cast<size_t>(n) * sizeof(uint16_t);
+    auto* scratch = static_cast<unsigned char*>(bf16_scratch(ctx, bytes));
+    auto* a_bits = reinterpret_cast<uint16_t*>(scratch);
+    auto* b_bits = reinterpret_cast<uint16_t*>(scratch + b_offset);
+    const Device on = Device::cuda(device);
+    round_to_bf16_bits(a, a_bits, m * k, on);
+    round_to_bf16_bits(b, b_bits, k * n, on);
+    MLPX_CUDA_CHECK(cublasGemmEx(ctx.blas, transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                 transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, b_bits,
+                                 CUDA_R_16BF, ldb, a_bits, CUDA_R_16BF, lda, &beta, c, CUDA_R_32F,
+                                 std::max(N, 1), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return;
+  }
   // The compute type decides TF32, with the handle in its default math mode (runtime.cpp):
   // CUBLAS_COMPUTE_32F is fp32 with cuBLAS's ordinary kernels, never TF32; _PEDANTIC would
   // also forbid the fast fp32 paths (NVIDIA documents it as a testing mode).

@@ -85,6 +85,7 @@ Context::~Context() {
   MLPX_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(stream));
   if (status != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFree(status));
   if (workspace != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFree(workspace));
+  if (bf16_scratch != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFree(bf16_scratch));
   if (ready != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaEventDestroy(ready));
   if (blas != nullptr) MLPX_CUDA_CHECK_NOTHROW(cublasDestroy(blas));
   MLPX_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream));
@@ -126,6 +127,20 @@ Context& context(int device) {
     (void)registered;
   }
   return *t.contexts[device];
+}
+
+void* bf16_scratch(Context& ctx, size_t bytes) {
+  if (bytes <= ctx.bf16_scratch_bytes) return ctx.bf16_scratch;
+  DeviceGuard guard(ctx.device);
+  if (ctx.bf16_scratch != nullptr) {
+    MLPX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));  // the queued GEMMs read the old one
+    MLPX_CUDA_CHECK(cudaFree(ctx.bf16_scratch));
+    ctx.bf16_scratch = nullptr;
+    ctx.bf16_scratch_bytes = 0;
+  }
+  MLPX_CUDA_CHECK(cudaMalloc(&ctx.bf16_scratch, bytes));
+  ctx.bf16_scratch_bytes = bytes;
+  return ctx.bf16_scratch;
 }
 
 cudaStream_t stream_of(Device device) {

@@ -29,6 +29,11 @@ struct Context {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   DeviceStatus* status = nullptr;  // device memory; see status.h
+  // The bfloat16 copies of a bf16 GEMM's inputs (kernels/gemm.cpp): grown by bf16_scratch,
+  // never shrunk, so that a captured step (whose shapes the plain first step has seen)
+  // allocates nothing.
+  void* bf16_scratch = nullptr;
+  size_t bf16_scratch_bytes = 0;
   // Recorded on `stream` where another device's stream must wait for the work queued so far
   // (a copy between devices, kernels/runtime.cpp).
   cudaEvent_t ready = nullptr;
@@ -54,6 +59,10 @@ class DeviceGuard {
 // handler, registered after the first CUDA call (so it runs before the CUDA runtime's own
 // teardown), releases every context, so that a leak checker sees nothing left.
 Context& context(int device);
+// ctx.bf16_scratch with at least `bytes`, reallocated (after the stream's queued work, which
+// may still read the old one) when smaller. Inside a graph capture a reallocation fails the
+// capture (the trainer then runs plain launches).
+void* bf16_scratch(Context& ctx, size_t bytes);
 // The stream of `device`, with `device` made the calling thread's current device, so that
 // kernels launched next (which use the current device) run where their stream and memory are.
 cudaStream_t stream_of(Device device);

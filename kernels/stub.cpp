@@ -10,6 +10,7 @@
 #include "kernels/adagrad.h"
 #include "kernels/adam.h"
 #include "kernels/batching.h"
+#include "kernels/bf16.h"
 #include "kernels/dropout.h"
 #include "kernels/gemm.h"
 #include "kernels/graph.h"
@@ -116,6 +117,10 @@ void accumulate_correct(const float*, const int32_t*, int64_t, int64_t, int32_t*
 }
 void flag_nonfinite(const float*, const float*, int64_t, int32_t*, Device) {
   unavailable("flag_nonfinite");
+}
+void round_to_bf16(const float*, float*, int64_t, Device) { unavailable("round_to_bf16"); }
+void round_to_bf16_bits(const float*, uint16_t*, int64_t, Device) {
+  unavailable("round_to_bf16_bits");
 }
 void gemm(int, bool, bool, int64_t, int64_t, int64_t, float, const float*, const float*, float,
           float*, Precision) {

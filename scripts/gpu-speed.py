@@ -8,10 +8,11 @@ warm-up, median of CUDA-event timings). Then training throughput for two models:
   small  784-256-128-10, batch 128   (launch-bound: graph replay and fusion matter)
   large  784-4096x4-10, batch 4096   (GEMM-bound: cuBLAS speed matters)
 
-measured with `mlpx bench --json --device cuda` (fp32, Adam) and with PyTorch eager
-(Adam(fused=True)) and PyTorch with the whole step captured in a CUDA graph. Prints a table of
-samples/s, measured / ceiling (the larger of the GEMM time at the measured fp32 rate and
-Adam's 28 bytes per parameter at the measured copy bandwidth) and measured / PyTorch.
+measured with `mlpx bench --json --device cuda` (Adam; fp32, and with bf16 GEMM inputs) and
+with PyTorch eager (Adam(fused=True)) and PyTorch with the whole step captured in a CUDA graph.
+Prints a table of samples/s, measured / ceiling (the larger of the GEMM time at the measured
+fp32 rate and Adam's 28 bytes per parameter at the measured copy bandwidth) and measured /
+PyTorch.
 Also reads the Google Benchmark JSON files in --bench-dir for their GPU rows.
 
 Usage: gpu-speed.py --mlpx PATH [--json OUT.json] [--budget SECONDS] [--bench-dir DIR]
@@ -84,9 +85,10 @@ def ceilings(torch):
     return out
 
 
-def mlpx_bench(mlpx, name, m, seconds):
+def mlpx_bench(mlpx, name, m, seconds, precision="fp32"):
     cfg = {
         "device": "cuda",
+        "precision": precision,
         "data": {"source": "synthetic", "validation_split": 0,
                  "synthetic": {"train_samples": m["samples"], "test_samples": 1,
                                "features": m["inputs"], "classes": m["classes"]}},
@@ -102,7 +104,8 @@ def mlpx_bench(mlpx, name, m, seconds):
                str(m["batch"]), "--target", "0", "--seconds", str(seconds)]
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 6 + 60)
         if res.returncode != 0:
-            print(f"mlpx bench ({name}) failed: {res.stderr.strip()[-400:]}", file=sys.stderr)
+            print(f"mlpx bench ({name}, {precision}) failed: {res.stderr.strip()[-400:]}",
+                  file=sys.stderr)
             return None
         rows = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
         return rows[0]["samples_per_s"] if rows else None
@@ -207,7 +210,7 @@ def main():
     print(f"device {result['device']}  torch {result['torch']}")
     print(f"copy {c['copy_GBps']:.0f} GB/s  fp32 {c['fp32_TFLOPs']:.1f}  "
           f"tf32 {c['tf32_TFLOPs']:.1f}  bf16 {c['bf16_TFLOPs']:.1f} TFLOP/s (measured)")
-    per_item = max(3.0, (args.budget - (time.time() - start)) / 12)
+    per_item = max(3.0, (args.budget - (time.time() - start)) / 15)
     result["models"] = {}
     print(f"\n{'model':6} {'runner':14} {'samples/s':>12} {'/ceiling':>9} {'/torch':>8}")
     for name, m in MODELS.items():
@@ -219,6 +222,8 @@ def main():
         figures = {}
         if time.time() - start < args.budget:
             figures["mlpx"] = mlpx_bench(args.mlpx, name, m, per_item)
+        if time.time() - start < args.budget:  # bf16 GEMM inputs (its ceiling is fp32's here)
+            figures["mlpx bf16"] = mlpx_bench(args.mlpx, name, m, per_item, "bf16")
         for label, graph in (("torch eager", False), ("torch graph", True)):
             if time.time() - start < args.budget:
                 try:

@@ -98,7 +98,8 @@ class Sequential {
   DType dtype() const { return params_.dtype(); }
   Device device() const { return params_.device(); }
   // The arithmetic of the model's GEMMs (forward, backward and predict); kFp32 by default,
-  // kTf32 on a CUDA device only (ValueError elsewhere).
+  // kTf32 on a CUDA device only, kBf16 on every device (ValueError elsewhere, and for a
+  // float64 model). Parameters, gradients and optimizer state keep the model's dtype.
   void set_precision(Precision precision);
   Precision precision() const { return precision_; }
 

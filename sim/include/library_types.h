@@ -1,5 +1,6 @@
 // The simulator's stand-in for CUDA's <library_types.h>: the data type tags cuBLAS takes
-// (real values). Only CUDA_R_32F is computed with; the others are named for completeness.
+// (real values). CUDA_R_32F is computed with, and CUDA_R_16BF as GemmEx inputs; the others
+// are named for completeness.
 #pragma once
 
 typedef enum cudaDataType_t {

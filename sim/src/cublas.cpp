@@ -50,14 +50,24 @@ struct Gemm {
   bool trans_a, trans_b;
   int m, n, k;
   float alpha, beta;
-  const float* a;
+  const void* a;  // float, or bfloat16 bits (uint16_t) when bf16_inputs
   int lda;
-  const float* b;
+  const void* b;
   int ldb;
   float* c;
   int ldc;
   bool tf32;
+  bool bf16_inputs = false;
 };
+
+// Element i of a GEMM input: a float, or the float32 whose top half is the bfloat16 (exact).
+float input_at(const void* base, size_t i, bool bf16) {
+  if (!bf16) return static_cast<const float*>(base)[i];
+  const uint32_t bits = static_cast<uint32_t>(static_cast<const uint16_t*>(base)[i]) << 16;
+  float x;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
 
 // Elements a column-major operand spans: ld * (cols - 1) + rows.
 size_t extent(int rows, int cols, int ld) {
@@ -72,11 +82,12 @@ void run_gemm(const Gemm& g, const std::string& what) {
   const size_t a_elems = g.trans_a ? extent(g.k, g.m, g.lda) : extent(g.m, g.k, g.lda);
   const size_t b_elems = g.trans_b ? extent(g.n, g.k, g.ldb) : extent(g.k, g.n, g.ldb);
   const size_t c_elems = extent(g.m, g.n, g.ldc);
-  if (reads_ab && !check_device_range(g.a, a_elems * sizeof(float), why)) {
+  const size_t in_bytes = g.bf16_inputs ? sizeof(uint16_t) : sizeof(float);
+  if (reads_ab && !check_device_range(g.a, a_elems * in_bytes, why)) {
     raise_fault(cudaErrorIllegalAddress, what + ": A: " + why);
     return;
   }
-  if (reads_ab && !check_device_range(g.b, b_elems * sizeof(float), why)) {
+  if (reads_ab && !check_device_range(g.b, b_elems * in_bytes, why)) {
     raise_fault(cudaErrorIllegalAddress, what + ": B: " + why);
     return;
   }
@@ -91,15 +102,18 @@ void run_gemm(const Gemm& g, const std::string& what) {
   if (reads_ab) {
     a_rows.resize(m * k);
     b_cols.resize(n * k);
-    const auto in = [&](float v) { return g.tf32 ? round_to_tf32(v) : v; };
+    const auto in = [&](const void* base, size_t i) {
+      const float v = input_at(base, i, g.bf16_inputs);
+      return g.tf32 ? round_to_tf32(v) : v;
+    };
     for (size_t i = 0; i < m; ++i)
       for (size_t p = 0; p < k; ++p)
-        a_rows[i * k + p] = in(g.trans_a ? g.a[p + i * static_cast<size_t>(g.lda)]
-                                         : g.a[i + p * static_cast<size_t>(g.lda)]);
+        a_rows[i * k + p] = in(g.a, g.trans_a ? p + i * static_cast<size_t>(g.lda)
+                                              : i + p * static_cast<size_t>(g.lda));
     for (size_t j = 0; j < n; ++j)
       for (size_t p = 0; p < k; ++p)
-        b_cols[j * k + p] = in(g.trans_b ? g.b[j + p * static_cast<size_t>(g.ldb)]
-                                         : g.b[p + j * static_cast<size_t>(g.ldb)]);
+        b_cols[j * k + p] = in(g.b, g.trans_b ? j + p * static_cast<size_t>(g.ldb)
+                                              : p + j * static_cast<size_t>(g.ldb));
   }
   for (size_t j = 0; j < n; ++j) {
     for (size_t i = 0; i < m; ++i) {
@@ -122,8 +136,8 @@ bool valid_op(cublasOperation_t op) {
 
 cublasStatus_t gemm(cublasHandle_t handle, const char* api, cublasOperation_t transa,
                     cublasOperation_t transb, int m, int n, int k, const float* alpha,
-                    const float* A, int lda, const float* B, int ldb, const float* beta, float* C,
-                    int ldc, bool tf32) {
+                    const void* A, int lda, const void* B, int ldb, const float* beta, float* C,
+                    int ldc, bool tf32, bool bf16_inputs = false) {
   if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!valid_op(transa) || !valid_op(transb) || m < 0 || n < 0 || k < 0)
     return CUBLAS_STATUS_INVALID_VALUE;
@@ -133,11 +147,15 @@ cublasStatus_t gemm(cublasHandle_t handle, const char* api, cublasOperation_t tr
     return CUBLAS_STATUS_INVALID_VALUE;
   if (alpha == nullptr || beta == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;  // nothing to compute
-  Gemm g{ta, tb,  m, n,   k, *alpha, *beta,
-         A,  lda, B, ldb, C, ldc,    tf32 && !tf32_disabled_by_environment()};
+  Gemm g{ta,         tb,  m, n,   k, *alpha, *beta,
+         A,          lda, B, ldb, C, ldc,    tf32 && !tf32_disabled_by_environment(),
+         bf16_inputs};
   std::string what = std::string(api) + " (" + (ta ? "T" : "N") + (tb ? "T" : "N") +
                      ", m=" + std::to_string(m) + " n=" + std::to_string(n) +
-                     " k=" + std::to_string(k) + (g.tf32 ? ", TF32)" : ", fp32)");
+                     " k=" + std::to_string(k) +
+                     (g.bf16_inputs ? ", bf16)"
+                      : g.tf32      ? ", TF32)"
+                                    : ", fp32)");
   const cudaError_t e = enqueue_work(handle->stream, what, [g, what] { run_gemm(g, what); });
   return e == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
 }
@@ -275,8 +293,14 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
   if (!(algo_value == CUBLAS_GEMM_DEFAULT || algo_value == CUBLAS_GEMM_DEFAULT_TENSOR_OP ||
         (algo_value >= 0 && algo_value <= 23) || (algo_value >= 99 && algo_value <= 115)))
     return CUBLAS_STATUS_INVALID_VALUE;
-  if (Atype != CUDA_R_32F || Btype != CUDA_R_32F || Ctype != CUDA_R_32F)
-    return CUBLAS_STATUS_NOT_SUPPORTED;  // the simulator computes fp32 GEMMs only
+  // fp32 inputs, or bf16 ones (as cuBLAS's bf16 tensor-core GEMMs: the products of two
+  // bfloat16 values are exact in fp32, accumulated in fp32); the output is fp32 either way.
+  const bool bf16_inputs = Atype == CUDA_R_16BF && Btype == CUDA_R_16BF;
+  if (!(bf16_inputs || (Atype == CUDA_R_32F && Btype == CUDA_R_32F)) || Ctype != CUDA_R_32F)
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (bf16_inputs && computeType != CUBLAS_COMPUTE_32F &&
+      computeType != CUBLAS_COMPUTE_32F_PEDANTIC)
+    return CUBLAS_STATUS_NOT_SUPPORTED;  // bf16 inputs with a 32F compute type only
   bool tf32;
   switch (computeType) {
     case CUBLAS_COMPUTE_32F_PEDANTIC:
@@ -292,9 +316,9 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
       return CUBLAS_STATUS_NOT_SUPPORTED;  // FAST_16F/16BF and others: not modelled
   }
   return mlpx_sim::gemm(handle, "cublasGemmEx", transa, transb, m, n, k,
-                        static_cast<const float*>(alpha), static_cast<const float*>(A), lda,
-                        static_cast<const float*>(B), ldb, static_cast<const float*>(beta),
-                        static_cast<float*>(C), ldc, tf32);
+                        static_cast<const float*>(alpha), A, lda, B, ldb,
+                        static_cast<const float*>(beta), static_cast<float*>(C), ldc,
+                        tf32 && !bf16_inputs, bf16_inputs);
 }
 
 }  // extern "C"

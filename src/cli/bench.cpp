@@ -124,6 +124,10 @@ void run_bench(const BenchArgs& args) {
   bool header_printed = args.json;
   options.on_row = [&](const BenchRow& row) {
     // The first row tells whether the score is accuracy or R^2.
+    if (!header_printed && row.precision != "fp32") {
+      std::cout << "precision " << row.precision << ": GEMMs through " << row.gemm_engine
+                << std::endl;
+    }
     if (!header_printed) std::cout << table_header(row.regression) << std::endl;
     header_printed = true;
     std::cout << (args.json ? bench_row_json(row) : table_line(row)) << std::endl;

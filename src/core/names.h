@@ -90,6 +90,7 @@ inline constexpr EnumName<ScheduleType> kScheduleNames[] = {
 inline constexpr EnumName<Precision> kPrecisionNames[] = {
     {Precision::kFp32, "fp32"},
     {Precision::kTf32, "tf32"},
+    {Precision::kBf16, "bf16"},
 };
 inline constexpr EnumName<DataSource> kDataSourceNames[] = {
     {DataSource::kFashionMnist, "fashion-mnist"},

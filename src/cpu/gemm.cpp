@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <climits>
+#include <vector>
 
+#include "cpu/bf16.h"
+#include "cpu/onednn.h"
 #include "mlpx/error.h"
 
 namespace mlpx::cpu {
@@ -42,6 +45,57 @@ template void gemm(bool, bool, int64_t, int64_t, int64_t, float, const float*, c
                    float*);
 template void gemm(bool, bool, int64_t, int64_t, int64_t, double, const double*, const double*,
                    double, double*);
+
+namespace {
+
+// The rounded copies of a bf16 GEMM's inputs, kept per thread between calls (a training step
+// makes three GEMMs per layer of similar sizes: no allocation after the first steps).
+template <typename T>
+T* scratch(std::vector<T>& buffer, int64_t n) {
+  if (buffer.size() < static_cast<size_t>(n)) buffer.resize(static_cast<size_t>(n));
+  return buffer.data();
+}
+
+// c = alpha * product + beta * c, where product is what oneDNN wrote; with beta == 0, c's
+// previous contents are not read (as gemm<T>).
+void scale_into(const float* product, float alpha, float beta, float* c, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    c[i] = beta == 0.0f ? alpha * product[i] : alpha * product[i] + beta * c[i];
+  }
+}
+
+}  // namespace
+
+void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float* a, const float* b, float beta, float* c, Bf16Engine engine) {
+  if (engine == Bf16Engine::kBest) {
+    engine = onednn_bf16_available() ? Bf16Engine::kOneDnn : Bf16Engine::kEmulated;
+  }
+  MLPX_CHECK(engine != Bf16Engine::kOneDnn || onednn_bf16_available(), ValueError,
+             "gemm: bf16 through oneDNN needs a build with oneDNN and a CPU with bf16 "
+             "instructions; found ",
+             onednn_cpu_isa());
+  if (m == 0 || n == 0) return;
+  if (k == 0 || engine == Bf16Engine::kEmulated) {
+    thread_local std::vector<float> a_rounded, b_rounded;
+    float* ar = scratch(a_rounded, m * k);
+    float* br = scratch(b_rounded, k * n);
+    round_to_bf16(a, ar, m * k);
+    round_to_bf16(b, br, k * n);
+    gemm<float>(transpose_a, transpose_b, m, n, k, alpha, ar, br, beta, c);
+    return;
+  }
+  thread_local std::vector<uint16_t> a_bits, b_bits;
+  thread_local std::vector<float> product;
+  uint16_t* ab = scratch(a_bits, m * k);
+  uint16_t* bb = scratch(b_bits, k * n);
+  round_to_bf16_bits(a, ab, m * k);
+  round_to_bf16_bits(b, bb, k * n);
+  const bool in_place = alpha == 1.0f && beta == 0.0f;
+  float* out = in_place ? c : scratch(product, m * n);
+  onednn_bf16_matmul(transpose_a, transpose_b, m, n, k, ab, bb, out);
+  if (!in_place) scale_into(out, alpha, beta, c, m * n);
+}
 
 void set_gemm_threads(int threads) { openblas_set_num_threads(threads); }
 int gemm_threads() { return openblas_get_num_threads(); }

@@ -1,4 +1,5 @@
-// Row-major GEMM on the CPU through CBLAS (OpenBLAS). Internal.
+// Row-major GEMM on the CPU: float32 and float64 through CBLAS (OpenBLAS); precision "bf16"
+// through oneDNN where the CPU has bfloat16 instructions. Internal.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,21 @@ namespace mlpx::cpu {
 template <typename T>
 void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           const T* b, T beta, T* c);
+
+// How gemm_bf16 computes. kBest: oneDNN where it runs bf16 matmuls on this CPU, else kEmulated.
+// kOneDnn: oneDNN's bf16 matmul (bf16 inputs, float32 accumulation and output): its AMX or
+// AVX-512 BF16 kernels; ValueError where this build or CPU has none. kEmulated: the rounded
+// inputs, held as float32, through the float32 GEMM: the same products (a bf16 x bf16 product
+// is exact in float32), accumulated in float32, at float32 speed.
+enum class Bf16Engine { kBest, kOneDnn, kEmulated };
+
+// c[M,N] = alpha * op(a) * op(b) + beta * c as gemm<float>, with every element of a and b first
+// rounded to the nearest bfloat16 (math/bf16.h); c stays float32. The sums may differ from the
+// float32 GEMM's in order, so two engines agree to float32 rounding, not bit for bit.
+void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float* a, const float* b, float beta, float* c,
+               Bf16Engine engine = Bf16Engine::kBest);
+
 // OpenBLAS's thread count for every later CPU GEMM of the process; and what it is now.
 void set_gemm_threads(int threads);
 int gemm_threads();

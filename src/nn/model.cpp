@@ -60,9 +60,12 @@ std::vector<std::pair<std::string, Tensor>> Sequential::named_views(const Tensor
 }
 
 void Sequential::set_precision(Precision precision) {
-  MLPX_CHECK(precision == Precision::kFp32 || device().is_cuda(), ValueError,
+  MLPX_CHECK(precision != Precision::kTf32 || device().is_cuda(), ValueError,
              "Sequential: precision ", precision_name(precision), " needs a CUDA device, found ",
              device().str());
+  MLPX_CHECK(precision == Precision::kFp32 || dtype() == DType::kFloat32, ValueError,
+             "Sequential: precision ", precision_name(precision),
+             " rounds float32 GEMM inputs; expected a float32 model, found ", dtype_name(dtype()));
   precision_ = precision;
 }
 
@@ -208,7 +211,9 @@ Tensor Sequential::predict(const Tensor& x) const {
 Sequential Sequential::to(Device device) const {
   Sequential out(inputs_, layers_, dtype(), device);
   out.params_.copy_from(params_);
-  if (device.is_cuda()) out.precision_ = precision_;
+  // tf32 exists on CUDA devices only: a copy to the CPU computes in fp32.
+  out.precision_ =
+      precision_ == Precision::kTf32 && !device.is_cuda() ? Precision::kFp32 : precision_;
   return out;
 }
 

@@ -1,5 +1,7 @@
 #include "mlpx/gemm.h"
 
+#include <type_traits>
+
 #include "core/check.h"
 #include "core/dispatch.h"
 #include "core/names.h"
@@ -33,8 +35,11 @@ void gemm(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b, 
   MLPX_CHECK(k == kb && c.rows() == m && c.cols() == n, ShapeError, "gemm: expected op(a) [", m,
              ", ", k, "] x op(b) [", k, ", ", n, "] -> c [", m, ", ", n, "], found op(b) [", kb,
              ", ", n, "] and c ", shape_str(c.shape()));
-  MLPX_CHECK(precision == Precision::kFp32 || c.device().is_cuda(), ValueError, "gemm: precision ",
+  MLPX_CHECK(precision != Precision::kTf32 || c.device().is_cuda(), ValueError, "gemm: precision ",
              precision_name(precision), " needs a CUDA device, found ", c.describe());
+  MLPX_CHECK(precision == Precision::kFp32 || c.dtype() == DType::kFloat32, ValueError,
+             "gemm: precision ", precision_name(precision), " rounds float32 inputs, found ",
+             c.describe());
   detail::dispatch(
       "gemm", c,
       [&] {
@@ -44,6 +49,14 @@ void gemm(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b, 
       },
       [&](auto zero) {
         using T = decltype(zero);
+        if constexpr (std::is_same_v<T, float>) {
+          if (precision == Precision::kBf16) {
+            cpu::gemm_bf16(transpose_a, transpose_b, m, n, k, static_cast<float>(alpha),
+                           a.data<float>(), b.data<float>(), static_cast<float>(beta),
+                           c.data<float>());
+            return;
+          }
+        }
         cpu::gemm<T>(transpose_a, transpose_b, m, n, k, static_cast<T>(alpha), a.data<T>(),
                      b.data<T>(), static_cast<T>(beta), c.data<T>());
       });

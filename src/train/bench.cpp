@@ -178,6 +178,10 @@ std::vector<BenchRow> run_batch_sweep(const Config& config, const BenchOptions& 
     c.train.batch_size = b;
     BenchRow row;
     row.device = device.str();
+    row.precision = precision_name(config.precision);
+    row.gemm_engine = device.is_cuda()                       ? "cuBLAS"
+                      : config.precision == Precision::kBf16 ? cpu_bf16_engine()
+                                                             : "OpenBLAS";
     row.batch_size = b;
     row.target_accuracy = want_target ? options.target_accuracy : 0.0;
     row.time_to_target_s = NAN;
@@ -227,6 +231,8 @@ std::vector<BenchRow> run_batch_sweep(const Config& config, const BenchOptions& 
 std::string bench_row_json(const BenchRow& row) {
   nlohmann::json j;
   j["device"] = row.device;
+  j["precision"] = row.precision;
+  j["gemm_engine"] = row.gemm_engine;
   j["batch_size"] = row.batch_size;
   j["samples_per_s"] = row.samples_per_s;
   j["updates_per_s"] = row.updates_per_s;

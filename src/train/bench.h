@@ -29,7 +29,11 @@ struct BenchOptions {
 };
 
 struct BenchRow {
-  std::string device;          // "cpu", "cuda:0"
+  std::string device;     // "cpu", "cuda:0"
+  std::string precision;  // the GEMMs' precision: "fp32", "tf32", "bf16"
+  // What runs the GEMMs: "OpenBLAS", "cuBLAS", or for bf16 on the CPU cpu_bf16_engine()'s
+  // words (oneDNN and its instruction set, or the emulated engine).
+  std::string gemm_engine;
   int64_t batch_size = 0;      // the effective batch: the training-set size for full batch
   double samples_per_s = 0.0;  // training steps only (forward, loss, backward, update)
   double updates_per_s = 0.0;  // optimizer steps per second = samples_per_s / batch_size

@@ -193,10 +193,6 @@ Config Config::from_json(const std::string& text) {
   ObjectReader r(doc, "");
   r.read_int("seed", c.seed, 0);
   r.read("device", c.device);
-  if (const json* p = r.find("precision")) {
-    MLPX_CHECK(!(p->is_string() && p->get<std::string>() == "bf16"), ValueError,
-               "config: precision: bf16 is not implemented yet; expected fp32 or tf32");
-  }
   r.read_enum("precision", c.precision, detail::kPrecisionNames);
   r.read_object("data", [&](ObjectReader& d) {
     d.read_enum("source", c.data.source, detail::kDataSourceNames);
@@ -472,7 +468,7 @@ std::vector<LayerSpec> ModelConfig::resolved_layers() const {
 
 void Config::validate() const {
   const Device parsed = Device::parse(device);  // throws ValueError naming the text
-  MLPX_CHECK(precision == Precision::kFp32 || device == "auto" || parsed.is_cuda(), ValueError,
+  MLPX_CHECK(precision != Precision::kTf32 || device == "auto" || parsed.is_cuda(), ValueError,
              "config: precision: ", precision_name(precision),
              " needs a CUDA device, found device '", device, "'");
   MLPX_CHECK(data.validation_split >= 0 && data.validation_split < 1, ValueError,

@@ -118,6 +118,8 @@ TEST(BatchSweep, RejectsBadOptions) {
 TEST(BenchRowJson, HasExactlyTheDocumentedKeys) {
   BenchRow r;
   r.device = "cpu";
+  r.precision = "fp32";
+  r.gemm_engine = "OpenBLAS";
   r.batch_size = 128;
   r.samples_per_s = 1000;
   r.updates_per_s = 1000.0 / 128;
@@ -126,10 +128,10 @@ TEST(BenchRowJson, HasExactlyTheDocumentedKeys) {
   r.target_accuracy = 0.85;
   const auto j = nlohmann::json::parse(bench_row_json(r));
   ASSERT_TRUE(j.is_object());
-  EXPECT_EQ(j.size(), 10u);
+  EXPECT_EQ(j.size(), 12u);
   for (const char* key :
-       {"device", "batch_size", "samples_per_s", "updates_per_s", "epoch_s", "epoch_measured",
-        "time_to_target_s", "target_accuracy", "reached", "score"}) {
+       {"device", "precision", "gemm_engine", "batch_size", "samples_per_s", "updates_per_s",
+        "epoch_s", "epoch_measured", "time_to_target_s", "target_accuracy", "reached", "score"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_TRUE(j["time_to_target_s"].is_null());

@@ -46,9 +46,10 @@ class BenchCli : public test::CliTest {
 TEST_F(BenchCli, JsonLinesHaveExactlyTheDocumentedKeys) {
   std::string out;
   ASSERT_EQ(run(quick() + " --json", &out), 0) << out;
-  const std::set<std::string> keys = {
-      "device",         "batch_size",       "samples_per_s",   "updates_per_s", "epoch_s",
-      "epoch_measured", "time_to_target_s", "target_accuracy", "reached",       "score"};
+  const std::set<std::string> keys = {"device",          "precision",      "gemm_engine",
+                                      "batch_size",      "samples_per_s",  "updates_per_s",
+                                      "epoch_s",         "epoch_measured", "time_to_target_s",
+                                      "target_accuracy", "reached",        "score"};
   std::istringstream lines(out);
   std::string line;
   std::vector<int64_t> batches;

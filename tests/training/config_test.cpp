@@ -212,10 +212,12 @@ TEST(Config, PrecisionModes) {
             Precision::kTf32);  // device auto
   EXPECT_EQ(error_of(R"({"precision": "tf32", "device": "cpu"})"),
             "config: precision: tf32 needs a CUDA device, found device 'cpu'");
-  EXPECT_EQ(error_of(R"({"precision": "bf16"})"),
-            "config: precision: bf16 is not implemented yet; expected fp32 or tf32");
+  EXPECT_EQ(Config::from_json(R"({"precision": "bf16", "device": "cpu"})").precision,
+            Precision::kBf16);  // every device
+  EXPECT_EQ(Config::from_json(R"({"precision": "bf16", "device": "cuda"})").precision,
+            Precision::kBf16);
   EXPECT_EQ(error_of(R"({"precision": "fp8"})"),
-            "config: precision: expected fp32 or tf32, found 'fp8'");
+            "config: precision: expected fp32, tf32 or bf16, found 'fp8'");
 }
 
 TEST(Config, LoadNamesTheFile) {

@@ -1,0 +1,88 @@
+#include "cpu/onednn.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+namespace mlpx::cpu {
+
+namespace {
+
+struct OneDnn {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+};
+
+OneDnn& onednn() {
+  static OneDnn instance;  // one engine and stream per process (oneDNN's own threads run it)
+  return instance;
+}
+
+bool probe_bf16_matmul() {
+  try {
+    const uint16_t one = 0x3f80;  // 1.0
+    float product = 0.0f;
+    onednn_bf16_matmul(false, false, 1, 1, 1, &one, &one, &product);
+    return product == 1.0f;
+  } catch (const dnnl::error&) {
+    return false;  // oneDNN has no bf16 matmul for this CPU
+  }
+}
+
+const char* isa_name(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::sse41:
+      return "SSE4.1";
+    case dnnl::cpu_isa::avx:
+      return "AVX";
+    case dnnl::cpu_isa::avx2:
+      return "AVX2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "AVX2 VNNI";
+    case dnnl::cpu_isa::avx512_core:
+      return "AVX-512";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "AVX-512 VNNI";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "AVX-512 BF16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "AVX-512 with AMX";
+    default:
+      return "another instruction set";
+  }
+}
+
+}  // namespace
+
+bool onednn_bf16_available() {
+  static const bool available = probe_bf16_matmul();
+  return available;
+}
+
+std::string onednn_cpu_isa() {
+  const dnnl_version_t* v = dnnl_version();
+  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->patch) + ", " + isa_name(dnnl::get_effective_cpu_isa());
+}
+
+void onednn_bf16_matmul(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+                        const uint16_t* a, const uint16_t* b, float* product) {
+  using dnnl::memory;
+  OneDnn& dnn = onednn();
+  // The transposes are memory orders: a stored [K, M] is the [M, K] matrix in "ba" order.
+  const memory::desc a_md({m, k}, memory::data_type::bf16,
+                          transpose_a ? memory::format_tag::ba : memory::format_tag::ab);
+  const memory::desc b_md({k, n}, memory::data_type::bf16,
+                          transpose_b ? memory::format_tag::ba : memory::format_tag::ab);
+  const memory::desc c_md({m, n}, memory::data_type::f32, memory::format_tag::ab);
+  // Described per call: oneDNN's primitive cache keeps each shape's generated code, so only a
+  // shape's first call pays for it.
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), dnn.engine);
+  // oneDNN's memory objects take non-const handles; a matmul only reads its SRC and WEIGHTS.
+  memory a_mem(a_md, dnn.engine, const_cast<uint16_t*>(a));
+  memory b_mem(b_md, dnn.engine, const_cast<uint16_t*>(b));
+  memory c_mem(c_md, dnn.engine, product);
+  dnnl::matmul(pd).execute(
+      dnn.stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
+  dnn.stream.wait();
+}
+
+}  // namespace mlpx::cpu

@@ -1,0 +1,272 @@
+// precision "bf16": the rounding formula against an independent reference (the nearest
+// bfloat16 found by exact comparison, not by bit arithmetic), the CPU's bf16 GEMM engines
+// against a float64 reference on rounded inputs, and a model's forward and backward against a
+// float64 reference that rounds each GEMM's inputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "cpu/gemm.h"
+#include "cpu/onednn.h"
+#include "math/bf16.h"
+#include "mlpx/error.h"
+#include "mlpx/gemm.h"
+#include "mlpx/model.h"
+#include "test_util.h"
+
+namespace mlpx {
+namespace {
+
+float from_bits(uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+uint32_t to_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+}
+
+// The bfloat16 nearest to x, ties to the even mantissa, found by comparing distances in
+// float64 (exact here: both neighbours and x are float32 values within a factor of two).
+// NaN: a quiet NaN of x's sign; overflow: IEEE's rule (rounding as if the exponent were
+// unbounded, so the neighbour above the largest bfloat16 is 2^128 and it rounds to infinity).
+uint16_t nearest_bf16(float x) {
+  const uint32_t u = to_bits(x);
+  if (std::isnan(x)) return static_cast<uint16_t>((u >> 16) | 0x0040u);
+  if (std::isinf(x)) return static_cast<uint16_t>(u >> 16);
+  const uint16_t below = static_cast<uint16_t>(u >> 16);  // toward zero
+  const uint16_t above = static_cast<uint16_t>(below + 1);  // away from zero (may be infinity)
+  const double ax = std::fabs(static_cast<double>(x));
+  const double lo = std::fabs(static_cast<double>(from_bits(static_cast<uint32_t>(below) << 16)));
+  const double hi = (above & 0x7fffu) == 0x7f80u
+                        ? std::ldexp(1.0, 128)
+                        : std::fabs(static_cast<double>(from_bits(static_cast<uint32_t>(above) << 16)));
+  const double to_lo = ax - lo, to_hi = hi - ax;
+  if (to_lo < to_hi) return below;
+  if (to_hi < to_lo) return above;
+  return (below & 1u) == 0 ? below : above;  // a tie: the even one
+}
+
+void expect_rounds_as_reference(uint32_t u) {
+  const float x = from_bits(u);
+  const uint16_t got = math::bf16_bits(x);
+  const uint16_t want = nearest_bf16(x);
+  ASSERT_EQ(got, want) << std::hex << "input bits 0x" << u << ": got 0x" << got << ", want 0x"
+                       << want;
+  // The float form is the same value.
+  ASSERT_EQ(to_bits(math::round_to_bf16(x)), static_cast<uint32_t>(want) << 16);
+}
+
+// Every sign, exponent and kept mantissa (the top 16 bits: 65536 values, NaN and infinity
+// patterns included), each with the dropped halves that decide a rounding: zero, the smallest,
+// just below a tie, the tie, just above it, the largest, and random ones: 786,432 patterns.
+TEST(Bf16Rounding, MatchesTheNearestEvenBf16OverAStratifiedSample) {
+  std::mt19937 rng(7);
+  for (uint32_t top = 0; top < 0x10000u; ++top) {
+    for (uint32_t low : {0x0000u, 0x0001u, 0x7fffu, 0x8000u, 0x8001u, 0xffffu,
+                         static_cast<uint32_t>(rng() & 0xffffu),
+                         static_cast<uint32_t>(rng() & 0xffffu), static_cast<uint32_t>(rng() & 0xffffu),
+                         static_cast<uint32_t>(rng() & 0xffffu), static_cast<uint32_t>(rng() & 0xffffu),
+                         static_cast<uint32_t>(rng() & 0xffffu)}) {
+      expect_rounds_as_reference((top << 16) | low);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// All 2^32 float32 bit patterns (90 s of CPU time in a Release build): run by hand with
+// --gtest_also_run_disabled_tests --gtest_filter='*AllFloat32*'.
+TEST(Bf16Rounding, DISABLED_MatchesTheNearestEvenBf16OverAllFloat32BitPatterns) {
+  uint32_t u = 0;
+  do {
+    expect_rounds_as_reference(u);
+    if (HasFatalFailure()) return;
+  } while (++u != 0);
+}
+
+TEST(Bf16Rounding, KeepsInfinitiesAndNansAndRoundsPastTheLargestToInfinity) {
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(math::round_to_bf16(inf), inf);
+  EXPECT_EQ(math::round_to_bf16(-inf), -inf);
+  // A signalling NaN whose payload lives in the dropped half stays a NaN (not infinity).
+  const float snan = from_bits(0x7f800001u);
+  EXPECT_TRUE(std::isnan(math::round_to_bf16(snan)));
+  EXPECT_TRUE(std::signbit(math::round_to_bf16(from_bits(0xff800001u))));
+  // The largest bfloat16 is 0x7f7f (3.3895e38); float32's largest rounds up to infinity.
+  EXPECT_EQ(math::bf16_bits(std::numeric_limits<float>::max()), 0x7f80u);
+  EXPECT_EQ(math::bf16_bits(from_bits(0x7f7f7fffu)), 0x7f7fu);
+  // 1 + 2^-8 is a tie between 1 and 1 + 2^-7: to even (1); 1 + 3 * 2^-8 goes up to 1 + 2^-6.
+  EXPECT_EQ(math::round_to_bf16(1.0f + 0x1p-8f), 1.0f);
+  EXPECT_EQ(math::round_to_bf16(1.0f + 3 * 0x1p-8f), 1.0f + 0x1p-6f);
+  // Subnormals round too (no flush to zero).
+  EXPECT_EQ(math::bf16_bits(from_bits(0x00008000u)), 0x0000u);  // a tie: to even, zero
+  EXPECT_EQ(math::bf16_bits(from_bits(0x00018000u)), 0x0002u);  // a tie: to even, up
+  EXPECT_EQ(math::bf16_bits(from_bits(0x00008001u)), 0x0001u);
+}
+
+TEST(Bf16Rounding, TensorEntryRoundsInPlaceAndChecksItsArguments) {
+  Tensor x = Tensor::from_vector<float>({1.0f + 0x1p-8f, 3.14159265f, -0.0f, 1e-40f}, {4});
+  round_to_bf16(x, x);
+  const std::vector<float> got = x.to_vector<float>();
+  EXPECT_EQ(got[0], 1.0f);
+  EXPECT_EQ(got[1], 3.140625f);
+  EXPECT_TRUE(got[2] == 0.0f && std::signbit(got[2]));
+  EXPECT_EQ(to_bits(got[3]), static_cast<uint32_t>(math::bf16_bits(1e-40f)) << 16);
+  Tensor wrong({4}, DType::kFloat64);
+  EXPECT_THROW(round_to_bf16(x, wrong), ShapeError);
+}
+
+// c = alpha * op(a) op(b) + beta * c0 in float64 from bf16-rounded a and b (or unrounded).
+std::vector<double> reference_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                                   const std::vector<float>& a, const std::vector<float>& b,
+                                   double beta, const std::vector<float>& c0, bool round) {
+  const auto in = [round](float v) {
+    return static_cast<double>(round ? math::round_to_bf16(v) : v);
+  };
+  std::vector<double> c(static_cast<size_t>(m * n));
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int64_t p = 0; p < k; ++p) {
+        acc += in(a[ta ? p * m + i : i * k + p]) * in(b[tb ? j * k + p : p * n + j]);
+      }
+      c[i * n + j] = alpha * acc + beta * c0[i * n + j];
+    }
+  }
+  return c;
+}
+
+double relative_error(const std::vector<float>& out, const std::vector<double>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    num += (out[i] - ref[i]) * (out[i] - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  return std::sqrt(num / den);
+}
+
+// One engine against float64 on the rounded inputs (float32 accumulation: near 1e-7), and far
+// from the unrounded product (bfloat16's inputs: near 1e-3): the rounding took effect, on every
+// transpose and with alpha and beta.
+void expect_engine_matches_reference(cpu::Bf16Engine engine) {
+  const int64_t m = 37, n = 29, k = 300;
+  const auto a = test::random_values<float>(m * k, 11), b = test::random_values<float>(k * n, 12);
+  const auto c0 = test::random_values<float>(m * n, 13);
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, std::pair{-0.5f, 2.0f}}) {
+        SCOPED_TRACE(testing::Message() << "ta " << ta << " tb " << tb << " alpha " << alpha);
+        std::vector<float> c = c0;
+        cpu::gemm_bf16(ta, tb, m, n, k, alpha, a.data(), b.data(), beta, c.data(), engine);
+        EXPECT_LT(relative_error(c, reference_gemm(ta, tb, m, n, k, alpha, a, b, beta, c0, true)),
+                  1e-6);
+        EXPECT_GT(relative_error(c, reference_gemm(ta, tb, m, n, k, alpha, a, b, beta, c0, false)),
+                  1e-4);
+      }
+    }
+  }
+}
+
+TEST(Bf16Gemm, EmulatedEngineMatchesAFloat64ReferenceOnRoundedInputs) {
+  expect_engine_matches_reference(cpu::Bf16Engine::kEmulated);
+}
+
+TEST(Bf16Gemm, OneDnnEngineMatchesAFloat64ReferenceOnRoundedInputs) {
+  if (!cpu::onednn_bf16_available()) {
+    GTEST_SKIP() << "no bf16 matmul in oneDNN here: " << cpu_bf16_engine();
+  }
+  expect_engine_matches_reference(cpu::Bf16Engine::kOneDnn);
+}
+
+TEST(Bf16Gemm, OneDnnEngineOnACpuWithoutOneIsAnError) {
+  if (cpu::onednn_bf16_available()) GTEST_SKIP() << "this CPU has oneDNN's bf16 engine";
+  const float one = 1.0f;
+  float c = 0.0f;
+  try {
+    cpu::gemm_bf16(false, false, 1, 1, 1, 1.0f, &one, &one, 0.0f, &c, cpu::Bf16Engine::kOneDnn);
+    FAIL() << "expected ValueError";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("gemm: bf16 through oneDNN"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Bf16Gemm, Float64IsRefused) {
+  const Tensor a = Tensor::zeros({2, 2}, DType::kFloat64);
+  Tensor c = Tensor::zeros({2, 2}, DType::kFloat64);
+  EXPECT_THROW(gemm(a, false, a, false, c, 1.0, 0.0, Precision::kBf16), ValueError);
+  Sequential model(2, {{2, Activation::kIdentity}}, DType::kFloat64);
+  EXPECT_THROW(model.set_precision(Precision::kBf16), ValueError);
+}
+
+// A float32 model in bf16 through forward and backward, against float64 arithmetic that
+// rounds the inputs of each of the model's GEMMs to bfloat16 (x W^T, dy^T x, dy W), and keeps
+// the rest (biases, tanh, its derivative) unrounded, as the model does.
+TEST(Bf16Model, ForwardAndBackwardMatchAFloat64ReferenceWithRoundedGemmInputs) {
+  const int64_t batch = 4, inputs = 6, hidden = 5, outputs = 3;
+  Sequential model(inputs, {{hidden, Activation::kTanh}, {outputs, Activation::kIdentity}});
+  model.init(Init::kXavierNormal, 0, 5);
+  model.bias(0).copy_from(Tensor::from_vector(test::random_values<float>(hidden, 21, -0.3, 0.3), {hidden}));
+  model.bias(1).copy_from(Tensor::from_vector(test::random_values<float>(outputs, 22, -0.3, 0.3), {outputs}));
+  model.set_precision(Precision::kBf16);
+  const auto xv = test::random_values<float>(batch * inputs, 23, -2, 2);
+  const auto dyv = test::random_values<float>(batch * outputs, 24);
+  const Tensor x = Tensor::from_vector(xv, {batch, inputs});
+  const std::vector<float> out = model.forward(x).to_vector<float>();
+  model.backward(Tensor::from_vector(dyv, {batch, outputs}));
+
+  const auto w1 = model.weight(0).to_vector<float>(), b1 = model.bias(0).to_vector<float>();
+  const auto w2 = model.weight(1).to_vector<float>(), b2 = model.bias(1).to_vector<float>();
+  for (bool round : {true, false}) {
+    const auto r = [round](double v) {
+      return round ? static_cast<double>(math::round_to_bf16(static_cast<float>(v))) : v;
+    };
+    std::vector<double> h(batch * hidden), y(batch * outputs), dw1(hidden * inputs, 0.0),
+        dw2(outputs * hidden, 0.0), dz1(batch * hidden);
+    for (int64_t s = 0; s < batch; ++s) {
+      for (int64_t j = 0; j < hidden; ++j) {
+        double z = b1[j];
+        for (int64_t i = 0; i < inputs; ++i) z += r(xv[s * inputs + i]) * r(w1[j * inputs + i]);
+        h[s * hidden + j] = std::tanh(z);
+      }
+      for (int64_t o = 0; o < outputs; ++o) {
+        double z = b2[o];
+        for (int64_t j = 0; j < hidden; ++j) z += r(h[s * hidden + j]) * r(w2[o * hidden + j]);
+        y[s * outputs + o] = z;
+      }
+      for (int64_t j = 0; j < hidden; ++j) {
+        double dh = 0;
+        for (int64_t o = 0; o < outputs; ++o) dh += r(dyv[s * outputs + o]) * r(w2[o * hidden + j]);
+        dz1[s * hidden + j] = dh * (1 - h[s * hidden + j] * h[s * hidden + j]);
+      }
+    }
+    for (int64_t s = 0; s < batch; ++s) {
+      for (int64_t o = 0; o < outputs; ++o)
+        for (int64_t j = 0; j < hidden; ++j)
+          dw2[o * hidden + j] += r(dyv[s * outputs + o]) * r(h[s * hidden + j]);
+      for (int64_t j = 0; j < hidden; ++j)
+        for (int64_t i = 0; i < inputs; ++i)
+          dw1[j * inputs + i] += r(dz1[s * hidden + j]) * r(xv[s * inputs + i]);
+    }
+    const auto got_dw1 = model.weight_grad(0).to_vector<float>();
+    const auto got_dw2 = model.weight_grad(1).to_vector<float>();
+    if (round) {  // float32 arithmetic around exact bf16 products
+      EXPECT_LT(relative_error(out, y), 1e-6);
+      EXPECT_LT(relative_error(got_dw2, dw2), 1e-6);
+      EXPECT_LT(relative_error(got_dw1, dw1), 1e-6);
+    } else {  // the unrounded model is bfloat16's rounding away
+      EXPECT_GT(relative_error(out, y), 1e-4);
+      EXPECT_GT(relative_error(got_dw1, dw1), 1e-4);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mlpx
