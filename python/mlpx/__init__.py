@@ -223,27 +223,44 @@ def _targets(y: Any) -> np.ndarray:
 
 # ---- the model ---------------------------------------------------------------------------------
 
-LayerLike = Union[int, Tuple[int, str], Tuple[int, str, float], Mapping[str, Any]]
+LayerLike = Union[int, Tuple[int, str], Tuple[int, str, float], Tuple[int, str, Mapping[str, Any]],
+                  Mapping[str, Any]]
 
 
-def _layer_dict(layer: LayerLike) -> Dict[str, Any]:
+def _layer_dict(layer: LayerLike, index: int) -> Dict[str, Any]:
+    """One entry of model.layers as the config file writes it."""
     if isinstance(layer, Mapping):
         return dict(layer)
-    if isinstance(layer, int):
+    if isinstance(layer, int) and not isinstance(layer, bool):
         return {"units": layer, "activation": "relu"}
     if isinstance(layer, (tuple, list)) and len(layer) in (2, 3):
         out: Dict[str, Any] = {"units": layer[0], "activation": layer[1]}
         if len(layer) == 3:
-            out["alpha"] = layer[2]
+            extra = layer[2]
+            if isinstance(extra, Mapping):
+                twice = [key for key in ("units", "activation") if key in extra]
+                if twice:
+                    raise ConfigError(f"config: model.layers[{index}].{twice[0]}: given both in "
+                                      f"the tuple and in its dict {dict(extra)!r}")
+                out.update(extra)  # the config's keys: "dropout", "alpha"
+            else:
+                out["alpha"] = extra
         return out
-    raise ConfigError(f"layers: expected (units, activation[, alpha]) or a dict, found {layer!r}")
+    raise ConfigError(f"config: model.layers[{index}]: expected (units, activation), (units, "
+                      f"activation, alpha), (units, activation, {{'dropout': p, ...}}) or a "
+                      f"dict of the config's layer keys, found {layer!r}")
 
 
 class Model:
     """A multilayer perceptron: ``Model(inputs=784, layers=[(256, "relu"), (10, "identity")])``.
 
-    ``layers`` are ``(units, activation)``, ``(units, activation, alpha)`` or the config file's
-    dicts; ``loss`` is the config's (``cross_entropy`` by default); the weights are drawn by
+    Each of ``layers`` is ``(units, activation)``, ``(units, activation, alpha)``,
+    ``(units, activation, {"dropout": 0.2})`` (the dict holds the config's other layer keys:
+    ``dropout``, ``alpha``) or the config file's dict
+    (``{"units": 256, "activation": "relu", "dropout": 0.2}``); a bad value raises
+    :class:`ConfigError` with the command line's message. ``dropout`` is inverted dropout after
+    the activation, as ``nn.Dropout(p)``: fit drops, predict and evaluate do not. ``loss`` is
+    the config's (``cross_entropy`` by default); the weights are drawn by
     ``init`` from ``seed`` as ``mlpx train`` draws them. A model loaded from a checkpoint that
     was trained on standardized data applies those statistics to every ``x`` it is given.
     """
@@ -252,7 +269,7 @@ class Model:
                  loss: Optional[str] = None, init: Optional[str] = None,
                  init_std: Optional[float] = None, seed: int = 0,
                  precision: Optional[str] = None) -> None:
-        model: Dict[str, Any] = {"layers": [_layer_dict(l) for l in layers]}
+        model: Dict[str, Any] = {"layers": [_layer_dict(l, i) for i, l in enumerate(layers)]}
         if init is not None:
             model["init"] = init
         if init_std is not None:
@@ -293,7 +310,7 @@ class Model:
 
     @property
     def layers(self) -> List[Tuple[int, str, float]]:
-        """(units, activation, alpha) per layer."""
+        """(units, activation, alpha) per layer (dropout: ``config["model"]["layers"]``)."""
         return list(self._net.layers)
 
     @property
@@ -308,7 +325,9 @@ class Model:
         return self._net.summary()
 
     def __repr__(self) -> str:
-        layers = ", ".join(f"({u}, {a!r})" for u, a, _ in self.layers)
+        dropouts = [l.get("dropout", 0) for l in self.config["model"]["layers"]]
+        layers = ", ".join(f"({u}, {a!r}" + (f", {{'dropout': {p!r}}})" if p else ")")
+                           for (u, a, _), p in zip(self.layers, dropouts))
         return f"mlpx.Model(inputs={self.inputs}, layers=[{layers}], device={self.device!r})"
 
     def to(self, device: str) -> "Model":
@@ -316,39 +335,86 @@ class Model:
         return Model._wrap(self._net.to(device))
 
     # -- training --
+    def _training_state(self) -> Optional[Tuple[int, int]]:
+        """(epochs, optimizer steps) of the training a fit can go on from: the last fit's, else
+        the checkpoint's the model was loaded from; None when there is none."""
+        if self._fit is not None:
+            epoch, steps = self._fit.epoch, self._fit.steps
+        else:
+            epoch, steps = self._net.progress
+        return (epoch, steps) if epoch > 0 or steps > 0 else None
+
     def fit(self, x: Any, y: Any, *, validation: Optional[Tuple[Any, Any]] = None,
-            epochs: int = 1, batch_size: int = 128, optimizer: Union[str, Mapping[str, Any]] = "adam",
+            epochs: int = 1, batch_size: int = 128,
+            optimizer: Union[None, str, Mapping[str, Any]] = None,
             lr: Optional[float] = None, schedule: Optional[Mapping[str, Any]] = None,
             shuffle: bool = True, seed: Optional[int] = None,
             callbacks: Iterable[Callable[[Dict[str, Any]], Any]] = (),
             checkpoint: Optional[PathLike] = None, progress: bool = False,
             task: Optional[str] = None) -> List[Dict[str, Any]]:
-        """Trains on x [N, inputs] (float32) and y (class indices [N] or targets [N, K]).
+        """Trains ``epochs`` more epochs on x [N, inputs] (float32) and y (class indices [N] or
+        targets [N, K]).
 
         ``optimizer`` is a name ("sgd", "adam", ...) or the config's optimizer dict
-        (``{"type": "sgd", "lr": 0.1, "momentum": 0.9}``); ``schedule`` the config's schedule
-        dict; ``batch_size`` 1 is SGD, 0 full-batch GD. After each epoch the validation set
-        (if any) is scored, ``checkpoint`` (if any) is saved, and each callback gets the
-        epoch's metrics (a dict); one that returns False stops training. Returns the metrics
-        of each epoch (also appended to ``model.history``). The step sequence is the one
-        ``mlpx train`` runs for the same config and data (bit for bit on the CPU).
+        (``{"type": "sgd", "lr": 0.1, "momentum": 0.9}``), ``lr`` its learning rate;
+        ``schedule`` the config's schedule dict; ``batch_size`` 1 is SGD, 0 full-batch GD.
+        After each epoch the validation set (if any) is scored, ``checkpoint`` (if any) is
+        saved, and each callback gets the epoch's metrics (a dict); one that returns False
+        stops training. Returns the metrics of each epoch (also appended to
+        ``model.history``). The step sequence is the one ``mlpx train`` runs for the same
+        config and data (bit for bit on the CPU).
+
+        A second call continues the first, as in Keras and PyTorch: the optimizer's state
+        (Adam's moments, its step count), the schedule's position and the epoch count (which
+        seeds each epoch's shuffle and dropout masks) carry over, so ``fit(epochs=2)`` then
+        ``fit(epochs=1)`` takes the same steps as ``fit(epochs=3)``. A model loaded from a
+        checkpoint goes on from the checkpoint's state the same way (``mlpx train --resume``).
+        ``optimizer=None`` and ``schedule=None`` keep the ones the model was trained with
+        (Adam at its defaults and a constant rate for a new model). An optimizer or schedule
+        that differs from those (its type or any setting, ``lr`` included) starts afresh: a new
+        optimizer, the schedule at its first epoch and the epoch count at 0, from the current
+        weights. A cosine schedule decays over ``total_epochs`` (default: the ``epochs`` of
+        the call that set it): give it for a decay that spans several calls.
         """
-        opt: Dict[str, Any] = ({"type": optimizer} if isinstance(optimizer, str)
-                               else dict(optimizer))
+        base = self.config.to_dict()
+        state = self._training_state()
+        if optimizer is None:
+            opt: Dict[str, Any] = dict(base["optimizer"]) if state else {"type": "adam"}
+        elif isinstance(optimizer, str):
+            opt = {"type": optimizer}
+        else:
+            opt = dict(optimizer)
         if lr is not None:
             opt["lr"] = lr
-        overrides: Dict[str, Any] = {
-            "optimizer": opt,
-            "train": {"epochs": epochs, "batch_size": batch_size, "shuffle": shuffle},
-            "schedule": dict(schedule) if schedule is not None else {"type": "none"},
-        }
-        if seed is not None:
-            overrides["seed"] = seed
-        if task is not None:
-            overrides["data"] = {"task": task}
-        base = self.config.to_dict()
-        base.pop("optimizer", None)  # a new optimizer starts from its own defaults
-        config = Config(_merge(base, overrides))
+        if schedule is None:
+            sched: Dict[str, Any] = dict(base["schedule"]) if state else {"type": "none"}
+        else:
+            sched = dict(schedule)
+            if (state and "total_epochs" not in sched
+                    and sched.get("type", "none") == base["schedule"]["type"]):
+                # The same schedule again: its span is the one it was given (a cosine decays
+                # over the first call's epochs), not this call's.
+                sched["total_epochs"] = base["schedule"]["total_epochs"]
+        # A new optimizer and schedule start from their own defaults, not merged over the old.
+        rest = {k: v for k, v in base.items() if k not in ("optimizer", "schedule")}
+
+        def config_for(total_epochs: int) -> Config:
+            overrides: Dict[str, Any] = {
+                "optimizer": opt, "schedule": sched,
+                "train": {"epochs": total_epochs, "batch_size": batch_size, "shuffle": shuffle},
+            }
+            if seed is not None:
+                overrides["seed"] = seed
+            if task is not None:
+                overrides["data"] = {"task": task}
+            return Config(_merge(rest, overrides))
+
+        # train.epochs is the run's total, as in a config that `mlpx train --resume` continues.
+        config = config_for(state[0] + epochs if state else epochs)
+        resume = (state is not None and config["optimizer"] == base["optimizer"]
+                  and config["schedule"] == base["schedule"])
+        if state is not None and not resume:
+            config = config_for(epochs)
         native = config._native
         train_set = _mlpx.Data(self._net, native, _features(x), _targets(y), "x", "y", "train")
         val_set = None
@@ -357,13 +423,19 @@ class Model:
             val_set = _mlpx.Data(self._net, native, _features(xv), _targets(yv),
                                  "validation x", "validation y", "validation")
         fit = _mlpx.Fit(self._net, native, train_set)
+        if resume:
+            if self._fit is not None:
+                fit.continue_from(self._fit)
+            else:
+                fit.continue_from_checkpoint()
+        total = fit.epoch + epochs
         self._fit = fit
         self._net.config = native  # what save() stores from now on
         callbacks = list(callbacks)
-        bar = _Progress(progress, epochs)
+        bar = _Progress(progress, total)
         history: List[Dict[str, Any]] = []
         try:
-            while fit.epoch < epochs:
+            while fit.epoch < total:
                 batches = math.ceil(train_set.size / max(fit.batch_size, 1))
                 m = fit.run_epoch(native.scheduled_lr(fit.epoch), bar.on_step,
                                   max(1, batches // 20))

@@ -216,6 +216,11 @@ struct Net {
   mlpx::Sequential model;
   mlpx::Config config;
   mlpx::Standardization standardization;
+  // A checkpoint's training state (Net.load): its epoch and step counts and the optimizer's
+  // buffers, from which a fit with the checkpoint's optimizer and schedule goes on as
+  // `mlpx train --resume` does. Zero and empty for a new model.
+  mlpx::TrainingProgress progress{};
+  std::vector<std::pair<std::string, mlpx::Tensor>> optimizer_state{};
 
   // x as the model takes it: wrapped, or a standardized copy.
   mlpx::Tensor inputs(const nb::ndarray<>& x, const std::string& name) const {
@@ -352,6 +357,22 @@ class Fit {
     }
     hook.rethrow();
     return metrics_dict(m);
+  }
+
+  // Goes on from `previous`, an earlier fit of the same model with the same optimizer and
+  // schedule: its epoch count (which seeds the shuffles and the dropout masks), its step count
+  // and a copy of its optimizer state. Only then does a fit in several calls take the steps of
+  // one fit of all the epochs.
+  void continue_from(Fit& previous) {
+    raising(g_config_error, [&] {
+      trainer_->restore(previous.epoch(), previous.steps(), previous.trainer_->optimizer_state());
+    });
+  }
+  // The same from the checkpoint the model was loaded from (Net.progress, Net.optimizer_state).
+  void continue_from_checkpoint() {
+    raising(g_config_error, [&] {
+      trainer_->restore(net_.progress.epoch, net_.progress.step, net_.optimizer_state);
+    });
   }
 
   void save(const std::string& path) {
@@ -580,7 +601,8 @@ NB_MODULE(_mlpx, m) {
           "load",
           [](const std::string& path) {
             mlpx::Checkpoint c = mlpx::load_checkpoint(path);
-            return Net{std::move(c.model), std::move(c.config), std::move(c.standardization)};
+            return Net{std::move(c.model), std::move(c.config), std::move(c.standardization),
+                       c.progress, std::move(c.optimizer_state)};
           },
           "path"_a)
       .def(
@@ -596,8 +618,15 @@ NB_MODULE(_mlpx, m) {
       .def(
           "save",
           [](const Net& net, const std::string& path) {
-            mlpx::save_checkpoint(path, net.model, nullptr, net.config.with_absolute_paths(), {},
-                                  net.standardization);
+            // A loaded checkpoint's training state is written back with it.
+            if (net.optimizer_state.empty()) {
+              mlpx::save_checkpoint(path, net.model, nullptr, net.config.with_absolute_paths(),
+                                    net.progress, net.standardization);
+            } else {
+              mlpx::save_checkpoint(path, net.model, net.config.optimizer.type, net.optimizer_state,
+                                    net.config.with_absolute_paths(), net.progress,
+                                    net.standardization);
+            }
           },
           "path"_a)
       .def(
@@ -615,6 +644,9 @@ NB_MODULE(_mlpx, m) {
       .def_prop_ro("num_params", [](const Net& net) { return net.model.num_params(); })
       .def_prop_ro("device", [](const Net& net) { return net.model.device().str(); })
       .def_prop_ro("standardized", [](const Net& net) { return net.standardization.defined(); })
+      .def_prop_ro(
+          "progress",
+          [](const Net& net) { return std::make_pair(net.progress.epoch, net.progress.step); })
       .def_prop_ro("layers", [](const Net& net) { return layers_of(net.model); })
       .def("summary", [](const Net& net) { return net.model.summary(); });
 
@@ -629,6 +661,8 @@ NB_MODULE(_mlpx, m) {
            nb::keep_alive<1, 2>())
       .def("run_epoch", &Fit::run_epoch, "lr"_a, "on_step"_a.none(), "loss_every"_a)
       .def("save", &Fit::save, "path"_a)
+      .def("continue_from", &Fit::continue_from, "previous"_a)
+      .def("continue_from_checkpoint", &Fit::continue_from_checkpoint)
       .def_prop_ro("epoch", &Fit::epoch)
       .def_prop_ro("steps", &Fit::steps)
       .def_prop_ro("batch_size", &Fit::batch_size);

@@ -195,3 +195,137 @@ def test_cuda_model_matches_the_cpu(blobs):
     np.testing.assert_allclose(gpu.predict(xv), cpu.predict(xv), rtol=1e-4, atol=1e-4)
     assert gpu.evaluate(xv, yv)["samples"] == 60
     assert gpu.to("cpu").device == "cpu"
+
+
+# ---- fit in several calls ----------------------------------------------------------------------
+
+def continued_model():
+    """A model whose training draws on every kind of carried state: Adam's moments and step
+    count, a step schedule, the epoch-seeded shuffle and dropout masks."""
+    return mlpx.Model(inputs=8, layers=[(16, "relu", {"dropout": 0.25}), (3, "identity")], seed=5)
+
+
+FIT = dict(batch_size=32, optimizer="adam", lr=0.01, schedule={"type": "step", "step_size": 2,
+                                                                 "gamma": 0.5})
+
+
+def assert_same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for k in sa:
+        assert np.array_equal(sa[k], sb[k]), k
+
+
+def test_a_second_fit_continues_the_first(blobs):
+    x, y, xv, yv = blobs
+    whole = continued_model()
+    h3 = whole.fit(x, y, validation=(xv, yv), epochs=3, **FIT)
+    parts = continued_model()
+    h2 = parts.fit(x, y, validation=(xv, yv), epochs=2, **FIT)
+    # optimizer and schedule None: the ones of the first call.
+    h1 = parts.fit(x, y, validation=(xv, yv), epochs=1, batch_size=32)
+    assert_same_weights(parts, whole)
+    assert [h["epoch"] for h in h2 + h1] == [1, 2, 3] and parts.history == h2 + h1
+    assert [(h["lr"], h["train_loss"], h["val_loss"], h["steps"]) for h in h2 + h1] == \
+           [(h["lr"], h["train_loss"], h["val_loss"], h["steps"]) for h in h3]
+    assert parts.config["train"]["epochs"] == 3  # the run's total, as `mlpx train` counts
+    # Giving the same optimizer and schedule again also continues.
+    again = continued_model()
+    again.fit(x, y, epochs=2, **FIT)
+    again.fit(x, y, epochs=1, **FIT)
+    assert_same_weights(again, whole)
+    # A cosine decay over 3 epochs, in two calls, is the one of one call.
+    cosine = {**FIT, "schedule": {"type": "cosine", "total_epochs": 3}}
+    whole, parts = continued_model(), continued_model()
+    whole.fit(x, y, epochs=3, **cosine)
+    parts.fit(x, y, epochs=2, **cosine)
+    parts.fit(x, y, epochs=1, **cosine)
+    assert_same_weights(parts, whole)
+
+
+def test_a_saved_fit_continues_after_load(tmp_path, blobs):
+    x, y, _, _ = blobs
+    whole = continued_model()
+    whole.fit(x, y, epochs=3, **FIT)
+    first = continued_model()
+    first.fit(x, y, epochs=2, **FIT)
+    first.save(tmp_path / "two.safetensors")
+    loaded = mlpx.load(tmp_path / "two.safetensors")
+    # Saving a loaded model keeps the checkpoint's optimizer state and counts.
+    loaded.save(tmp_path / "again.safetensors")
+    for path in ("two.safetensors", "again.safetensors"):
+        back = mlpx.load(tmp_path / path)
+        h = back.fit(x, y, epochs=1, batch_size=32)  # the checkpoint's optimizer and schedule
+        assert [e["epoch"] for e in h] == [3] and h[0]["steps"] == 3 * 8
+        assert_same_weights(back, whole)
+
+
+def test_another_optimizer_or_lr_starts_afresh(blobs):
+    x, y, _, _ = blobs
+    for second in (dict(optimizer="sgd", lr=0.1), dict(lr=0.02),
+                   dict(schedule={"type": "exponential", "gamma": 0.9})):
+        m = continued_model()
+        m.fit(x, y, epochs=2, **FIT)
+        reference = continued_model()
+        reference.load_state_dict(m.state_dict())
+        kw = {**FIT, **second}
+        h = m.fit(x, y, epochs=1, **kw)
+        assert [e["epoch"] for e in h] == [1] and h[0]["steps"] == 8, second
+        reference.fit(x, y, epochs=1, **kw)  # the same weights, never fitted: a fresh optimizer
+        assert_same_weights(m, reference)
+
+
+# ---- layers with dropout -----------------------------------------------------------------------
+
+def test_layers_take_dropout_as_the_config_does(blobs):
+    x, y, xv, _ = blobs
+    forms = [[(16, "relu", {"dropout": 0.3}), (3, "identity")],
+             [{"units": 16, "activation": "relu", "dropout": 0.3}, (3, "identity")],
+             [[16, "relu", {"dropout": 0.3}], (3, "identity")]]
+    models = [mlpx.Model(inputs=8, layers=f, seed=2) for f in forms]
+    for m in models:
+        assert [l["dropout"] for l in m.config["model"]["layers"]] == [0.3, 0.0]
+        assert "(16, 'relu', {'dropout': 0.3}), (3, 'identity')" in repr(m)
+        m.fit(x, y, epochs=1, batch_size=32)
+    for m in models[1:]:
+        assert_same_weights(m, models[0])
+    leaky = mlpx.Model(inputs=8, layers=[(16, "leaky_relu", {"alpha": 0.2, "dropout": 0.1}),
+                                         (3, "identity")])
+    assert leaky.layers[0] == (16, "leaky_relu", pytest.approx(0.2))
+    assert leaky.config["model"]["layers"][0]["dropout"] == 0.1
+    # Training drops: the same fit without dropout ends elsewhere. Prediction never drops.
+    plain = mlpx.Model(inputs=8, layers=[(16, "relu"), (3, "identity")], seed=2)
+    plain.fit(x, y, epochs=1, batch_size=32)
+    assert not np.array_equal(plain.predict(xv), models[0].predict(xv))
+    assert np.array_equal(models[0].predict(xv), models[0].predict(xv))
+
+
+@pytest.mark.parametrize("layer, message", [
+    ((16, "relu", {"dropout": 1.0}),
+     "config: model.layers[0].dropout: expected a probability in [0, 1), found 1"),
+    ((16, "relu", {"dropout": -0.1}),
+     "config: model.layers[0].dropout: expected a probability in [0, 1), found -0.1"),
+    ((16, "relu", {"dropuot": 0.2}), None),
+    ((16, "relu", {"dropout": "0.2"}), None),
+])
+def test_bad_dropout_raises_the_command_lines_config_error(tmp_path, cli, layer, message):
+    import json
+    import subprocess
+    with pytest.raises(mlpx.ConfigError) as error:
+        mlpx.Model(inputs=8, layers=[layer, (3, "identity")])
+    units, activation, extra = layer
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"model": {"layers": [
+        {"units": units, "activation": activation, **extra}, {"units": 3, "activation": "identity"}]}}))
+    run = subprocess.run([cli, "train", "--config", str(path)], capture_output=True, text=True)
+    assert run.returncode != 0
+    assert run.stderr.strip() == f"error: {path}: {error.value}"  # the file named first
+    if message is not None:
+        assert str(error.value) == message
+
+
+def test_bad_layer_forms_raise_config_error():
+    with pytest.raises(mlpx.ConfigError, match=r"model.layers\[0\].units: given both"):
+        mlpx.Model(inputs=8, layers=[(16, "relu", {"units": 4}), (3, "identity")])
+    with pytest.raises(mlpx.ConfigError, match=r"model.layers\[1\]: expected \(units, activation\)"):
+        mlpx.Model(inputs=8, layers=[(16, "relu"), (3, "identity", 0.1, 0.2)])

@@ -117,6 +117,26 @@ TEST(SearchSpace, DrawsStayInsideTheirBoundsAndRepeatFromTheSeed) {
   EXPECT_NE(random_point(space, 7, 0), random_point(space, 8, 0));
 }
 
+// The README's worked sweep: the shipped space fits the shipped recipe, and every draw is a
+// config the recipe accepts (two hidden layers, the first with dropout in [0, 0.5]).
+TEST(SearchSpace, TheShippedFashionMnistSpaceFitsTheRecipe) {
+  const std::string dir = std::string(MLPX_SOURCE_DIR) + "/configs/";
+  const Config base = Config::load(dir + "fashion-mnist.json");
+  std::ifstream in(dir + "fashion-mnist-sweep.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::vector<SearchParam> space = parse_search_space(text.str(), base);
+  ASSERT_EQ(space.size(), 6u);
+  for (int64_t i = 0; i < 30; ++i) {
+    const Config c = apply_point(base, space, random_point(space, 0, i));
+    EXPECT_GE(c.model.layers[0].dropout, 0.0);
+    EXPECT_LE(c.model.layers[0].dropout, 0.5);
+    EXPECT_EQ(c.model.layers[1].dropout, 0.0);
+    EXPECT_GE(c.optimizer.lr, 3e-4);
+    EXPECT_LE(c.optimizer.lr, 3e-3);
+  }
+}
+
 TEST(SearchSpace, HalvingRungs) {
   const std::vector<Rung> r = halving_rungs(27, 9, 3);
   ASSERT_EQ(r.size(), 3u);
