@@ -13,16 +13,23 @@ float32. On the CPU PyTorch runs at 1 thread and at all cores and the better one
 Adam is fused where this PyTorch has it, and with --cuda-graph the whole step is also
 captured into a CUDA graph and replayed.
 
+--layers sets the model (default 256,128,10: 784-256-128-10). --precision bf16 runs mlpx with
+"precision": "bf16" (GEMM inputs rounded to bfloat16, fp32 accumulation) and PyTorch's forward
+and loss under torch.autocast(dtype=torch.bfloat16), its mixed precision.
+
 Usage: bench/compare_torch.py [--mlpx build/mlpx] [--device cpu|cuda]
-                              [--batch-sizes 32,128,1024,full] [--markdown FILE]
+                              [--batch-sizes 32,128,1024,full] [--layers 256,128,10]
+                              [--precision fp32|bf16] [--markdown FILE]
 """
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -57,14 +64,14 @@ def load_train(data_dir):
     return torch.from_numpy(x[keep].copy()), torch.from_numpy(y[keep].copy())
 
 
-def make_model(device):
+def make_model(device, sizes=LAYERS):
     layers, fan_in = [], 784
-    for i, units in enumerate(LAYERS):
+    for i, units in enumerate(sizes):
         linear = nn.Linear(fan_in, units)
         nn.init.kaiming_normal_(linear.weight, mode="fan_in", nonlinearity="relu")
         nn.init.zeros_(linear.bias)
         layers.append(linear)
-        if i + 1 < len(LAYERS):
+        if i + 1 < len(sizes):
             layers.append(nn.ReLU())
         fan_in = units
     return nn.Sequential(*layers).to(device)
@@ -88,10 +95,17 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def torch_eager(x, y, batch, seconds, warmup, device):
+def autocast(device, precision):
+    """PyTorch's mixed precision for `precision`: autocast to bfloat16, or nothing for fp32."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def torch_eager(x, y, batch, seconds, warmup, device, sizes=LAYERS, precision="fp32"):
     """Samples/s of eager training steps at `batch` (about `seconds` of timed steps)."""
     torch.manual_seed(0)
-    model = make_model(device)
+    model = make_model(device, sizes)
     opt, _ = make_adam(model, device)
     n = x.shape[0]
     state = {"perm": None, "pos": n}
@@ -103,7 +117,8 @@ def torch_eager(x, y, batch, seconds, warmup, device):
         idx = state["perm"][state["pos"] : state["pos"] + batch]
         state["pos"] += batch
         xb, yb = x.index_select(0, idx), y.index_select(0, idx)
-        loss = F.cross_entropy(model(xb), yb)
+        with autocast(device, precision):
+            loss = F.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -111,10 +126,10 @@ def torch_eager(x, y, batch, seconds, warmup, device):
     return time_steps(step, batch, seconds, warmup, device)
 
 
-def torch_graph(x, y, batch, seconds, warmup, device):
+def torch_graph(x, y, batch, seconds, warmup, device, sizes=LAYERS, precision="fp32"):
     """Samples/s of the same step captured once into a CUDA graph and replayed."""
     torch.manual_seed(0)
-    model = make_model(device)
+    model = make_model(device, sizes)
     try:
         opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True)
     except TypeError:
@@ -124,7 +139,8 @@ def torch_graph(x, y, batch, seconds, warmup, device):
 
     def body():
         xb, yb = x.index_select(0, idx), y.index_select(0, idx)
-        loss = F.cross_entropy(model(xb), yb)
+        with autocast(device, precision):
+            loss = F.cross_entropy(model(xb), yb)
         loss.backward()
         opt.step()
         return loss
@@ -170,11 +186,28 @@ def time_steps(step, batch, seconds, warmup, device):
     return steps * batch / (time.perf_counter() - t0)
 
 
-def run_mlpx(binary, batch, device, seconds, warmup):
+def mlpx_config(sizes, precision):
+    """A config file for a model or precision other than the recipe's (None: the recipe), with
+    what the PyTorch side trains: Fashion-MNIST, ReLU, He-normal, cross-entropy, Adam(1e-3)."""
+    if list(sizes) == LAYERS and precision == "fp32":
+        return None
+    layers = [{"units": u, "activation": "relu"} for u in sizes[:-1]]
+    layers.append({"units": sizes[-1], "activation": "identity"})
+    config = {"data": {"source": "fashion-mnist", "validation_split": 0.1},
+              "model": {"layers": layers, "init": "he_normal"}, "loss": "cross_entropy",
+              "optimizer": {"type": "adam", "lr": 0.001}, "precision": precision}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(config, f)
+        return f.name
+
+
+def run_mlpx(binary, batch, device, seconds, warmup, config=None):
     """mlpx bench's samples/s at one batch size (a fresh process, like a user's run)."""
     cmd = [binary, "bench", "--json", "--target", "0", "--batch-sizes", str(batch),
            "--device", device, "--seconds", str(seconds), "--warmup", str(warmup),
            "--max-seconds", "0.001"]  # epoch_s extrapolated: no extra epoch run
+    if config:
+        cmd += ["--config", config]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     return rows[0]
@@ -193,6 +226,9 @@ def main():
     parser.add_argument("--threads", default="best", help="best (of 1 and all cores) or N")
     parser.add_argument("--cuda-graph", action="store_true",
                         help="also time the PyTorch step captured in a CUDA graph")
+    parser.add_argument("--layers", default=",".join(str(u) for u in LAYERS),
+                        help="units per layer after the 784 inputs, the last one the classes")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--data-dir", default=DATA_DIR)
     parser.add_argument("--markdown", help="also write the table as markdown here")
     parser.add_argument("--json", help="also write the measurements as JSON here")
@@ -208,29 +244,31 @@ def main():
     x, y = load_train(args.data_dir)
     x, y = x.to(device), y.to(device)
     n = x.shape[0]
-    sizes = [n if s.strip() == "full" else int(s) for s in args.batch_sizes.split(",")]
+    batches = [n if s.strip() == "full" else int(s) for s in args.batch_sizes.split(",")]
     cores = os.cpu_count() or 1
     if args.threads == "best":
         thread_counts = sorted({1, cores}) if device.type == "cpu" else [torch.get_num_threads()]
     else:
         thread_counts = [int(args.threads)]
-    _, adam_kind = make_adam(make_model(device), device)
+    sizes = [int(u) for u in args.layers.split(",")]
+    config = mlpx_config(sizes, args.precision)
+    _, adam_kind = make_adam(make_model(device, sizes), device)
 
     results = []
-    for b in sizes:
+    for b in batches:
         best = {"mlpx": 0.0, "torch": 0.0, "torch_threads": None, "graph": None}
         for _ in range(args.rounds):
             label = "full" if b == n else str(b)
             row = run_mlpx(args.mlpx, "full" if b == n else b, args.device, args.seconds,
-                           args.warmup)
+                           args.warmup, config)
             best["mlpx"] = max(best["mlpx"], row["samples_per_s"])
             for t in thread_counts:
                 torch.set_num_threads(t)
-                s = torch_eager(x, y, b, args.seconds, args.warmup, device)
+                s = torch_eager(x, y, b, args.seconds, args.warmup, device, sizes, args.precision)
                 if s > best["torch"]:
                     best["torch"], best["torch_threads"] = s, t
             if args.cuda_graph and device.type == "cuda":
-                g = torch_graph(x, y, b, args.seconds, args.warmup, device)
+                g = torch_graph(x, y, b, args.seconds, args.warmup, device, sizes, args.precision)
                 if g is not None:
                     best["graph"] = max(best["graph"] or 0.0, g)
             print(f"  batch {label}: mlpx {row['samples_per_s']:.0f}, torch best so far "
@@ -242,8 +280,11 @@ def main():
             best["ratio_graph"] = best["mlpx"] / best["graph"]
         results.append(best)
 
+    model_name = "-".join(["784"] + [str(u) for u in sizes])
+    arithmetic = ("float32" if args.precision == "fp32" else
+                  "bf16 GEMM inputs (mlpx) / autocast bfloat16 (PyTorch)")
     header = (f"mlpx vs PyTorch {torch.__version__} on {args.device}: samples/s of training steps "
-              f"(784-256-128-10, Adam, float32, {n} training rows; best of {args.rounds} "
+              f"({model_name}, Adam, {arithmetic}, {n} training rows; best of {args.rounds} "
               f"interleaved rounds of ~{args.seconds:g} s each)")
     lines = [header, ""]
     cols = ["batch", "mlpx samples/s", "PyTorch samples/s", "PyTorch threads", "mlpx / PyTorch"]
@@ -269,7 +310,10 @@ def main():
             f.write(text + "\n")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"device": args.device, "torch": torch.__version__, "rows": results}, f)
+            json.dump({"device": args.device, "torch": torch.__version__, "model": model_name,
+                       "precision": args.precision, "rows": results}, f)
+    if config:
+        os.unlink(config)
 
 
 if __name__ == "__main__":

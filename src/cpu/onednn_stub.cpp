@@ -1,7 +1,6 @@
 // src/cpu/onednn.h without oneDNN (MLPX_ONEDNN OFF, or AUTO without libdnnl-dev): precision
 // "bf16" on the CPU then runs its emulated engine (src/cpu/gemm.cpp).
 #include "cpu/onednn.h"
-
 #include "mlpx/error.h"
 
 namespace mlpx::cpu {

@@ -2,6 +2,8 @@
 // bfloat16 found by exact comparison, not by bit arithmetic), the CPU's bf16 GEMM engines
 // against a float64 reference on rounded inputs, and a model's forward and backward against a
 // float64 reference that rounds each GEMM's inputs.
+#include "math/bf16.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,7 +15,6 @@
 
 #include "cpu/gemm.h"
 #include "cpu/onednn.h"
-#include "math/bf16.h"
 #include "mlpx/error.h"
 #include "mlpx/gemm.h"
 #include "mlpx/model.h"
@@ -42,13 +43,14 @@ uint16_t nearest_bf16(float x) {
   const uint32_t u = to_bits(x);
   if (std::isnan(x)) return static_cast<uint16_t>((u >> 16) | 0x0040u);
   if (std::isinf(x)) return static_cast<uint16_t>(u >> 16);
-  const uint16_t below = static_cast<uint16_t>(u >> 16);  // toward zero
+  const uint16_t below = static_cast<uint16_t>(u >> 16);    // toward zero
   const uint16_t above = static_cast<uint16_t>(below + 1);  // away from zero (may be infinity)
   const double ax = std::fabs(static_cast<double>(x));
   const double lo = std::fabs(static_cast<double>(from_bits(static_cast<uint32_t>(below) << 16)));
-  const double hi = (above & 0x7fffu) == 0x7f80u
-                        ? std::ldexp(1.0, 128)
-                        : std::fabs(static_cast<double>(from_bits(static_cast<uint32_t>(above) << 16)));
+  const double hi =
+      (above & 0x7fffu) == 0x7f80u
+          ? std::ldexp(1.0, 128)
+          : std::fabs(static_cast<double>(from_bits(static_cast<uint32_t>(above) << 16)));
   const double to_lo = ax - lo, to_hi = hi - ax;
   if (to_lo < to_hi) return below;
   if (to_hi < to_lo) return above;
@@ -71,11 +73,11 @@ void expect_rounds_as_reference(uint32_t u) {
 TEST(Bf16Rounding, MatchesTheNearestEvenBf16OverAStratifiedSample) {
   std::mt19937 rng(7);
   for (uint32_t top = 0; top < 0x10000u; ++top) {
-    for (uint32_t low : {0x0000u, 0x0001u, 0x7fffu, 0x8000u, 0x8001u, 0xffffu,
-                         static_cast<uint32_t>(rng() & 0xffffu),
-                         static_cast<uint32_t>(rng() & 0xffffu), static_cast<uint32_t>(rng() & 0xffffu),
-                         static_cast<uint32_t>(rng() & 0xffffu), static_cast<uint32_t>(rng() & 0xffffu),
-                         static_cast<uint32_t>(rng() & 0xffffu)}) {
+    for (uint32_t low :
+         {0x0000u, 0x0001u, 0x7fffu, 0x8000u, 0x8001u, 0xffffu,
+          static_cast<uint32_t>(rng() & 0xffffu), static_cast<uint32_t>(rng() & 0xffffu),
+          static_cast<uint32_t>(rng() & 0xffffu), static_cast<uint32_t>(rng() & 0xffffu),
+          static_cast<uint32_t>(rng() & 0xffffu), static_cast<uint32_t>(rng() & 0xffffu)}) {
       expect_rounds_as_reference((top << 16) | low);
       if (HasFatalFailure()) return;
     }
@@ -194,7 +196,8 @@ TEST(Bf16Gemm, OneDnnEngineOnACpuWithoutOneIsAnError) {
     cpu::gemm_bf16(false, false, 1, 1, 1, 1.0f, &one, &one, 0.0f, &c, cpu::Bf16Engine::kOneDnn);
     FAIL() << "expected ValueError";
   } catch (const ValueError& e) {
-    EXPECT_NE(std::string(e.what()).find("gemm: bf16 through oneDNN"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("gemm: bf16 through oneDNN"), std::string::npos)
+        << e.what();
   }
 }
 
@@ -213,8 +216,10 @@ TEST(Bf16Model, ForwardAndBackwardMatchAFloat64ReferenceWithRoundedGemmInputs) {
   const int64_t batch = 4, inputs = 6, hidden = 5, outputs = 3;
   Sequential model(inputs, {{hidden, Activation::kTanh}, {outputs, Activation::kIdentity}});
   model.init(Init::kXavierNormal, 0, 5);
-  model.bias(0).copy_from(Tensor::from_vector(test::random_values<float>(hidden, 21, -0.3, 0.3), {hidden}));
-  model.bias(1).copy_from(Tensor::from_vector(test::random_values<float>(outputs, 22, -0.3, 0.3), {outputs}));
+  model.bias(0).copy_from(
+      Tensor::from_vector(test::random_values<float>(hidden, 21, -0.3, 0.3), {hidden}));
+  model.bias(1).copy_from(
+      Tensor::from_vector(test::random_values<float>(outputs, 22, -0.3, 0.3), {outputs}));
   model.set_precision(Precision::kBf16);
   const auto xv = test::random_values<float>(batch * inputs, 23, -2, 2);
   const auto dyv = test::random_values<float>(batch * outputs, 24);

@@ -66,10 +66,12 @@ TEST(Bf16Parity, GemmMatchesCpuOnEveryTranspose) {
   for (bool ta : {false, true}) {
     for (bool tb : {false, true}) {
       SCOPED_TRACE(testing::Message() << "ta " << ta << " tb " << tb);
-      const Tensor a = Tensor::from_vector(test::random_values<float>(m * k, 31),
-                                           ta ? std::vector<int64_t>{k, m} : std::vector<int64_t>{m, k});
-      const Tensor b = Tensor::from_vector(test::random_values<float>(k * n, 32),
-                                           tb ? std::vector<int64_t>{n, k} : std::vector<int64_t>{k, n});
+      const Tensor a =
+          Tensor::from_vector(test::random_values<float>(m * k, 31),
+                              ta ? std::vector<int64_t>{k, m} : std::vector<int64_t>{m, k});
+      const Tensor b =
+          Tensor::from_vector(test::random_values<float>(k * n, 32),
+                              tb ? std::vector<int64_t>{n, k} : std::vector<int64_t>{k, n});
       Tensor c_cpu({m, n}, DType::kFloat32);
       gemm(a, ta, b, tb, c_cpu, 1.0, 0.0, Precision::kBf16);
       Tensor c_gpu({m, n}, DType::kFloat32, gpu);
@@ -85,7 +87,8 @@ TEST(Bf16Parity, GemmMatchesCpuOnEveryTranspose) {
 
 TEST(Bf16Parity, ModelForwardAndBackwardMatchCpu) {
   MLPX_REQUIRE_CUDA();
-  Sequential cpu(20, {{33, Activation::kRelu}, {17, Activation::kTanh}, {5, Activation::kIdentity}});
+  Sequential cpu(20,
+                 {{33, Activation::kRelu}, {17, Activation::kTanh}, {5, Activation::kIdentity}});
   cpu.init(Init::kHeNormal, 0, 9);
   cpu.set_precision(Precision::kBf16);
   Sequential gpu = cpu.to(Device::cuda(0));

@@ -7,10 +7,13 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "mlpx/array_io.h"
 #include "mlpx/checkpoint.h"
 #include "mlpx/error.h"
+#include "mlpx/log.h"
 #include "mlpx/safetensors.h"
 #include "test_util.h"
 
@@ -601,6 +604,37 @@ TEST_F(TrainingTest, GpuTf32TrainingStaysCloseToFp32) {
   const RunResult gpu = run_training(c, {});
   for (size_t e = 0; e < cpu.epochs.size(); ++e) {
     EXPECT_NEAR(gpu.epochs[e].train_loss, cpu.epochs[e].train_loss, 3e-3 * cpu.epochs[e].train_loss)
+        << "epoch " << e + 1;
+  }
+}
+
+// precision bf16 on the GPU: the rounding kernels and cuBLAS's bf16 GEMM inside the captured
+// step (the scratch they use grows on the epoch's plain first step, so the capture allocates
+// nothing: no fallback warning), the same bits as plain launches, and the CPU's bf16 run's
+// losses (the same roundings; sums in other orders, so a rounding may flip: 1e-3).
+TEST_F(TrainingTest, GpuBf16MatchesCpuBf16AndCudaGraphMatchesPlainLaunches) {
+  MLPX_REQUIRE_CUDA();
+  Config c = small_config("bf16-cpu");
+  c.precision = Precision::kBf16;
+  const RunResult cpu = run_training(c, {});
+  c.device = "cuda";
+  c.train.cuda_graph = true;
+  c.output.checkpoint = path("bf16-graph.safetensors");
+  std::vector<std::string> warnings;
+  const LogHandler previous = set_log_handler([&](LogLevel level, const std::string& message) {
+    if (level == LogLevel::kWarning) warnings.push_back(message);
+  });
+  const RunResult on = run_training(c, {});
+  set_log_handler(previous);
+  EXPECT_TRUE(warnings.empty()) << warnings.front();
+  Config off_config = c;
+  off_config.train.cuda_graph = false;
+  off_config.output.checkpoint = path("bf16-plain.safetensors");
+  const RunResult off = run_training(off_config, {});
+  ASSERT_EQ(on.epochs.size(), cpu.epochs.size());
+  for (size_t e = 0; e < on.epochs.size(); ++e) {
+    EXPECT_EQ(on.epochs[e].train_loss, off.epochs[e].train_loss) << "epoch " << e + 1;
+    EXPECT_NEAR(on.epochs[e].train_loss, cpu.epochs[e].train_loss, 1e-3 * cpu.epochs[e].train_loss)
         << "epoch " << e + 1;
   }
 }
