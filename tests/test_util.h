@@ -80,6 +80,19 @@ template <typename A, typename B>
          << rtol << ":" << faults.str();
 }
 
+// ||actual - reference|| / ||reference|| (2-norms, in float64): the accuracy of a whole result,
+// as the precision tests (tf32, bf16) state their tolerances.
+template <typename A, typename B>
+double relative_error(const std::vector<A>& actual, const std::vector<B>& reference) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < reference.size(); ++i) {
+    const double d = static_cast<double>(actual[i]) - static_cast<double>(reference[i]);
+    num += d * d;
+    den += static_cast<double>(reference[i]) * static_cast<double>(reference[i]);
+  }
+  return std::sqrt(num / den);
+}
+
 // The gradient check's rule (float64, central differences with step kGradEps): pass when
 // |analytic - numeric| <= kGradAtol + kGradRtol |numeric|, i.e. all_close(analytic, numeric,
 // kGradAtol, kGradRtol).

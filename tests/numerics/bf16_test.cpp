@@ -146,15 +146,6 @@ std::vector<double> reference_gemm(bool ta, bool tb, int64_t m, int64_t n, int64
   return c;
 }
 
-double relative_error(const std::vector<float>& out, const std::vector<double>& ref) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    num += (out[i] - ref[i]) * (out[i] - ref[i]);
-    den += ref[i] * ref[i];
-  }
-  return std::sqrt(num / den);
-}
-
 // One engine against float64 on the rounded inputs (float32 accumulation: near 1e-7), and far
 // from the unrounded product (bfloat16's inputs: near 1e-3): the rounding took effect, on every
 // transpose and with alpha and beta.
@@ -168,10 +159,12 @@ void expect_engine_matches_reference(cpu::Bf16Engine engine) {
         SCOPED_TRACE(testing::Message() << "ta " << ta << " tb " << tb << " alpha " << alpha);
         std::vector<float> c = c0;
         cpu::gemm_bf16(ta, tb, m, n, k, alpha, a.data(), b.data(), beta, c.data(), engine);
-        EXPECT_LT(relative_error(c, reference_gemm(ta, tb, m, n, k, alpha, a, b, beta, c0, true)),
-                  1e-6);
-        EXPECT_GT(relative_error(c, reference_gemm(ta, tb, m, n, k, alpha, a, b, beta, c0, false)),
-                  1e-4);
+        EXPECT_LT(
+            test::relative_error(c, reference_gemm(ta, tb, m, n, k, alpha, a, b, beta, c0, true)),
+            1e-6);
+        EXPECT_GT(
+            test::relative_error(c, reference_gemm(ta, tb, m, n, k, alpha, a, b, beta, c0, false)),
+            1e-4);
       }
     }
   }
@@ -263,12 +256,12 @@ TEST(Bf16Model, ForwardAndBackwardMatchAFloat64ReferenceWithRoundedGemmInputs) {
     const auto got_dw1 = model.weight_grad(0).to_vector<float>();
     const auto got_dw2 = model.weight_grad(1).to_vector<float>();
     if (round) {  // float32 arithmetic around exact bf16 products
-      EXPECT_LT(relative_error(out, y), 1e-6);
-      EXPECT_LT(relative_error(got_dw2, dw2), 1e-6);
-      EXPECT_LT(relative_error(got_dw1, dw1), 1e-6);
+      EXPECT_LT(test::relative_error(out, y), 1e-6);
+      EXPECT_LT(test::relative_error(got_dw2, dw2), 1e-6);
+      EXPECT_LT(test::relative_error(got_dw1, dw1), 1e-6);
     } else {  // the unrounded model is bfloat16's rounding away
-      EXPECT_GT(relative_error(out, y), 1e-4);
-      EXPECT_GT(relative_error(got_dw1, dw1), 1e-4);
+      EXPECT_GT(test::relative_error(out, y), 1e-4);
+      EXPECT_GT(test::relative_error(got_dw1, dw1), 1e-4);
     }
   }
 }

@@ -11,15 +11,6 @@
 namespace mlpx {
 namespace {
 
-double relative_error(const std::vector<float>& out, const std::vector<double>& ref) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    num += (out[i] - ref[i]) * (out[i] - ref[i]);
-    den += ref[i] * ref[i];
-  }
-  return std::sqrt(num / den);
-}
-
 TEST(Tf32Parity, GemmIsWithinTf32ToleranceAndFp32IsExact) {
   MLPX_REQUIRE_CUDA();
   // Multiples of 16: shapes cuBLAS may legally run on non-tensor-core kernels (odd ones) would
@@ -37,11 +28,11 @@ TEST(Tf32Parity, GemmIsWithinTf32ToleranceAndFp32IsExact) {
 
   gemm(ga, false, gb, true, c);
   const auto fp32 = c.to_vector<float>();
-  EXPECT_LT(relative_error(fp32, ref), 1e-5);
+  EXPECT_LT(test::relative_error(fp32, ref), 1e-5);
 
   gemm(ga, false, gb, true, c, 1.0, 0.0, Precision::kTf32);
   const auto tf32 = c.to_vector<float>();
-  const double err = relative_error(tf32, ref);
+  const double err = test::relative_error(tf32, ref);
   EXPECT_LT(err, 1e-3);
   EXPECT_GT(err, 1e-5) << "tf32 gave fp32 accuracy: the compute type did not take effect";
 

@@ -7,41 +7,19 @@ in float32 under torch.autocast("cpu", dtype=torch.bfloat16), and again in plain
 scale. Prints the loss before each step and the final parameters. Run:
 /usr/bin/python3 bf16_autocast_torch.py
 """
-import math
-
 import torch
+
+import formulas
 
 SIZES = [4, 5, 3, 2]
 ROWS = 8
 
 
-def weight(layer, i, j):  # out i, in j
-    return 0.6 * math.sin(1.0 + 3.0 * layer + 0.7 * i + 1.3 * j)
-
-
-def bias(layer, i):
-    return 0.2 * math.cos(2.0 + layer + 0.9 * i)
-
-
-def x_value(r, c):
-    return 2.0 * math.cos(0.5 + 1.7 * r + 0.6 * c)
-
-
-def target(r, k):
-    return math.sin(0.3 + 0.8 * r + 1.1 * k)
-
-
 def train(autocast):
-    linears = [torch.nn.Linear(SIZES[l], SIZES[l + 1]) for l in range(3)]
-    with torch.no_grad():
-        for l, lin in enumerate(linears):
-            lin.weight.copy_(torch.tensor([[weight(l, i, j) for j in range(SIZES[l])]
-                                           for i in range(SIZES[l + 1])]))
-            lin.bias.copy_(torch.tensor([bias(l, i) for i in range(SIZES[l + 1])]))
+    linears = formulas.linears(SIZES)
     model = torch.nn.Sequential(linears[0], torch.nn.ELU(), linears[1], torch.nn.LeakyReLU(),
                                 linears[2])
-    x = torch.tensor([[x_value(r, c) for c in range(SIZES[0])] for r in range(ROWS)])
-    t = torch.tensor([[target(r, k) for k in range(SIZES[-1])] for r in range(ROWS)])
+    x, t = formulas.data(ROWS, SIZES[0], SIZES[-1])
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     losses = []
     for _ in range(5):

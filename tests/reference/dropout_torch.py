@@ -16,6 +16,8 @@ import math
 
 import torch
 
+import formulas
+
 # --- 1. the scaling rule --------------------------------------------------------------------
 # 0.021 and 0.111: float(1 / (1 - p)) and 1.0f / float(1 - p) differ there (torch: the latter).
 PS = [0.021, 0.1, 0.111, 0.2, 0.25, 0.3, 0.5, 0.7, 0.9, 0.99]
@@ -85,34 +87,11 @@ SEED = 5
 SIZES = [4, 6, 5, 3]
 ROWS = 8
 
-
-def weight(layer, i, j):  # out i, in j
-    return 0.6 * math.sin(1.0 + 3.0 * layer + 0.7 * i + 1.3 * j)
-
-
-def bias(layer, i):
-    return 0.2 * math.cos(2.0 + layer + 0.9 * i)
-
-
-def x_value(r, c):
-    return 2.0 * math.cos(0.5 + 1.7 * r + 0.6 * c)
-
-
-def target(r, k):
-    return math.sin(0.3 + 0.8 * r + 1.1 * k)
-
-
-linears = [torch.nn.Linear(SIZES[l], SIZES[l + 1]) for l in range(3)]
-with torch.no_grad():
-    for l, lin in enumerate(linears):
-        lin.weight.copy_(torch.tensor([[weight(l, i, j) for j in range(SIZES[l])]
-                                       for i in range(SIZES[l + 1])]))
-        lin.bias.copy_(torch.tensor([bias(l, i) for i in range(SIZES[l + 1])]))
+linears = formulas.linears(SIZES)
 drops = [MlpxMaskDropout(0.5, 0), MlpxMaskDropout(0.25, 1), MlpxMaskDropout(0.2, 2)]
 model = torch.nn.Sequential(linears[0], torch.nn.ReLU(), drops[0], linears[1], torch.nn.Tanh(),
                             drops[1], linears[2], drops[2])
-x = torch.tensor([[x_value(r, c) for c in range(SIZES[0])] for r in range(ROWS)])
-t = torch.tensor([[target(r, k) for k in range(SIZES[-1])] for r in range(ROWS)])
+x, t = formulas.data(ROWS, SIZES[0], SIZES[-1])
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 losses = []
 for step in range(4):

@@ -132,8 +132,8 @@ void set_element(Tensor& t, int64_t i, double value) {
   }
 }
 
-// The weights and data of the tests against tests/reference/{elu,dropout,bf16_autocast}_torch.py,
-// which hold the same formulas: weight (layer l, out i, in j) 0.6 sin(1 + 3 l + 0.7 i + 1.3 j),
+// The weights and data of the tests against tests/reference/*_torch.py, whose formulas.py holds
+// the same formulas: weight (layer l, out i, in j) 0.6 sin(1 + 3 l + 0.7 i + 1.3 j),
 // bias 0.2 cos(2 + l + 0.9 i) (float64 or float32 model).
 void set_reference_weights(Sequential& model) {
   for (size_t l = 0; l < model.num_layers(); ++l) {
@@ -453,20 +453,26 @@ TEST(Sequential, RejectsBadShapes) {
   EXPECT_THROW(model.backward(Tensor::zeros({4, 2})), ShapeError);  // no forward yet
 }
 
+// fp32, and bf16 (the same rounded inputs on both devices, summed in other orders).
 TEST(SequentialCuda, ForwardBackwardMatchCpu) {
   MLPX_REQUIRE_CUDA();
-  Sequential cpu(20,
-                 {{33, Activation::kRelu}, {17, Activation::kTanh}, {5, Activation::kIdentity}});
-  cpu.init(Init::kHeNormal, 0, 9);
-  Sequential gpu = cpu.to(Device::cuda(0));
-  const Tensor x = Tensor::from_vector(test::random_values<float>(64 * 20, 3), {64, 20});
-  const Tensor dy = Tensor::from_vector(test::random_values<float>(64 * 5, 4), {64, 5});
-  EXPECT_TRUE(test::all_close(gpu.forward(x.to(Device::cuda(0))).to_vector<float>(),
-                              cpu.forward(x).to_vector<float>(), 1e-5, 1e-4));
-  cpu.backward(dy);
-  gpu.backward(dy.to(Device::cuda(0)));
-  EXPECT_TRUE(
-      test::all_close(gpu.grads().to_vector<float>(), cpu.grads().to_vector<float>(), 1e-5, 1e-4));
+  for (Precision precision : {Precision::kFp32, Precision::kBf16}) {
+    SCOPED_TRACE(precision_name(precision));
+    Sequential cpu(20,
+                   {{33, Activation::kRelu}, {17, Activation::kTanh}, {5, Activation::kIdentity}});
+    cpu.init(Init::kHeNormal, 0, 9);
+    cpu.set_precision(precision);
+    Sequential gpu = cpu.to(Device::cuda(0));
+    ASSERT_EQ(gpu.precision(), precision);
+    const Tensor x = Tensor::from_vector(test::random_values<float>(64 * 20, 3), {64, 20});
+    const Tensor dy = Tensor::from_vector(test::random_values<float>(64 * 5, 4), {64, 5});
+    EXPECT_TRUE(test::all_close(gpu.forward(x.to(Device::cuda(0))).to_vector<float>(),
+                                cpu.forward(x).to_vector<float>(), 1e-5, 1e-4));
+    cpu.backward(dy);
+    gpu.backward(dy.to(Device::cuda(0)));
+    EXPECT_TRUE(test::all_close(gpu.grads().to_vector<float>(), cpu.grads().to_vector<float>(),
+                                1e-5, 1e-4));
+  }
 }
 
 // The same masks on both devices: a model with dropout trains its forward and backward on the
