@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/bf16.h"
@@ -18,6 +19,22 @@ int blas_int(int64_t v, const char* what) {
              " for CBLAS, found ", v);
   return static_cast<int>(v);
 }
+
+// c [m, n] = alpha op(a) op(b) when k == 1 and beta == 0 (a batch of one row: its weight
+// gradient dy^T x is an outer product). One pass writing c, where BLAS would zero c, pack both
+// operands and then add the products into c: most of a batch-1 step's GEMM time. op(a) and
+// op(b) are contiguous vectors whether transposed or not. The bits are BLAS's: its kernel forms
+// acc = fma(a_i, b_j, 0), then c = fma(alpha, acc, c = 0), and `alpha * (a_i b_j + 0) + 0` is
+// the same roundings (the + 0 makes a -0 product +0, as those FMAs do).
+template <typename T>
+void outer_product(int64_t m, int64_t n, T alpha, const T* a, const T* b, T* c) {
+  for (int64_t i = 0; i < m; ++i) {
+    const T ai = a[i];
+    T* ci = c + i * n;
+    for (int64_t j = 0; j < n; ++j) ci[j] = alpha * (ai * b[j] + T(0)) + T(0);
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -26,6 +43,10 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T
   if (m == 0 || n == 0) return;
   if (k == 0) {  // op(a) op(b) is all zeros; BLAS would read no input
     for (int64_t i = 0; i < m * n; ++i) c[i] = beta == T(0) ? T(0) : beta * c[i];
+    return;
+  }
+  if (k == 1 && beta == T(0)) {
+    outer_product(m, n, alpha, a, b, c);
     return;
   }
   const int M = blas_int(m, "M"), N = blas_int(n, "N"), K = blas_int(k, "K");
