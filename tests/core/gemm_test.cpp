@@ -111,6 +111,24 @@ TEST(Gemm, OuterProductGivesBlasBits) {
   }
 }
 
+// A product below the threading threshold (2^25 multiply-adds; this one is a batch-32 first
+// layer, above OpenBLAS's own 2^18) runs on one thread whatever the configured count, so its
+// bits do not depend on it (OpenBLAS's threaded sgemm gives other bits), and the configured
+// count stays as set.
+TEST(Gemm, SmallProductsGiveTheSameBitsAtAnyThreadCount) {
+  const int before = cpu_threads();
+  const Tensor x = Tensor::from_vector(test::random_values<float>(32 * 784, 7), {32, 784});
+  const Tensor w = Tensor::from_vector(test::random_values<float>(256 * 784, 8), {256, 784});
+  Tensor one = Tensor::zeros({32, 256}), two = Tensor::zeros({32, 256});
+  set_cpu_threads(1);
+  gemm(x, false, w, true, one);
+  set_cpu_threads(2);
+  gemm(x, false, w, true, two);
+  EXPECT_EQ(cpu_threads(), 2);
+  set_cpu_threads(before);
+  EXPECT_EQ(one.to_vector<float>(), two.to_vector<float>());
+}
+
 TEST(Gemm, ShapeMismatchNamesBothShapes) {
   Tensor a = Tensor::zeros({2, 3}), b = Tensor::zeros({4, 5}), c = Tensor::zeros({2, 5});
   try {
