@@ -137,7 +137,7 @@ w(f"Model 784-256-128-10 (ReLU, He-normal, zero biases), cross-entropy, Adam(lr 
   + ("PyTorch: TF32 off, Adam fused where available; 'graph' = the step captured in a CUDA graph.\n"
      if gpu else
      "PyTorch runs at 1 thread and at all cores, and the better one counts; mlpx runs at its "
-     "default (OpenBLAS: all cores).\n"))
+     "default (OpenBLAS: all cores for GEMMs of 2^25 multiply-adds and more, one thread below).\n"))
 cols = ["batch"]
 for name, _ in compares:
     cols += [f"mlpx {name} samples/s", f"PyTorch {name} samples/s",
