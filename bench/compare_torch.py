@@ -18,7 +18,7 @@ captured into a CUDA graph and replayed.
 and loss under torch.autocast(dtype=torch.bfloat16), its mixed precision.
 
 Usage: bench/compare_torch.py [--mlpx build/mlpx] [--device cpu|cuda]
-                              [--batch-sizes 32,128,1024,full] [--layers 256,128,10]
+                              [--batch-sizes 1,32,128,1024,full] [--layers 256,128,10]
                               [--precision fp32|bf16] [--markdown FILE]
 """
 
@@ -217,7 +217,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mlpx", default="build/mlpx", help="the mlpx binary")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--batch-sizes", default="32,128,1024,full")
+    parser.add_argument("--batch-sizes", default="1,32,128,1024,full")
     parser.add_argument("--seconds", type=float, default=2.0,
                         help="timed seconds per measurement (after warm-up)")
     parser.add_argument("--warmup", type=int, default=3)

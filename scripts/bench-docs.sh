@@ -49,7 +49,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
 echo "bench-docs: compare_torch.py" >&2
-CMP_ARGS=(--mlpx "$MLPX" --device "$DEVICE" --batch-sizes 32,128,1024,full
+CMP_ARGS=(--mlpx "$MLPX" --device "$DEVICE" --batch-sizes 1,32,128,1024,full
           --seconds "$SECONDS_PER" --rounds "$ROUNDS" --json "$TMP/compare.json")
 [ "$DEVICE" = cuda ] && CMP_ARGS+=(--cuda-graph)
 "$PYTHON" bench/compare_torch.py "${CMP_ARGS[@]}" > "$TMP/compare.txt"
@@ -80,7 +80,11 @@ import json, os, datetime
 env = os.environ
 tmp = env["TMP"]
 gpu = env["DEVICE"] == "cuda"
-compare = json.load(open(f"{tmp}/compare.json"))
+# One group of columns per precision measured by compare_torch.py: (name, its JSON). Another
+# precision is one more entry here, and its table columns follow.
+precisions = [("fp32", f"{tmp}/compare.json")]
+compares = [(name, json.load(open(path))) for name, path in precisions if os.path.exists(path)]
+compare = compares[0][1]
 gemm = [b for b in json.load(open(f"{tmp}/gemm.json"))["benchmarks"] if "error_occurred" not in b]
 step = [b for b in json.load(open(f"{tmp}/step.json"))["benchmarks"] if "error_occurred" not in b]
 sweep = [json.loads(l) for l in open(f"{tmp}/sweep.jsonl") if l.startswith("{")]
@@ -133,19 +137,26 @@ w(f"Model 784-256-128-10 (ReLU, He-normal, zero biases), cross-entropy, Adam(lr 
   + ("PyTorch: TF32 off, Adam fused where available; 'graph' = the step captured in a CUDA graph.\n"
      if gpu else
      "PyTorch runs at 1 thread and at all cores, and the better one counts; mlpx runs at its "
-     "default (OpenBLAS: all cores).\n"))
-cols = ["batch", "mlpx samples/s", "PyTorch samples/s", "PyTorch threads" if not gpu else "PyTorch Adam", "mlpx / PyTorch"]
-if gpu:
-    cols += ["PyTorch graph samples/s", "mlpx / graph"]
+     "default (OpenBLAS: all cores for GEMMs of 2^25 multiply-adds and more, one thread below).\n"))
+cols = ["batch"]
+for name, _ in compares:
+    cols += [f"mlpx {name} samples/s", f"PyTorch {name} samples/s",
+             "PyTorch threads" if not gpu else "PyTorch Adam", f"mlpx / PyTorch {name}"]
+    if gpu:
+        cols += [f"PyTorch graph {name} samples/s", f"mlpx / graph {name}"]
 w("| " + " | ".join(cols) + " |")
 w("|" + "|".join("---:" for _ in cols) + "|")
-for r in compare["rows"]:
-    label = r["label"] + (f" ({r['batch']})" if r["label"] == "full" else "")
-    cells = [label, f"{r['mlpx']:.0f}", f"{r['torch']:.0f}",
-             str(r["torch_threads"]) if not gpu else "see compare_torch", f"**{r['ratio']:.2f}**"]
-    if gpu:
-        cells += [f"{r['graph']:.0f}" if r.get("graph") else "n/a",
-                  f"{r['ratio_graph']:.2f}" if r.get("ratio_graph") else "n/a"]
+for i, first in enumerate(compare["rows"]):
+    label = first["label"] + (f" ({first['batch']})" if first["label"] == "full" else "")
+    cells = [label]
+    for _, c in compares:
+        r = c["rows"][i]
+        cells += [f"{r['mlpx']:.0f}", f"{r['torch']:.0f}",
+                  str(r["torch_threads"]) if not gpu else "see compare_torch",
+                  f"**{r['ratio']:.2f}**"]
+        if gpu:
+            cells += [f"{r['graph']:.0f}" if r.get("graph") else "n/a",
+                      f"{r['ratio_graph']:.2f}" if r.get("ratio_graph") else "n/a"]
     w("| " + " | ".join(cells) + " |")
 w("")
 
@@ -201,7 +212,7 @@ The pieces, one at a time:
 ```sh
 build/mlpx bench                                   # the sweep (table); --json, --plot sweep.png
 build/mlpx bench --batch-sizes 128,full --target 0 # throughput only
-/usr/bin/python3 bench/compare_torch.py --mlpx build/mlpx --batch-sizes 128,1024,full
+/usr/bin/python3 bench/compare_torch.py --mlpx build/mlpx --batch-sizes 1,32,128,1024,full
 build/bench/mlpx_bench_gemm --benchmark_filter=BM_GemmCpu
 build/bench/mlpx_bench_train_step --benchmark_filter=BM_TrainStepCpu
 ```

@@ -3,7 +3,9 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/bf16.h"
@@ -18,6 +20,58 @@ int blas_int(int64_t v, const char* what) {
              " for CBLAS, found ", v);
   return static_cast<int>(v);
 }
+// c [m, n] = alpha op(a) op(b) when k == 1 and beta == 0 (a batch of one row: its weight
+// gradient dy^T x is an outer product). One pass writing c, where BLAS would zero c, pack both
+// operands and then add the products into c: most of a batch-1 step's GEMM time. op(a) and
+// op(b) are contiguous vectors whether transposed or not. The bits are BLAS's: its kernel forms
+// acc = fma(a_i, b_j, 0), then c = fma(alpha, acc, c = 0), and `alpha * (a_i b_j + 0) + 0` is
+// the same roundings (the + 0 makes a -0 product +0, as those FMAs do).
+// Products of fewer multiply-adds (m n k) than this run on the calling thread alone, below
+// OpenBLAS's own switch to its threads (m n k > 2^18). Waking and joining a second thread costs
+// little on an idle machine but a scheduler time slice when the other core is busy: measured on
+// 2 cores at load 10, the threaded sgemm was 1.1 to 100 times slower than one thread on every
+// GEMM of the default model's step from batch 32 to 1024 (best of 30 calls each). Threads
+// stay for the largest products (batch 1024's first layer, full-batch GD), where they pay on
+// an idle machine.
+inline constexpr double kThreadedMinMacs = 33554432.0;  // 2^25
+
+// The thread count set_gemm_threads() asked for (0: OpenBLAS's default, read on first use).
+std::atomic<int> requested_threads{0};
+
+int configured_threads() {
+  int threads = requested_threads.load(std::memory_order_relaxed);
+  if (threads == 0) {
+    threads = openblas_get_num_threads();
+    requested_threads.store(threads, std::memory_order_relaxed);
+  }
+  return threads;
+}
+
+// Runs blas() single-threaded when the product is small (kThreadedMinMacs). OpenBLAS's count
+// is process-wide: restored to the configured count, not to what was read, so that two host
+// threads calling gemm at once cannot leave it at 1.
+template <typename Blas>
+void with_gemm_threads(int64_t m, int64_t n, int64_t k, Blas&& blas) {
+  const int threads = configured_threads();
+  const double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  if (threads <= 1 || macs >= kThreadedMinMacs) {
+    blas();
+    return;
+  }
+  openblas_set_num_threads(1);
+  blas();
+  openblas_set_num_threads(threads);
+}
+
+template <typename T>
+void outer_product(int64_t m, int64_t n, T alpha, const T* a, const T* b, T* c) {
+  for (int64_t i = 0; i < m; ++i) {
+    const T ai = a[i];
+    T* ci = c + i * n;
+    for (int64_t j = 0; j < n; ++j) ci[j] = alpha * (ai * b[j] + T(0)) + T(0);
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -28,17 +82,23 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T
     for (int64_t i = 0; i < m * n; ++i) c[i] = beta == T(0) ? T(0) : beta * c[i];
     return;
   }
+  if (k == 1 && beta == T(0)) {
+    outer_product(m, n, alpha, a, b, c);
+    return;
+  }
   const int M = blas_int(m, "M"), N = blas_int(n, "N"), K = blas_int(k, "K");
   const int lda = transpose_a ? std::max(M, 1) : std::max(K, 1);
   const int ldb = transpose_b ? std::max(K, 1) : std::max(N, 1);
   const CBLAS_TRANSPOSE ta = transpose_a ? CblasTrans : CblasNoTrans;
   const CBLAS_TRANSPOSE tb = transpose_b ? CblasTrans : CblasNoTrans;
   if (beta == T(0)) std::fill(c, c + m * n, T(0));  // BLAS may compute 0 * NaN
-  if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, N);
-  } else {
-    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, N);
-  }
+  with_gemm_threads(m, n, k, [&] {
+    if constexpr (std::is_same_v<T, float>) {
+      cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, N);
+    } else {
+      cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, N);
+    }
+  });
 }
 
 template void gemm(bool, bool, int64_t, int64_t, int64_t, float, const float*, const float*, float,
@@ -97,7 +157,10 @@ void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t
   if (!in_place) scale_into(out, alpha, beta, c, m * n);
 }
 
-void set_gemm_threads(int threads) { openblas_set_num_threads(threads); }
-int gemm_threads() { return openblas_get_num_threads(); }
+void set_gemm_threads(int threads) {
+  requested_threads.store(threads, std::memory_order_relaxed);
+  openblas_set_num_threads(threads);
+}
+int gemm_threads() { return configured_threads(); }
 
 }  // namespace mlpx::cpu

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <vector>
+
 #include "mlpx/error.h"
 #include "test_util.h"
 
@@ -79,6 +82,51 @@ TEST(Gemm, AlphaBetaAccumulate) {
   Tensor c = Tensor::from_vector<double>({1, 1, 1, 1}, {2, 2});
   gemm(a, false, a, false, c, 2.0, 1.0);  // c = 2 a a + c
   EXPECT_EQ(c.to_vector<double>(), (std::vector<double>{15, 21, 31, 45}));
+}
+
+// k == 1 with beta 0 (a batch-1 weight gradient) skips BLAS for a plain outer product; with
+// beta 1 over zeros the same product goes through BLAS. Both must give the same values (== :
+// equal bits but for the sign of a zero), in every transpose, with exact zeros of both signs
+// among the inputs.
+TEST(Gemm, OuterProductGivesBlasBits) {
+  const int64_t m = 37, n = 29;
+  std::vector<float> a = test::random_values<float>(m, 5), b = test::random_values<float>(n, 6);
+  a[3] = 0.0f;
+  a[4] = -0.0f;
+  b[7] = 0.0f;
+  b[8] = -0.0f;
+  for (const bool ta : {false, true}) {
+    for (const bool tb : {false, true}) {
+      for (const double alpha : {1.0, -0.375, 1.0 / 3.0}) {
+        const Tensor at = Tensor::from_vector(a, ta ? Shape{1, m} : Shape{m, 1});
+        const Tensor bt = Tensor::from_vector(b, tb ? Shape{n, 1} : Shape{1, n});
+        Tensor direct = Tensor::from_vector(std::vector<float>(m * n, std::nanf("")), {m, n});
+        Tensor blas = Tensor::zeros({m, n});
+        gemm(at, ta, bt, tb, direct, alpha, 0.0);
+        gemm(at, ta, bt, tb, blas, alpha, 1.0);
+        EXPECT_EQ(direct.to_vector<float>(), blas.to_vector<float>())
+            << "ta " << ta << " tb " << tb << " alpha " << alpha;
+      }
+    }
+  }
+}
+
+// A product below the threading threshold (2^25 multiply-adds; this one is a batch-32 first
+// layer, above OpenBLAS's own 2^18) runs on one thread whatever the configured count, so its
+// bits do not depend on it (OpenBLAS's threaded sgemm gives other bits), and the configured
+// count stays as set.
+TEST(Gemm, SmallProductsGiveTheSameBitsAtAnyThreadCount) {
+  const int before = cpu_threads();
+  const Tensor x = Tensor::from_vector(test::random_values<float>(32 * 784, 7), {32, 784});
+  const Tensor w = Tensor::from_vector(test::random_values<float>(256 * 784, 8), {256, 784});
+  Tensor one = Tensor::zeros({32, 256}), two = Tensor::zeros({32, 256});
+  set_cpu_threads(1);
+  gemm(x, false, w, true, one);
+  set_cpu_threads(2);
+  gemm(x, false, w, true, two);
+  EXPECT_EQ(cpu_threads(), 2);
+  set_cpu_threads(before);
+  EXPECT_EQ(one.to_vector<float>(), two.to_vector<float>());
 }
 
 TEST(Gemm, ShapeMismatchNamesBothShapes) {
