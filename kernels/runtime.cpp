@@ -1,5 +1,6 @@
 #include "kernels/runtime.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -86,6 +87,7 @@ Context::~Context() {
   if (status != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFree(status));
   if (workspace != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFree(workspace));
   if (bf16_scratch != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFree(bf16_scratch));
+  for (void* buffer : retired) MLPX_CUDA_CHECK_NOTHROW(cudaFree(buffer));
   if (ready != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaEventDestroy(ready));
   if (blas != nullptr) MLPX_CUDA_CHECK_NOTHROW(cublasDestroy(blas));
   MLPX_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream));
@@ -132,15 +134,15 @@ Context& context(int device) {
 void* bf16_scratch(Context& ctx, size_t bytes) {
   if (bytes <= ctx.bf16_scratch_bytes) return ctx.bf16_scratch;
   DeviceGuard guard(ctx.device);
-  if (ctx.bf16_scratch != nullptr) {
-    MLPX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));  // the queued GEMMs read the old one
-    MLPX_CUDA_CHECK(cudaFree(ctx.bf16_scratch));
-    ctx.bf16_scratch = nullptr;
-    ctx.bf16_scratch_bytes = 0;
-  }
-  MLPX_CUDA_CHECK(cudaMalloc(&ctx.bf16_scratch, bytes));
-  ctx.bf16_scratch_bytes = bytes;
-  return ctx.bf16_scratch;
+  const size_t grown = std::max(bytes, 2 * ctx.bf16_scratch_bytes);
+  void* buffer = nullptr;
+  MLPX_CUDA_CHECK(cudaMalloc(&buffer, grown));
+  // Not freed: queued GEMMs, and graphs captured with it (a training epoch's step, replayed
+  // after an evaluation with larger batches grew the scratch), still read the old one.
+  if (ctx.bf16_scratch != nullptr) ctx.retired.push_back(ctx.bf16_scratch);
+  ctx.bf16_scratch = buffer;
+  ctx.bf16_scratch_bytes = grown;
+  return buffer;
 }
 
 cudaStream_t stream_of(Device device) {

@@ -7,6 +7,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <vector>
 
 #include "core/backend.h"
 #include "kernels/status.h"
@@ -31,9 +32,11 @@ struct Context {
   DeviceStatus* status = nullptr;  // device memory; see status.h
   // The bfloat16 copies of a bf16 GEMM's inputs (kernels/gemm.cpp): grown by bf16_scratch,
   // never shrunk, so that a captured step (whose shapes the plain first step has seen)
-  // allocates nothing.
+  // allocates nothing. A buffer it outgrew stays allocated until the context goes (in
+  // `retired`): a captured graph may still name it.
   void* bf16_scratch = nullptr;
   size_t bf16_scratch_bytes = 0;
+  std::vector<void*> retired;
   // Recorded on `stream` where another device's stream must wait for the work queued so far
   // (a copy between devices, kernels/runtime.cpp).
   cudaEvent_t ready = nullptr;
@@ -59,9 +62,9 @@ class DeviceGuard {
 // handler, registered after the first CUDA call (so it runs before the CUDA runtime's own
 // teardown), releases every context, so that a leak checker sees nothing left.
 Context& context(int device);
-// ctx.bf16_scratch with at least `bytes`, reallocated (after the stream's queued work, which
-// may still read the old one) when smaller. Inside a graph capture a reallocation fails the
-// capture (the trainer then runs plain launches).
+// ctx.bf16_scratch with at least `bytes`: when smaller, a new one of at least twice the size
+// (so that the retired ones add up to less than the last). Inside a graph capture a new
+// allocation fails the capture (the trainer then runs plain launches).
 void* bf16_scratch(Context& ctx, size_t bytes);
 // The stream of `device`, with `device` made the calling thread's current device, so that
 // kernels launched next (which use the current device) run where their stream and memory are.

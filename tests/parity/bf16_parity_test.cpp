@@ -6,8 +6,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "kernels/graph.h"
 #include "mlpx/gemm.h"
 #include "test_util.h"
 
@@ -72,6 +74,33 @@ TEST(Bf16Parity, GemmMatchesCpuOnEveryTranspose) {
       EXPECT_GT(test::relative_error(c_gpu.to_vector<float>(), bf16_cpu), 1e-4);
     }
   }
+}
+
+// A captured bf16 GEMM names the context's scratch; a larger bf16 GEMM after the capture (an
+// evaluation with bigger batches between two replays of a training step) grows the scratch,
+// and the graph must still replay onto memory that exists (the simulator faults on a freed
+// allocation) and give the same result.
+TEST(Bf16Parity, CapturedGemmReplaysAfterTheScratchGrew) {
+  MLPX_REQUIRE_CUDA();
+  const Device gpu = Device::cuda(0);
+  const int64_t m = 8, n = 6, k = 40;
+  const Tensor a = Tensor::from_vector(test::random_values<float>(m * k, 51), {m, k}).to(gpu);
+  const Tensor b = Tensor::from_vector(test::random_values<float>(k * n, 52), {k, n}).to(gpu);
+  Tensor c({m, n}, DType::kFloat32, gpu);
+  gemm(a, false, b, false, c, 1.0, 0.0, Precision::kBf16);  // plain: sizes the scratch
+  const auto expected = c.to_vector<float>();
+  cuda::StepGraph graph(gpu);
+  std::string why;
+  ASSERT_TRUE(graph.capture([&] { gemm(a, false, b, false, c, 1.0, 0.0, Precision::kBf16); }, why))
+      << why;
+  const int64_t big = 96;
+  const Tensor x =
+      Tensor::from_vector(test::random_values<float>(big * big, 53), {big, big}).to(gpu);
+  Tensor y({big, big}, DType::kFloat32, gpu);
+  gemm(x, false, x, false, y, 1.0, 0.0, Precision::kBf16);  // grows the scratch
+  c.fill_zero();
+  graph.launch();
+  EXPECT_EQ(c.to_vector<float>(), expected);
 }
 
 }  // namespace
