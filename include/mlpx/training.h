@@ -134,6 +134,8 @@ class Trainer {
   // This rank's rows of a batch of `rows` rows (all of them alone).
   dist::Shard share_of(int64_t rows) const;
   bool data_parallel() const;
+  // One batch of the whole training set on one rank: read in place, not gathered.
+  bool reads_whole_set_in_place() const;
   // train.shard_optimizer with ranks to share with (or a one-rank NCCL communicator, whose
   // one shard is the whole buffer).
   bool sharded() const;

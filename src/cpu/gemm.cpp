@@ -91,12 +91,18 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T
   const int ldb = transpose_b ? std::max(K, 1) : std::max(N, 1);
   const CBLAS_TRANSPOSE ta = transpose_a ? CblasTrans : CblasNoTrans;
   const CBLAS_TRANSPOSE tb = transpose_b ? CblasTrans : CblasNoTrans;
-  if (beta == T(0)) std::fill(c, c + m * n, T(0));  // BLAS may compute 0 * NaN
+  // beta == 0: c is zeroed here and BLAS adds the product into it (beta 1). OpenBLAS does the
+  // same two steps itself (its beta pass writes zeros, its kernels then add alpha * the block
+  // products into c), so the bits are the same; but its beta pass was a slower store loop than
+  // memset: measured 4-5% of a batch-1024 or full-batch training step, against 1-2% for the
+  // fill. Zeroing first also keeps a NaN in c's old contents out of the result.
+  const T blas_beta = beta == T(0) ? T(1) : beta;
+  if (beta == T(0)) std::fill(c, c + m * n, T(0));
   with_gemm_threads(m, n, k, [&] {
     if constexpr (std::is_same_v<T, float>) {
-      cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, N);
+      cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, lda, b, ldb, blas_beta, c, N);
     } else {
-      cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, N);
+      cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, lda, b, ldb, blas_beta, c, N);
     }
   });
 }

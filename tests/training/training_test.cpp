@@ -57,6 +57,24 @@ TEST_F(TrainingTest, LossFallsAndAccuracyRisesForEveryBatchRegime) {
   }
 }
 
+// Full-batch GD reads the training set where it lies: a shuffle would only reorder the sums
+// over the rows, so shuffled and unshuffled runs give the same bits (and no step copies the
+// set). Class labels (cross-entropy) and float targets (mse) alike.
+TEST_F(TrainingTest, FullBatchReadsTheSetInStoredOrderWhetherOrNotItShuffles) {
+  for (const char* loss : {"cross_entropy", "mse"}) {
+    std::vector<std::vector<float>> params;
+    for (bool shuffle : {true, false}) {
+      Config c = small_config(std::string("whole-") + loss + (shuffle ? "-shuffled" : ""));
+      c.loss = parse_loss(loss);
+      c.train.batch_size = 0;
+      c.train.shuffle = shuffle;
+      run_training(c, {});
+      params.push_back(load_checkpoint(c.output.checkpoint).model.params().to_vector<float>());
+    }
+    EXPECT_EQ(params[0], params[1]) << loss;
+  }
+}
+
 TEST_F(TrainingTest, WritesTheLogContract) {
   const Config c = small_config("log");
   run_training(c, {});
