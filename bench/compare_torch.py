@@ -15,11 +15,17 @@ captured into a CUDA graph and replayed.
 
 --layers sets the model (default 256,128,10: 784-256-128-10). --precision bf16 runs mlpx with
 "precision": "bf16" (GEMM inputs rounded to bfloat16, fp32 accumulation) and PyTorch's forward
-and loss under torch.autocast(dtype=torch.bfloat16), its mixed precision.
+and loss under torch.autocast(dtype=torch.bfloat16), its mixed precision. --peaks also measures
+PyTorch's square matmul in that precision (the best of a few sizes and thread counts), a
+ceiling for the step's FLOP rate; the JSON carries it and the step's GEMM flops per sample.
+
+On Debian's CPU PyTorch, torch.set_num_threads does not reach the OpenBLAS that runs its fp32
+GEMMs (OpenBLAS keeps its own pool of all cores): "1 thread" limits PyTorch's own loops and
+oneDNN, not those GEMMs.
 
 Usage: bench/compare_torch.py [--mlpx build/mlpx] [--device cpu|cuda]
                               [--batch-sizes 1,32,128,1024,full] [--layers 256,128,10]
-                              [--precision fp32|bf16] [--markdown FILE]
+                              [--precision fp32|bf16] [--peaks] [--markdown FILE] [--json FILE]
 """
 
 import argparse
@@ -102,7 +108,8 @@ def autocast(device, precision):
     return contextlib.nullcontext()
 
 
-def torch_eager(x, y, batch, seconds, warmup, device, sizes=LAYERS, precision="fp32"):
+def torch_eager(x, y, batch, seconds, warmup, device, sizes=LAYERS, precision="fp32",
+                min_steps=5):
     """Samples/s of eager training steps at `batch` (about `seconds` of timed steps)."""
     torch.manual_seed(0)
     model = make_model(device, sizes)
@@ -123,7 +130,7 @@ def torch_eager(x, y, batch, seconds, warmup, device, sizes=LAYERS, precision="f
         loss.backward()
         opt.step()
 
-    return time_steps(step, batch, seconds, warmup, device)
+    return time_steps(step, batch, seconds, warmup, device, min_steps)
 
 
 def torch_graph(x, y, batch, seconds, warmup, device, sizes=LAYERS, precision="fp32"):
@@ -169,21 +176,54 @@ def torch_graph(x, y, batch, seconds, warmup, device, sizes=LAYERS, precision="f
     return time_steps(step, batch, seconds, warmup, device)
 
 
-def time_steps(step, batch, seconds, warmup, device):
-    """Warm-up steps, a calibration, then about `seconds` of timed steps: samples/s."""
+def time_steps(step, batch, seconds, warmup, device, min_steps=5):
+    """Warm-up steps, a calibration, then about `seconds` of timed steps (at least
+    `min_steps`): samples/s."""
     sync(device)
     t0 = time.perf_counter()
     for _ in range(warmup):
         step()
     sync(device)
     per_step = max((time.perf_counter() - t0) / max(warmup, 1), 1e-7)
-    steps = int(min(max(seconds / per_step, 5), 1 << 22))
+    steps = int(min(max(seconds / per_step, min_steps), 1 << 22))
     sync(device)
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
     sync(device)
     return steps * batch / (time.perf_counter() - t0)
+
+
+def gemm_flops_per_sample(sizes):
+    """Multiply-adds x 2 of one training step's GEMMs per sample: forward, weight gradient and
+    input gradient of every layer but the first, whose input gradient neither side computes."""
+    widths = [784] + list(sizes)
+    macs = sum(3 * i * o for i, o in zip(widths, widths[1:])) - widths[0] * widths[1]
+    return 2 * macs
+
+
+def torch_gemm_peak(device, precision, thread_counts, sizes=(1024, 2048), seconds=1.0):
+    """PyTorch's best square matmul rate in `precision` (bfloat16 operands for bf16, as
+    autocast hands nn.Linear): (FLOP/s, size, threads)."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    best = (0.0, None, None)
+    for t in thread_counts:
+        if device.type == "cpu":
+            torch.set_num_threads(t)
+        for n in sizes:
+            a = torch.randn(n, n, device=device).to(dtype)
+            b = torch.randn(n, n, device=device).to(dtype)
+            torch.matmul(a, b)  # warm-up (and oneDNN's primitive creation)
+            sync(device)
+            calls, t0 = 0, time.perf_counter()
+            while calls < 2 or time.perf_counter() - t0 < seconds:
+                torch.matmul(a, b)
+                sync(device)
+                calls += 1
+            rate = 2.0 * n ** 3 * calls / (time.perf_counter() - t0)
+            if rate > best[0]:
+                best = (rate, n, t)
+    return best
 
 
 def mlpx_config(sizes, precision):
@@ -221,6 +261,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=2.0,
                         help="timed seconds per measurement (after warm-up)")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--min-steps", type=int, default=5,
+                        help="timed PyTorch steps at least (1 for slow steps, e.g. CPU bf16)")
     parser.add_argument("--rounds", type=int, default=2,
                         help="interleaved rounds; the best of each side counts")
     parser.add_argument("--threads", default="best", help="best (of 1 and all cores) or N")
@@ -229,6 +271,8 @@ def main():
     parser.add_argument("--layers", default=",".join(str(u) for u in LAYERS),
                         help="units per layer after the 784 inputs, the last one the classes")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--peaks", action="store_true",
+                        help="also measure PyTorch's square matmul rate in this precision")
     parser.add_argument("--data-dir", default=DATA_DIR)
     parser.add_argument("--markdown", help="also write the table as markdown here")
     parser.add_argument("--json", help="also write the measurements as JSON here")
@@ -264,7 +308,8 @@ def main():
             best["mlpx"] = max(best["mlpx"], row["samples_per_s"])
             for t in thread_counts:
                 torch.set_num_threads(t)
-                s = torch_eager(x, y, b, args.seconds, args.warmup, device, sizes, args.precision)
+                s = torch_eager(x, y, b, args.seconds, args.warmup, device, sizes, args.precision,
+                                args.min_steps)
                 if s > best["torch"]:
                     best["torch"], best["torch_threads"] = s, t
             if args.cuda_graph and device.type == "cuda":
@@ -303,6 +348,12 @@ def main():
             cells += [f"{r['graph']:.0f}" if r["graph"] else "n/a",
                       f"{r['ratio_graph']:.2f}" if r.get("ratio_graph") else "n/a"]
         lines.append("| " + " | ".join(cells) + " |")
+    peak = None
+    if args.peaks:
+        rate, size, threads = torch_gemm_peak(device, args.precision, thread_counts)
+        peak = {"flops_per_s": rate, "size": size, "threads": threads}
+        lines += ["", f"PyTorch square matmul ({args.precision}): {rate / 1e9:.1f} GFLOP/s "
+                  f"(n = {size}, {threads} thread{'s' if threads != 1 else ''})"]
     text = "\n".join(lines)
     print(text)
     if args.markdown:
@@ -311,7 +362,9 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": args.device, "torch": torch.__version__, "model": model_name,
-                       "precision": args.precision, "rows": results}, f)
+                       "precision": args.precision, "rows": results,
+                       "gemm_flops_per_sample": gemm_flops_per_sample(sizes),
+                       "torch_gemm_peak": peak}, f)
     if config:
         os.unlink(config)
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates docs/benchmarks.md (CPU) or docs/gpu-benchmarks.md (DEVICE=cuda) from ONE run:
-# bench/compare_torch.py (mlpx vs PyTorch, interleaved), the GEMM and training-step
-# Google Benchmark suites (GEMM fraction) and an `mlpx bench` sweep, with the date, commit,
-# machine, thread counts and the load average before and after.
+# bench/compare_torch.py (mlpx vs PyTorch, interleaved, in fp32 and in bf16), the GEMM and
+# training-step Google Benchmark suites (GEMM peaks and fraction) and an `mlpx bench` sweep, with
+# the date, commit, machine, thread counts and the load average before and after; and a plot,
+# docs/benchmarks.png (docs/gpu-benchmarks.png), of the samples/s and the fractions of the peaks.
 #
 #   scripts/bench-docs.sh                     # CPU; build/ must hold mlpx and the bench suites
 #   BUILD_DIR=build-bench scripts/bench-docs.sh
@@ -15,6 +16,8 @@
 #            SECONDS_PER=2 (timed seconds per measurement)  ROUNDS=2
 #            SWEEP_MAX_SECONDS=30 (time-to-target cap of the sweep)  PYTHON=/usr/bin/python3
 #            SWEEP_BATCHES=1,8,32,128,512,2048,8192,full
+#            BF16=1 (0 skips the bf16 comparison: PyTorch's CPU autocast without bf16 hardware
+#            takes many seconds per full-batch step)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +31,9 @@ ROUNDS=${ROUNDS:-2}
 SWEEP_MAX_SECONDS=${SWEEP_MAX_SECONDS:-30}
 SWEEP_BATCHES=${SWEEP_BATCHES:-1,8,32,128,512,2048,8192,full}
 PYTHON=${PYTHON:-/usr/bin/python3}
+BF16=${BF16:-1}
 MLPX=$BUILD_DIR/mlpx
+PLOT=${OUT%.md}.png
 
 for f in "$MLPX" "$BUILD_DIR/bench/mlpx_bench_gemm" "$BUILD_DIR/bench/mlpx_bench_train_step"; do
   [ -x "$f" ] || { echo "bench-docs: $f is missing; build first (make build BUILD_DIR=$BUILD_DIR)" >&2; exit 1; }
@@ -48,11 +53,22 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-echo "bench-docs: compare_torch.py" >&2
-CMP_ARGS=(--mlpx "$MLPX" --device "$DEVICE" --batch-sizes 1,32,128,1024,full
-          --seconds "$SECONDS_PER" --rounds "$ROUNDS" --json "$TMP/compare.json")
+echo "bench-docs: compare_torch.py (fp32)" >&2
+CMP_ARGS=(--mlpx "$MLPX" --device "$DEVICE" --batch-sizes 1,32,128,1024,full --peaks
+          --seconds "$SECONDS_PER")
 [ "$DEVICE" = cuda ] && CMP_ARGS+=(--cuda-graph)
-"$PYTHON" bench/compare_torch.py "${CMP_ARGS[@]}" > "$TMP/compare.txt"
+"$PYTHON" bench/compare_torch.py "${CMP_ARGS[@]}" --rounds "$ROUNDS" --json "$TMP/compare.json" \
+  > "$TMP/compare.txt"
+BF16_ROUNDS=$ROUNDS
+if [ "$BF16" = 1 ]; then
+  echo "bench-docs: compare_torch.py (bf16)" >&2
+  # On the CPU one round, one warm-up and at least one timed step: PyTorch's autocast steps
+  # take seconds each without bf16 hardware.
+  BF16_ARGS=(--rounds "$ROUNDS")
+  [ "$DEVICE" = cpu ] && BF16_ROUNDS=1 && BF16_ARGS=(--rounds 1 --warmup 1 --min-steps 1)
+  "$PYTHON" bench/compare_torch.py "${CMP_ARGS[@]}" --precision bf16 "${BF16_ARGS[@]}" \
+    --json "$TMP/compare-bf16.json" >> "$TMP/compare.txt"
+fi
 
 if [ "$DEVICE" = cuda ]; then SUITE=Gpu; else SUITE=Cpu; fi
 echo "bench-docs: GEMM suite" >&2
@@ -66,7 +82,7 @@ echo "bench-docs: mlpx bench sweep" >&2
   --batch-sizes "$SWEEP_BATCHES" > "$TMP/sweep.jsonl"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-export DEVICE OUT TMP LOAD_BEFORE LOAD_AFTER WAITED=$waited WAIT_LOAD SWEEP_MAX_SECONDS ROUNDS SECONDS_PER
+export DEVICE OUT PLOT BF16_ROUNDS TMP LOAD_BEFORE LOAD_AFTER WAITED=$waited WAIT_LOAD SWEEP_MAX_SECONDS ROUNDS SECONDS_PER
 export COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git status --porcelain 2>/dev/null | grep -q . && echo ' (with uncommitted changes)' || true)"
 export CPU_MODEL="$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 export CORES="$(nproc)"
@@ -82,7 +98,7 @@ tmp = env["TMP"]
 gpu = env["DEVICE"] == "cuda"
 # One group of columns per precision measured by compare_torch.py: (name, its JSON). Another
 # precision is one more entry here, and its table columns follow.
-precisions = [("fp32", f"{tmp}/compare.json")]
+precisions = [("fp32", f"{tmp}/compare.json"), ("bf16", f"{tmp}/compare-bf16.json")]
 compares = [(name, json.load(open(path))) for name, path in precisions if os.path.exists(path)]
 compare = compares[0][1]
 gemm = [b for b in json.load(open(f"{tmp}/gemm.json"))["benchmarks"] if "error_occurred" not in b]
@@ -95,12 +111,17 @@ def arg(name, key):
             return int(part.split(":")[1])
     return None
 
+suite = "Gpu" if gpu else "Cpu"
+fp32_gemm = [b for b in gemm if b["name"].startswith(f"BM_Gemm{suite}/")]
+bf16_gemm = [b for b in gemm if b["name"].startswith(f"BM_Gemm{suite}Bf16/")]
+
 # GEMM shapes of the default model (784-256-128-10): achieved rate per batch, summed over the
 # 9 calls of a step (forward, dx, dW of each layer), against the square reference.
-square = max((b["FLOP/s"] for b in gemm if arg(b["name"], "op") == 3), default=float("nan"))
+square = max((b["FLOP/s"] for b in fp32_gemm if arg(b["name"], "op") == 3), default=float("nan"))
 shape_rate = {}
 for batch in (128, 1024, 54000):
-    calls = [b for b in gemm if arg(b["name"], "op") in (0, 1, 2) and arg(b["name"], "batch") == batch]
+    calls = [b for b in fp32_gemm
+             if arg(b["name"], "op") in (0, 1, 2) and arg(b["name"], "batch") == batch]
     if calls:
         flops = sum(b["FLOP/s"] * b["real_time"] * 1e-6 for b in calls)  # real_time in us
         secs = sum(b["real_time"] * 1e-6 for b in calls)
@@ -133,11 +154,18 @@ w("")
 w("## mlpx vs PyTorch: training-step samples/s\n")
 w(f"Model 784-256-128-10 (ReLU, He-normal, zero biases), cross-entropy, Adam(lr 1e-3), float32, "
   f"Fashion-MNIST's 54000 training rows, a fresh shuffle every epoch. Each figure is the best of "
-  f"{env['ROUNDS']} interleaved rounds of about {env['SECONDS_PER']} s of steps after a warm-up. "
+  f"{env['ROUNDS']} interleaved round{'s' if env['ROUNDS'] != '1' else ''} of about {env['SECONDS_PER']} s of steps after a warm-up"
+  + (f" ({env['BF16_ROUNDS']} round, one warm-up step and at least one timed step for bf16). "
+     if len(compares) > 1 and env["BF16_ROUNDS"] != env["ROUNDS"] else ". ")
+  + ("bf16: mlpx rounds the GEMM inputs to bfloat16 (fp32 accumulation, weights and optimizer); "
+     "PyTorch runs its forward and loss under `torch.autocast(dtype=torch.bfloat16)`. "
+     if len(compares) > 1 else "")
   + ("PyTorch: TF32 off, Adam fused where available; 'graph' = the step captured in a CUDA graph.\n"
      if gpu else
-     "PyTorch runs at 1 thread and at all cores, and the better one counts; mlpx runs at its "
-     "default (OpenBLAS: all cores for GEMMs of 2^25 multiply-adds and more, one thread below).\n"))
+     "PyTorch runs at 1 thread and at all cores, and the better one counts (its fp32 GEMMs are "
+     "Debian's OpenBLAS, whose own pool uses all cores whatever torch.set_num_threads says); "
+     "mlpx runs at its default (OpenBLAS: all cores for GEMMs of 2^25 multiply-adds and more, "
+     "one thread below).\n"))
 cols = ["batch"]
 for name, _ in compares:
     cols += [f"mlpx {name} samples/s", f"PyTorch {name} samples/s",
@@ -160,6 +188,100 @@ for i, first in enumerate(compare["rows"]):
     w("| " + " | ".join(cells) + " |")
 w("")
 
+# The limit: each precision's ceiling is the best square GEMM measured through either library,
+# and each step's FLOP rate (its samples/s x the GEMM flops of a sample) a fraction of it.
+mlpx_peak = {"fp32": (square, "cuBLAS" if gpu else "OpenBLAS sgemm")}
+if bf16_gemm:
+    best = max(bf16_gemm, key=lambda b: b["FLOP/s"])
+    mlpx_peak["bf16"] = (best["FLOP/s"], best.get("label", ""))
+ceiling, torch_peak = {}, {}
+for name, c in compares:
+    if c.get("torch_gemm_peak"):
+        torch_peak[name] = c["torch_gemm_peak"]
+    rates = [r for r in (mlpx_peak.get(name, (0,))[0], torch_peak.get(name, {}).get("flops_per_s", 0))
+             if r == r and r > 0]
+    if rates:
+        ceiling[name] = max(rates)
+limit_names = [name for name, _ in compares if name in ceiling]
+if limit_names:
+    w("## The limit, side by side\n")
+    w("Each precision's ceiling is the best square GEMM (n = 1024 or 2048, and more on a GPU) "
+      "measured in this run through either library: mlpx's `gemm` (`mlpx_bench_gemm`) and "
+      "PyTorch's `torch.matmul` (bfloat16 operands for bf16, as autocast gives `nn.Linear`).\n")
+    w("| precision | mlpx square GEMM | mlpx engine | PyTorch square matmul | ceiling |")
+    w("|---|---:|---|---:|---:|")
+    for name in limit_names:
+        rate, engine = mlpx_peak.get(name, (float("nan"), "not measured"))
+        t = torch_peak.get(name)
+        theirs = f"{t['flops_per_s'] / 1e9:.1f} GFLOP/s (n = {t['size']})" if t else "n/a"
+        w(f"| {name} | {rate / 1e9:.1f} GFLOP/s | {engine} | {theirs} | "
+          f"**{ceiling[name] / 1e9:.1f} GFLOP/s** |")
+    flops = compare["gemm_flops_per_sample"]
+    w("")
+    w(f"The training steps above as FLOP rates: samples/s x {flops / 1e6:.3f} MFLOP, the GEMM "
+      "flops of one sample (forward, weight and input gradients of every layer but the first "
+      "layer's input gradient, which neither side computes), and that as a fraction of its "
+      "precision's ceiling.\n")
+    cols = ["batch"]
+    for name in limit_names:
+        cols += [f"mlpx {name} GFLOP/s", "of ceiling", f"PyTorch {name} GFLOP/s", "of ceiling"]
+    w("| " + " | ".join(cols) + " |")
+    w("|" + "|".join("---:" for _ in cols) + "|")
+    fractions = []  # (batch, {series: fraction}, {series: samples/s}) for the plot
+    for i, first in enumerate(compare["rows"]):
+        cells = [first["label"] + (f" ({first['batch']})" if first["label"] == "full" else "")]
+        frac, sps = {}, {}
+        for name, c in compares:
+            if name not in ceiling:
+                continue
+            r = c["rows"][i]
+            for side in ("mlpx", "torch"):
+                rate = r[side] * flops
+                cells += [f"{rate / 1e9:.1f}", f"{rate / ceiling[name]:.2f}"]
+                frac[f"{side} {name}"] = rate / ceiling[name]
+                sps[f"{side} {name}"] = r[side]
+        w("| " + " | ".join(cells) + " |")
+        fractions.append((first["batch"], frac, sps))
+    w("")
+    plot = env["PLOT"]
+    series = [f"{side} {name}" for name in limit_names for side in ("mlpx", "torch")]
+    data = f"{tmp}/limit.dat"
+    with open(data, "w") as f:
+        for batch, frac, sps in fractions:
+            f.write(f"{batch} " + " ".join(f"{sps[s]:.6g} {frac[s]:.6g}" for s in series) + "\n")
+    titles = {"mlpx": "mlpx", "torch": "PyTorch"}
+    def plots(column):  # a colour per precision; mlpx solid, PyTorch dashed
+        return ", ".join(
+            f"'{data}' using 1:{2 + 2 * k + column} with linespoints lw 2 "
+            f"lc {1 + limit_names.index(s.split()[1])} dt {1 if s.startswith('mlpx') else 2} "
+            f"title '{titles[s.split()[0]]} {s.split()[1]}'"
+            for k, s in enumerate(series))
+    script = f"""set terminal pngcairo size 1200,480 font 'sans,10' noenhanced
+set output '{plot}'
+set multiplot layout 1,2
+set logscale x 2
+set xlabel 'batch size'
+set grid
+set key top left
+set logscale y 10
+set ylabel 'training samples/s'
+set title 'Samples/s (784-256-128-10, Adam)'
+plot {plots(0)}
+unset logscale y
+set yrange [0:*]
+set ylabel 'step GEMM FLOP/s / ceiling'
+set title 'Step GEMM FLOP rate over its precision ceiling'
+plot {plots(1)}
+unset multiplot
+"""
+    import shutil, subprocess
+    if shutil.which("gnuplot"):
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
+        w(f"![samples/s and fraction of the ceiling per batch size]"
+          f"({os.path.basename(plot)})\n")
+    else:
+        w("(No plot: gnuplot is not installed; `apt-get install gnuplot-nox` and rerun.)\n")
+
 w("## GEMM fraction\n")
 w(f"Device GEMM rate (square float32 GEMM through mlpx::gemm, best size): "
   f"**{square / 1e9:.1f} GFLOP/s**.\n")
@@ -171,7 +293,8 @@ for batch, rate in shape_rate.items():
     w(f"| {batch} | {rate / 1e9:.1f} GFLOP/s | {rate / square:.2f} |")
 w("")
 w("The whole training step (`mlpx_bench_train_step`: forward, loss, backward, Adam) counted as "
-  "its GEMM flops (6 B sum(in*out)) over its time:\n")
+  "its GEMM flops (2 B (3 sum(in*out) - 784 x the first layer's units): the first layer's input "
+  "gradient is never computed) over its time:\n")
 w("| model | batch | samples/s | step GEMM FLOP/s | vs square GEMM | vs the step's own GEMM shapes |")
 w("|---|---:|---:|---:|---:|---:|")
 for b in step:
@@ -212,7 +335,8 @@ The pieces, one at a time:
 ```sh
 build/mlpx bench                                   # the sweep (table); --json, --plot sweep.png
 build/mlpx bench --batch-sizes 128,full --target 0 # throughput only
-/usr/bin/python3 bench/compare_torch.py --mlpx build/mlpx --batch-sizes 1,32,128,1024,full
+/usr/bin/python3 bench/compare_torch.py --mlpx build/mlpx --batch-sizes 1,32,128,1024,full --peaks
+/usr/bin/python3 bench/compare_torch.py --mlpx build/mlpx --precision bf16 --peaks   # autocast
 build/bench/mlpx_bench_gemm --benchmark_filter=BM_GemmCpu
 build/bench/mlpx_bench_train_step --benchmark_filter=BM_TrainStepCpu
 ```
