@@ -63,26 +63,41 @@ std::string onednn_cpu_isa() {
          std::to_string(v->patch) + ", " + isa_name(dnnl::get_effective_cpu_isa());
 }
 
-void onednn_bf16_matmul(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
-                        const uint16_t* a, const uint16_t* b, float* product) {
+namespace {
+
+// product [M, N] float32 = op(a) op(b), a and b of `input_type`.
+void matmul(dnnl::memory::data_type input_type, bool transpose_a, bool transpose_b, int64_t m,
+            int64_t n, int64_t k, const void* a, const void* b, float* product) {
   using dnnl::memory;
   OneDnn& dnn = onednn();
   // The transposes are memory orders: a stored [K, M] is the [M, K] matrix in "ba" order.
-  const memory::desc a_md({m, k}, memory::data_type::bf16,
+  const memory::desc a_md({m, k}, input_type,
                           transpose_a ? memory::format_tag::ba : memory::format_tag::ab);
-  const memory::desc b_md({k, n}, memory::data_type::bf16,
+  const memory::desc b_md({k, n}, input_type,
                           transpose_b ? memory::format_tag::ba : memory::format_tag::ab);
   const memory::desc c_md({m, n}, memory::data_type::f32, memory::format_tag::ab);
   // Described per call: oneDNN's primitive cache keeps each shape's generated code, so only a
   // shape's first call pays for it.
   const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), dnn.engine);
   // oneDNN's memory objects take non-const handles; a matmul only reads its SRC and WEIGHTS.
-  memory a_mem(a_md, dnn.engine, const_cast<uint16_t*>(a));
-  memory b_mem(b_md, dnn.engine, const_cast<uint16_t*>(b));
+  memory a_mem(a_md, dnn.engine, const_cast<void*>(a));
+  memory b_mem(b_md, dnn.engine, const_cast<void*>(b));
   memory c_mem(c_md, dnn.engine, product);
   dnnl::matmul(pd).execute(
       dnn.stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
   dnn.stream.wait();
+}
+
+}  // namespace
+
+void onednn_bf16_matmul(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+                        const uint16_t* a, const uint16_t* b, float* product) {
+  matmul(dnnl::memory::data_type::bf16, transpose_a, transpose_b, m, n, k, a, b, product);
+}
+
+void onednn_f32_matmul(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+                       const float* a, const float* b, float* product) {
+  matmul(dnnl::memory::data_type::f32, transpose_a, transpose_b, m, n, k, a, b, product);
 }
 
 }  // namespace mlpx::cpu

@@ -22,4 +22,10 @@ std::string onednn_cpu_isa();
 void onednn_bf16_matmul(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
                         const uint16_t* a, const uint16_t* b, float* product);
 
+// The same call with float32 operands, which oneDNN runs on every CPU: the tests run the bf16
+// call's plumbing (the memory orders of the transposes, the descriptors, the handles) through
+// it on CPUs without bfloat16 instructions too. Throws without oneDNN.
+void onednn_f32_matmul(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+                       const float* a, const float* b, float* product);
+
 }  // namespace mlpx::cpu

@@ -14,4 +14,8 @@ void onednn_bf16_matmul(bool, bool, int64_t, int64_t, int64_t, const uint16_t*, 
   throw ValueError("gemm: bf16 through oneDNN: expected a build with oneDNN, found none");
 }
 
+void onednn_f32_matmul(bool, bool, int64_t, int64_t, int64_t, const float*, const float*, float*) {
+  throw ValueError("gemm: float32 through oneDNN: expected a build with oneDNN, found none");
+}
+
 }  // namespace mlpx::cpu

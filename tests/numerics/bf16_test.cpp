@@ -181,6 +181,27 @@ TEST(Bf16Gemm, OneDnnEngineMatchesAFloat64ReferenceOnRoundedInputs) {
   expect_engine_matches_reference(cpu::Bf16Engine::kOneDnn);
 }
 
+// The oneDNN engine's call with float32 operands, which any CPU runs: its transposes (memory
+// orders), descriptors and handles, everything of the bf16 call but the operands' type.
+TEST(Bf16Gemm, OneDnnCallMatchesAFloat64ReferenceWithFloat32Operands) {
+  if (cpu::onednn_cpu_isa().rfind("oneDNN ", 0) != 0) {
+    GTEST_SKIP() << "built without oneDNN: " << cpu::onednn_cpu_isa();
+  }
+  const int64_t m = 37, n = 29, k = 300;
+  const auto a = test::random_values<float>(m * k, 21), b = test::random_values<float>(k * n, 22);
+  const std::vector<float> zeros(static_cast<size_t>(m * n), 0.0f);
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      SCOPED_TRACE(testing::Message() << "ta " << ta << " tb " << tb);
+      std::vector<float> c(static_cast<size_t>(m * n), std::nanf(""));
+      cpu::onednn_f32_matmul(ta, tb, m, n, k, a.data(), b.data(), c.data());
+      EXPECT_LT(
+          test::relative_error(c, reference_gemm(ta, tb, m, n, k, 1.0, a, b, 0.0, zeros, false)),
+          1e-6);
+    }
+  }
+}
+
 TEST(Bf16Gemm, OneDnnEngineOnACpuWithoutOneIsAnError) {
   if (cpu::onednn_bf16_available()) GTEST_SKIP() << "this CPU has oneDNN's bf16 engine";
   const float one = 1.0f;

@@ -383,6 +383,22 @@ TEST_F(TrainingTest, GpuTrainingMatchesCpuLossPerEpoch) {
   }
 }
 
+// Full-batch GD on the GPU reads the device copy of the set in place, as the CPU does.
+TEST_F(TrainingTest, GpuFullBatchMatchesCpuLossPerEpoch) {
+  MLPX_REQUIRE_CUDA();
+  Config c = small_config("cpu-whole");
+  c.train.batch_size = 0;
+  const RunResult cpu = run_training(c, {});
+  c.device = "cuda";
+  c.output.checkpoint = path("gpu-whole.safetensors");
+  const RunResult gpu = run_training(c, {});
+  ASSERT_EQ(gpu.epochs.size(), cpu.epochs.size());
+  for (size_t e = 0; e < cpu.epochs.size(); ++e) {
+    EXPECT_NEAR(gpu.epochs[e].train_loss, cpu.epochs[e].train_loss,
+                1e-4 * cpu.epochs[e].train_loss);
+  }
+}
+
 // A files-source run whose row `poisoned` has a feature of 1e38: with mse its batch's loss
 // overflows to Inf (and its gradients are not finite) in every epoch.
 Config poisoned_config(const std::string& dir, const std::string& name, int64_t poisoned) {
