@@ -202,9 +202,11 @@ def gemm_flops_per_sample(sizes):
     return 2 * macs
 
 
-def torch_gemm_peak(device, precision, thread_counts, sizes=(1024, 2048), seconds=1.0):
+def torch_gemm_peak(device, precision, thread_counts, seconds=1.0):
     """PyTorch's best square matmul rate in `precision` (bfloat16 operands for bf16, as
-    autocast hands nn.Linear): (FLOP/s, size, threads)."""
+    autocast hands nn.Linear): (FLOP/s, size, threads). The sizes are mlpx_bench_gemm's square
+    ones: 1024 and 2048 on the CPU, 4096 and 8192 on a GPU."""
+    sizes = (4096, 8192) if device.type == "cuda" else (1024, 2048)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     best = (0.0, None, None)
     for t in thread_counts:

@@ -205,7 +205,7 @@ for name, c in compares:
 limit_names = [name for name, _ in compares if name in ceiling]
 if limit_names:
     w("## The limit, side by side\n")
-    w("Each precision's ceiling is the best square GEMM (n = 1024 or 2048, and more on a GPU) "
+    w("Each precision's ceiling is the best square GEMM (n = 1024 or 2048; 4096 or 8192 on a GPU) "
       "measured in this run through either library: mlpx's `gemm` (`mlpx_bench_gemm`) and "
       "PyTorch's `torch.matmul` (bfloat16 operands for bf16, as autocast gives `nn.Linear`).\n")
     w("| precision | mlpx square GEMM | mlpx engine | PyTorch square matmul | ceiling |")
