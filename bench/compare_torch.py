@@ -6,7 +6,8 @@ training loop one after the other (interleaved, for --rounds rounds, best of eac
 prints mlpx samples/s, PyTorch samples/s and the ratio mlpx / PyTorch.
 
 The PyTorch side mirrors what one mlpx step does: a shuffled batch gathered from the
-training rows (a new permutation every epoch), nn.Linear layers with ReLU, He-normal
+training rows (a new permutation every epoch; full-batch GD takes the whole set as it lies, as
+mlpx does), nn.Linear layers with ReLU, He-normal
 weights (kaiming_normal_, fan_in) and zero biases, cross-entropy on logits, Adam(lr 1e-3),
 float32. On the CPU PyTorch runs at 1 thread and at all cores and the better one counts
 (per batch size); mlpx runs at its default (OpenBLAS's thread count). On a GPU, TF32 is off,
@@ -118,12 +119,15 @@ def torch_eager(x, y, batch, seconds, warmup, device, sizes=LAYERS, precision="f
     state = {"perm": None, "pos": n}
 
     def step():
-        if state["pos"] + batch > n:  # a new epoch: a new shuffle
-            state["perm"] = torch.randperm(n, device=device)
-            state["pos"] = 0
-        idx = state["perm"][state["pos"] : state["pos"] + batch]
-        state["pos"] += batch
-        xb, yb = x.index_select(0, idx), y.index_select(0, idx)
+        if batch >= n:  # full-batch GD: the whole set as it lies, as mlpx reads it
+            xb, yb = x, y
+        else:
+            if state["pos"] + batch > n:  # a new epoch: a new shuffle
+                state["perm"] = torch.randperm(n, device=device)
+                state["pos"] = 0
+            idx = state["perm"][state["pos"] : state["pos"] + batch]
+            state["pos"] += batch
+            xb, yb = x.index_select(0, idx), y.index_select(0, idx)
         with autocast(device, precision):
             loss = F.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
@@ -142,10 +146,11 @@ def torch_graph(x, y, batch, seconds, warmup, device, sizes=LAYERS, precision="f
     except TypeError:
         return None
     n = x.shape[0]
+    whole = batch >= n  # full-batch GD reads the set as it lies (see torch_eager)
     idx = torch.zeros(batch, dtype=torch.int64, device=device)
 
     def body():
-        xb, yb = x.index_select(0, idx), y.index_select(0, idx)
+        xb, yb = (x, y) if whole else (x.index_select(0, idx), y.index_select(0, idx))
         with autocast(device, precision):
             loss = F.cross_entropy(model(xb), yb)
         loss.backward()
@@ -166,11 +171,12 @@ def torch_graph(x, y, batch, seconds, warmup, device, sizes=LAYERS, precision="f
     state = {"perm": None, "pos": n}
 
     def step():
-        if state["pos"] + batch > n:
-            state["perm"] = torch.randperm(n, device=device)
-            state["pos"] = 0
-        idx.copy_(state["perm"][state["pos"] : state["pos"] + batch])
-        state["pos"] += batch
+        if not whole:
+            if state["pos"] + batch > n:
+                state["perm"] = torch.randperm(n, device=device)
+                state["pos"] = 0
+            idx.copy_(state["perm"][state["pos"] : state["pos"] + batch])
+            state["pos"] += batch
         graph.replay()
 
     return time_steps(step, batch, seconds, warmup, device)

@@ -357,7 +357,8 @@ class Model:
 
         ``optimizer`` is a name ("sgd", "adam", ...) or the config's optimizer dict
         (``{"type": "sgd", "lr": 0.1, "momentum": 0.9}``), ``lr`` its learning rate;
-        ``schedule`` the config's schedule dict; ``batch_size`` 1 is SGD, 0 full-batch GD.
+        ``schedule`` the config's schedule dict; ``batch_size`` 1 is SGD, 0 full-batch GD (all
+        rows in their given order: shuffling a single batch would only reorder its sums).
         After each epoch the validation set (if any) is scored, ``checkpoint`` (if any) is
         saved, and each callback gets the epoch's metrics (a dict); one that returns False
         stops training. Returns the metrics of each epoch (also appended to
