@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates docs/benchmarks.md (CPU) or docs/gpu-benchmarks.md (DEVICE=cuda) from ONE run:
-# bench/compare_torch.py (mlpx vs PyTorch, interleaved, in fp32 and in bf16), the GEMM and
+# bench/compare_torch.py (mlpx vs PyTorch, interleaved, in fp32 and in bf16), on the CPU
+# bench/gemm_share.py (each side's step split into the sgemm time and its own work), the GEMM and
 # training-step Google Benchmark suites (GEMM peaks and fraction) and an `mlpx bench` sweep, with
 # the date, commit, machine, thread counts and the load average before and after; and a plot,
 # docs/benchmarks.png (docs/gpu-benchmarks.png), of the samples/s and the fractions of the peaks.
@@ -68,6 +69,14 @@ if [ "$BF16" = 1 ]; then
   [ "$DEVICE" = cpu ] && BF16_ROUNDS=1 && BF16_ARGS=(--rounds 1 --warmup 1 --min-steps 1)
   "$PYTHON" bench/compare_torch.py "${CMP_ARGS[@]}" --precision bf16 "${BF16_ARGS[@]}" \
     --json "$TMP/compare-bf16.json" >> "$TMP/compare.txt"
+fi
+
+if [ "$DEVICE" = cpu ]; then
+  # Where the CPU step's time goes: the sgemm calls both sides share against each one's own work.
+  echo "bench-docs: gemm_share.py" >&2
+  "$PYTHON" bench/gemm_share.py --mlpx "$MLPX" --timer "$BUILD_DIR/bench/libmlpx_gemm_timer.so" \
+    --batch-sizes 32,128,1024,full --rounds "$ROUNDS" --seconds "$SECONDS_PER" \
+    --json "$TMP/share.json" > /dev/null
 fi
 
 if [ "$DEVICE" = cuda ]; then SUITE=Gpu; else SUITE=Cpu; fi
@@ -282,6 +291,27 @@ unset multiplot
     else:
         w("(No plot: gnuplot is not installed; `apt-get install gnuplot-nox` and rerun.)\n")
 
+if os.path.exists(f"{tmp}/share.json"):
+    share = json.load(open(f"{tmp}/share.json"))
+    w("## Where the time goes\n")
+    w("Both sides call the same OpenBLAS `sgemm` on the same shapes. `bench/gemm_share.py` "
+      "preloads a library that times every such call (`bench/gemm_timer.cpp`) and splits one "
+      "fp32 step into that GEMM time and each framework's own work around it (forward and "
+      "backward elementwise ops, loss, Adam, the batch gather, dispatch), as medians of "
+      f"{share['rounds']} interleaved rounds (separate from the table above). From batch 1024 "
+      "up the GEMMs are most of either step, so there the samples/s ratio is "
+      "(GEMM + PyTorch's own) / (GEMM + mlpx's own) and moves with the GEMM time, which the "
+      "machine's load moves for both alike.\n")
+    w("| batch | mlpx GEMM ms | mlpx own ms | PyTorch GEMM ms | PyTorch own ms | "
+      "own: PyTorch / mlpx |")
+    w("|---:|---:|---:|---:|---:|---:|")
+    for r in share["rows"]:
+        label = r["label"] + (f" ({r['batch']})" if r["label"] == "full" else "")
+        w(f"| {label} | {r['mlpx_gemm_ms']:.2f} | {r['mlpx_own_ms']:.2f} | "
+          f"{r['torch_gemm_ms']:.2f} | {r['torch_own_ms']:.2f} | "
+          f"**{r['torch_own_ms'] / r['mlpx_own_ms']:.2f}** |")
+    w("")
+
 w("## GEMM fraction\n")
 w(f"Device GEMM rate (square float32 GEMM through mlpx::gemm, best size): "
   f"**{square / 1e9:.1f} GFLOP/s**.\n")
@@ -337,6 +367,7 @@ build/mlpx bench                                   # the sweep (table); --json, 
 build/mlpx bench --batch-sizes 128,full --target 0 # throughput only
 /usr/bin/python3 bench/compare_torch.py --mlpx build/mlpx --batch-sizes 1,32,128,1024,full --peaks
 /usr/bin/python3 bench/compare_torch.py --mlpx build/mlpx --precision bf16 --peaks   # autocast
+/usr/bin/python3 bench/gemm_share.py --mlpx build/mlpx   # GEMM time vs each side's own work
 build/bench/mlpx_bench_gemm --benchmark_filter=BM_GemmCpu
 build/bench/mlpx_bench_train_step --benchmark_filter=BM_TrainStepCpu
 ```

@@ -7,7 +7,8 @@
 
 namespace mlpx::detail {
 
-// Allocates `bytes` on `device` (64-byte aligned on the CPU); throws Error when it cannot,
+// Allocates `bytes` on `device` (on the CPU 64-byte aligned, and from 2 MiB up 2 MiB aligned
+// with transparent huge pages advised on Linux); throws Error when it cannot,
 // naming how much was asked for (and, on a GPU, how much was free).
 void* allocate(size_t bytes, Device device);
 void deallocate(void* ptr, Device device) noexcept;

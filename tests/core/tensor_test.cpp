@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <fstream>
 #include <sstream>
+#include <string>
 
 #include "mlpx/error.h"
 #include "test_util.h"
@@ -88,6 +91,40 @@ TEST(Tensor, ZeroSizedTensorsAreValid) {
   EXPECT_EQ(t.numel(), 0);
   EXPECT_TRUE(t.to_vector<float>().empty());
   t.fill_zero();
+}
+
+#if defined(__linux__)
+// The VmFlags line of /proc/self/smaps for the mapping that holds `address` ("" if none).
+std::string vm_flags_of(const void* address) {
+  const auto a = reinterpret_cast<uintptr_t>(address);
+  std::ifstream smaps("/proc/self/smaps");
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    uintptr_t begin = 0, end = 0;
+    char dash = 0;
+    std::istringstream range(line);
+    if (range >> std::hex >> begin >> dash >> end && dash == '-') inside = a >= begin && a < end;
+    if (inside && line.rfind("VmFlags:", 0) == 0) return line;
+  }
+  return "";
+}
+#endif
+
+// Host tensors of 2 MiB and more start on a huge-page boundary and are advised for transparent
+// huge pages (a mini-batch gathers rows from anywhere in the training set: fewer TLB misses);
+// smaller ones keep 64-byte alignment and no advice.
+TEST(Tensor, LargeHostTensorsAskForHugePages) {
+  const Tensor large({int64_t{1} << 19, 2}, DType::kFloat32);  // 4 MiB
+  const Tensor small({1000}, DType::kFloat32);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(large.data<float>()) % (uintptr_t{2} << 20), 0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.data<float>()) % 64, 0u);
+#if defined(__linux__)
+  if (!std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled")) return;  // no THP: no advice
+  EXPECT_NE(vm_flags_of(large.data<float>()).find(" hg"), std::string::npos)
+      << vm_flags_of(large.data<float>());
+  EXPECT_EQ(vm_flags_of(small.data<float>()).find(" hg"), std::string::npos)
+      << vm_flags_of(small.data<float>());
+#endif
 }
 
 TEST(Device, ParsesNames) {
