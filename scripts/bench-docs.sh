@@ -298,10 +298,14 @@ if os.path.exists(f"{tmp}/share.json"):
       "preloads a library that times every such call (`bench/gemm_timer.cpp`) and splits one "
       "fp32 step into that GEMM time and each framework's own work around it (forward and "
       "backward elementwise ops, loss, Adam, the batch gather, dispatch), as medians of "
-      f"{share['rounds']} interleaved rounds (separate from the table above). From batch 1024 "
-      "up the GEMMs are most of either step, so there the samples/s ratio is "
-      "(GEMM + PyTorch's own) / (GEMM + mlpx's own) and moves with the GEMM time, which the "
-      "machine's load moves for both alike.\n")
+      f"{share['rounds']} interleaved rounds (separate from the table above). The GEMM "
+      "columns differ where the calls do: PyTorch's OpenBLAS runs every GEMM on all cores "
+      "(mlpx those under 2^25 multiply-adds on one), and for PyTorch's gradient products "
+      "(beta 0) sgemm zeroes the output itself, where mlpx zeroes its outputs first, in its "
+      "own time. From batch 1024 up the GEMMs "
+      "are most of either step, so there the samples/s ratio is about (GEMM + PyTorch's "
+      "own) / (GEMM + mlpx's own) and moves with the GEMM time, which the machine's load "
+      "moves for both alike.\n")
     w("| batch | mlpx GEMM ms | mlpx own ms | PyTorch GEMM ms | PyTorch own ms | "
       "own: PyTorch / mlpx |")
     w("|---:|---:|---:|---:|---:|---:|")
