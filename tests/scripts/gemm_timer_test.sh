@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# bench/gemm_timer.cpp preloaded into `mlpx bench`: it times mlpx's sgemm calls (a whole number
-# of training steps' worth: 8 per step of the default 3-layer model) and writes them at exit
-# only when asked to. Usage: gemm_timer_test.sh MLPX_BINARY TIMER_LIBRARY
+# bench/gemm_timer.cpp preloaded into `mlpx bench` on the CPU: it times mlpx's sgemm calls (a
+# whole number of training steps' worth: 8 per step of the default 3-layer model) and writes
+# them at exit only when asked to. Usage: gemm_timer_test.sh MLPX_BINARY TIMER_LIBRARY
 set -euo pipefail
 mlpx=$1 timer=$2
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
 run_bench() {
-  LD_PRELOAD="$timer" "$mlpx" bench --json --target 0 --batch-sizes 32 --seconds 0.2 \
+  LD_PRELOAD="$timer" "$mlpx" bench --json --device cpu --target 0 --batch-sizes 32 --seconds 0.2 \
     --warmup 2 --max-seconds 0.001 > "$dir/bench.json"
 }
 
