@@ -261,6 +261,19 @@ def run_mlpx(binary, batch, device, seconds, warmup, config=None):
     return rows[0]
 
 
+def report(lines, markdown_path, json_path, measurements):
+    """Prints the table (its lines), and writes it as markdown and the measurements as JSON
+    where those paths are given."""
+    text = "\n".join(lines)
+    print(text)
+    if markdown_path:
+        with open(markdown_path, "w") as f:
+            f.write(text + "\n")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(measurements, f)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mlpx", default="build/mlpx", help="the mlpx binary")
@@ -362,17 +375,10 @@ def main():
         peak = {"flops_per_s": rate, "size": size, "threads": threads}
         lines += ["", f"PyTorch square matmul ({args.precision}): {rate / 1e9:.1f} GFLOP/s "
                   f"(n = {size}, {threads} thread{'s' if threads != 1 else ''})"]
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"device": args.device, "torch": torch.__version__, "model": model_name,
-                       "precision": args.precision, "rows": results,
-                       "gemm_flops_per_sample": gemm_flops_per_sample(sizes),
-                       "torch_gemm_peak": peak}, f)
+    report(lines, args.markdown, args.json,
+           {"device": args.device, "torch": torch.__version__, "model": model_name,
+            "precision": args.precision, "rows": results,
+            "gemm_flops_per_sample": gemm_flops_per_sample(sizes), "torch_gemm_peak": peak})
     if config:
         os.unlink(config)
 

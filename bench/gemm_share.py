@@ -133,14 +133,8 @@ def main():
         lines.append(f"| {batch} | {r['mlpx_gemm_ms']:.2f} | {r['mlpx_own_ms']:.2f} | "
                      f"{r['torch_gemm_ms']:.2f} | {r['torch_own_ms']:.2f} | "
                      f"{r['torch_own_ms'] / r['mlpx_own_ms']:.2f} |")
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"torch": torch.__version__, "rounds": args.rounds, "rows": rows}, f)
+    ct.report(lines, args.markdown, args.json,
+              {"torch": torch.__version__, "rounds": args.rounds, "rows": rows})
 
 
 if __name__ == "__main__":
