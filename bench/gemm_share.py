@@ -12,8 +12,8 @@ which times every sgemm call (mlpx's cblas_sgemm, PyTorch's sgemm_), and splits 
     own ms   = the step's wall time (compare_torch's timed steps) minus that
 
 for mlpx (`mlpx bench`, a fresh process) and PyTorch (the same eager step as compare_torch),
-interleaved for --rounds rounds. The own time is what each framework decides; the ratio of
-samples/s follows from the two: (GEMM + PyTorch's own) / (GEMM + mlpx's own).
+interleaved for --rounds rounds. The own time is what each framework decides; where the two
+GEMM times agree, the ratio of samples/s is about (GEMM + PyTorch's own) / (GEMM + mlpx's own).
 
 Usage: bench/gemm_share.py [--mlpx build/mlpx] [--timer build/bench/libmlpx_gemm_timer.so]
                            [--batch-sizes 32,128,1024,full] [--rounds 3] [--json FILE]
@@ -53,7 +53,8 @@ def mlpx_split(args, label, batch, gemms_per_step):
             row = ct.run_mlpx(args.mlpx, label, "cpu", args.seconds, args.warmup)
         finally:
             del os.environ["MLPX_GEMM_TIMER_OUT"]
-        timer = json.load(open(out.name))
+        with open(out.name) as f:
+            timer = json.load(f)
     return split(row["samples_per_s"], timer["seconds"], timer["calls"], gemms_per_step, batch)
 
 
@@ -66,6 +67,7 @@ def torch_split(timer, x, y, batch, args, gemms_per_step):
 
 
 def split(samples_per_s, gemm_seconds, calls, gemms_per_step, batch):
+    """A run's step time (from its samples/s) split into sgemm time per step and the rest."""
     if calls == 0 or calls % gemms_per_step:
         sys.exit(f"gemm_share: error: expected a multiple of {gemms_per_step} sgemm calls "
                  f"(one step's), found {calls}")
