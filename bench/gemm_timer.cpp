@@ -83,6 +83,9 @@ void cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, int k, float
   timed(real, order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+// The Fortran interface. Callers compiled with gfortran's conventions also pass the two
+// character arguments' lengths after the last argument; OpenBLAS's sgemm_ reads none, so none
+// are passed on.
 void sgemm_(const char* trans_a, const char* trans_b, const int* m, const int* n, const int* k,
             const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
             const float* beta, float* c, const int* ldc) {
