@@ -16,11 +16,11 @@ void* allocate(size_t bytes, Device device) {
   if (bytes == 0) return nullptr;
   if (device.is_cuda()) return cuda::allocate(bytes, device.index);
   // Blocks of 2 MiB and more start on a 2 MiB boundary and ask Linux for transparent huge
-  // pages (which Debian's default, "madvise", grants only on request): a mini-batch gathers
-  // rows from all over the training set, and with 4 KiB pages nearly every row costs a TLB
-  // miss. Measured on the default model at batch 1024 (2 cores): the step's work outside
-  // the GEMMs went from 3.07 to 2.80 ms (median of 8 interleaved runs each). posix_memalign,
-  // unlike aligned_alloc, needs no size that is a multiple of the alignment.
+  // pages (in THP mode "madvise", as on the machine measured, only memory that asks gets
+  // them): a mini-batch gathers rows from all over the training set, and with 4 KiB pages
+  // nearly every row costs a TLB miss. Measured on the default model at batch 1024 (2 cores): the
+  // step's work outside the GEMMs went from 3.07 to 2.80 ms (median of 8 interleaved runs each).
+  // posix_memalign, unlike aligned_alloc, needs no size that is a multiple of the alignment.
   constexpr size_t kHugePage = size_t{2} << 20;
   const size_t align = bytes >= kHugePage ? kHugePage : 64;
   void* ptr = nullptr;
