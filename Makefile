@@ -62,6 +62,11 @@ PY_VENV ?= build-venv
 NANOBIND_VERSION ?= 2.15.0
 # Debian's interpreter, the one its python3-* packages are for (not a python3 earlier on PATH).
 DEB_PYTHON ?= /usr/bin/python3
+# ONNX export (src/export/, MLPX_ONNX): the ONNX library (its protobuf classes, checker and shape
+# inference) and protobuf's headers from Debian; ONNX Runtime, which Debian 12 lacks, from PyPI
+# into $(PY_VENV): the export tests run the exported models in it (they skip without it).
+DEB_PACKAGES += libonnx-dev libprotobuf-dev
+ONNXRUNTIME_VERSION ?= 1.22.1
 
 # Sources the format rules look at: the tracked C++/CUDA files (every such file under the
 # source folders when this is not a git checkout).
@@ -127,6 +132,13 @@ deps:
 	  $(DEB_PYTHON) -m venv --system-site-packages $(PY_VENV); \
 	  $(PY_VENV)/bin/python -m pip install -q --disable-pip-version-check nanobind==$(NANOBIND_VERSION); \
 	  $(PY_VENV)/bin/python -c 'import nanobind, numpy, pytest'; \
+	fi
+	@if $(PY_VENV)/bin/python -c 'import onnxruntime' 2>/dev/null; then \
+	  echo "deps: $(PY_VENV)/ has onnxruntime $$($(PY_VENV)/bin/python -c 'import onnxruntime; print(onnxruntime.__version__)')"; \
+	else \
+	  echo "deps: onnxruntime $(ONNXRUNTIME_VERSION) from PyPI into $(PY_VENV)/"; \
+	  $(PY_VENV)/bin/python -m pip install -q --disable-pip-version-check onnxruntime==$(ONNXRUNTIME_VERSION) \
+	    || echo "deps: onnxruntime is not installed; the ONNX Runtime tests will skip" >&2; \
 	fi
 
 build:

@@ -15,6 +15,7 @@
 #include "mlpx/log.h"
 #include "mlpx/loss.h"
 #include "mlpx/model.h"
+#include "mlpx/onnx.h"
 #include "mlpx/optimizer.h"
 #include "mlpx/safetensors.h"
 #include "mlpx/schedule.h"

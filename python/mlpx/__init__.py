@@ -494,6 +494,26 @@ class Model:
             items.append((name, value if isinstance(value, np.ndarray) else np.asarray(value)))
         self._net.load_state_dict(items)
 
+    def export_onnx(self, path: PathLike, *, opset: int = 17, output: str = "auto",
+                    uint8_inputs: bool = False,
+                    metrics: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+        """Writes the model as an ONNX file (atomically) that ONNX Runtime, TensorRT and other
+        serving stacks run, as ``mlpx export`` does (docs/deploy.md). Input: float32
+        [batch, inputs], what ``predict`` takes (the model's input standardisation, if any, is
+        inside the graph); ``uint8_inputs``: raw values 0 to 255 instead, divided by 255 in the
+        graph, for a model trained on uint8 features (as ``mlpx predict`` reads a uint8 file).
+        Output: ``probabilities`` (softmax, sigmoid for bce), ``raw`` (what ``predict``
+        gives), or ``auto`` (probabilities for classification losses, raw for mse and sse).
+        ``metrics`` (default: the last epoch of ``history``) go into the metadata with the
+        config and the mlpx version. Returns {"bytes", "output", "nodes"}; DataError for a bad
+        opset or output, Error when mlpx was built without ONNX."""
+        if metrics is None:
+            metrics = self.history[-1] if self.history else {}
+        epoch, steps = self._training_state() or (0, 0)
+        text = json.dumps(dict(metrics), default=float) if metrics else ""
+        return self._net.export_onnx(os.fspath(path), opset, output, uint8_inputs, text, epoch,
+                                     steps)
+
     def save(self, path: PathLike) -> None:
         """Writes a checkpoint (safetensors, atomically) that ``mlpx.load``, ``mlpx eval``,
         ``mlpx predict`` and ``mlpx train --resume`` read; with the optimizer's state when

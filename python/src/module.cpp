@@ -392,6 +392,35 @@ class Fit {
   std::unique_ptr<mlpx::Trainer> trainer_;
 };
 
+// The model as an ONNX file (mlpx/onnx.h) taking what predict() takes (or, `uint8_inputs`, raw
+// values 0 to 255 for a model trained on uint8 features), with `epoch` and `step` as its
+// training progress
+// and `metrics` (a JSON object's text, or "") in the metadata. {"bytes", "output", "nodes"}.
+nb::dict export_onnx(const Net& net, const std::string& path, int64_t opset,
+                     const std::string& output, bool uint8_inputs, const std::string& metrics,
+                     int64_t epoch, int64_t step) {
+  mlpx::OnnxExportOptions options;
+  options.opset = opset;
+  options.scale_uint8 = uint8_inputs;
+  options.output = raising(g_config_error, [&] { return mlpx::parse_onnx_output(output); });
+  options.metrics_json = metrics;
+  mlpx::OnnxExport result;
+  {
+    nb::gil_scoped_release release;
+    const mlpx::Checkpoint checkpoint{net.config.with_absolute_paths(),
+                                      {epoch, step},
+                                      net.model.to(mlpx::Device::cpu()),
+                                      {},
+                                      net.standardization};
+    result = mlpx::export_onnx(checkpoint, path, options);
+  }
+  nb::dict out;
+  out["bytes"] = static_cast<int64_t>(result.model.size());
+  out["output"] = mlpx::onnx_output_name(result.output);
+  out["nodes"] = result.nodes;
+  return out;
+}
+
 nb::dict evaluate(const Net& net, const Data& data, int64_t batch) {
   mlpx::Evaluation e;
   {
@@ -581,6 +610,7 @@ NB_MODULE(_mlpx, m) {
   m.def("version", [] { return std::string(MLPX_VERSION); });
   m.def("cuda_available", &mlpx::cuda_available);
   m.def("built_with_cuda", &mlpx::built_with_cuda);
+  m.def("onnx_export_available", &mlpx::onnx_export_available);
   m.def("cuda_device_count", &mlpx::cuda_device_count);
 
   nb::class_<mlpx::Config>(m, "NativeConfig")
@@ -634,6 +664,8 @@ NB_MODULE(_mlpx, m) {
           [](Net& net, const std::string& path) { mlpx::load_weights(net.model, path); }, "path"_a)
       .def("predict", &predict, "x"_a)
       .def("predict_on_device", &predict_on_device, "x"_a)
+      .def("export_onnx", &export_onnx, "path"_a, "opset"_a, "output"_a, "uint8_inputs"_a,
+           "metrics"_a, "epoch"_a, "step"_a)
       .def("state_dict", &state_dict)
       .def("load_state_dict", &load_state_dict, "state"_a)
       .def_prop_rw(

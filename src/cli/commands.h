@@ -17,6 +17,7 @@ Config config_or_recipe(const std::string& path, const std::string& doing);
 void add_train_command(CLI::App& app);    // mlpx train
 void add_eval_command(CLI::App& app);     // mlpx eval
 void add_predict_command(CLI::App& app);  // mlpx predict
+void add_export_command(CLI::App& app);   // mlpx export (ONNX)
 void add_bench_command(CLI::App& app);    // mlpx bench
 void add_config_command(CLI::App& app);   // mlpx config
 void add_sweep_command(CLI::App& app);    // mlpx sweep

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   mlpx::cli::add_train_command(app);
   mlpx::cli::add_eval_command(app);
   mlpx::cli::add_predict_command(app);
+  mlpx::cli::add_export_command(app);
   mlpx::cli::add_init_study_command(app);
   mlpx::cli::add_plot_command(app);
   mlpx::cli::add_bench_command(app);

@@ -1,0 +1,270 @@
+"""ONNX export (mlpx export, Model.export_onnx; docs/deploy.md): each exported model runs in
+ONNX Runtime and gives what `mlpx predict` gives, within 1e-5 relative, for every activation
+the tool knows, every loss head, and a short run of the shipped recipe. ONNX Runtime comes from
+PyPI into the build's virtual environment (`make deps`); without it these tests skip."""
+import gzip
+import json
+import pathlib
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+import mlpx
+
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (make deps puts "
+                          "it into build-venv)")
+if not mlpx._mlpx.onnx_export_available():
+    pytest.skip("this mlpx was built without ONNX export (libonnx-dev)", allow_module_level=True)
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+RTOL = 1e-5
+
+
+def run(cli, *args, ok=True):
+    result = subprocess.run([cli, *map(str, args)], capture_output=True, text=True)
+    if ok:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def onnx_outputs(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (value,) = session.run(None, {"input": x.astype(np.float32)})
+    return value
+
+
+def assert_close(found, expected, what):
+    """|found - expected| <= 1e-5 |expected|, each output relative to the largest magnitude in
+    its row: ONNX Runtime's GEMM sums in another order than OpenBLAS, so an output that cancels
+    to near zero differs by rounding that is relative to the row's scale, not to itself."""
+    assert found.shape == expected.shape, what
+    scale = np.maximum(np.abs(expected), np.abs(expected).max(axis=1, keepdims=True))
+    error = np.abs(found.astype(np.float64) - expected) / np.maximum(scale, 1e-30)
+    print(f"{what}: max relative error {error.max():.3g}")
+    assert error.max() <= RTOL, f"{what}: max relative error {error.max():.3g} > {RTOL}"
+
+
+def predict(cli, tmp_path, model, x):
+    np.save(tmp_path / "predict_x.npy", x)
+    run(cli, "predict", "--model", model, "--input", tmp_path / "predict_x.npy",
+        "--output", tmp_path / "predict_y.npy", "--device", "cpu")
+    return np.load(tmp_path / "predict_y.npy").astype(np.float64)
+
+
+def known_activations(cli, tmp_path):
+    """Every activation the tool accepts, from its own error message for an unknown one: an
+    activation added to mlpx is exported and checked here without editing this file."""
+    config = {"model": {"layers": [{"units": 4, "activation": "?"}]}}
+    (tmp_path / "probe.json").write_text(json.dumps(config))
+    err = run(cli, "train", "--config", tmp_path / "probe.json", ok=False).stderr
+    match = re.search(r"expected ([a-z_, ]+) or ([a-z_]+), found '\?'", err)
+    assert match, err
+    return match.group(1).split(", ") + [match.group(2)]
+
+
+def train(cli, tmp_path, name, x, y, layers, loss, normalize="auto", epochs=2):
+    np.save(tmp_path / f"{name}_x.npy", x)
+    np.save(tmp_path / f"{name}_y.npy", y)
+    config = {
+        "seed": 1, "device": "cpu",
+        "data": {"source": "files", "train": {"x": f"{name}_x.npy", "y": f"{name}_y.npy"},
+                 "validation_split": 0.0, "normalize": normalize},
+        "model": {"layers": layers}, "loss": loss,
+        "optimizer": {"type": "adam", "lr": 0.01},
+        "train": {"epochs": epochs, "batch_size": 32},
+        "output": {"checkpoint": f"{name}.safetensors", "log": f"{name}.jsonl"},
+    }
+    (tmp_path / f"{name}.json").write_text(json.dumps(config))
+    run(cli, "train", "--config", tmp_path / f"{name}.json", "--quiet")
+    return tmp_path / f"{name}.safetensors"
+
+
+def export(cli, model, out, *args):
+    return run(cli, "export", "--model", model, "--onnx", out, *args)
+
+
+def fashion_mnist_rows(rows):
+    """The first `rows` training images (uint8 [rows, 784]) and labels of Fashion-MNIST."""
+    folder = pathlib.Path("/usr/share/datasets/fashion-mnist")
+    images, labels = folder / "train-images-idx3-ubyte.gz", folder / "train-labels-idx1-ubyte.gz"
+    if not (images.exists() and labels.exists()):
+        rng = np.random.default_rng(0)
+        return (rng.integers(0, 256, size=(rows, 784), dtype=np.uint8),
+                rng.integers(0, 10, size=rows).astype(np.int64))
+    with gzip.open(images) as f:  # IDX: a 16-byte header, then the pixels row by row
+        x = np.frombuffer(f.read(16 + rows * 784)[16:], dtype=np.uint8).reshape(rows, 784)
+    with gzip.open(labels) as f:  # an 8-byte header, then one byte per label
+        y = np.frombuffer(f.read(8 + rows)[8:], dtype=np.uint8).astype(np.int64)
+    return x, y
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(7)
+    x = (rng.normal(size=(200, 6)) * [1, 2, 3, 4, 5, 6] + [0, 1, -2, 3, 0, 5]).astype(np.float32)
+    labels = (x[:, 0] + x[:, 1] > 1).astype(np.int64) + (x[:, 2] > 0)
+    return x, labels
+
+
+def test_every_activation_matches_predict(cli, tmp_path, data):
+    x, labels = data
+    activations = known_activations(cli, tmp_path)
+    assert {"relu", "sigmoid", "tanh", "leaky_relu", "elu", "identity"} <= set(activations)
+    for act in activations:
+        layers = [{"units": 12, "activation": act, "dropout": 0.1},
+                  {"units": 10, "activation": act},
+                  {"units": 3, "activation": "identity"}]
+        if act in ("leaky_relu", "elu"):
+            layers[1]["alpha"] = 0.3  # a layer's own alpha, beside the default one
+        model = train(cli, tmp_path, act, x, labels, layers, "cross_entropy")
+        export(cli, model, tmp_path / f"{act}.onnx")
+        # standardized float features: the statistics are inside the graph
+        assert_close(onnx_outputs(tmp_path / f"{act}.onnx", x), predict(cli, tmp_path, model, x),
+                     act)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "kl_div", "bce", "mse", "sse"])
+def test_every_loss_head_matches_predict(cli, tmp_path, data, loss):
+    x, labels = data
+    rng = np.random.default_rng(3)
+    targets = {
+        "cross_entropy": labels,
+        "kl_div": rng.dirichlet(np.ones(3), size=len(x)).astype(np.float32),
+        "bce": (rng.random((len(x), 3)) < 0.4).astype(np.float32),
+        "mse": rng.normal(size=(len(x), 3)).astype(np.float32),
+        "sse": rng.normal(size=(len(x), 3)).astype(np.float32),
+    }[loss]
+    model = train(cli, tmp_path, loss, x, targets, [{"units": 16, "activation": "tanh"},
+                                                   {"units": 3, "activation": "identity"}], loss)
+    expected = predict(cli, tmp_path, model, x)
+    export(cli, model, tmp_path / "raw.onnx", "--output", "raw")
+    export(cli, model, tmp_path / "auto.onnx")
+    raw = onnx_outputs(tmp_path / "raw.onnx", x)
+    auto = onnx_outputs(tmp_path / "auto.onnx", x)
+    if loss == "cross_entropy":  # mlpx predict gives class probabilities
+        assert_close(auto, expected, loss)
+        logits = np.log(expected)
+        assert_close(raw - raw.max(1, keepdims=True), logits - logits.max(1, keepdims=True),
+                     loss + " raw")
+    else:  # mlpx predict gives the raw outputs
+        assert_close(raw, expected, loss)
+        if loss == "kl_div":
+            e = np.exp(expected - expected.max(1, keepdims=True))
+            assert_close(auto, e / e.sum(1, keepdims=True), loss + " probabilities")
+        elif loss == "bce":
+            assert_close(auto, 1 / (1 + np.exp(-expected)), loss + " probabilities")
+        else:
+            assert_close(auto, expected, loss + " auto is raw")
+            bad = run(cli, "export", "--model", model, "--onnx", tmp_path / "p.onnx",
+                      "--output", "probabilities", ok=False)
+            assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+            assert "expected a classification loss" in bad.stderr and loss in bad.stderr
+            assert not (tmp_path / "p.onnx").exists()
+
+
+def test_recipe_checkpoint_uint8_inputs_metadata_and_dynamic_batch(cli, tmp_path):
+    """The shipped recipe (configs/fashion-mnist.json), one short epoch on 2000 Fashion-MNIST
+    images (random uint8 pixels when Debian's dataset-fashion-mnist is not installed): the /255
+    scaling is inside the graph, so the exported model takes the raw pixel values as `mlpx
+    predict` does."""
+    recipe = json.loads((ROOT / "configs" / "fashion-mnist.json").read_text())
+    x, y = fashion_mnist_rows(2000)
+    np.save(tmp_path / "fx.npy", x)
+    np.save(tmp_path / "fy.npy", y)
+    recipe["data"].update({"source": "files", "train": {"x": "fx.npy", "y": "fy.npy"}})
+    recipe["train"]["epochs"] = 1
+    recipe["output"] = {"checkpoint": "recipe.safetensors", "log": "recipe.jsonl"}
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    run(cli, "train", "--config", tmp_path / "recipe.json", "--quiet", "--device", "cpu")
+    model = tmp_path / "recipe.safetensors"
+    out = export(cli, model, tmp_path / "recipe.onnx", "--opset", "17")
+    assert "output probabilities [batch, 10]" in out.stderr and "recipe.jsonl" in out.stderr
+    expected = predict(cli, tmp_path, model, x[:300])
+    for rows in (1, 7, 300):  # the batch dimension is dynamic
+        assert_close(onnx_outputs(tmp_path / "recipe.onnx", x[:rows].astype(np.float32)),
+                     expected[:rows], f"recipe, {rows} rows")
+    session = ort.InferenceSession(str(tmp_path / "recipe.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    (inp,), (outp,) = session.get_inputs(), session.get_outputs()
+    assert (inp.name, inp.type, inp.shape) == ("input", "tensor(float)", ["batch", 784])
+    assert (outp.name, outp.shape) == ("output", ["batch", 10])
+    meta = session.get_modelmeta()
+    assert meta.producer_name == "mlpx"
+    props = meta.custom_metadata_map
+    assert props["mlpx.version"] == mlpx.__version__
+    assert json.loads(props["mlpx.config"])["model"]["layers"][0]["units"] == 256
+    metrics = json.loads(props["mlpx.metrics"])
+    assert metrics["epoch"] == 1 and "train_loss" in metrics
+    assert "divided by 255" in props["mlpx.input"]
+    # From Python: the same checkpoint takes what Model.predict takes (pixels / 255), or with
+    # uint8_inputs the raw pixels, as above.
+    loaded = mlpx.load(model, device="cpu")
+    loaded.export_onnx(tmp_path / "py.onnx")
+    scaled = x[:300].astype(np.float32) / 255
+    assert_close(onnx_outputs(tmp_path / "py.onnx", scaled), expected, "recipe from python")
+    loaded.export_onnx(tmp_path / "py8.onnx", uint8_inputs=True)
+    assert_close(onnx_outputs(tmp_path / "py8.onnx", x[:300].astype(np.float32)), expected,
+                 "recipe from python, uint8 inputs")
+
+
+def test_bad_opset_and_malformed_checkpoint_are_one_line_errors(cli, tmp_path, data):
+    x, labels = data
+    model = train(cli, tmp_path, "small", x, labels, [{"units": 3, "activation": "identity"}],
+                  "cross_entropy", epochs=1)
+    for opset in ("12", "99"):
+        bad = run(cli, "export", "--model", model, "--onnx", tmp_path / "o.onnx", "--opset",
+                  opset, ok=False)
+        assert bad.returncode == 1 and bad.stderr.count("\n") == 1, bad.stderr
+        assert "expected an ONNX opset from 13 to" in bad.stderr and opset in bad.stderr
+    bad = run(cli, "export", "--model", model, "--onnx", tmp_path / "o.onnx", "--output", "logits",
+              ok=False)
+    assert "expected auto, probabilities or raw, found 'logits'" in bad.stderr
+    assert not (tmp_path / "o.onnx").exists()
+    # A truncated checkpoint: export refuses it with predict's own words.
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(model.read_bytes()[:-40])
+    np.save(tmp_path / "in.npy", x)
+    refused = run(cli, "predict", "--model", broken, "--input", tmp_path / "in.npy", "--output",
+                  tmp_path / "out.npy", ok=False)
+    also = run(cli, "export", "--model", broken, "--onnx", tmp_path / "o.onnx", ok=False)
+    assert refused.returncode == also.returncode == 1
+    assert refused.stderr == also.stderr and refused.stderr.startswith("error: ")
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def test_model_export_onnx_from_python(tmp_path, blobs):
+    """Model.export_onnx: a trained model with standardized inputs (mlpx.train) takes the
+    inputs predict() takes and gives predict()'s outputs; a fitted one carries its history's
+    last epoch as its metrics."""
+    x, y, xv, _ = blobs
+    np.save(tmp_path / "x.npy", x * 10 + 3)
+    np.save(tmp_path / "y.npy", y)
+    config = {"seed": 2, "device": "cpu",
+              "data": {"source": "files", "train": {"x": "x.npy", "y": "y.npy"},
+                       "validation_split": 0.0},
+              "model": {"layers": [{"units": 16, "activation": "elu"},
+                                   {"units": 3, "activation": "identity"}]},
+              "train": {"epochs": 2, "batch_size": 32},
+              "output": {"checkpoint": "", "log": ""}}
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    trained = mlpx.train(tmp_path / "c.json", progress=False).model
+    info = trained.export_onnx(tmp_path / "m.onnx", output="raw")
+    assert info["output"] == "raw" and info["bytes"] == (tmp_path / "m.onnx").stat().st_size
+    props = ort.InferenceSession(str(tmp_path / "m.onnx")).get_modelmeta().custom_metadata_map
+    assert "standardized inside the model" in props["mlpx.input"]
+    assert_close(onnx_outputs(tmp_path / "m.onnx", xv * 10 + 3),
+                 trained.predict(xv * 10 + 3).astype(np.float64), "python raw")
+
+    fitted = mlpx.Model(inputs=8, layers=[(16, "elu"), (3, "identity")], seed=2)
+    fitted.fit(x, y, epochs=2, batch_size=32)
+    assert fitted.export_onnx(tmp_path / "p.onnx")["output"] == "probabilities"
+    props = ort.InferenceSession(str(tmp_path / "p.onnx")).get_modelmeta().custom_metadata_map
+    assert json.loads(props["mlpx.metrics"])["epoch"] == 2 and props["mlpx.step"] == "16"
+    logits = fitted.predict(xv).astype(np.float64)
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    assert_close(onnx_outputs(tmp_path / "p.onnx", xv), e / e.sum(1, keepdims=True), "python")
+    with pytest.raises(mlpx.DataError, match="expected an ONNX opset from 13 to"):
+        fitted.export_onnx(tmp_path / "bad.onnx", opset=9)
+    assert not (tmp_path / "bad.onnx").exists()
