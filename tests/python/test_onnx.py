@@ -4,9 +4,11 @@ the tool knows, every loss head, and a short run of the shipped recipe. ONNX Run
 PyPI into the build's virtual environment (`make deps`); without it these tests skip."""
 import gzip
 import json
+import os
 import pathlib
 import re
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -165,30 +167,29 @@ def test_every_loss_head_matches_predict(cli, tmp_path, data, loss):
 
 
 def test_recipe_checkpoint_uint8_inputs_metadata_and_dynamic_batch(cli, tmp_path):
-    """The shipped recipe (configs/fashion-mnist.json), one short epoch on 2000 Fashion-MNIST
-    images (random uint8 pixels when Debian's dataset-fashion-mnist is not installed): the /255
-    scaling is inside the graph, so the exported model takes the raw pixel values as `mlpx
-    predict` does."""
-    recipe = json.loads((ROOT / "configs" / "fashion-mnist.json").read_text())
-    x, y = fashion_mnist_rows(2000)
-    np.save(tmp_path / "fx.npy", x)
-    np.save(tmp_path / "fy.npy", y)
-    recipe["data"].update({"source": "files", "train": {"x": "fx.npy", "y": "fy.npy"}})
-    recipe["train"]["epochs"] = 1
-    recipe["output"] = {"checkpoint": "recipe.safetensors", "log": "recipe.jsonl"}
-    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
-    run(cli, "train", "--config", tmp_path / "recipe.json", "--quiet", "--device", "cpu")
+    """The shipped recipe (configs/fashion-mnist.json, what `mlpx train` runs without a config),
+    one epoch: on Fashion-MNIST's uint8 images the /255 scaling is inside the graph, so the
+    exported model takes the raw pixel values as `mlpx predict` does. (Without Debian's
+    dataset-fashion-mnist the recipe trains on the synthetic set, standardized.)"""
     model = tmp_path / "recipe.safetensors"
+    run(cli, "train", "--epochs", 1, "--device", "cpu", "--checkpoint", model, "--log",
+        tmp_path / "recipe.jsonl", "--quiet")
     out = export(cli, model, tmp_path / "recipe.onnx", "--opset", "17")
     assert "output probabilities [batch, 10]" in out.stderr and "recipe.jsonl" in out.stderr
-    expected = predict(cli, tmp_path, model, x[:300])
+    features = int(re.search(r"input float32 \[batch, (\d+)\]", out.stderr).group(1))
+    fashion = features == 784
+    if fashion:
+        x, _ = fashion_mnist_rows(300)
+    else:
+        x = np.random.default_rng(0).normal(size=(300, features)).astype(np.float32)
+    expected = predict(cli, tmp_path, model, x)
     for rows in (1, 7, 300):  # the batch dimension is dynamic
         assert_close(onnx_outputs(tmp_path / "recipe.onnx", x[:rows].astype(np.float32)),
                      expected[:rows], f"recipe, {rows} rows")
     session = ort.InferenceSession(str(tmp_path / "recipe.onnx"),
                                    providers=["CPUExecutionProvider"])
     (inp,), (outp,) = session.get_inputs(), session.get_outputs()
-    assert (inp.name, inp.type, inp.shape) == ("input", "tensor(float)", ["batch", 784])
+    assert (inp.name, inp.type, inp.shape) == ("input", "tensor(float)", ["batch", features])
     assert (outp.name, outp.shape) == ("output", ["batch", 10])
     meta = session.get_modelmeta()
     assert meta.producer_name == "mlpx"
@@ -197,15 +198,15 @@ def test_recipe_checkpoint_uint8_inputs_metadata_and_dynamic_batch(cli, tmp_path
     assert json.loads(props["mlpx.config"])["model"]["layers"][0]["units"] == 256
     metrics = json.loads(props["mlpx.metrics"])
     assert metrics["epoch"] == 1 and "train_loss" in metrics
-    assert "divided by 255" in props["mlpx.input"]
+    assert ("divided by 255" if fashion else "standardized") in props["mlpx.input"]
     # From Python: the same checkpoint takes what Model.predict takes (pixels / 255), or with
     # uint8_inputs the raw pixels, as above.
     loaded = mlpx.load(model, device="cpu")
     loaded.export_onnx(tmp_path / "py.onnx")
-    scaled = x[:300].astype(np.float32) / 255
+    scaled = x.astype(np.float32) / (255 if fashion else 1)
     assert_close(onnx_outputs(tmp_path / "py.onnx", scaled), expected, "recipe from python")
     loaded.export_onnx(tmp_path / "py8.onnx", uint8_inputs=True)
-    assert_close(onnx_outputs(tmp_path / "py8.onnx", x[:300].astype(np.float32)), expected,
+    assert_close(onnx_outputs(tmp_path / "py8.onnx", x.astype(np.float32)), expected,
                  "recipe from python, uint8 inputs")
 
 
@@ -268,3 +269,58 @@ def test_model_export_onnx_from_python(tmp_path, blobs):
     with pytest.raises(mlpx.DataError, match="expected an ONNX opset from 13 to"):
         fitted.export_onnx(tmp_path / "bad.onnx", opset=9)
     assert not (tmp_path / "bad.onnx").exists()
+
+
+def example_model(cli, tmp_path, data):
+    x, labels = data
+    model = train(cli, tmp_path, "example", x, labels, [{"units": 16, "activation": "relu"},
+                                                        {"units": 3, "activation": "identity"}],
+                  "cross_entropy", epochs=1)
+    export(cli, model, tmp_path / "model.onnx")
+    return x, predict(cli, tmp_path, model, x)
+
+
+def test_deploy_md_shows_the_examples():
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    for name, fence in (("serve.py", "python"), ("serve.cpp", "cpp")):
+        text = (ROOT / "examples" / "onnx" / name).read_text()
+        assert f"```{fence}\n{text}```" in docs, f"paste examples/onnx/{name} into docs/deploy.md"
+
+
+def test_python_example_serves_the_exported_model(cli, tmp_path, data):
+    x, expected = example_model(cli, tmp_path, data)
+    np.save(tmp_path / "inputs.npy", x)
+    result = subprocess.run([sys.executable, ROOT / "examples" / "onnx" / "serve.py",
+                             "model.onnx", "inputs.npy"], cwd=tmp_path, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert "mlpx " + mlpx.__version__ in result.stdout and "row 2: class" in result.stdout
+    assert_close(np.load(tmp_path / "onnx_outputs.npy"), expected, "examples/onnx/serve.py")
+
+
+def onnxruntime_headers():
+    """The folder of onnxruntime_cxx_api.h: ONNXRUNTIME_INCLUDE_DIR, else a system one."""
+    for folder in (os.environ.get("ONNXRUNTIME_INCLUDE_DIR"), "/usr/include/onnxruntime",
+                   "/usr/local/include/onnxruntime", "/usr/local/include"):
+        if folder and (pathlib.Path(folder) / "onnxruntime_cxx_api.h").exists():
+            return folder
+    return None
+
+
+def test_cpp_example_serves_the_exported_model(cli, tmp_path, data):
+    headers = onnxruntime_headers()
+    if headers is None:
+        pytest.skip("ONNX Runtime's C/C++ headers are not here: Debian 12 has no ONNX Runtime "
+                    "and the PyPI wheel ships its library (capi/libonnxruntime.so.*) without "
+                    "them; set ONNXRUNTIME_INCLUDE_DIR to a release's include/ folder")
+    capi = pathlib.Path(ort.__file__).parent / "capi"
+    (library,) = capi.glob("libonnxruntime.so.*")
+    binary = tmp_path / "serve"
+    subprocess.run(["c++", "-std=c++17", "-O1", f"-I{headers}",
+                    ROOT / "examples" / "onnx" / "serve.cpp", "-o", binary, library,
+                    f"-Wl,-rpath,{capi}"], check=True)
+    x, expected = example_model(cli, tmp_path, data)
+    x.astype(np.float32).tofile(tmp_path / "inputs.f32")
+    result = run(str(binary), tmp_path / "model.onnx", tmp_path / "inputs.f32", len(x))
+    found = np.array([[float(v) for v in line.split()] for line in result.stdout.splitlines()])
+    assert_close(found, expected, "examples/onnx/serve.cpp")
