@@ -1,0 +1,149 @@
+// The ONNX exporter's own rules (mlpx/onnx.h): options, metrics from a training log, the errors
+// a model or an option that cannot be exported gives, and the atomic write. Whether the graphs
+// compute what `mlpx predict` computes is checked in ONNX Runtime by tests/python/test_onnx.py.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "mlpx/mlpx.h"
+#include "test_util.h"
+
+namespace mlpx {
+namespace {
+
+class OnnxExporter : public test::TempDirTest {
+ protected:
+  OnnxExporter() : test::TempDirTest("mlpx-onnx") {}
+
+  // A checkpoint of a small model on synthetic features (no input scaling) for `loss`.
+  static Checkpoint checkpoint_for(Loss loss, std::vector<LayerSpec> layers) {
+    Config config;
+    config.data.source = DataSource::kSynthetic;
+    config.loss = loss;
+    config.model.layers = layers;
+    Sequential model(5, config.model.resolved_layers());
+    model.init(Init::kHeNormal, 0.0, 1);
+    return Checkpoint{config, {3, 42}, std::move(model), {}, {}};
+  }
+  static Checkpoint classifier() {
+    return checkpoint_for(Loss::kCrossEntropy,
+                          {{8, Activation::kTanh}, {3, Activation::kIdentity}});
+  }
+
+  void write(const std::string& name, const std::string& text) {
+    std::ofstream(path(name)) << text;
+  }
+};
+
+TEST(OnnxOutputNames, RoundTripAndNameTheChoices) {
+  for (OnnxOutput o : {OnnxOutput::kAuto, OnnxOutput::kProbabilities, OnnxOutput::kRaw}) {
+    EXPECT_EQ(parse_onnx_output(onnx_output_name(o)), o);
+  }
+  try {
+    parse_onnx_output("logits");
+    FAIL() << "expected a ValueError";
+  } catch (const ValueError& e) {
+    EXPECT_STREQ(e.what(), "export: --output: expected auto, probabilities or raw, found 'logits'");
+  }
+}
+
+TEST_F(OnnxExporter, MetricsAreTheLastEpochMergedWithTheTestLine) {
+  write(
+      "log.jsonl",
+      "{\"epoch\": 1, \"train_loss\": 0.9}\n\n{\"epoch\": 2, \"train_loss\": 0.5, "
+      "\"val_accuracy\": 0.8}\n{\"test_loss\": 0.6, \"test_accuracy\": 0.79, \"elapsed_s\": 3}\n");
+  EXPECT_EQ(onnx_metrics_from_log(path("log.jsonl")),
+            "{\"epoch\":2,\"test_accuracy\":0.79,\"test_loss\":0.6,\"train_loss\":0.5,"
+            "\"val_accuracy\":0.8}");
+  write("empty.jsonl", "");
+  EXPECT_EQ(onnx_metrics_from_log(path("empty.jsonl")), "");
+  write("bad.jsonl", "{\"epoch\": 1}\nnot json\n");
+  try {
+    onnx_metrics_from_log(path("bad.jsonl"));
+    FAIL() << "expected an IoError";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.jsonl:2: expected a JSON object per line"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(onnx_metrics_from_log(path("missing.jsonl")), IoError);
+}
+
+TEST_F(OnnxExporter, WithoutTheOnnxLibraryEveryEntrySaysHowToBuildItIn) {
+  if (onnx_export_available()) GTEST_SKIP() << "built with ONNX export (MLPX_ONNX)";
+  try {
+    export_onnx(classifier(), path("m.onnx"));
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("apt-get install libonnx-dev"), std::string::npos);
+  }
+  EXPECT_FALSE(std::filesystem::exists(path("m.onnx")));
+}
+
+TEST_F(OnnxExporter, WritesTheCheckedModelAtomically) {
+  if (!onnx_export_available()) GTEST_SKIP() << "built without ONNX export (MLPX_ONNX)";
+  EXPECT_GE(onnx_max_opset(), 17);
+  const OnnxExport result = export_onnx(classifier(), path("m.onnx"));
+  EXPECT_EQ(result.output, OnnxOutput::kProbabilities);
+  EXPECT_EQ(result.inputs, 5);
+  EXPECT_EQ(result.outputs, 3);
+  EXPECT_EQ(result.nodes, 5);  // Gemm, Tanh, Gemm, Identity, Softmax
+  EXPECT_EQ(std::filesystem::file_size(path("m.onnx")), result.model.size());
+  // The ONNX library's checks run before the file is touched: a failed export leaves the
+  // previous file as it was.
+  OnnxExportOptions bad;
+  bad.opset = 12;
+  EXPECT_THROW(export_onnx(classifier(), path("m.onnx"), bad), ValueError);
+  EXPECT_EQ(std::filesystem::file_size(path("m.onnx")), result.model.size());
+  EXPECT_THROW(export_onnx(classifier(), path("no-such-folder/m.onnx")), IoError);
+}
+
+TEST_F(OnnxExporter, OptionsAndModelsThatCannotBeExportedAreOneLineErrors) {
+  if (!onnx_export_available()) GTEST_SKIP() << "built without ONNX export (MLPX_ONNX)";
+  auto message = [](const Checkpoint& c, const OnnxExportOptions& o) {
+    try {
+      onnx_model(c, o);
+    } catch (const ValueError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  OnnxExportOptions options;
+  options.opset = onnx_max_opset() + 1;
+  EXPECT_EQ(message(classifier(), options), "export: --opset: expected an ONNX opset from 13 to " +
+                                                std::to_string(onnx_max_opset()) +
+                                                " (the ONNX library's newest), found " +
+                                                std::to_string(onnx_max_opset() + 1));
+  options = {};
+  options.output = OnnxOutput::kProbabilities;
+  const Checkpoint regression =
+      checkpoint_for(Loss::kMse, {{4, Activation::kRelu}, {2, Activation::kIdentity}});
+  EXPECT_NE(message(regression, options).find("expected a classification loss"), std::string::npos);
+  options.output = OnnxOutput::kAuto;
+  EXPECT_EQ(onnx_model(regression, options).output, OnnxOutput::kRaw);
+  // An activation the exporter has no mapping for (here a value outside the enum, as a newer
+  // checkpoint could bring) names the layer.
+  Checkpoint unknown = classifier();
+  unknown.config.model.layers[1].activation = static_cast<Activation>(99);
+  Sequential odd(5, unknown.config.model.resolved_layers());
+  odd.params().copy_from(unknown.model.params());
+  unknown.model = std::move(odd);
+  EXPECT_EQ(message(unknown, {}),
+            "export: layer 1 (?, 3 units): expected an activation with an ONNX mapping, found "
+            "'?', which the exporter does not know");
+  // A scale01 model trained on files whose element type is unknown cannot be exported blind.
+  Checkpoint scaled = classifier();
+  scaled.config.data.source = DataSource::kFiles;
+  scaled.config.data.normalize = Normalize::kScale01;
+  scaled.config.data.train.x = path("gone.npy");
+  EXPECT_NE(message(scaled, {}).find("depends on the training features' element type"),
+            std::string::npos);
+  options.scale_uint8 = false;  // the inputs are taken as the model's features: nothing to know
+  EXPECT_EQ(onnx_model(scaled, options).nodes, 5);
+}
+
+}  // namespace
+}  // namespace mlpx
