@@ -510,7 +510,10 @@ class Model:
         if metrics is None:
             metrics = self.history[-1] if self.history else {}
         epoch, steps = self._training_state() or (0, 0)
-        text = json.dumps(dict(metrics), default=float) if metrics else ""
+        # JSON has no NaN (an epoch without a validation split has NaN val_loss): null.
+        clean = {k: None if isinstance(v, float) and math.isnan(v) else v
+                 for k, v in dict(metrics).items()}
+        text = json.dumps(clean, default=float) if clean else ""
         return self._net.export_onnx(os.fspath(path), opset, output, uint8_inputs, text, epoch,
                                      steps)
 

@@ -127,6 +127,18 @@ def test_every_activation_matches_predict(cli, tmp_path, data):
                      act)
 
 
+def test_every_opset_runs_every_activation(cli, tmp_path, data):
+    """One model with every activation in a row, exported at each opset the tool takes."""
+    x, labels = data
+    layers = [{"units": 9, "activation": act} for act in known_activations(cli, tmp_path)]
+    model = train(cli, tmp_path, "chain", x, labels,
+                  layers + [{"units": 3, "activation": "identity"}], "cross_entropy", epochs=1)
+    expected = predict(cli, tmp_path, model, x)
+    for opset in range(13, 18):
+        export(cli, model, tmp_path / f"o{opset}.onnx", "--opset", opset)
+        assert_close(onnx_outputs(tmp_path / f"o{opset}.onnx", x), expected, f"opset {opset}")
+
+
 @pytest.mark.parametrize("loss", ["cross_entropy", "kl_div", "bce", "mse", "sse"])
 def test_every_loss_head_matches_predict(cli, tmp_path, data, loss):
     x, labels = data
