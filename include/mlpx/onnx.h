@@ -23,16 +23,24 @@ enum class OnnxOutput { kAuto, kProbabilities, kRaw };
 OnnxOutput parse_onnx_output(const std::string& name);
 std::string onnx_output_name(OnnxOutput output);
 
+// Whether the graph divides its inputs by 255 (before the model's standardisation, which is
+// folded in either way). kAuto: when the checkpoint's data config says the model was trained on
+// uint8 features (Fashion-MNIST, or uint8 files under data.normalize auto or scale01), so that
+// the graph takes raw values 0 to 255 as `mlpx predict` reads them from a uint8 file.
+// kDivide255: always. kNone: never; the graph takes the features as the model does (what
+// Model.predict in Python takes).
+enum class OnnxInputScale { kAuto, kDivide255, kNone };
+
+// "auto", "255", "none".
+OnnxInputScale parse_onnx_input_scale(const std::string& name);
+std::string onnx_input_scale_name(OnnxInputScale scale);
+
 struct OnnxExportOptions {
   // The ONNX opset (default domain) the graph is written for: from kMinOnnxOpset to the
   // newest the ONNX library knows (onnx_max_opset()); a ValueError outside.
   int64_t opset = 17;
   OnnxOutput output = OnnxOutput::kAuto;
-  // Whether the graph divides its inputs by 255 when the model was trained on uint8 features
-  // (its checkpoint's data config says so), as `mlpx predict` does with a uint8 file: the
-  // graph then takes raw values 0 to 255. false: it takes the features already scaled, as
-  // Model.predict in Python does. A standardisation is folded in either way.
-  bool scale_uint8 = true;
+  OnnxInputScale input_scale = OnnxInputScale::kAuto;
   // The training metrics stored in the metadata as mlpx.metrics: a JSON object's text, or ""
   // for none. onnx_metrics_from_log() reads them from a training log (metrics.jsonl).
   std::string metrics_json;
@@ -53,6 +61,7 @@ struct OnnxExport {
   int64_t inputs = 0;                    // the input's columns
   int64_t outputs = 0;                   // the output's columns
   int64_t nodes = 0;                     // the graph's operators
+  std::string input;  // what the graph takes, in words (its metadata's mlpx.input)
 };
 
 // The ONNX model of `checkpoint` (its model on any device, float32), checked by the ONNX

@@ -495,13 +495,14 @@ class Model:
         self._net.load_state_dict(items)
 
     def export_onnx(self, path: PathLike, *, opset: int = 17, output: str = "auto",
-                    uint8_inputs: bool = False,
+                    input_scale: str = "none",
                     metrics: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Writes the model as an ONNX file (atomically) that ONNX Runtime, TensorRT and other
         serving stacks run, as ``mlpx export`` does (docs/deploy.md). Input: float32
         [batch, inputs], what ``predict`` takes (the model's input standardisation, if any, is
-        inside the graph); ``uint8_inputs``: raw values 0 to 255 instead, divided by 255 in the
-        graph, for a model trained on uint8 features (as ``mlpx predict`` reads a uint8 file).
+        inside the graph); ``input_scale="auto"``: raw values 0 to 255 instead, divided by 255
+        in the graph, when the model was trained on uint8 features (as ``mlpx export`` does,
+        and ``mlpx predict`` with a uint8 file); ``"255"``: divided by 255 always.
         Output: ``probabilities`` (softmax, sigmoid for bce), ``raw`` (what ``predict``
         gives), or ``auto`` (probabilities for classification losses, raw for mse and sse).
         ``metrics`` (default: the last epoch of ``history``) go into the metadata with the
@@ -514,7 +515,7 @@ class Model:
         clean = {k: None if isinstance(v, float) and math.isnan(v) else v
                  for k, v in dict(metrics).items()}
         text = json.dumps(clean, default=float) if clean else ""
-        return self._net.export_onnx(os.fspath(path), opset, output, uint8_inputs, text, epoch,
+        return self._net.export_onnx(os.fspath(path), opset, output, input_scale, text, epoch,
                                      steps)
 
     def save(self, path: PathLike) -> None:

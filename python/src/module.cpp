@@ -392,16 +392,16 @@ class Fit {
   std::unique_ptr<mlpx::Trainer> trainer_;
 };
 
-// The model as an ONNX file (mlpx/onnx.h) taking what predict() takes (or, `uint8_inputs`, raw
-// values 0 to 255 for a model trained on uint8 features), with `epoch` and `step` as its
-// training progress
+// The model as an ONNX file (mlpx/onnx.h) whose inputs are scaled as `input_scale` says
+// ("none": what predict() takes), with `epoch` and `step` as its training progress
 // and `metrics` (a JSON object's text, or "") in the metadata. {"bytes", "output", "nodes"}.
 nb::dict export_onnx(const Net& net, const std::string& path, int64_t opset,
-                     const std::string& output, bool uint8_inputs, const std::string& metrics,
-                     int64_t epoch, int64_t step) {
+                     const std::string& output, const std::string& input_scale,
+                     const std::string& metrics, int64_t epoch, int64_t step) {
   mlpx::OnnxExportOptions options;
   options.opset = opset;
-  options.scale_uint8 = uint8_inputs;
+  options.input_scale =
+      raising(g_config_error, [&] { return mlpx::parse_onnx_input_scale(input_scale); });
   options.output = raising(g_config_error, [&] { return mlpx::parse_onnx_output(output); });
   options.metrics_json = metrics;
   mlpx::OnnxExport result;
@@ -664,7 +664,7 @@ NB_MODULE(_mlpx, m) {
           [](Net& net, const std::string& path) { mlpx::load_weights(net.model, path); }, "path"_a)
       .def("predict", &predict, "x"_a)
       .def("predict_on_device", &predict_on_device, "x"_a)
-      .def("export_onnx", &export_onnx, "path"_a, "opset"_a, "output"_a, "uint8_inputs"_a,
+      .def("export_onnx", &export_onnx, "path"_a, "opset"_a, "output"_a, "input_scale"_a,
            "metrics"_a, "epoch"_a, "step"_a)
       .def("state_dict", &state_dict)
       .def("load_state_dict", &load_state_dict, "state"_a)

@@ -14,7 +14,7 @@ namespace mlpx::cli {
 namespace {
 
 struct ExportArgs {
-  std::string model, onnx, output = "auto", metrics;
+  std::string model, onnx, output = "auto", input_scale = "auto", metrics;
   int64_t opset = 17;
 };
 
@@ -33,6 +33,7 @@ void run_export(const ExportArgs& args) {
   // Options first: a wrong one is reported before the checkpoint is read.
   OnnxExportOptions options;
   options.output = parse_onnx_output(args.output);
+  options.input_scale = parse_onnx_input_scale(args.input_scale);
   options.opset = args.opset;
   const Checkpoint checkpoint = load_checkpoint(args.model);
   const std::string log = metrics_log(args, checkpoint.config);
@@ -40,8 +41,8 @@ void run_export(const ExportArgs& args) {
   const OnnxExport result = export_onnx(checkpoint, args.onnx, options);
   std::cerr << "wrote " << args.onnx << ": " << result.model.size() << " bytes, opset "
             << options.opset << ", " << result.nodes << " nodes; input float32 [batch, "
-            << result.inputs << "], output " << onnx_output_name(result.output) << " [batch, "
-            << result.outputs << "]; metrics "
+            << result.inputs << "] (" << result.input << "), output "
+            << onnx_output_name(result.output) << " [batch, " << result.outputs << "]; metrics "
             << (options.metrics_json.empty() ? "none" : "from " + log) << "\n";
 }
 
@@ -61,6 +62,10 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--output", args->output,
                   "auto (probabilities for classification losses, raw for mse/sse), "
                   "probabilities or raw")
+      ->capture_default_str();
+  cmd->add_option("--input-scale", args->input_scale,
+                  "auto (divide by 255 when the model was trained on uint8 features, as predict "
+                  "does for a uint8 file), 255 (always) or none (never)")
       ->capture_default_str();
   cmd->add_option("--metrics", args->metrics,
                   "Training log (metrics.jsonl) for the metadata; default: the checkpoint's "

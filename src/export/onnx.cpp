@@ -30,6 +30,7 @@ constexpr const char* kInputName = "input";
 constexpr const char* kOutputName = "output";
 constexpr const char* kBatchDim = "batch";
 constexpr double kPi = 3.14159265358979323846;
+constexpr int64_t kFashionMnistFeatures = int64_t{28} * 28;  // 28 x 28 pixels
 
 // A graph under construction: initializers, nodes with unique names, values named after the
 // model's parts ("layers.0.linear", ...) so that a reader of the graph finds the layer.
@@ -116,14 +117,16 @@ std::string layer_label(const LayerContext& layer) {
 // Whether the features the model was trained on were uint8 and so divided by 255 (what
 // features_from() does for data.normalize auto and scale01). Under auto, float features are
 // standardized (the checkpoint holds the statistics), so no statistics means uint8; under
-// scale01, float features are used as they are, and only the training file tells.
+// scale01, float features are used as they are, and only the training file tells. (A model
+// fitted in Python on arrays keeps the default source, fashion-mnist: its 784 inputs are the
+// only sign; with other widths it was not Fashion-MNIST.)
 bool trained_on_scaled_uint8(const Checkpoint& checkpoint) {
   const DataConfig& data = checkpoint.config.data;
   if (data.normalize != Normalize::kAuto && data.normalize != Normalize::kScale01) return false;
   if (checkpoint.standardization.defined()) return false;
   switch (data.source) {
     case DataSource::kFashionMnist:
-      return true;
+      return checkpoint.model.inputs() == kFashionMnistFeatures;
     case DataSource::kSynthetic:
       return false;
     case DataSource::kFiles:
@@ -141,11 +144,21 @@ bool trained_on_scaled_uint8(const Checkpoint& checkpoint) {
   }
 }
 
-// The stored normalisation as Div / Sub+Mul nodes, the same arithmetic as `mlpx predict`
-// (v / 255, or (v - shift) * scale per feature). Returns the normalised value and describes
-// it in `what` for the metadata.
+// The input scaling and the stored standardisation as Div / Sub+Mul nodes, the same
+// arithmetic as `mlpx predict` (v / 255, then (v - shift) * scale per feature). Returns the
+// normalised value and describes it in `what` for the metadata.
 std::string emit_input_normalization(GraphBuilder& graph, const Checkpoint& checkpoint,
-                                     bool scale_uint8, const std::string& x, std::string& what) {
+                                     OnnxInputScale scale, const std::string& x,
+                                     std::string& what) {
+  std::string v = x;
+  what = "float32 features";
+  const bool divide = scale == OnnxInputScale::kDivide255 ||
+                      (scale == OnnxInputScale::kAuto && trained_on_scaled_uint8(checkpoint));
+  if (divide) {
+    graph.scalar("input.divisor", 255.0f);
+    v = graph.node("Div", {v, "input.divisor"}, "input.scaled");
+    what = "uint8 feature values 0 to 255 as float32, divided by 255 inside the model";
+  }
   const Standardization& st = checkpoint.standardization;
   if (st.defined()) {
     const Tensor shift = st.shift.to(Device::cpu());
@@ -153,17 +166,12 @@ std::string emit_input_normalization(GraphBuilder& graph, const Checkpoint& chec
     const int64_t n = shift.numel();
     graph.constant("input.shift", {n}, shift.data<float>());
     graph.constant("input.scale", {n}, scale.data<float>());
-    const std::string centred = graph.node("Sub", {x, "input.shift"}, "input.centred");
-    what = "standardized inside the model: (x - input.shift) * input.scale per feature";
+    const std::string centred = graph.node("Sub", {v, "input.shift"}, "input.centred");
+    what += ", standardized inside the model: (x - input.shift) * input.scale per feature";
     return graph.node("Mul", {centred, "input.scale"}, "input.normalized");
   }
-  if (scale_uint8 && trained_on_scaled_uint8(checkpoint)) {
-    graph.scalar("input.divisor", 255.0f);
-    what = "uint8 feature values as float32 (0 to 255), divided by 255 inside the model";
-    return graph.node("Div", {x, "input.divisor"}, "input.normalized");
-  }
-  what = "float32 features, used as they are";
-  return x;
+  if (!divide) what += ", used as they are";
+  return v;
 }
 
 // --- Layer parts -----------------------------------------------------------------------------
@@ -361,7 +369,7 @@ OnnxExport onnx_model(const Checkpoint& checkpoint, const OnnxExportOptions& opt
 
   std::string input_what;
   std::string x =
-      emit_input_normalization(graph, checkpoint, options.scale_uint8, kInputName, input_what);
+      emit_input_normalization(graph, checkpoint, options.input_scale, kInputName, input_what);
   for (size_t i = 0; i < net.num_layers(); ++i) {
     const LayerContext layer{i, net.layer(i), options.opset, "layers." + std::to_string(i) + "."};
     x = emit_layer(graph, net, layer, x);
@@ -399,6 +407,7 @@ OnnxExport onnx_model(const Checkpoint& checkpoint, const OnnxExportOptions& opt
   result.inputs = net.inputs();
   result.outputs = net.outputs();
   result.nodes = graph.nodes();
+  result.input = input_what;
   return result;
 }
 

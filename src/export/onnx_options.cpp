@@ -16,6 +16,11 @@ constexpr detail::EnumName<OnnxOutput> kOnnxOutputNames[] = {
     {OnnxOutput::kProbabilities, "probabilities"},
     {OnnxOutput::kRaw, "raw"},
 };
+constexpr detail::EnumName<OnnxInputScale> kOnnxInputScaleNames[] = {
+    {OnnxInputScale::kAuto, "auto"},
+    {OnnxInputScale::kDivide255, "255"},
+    {OnnxInputScale::kNone, "none"},
+};
 }  // namespace
 
 OnnxOutput parse_onnx_output(const std::string& name) {
@@ -24,6 +29,14 @@ OnnxOutput parse_onnx_output(const std::string& name) {
 
 std::string onnx_output_name(OnnxOutput output) {
   return detail::enum_name(kOnnxOutputNames, output);
+}
+
+OnnxInputScale parse_onnx_input_scale(const std::string& name) {
+  return detail::parse_enum(kOnnxInputScaleNames, name, "export: --input-scale");
+}
+
+std::string onnx_input_scale_name(OnnxInputScale scale) {
+  return detail::enum_name(kOnnxInputScaleNames, scale);
 }
 
 std::string onnx_metrics_from_log(const std::string& path) {

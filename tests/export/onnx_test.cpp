@@ -42,6 +42,10 @@ TEST(OnnxOutputNames, RoundTripAndNameTheChoices) {
   for (OnnxOutput o : {OnnxOutput::kAuto, OnnxOutput::kProbabilities, OnnxOutput::kRaw}) {
     EXPECT_EQ(parse_onnx_output(onnx_output_name(o)), o);
   }
+  for (OnnxInputScale s :
+       {OnnxInputScale::kAuto, OnnxInputScale::kDivide255, OnnxInputScale::kNone}) {
+    EXPECT_EQ(parse_onnx_input_scale(onnx_input_scale_name(s)), s);
+  }
   try {
     parse_onnx_output("logits");
     FAIL() << "expected a ValueError";
@@ -91,6 +95,7 @@ TEST_F(OnnxExporter, WritesTheCheckedModelAtomically) {
   EXPECT_EQ(result.inputs, 5);
   EXPECT_EQ(result.outputs, 3);
   EXPECT_EQ(result.nodes, 5);  // Gemm, Tanh, Gemm, Identity, Softmax
+  EXPECT_EQ(result.input, "float32 features, used as they are");
   EXPECT_EQ(std::filesystem::file_size(path("m.onnx")), result.model.size());
   // The ONNX library's checks run before the file is touched: a failed export leaves the
   // previous file as it was.
@@ -141,8 +146,30 @@ TEST_F(OnnxExporter, OptionsAndModelsThatCannotBeExportedAreOneLineErrors) {
   scaled.config.data.train.x = path("gone.npy");
   EXPECT_NE(message(scaled, {}).find("depends on the training features' element type"),
             std::string::npos);
-  options.scale_uint8 = false;  // the inputs are taken as the model's features: nothing to know
+  options.input_scale = OnnxInputScale::kNone;  // the model's own features: nothing to know
   EXPECT_EQ(onnx_model(scaled, options).nodes, 5);
+}
+
+TEST_F(OnnxExporter, InputScaleDecidesTheDivisionBy255) {
+  if (!onnx_export_available()) GTEST_SKIP() << "built without ONNX export (MLPX_ONNX)";
+  Checkpoint pixels = checkpoint_for(Loss::kCrossEntropy, {{3, Activation::kIdentity}});
+  OnnxExportOptions options;
+  EXPECT_EQ(onnx_model(pixels, options).nodes, 3);  // synthetic features: Gemm, Identity, Softmax
+  options.input_scale = OnnxInputScale::kDivide255;
+  const OnnxExport divided = onnx_model(pixels, options);
+  EXPECT_EQ(divided.nodes, 4);
+  EXPECT_NE(divided.input.find("divided by 255"), std::string::npos);
+  // Fashion-MNIST's 784 pixels are uint8: auto divides; 5 inputs cannot be Fashion-MNIST (a
+  // model fitted in Python on arrays keeps that default source).
+  options.input_scale = OnnxInputScale::kAuto;
+  pixels.config.data.source = DataSource::kFashionMnist;
+  EXPECT_EQ(onnx_model(pixels, options).nodes, 3);
+  Checkpoint fashion = pixels;
+  fashion.model = Sequential(784, pixels.config.model.resolved_layers());
+  fashion.model.init(Init::kHeNormal, 0.0, 1);
+  EXPECT_EQ(onnx_model(fashion, options).nodes, 4);
+  options.input_scale = OnnxInputScale::kNone;
+  EXPECT_EQ(onnx_model(fashion, options).nodes, 3);
 }
 
 }  // namespace

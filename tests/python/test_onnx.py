@@ -211,13 +211,16 @@ def test_recipe_checkpoint_uint8_inputs_metadata_and_dynamic_batch(cli, tmp_path
     metrics = json.loads(props["mlpx.metrics"])
     assert metrics["epoch"] == 1 and "train_loss" in metrics
     assert ("divided by 255" if fashion else "standardized") in props["mlpx.input"]
+    # --input-scale none: the graph takes the model's own features (pixels / 255).
+    export(cli, model, tmp_path / "scaled.onnx", "--input-scale", "none")
+    scaled = x.astype(np.float32) / (255 if fashion else 1)
+    assert_close(onnx_outputs(tmp_path / "scaled.onnx", scaled), expected, "--input-scale none")
     # From Python: the same checkpoint takes what Model.predict takes (pixels / 255), or with
-    # uint8_inputs the raw pixels, as above.
+    # input_scale "auto" the raw pixels, as above.
     loaded = mlpx.load(model, device="cpu")
     loaded.export_onnx(tmp_path / "py.onnx")
-    scaled = x.astype(np.float32) / (255 if fashion else 1)
     assert_close(onnx_outputs(tmp_path / "py.onnx", scaled), expected, "recipe from python")
-    loaded.export_onnx(tmp_path / "py8.onnx", uint8_inputs=True)
+    loaded.export_onnx(tmp_path / "py8.onnx", input_scale="auto")
     assert_close(onnx_outputs(tmp_path / "py8.onnx", x.astype(np.float32)), expected,
                  "recipe from python, uint8 inputs")
 
@@ -234,6 +237,9 @@ def test_bad_opset_and_malformed_checkpoint_are_one_line_errors(cli, tmp_path, d
     bad = run(cli, "export", "--model", model, "--onnx", tmp_path / "o.onnx", "--output", "logits",
               ok=False)
     assert "expected auto, probabilities or raw, found 'logits'" in bad.stderr
+    bad = run(cli, "export", "--model", model, "--onnx", tmp_path / "o.onnx", "--input-scale",
+              "256", ok=False)
+    assert "export: --input-scale: expected auto, 255 or none, found '256'" in bad.stderr
     assert not (tmp_path / "o.onnx").exists()
     # A truncated checkpoint: export refuses it with predict's own words.
     broken = tmp_path / "broken.safetensors"
