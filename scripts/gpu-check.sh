@@ -34,7 +34,8 @@
 # (prepare: CUDA architectures, default 90), GPU_CHECK_RESULTS (the file record appends to,
 # default docs/gpu-results.md), GPU_CHECK_WORK (where run unpacks the payload, default
 # /tmp/mlpx-gpu-prep), GPU_CHECK_CUDA_LIB_DIRS (folders searched first for the CUDA libraries),
-# JOBS (prepare's build parallelism, default 2). What a rehearsal shrinks (each has a default
+# JOBS (prepare's build parallelism, default 2), GPU_CHECK_STAGES (run only these stages, e.g.
+# "tests train" for a rerun; facts always runs). What a rehearsal shrinks (each has a default
 # for the real run): GPU_CHECK_TEST_FILTER (gtest filter for every GPU test binary),
 # GPU_CHECK_TRAIN_EPOCHS, GPU_CHECK_TRAIN_MIN_ACCURACY (default 0.88), GPU_CHECK_NCCL_EPOCHS
 # (default 2), GPU_CHECK_SPEED_ARGS (extra gpu-speed.py arguments), GPU_CHECK_BENCH_ARGS,
@@ -689,6 +690,11 @@ do_run() {
   local stage
   STARTS=1
   for stage in "${STAGES[@]}"; do
+    # A rerun of some stages (GPU_CHECK_STAGES="tests train"): facts always, the others left out.
+    if [ -n "${GPU_CHECK_STAGES:-}" ] && [ "$stage" != facts ] &&
+      [[ " $GPU_CHECK_STAGES " != *" $stage "* ]]; then
+      continue
+    fi
     stage_open "$stage"
     if [ "$STARTS" = 0 ] && [ "$stage" != facts ]; then
       record "$stage" SKIP 0 "the binaries do not start here (see facts)"

@@ -222,7 +222,12 @@ run "$out" GPU_CHECK_BUDGET=30
 check "budget 30 s: the stages that do not fit are skipped (got: $(grep -c '| SKIP ' "$out/summary.txt") skipped)" \
   grep -qE '^speed +\| SKIP +\| +0 \| out of the time budget' "$out/summary.txt"
 
-# --- 8. plan ---------------------------------------------------------------------------------------------
+# --- 8. a rerun of some stages ----------------------------------------------------------------------
+out=$T/rerun
+run "$out" GPU_CHECK_STAGES="train nccl"
+check "GPU_CHECK_STAGES='train nccl': facts, train, nccl only" [ "$(stages "$out")" = "facts train nccl" ]
+
+# --- 9. plan ---------------------------------------------------------------------------------------------
 plan=$(bash "$R/scripts/gpu-check.sh" plan)
 check "plan lists the stages in order" \
   [ "$(sed -nE 's/^([a-z]+) +\| +[0-9]+ .*/\1/p' <<<"$plan" | paste -sd' ' -)" = "$STAGES" ]
