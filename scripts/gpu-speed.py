@@ -261,7 +261,9 @@ def main():
     else:
         say(f"ceilings and PyTorch rows: left out ({why})")
     items = len(models) * len(PRECISIONS) * (3 if torch else 1)
-    per_item = max(0.2 if "tiny" in models else 2.0, left() / max(items, 1) / 2.5)
+    # Each measurement's seconds: the budget over the rows, a third of it for start-up (a
+    # process, a CUDA context, a graph capture) and the untimed warm-up.
+    per_item = max(0.2 if "tiny" in models else 1.0, left() / max(items, 1) / 3)
     figures = {}
     say(f"\n{'':4}{'model':6} {'precision':9} {'runner':12} {'samples/s':>12} {'/ceiling':>9}")
 

@@ -123,7 +123,7 @@ packed() { tar -tzf "$1/logs.tar.gz" | sed 's|^\./||' | paste -sd' ' -; }
 run() { # run OUTDIR [VAR=VALUE ...]: a run in its own session (a SIGKILL of its group stays there)
   local out=$1
   shift
-  (env "$@" setsid -w bash "$R/scripts/gpu-check.sh" run "$out" >"$out.log" 2>&1) 2>/dev/null
+  (env "$@" setsid -w bash "$R/scripts/gpu-check.sh" run "$out" >"$out.log" 2>&1; rc=$?; exit $rc) 2>/dev/null
 }
 
 # --- 1. a whole run -----------------------------------------------------------------------------------

@@ -23,6 +23,8 @@
 namespace mlpx {
 namespace {
 
+constexpr double kQueuedSeconds = 1.0;  // the device work queued after the epoch's last step
+
 TEST(EpochClockCuda, EpochTimeCoversTheWorkQueuedOnTheDevice) {
   MLPX_REQUIRE_CUDA();
 #if !defined(MLPX_SIM)
@@ -46,7 +48,6 @@ TEST(EpochClockCuda, EpochTimeCoversTheWorkQueuedOnTheDevice) {
   model.init(Init::kHeNormal, 0, 1);
   Trainer trainer(c, model, train);
 
-  constexpr double kQueuedSeconds = 1.0;
   bool queued = false;
   const EpochMetrics m = trainer.run_epoch(1e-3, [&](const BatchProgress& p) {
     if (p.batch == p.batches) {
