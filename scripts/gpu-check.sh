@@ -107,9 +107,9 @@ prepare_build() {
   cmake -S "$ROOT" -B "$PREP_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLPX_CUDA=ON \
     -DMLPX_ONEDNN=OFF -DMLPX_MPI=OFF -DMLPX_PYTHON=OFF -DMLPX_BUILD_BENCH=OFF \
     -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_ARCHITECTURES="$archs" \
-    >"$PREP_BUILD.configure.log" 2>&1 || {
-    tail -30 "$PREP_BUILD.configure.log"
-    die "configure failed (log: $PREP_BUILD.configure.log)"
+    >"$PREP_BUILD/configure.log" 2>&1 || {
+    tail -30 "$PREP_BUILD/configure.log"
+    die "configure failed (log: $PREP_BUILD/configure.log)"
   }
   nice cmake --build "$PREP_BUILD" -j "${JOBS:-2}" --target "${targets[@]}" || die "build failed"
   {
