@@ -388,8 +388,9 @@ stage_tests() {
     [ "$rc" -eq 0 ] || FAIL_LOGS+=("$LOGS/$name.log")
     n=$(sed -nE 's/^\[==========\] ([0-9]+) tests? from .* ran\..*/\1/p' "$LOGS/$name.log" | tail -1)
     total=$((total + ${n:-0}))
-    n=$(grep -c '^\[  SKIPPED \] [A-Za-z]' "$LOGS/$name.log")
-    [ "$n" -gt 0 ] && skips="$skips $name($n)"
+    # gtest's closing line: "[  SKIPPED ] K tests, listed below:".
+    n=$(sed -nE 's/^\[  SKIPPED \] ([0-9]+) tests?, listed below.*/\1/p' "$LOGS/$name.log" | tail -1)
+    [ "${n:-0}" -gt 0 ] && skips="$skips $name($n)"
     [ -z "$tf32" ] && tf32=$(sed -nE 's/.*cuBLAS math for tf32: (.*)$/\1/p' "$LOGS/$name.log" | head -1)
   done
   local note="$total GPU tests${tf32:+; tf32 GEMM: $tf32}"

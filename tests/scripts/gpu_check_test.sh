@@ -55,6 +55,8 @@ case "\$*" in *--gtest_list_tests*) echo "Suite."; echo "  Test"; exit 0 ;; esac
 [ "$name" = mlpx_core_tests ] && [ -n "\${FAKE_BIG_LOG:-}" ] && head -c 5000000 /dev/urandom | base64
 if [ "$name" = mlpx_parity_tests ] && [ -n "\${FAKE_SKIP:-}" ]; then
   echo "[  SKIPPED ] Tf32Parity.GemmIsWithinTf32ToleranceAndFp32IsExact (0 ms)"
+  echo "[  SKIPPED ] 1 test, listed below:"
+  echo "[  SKIPPED ] Tf32Parity.GemmIsWithinTf32ToleranceAndFp32IsExact"
 fi
 echo "[==========] 3 tests from 1 test suite ran. (1 ms total)"
 echo "[  PASSED  ] 3 tests."
@@ -174,6 +176,7 @@ run "$out" FAKE_SKIP=1
 rc=$?
 check "a GPU test skipped on the device fails the tests stage and the run" \
   [ "$(result "$out" tests)/$rc" = FAIL/1 ]
+check "... naming the binary and the count" grep -q 'SKIPPED on a device in: mlpx_parity_tests(1)' "$out/summary.txt"
 out=$T/lowacc
 run "$out" FAKE_ACCURACY=0.5000
 check "train below 0.88 accuracy fails" [ "$(result "$out" train)" = FAIL ]
