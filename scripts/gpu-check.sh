@@ -34,6 +34,7 @@
 # (prepare: CUDA architectures, default 90), GPU_CHECK_RESULTS (the file record appends to,
 # default docs/gpu-results.md), GPU_CHECK_WORK (where run unpacks the payload, default
 # /tmp/mlpx-gpu-prep), GPU_CHECK_CUDA_LIB_DIRS (folders searched first for the CUDA libraries),
+# GPU_CHECK_PREP (the prepared folder, default .gpu-prep; rehearse points it at its own),
 # JOBS (prepare's build parallelism, default 2), GPU_CHECK_STAGES (run only these stages, e.g.
 # "tests train" for a rerun; facts always runs). What a rehearsal shrinks (each has a default
 # for the real run): GPU_CHECK_TEST_FILTER (gtest filter for every GPU test binary),
@@ -262,8 +263,12 @@ run_logged() {
     return 124
   fi
   echo "+ $* (limit $lim s)" >"$logf"
-  LD_LIBRARY_PATH="$RUN_LD${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  if [ -z "$RUN_LD" ]; then
     timeout -k 5 "$lim" "${STDBUF[@]}" "$@" >>"$logf" 2>&1
+  else
+    LD_LIBRARY_PATH="$RUN_LD${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+      timeout -k 5 "$lim" "${STDBUF[@]}" "$@" >>"$logf" 2>&1
+  fi
 }
 
 python_site() {
@@ -456,7 +461,10 @@ stage_speed() {
   lim=$(limit "${CAP[speed]}" $((start + CAP[speed])))
   # shellcheck disable=SC2206  # word splitting intended: extra arguments
   extra=(${GPU_CHECK_SPEED_ARGS:-})
-  run_logged "$lim" "$LOGS/speed.log" python3 -u "$ROOT/scripts/gpu-speed.py" \
+  # PyTorch with the machine's own libraries (not the payload's OpenBLAS and gfortran); mlpx,
+  # which gpu-speed.py starts, with ours (MLPX_LD_LIBRARY_PATH).
+  local ld=$RUN_LD RUN_LD=""
+  MLPX_LD_LIBRARY_PATH=$ld run_logged "$lim" "$LOGS/speed.log" python3 -u "$ROOT/scripts/gpu-speed.py" \
     --mlpx "$BIN/mlpx" --json "$LOGS/speed.json" --budget "$((lim - 10))" "${extra[@]}"
   rc=$?
   if [ "$rc" -eq 0 ]; then
@@ -480,6 +488,7 @@ stage_sanitizer() {
     record sanitizer SKIP 0 "compute-sanitizer not found"
     return
   fi
+  local STDBUF=() # no preloaded stdbuf beside the sanitizer's own injection
   for tool in memcheck racecheck; do
     local args=(--tool "$tool")
     case $tool in

@@ -144,7 +144,12 @@ def mlpx_bench(mlpx, m, precision, seconds):
     try:
         cmd = [mlpx, "bench", "--json", "--device", "cuda", "--config", path, "--batch-sizes",
                str(m["batch"]), "--target", "0", "--seconds", str(seconds)]
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 6 + 60)
+        env = dict(os.environ)
+        if os.environ.get("MLPX_LD_LIBRARY_PATH"):  # the payload's libraries, for mlpx alone
+            env["LD_LIBRARY_PATH"] = os.environ["MLPX_LD_LIBRARY_PATH"] + (
+                ":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 6 + 60,
+                             env=env)
         if res.returncode != 0:
             say(f"mlpx bench ({precision}) failed: {res.stderr.strip()[-400:]}")
             return None

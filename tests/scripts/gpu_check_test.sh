@@ -36,7 +36,9 @@ cat >"$R/scripts/gpu-speed.py" <<'EOF'
 import os, sys
 with open(os.environ["CALLS"], "a") as f:
     f.write(f"gpu-speed {' '.join(sys.argv[1:])} PYTHONUNBUFFERED={os.environ.get('PYTHONUNBUFFERED', '')}"
-            f" unbuffered={sys.stdout.write_through}\n")
+            f" unbuffered={sys.stdout.write_through}"
+            f" LD_LIBRARY_PATH={os.environ.get('LD_LIBRARY_PATH', '')}"
+            f" MLPX_LD_LIBRARY_PATH={os.environ.get('MLPX_LD_LIBRARY_PATH', '')}\n")
 print("row small  fp32      mlpx                100     0.500")
 print("row small  fp32      torch eager         200     1.000")
 EOF
@@ -153,6 +155,8 @@ check "NCCL_SOCKET_IFNAME=lo for the dist tests and the nccl stage's runs" \
 check "the GPU CLI test gets MLPX_FASHION_MNIST_DIR, the payload's folder" \
   grep -q "^mlpx_cli_tests --gtest_filter.* MLPX_FASHION_MNIST_DIR=$R/.gpu-prep/fashion-mnist\$" "$CALLS"
 check "gpu-speed.py runs unbuffered" grep -q '^gpu-speed .*PYTHONUNBUFFERED=1 unbuffered=True' "$CALLS"
+check "gpu-speed.py (PyTorch) without the payload's libraries; mlpx gets them" \
+  grep -qE "^gpu-speed .* LD_LIBRARY_PATH= MLPX_LD_LIBRARY_PATH=$T/work/payload/lib" "$CALLS"
 check "the train stage's config is the default recipe on the payload's data, on cuda" \
   bash -c "tar -xzOf '$out/logs.tar.gz' ./train-config.json | python3 -c 'import json,sys; c=json.load(sys.stdin); sys.exit(not (c[\"device\"] == \"cuda\" and c[\"data\"][\"dir\"] == \"$R/.gpu-prep/fashion-mnist\" and c[\"train\"][\"epochs\"] == 15 and c[\"schedule\"][\"type\"] == \"step\"))'"
 check "memcheck and racecheck over the parity binary; racecheck on mlpx's kernels only" \
