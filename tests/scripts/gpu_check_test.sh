@@ -228,6 +228,11 @@ out=$T/tiny
 run "$out" GPU_CHECK_BUDGET=30
 check "budget 30 s: the stages that do not fit are skipped (got: $(grep -c '| SKIP ' "$out/summary.txt") skipped)" \
   grep -qE '^speed +\| SKIP +\| +0 \| out of the time budget' "$out/summary.txt"
+out=$T/tiny2
+run "$out" GPU_CHECK_BUDGET=20
+rc=$?
+check "budget 20 s: tests skipped, and the run fails (exit $rc): no verdict without the GPU tests" \
+  bash -c "[ $rc = 1 ] && grep -qE '^tests +\| SKIP ' '$out/summary.txt' && grep -q '^gpu-check: FAIL' '$out/summary.txt'"
 
 # --- 8. a rerun of some stages ----------------------------------------------------------------------
 out=$T/rerun
