@@ -181,7 +181,9 @@ def torch_bench(torch, m, precision, graph, seconds):
 
     def step():
         opt.zero_grad(set_to_none=False)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        # Without autocast's cast cache inside a captured graph (PyTorch's advice for capture).
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16",
+                            cache_enabled=not graph):
             loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()

@@ -145,6 +145,8 @@ for f in facts.log mlpx_parity_tests.log train.log speed.log sanitizer-memcheck.
   sanitizer-racecheck.log nccl-nccl.log nccl-host.log bench.log; do
   check "logs.tar.gz holds $f" grep -qw "$f" <<<"$p"
 done
+check "the tests' build-tree path (build.env's BINARY_DIR) now leads to the payload's bin/" \
+  [ "$(readlink "$T/no-such-build")" = "$T/work/payload/bin" ]
 check "the CPU-only test binary never ran" bash -c "! grep -q '^mlpx_numerics_tests' '$CALLS'"
 check "parity runs whole; others with the GPU filter" \
   bash -c "grep -q '^mlpx_parity_tests --gtest_filter=\\* ' '$CALLS' && grep -q '^mlpx_core_tests --gtest_filter=\\*Cuda\\*:\\*Gpu\\*:\\*Parity\\*:\\*Nccl\\*:-TwoDevices' '$CALLS' && grep -q '^mlpx_cli_tests --gtest_filter=GpuTrainCli' '$CALLS'"
