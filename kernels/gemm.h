@@ -7,9 +7,11 @@
 
 namespace mlpx::cuda {
 // c[M,N] = alpha * op(a) * op(b) + beta * c, row-major float32, on `device`'s stream, with the
-// compute type of `precision`: kFp32 pedantic fp32, kTf32 TF32 tensor cores (inputs rounded to
-// 10-bit mantissas, fp32 accumulation), kBf16 bf16 tensor cores (inputs rounded to bfloat16
-// by kernels/bf16.cu into the context's scratch, fp32 accumulation and output).
+// compute type of `precision`: kFp32 CUBLAS_COMPUTE_32F (fp32 math, never TF32: the handle is in
+// its default math mode; not _PEDANTIC, which would also forbid cuBLAS's fast fp32 paths and is
+// documented as a testing mode), kTf32 TF32 tensor cores (inputs rounded to 10-bit mantissas,
+// fp32 accumulation), kBf16 bf16 tensor cores (inputs rounded to bfloat16 by kernels/bf16.cu
+// into the context's scratch, fp32 accumulation and output).
 void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
           float alpha, const float* a, const float* b, float beta, float* c, Precision precision);
 }  // namespace mlpx::cuda

@@ -1,170 +1,119 @@
 #!/usr/bin/env bash
-# Checks mlpx on an NVIDIA GPU: the test suite with the GPU tests on, a training run, a speed
-# table against PyTorch, the GPU benchmarks and compute-sanitizer, and writes a report.
+# Checks mlpx on an NVIDIA GPU in one short, prepared call, and writes what it found where a
+# call that is cut short still returns it.
 #
-# A GPU machine often lacks what a build needs (Debian's -dev packages, a package registry), so
-# the work splits in two; on a Debian machine that has the GPU, run both there, one after the
-# other.
+#   scripts/gpu-check.sh prepare        on a Debian 12 build machine with nvcc (no GPU needed):
+#                                       builds what the device run needs (CUDA on, oneDNN, MPI
+#                                       and Python off, sm_90 unless GPU_CHECK_ARCHS says
+#                                       otherwise) into build-gpu-prep/, and puts into .gpu-prep/
+#                                       payload.tar.xz (the GPU test binaries, the CLI and the
+#                                       shared libraries a GPU machine may lack), build.env and
+#                                       Fashion-MNIST's four .gz files. Prints the size and fails
+#                                       above 48 MiB (the tree and the payload travel together in
+#                                       64 MiB).
+#   scripts/gpu-check.sh run OUTDIR     on the GPU machine, in a copy of this repository with
+#                                       .gpu-prep/ beside it. The stages, in this order, each
+#                                       under its own cap: facts, tests (the GPU tests only),
+#                                       train, speed, sanitizer, nccl, bench. After every stage
+#                                       OUTDIR holds summary.txt, report.md and logs.tar.gz (at
+#                                       most 8 files, each under 16 MiB): a run killed at any
+#                                       point leaves what the stages before it found.
+#   scripts/gpu-check.sh rehearse [OUTDIR]  the whole run path on this machine: the simulator
+#                                       build (GPU_CHECK_SIM_BUILD, default build-sim) in place
+#                                       of the GPU binaries, stand-ins for nvidia-smi and
+#                                       compute-sanitizer; checks that every stage writes its
+#                                       files, the limits on the payload and OUTDIR, a kill at
+#                                       each stage boundary, and the plan. Exit 77: skipped (its
+#                                       inputs are missing; the line says which).
+#   scripts/gpu-check.sh record OUTDIR  appends OUTDIR/report.md (a run's, copied back here) to
+#                                       docs/gpu-results.md.
+#   scripts/gpu-check.sh plan [STAGE=S ...]  the stages in order with their caps and start
+#                                       times, each assumed to use its whole cap (or S seconds).
 #
-#   scripts/gpu-check.sh prepare          on a Debian 12 build machine (no GPU needed; nvcc):
-#                                         put into .gpu-prep/ what the GPU machine lacks, as
-#                                         payload.tar.gz: Debian's -dev packages unpacked
-#                                         (prefix/), a Release build of the test, bench and CLI
-#                                         binaries (bin/) and the shared libraries they need
-#                                         that a GPU machine may not have (lib/). Fails when
-#                                         .gpu-prep is over 60 MiB.
-#   scripts/gpu-check.sh run OUTDIR       on the GPU machine, in a copy of this repository with
-#                                         .gpu-prep copied beside it. Stages, in this order:
-#                                         facts, prebuilt (or a build there against
-#                                         .gpu-prep/prefix when the binaries do not start),
-#                                         tests, train, nccl (one rank through NCCL), bench
-#                                         (GPU benchmarks only), speed,
-#                                         sanitizer (compute-sanitizer, under its own total cap);
-#                                         a summary table last. Writes OUTDIR/report.md and
-#                                         appends it to docs/gpu-results.md.
-#   scripts/gpu-check.sh record OUTDIR    appends OUTDIR/report.md (from a run on another
-#                                         machine, copied back here) to docs/gpu-results.md.
-#   scripts/gpu-check.sh plan [STAGE=S ...]  prints the stages in order with their time limits,
-#                                         assuming each stage uses its whole limit (or S seconds).
-#   scripts/gpu-check.sh selftest [OUTDIR]  the run logic on a machine without a GPU (GPU tests
-#                                         skip; nothing is appended to docs/gpu-results.md).
-#
-# OUTDIR ends up holding summary.txt, report.md and logs.tar.gz (every *.log, *.xml and *.json);
-# GPU_CHECK_PACK=0 leaves the files loose instead.
-#
-# Environment: GPU_CHECK_BUDGET (seconds for the whole run, default 470: set it below the time
-# you have on the machine), GPU_CHECK_SANITIZER_CAP (seconds for all compute-sanitizer runs
-# together, default 150), GPU_CHECK_ARCHS (CUDA architectures of the build, default: the GPU's
-# own when nvidia-smi sees one, else 90), GPU_CHECK_RESULTS (the file run appends its report
-# to, default docs/gpu-results.md; empty: none), GPU_CHECK_WORK (where run unpacks the payload,
-# default /tmp/mlpx-gpu-prep), JOBS (prepare's build parallelism, default 2),
-# GPU_CHECK_FORCE_BUILD=1 (run/selftest: skip the prebuilt binaries and build against
-# .gpu-prep/prefix), GPU_CHECK_CUDA_LIB_DIRS (colon-separated folders searched first for
-# libcublas/libcudart).
+# Environment: GPU_CHECK_BUDGET (seconds for the whole run, default 440), GPU_CHECK_ARCHS
+# (prepare: CUDA architectures, default 90), GPU_CHECK_RESULTS (the file record appends to,
+# default docs/gpu-results.md), GPU_CHECK_WORK (where run unpacks the payload, default
+# /tmp/mlpx-gpu-prep), GPU_CHECK_CUDA_LIB_DIRS (folders searched first for the CUDA libraries),
+# GPU_CHECK_PREP (the prepared folder, default .gpu-prep; rehearse points it at its own),
+# JOBS (prepare's build parallelism, default 2), GPU_CHECK_STAGES (run only these stages, e.g.
+# "tests train" for a rerun; facts always runs). What a rehearsal shrinks (each has a default
+# for the real run): GPU_CHECK_TEST_FILTER (gtest filter for every GPU test binary),
+# GPU_CHECK_TRAIN_EPOCHS, GPU_CHECK_TRAIN_MIN_ACCURACY (default 0.88), GPU_CHECK_NCCL_EPOCHS
+# (default 2), GPU_CHECK_CONFIG_EXTRA (KEY=JSON items set in every mlpx config after the
+# stage's own), GPU_CHECK_SPEED_ARGS (extra gpu-speed.py arguments), GPU_CHECK_BENCH_ARGS,
+# GPU_CHECK_SANITIZER_FILTER (gtest filter of the sanitizer's runs), GPU_CHECK_CAP_TEST (one
+# test binary's cap within the tests stage's, default 60).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 ROOT=$(pwd -P)
+SCRIPT=$ROOT/scripts/gpu-check.sh
 
-PREP=$ROOT/.gpu-prep  # travels: payload.tar.gz (prefix/, bin/, lib/) and build.env
-PREP_BUILD=$ROOT/build-gpu-prep  # prepare's build tree and staging folder (stays here)
-PAYLOAD=$PREP/payload.tar.gz
-# Where the payload is laid out: prepare stages it under its build tree; run and selftest
-# unpack it outside the repository, so that nothing unpacked travels with the next call.
-PP=$PREP_BUILD/_stage
-DEVICE_BUILD=$ROOT/build-gpu-device  # the fallback build tree on the GPU machine
-MAX_MIB=60
-
-# The run's stages after facts and prebuilt/build, in order. train, bench and speed come before
-# the sanitizer, which is the slowest and would otherwise leave them no time.
-RUN_STAGES=(tests train nccl bench speed sanitizer)
-BUDGET=${GPU_CHECK_BUDGET:-470}
-RESERVE=20    # seconds kept at the end for the failure tails, the packing and the summary
-# Time limits in seconds: per run (one binary, one tool), per stage (all its runs together), and
-# the least a run needs to be worth starting (below it the run is left out, never started).
-CAP_LIST=60                                     # prebuilt: each binary's --gtest_list_tests
-CAP_BUILD=300                                   # fallback build: configure, then build
-CAP_TEST=170 CAP_TESTS=170 MIN_TEST=10          # each test binary; the tests stage
-CAP_TRAIN=75 MIN_TRAIN=20                       # mlpx train on Fashion-MNIST
-CAP_NCCL=30 MIN_NCCL=10                         # two short runs, through NCCL and without
-CAP_BENCH=60 CAP_BENCHES=60 MIN_BENCH=10        # each bench binary (GPU benchmarks only)
-CAP_SPEED=90 MIN_SPEED=30                       # scripts/gpu-speed.py
-CAP_SAN=120 CAP_SANITIZER=${GPU_CHECK_SANITIZER_CAP:-150} MIN_SAN=15  # compute-sanitizer
-BENCH_FILTER=Gpu  # Google Benchmark regex: the GPU benchmarks (BM_*Gpu*), not their CPU twins
+PREP=${GPU_CHECK_PREP:-$ROOT/.gpu-prep} # travels (carry ".gpu-prep"): payload, build.env, data
+PREP_BUILD=$ROOT/build-gpu-prep         # prepare's build tree (stays here)
+PAYLOAD=$PREP/payload.tar.xz
+MAX_MIB=48        # .gpu-prep's limit: with the tree (about 2 MiB) well under a call's 64 MiB
+OUT_MAX_FILES=8   # what a device call brings back from $OUT: 8 files ...
+OUT_MAX_MIB=16    # ... each under 16 MiB
 ARCH_TRIPLET=x86_64-linux-gnu
 
-# What the GPU machine lacks (it has no Debian -dev packages), unpacked into .gpu-prep/prefix.
-PREP_DEBS="libgtest-dev libgmock-dev libbenchmark-dev libbenchmark1debian libopenblas-pthread-dev
-libopenblas0-pthread libgfortran5 libquadmath0 nlohmann-json3-dev libcli11-dev zlib1g-dev zlib1g"
+# The GPU test binaries (in this order: the most telling first) and the CLI: all that the
+# payload carries. CPU-only tests do not run on the device; CI runs them.
+GPU_TEST_BINARIES=(mlpx_parity_tests mlpx_training_tests mlpx_cli_tests mlpx_core_tests mlpx_dist_tests)
+# Each binary's GPU tests: every parity test; elsewhere the tests named Cuda/Gpu/Parity/Nccl,
+# less those that skip on one GPU by design (two devices, the simulator's counters, MPI ranks)
+# or check the CPU-only path. A skip among what is left means a GPU test did not run.
+GPU_FILTER_DEFAULT='*Cuda*:*Gpu*:*Parity*:*Nccl*:-TwoDevices.*:EvaluateCuda.*:NcclRanks.*:Device.WithoutCudaGpuTensorsFailClearly:TrainingTest.Tf32NeedsACudaDevice'
+gpu_filter() {
+  if [ -n "${GPU_CHECK_TEST_FILTER:-}" ]; then echo "$GPU_CHECK_TEST_FILTER"; return; fi
+  case $1 in
+    mlpx_parity_tests) echo '*' ;;
+    mlpx_cli_tests) echo 'GpuTrainCli.*' ;;
+    *) echo "$GPU_FILTER_DEFAULT" ;;
+  esac
+}
 
-# Shared libraries never copied into .gpu-prep/lib: the C/C++ runtime and zlib (in every
-# image), the driver, and the CUDA libraries that the machine's toolkit and PyTorch bring.
+# The stages in order, and each one's cap in seconds (the stage ends by then, whatever it
+# runs). The caps plus RESERVE make the default budget: `plan` prints the schedule.
+STAGES=(facts tests train speed sanitizer nccl bench)
+declare -A CAP=([facts]=25 [tests]=90 [train]=60 [speed]=100 [sanitizer]=90 [nccl]=30 [bench]=30)
+# The least time a stage needs to be worth starting; below it the stage is skipped, not cut.
+declare -A MIN=([facts]=5 [tests]=15 [train]=20 [speed]=30 [sanitizer]=20 [nccl]=10 [bench]=10)
+RESERVE=15 # kept at the end for the last rewrite of OUTDIR
+BUDGET=${GPU_CHECK_BUDGET:-440}
+CAP_TEST=${GPU_CHECK_CAP_TEST:-60} # one test binary (within the tests stage's cap)
+CAP_MEMCHECK=55 # memcheck over the parity binary (within the sanitizer's cap)
+
+# Shared libraries never copied into the payload: the C/C++ runtime and zlib (in every image),
+# the driver, and the CUDA libraries the GPU machine's toolkit or PyTorch wheels bring.
 SYSTEM_LIBS='^(linux-vdso|ld-linux|libc|libm|libdl|libpthread|librt|libutil|libstdc\+\+|libgcc_s|libz|libcuda|libcudart|libcublas|libcublasLt|libnccl|libnvidia-[a-z-]+)\.so'
+FASHION_SRC=/usr/share/datasets/fashion-mnist
+FASHION_FILES="train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz"
 
 log() { printf '%s\n' "gpu-check: $*"; }
 die() {
   printf '%s\n' "gpu-check: error: $*" >&2
   exit 1
 }
+mib_of() { echo $((($(du -sb "$1" | cut -f1) + 1048575) / 1048576)); }
 
 # ---------------------------------------------------------------------------------------------
 # prepare
 # ---------------------------------------------------------------------------------------------
 
-prepare_prefix() {
-  local debs=$PREP_BUILD/_debs prefix=$PP/prefix
-  mkdir -p "$debs"
-  log "downloading: $(echo $PREP_DEBS)"
-  (cd "$debs" && rm -f ./*.deb &&
-    apt-get download -q -o APT::Sandbox::User=root $PREP_DEBS) || die "apt-get download failed"
-  rm -rf "$prefix"
-  mkdir -p "$prefix"
-  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$prefix" || die "dpkg-deb -x $deb failed"; done
-
-  # Drop what neither a build nor a run needs: docs, sources, static OpenBLAS (58 MB), LAPACK.
-  rm -rf "$prefix/usr/share/doc" "$prefix/usr/share/man" "$prefix/usr/share/lintian" \
-    "$prefix/usr/src"
-  find "$prefix" \( -name 'libopenblas*.a' -o -name 'libblas.a' -o -name 'liblapack*' \
-    -o -name 'libz.a' \) -exec rm -f {} +
-
-  # Debian points these through /etc/alternatives (not in any package): make them here, so
-  # that CMake finds OpenBLAS under the prefix as it does under /usr.
-  local lib=$prefix/usr/lib/$ARCH_TRIPLET inc=$prefix/usr/include/$ARCH_TRIPLET
-  ln -sfn openblas-pthread/libopenblas.so "$lib/libopenblas.so"
-  ln -sfn openblas-pthread/libopenblas.so.0 "$lib/libopenblas.so.0"
-  ln -sfn openblas-pthread/cblas.h "$inc/cblas.h"
-  ln -sfn openblas-pthread/openblas_config.h "$inc/openblas_config.h"
-
-  # Absolute links (libz.so -> /lib/...) would point outside the prefix: make them relative.
-  local link target
-  while IFS= read -r link; do
-    target=$(readlink "$link")
-    case $target in
-      /*) ln -sfn "$(realpath -m --relative-to="$(dirname "$link")" "$prefix$target")" "$link" ;;
-    esac
-  done < <(find "$prefix" -type l)
-  local dangling
-  dangling=$(find "$prefix" -xtype l)
-  [ -z "$dangling" ] || die "dangling links in the prefix: $dangling"
-  log "prefix: $(du -sh "$prefix" | cut -f1) in $prefix"
-}
-
-# The CUDA architectures to build for: GPU_CHECK_ARCHS, else the GPU's own when nvidia-smi sees
-# one here, else 90 (H100/H200). Binaries built for another GPU than the one they run on fail
-# their GPU tests ("no kernel image"): prepare with GPU_CHECK_ARCHS=<compute capability>, e.g. 80
-# (A100), 86 (RTX 30xx), 89 (RTX 40xx, L4), 90 (H100/H200), or a list "80;90".
-cuda_archs() {
-  if [ -n "${GPU_CHECK_ARCHS:-}" ]; then
-    echo "$GPU_CHECK_ARCHS"
-  elif timeout 30 nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
-    echo native
-  else
-    echo 90
-  fi
-}
-
 prepare_build() {
-  local nvcc=${CUDACXX:-/usr/local/cuda/bin/nvcc} archs
+  local nvcc=${CUDACXX:-/usr/local/cuda/bin/nvcc} archs=${GPU_CHECK_ARCHS:-90} targets=(mlpx_cli)
   [ -x "$nvcc" ] || nvcc=$(command -v nvcc) || die "prepare needs nvcc (CUDA toolkit)"
-  archs=$(cuda_archs)
-  log "building for CUDA architectures $archs in $PREP_BUILD (a few minutes on 2 cores)"
+  targets+=("${GPU_TEST_BINARIES[@]}")
+  log "building ${targets[*]} for CUDA architectures $archs in $PREP_BUILD"
+  mkdir -p "$PREP_BUILD"
   cmake -S "$ROOT" -B "$PREP_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLPX_CUDA=ON \
-    -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_ARCHITECTURES="$archs" >"$PREP_BUILD.configure.log" 2>&1 ||
-    {
-      tail -30 "$PREP_BUILD.configure.log"
-      die "configure failed (log: $PREP_BUILD.configure.log)"
-    }
-  nice cmake --build "$PREP_BUILD" -j "${JOBS:-2}" || die "build failed"
-
-  # The binaries, in the build tree's layout (tests/, bench/, the CLI at the top), so that
-  # paths the tests compute from MLPX_BINARY_DIR hold there too.
-  local bin=$PP/bin f
-  rm -rf "$bin"
-  mkdir -p "$bin/tests" "$bin/bench"
-  for f in "$PREP_BUILD"/tests/mlpx_*_tests; do [ -x "$f" ] && cp "$f" "$bin/tests/"; done
-  for f in "$PREP_BUILD"/bench/mlpx_bench_*; do [ -x "$f" ] && [ -f "$f" ] && cp "$f" "$bin/bench/"; done
-  [ -x "$PREP_BUILD/mlpx" ] && cp "$PREP_BUILD/mlpx" "$bin/"
-  strip --strip-debug "$bin"/tests/* "$bin"/bench/* "$bin"/mlpx 2>/dev/null
-  ls "$bin"/tests/mlpx_*_tests >/dev/null 2>&1 || die "no test binaries were built"
+    -DMLPX_ONEDNN=OFF -DMLPX_MPI=OFF -DMLPX_PYTHON=OFF -DMLPX_BUILD_BENCH=OFF \
+    -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_ARCHITECTURES="$archs" \
+    >"$PREP_BUILD/configure.log" 2>&1 || {
+    tail -30 "$PREP_BUILD/configure.log"
+    die "configure failed (log: $PREP_BUILD/configure.log)"
+  }
+  nice cmake --build "$PREP_BUILD" -j "${JOBS:-2}" --target "${targets[@]}" || die "build failed"
   {
     echo "SOURCE_DIR=$ROOT"
     echo "BINARY_DIR=$PREP_BUILD"
@@ -176,75 +125,116 @@ prepare_build() {
   } >"$PREP/build.env"
 }
 
-# The non-system shared libraries that the binaries load: a link into the prefix when the
-# prefix has the file, else a copy.
-prepare_libs() {
-  local lib=$PP/lib soname path in_prefix
-  rm -rf "$lib"
-  mkdir -p "$lib"
+# pack_payload BUILD_DIR STAGE_DIR MODE: lays out the payload of BUILD_DIR's binaries under
+# STAGE_DIR (bin/ as in the build tree, so that the paths the tests compute from
+# MLPX_BINARY_DIR hold; lib/ the non-system shared libraries they load) and packs it into
+# $PAYLOAD, xz-compressed (OpenBLAS's 36 MB shrink to 4 MiB, against gzip's 10). MODE copy:
+# stripped copies (prepare); link: symbolic links to the binaries (rehearse: the simulator
+# build stays where it is; a fast xz level, its libraries being what is packed).
+pack_payload() {
+  local build=$1 stage=$2 mode=$3 name f soname path
+  rm -rf "$stage" && mkdir -p "$stage/bin/tests" "$stage/lib"
+  for name in "${GPU_TEST_BINARIES[@]}"; do
+    f=$build/tests/$name
+    [ -x "$f" ] || die "$f is missing: build it first"
+    if [ "$mode" = copy ]; then cp "$f" "$stage/bin/tests/"; else ln -s "$f" "$stage/bin/tests/$name"; fi
+  done
+  [ -x "$build/mlpx" ] || die "$build/mlpx is missing: build mlpx_cli first"
+  if [ "$mode" = copy ]; then
+    cp "$build/mlpx" "$stage/bin/"
+    strip --strip-debug "$stage"/bin/tests/* "$stage/bin/mlpx" || die "strip failed"
+  else
+    ln -s "$build/mlpx" "$stage/bin/mlpx"
+  fi
   while read -r soname path; do
     [[ $soname =~ $SYSTEM_LIBS ]] && continue
-    in_prefix=$(find "$PP/prefix" -name "$soname" \( -type f -o -type l \) | head -1)
-    if [ -n "$in_prefix" ]; then
-      ln -sfn "$(realpath --relative-to="$lib" "$in_prefix")" "$lib/$soname"
-    else
-      cp -L "$path" "$lib/$soname"
-    fi
-  done < <(for f in "$PP"/bin/tests/* "$PP"/bin/bench/* "$PP"/bin/mlpx; do
-    [ -f "$f" ] && ldd "$f"
-  done | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u)
-  log "libraries in the payload's lib/: $(cd "$lib" && ls | tr '\n' ' ')"
+    cp -L "$path" "$stage/lib/$soname"
+  done < <(for f in "$stage"/bin/tests/* "$stage/bin/mlpx"; do ldd "$f"; done |
+    awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u)
+  cp "$PREP/build.env" "$stage/"
+  tar -C "$stage" -cf - bin lib build.env | xz "-$([ "$mode" = copy ] && echo 6 || echo 0)" -T2 >"$PAYLOAD" ||
+    die "tar | xz failed"
 }
 
-# The four Fashion-MNIST .gz files (about 30 MB, already compressed: they travel beside the
-# payload, not inside it) for the train stage, when this machine has Debian's package.
-FASHION_SRC=/usr/share/datasets/fashion-mnist
+# Fashion-MNIST's four .gz files (about 29 MiB, already compressed), beside the payload: the
+# train, nccl and bench stages and the GPU CLI test read them. ROWS (rehearse): the first ROWS
+# training and ROWS/3 test rows only, written as IDX.
 prepare_fashion_mnist() {
-  rm -rf "${PREP:?}/fashion-mnist"
-  if ls "$FASHION_SRC"/*-ubyte.gz >/dev/null 2>&1; then
-    mkdir -p "$PREP/fashion-mnist" && cp "$FASHION_SRC"/*-ubyte.gz "$PREP/fashion-mnist/"
-    log "fashion-mnist: $(du -sh "$PREP/fashion-mnist" | cut -f1) copied for the train stage"
+  local rows=${1:-} f
+  rm -rf "${PREP:?}/fashion-mnist" && mkdir -p "$PREP/fashion-mnist"
+  for f in $FASHION_FILES; do
+    [ -f "$FASHION_SRC/$f" ] || return 1
+  done
+  if [ -z "$rows" ]; then
+    for f in $FASHION_FILES; do cp "$FASHION_SRC/$f" "$PREP/fashion-mnist/"; done
   else
-    log "fashion-mnist: not in $FASHION_SRC; the train stage will skip"
+    python3 - "$FASHION_SRC" "$PREP/fashion-mnist" "$rows" <<'EOF' || return 1
+import gzip, struct, sys
+src, dst, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for name, keep in (("train", rows), ("t10k", max(1, rows // 3))):
+    for kind in ("images-idx3", "labels-idx1"):
+        path = f"{name}-{kind}-ubyte.gz"
+        with gzip.open(f"{src}/{path}") as f:
+            magic = f.read(4)
+            dims = struct.unpack(">" + "I" * magic[3], f.read(4 * magic[3]))
+            per = 1
+            for d in dims[1:]:
+                per *= d
+            body = f.read(keep * per)
+        with gzip.open(f"{dst}/{path}", "wb", compresslevel=1) as f:
+            f.write(magic + struct.pack(">" + "I" * len(dims), keep, *dims[1:]) + body)
+EOF
   fi
 }
 
+# The payload's size against the limit; prints the parts.
+check_prep_size() {
+  local mib
+  mib=$(mib_of "$PREP")
+  du -sh "$PREP"/* | sed 's/^/  /'
+  log ".gpu-prep is $mib MiB (limit $MAX_MIB MiB)"
+  [ "$mib" -le "$MAX_MIB" ] || die ".gpu-prep is $mib MiB, over $MAX_MIB MiB: with the tree it would not travel"
+}
+
 do_prepare() {
-  command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
-    die "prepare runs on the Debian machine (needs apt-get and dpkg-deb)"
   local start=$SECONDS
   mkdir -p "$PREP" "$PREP_BUILD"
-  rm -rf "${PP:?}" "${PREP:?}"/prefix "${PREP:?}"/bin "${PREP:?}"/lib "$PAYLOAD"
-  mkdir -p "$PP"
-  prepare_prefix
+  rm -rf "${PREP:?}"/* 
   prepare_build
-  prepare_libs
-  cp "$PREP/build.env" "$PP/"
-  prepare_fashion_mnist
-  # OpenBLAS alone is 36 MB: the payload travels compressed (about a third of the size).
-  tar -C "$PP" -czf "$PAYLOAD" prefix bin lib build.env || die "tar failed"
-  local bytes mib
-  bytes=$(du -sb "$PREP" | cut -f1)
-  mib=$(((bytes + 1048575) / 1048576))
-  echo
-  du -sh "$PP"/prefix "$PP"/bin "$PP"/lib | sed 's/^/  /'
-  du -sh "$PREP"/* | sed 's/^/  /'
-  log "prepared in $((SECONDS - start)) s; .gpu-prep is $mib MiB (limit $MAX_MIB MiB)"
-  [ "$mib" -le "$MAX_MIB" ] || die ".gpu-prep is over $MAX_MIB MiB: it would not travel"
-  log "next, on the GPU machine, in a copy of this repository with .gpu-prep: bash scripts/gpu-check.sh run OUTDIR"
+  pack_payload "$PREP_BUILD" "$PREP_BUILD/_stage" copy
+  prepare_fashion_mnist || die "Fashion-MNIST is not in $FASHION_SRC: apt-get install dataset-fashion-mnist"
+  log "libraries in the payload: $(cd "$PREP_BUILD/_stage/lib" && ls | tr '\n' ' ')"
+  log "prepared in $((SECONDS - start)) s"
+  check_prep_size
+  log "next: the device call in docs/building.md (carry .gpu-prep; bash scripts/gpu-check.sh run \$OUT)"
 }
 
 # ---------------------------------------------------------------------------------------------
-# run / selftest
+# run: the stages, each under its cap, OUTDIR rewritten after each
 # ---------------------------------------------------------------------------------------------
 
 S_NAME=() S_RESULT=() S_SECS=() S_NOTE=() FAIL_LOGS=()
 FAILED=0
+SNAPSHOT=0
+REQUIRED=" tests train sanitizer nccl " # a FAIL of these fails the run; speed and bench inform
 
-# record NAME RESULT SECONDS NOTE REQUIRED(0|1)
+# stage_open NAME: a RUNNING row, written out before the stage starts, so that a run cut inside
+# the stage says where it stopped.
+stage_open() {
+  S_NAME+=("$1") S_RESULT+=(RUNNING) S_SECS+=("-")
+  S_NOTE+=("started at $SECONDS s; no result: the run was cut inside this stage")
+  rewrite_out
+}
+
+# record NAME RESULT SECONDS NOTE: the stage's result, in place of its RUNNING row.
 record() {
-  S_NAME+=("$1") S_RESULT+=("$2") S_SECS+=("$3") S_NOTE+=("$4")
-  if [ "$5" = 1 ] && [ "$2" != PASS ] && [ "$2" != SKIP ]; then FAILED=1; fi
+  local i=$((${#S_NAME[@]} - 1))
+  if [ "$i" -lt 0 ] || [ "${S_NAME[$i]}" != "$1" ] || [ "${S_RESULT[$i]}" != RUNNING ]; then
+    S_NAME+=("$1") S_RESULT+=("") S_SECS+=("") S_NOTE+=("")
+    i=$((${#S_NAME[@]} - 1))
+  fi
+  S_RESULT[$i]=$2 S_SECS[$i]=$3 S_NOTE[$i]=$4
+  if [ "$2" = FAIL ] && [[ $REQUIRED == *" $1 "* ]]; then FAILED=1; fi
   printf '%s\n' "--- $1: $2 ($3 s) $4"
 }
 
@@ -253,110 +243,73 @@ now() {
   if [ "$MODE" = plan ]; then echo "$PLAN_NOW"; else echo "$SECONDS"; fi
 }
 
-# stage_limit CAP [END]: seconds a run may use: CAP, but no later than END (a stage's own end,
-# in now() seconds) and no later than the budget's end less the reserve; 0 when none is left.
-stage_limit() {
-  local cap=$1 t left
+# limit CAP END: seconds a run may use: CAP, but no later than END (its stage's end) and the
+# budget's end less the reserve; 0 when none is left.
+limit() {
+  local cap=$1 t
   t=$(now)
-  left=$((DEADLINE - RESERVE - t))
-  [ "$left" -lt "$cap" ] && cap=$left
-  if [ -n "${2:-}" ]; then
-    left=$(($2 - t))
-    [ "$left" -lt "$cap" ] && cap=$left
-  fi
+  [ $((DEADLINE - RESERVE - t)) -lt "$cap" ] && cap=$((DEADLINE - RESERVE - t))
+  [ $(($2 - t)) -lt "$cap" ] && cap=$(($2 - t))
   [ "$cap" -lt 0 ] && cap=0
   echo "$cap"
 }
 
-# stage_end CAP: the now() second by which a stage with a total cap of CAP must be done.
-stage_end() {
-  echo $(($(now) + $(stage_limit "$1")))
-}
-
-# Runs "$@" with our LD_LIBRARY_PATH, under timeout, output to a log; returns its status.
-# A limit under 1 s runs nothing and returns 124 (timeout 0 would mean no limit at all).
+# run_logged LIMIT LOG COMMAND...: under timeout (SIGTERM, then SIGKILL 5 s later), stdout line
+# buffered (a cut run keeps what it printed), output to LOG. A limit under 1 s runs nothing.
 run_logged() {
-  local limit=$1 logf=$2
+  local lim=$1 logf=$2
   shift 2
-  if ! [ "$limit" -ge 1 ] 2>/dev/null; then
-    echo "gpu-check: not started: no time left in the budget (limit '$limit')" >"$logf"
+  if ! [ "$lim" -ge 1 ] 2>/dev/null; then
+    echo "gpu-check: not started: no time left (limit '$lim')" >"$logf"
     return 124
   fi
-  LD_LIBRARY_PATH="$RUN_LD${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-    timeout -k 10 "$limit" "$@" >"$logf" 2>&1
-}
-
-find_nvcc() {
-  command -v nvcc 2>/dev/null && return
-  ls -d /usr/local/cuda/bin/nvcc /usr/local/cuda*/bin/nvcc 2>/dev/null | head -1
+  echo "+ $* (limit $lim s)" >"$logf"
+  if [ -z "$RUN_LD" ]; then
+    timeout -k 5 "$lim" "${STDBUF[@]}" "$@" >>"$logf" 2>&1
+  else
+    LD_LIBRARY_PATH="$RUN_LD${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+      timeout -k 5 "$lim" "${STDBUF[@]}" "$@" >>"$logf" 2>&1
+  fi
 }
 
 python_site() {
   python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null
 }
 
-# Folders holding CUDA's shared libraries on this machine: the toolkit's, then PyTorch's wheels.
+# Folders holding CUDA's shared libraries (cuBLAS, the runtime, NCCL) on this machine: the
+# toolkit's, then PyTorch's nvidia/*/lib wheels.
 cuda_lib_dirs() {
   local site d nvcc
-  nvcc=$(find_nvcc)
+  nvcc=$(command -v nvcc || ls /usr/local/cuda*/bin/nvcc 2>/dev/null | head -1)
   {
     tr ':' '\n' <<<"${GPU_CHECK_CUDA_LIB_DIRS:-}"
-    [ -n "$nvcc" ] && echo "$(dirname "$(dirname "$(realpath "$nvcc")")")/lib64" &&
-      echo "$(dirname "$(dirname "$(realpath "$nvcc")")")/lib"
-    ls -d /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda*/lib64 \
-      /usr/local/cuda*/targets/*/lib 2>/dev/null
+    if [ -n "$nvcc" ]; then
+      d=$(dirname "$(dirname "$(realpath "$nvcc")")")
+      echo "$d/lib64"
+      echo "$d/lib"
+    fi
+    ls -d /usr/local/cuda/lib64 /usr/local/cuda*/lib64 /usr/local/cuda*/targets/*/lib 2>/dev/null
     site=$(python_site)
     [ -n "$site" ] && ls -d "$site"/nvidia/*/lib "$site"/nvidia/cu*/lib 2>/dev/null
   } | while read -r d; do
     [ -d "$d" ] || continue
-    # libnccl (218 MB, too big for the payload) comes from the machine: its toolkit, or
-    # PyTorch's nvidia/nccl wheel.
-    if [[ ":${GPU_CHECK_CUDA_LIB_DIRS:-}:" == *":$d:"* ]] || compgen -G "$d/libcublas.so*" >/dev/null ||
-      compgen -G "$d/libcudart.so*" >/dev/null || compgen -G "$d/libnccl.so*" >/dev/null; then
+    if compgen -G "$d/libcublas.so*" >/dev/null || compgen -G "$d/libcudart.so*" >/dev/null ||
+      compgen -G "$d/libnccl.so*" >/dev/null; then
       realpath "$d"
     fi
   done | awk '!seen[$0]++'
 }
 
-stage_facts() {
-  local start=$SECONDS f=$OUTDIR/facts.log
-  {
-    echo "== os"; grep PRETTY_NAME /etc/os-release 2>/dev/null; uname -srm; ldd --version | head -1
-    echo "== nproc $(nproc)"; free -g 2>/dev/null | head -2
-    echo "== nvidia-smi"; timeout 30 nvidia-smi 2>&1 || echo "nvidia-smi: not available"
-    echo "== nvcc"; local nvcc; nvcc=$(find_nvcc)
-    if [ -n "$nvcc" ]; then echo "$nvcc"; "$nvcc" --version; else echo "nvcc: not found"; fi
-    echo "== compilers and tools"
-    for t in g++ c++ gcc clang++ cmake ninja make compute-sanitizer; do
-      printf '%-18s %s\n' "$t" "$(command -v $t || echo -)"
-    done
-    echo "== python3 / torch"
-    timeout 60 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1 | tail -1
-    echo "== CUDA library folders"; cuda_lib_dirs
-    echo "== .gpu-prep/build.env"; cat "$PREP/build.env" 2>/dev/null || echo "(no .gpu-prep: run prepare here first)"
-  } >"$f" 2>&1
-  sed 's/^/  /' "$f" | grep -vE '^\s*$' | head -60
-  GPUS=$(timeout 30 nvidia-smi -L 2>/dev/null | sed -nE 's/^GPU [0-9]+: (.*) \(UUID.*/\1/p' | paste -sd, -)
-  DRIVER=$(timeout 30 nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
-  record facts PASS $((SECONDS - start)) "GPU: ${GPUS:-none visible}" 0
-}
-
-# The payload's library folders: lib/ (what prepare picked), then the prefix's own (OpenBLAS,
-# gfortran, quadmath, benchmark), which a build against the prefix links.
-prefix_ld() {
-  local p=$PP/prefix
-  echo "$PP/lib:$p/usr/lib/$ARCH_TRIPLET/openblas-pthread:$p/usr/lib/$ARCH_TRIPLET:$p/lib/$ARCH_TRIPLET"
-}
-
-# setup_libs [BASE]: LD_LIBRARY_PATH for our binaries: BASE (default .gpu-prep/lib), then each
-# folder (the prefix's, then CUDA's) that holds a library the binaries need and do not find.
+# LD_LIBRARY_PATH for the payload's binaries: its lib/, then each folder that holds a library
+# they need and do not find. Sets RUN_LD and MISSING_LIBS.
 setup_libs() {
-  local start=$SECONDS dirs missing soname d found note="" unresolved=""
-  RUN_LD=${1:-$PP/lib}
-  dirs="$(prefix_ld | tr ':' '\n') $(cuda_lib_dirs)"
-  missing=$(for f in "$BIN"/tests/mlpx_*_tests; do
+  local missing soname d found dirs
+  RUN_LD=$PP/lib
+  dirs=$(cuda_lib_dirs)
+  missing=$(for f in "${GPU_TEST_BINARIES[@]/#/$BIN/tests/}" "$BIN/mlpx"; do
     LD_LIBRARY_PATH=$RUN_LD ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 == "not" {print $1}'
   done | sort -u)
+  MISSING_LIBS=""
   for soname in $missing; do
     found=""
     for d in $dirs; do
@@ -364,456 +317,285 @@ setup_libs() {
     done
     if [ -n "$found" ]; then
       case ":$RUN_LD:" in *":$found:"*) ;; *) RUN_LD=$RUN_LD:$found ;; esac
-      note="$note $soname<-$found"
     else
-      unresolved="$unresolved $soname"
+      MISSING_LIBS="$MISSING_LIBS $soname"
     fi
   done
-  echo "LD_LIBRARY_PATH for mlpx binaries: $RUN_LD" | tee "$OUTDIR/libs.log"
-  echo "resolved:$note" >>"$OUTDIR/libs.log"
-  if [ -n "$unresolved" ]; then
-    echo "not found:$unresolved" >>"$OUTDIR/libs.log"
-    record libraries FAIL $((SECONDS - start)) "not found:$unresolved" 0
-  else
-    record libraries PASS $((SECONDS - start)) "${note:- all found}" 0
-  fi
-}
-
-# Do the prebuilt binaries start here? (--gtest_list_tests loads every library and the CUDA
-# runtime's static initialisers without running a test.)
-stage_prebuilt() {
-  local start=$SECONDS f bad="" lim
-  if [ "${GPU_CHECK_FORCE_BUILD:-0}" = 1 ]; then
-    record prebuilt SKIP 0 "GPU_CHECK_FORCE_BUILD=1" 0
-    return 1
-  fi
-  if ! ls "$PP"/bin/tests/mlpx_*_tests >/dev/null 2>&1; then
-    record prebuilt FAIL 0 "no prebuilt tests: run 'scripts/gpu-check.sh prepare' here and carry .gpu-prep" 0
-    return 1
-  fi
-  BIN=$PP/bin
-  link_build_paths
-  setup_libs
-  for f in "$BIN"/tests/mlpx_*_tests; do
-    lim=$(stage_limit "$CAP_LIST")
-    run_logged "$lim" "$OUTDIR/prebuilt-$(basename "$f").log" "$f" --gtest_list_tests || {
-      bad="$bad $(basename "$f")"
-      FAIL_LOGS+=("$OUTDIR/prebuilt-$(basename "$f").log")
-    }
-  done
-  if [ -n "$bad" ]; then
-    record prebuilt FAIL $((SECONDS - start)) "did not start:$bad (see prebuilt-*.log)" 0
-    return 1
-  fi
-  # shellcheck disable=SC1091,SC2153  # build.env (written by prepare) sets BUILT and COMMIT
-  record prebuilt PASS $((SECONDS - start)) "built $(. "$PREP/build.env" && echo "$BUILT, $COMMIT")" 0
 }
 
 # The prebuilt tests carry the paths of the tree they were built in (MLPX_SOURCE_DIR,
-# MLPX_BINARY_DIR); point those paths at this copy when they do not exist here.
+# MLPX_BINARY_DIR): point those paths at this copy where they do not exist here.
 link_build_paths() {
   local SOURCE_DIR="" BINARY_DIR=""
-  [ -f "$PREP/build.env" ] && . "$PREP/build.env"
+  # shellcheck disable=SC1091
+  [ -f "$PP/build.env" ] && . "$PP/build.env"
   if [ -n "$SOURCE_DIR" ] && [ ! -e "$SOURCE_DIR" ]; then
-    mkdir -p "$(dirname "$SOURCE_DIR")" && ln -s "$ROOT" "$SOURCE_DIR" &&
-      log "linked $SOURCE_DIR -> $ROOT (the prebuilt tests' source dir)"
+    mkdir -p "$(dirname "$SOURCE_DIR")" && ln -s "$ROOT" "$SOURCE_DIR"
   fi
   if [ -n "$BINARY_DIR" ] && [ ! -e "$BINARY_DIR" ]; then
-    ln -s "$PP/bin" "$BINARY_DIR" && log "linked $BINARY_DIR -> $PP/bin"
+    mkdir -p "$(dirname "$BINARY_DIR")" && ln -s "$BIN" "$BINARY_DIR"
   fi
 }
 
-# Fallback: build here against .gpu-prep/prefix (needs a host C++ compiler, nvcc and cmake).
-stage_build() {
-  local start=$SECONDS cxx nvcc gen=() lim p=$PP/prefix/usr extra=() cudalib d
-  cxx=$(command -v g++ || command -v c++ || command -v clang++)
-  nvcc=$(find_nvcc)
-  if [ -z "$cxx" ] || [ -z "$nvcc" ] || ! command -v cmake >/dev/null; then
-    record build FAIL 0 "cannot build here: c++=${cxx:-none} nvcc=${nvcc:-none} cmake=$(command -v cmake || echo none)" 1
-    return 1
-  fi
-  [ -d "$p" ] || {
-    record build FAIL 0 "no prefix (payload): run 'scripts/gpu-check.sh prepare' and carry .gpu-prep" 1
-    return 1
-  }
-  command -v ninja >/dev/null && gen=(-G Ninja)
-  # cuBLAS from PyTorch's wheels has no unversioned libcublas.so: name the files.
-  cudalib=$(dirname "$(dirname "$(realpath "$nvcc")")")
-  if ! ls "$cudalib"/lib64/libcublas.so "$cudalib"/lib/libcublas.so \
-    "$cudalib"/targets/*/lib/libcublas.so >/dev/null 2>&1; then
-    for d in $(cuda_lib_dirs); do
-      if ls "$d"/libcublas.so.* >/dev/null 2>&1; then
-        extra+=(-DCUDA_cublas_LIBRARY="$(ls "$d"/libcublas.so.* | head -1)"
-          -DCUDA_cublasLt_LIBRARY="$(ls "$d"/libcublasLt.so.* | head -1)")
-        break
-      fi
-    done
-  fi
-  export CMAKE_PREFIX_PATH=$p${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
-  export CPLUS_INCLUDE_PATH=$p/include:$p/include/$ARCH_TRIPLET${CPLUS_INCLUDE_PATH:+:$CPLUS_INCLUDE_PATH}
-  export LIBRARY_PATH=$p/lib/$ARCH_TRIPLET:$PP/prefix/lib/$ARCH_TRIPLET${LIBRARY_PATH:+:$LIBRARY_PATH}
-  # The build runs the test binaries (gtest_discover_tests lists their tests after linking):
-  # they must find OpenBLAS and its gfortran/quadmath in the prefix, and CUDA's libraries.
-  local build_ld
-  build_ld=$(prefix_ld)
-  for d in $(cuda_lib_dirs); do build_ld=$build_ld:$d; done
-  build_ld=$build_ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  lim=$(stage_limit "$CAP_BUILD")
-  if [ "$lim" -lt 60 ]; then
-    record build TIMEOUT 0 "no time left in the budget to build" 1
-    return 1
-  fi
+# 1. facts: the machine, the GPU, the toolkit, PyTorch, the libraries; and whether every
+# binary starts (--gtest_list_tests loads every library without running a test).
+stage_facts() {
+  local start=$SECONDS f=$LOGS/facts.log end bad="" b lim
+  end=$((start + CAP[facts]))
   {
-    echo "+ c++=$cxx nvcc=$nvcc archs=$(cuda_archs)"
-    echo "+ LD_LIBRARY_PATH=$build_ld"
-    LD_LIBRARY_PATH=$build_ld timeout -k 10 "$lim" cmake -S "$ROOT" -B "$DEVICE_BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
-      -DMLPX_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$(cuda_archs)" -DCMAKE_CXX_COMPILER="$cxx" \
-      -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_HOST_COMPILER="$cxx" \
-      -DMLPX_CBLAS_INCLUDE_DIR="$p/include/$ARCH_TRIPLET/openblas-pthread" \
-      -DGTest_DIR="$p/lib/$ARCH_TRIPLET/cmake/GTest" \
-      -Dbenchmark_DIR="$p/lib/$ARCH_TRIPLET/cmake/benchmark" \
-      -Dnlohmann_json_DIR="$p/share/cmake/nlohmann_json" -DCLI11_DIR="$p/share/cmake/CLI11" \
-      -DZLIB_INCLUDE_DIR="$p/include" -DZLIB_LIBRARY="$p/lib/$ARCH_TRIPLET/libz.so" \
-      -DBLAS_openblas_LIBRARY="$p/lib/$ARCH_TRIPLET/libopenblas.so" "${extra[@]}" &&
-      lim=$(stage_limit "$CAP_BUILD") &&
-      if [ "$lim" -ge 1 ]; then
-        LD_LIBRARY_PATH=$build_ld timeout -k 10 "$lim" cmake --build "$DEVICE_BUILD" -j "$(nproc)"
-      else
-        echo "gpu-check: no time left in the budget to build"
-        (exit 124)
-      fi
-  } >"$OUTDIR/build.log" 2>&1
-  local rc=$?
-  if [ "$rc" -ne 0 ]; then
-    FAIL_LOGS+=("$OUTDIR/build.log")
-    record build "$([ "$rc" = 124 ] && echo TIMEOUT || echo FAIL)" $((SECONDS - start)) "see build.log" 1
-    return 1
-  fi
-  BIN=$DEVICE_BUILD
-  setup_libs "$(prefix_ld)"
-  record build PASS $((SECONDS - start)) "built here with $(basename "$cxx") against the payload's prefix" 1
-}
-
-stage_tests() {
-  local start=$SECONDS f name rc bad="" skipped_gpu="" lim counts total=0 nskip=0 end
-  end=$(stage_end "$CAP_TESTS")
-  for f in "$BIN"/tests/mlpx_*_tests; do
-    name=$(basename "$f")
-    lim=$(stage_limit "$CAP_TEST" "$end")
-    if [ "$lim" -lt "$MIN_TEST" ]; then bad="$bad $name(no-time)"; continue; fi
-    run_logged "$lim" "$OUTDIR/$name.log" "$f" --gtest_output="xml:$OUTDIR/$name.xml" --gtest_color=no
-    rc=$?
-    [ "$rc" -eq 0 ] || { bad="$bad $name(exit $rc)" && FAIL_LOGS+=("$OUTDIR/$name.log"); }
-    # gtest's closing lines: "[==========] N tests from M test suites ran." and
-    # "[  SKIPPED ] K tests, listed below:"
-    counts=$(sed -nE 's/^\[==========\] ([0-9]+) tests? from .* ran\..*/\1/p' "$OUTDIR/$name.log" | tail -1)
-    total=$((total + ${counts:-0}))
-    counts=$(sed -nE 's/^\[  SKIPPED \] ([0-9]+) tests?, listed below.*/\1/p' "$OUTDIR/$name.log" | tail -1)
-    nskip=$((nskip + ${counts:-0}))
-    if grep -qE 'no usable CUDA device|built without the CUDA backend' "$OUTDIR/$name.log"; then
-      skipped_gpu="$skipped_gpu $name"
-    fi
-  done
-  local note="$total tests, $nskip skipped"
-  if [ -n "$bad" ]; then
-    record tests FAIL $((SECONDS - start)) "$note; failed:$bad" 1
-  elif [ -n "$skipped_gpu" ] && [ "$MODE" = run ]; then
-    record tests FAIL $((SECONDS - start)) "$note; GPU tests SKIPPED on a GPU machine in:$skipped_gpu" 1
-  else
-    record tests PASS $((SECONDS - start)) "$note" 1
-  fi
-}
-
-# compute-sanitizer, last: every run shares one total cap (GPU_CHECK_SANITIZER_CAP); the runs
-# that no longer fit are listed as (no-time).
-stage_sanitizer() {
-  local start=$SECONDS cs f name rc lim bad="" ran=0 filter end
-  cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer \
-    /usr/local/cuda*/compute-sanitizer/compute-sanitizer /opt/nvidia/*/compute-sanitizer 2>/dev/null | head -1)
-  if [ -z "$cs" ]; then
-    record sanitizer SKIP 0 "compute-sanitizer not found" 0
-    return
-  fi
-  if [ "$MODE" = selftest ] && ! nvidia-smi -L >/dev/null 2>&1; then
-    record sanitizer SKIP 0 "no GPU here" 0
-    return
-  fi
-  # memcheck (with leak check) over the GPU tests of every binary; racecheck, initcheck and
-  # synccheck over the parity binary, which drives every kernel.
-  local tool args log
-  end=$(stage_end "$CAP_SANITIZER")
-  for tool in memcheck racecheck initcheck synccheck; do
-    for f in "$BIN"/tests/mlpx_*_tests; do
-      name=$(basename "$f")
-      case $tool:$name in
-        memcheck:*parity*) filter='*' ;;
-        memcheck:*) filter='*Cuda*:*Gpu*:*Parity*:*GPU*' ;;
-        *:*parity*) filter='*' ;;
-        *) continue ;;
-      esac
-      case $tool in
-        memcheck) args=(--tool memcheck --leak-check full) ;;
-        racecheck) args=(--tool racecheck --racecheck-report all) ;;
-        initcheck) args=(--tool initcheck --track-unused-memory no) ;;
-        synccheck) args=(--tool synccheck) ;;
-      esac
-      lim=$(stage_limit "$CAP_SAN" "$end")
-      if [ "$lim" -lt "$MIN_SAN" ]; then bad="$bad $name:$tool(no-time)"; continue; fi
-      log="$OUTDIR/sanitizer-$tool-$name.log"
-      run_logged "$lim" "$log" "$cs" "${args[@]}" --error-exitcode 86 "$f" \
-        --gtest_filter="$filter" --gtest_color=no
-      rc=$?
-      if grep -qE 'Device not supported|CUDA_ERROR_NOT_SUPPORTED' "$log"; then
-        record sanitizer SKIP $((SECONDS - start)) "compute-sanitizer: Device not supported here" 0
-        return
-      fi
-      ran=$((ran + 1))
-      [ "$rc" -eq 0 ] || FAIL_LOGS+=("$log")
-      case $rc in
-        0) ;;
-        86) bad="$bad $name:$tool(errors)" ;;
-        124 | 137) bad="$bad $name:$tool(timeout)" ;;
-        *) bad="$bad $name:$tool(exit $rc)" ;;
-      esac
-    done
-  done
-  if [ -n "$bad" ] && [ -z "$(tr ' ' '\n' <<<"$bad" | grep -vE '^$|\((timeout|no-time)\)$')" ]; then
-    # Only out of time: memcheck is slow, that is not a finding.
-    record sanitizer TIMEOUT $((SECONDS - start)) "$ran runs clean within the ${CAP_SANITIZER} s cap; left out or cut:$bad (not counted as a failure)" 0
-  elif [ -n "$bad" ]; then
-    record sanitizer FAIL $((SECONDS - start)) "$bad (see sanitizer-*.log)" 1
-  else
-    record sanitizer PASS $((SECONDS - start)) "memcheck+leaks, racecheck, initcheck, synccheck clean ($ran runs)" 1
-  fi
-}
-
-# The GPU benchmarks of each mlpx_bench_* binary (BENCH_FILTER), a short pass: their JSON feeds
-# the speed stage's table.
-stage_bench() {
-  local start=$SECONDS f name lim bad="" n=0 end
-  if ! ls "$BIN"/bench/mlpx_bench_* >/dev/null 2>&1; then
-    record bench SKIP 0 "no mlpx_bench_* binaries" 0
-    return
-  fi
-  end=$(stage_end "$CAP_BENCHES")
-  for f in "$BIN"/bench/mlpx_bench_*; do
-    [ -x "$f" ] && [ -f "$f" ] || continue
-    name=$(basename "$f")
-    lim=$(stage_limit "$CAP_BENCH" "$end")
-    if [ "$lim" -lt "$MIN_BENCH" ]; then bad="$bad $name(no-time)"; continue; fi
-    run_logged "$lim" "$OUTDIR/$name.log" "$f" --benchmark_filter="$BENCH_FILTER" --benchmark_min_time=0.05 \
-      --benchmark_out="$OUTDIR/$name.json" --benchmark_out_format=json ||
-      { bad="$bad $name(exit $?)" && FAIL_LOGS+=("$OUTDIR/$name.log"); }
-    n=$((n + 1))
-  done
-  if [ -n "$bad" ] && [ -z "$(tr ' ' '\n' <<<"$bad" | grep -vE '^$|\(no-time\)$')" ]; then
-    if [ "$n" -eq 0 ]; then
-      record bench SKIP $((SECONDS - start)) "out of the time budget" 0
+    echo "== os"; grep PRETTY_NAME /etc/os-release 2>/dev/null; uname -srm; ldd --version | head -1
+    echo "== nproc $(nproc)"; free -g 2>/dev/null | head -2
+    echo "== nvidia-smi"; timeout 5 nvidia-smi 2>&1 || echo "nvidia-smi: not available"
+    echo "== nvcc"; timeout 3 nvcc --version 2>&1 | tail -2 || echo "nvcc: not found"
+    echo "== compute-sanitizer: $(command -v compute-sanitizer || echo not found)"
+    echo "== python3 / torch"
+    timeout 8 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1 | tail -1
+    echo "== CUDA library folders"; cuda_lib_dirs
+    echo "== payload build.env"; cat "$PP/build.env"
+    echo "== LD_LIBRARY_PATH for mlpx: $RUN_LD"
+    echo "== not found:${MISSING_LIBS:- none}"
+    echo "== env: NCCL_SOCKET_IFNAME=$NCCL_SOCKET_IFNAME MLPX_FASHION_MNIST_DIR=$MLPX_FASHION_MNIST_DIR"
+  } >"$f" 2>&1
+  GPUS=$(timeout 3 nvidia-smi -L 2>/dev/null | sed -nE 's/^GPU [0-9]+: (.*) \(UUID.*/\1/p' | paste -sd, -)
+  DRIVER=$(timeout 3 nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
+  for b in "${GPU_TEST_BINARIES[@]/#/$BIN/tests/}" "$BIN/mlpx"; do
+    lim=$(limit 10 "$end")
+    if [ "$(basename "$b")" = mlpx ]; then
+      run_logged "$lim" "$LOGS/start-mlpx.log" "$b" --version || bad="$bad mlpx"
     else
-      record bench PASS $((SECONDS - start)) "$n suites; left out (time):$bad" 0
+      run_logged "$lim" "$LOGS/start-$(basename "$b").log" "$b" --gtest_list_tests || bad="$bad $(basename "$b")"
     fi
-  elif [ -n "$bad" ]; then
-    record bench FAIL $((SECONDS - start)) "$bad" 0
+  done
+  if [ -n "$MISSING_LIBS$bad" ]; then
+    record facts FAIL $((SECONDS - start)) "GPU: ${GPUS:-none visible}; libraries not found:${MISSING_LIBS:- none}; did not start:${bad:- none}"
+    STARTS=0
   else
-    record bench PASS $((SECONDS - start)) "$n suites (GPU benchmarks: --benchmark_filter=$BENCH_FILTER), JSON in OUTDIR" 0
+    record facts PASS $((SECONDS - start)) "GPU: ${GPUS:-none visible}${DRIVER:+, driver $DRIVER}"
   fi
 }
 
-# mlpx train --device cuda with the default config on Fashion-MNIST: test accuracy and wall
-# time (informational). The data comes from .gpu-prep/fashion-mnist or the machine's own copy.
+# 2. tests: the GPU tests of each GPU test binary (gpu_filter). On a device every one must run:
+# a skip means the GPU path was not checked, and fails the stage.
+stage_tests() {
+  local start=$SECONDS end b name lim rc bad="" skips="" total=0 n tf32=""
+  end=$((start + CAP[tests]))
+  for name in "${GPU_TEST_BINARIES[@]}"; do
+    b=$BIN/tests/$name
+    lim=$(limit "$CAP_TEST" "$end")
+    if [ "$lim" -lt 5 ]; then bad="$bad $name(no time)"; continue; fi
+    run_logged "$lim" "$LOGS/$name.log" "$b" --gtest_filter="$(gpu_filter "$name")" \
+      --gtest_output="xml:$LOGS/$name.xml" --gtest_color=no
+    rc=$?
+    case $rc in
+      0) ;;
+      124 | 137) bad="$bad $name(cut at $lim s)" ;;
+      *) bad="$bad $name(exit $rc)" ;;
+    esac
+    [ "$rc" -eq 0 ] || FAIL_LOGS+=("$LOGS/$name.log")
+    n=$(sed -nE 's/^\[==========\] ([0-9]+) tests? from .* ran\..*/\1/p' "$LOGS/$name.log" | tail -1)
+    total=$((total + ${n:-0}))
+    # gtest's closing line: "[  SKIPPED ] K tests, listed below:".
+    n=$(sed -nE 's/^\[  SKIPPED \] ([0-9]+) tests?, listed below.*/\1/p' "$LOGS/$name.log" | tail -1)
+    [ "${n:-0}" -gt 0 ] && skips="$skips $name($n)"
+    [ -z "$tf32" ] && tf32=$(sed -nE 's/.*cuBLAS math for tf32: (.*)$/\1/p' "$LOGS/$name.log" | head -1)
+  done
+  local note="$total GPU tests${tf32:+; tf32 GEMM: $tf32}"
+  if [ -n "$bad" ]; then
+    record tests FAIL $((SECONDS - start)) "$note; failed:$bad"
+  elif [ -n "$skips" ]; then
+    record tests FAIL $((SECONDS - start)) "$note; GPU tests SKIPPED on a device in:$skips (see the logs)"
+  elif [ "$total" -eq 0 ]; then
+    record tests FAIL $((SECONDS - start)) "no test ran"
+  else
+    record tests PASS $((SECONDS - start)) "$note, none skipped"
+  fi
+}
+
+# A config (JSON) of configs/fashion-mnist.json, the default recipe, on the payload's data:
+# mlpx_config OUT [KEY=JSON ...] sets each dotted KEY, then those of GPU_CHECK_CONFIG_EXTRA
+# (rehearse: a smaller model for the simulator).
+mlpx_config() {
+  # shellcheck disable=SC2086  # word splitting intended: KEY=JSON items without spaces
+  python3 - "$ROOT/configs/fashion-mnist.json" "$@" ${GPU_CHECK_CONFIG_EXTRA:-} <<'EOF'
+import json, sys
+config = json.load(open(sys.argv[1]))
+out = sys.argv[2]
+for item in sys.argv[3:]:
+    key, value = item.split("=", 1)
+    node = config
+    *path, last = key.split(".")
+    for part in path:
+        node = node.setdefault(part, {})
+    node[last] = json.loads(value)
+json.dump(config, open(out, "w"), indent=1)
+EOF
+}
+
+# 3. train: `mlpx train` with the default recipe on the GPU (CUDA graphs on, the default), on
+# the payload's Fashion-MNIST: its test accuracy must reach GPU_CHECK_TRAIN_MIN_ACCURACY.
 stage_train() {
-  local start=$SECONDS dir lim cfg acc
-  dir=$(fashion_dir)
-  if [ -z "$dir" ] || [ ! -x "$BIN/mlpx" ]; then
-    record train SKIP 0 "no Fashion-MNIST files or no mlpx binary" 0
-    return
-  fi
-  lim=$(stage_limit "$CAP_TRAIN")
-  if [ "$lim" -lt "$MIN_TRAIN" ]; then
-    record train SKIP 0 "out of the time budget" 0
-    return
-  fi
-  cfg=$OUTDIR/train-config.json
-  printf '{"device": "cuda", "data": {"dir": "%s"}, "output": {"checkpoint": "%s", "log": "%s"}}\n' \
-    "$dir" "$OUTDIR/train-model.safetensors" "$OUTDIR/train-metrics.json" >"$cfg"
-  if run_logged "$lim" "$OUTDIR/train.log" "$BIN/mlpx" train --config "$cfg"; then
-    acc=$(grep -o 'test loss [0-9.]* accuracy [0-9.]*' "$OUTDIR/train.log" | tail -1)
-    record train PASS $((SECONDS - start)) "${acc:-no test line}; wall $((SECONDS - start)) s" 0
+  local start=$SECONDS lim cfg acc epochs=${GPU_CHECK_TRAIN_EPOCHS:-} min=${GPU_CHECK_TRAIN_MIN_ACCURACY:-0.88}
+  cfg=$LOGS/train-config.json
+  mlpx_config "$cfg" "device=\"cuda\"" "data.dir=\"$DATA\"" "output.checkpoint=\"\"" \
+    "output.log=\"$LOGS/train-metrics.jsonl\"" ${epochs:+"train.epochs=$epochs"} ||
+    { record train FAIL 0 "could not write the config (python3)"; return; }
+  lim=$(limit "${CAP[train]}" $((start + CAP[train])))
+  run_logged "$lim" "$LOGS/train.log" "$BIN/mlpx" train --config "$cfg"
+  local rc=$?
+  acc=$(sed -nE 's/.*test loss [0-9.]+ accuracy ([0-9.]+).*/\1/p' "$LOGS/train.log" | tail -1)
+  if [ "$rc" -ne 0 ]; then
+    FAIL_LOGS+=("$LOGS/train.log")
+    record train FAIL $((SECONDS - start)) "exit $rc$([ "$rc" = 124 ] && echo " (cut at $lim s)") (see train.log)"
+  elif ! grep -q 'fashion-mnist' "$LOGS/train.log"; then
+    record train FAIL $((SECONDS - start)) "did not train on Fashion-MNIST (see train.log)"
+  elif [ -z "$acc" ] || ! awk -v a="$acc" -v m="$min" 'BEGIN { exit !(a >= m) }'; then
+    record train FAIL $((SECONDS - start)) "test accuracy ${acc:-missing}, below $min"
   else
-    FAIL_LOGS+=("$OUTDIR/train.log")
-    record train FAIL $((SECONDS - start)) "exit $? (see train.log)" 0
-  fi
-  rm -f "$OUTDIR/train-model.safetensors"
-}
-
-# The folder holding Fashion-MNIST: .gpu-prep's copy, else the machine's own; empty: none.
-fashion_dir() {
-  local dir
-  for dir in "$PREP/fashion-mnist" "$FASHION_SRC"; do
-    ls "$dir"/train-images-idx3-ubyte.gz >/dev/null 2>&1 && echo "$dir" && return
-  done
-}
-
-# One rank through NCCL on the device (train.collectives "nccl": the all-reduce runs on the
-# GPU's stream, inside the captured step), then the same 2 epochs without it. One rank's sum is
-# its own gradient, so both must print the same test line; each run's last-epoch samples/s
-# (from its log) says what the NCCL call costs per step.
-stage_nccl() {
-  local start=$SECONDS dir lim kind cfg line_nccl line_host rate note=""
-  dir=$(fashion_dir)
-  if [ -z "$dir" ] || [ ! -x "$BIN/mlpx" ]; then
-    record nccl SKIP 0 "no Fashion-MNIST files or no mlpx binary" 0
-    return
-  fi
-  for kind in nccl host; do
-    lim=$(stage_limit "$((CAP_NCCL / 2))")
-    if [ "$lim" -lt "$((MIN_NCCL / 2))" ]; then
-      record nccl SKIP $((SECONDS - start)) "out of the time budget" 0
-      return
-    fi
-    cfg=$OUTDIR/nccl-$kind-config.json
-    printf '{"device": "cuda", "data": {"dir": "%s"}, "train": {"epochs": 2, "collectives": "%s"}, "output": {"checkpoint": "", "log": "%s"}}\n' \
-      "$dir" "$kind" "$OUTDIR/nccl-$kind-metrics.json" >"$cfg"
-    if ! run_logged "$lim" "$OUTDIR/nccl-$kind.log" "$BIN/mlpx" train --config "$cfg"; then
-      FAIL_LOGS+=("$OUTDIR/nccl-$kind.log")
-      record nccl FAIL $((SECONDS - start)) "collectives $kind: exit $? (see nccl-$kind.log)" 0
-      return
-    fi
-    rate=$(sed -nE 's/.*"samples_per_s": *([0-9.]+).*/\1/p' "$OUTDIR/nccl-$kind-metrics.json" 2>/dev/null | tail -1)
-    note="$note${note:+, }$kind ${rate:-?} samples/s"
-  done
-  line_nccl=$(grep -o 'test loss [0-9.]* accuracy [0-9.]*' "$OUTDIR/nccl-nccl.log" | tail -1)
-  line_host=$(grep -o 'test loss [0-9.]* accuracy [0-9.]*' "$OUTDIR/nccl-host.log" | tail -1)
-  if [ -n "$line_nccl" ] && [ "$line_nccl" = "$line_host" ]; then
-    record nccl PASS $((SECONDS - start)) "$line_nccl with and without NCCL; $note" 0
-  else
-    FAIL_LOGS+=("$OUTDIR/nccl-nccl.log")
-    record nccl FAIL $((SECONDS - start)) "test lines differ: nccl '$line_nccl', host '$line_host'" 0
+    record train PASS $((SECONDS - start)) "test accuracy $acc (at least $min); $(grep -o '[0-9.]* samples/s' "$LOGS/train.log" | tail -1)"
   fi
 }
 
-# Ceilings (copy bandwidth, fp32/tf32/bf16 GEMM) and mlpx against PyTorch (scripts/gpu-speed.py).
+# 4. speed: scripts/gpu-speed.py: the device's ceilings, then mlpx's rows, then PyTorch's; each
+# row against the ceiling and the PyTorch row of its own precision.
 stage_speed() {
-  local start=$SECONDS lim
-  if ! command -v python3 >/dev/null || [ ! -x "$BIN/mlpx" ]; then
-    record speed SKIP 0 "no python3 or no mlpx binary" 0
-    return
-  fi
-  lim=$(stage_limit "$CAP_SPEED")
-  if [ "$lim" -lt "$MIN_SPEED" ]; then
-    record speed SKIP 0 "out of the time budget" 0
-    return
-  fi
-  if run_logged "$lim" "$OUTDIR/speed.log" python3 "$ROOT/scripts/gpu-speed.py" \
-    --mlpx "$BIN/mlpx" --json "$OUTDIR/speed.json" --budget "$((lim - 10))" --bench-dir "$OUTDIR"; then
-    record speed PASS $((SECONDS - start)) "table in speed.log, figures in speed.json" 0
+  local start=$SECONDS lim rc extra=()
+  lim=$(limit "${CAP[speed]}" $((start + CAP[speed])))
+  # shellcheck disable=SC2206  # word splitting intended: extra arguments
+  extra=(${GPU_CHECK_SPEED_ARGS:-})
+  # PyTorch with the machine's own libraries (not the payload's OpenBLAS and gfortran); mlpx,
+  # which gpu-speed.py starts, with ours (MLPX_LD_LIBRARY_PATH).
+  local ld=$RUN_LD RUN_LD=""
+  MLPX_LD_LIBRARY_PATH=$ld run_logged "$lim" "$LOGS/speed.log" python3 -u "$ROOT/scripts/gpu-speed.py" \
+    --mlpx "$BIN/mlpx" --json "$LOGS/speed.json" --budget "$((lim - 10))" "${extra[@]}"
+  rc=$?
+  if [ "$rc" -eq 0 ]; then
+    record speed PASS $((SECONDS - start)) "$(grep -c '^row ' "$LOGS/speed.log") rows (speed.log, speed.json)"
   else
-    FAIL_LOGS+=("$OUTDIR/speed.log")
-    record speed FAIL $((SECONDS - start)) "exit $? (see speed.log)" 0
+    FAIL_LOGS+=("$LOGS/speed.log")
+    record speed FAIL $((SECONDS - start)) "exit $rc$([ "$rc" = 124 ] && echo " (cut at $lim s)"); $(grep -c '^row ' "$LOGS/speed.log") rows before it (speed.log)"
   fi
 }
 
-print_failure_tails() {
-  local f
-  for f in "${FAIL_LOGS[@]}"; do
-    [ -f "$f" ] || continue
-    echo
-    echo "=== $(basename "$f"): failures, then its last lines ==="
-    grep -E '^\[  FAILED  \]|ERROR SUMMARY|^FAILED:|error:' "$f" | head -20
-    echo "..."
-    tail -20 "$f"
+# 5. sanitizer: memcheck (with leak check) over the parity binary; racecheck over the same,
+# limited to mlpx's own kernels (cuBLAS's and CUB's reports are not mlpx's to fix).
+stage_sanitizer() {
+  # By default all the parity tests but the 2^20-parameter optimizer cases (elementwise: the
+  # smaller sizes cover their code; under memcheck they alone would take the cap).
+  local start=$SECONDS end cs tool lim rc bad="" ran="" filter=${GPU_CHECK_SANITIZER_FILTER:-*-*_n1048579*}
+  local b=$BIN/tests/mlpx_parity_tests
+  end=$((start + CAP[sanitizer]))
+  cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+  if [ -z "$cs" ]; then
+    record sanitizer SKIP 0 "compute-sanitizer not found"
+    return
+  fi
+  local STDBUF=() # no preloaded stdbuf beside the sanitizer's own injection
+  for tool in memcheck racecheck; do
+    local args=(--tool "$tool")
+    case $tool in
+      memcheck) args+=(--leak-check full) lim=$(limit "$CAP_MEMCHECK" "$end") ;;
+      racecheck) args+=(--racecheck-report all --kernel-name kns=mlpx) lim=$(limit "${CAP[sanitizer]}" "$end") ;;
+    esac
+    if [ "$lim" -lt 10 ]; then bad="$bad $tool(no time)"; continue; fi
+    run_logged "$lim" "$LOGS/sanitizer-$tool.log" "$cs" "${args[@]}" --error-exitcode 86 "$b" \
+      --gtest_filter="$filter" --gtest_color=no
+    rc=$?
+    if grep -qE 'Device not supported|CUDA_ERROR_NOT_SUPPORTED' "$LOGS/sanitizer-$tool.log"; then
+      record sanitizer SKIP $((SECONDS - start)) "compute-sanitizer: Device not supported here"
+      return
+    fi
+    case $rc in
+      0) ran="$ran $tool" ;;
+      86) bad="$bad $tool(errors)" && FAIL_LOGS+=("$LOGS/sanitizer-$tool.log") ;;
+      124 | 137) bad="$bad $tool(cut at $lim s)" ;;
+      *) bad="$bad $tool(exit $rc)" && FAIL_LOGS+=("$LOGS/sanitizer-$tool.log") ;;
+    esac
   done
+  if [[ $bad == *errors* ]] || [[ $bad == *exit* ]]; then
+    record sanitizer FAIL $((SECONDS - start)) "clean:${ran:- none}; not:$bad"
+  elif [ -n "$bad" ]; then
+    record sanitizer TIMEOUT $((SECONDS - start)) "clean:${ran:- none}; out of time:$bad"
+  else
+    record sanitizer PASS $((SECONDS - start)) "memcheck (leaks too) and racecheck (mlpx kernels) clean over the parity tests"
+  fi
 }
 
-summary() {
+# 6. nccl: one rank through NCCL (the all-reduce on the GPU's stream, inside the captured step),
+# then the same epochs without it: one rank's sum is its own gradient, so the test lines match.
+stage_nccl() {
+  local start=$SECONDS end kind cfg lim rc a b epochs=${GPU_CHECK_NCCL_EPOCHS:-2}
+  end=$((start + CAP[nccl]))
+  for kind in nccl host; do
+    cfg=$LOGS/nccl-$kind-config.json
+    mlpx_config "$cfg" "device=\"cuda\"" "data.dir=\"$DATA\"" "output.checkpoint=\"\"" \
+      "train.epochs=$epochs" "train.collectives=\"$kind\"" ||
+      { record nccl FAIL 0 "could not write the config (python3)"; return; }
+    lim=$(limit $((CAP[nccl] / 2)) "$end")
+    run_logged "$lim" "$LOGS/nccl-$kind.log" "$BIN/mlpx" train --config "$cfg"
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+      FAIL_LOGS+=("$LOGS/nccl-$kind.log")
+      record nccl FAIL $((SECONDS - start)) "collectives $kind: exit $rc (see nccl-$kind.log)"
+      return
+    fi
+  done
+  a=$(grep -o 'test loss [0-9.]* accuracy [0-9.]*' "$LOGS/nccl-nccl.log" | tail -1)
+  b=$(grep -o 'test loss [0-9.]* accuracy [0-9.]*' "$LOGS/nccl-host.log" | tail -1)
+  if [ -n "$a" ] && [ "$a" = "$b" ]; then
+    record nccl PASS $((SECONDS - start)) "$a with and without NCCL (NCCL_SOCKET_IFNAME=$NCCL_SOCKET_IFNAME)"
+  else
+    record nccl FAIL $((SECONDS - start)) "test lines differ: nccl '$a', host '$b'"
+  fi
+}
+
+# 7. bench: `mlpx bench` on the GPU over the default recipe's data: throughput per batch size.
+stage_bench() {
+  local start=$SECONDS lim cfg rc extra=()
+  cfg=$LOGS/bench-config.json
+  mlpx_config "$cfg" "data.dir=\"$DATA\"" || { record bench FAIL 0 "could not write the config"; return; }
+  # shellcheck disable=SC2206  # word splitting intended
+  extra=(${GPU_CHECK_BENCH_ARGS:---batch-sizes 32,128,512,2048,full --target 0 --seconds 1 --max-seconds 3})
+  lim=$(limit "${CAP[bench]}" $((start + CAP[bench])))
+  run_logged "$lim" "$LOGS/bench.log" "$BIN/mlpx" bench --device cuda --config "$cfg" --json "${extra[@]}"
+  rc=$?
+  if [ "$rc" -eq 0 ]; then
+    record bench PASS $((SECONDS - start)) "$(grep -c '^{' "$LOGS/bench.log") batch sizes (bench.log)"
+  else
+    record bench FAIL $((SECONDS - start)) "exit $rc$([ "$rc" = 124 ] && echo " (cut at $lim s)"); $(grep -c '^{' "$LOGS/bench.log") batch sizes before it"
+  fi
+}
+
+verdict() {
   local i
-  {
-    echo
-    echo "=== gpu-check $MODE summary ($(date -u +%H:%M:%SZ), $((SECONDS)) s in all) ==="
-    printf '%-10s | %-7s | %7s | %s\n' stage result seconds note
-    for i in "${!S_NAME[@]}"; do
-      printf '%-10s | %-7s | %7s | %s\n' "${S_NAME[$i]}" "${S_RESULT[$i]}" "${S_SECS[$i]}" "${S_NOTE[$i]}"
-    done
-    echo "gpu-check: $([ "$FAILED" = 0 ] && echo PASS || echo FAIL)"
-  } | tee "$OUTDIR/summary.txt"
+  for i in "${!S_RESULT[@]}"; do
+    [ "${S_RESULT[$i]}" = RUNNING ] && { echo "CUT in ${S_NAME[$i]}"; return; }
+  done
+  if [ "$FAILED" = 0 ]; then echo PASS; else echo FAIL; fi
 }
 
-pack_outdir() {
-  [ "${GPU_CHECK_PACK:-1}" = 1 ] || return 0
-  local files
-  files=$(cd "$OUTDIR" && ls -- *.log *.xml *.json 2>/dev/null)
-  [ -n "$files" ] || return 0
-  # shellcheck disable=SC2086
-  (cd "$OUTDIR" && tar czf logs.tar.gz $files && rm -f $files)
+summary_text() {
+  local i
+  echo "=== gpu-check $MODE ($(date -u +%Y-%m-%dT%H:%M:%SZ), $SECONDS s of a $BUDGET s budget) ==="
+  printf '%-10s | %-7s | %7s | %s\n' stage result seconds note
+  for i in "${!S_NAME[@]}"; do
+    printf '%-10s | %-7s | %7s | %s\n' "${S_NAME[$i]}" "${S_RESULT[$i]}" "${S_SECS[$i]}" "${S_NOTE[$i]}"
+  done
+  echo "gpu-check: $(verdict)"
 }
 
-# Lays the payload out under GPU_CHECK_WORK (a fresh copy each run).
-unpack_payload() {
-  PP=${GPU_CHECK_WORK:-/tmp/mlpx-gpu-prep}
-  [ -f "$PAYLOAD" ] || return 1
-  rm -rf "$PP" && mkdir -p "$PP" && tar -C "$PP" -xzf "$PAYLOAD"
-}
-
-do_run() {
-  OUTDIR=${1:-}
-  [ -n "$OUTDIR" ] || die "usage: scripts/gpu-check.sh $MODE OUTDIR"
-  mkdir -p "$OUTDIR" || die "cannot create $OUTDIR"
-  OUTDIR=$(realpath "$OUTDIR")
-  rm -f "$OUTDIR"/*.log "$OUTDIR"/*.xml "$OUTDIR"/*.json "$OUTDIR"/logs.tar.gz "$OUTDIR"/summary.txt
-  rm -f "$OUTDIR"/report.md
-  DEADLINE=$((SECONDS + BUDGET))
-  BIN=""
-  log "$MODE in $ROOT, results in $OUTDIR, budget $BUDGET s (sanitizer cap $CAP_SANITIZER s)"
-  unpack_payload || log "no $PAYLOAD: run 'scripts/gpu-check.sh prepare' here first and carry .gpu-prep"
-  RUN_LD=$PP/lib
-
-  stage_facts
-  stage_prebuilt || stage_build
-  if [ -n "$BIN" ]; then
-    local stage
-    for stage in "${RUN_STAGES[@]}"; do "stage_$stage"; done
-  else
-    record tests FAIL 0 "no binaries to run" 1
-  fi
-  print_failure_tails
-  if [ -f "$OUTDIR/speed.log" ]; then
-    echo
-    echo "=== speed (scripts/gpu-speed.py) ==="
-    tail -30 "$OUTDIR/speed.log"
-  fi
-  write_report >"$OUTDIR/report.md"
-  pack_outdir
-  summary
-  if [ "$MODE" = run ] && [ -n "$RESULTS" ]; then
-    append_report "$OUTDIR/report.md" && log "report appended to $RESULTS"
-  fi
-  exit "$FAILED"
-}
-
-# ---------------------------------------------------------------------------------------------
-# the report (OUTDIR/report.md, appended to docs/gpu-results.md)
-# ---------------------------------------------------------------------------------------------
-
-RESULTS=${GPU_CHECK_RESULTS-docs/gpu-results.md}
-case $RESULTS in "" | /*) ;; *) RESULTS=$ROOT/$RESULTS ;; esac
-
-# One section in Markdown: when, which GPU, which build, each stage's result, the speed table.
+# The report (Markdown): when, which GPU, which build, each stage's result, the speed table,
+# the failures' tails.
 write_report() {
-  local i built commit note
-  # shellcheck disable=SC1091,SC2153  # build.env (written by prepare) sets COMMIT, BUILT, ...
-  if [ "$BIN" = "$DEVICE_BUILD" ]; then
-    commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    built="built on this machine, CUDA architectures $(cuda_archs)"
-  else
-    commit=$( (. "$PREP/build.env" && echo "$COMMIT") 2>/dev/null || echo unknown)
-    built=$( (. "$PREP/build.env" && echo "prebuilt $BUILT, ${NVCC_VERSION:-nvcc ?}, CUDA architectures ${CUDA_ARCHS:-90}") 2>/dev/null)
-  fi
-  echo "## $(date -u '+%Y-%m-%d %H:%M UTC'): ${GPUS:-no GPU visible}, gpu-check $MODE $([ "$FAILED" = 0 ] && echo PASS || echo FAIL)"
+  local i note f
+  # shellcheck disable=SC1091,SC2153
+  local built
+  built=$( (. "$PP/build.env" && echo "commit $COMMIT, built $BUILT, ${NVCC_VERSION:-nvcc ?}, CUDA architectures $CUDA_ARCHS") 2>/dev/null)
+  echo "## $(date -u '+%Y-%m-%d %H:%M UTC'): ${GPUS:-no GPU visible}, gpu-check $MODE $(verdict)"
   echo
   echo "| | |"
   echo "| --- | --- |"
   echo "| GPU | ${GPUS:-none visible}${DRIVER:+ (driver $DRIVER)} |"
-  echo "| mlpx | commit $commit; ${built:-no binaries} |"
+  echo "| mlpx | ${built:-unknown build} |"
   echo "| machine | $(grep PRETTY_NAME /etc/os-release 2>/dev/null | cut -d= -f2 | tr -d '"'), $(nproc) cores |"
   echo "| time | $SECONDS s of a $BUDGET s budget |"
   echo
@@ -823,21 +605,140 @@ write_report() {
     note=${S_NOTE[$i]//|//}
     echo "| ${S_NAME[$i]} | ${S_RESULT[$i]} | ${S_SECS[$i]} | $note |"
   done
-  if [ -f "$OUTDIR/speed.log" ]; then
+  if [ -f "$LOGS/speed.log" ]; then
     echo
-    echo "Speed (scripts/gpu-speed.py):"
+    echo "Speed (scripts/gpu-speed.py; each row against its own precision's ceiling and PyTorch):"
     echo
     echo '```text'
-    tail -30 "$OUTDIR/speed.log"
+    grep -vE '^\+ ' "$LOGS/speed.log" | tail -40
     echo '```'
+  fi
+  for f in "${FAIL_LOGS[@]}"; do
+    [ -f "$f" ] || continue
+    echo
+    echo "$(basename "$f"), its failures and last lines:"
+    echo
+    echo '```text'
+    grep -E '^\[  FAILED  \]|ERROR SUMMARY|error:' "$f" | head -15
+    echo "..."
+    tail -15 "$f" | cut -c1-300
+    echo '```'
+  done
+}
+
+# atomic_write FILE: stdin into FILE through a temporary beside it (a kill leaves the old FILE
+# or the new one, never half of one).
+atomic_write() {
+  cat >"$1.tmp" && mv -f "$1.tmp" "$1"
+}
+
+# After every stage (and before it): summary.txt, report.md and logs.tar.gz, rewritten whole.
+# The logs are packed with each cut to its last 2 MiB, so the archive stays under 16 MiB.
+rewrite_out() {
+  summary_text | atomic_write "$OUTDIR/summary.txt"
+  write_report | atomic_write "$OUTDIR/report.md"
+  local f packed=$WORK/packed
+  rm -rf "$packed" && mkdir -p "$packed"
+  for f in "$LOGS"/*; do
+    [ -f "$f" ] || continue
+    if [ "$(stat -c %s "$f")" -gt 2097152 ]; then
+      { echo "[gpu-check: cut to its last 2 MiB]"; tail -c 2097152 "$f"; } >"$packed/$(basename "$f")"
+    else
+      cp "$f" "$packed/"
+    fi
+  done
+  tar -C "$packed" -czf "$OUTDIR/logs.tar.gz.tmp" . && mv -f "$OUTDIR/logs.tar.gz.tmp" "$OUTDIR/logs.tar.gz"
+  if [ -n "${GPU_CHECK_SNAPSHOTS:-}" ]; then # rehearse: OUTDIR as a kill here would leave it
+    local snap=$GPU_CHECK_SNAPSHOTS/$((++SNAPSHOT))-${S_NAME[-1]:-start}-${S_RESULT[-1]:-none}
+    mkdir -p "$snap" && cp "$OUTDIR"/* "$snap/"
+  fi
+  if [ -n "${GPU_CHECK_KILL_AFTER:-}" ] && [ "${S_NAME[-1]:-}" = "$GPU_CHECK_KILL_AFTER" ] &&
+    [ "${S_RESULT[-1]}" != RUNNING ]; then # rehearse: as the device's timeout would
+    kill -KILL 0
   fi
 }
 
-# append_report FILE: appends FILE to $RESULTS, which starts with a title when new.
-append_report() {
+# The payload's layout under GPU_CHECK_WORK (a fresh copy each run): by tar and xz, else by
+# Python's tarfile (an image without xz).
+unpack_payload() {
+  PP=$WORK/payload
+  rm -rf "$PP" && mkdir -p "$PP" || return 1
+  command -v xz >/dev/null && tar -C "$PP" -xJf "$PAYLOAD" 2>/dev/null && return 0
+  python3 - "$PAYLOAD" "$PP" <<'EOF'
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as tar:
+    if hasattr(tarfile, "fully_trusted_filter"):
+        tar.extractall(sys.argv[2], filter="fully_trusted")  # our own archive: links as packed
+    else:
+        tar.extractall(sys.argv[2])
+EOF
+}
+
+do_run() {
+  OUTDIR=${1:-}
+  [ -n "$OUTDIR" ] || die "usage: scripts/gpu-check.sh $MODE OUTDIR"
+  mkdir -p "$OUTDIR" || die "cannot create $OUTDIR"
+  OUTDIR=$(realpath "$OUTDIR")
+  rm -f "$OUTDIR"/summary.txt "$OUTDIR"/report.md "$OUTDIR"/logs.tar.gz
+  if [ ! -f "$PAYLOAD" ] || [ ! -d "$PREP/fashion-mnist" ]; then
+    local why="no prepared payload at ${PAYLOAD#"$ROOT"/} (and its fashion-mnist/): run 'scripts/gpu-check.sh prepare' on the build machine, then name \".gpu-prep\" in the device call's carry (carry: [\".gpu-prep\"])"
+    echo "gpu-check: refused to start: $why" | atomic_write "$OUTDIR/summary.txt"
+    die "$why"
+  fi
+  WORK=${GPU_CHECK_WORK:-/tmp/mlpx-gpu-prep}
+  LOGS=$WORK/logs
+  rm -rf "$LOGS" && mkdir -p "$LOGS"
+  DEADLINE=$((SECONDS + BUDGET))
+  unpack_payload || die "could not unpack $PAYLOAD into $WORK"
+  BIN=$PP/bin
+  DATA=$(realpath "$PREP/fashion-mnist")
+  # One rank needs no network: without this NCCL looks for an interface to bind (ncclGetUniqueId).
+  export NCCL_SOCKET_IFNAME=${NCCL_SOCKET_IFNAME:-lo}
+  # The GPU CLI test reads its rows from here (never silently from a fixed path).
+  export MLPX_FASHION_MNIST_DIR=$DATA
+  export PYTHONUNBUFFERED=1
+  STDBUF=()
+  command -v stdbuf >/dev/null && STDBUF=(stdbuf -oL -eL)
+  log "$MODE in $ROOT, results in $OUTDIR, budget $BUDGET s"
+  link_build_paths
+  setup_libs
+  local stage
+  STARTS=1
+  for stage in "${STAGES[@]}"; do
+    # A rerun of some stages (GPU_CHECK_STAGES="tests train"): facts always, the others left out.
+    if [ -n "${GPU_CHECK_STAGES:-}" ] && [ "$stage" != facts ] &&
+      [[ " $GPU_CHECK_STAGES " != *" $stage "* ]]; then
+      continue
+    fi
+    stage_open "$stage"
+    if [ "$STARTS" = 0 ] && [ "$stage" != facts ]; then
+      record "$stage" SKIP 0 "the binaries do not start here (see facts)"
+      FAILED=1
+    elif [ "$(limit "${CAP[$stage]}" "$DEADLINE")" -lt "${MIN[$stage]}" ]; then
+      record "$stage" SKIP 0 "out of the time budget"
+      # No verdict on the GPU without its tests and its training run.
+      [[ " tests train " == *" $stage "* ]] && FAILED=1
+    else
+      "stage_$stage"
+    fi
+    rewrite_out
+  done
+  summary_text
+  exit "$FAILED"
+}
+
+# ---------------------------------------------------------------------------------------------
+# record: append a report to docs/gpu-results.md
+# ---------------------------------------------------------------------------------------------
+
+RESULTS=${GPU_CHECK_RESULTS-docs/gpu-results.md}
+case $RESULTS in "" | /*) ;; *) RESULTS=$ROOT/$RESULTS ;; esac
+
+do_record() {
+  local report=${1:-}/report.md
+  [ -n "${1:-}" ] || die "usage: scripts/gpu-check.sh record OUTDIR"
   [ -n "$RESULTS" ] || die "GPU_CHECK_RESULTS is empty: nowhere to append the report"
-  [ -s "$1" ] || die "no report at $1"
-  mkdir -p "$(dirname "$RESULTS")" || die "cannot create $(dirname "$RESULTS")"
+  [ -s "$report" ] || die "no report at $report"
   if [ ! -s "$RESULTS" ]; then
     {
       echo "# GPU results"
@@ -847,67 +748,226 @@ append_report() {
       echo "GPU simulator (sim/) never go here."
     } >"$RESULTS"
   fi
-  { echo; cat "$1"; } >>"$RESULTS"
-}
-
-do_record() {
-  [ -n "${1:-}" ] || die "usage: scripts/gpu-check.sh record OUTDIR"
-  append_report "$1/report.md"
-  log "appended $1/report.md to $RESULTS"
+  { echo; cat "$report"; } >>"$RESULTS"
+  log "appended $report to $RESULTS"
 }
 
 # ---------------------------------------------------------------------------------------------
-# plan: the stages in order and their time limits, computed by the run's own stage_limit on a
-# simulated clock. Each stage is assumed to use its whole limit, or the seconds given as
-# STAGE=S (facts and prebuilt are assumed to take 10 s each unless given).
+# plan: the schedule, computed by the run's own limit() on a simulated clock
 # ---------------------------------------------------------------------------------------------
 
 do_plan() {
-  local arg name secs stage per cap min lim use note
-  declare -A assume=([facts]=10 [prebuilt]=10)
+  local arg name stage lim use note
+  declare -A assume=()
   for arg in "$@"; do
     [[ $arg =~ ^([a-z]+)=([0-9]+)$ ]] || die "plan: expected STAGE=SECONDS, got '$arg'"
-    name=${BASH_REMATCH[1]} secs=${BASH_REMATCH[2]}
-    [[ " facts prebuilt build ${RUN_STAGES[*]} " == *" $name "* ]] || die "plan: no stage '$name'"
-    assume[$name]=$secs
+    name=${BASH_REMATCH[1]}
+    [[ " ${STAGES[*]} " == *" $name "* ]] || die "plan: no stage '$name'"
+    assume[$name]=${BASH_REMATCH[2]}
   done
   PLAN_NOW=0
   DEADLINE=$BUDGET
-  echo "gpu-check plan: budget $BUDGET s (GPU_CHECK_BUDGET), the last $RESERVE s kept for the summary"
-  printf '%-10s | %6s | %7s | %9s | %6s | %s\n' stage starts per-run stage-cap limit assumed
-  printf '%-10s | %6s | %7s | %9s | %6s | %s\n' facts 0 - - - "${assume[facts]} s"
-  PLAN_NOW=${assume[facts]}
-  if [ -n "${assume[build]:-}" ]; then
-    lim=$(stage_limit "$CAP_BUILD")
-    printf '%-10s | %6s | %7s | %9s | %6s | %s\n' build "$PLAN_NOW" "$CAP_BUILD" - "$lim" "${assume[build]} s (fallback build)"
-    use=${assume[build]}
-  else
-    lim=$(stage_limit "$CAP_LIST")
-    printf '%-10s | %6s | %7s | %9s | %6s | %s\n' prebuilt "$PLAN_NOW" "$CAP_LIST" - "$lim" "${assume[prebuilt]} s"
-    use=${assume[prebuilt]}
-  fi
-  PLAN_NOW=$((PLAN_NOW + use))
-  for stage in "${RUN_STAGES[@]}"; do
-    case $stage in
-      tests) per=$CAP_TEST cap=$CAP_TESTS min=$MIN_TEST ;;
-      train) per=$CAP_TRAIN cap=$CAP_TRAIN min=$MIN_TRAIN ;;
-      nccl) per=$CAP_NCCL cap=$CAP_NCCL min=$MIN_NCCL ;;
-      bench) per=$CAP_BENCH cap=$CAP_BENCHES min=$MIN_BENCH ;;
-      speed) per=$CAP_SPEED cap=$CAP_SPEED min=$MIN_SPEED ;;
-      sanitizer) per=$CAP_SAN cap=$CAP_SANITIZER min=$MIN_SAN ;;
-    esac
-    lim=$(stage_limit "$cap")
-    if [ "$lim" -lt "$min" ]; then
-      use=0 note="skipped: under the $min s a run needs"
+  echo "gpu-check plan: budget $BUDGET s (GPU_CHECK_BUDGET), the last $RESERVE s kept for the last rewrite"
+  printf '%-10s | %6s | %4s | %6s | %s\n' stage starts cap limit assumed
+  for stage in "${STAGES[@]}"; do
+    lim=$(limit "${CAP[$stage]}" $((PLAN_NOW + CAP[$stage])))
+    if [ "$lim" -lt "${MIN[$stage]}" ]; then
+      use=0 note="skipped: under the ${MIN[$stage]} s it needs"
     else
       use=${assume[$stage]:-$lim}
       [ "$use" -gt "$lim" ] && use=$lim
       note="$use s"
     fi
-    printf '%-10s | %6s | %7s | %9s | %6s | %s\n' "$stage" "$PLAN_NOW" "$per" "$cap" "$lim" "$note"
+    printf '%-10s | %6s | %4s | %6s | %s\n' "$stage" "$PLAN_NOW" "${CAP[$stage]}" "$lim" "$note"
     PLAN_NOW=$((PLAN_NOW + use))
   done
   echo "ends by $((PLAN_NOW + RESERVE)) s at the latest (budget $BUDGET s)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# rehearse: the run path here, on the simulator build
+# ---------------------------------------------------------------------------------------------
+
+skip() {
+  echo "gpu-check rehearse: skipped: $*"
+  exit 77
+}
+
+REH_FAILS=0
+rcheck() { # rcheck DESCRIPTION COMMAND...
+  local what=$1
+  shift
+  if "$@"; then echo "ok   $what"; else echo "FAIL $what"; REH_FAILS=$((REH_FAILS + 1)); fi
+}
+
+# out_within_limits DIR: what a device call brings back: at most 8 plain files at the top, each
+# under 16 MiB, named in letters, digits, '.', '_' and '-'.
+out_within_limits() {
+  local n big odd
+  n=$(find "$1" -mindepth 1 | wc -l)
+  big=$(find "$1" -type f -size +$((OUT_MAX_MIB * 1024 - 1))k | wc -l)
+  odd=$(find "$1" -mindepth 1 \( -type d -o ! -regex '.*/[A-Za-z0-9._-]+' \) | wc -l)
+  [ "$n" -le "$OUT_MAX_FILES" ] && [ "$big" = 0 ] && [ "$odd" = 0 ]
+}
+
+# summary_stages DIR: the stage names of DIR/summary.txt, in order.
+summary_stages() { sed -nE 's/^([a-z]+) +\| [A-Z]+ .*/\1/p' "$1/summary.txt" | paste -sd' ' -; }
+
+do_rehearse() {
+  local out=${1:-/tmp/mlpx-gpu-rehearse} sim=${GPU_CHECK_SIM_BUILD:-$ROOT/build-sim} name
+  case $sim in /*) ;; *) sim=$ROOT/$sim ;; esac
+  grep -q '^MLPX_CUDA:STRING=SIM' "$sim/CMakeCache.txt" 2>/dev/null ||
+    skip "no simulator build at $sim (cmake --preset sim; GPU_CHECK_SIM_BUILD names another)"
+  for name in mlpx "${GPU_TEST_BINARIES[@]/#/tests/}"; do
+    [ -x "$sim/$name" ] || skip "$sim/$name is not built (ninja -C $sim mlpx_cli ${GPU_TEST_BINARIES[*]})"
+  done
+  for name in $FASHION_FILES; do
+    [ -f "$FASHION_SRC/$name" ] || skip "no $FASHION_SRC/$name (apt-get install dataset-fashion-mnist)"
+  done
+  T=$(mktemp -d /tmp/mlpx-gpu-rehearse.XXXXXX)
+  trap 'rm -rf "$T"' EXIT
+  mkdir -p "$out" && out=$(realpath "$out")
+
+  # The payload, packed by prepare's own code from the simulator build (linked, not copied),
+  # with the first 3,000 Fashion-MNIST training rows and 1,000 test rows (what the GPU CLI
+  # test reads). A real one (prepare's) is checked for size too.
+  if [ -f "$ROOT/.gpu-prep/payload.tar.xz" ]; then
+    local real
+    real=$(mib_of "$ROOT/.gpu-prep")
+    rcheck "prepare's .gpu-prep is $real MiB, within $MAX_MIB MiB" [ "$real" -le "$MAX_MIB" ]
+  fi
+  PREP=$T/prep PAYLOAD=$T/prep/payload.tar.xz
+  mkdir -p "$PREP"
+  printf "SOURCE_DIR=%s\nBINARY_DIR=%s\nNVCC_VERSION='(simulator)'\nCUDA_ARCHS='sim'\nBUILT='%s'\nCOMMIT='%s'\n" \
+    "$ROOT" "$sim" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    >"$PREP/build.env"
+  (pack_payload "$sim" "$T/stage" link) || { echo "FAIL packing the payload"; exit 1; }
+  prepare_fashion_mnist 3000 || { echo "FAIL writing the Fashion-MNIST rows"; exit 1; }
+  rcheck "the rehearsal payload is $(mib_of "$PREP") MiB, within $MAX_MIB MiB" [ "$(mib_of "$PREP")" -le "$MAX_MIB" ]
+
+  # Stand-ins: nvidia-smi names the simulated device; compute-sanitizer checks its arguments
+  # (racecheck limited to mlpx's kernels) and runs the program.
+  mkdir -p "$T/path"
+  cat >"$T/path/nvidia-smi" <<'EOF'
+#!/usr/bin/env bash
+case "$*" in
+  -L) echo "GPU 0: mlpx simulator (stand-in) (UUID: GPU-sim)" ;;
+  *query-gpu*) echo "sim" ;;
+  *) echo "nvidia-smi stand-in (rehearse): GPU 0 is the mlpx simulator" ;;
+esac
+EOF
+  cat >"$T/path/compute-sanitizer" <<'EOF'
+#!/usr/bin/env bash
+# compute-sanitizer stand-in (rehearse): records its arguments, then runs the program.
+echo "compute-sanitizer $*" >>"$REHEARSE_CALLS"
+tool=memcheck names=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --tool) tool=$2; shift 2 ;;
+    --kernel-name|--kernel-name-exclude) names="$names $1=$2"; shift 2 ;;
+    --leak-check|--racecheck-report|--error-exitcode) shift 2 ;;
+    -*) echo "compute-sanitizer stand-in: unknown option $1" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+if [ "$tool" = racecheck ] && [ -z "$names" ]; then
+  echo "compute-sanitizer stand-in: racecheck over every kernel (cuBLAS's, CUB's too)" >&2; exit 3
+fi
+"$@"
+rc=$?
+echo "========= ERROR SUMMARY: 0 errors (stand-in)"
+exit $rc
+EOF
+  chmod +x "$T/path"/*
+  export REHEARSE_CALLS=$T/calls.log
+  : >"$REHEARSE_CALLS"
+
+  # What the rehearsal shrinks: a few GPU tests per binary, one epoch, tiny speed models. The
+  # simulator build has ASan, whose runtime must otherwise be the first library loaded (the
+  # run's stdbuf preloads its own).
+  local env=(PATH="$T/path:$PATH" GPU_CHECK_PREP="$PREP" GPU_CHECK_WORK="$T/work"
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+    GPU_CHECK_TEST_FILTER="${REHEARSE_TEST_FILTER:-Tf32Parity.*:TensorCuda.*:BatchingCuda.*:NcclOneRank.CollectivesOnADeviceBuffer:GpuTrainCli.*}"
+    GPU_CHECK_TRAIN_EPOCHS=1 GPU_CHECK_TRAIN_MIN_ACCURACY=0.3 GPU_CHECK_NCCL_EPOCHS=1
+    GPU_CHECK_CAP_TEST=85 # the GPU CLI test alone takes 30 to 40 s on the simulator
+    GPU_CHECK_CONFIG_EXTRA='model.layers=[{"units":32,"activation":"relu"},{"units":10,"activation":"identity"}] train.batch_size=256'
+    GPU_CHECK_SPEED_ARGS="--models tiny --repeats 1" GPU_CHECK_SANITIZER_FILTER='Tf32Parity.*'
+    GPU_CHECK_BENCH_ARGS="--batch-sizes 128 --target 0 --seconds 0.2 --warmup 1 --max-seconds 5"
+    GPU_CHECK_BUDGET="${GPU_CHECK_BUDGET:-$BUDGET}")
+
+  # 1. The whole run, with OUTDIR copied at each rewrite (what a kill there would leave).
+  echo "gpu-check rehearse: the run path on $sim (results in $out)"
+  local t0=$SECONDS
+  env "${env[@]}" GPU_CHECK_SNAPSHOTS="$T/snaps" MODE_LABEL=rehearse bash "$SCRIPT" run "$out" >"$T/run.log" 2>&1
+  local rc=$?
+  sed 's/^/  | /' "$T/run.log" | tail -20
+  rcheck "the run ended (exit $rc) in $((SECONDS - t0)) s with a summary" [ -s "$out/summary.txt" ]
+  rcheck "its stages, in order: ${STAGES[*]}" [ "$(summary_stages "$out")" = "${STAGES[*]}" ]
+  for name in "${STAGES[@]}"; do
+    rcheck "stage $name passed" grep -qE "^$name +\| PASS " "$out/summary.txt"
+  done
+  rcheck "OUTDIR is within a device call's limits ($(ls "$out" | paste -sd' ' -))" out_within_limits "$out"
+  local listing
+  listing=$(tar -tzf "$out/logs.tar.gz" 2>/dev/null | sed 's|^\./||' | paste -sd' ' -)
+  for name in facts.log mlpx_parity_tests.log mlpx_parity_tests.xml mlpx_cli_tests.log train.log \
+    speed.log speed.json sanitizer-memcheck.log sanitizer-racecheck.log nccl-nccl.log nccl-host.log bench.log; do
+    rcheck "logs.tar.gz holds $name" grep -qw "$name" <<<"$listing"
+  done
+  rcheck "report.md has the stage table" grep -q '^| bench | PASS |' "$out/report.md"
+  rcheck "racecheck was limited to mlpx's kernels" grep -q -- '--tool racecheck .*--kernel-name kns=mlpx' "$REHEARSE_CALLS"
+  rcheck "the GPU CLI test read the payload's rows" \
+    bash -c "tar -xzOf '$out/logs.tar.gz' ./mlpx_cli_tests.log | grep -q 'Fashion-MNIST from $PREP/fashion-mnist'"
+  rcheck "the tf32 test said which math cuBLAS used" grep -q 'tf32 GEMM: ' "$out/summary.txt"
+  rcheck "speed: mlpx rows before PyTorch rows" \
+    bash -c "tar -xzOf '$out/logs.tar.gz' ./speed.log | awk '/^row /{ if (\$4 ~ /^torch/) t=1; else if (t) bad=1 } END { exit bad }'"
+
+  # 2. A kill at each stage boundary: the snapshots (OUTDIR right after each rewrite) hold a
+  # summary naming every stage so far, and logs that unpack.
+  local snap n=0 okays=0 want
+  for snap in "$T"/snaps/*; do
+    n=$((n + 1))
+    want=$(summary_stages "$snap")
+    if [ -s "$snap/summary.txt" ] && tar -tzf "$snap/logs.tar.gz" >/dev/null 2>&1 && [ -s "$snap/report.md" ] &&
+      out_within_limits "$snap"; then okays=$((okays + 1)); fi
+  done
+  rcheck "each of the $n rewrites (before and after each stage) left summary, report and logs ($okays whole)" \
+    [ "$n/$okays" = "$((2 * ${#STAGES[@]}))/$n" ]
+  # And one real SIGKILL of the whole run (its session: as the device's timeout ends a call)
+  # after the tests stage, which runs one GPU test here.
+  (env "${env[@]}" GPU_CHECK_KILL_AFTER=tests GPU_CHECK_TEST_FILTER='TensorCuda.*' \
+    setsid -w bash "$SCRIPT" run "$T/killed" >"$T/killed.log" 2>&1; true) 2>/dev/null
+  rcheck "killed after tests: the summary has facts, tests" [ "$(summary_stages "$T/killed")" = "facts tests" ]
+  rcheck "... and its logs unpack" tar -tzf "$T/killed/logs.tar.gz" >/dev/null
+  # Killed inside a stage (facts, whose PyTorch probe hangs here): the RUNNING row names it.
+  local py
+  py=$(command -v python3)
+  mkdir -p "$T/hang"
+  printf '#!/usr/bin/env bash
+case "$*" in *"import torch"*) exec sleep 600 ;; esac
+exec %s "$@"
+' "$py" >"$T/hang/python3"
+  chmod +x "$T/hang/python3"
+  (env "${env[@]}" PATH="$T/hang:$T/path:$PATH" setsid -w timeout -s KILL 10 bash "$SCRIPT" run "$T/cut" \
+    >"$T/cut.log" 2>&1; true) 2>/dev/null
+  rcheck "killed inside facts: the summary says 'CUT in facts'" grep -q '^gpu-check: CUT in facts' "$T/cut/summary.txt"
+
+  # 3. A missing payload: refused with the carry entry named.
+  env "${env[@]}" GPU_CHECK_PREP="$T/none" bash "$SCRIPT" run "$T/nopayload" >"$T/nopayload.log" 2>&1
+  rcheck "no payload: refused, naming carry .gpu-prep" grep -q 'refused to start.*carry: \[".gpu-prep"\]' "$T/nopayload/summary.txt"
+
+  # 4. The plan: the stage order, within 480 s, and each stage's time in the run within its cap.
+  local plan
+  plan=$(bash "$SCRIPT" plan)
+  rcheck "plan: the stages in order" [ "$(sed -nE 's/^([a-z]+) +\| +[0-9]+ .*/\1/p' <<<"$plan" | paste -sd' ' -)" = "${STAGES[*]}" ]
+  rcheck "plan: ends within 480 s, sanitizer included ($(tail -1 <<<"$plan"))" \
+    awk '/^ends by/ { exit !($3 <= 480) }' <<<"$plan"
+  for name in "${STAGES[@]}"; do
+    rcheck "stage $name took no longer than its cap (${CAP[$name]} s)" \
+      awk -v s="$name" -v c="${CAP[$name]}" -F' *[|] *' '$1 == s { exit !($3 <= c) }' "$out/summary.txt"
+  done
+  echo
+  if [ "$REH_FAILS" = 0 ]; then echo "gpu-check rehearse: PASS"; else echo "gpu-check rehearse: $REH_FAILS FAILED"; fi
+  [ "$REH_FAILS" = 0 ]
 }
 
 check_number() {
@@ -916,11 +976,14 @@ check_number() {
 
 MODE=${1:-}
 check_number GPU_CHECK_BUDGET "$BUDGET"
-check_number GPU_CHECK_SANITIZER_CAP "$CAP_SANITIZER"
+check_number GPU_CHECK_CAP_TEST "$CAP_TEST"
 case $MODE in
   prepare) do_prepare ;;
-  run) do_run "${2:-}" ;;
-  selftest) do_run "${2:-/tmp/mlpx-gpu-selftest}" ;;
+  run)
+    MODE=${MODE_LABEL:-run}
+    do_run "${2:-}"
+    ;;
+  rehearse) do_rehearse "${2:-}" ;;
   record) do_record "${2:-}" ;;
   plan)
     shift

@@ -1,24 +1,28 @@
 #!/usr/bin/env python3
 """GPU speed figures for mlpx (run on the GPU machine by scripts/gpu-check.sh, stage "speed").
 
-First the device's two ceilings, measured (METHOD.md): copy bandwidth (a large device-to-device
-copy, bytes read + written) and GEMM rates in fp32, tf32 and bf16 (torch.matmul on random data,
-warm-up, median of CUDA-event timings). Then training throughput for two models:
+First the device's ceilings, measured (METHOD.md): copy bandwidth (a large device-to-device
+copy, bytes read + written) and the square GEMM rate of each precision, fp32 (TF32 off), tf32
+and bf16 (torch.matmul on random data, warm-up, median of CUDA-event timings). Then training
+throughput, in each precision, of
 
   small  784-256-128-10, batch 128   (launch-bound: graph replay and fusion matter)
   large  784-4096x4-10, batch 4096   (GEMM-bound: cuBLAS speed matters)
 
-measured with `mlpx bench --json --device cuda` (Adam; fp32, and with bf16 GEMM inputs) and
-with PyTorch eager (Adam(fused=True)) and PyTorch with the whole step captured in a CUDA graph.
-Prints a table of samples/s, measured / ceiling (the larger of the GEMM time at the measured
-fp32 rate and Adam's 28 bytes per parameter at the measured copy bandwidth) and measured /
-PyTorch.
-Also reads the Google Benchmark JSON files in --bench-dir for their GPU rows.
+first by `mlpx bench --json --device cuda` (Adam; precision fp32, tf32, bf16), then by PyTorch
+eager (Adam(fused=True)) and PyTorch with the whole step captured in a CUDA graph: fp32 with
+TF32 off, tf32 with TF32 on, bf16 under autocast. Each row is printed as soon as it is
+measured ("row ..." lines), so a run cut short keeps them. The closing table compares like
+with like: a row's ceiling is its own precision's (the larger of the GEMM time at that
+precision's measured rate and Adam's 28 bytes per parameter at the measured copy bandwidth),
+and its "/torch" is against the faster PyTorch row of the same model and precision.
 
-Usage: gpu-speed.py --mlpx PATH [--json OUT.json] [--budget SECONDS] [--bench-dir DIR]
+Without PyTorch or a CUDA device for it (a rehearsal on the simulator), the ceilings and the
+PyTorch rows are left out and said so; the mlpx rows still run.
+
+Usage: gpu-speed.py --mlpx PATH [--json OUT.json] [--budget SECONDS] [--models small,large|tiny]
 """
 import argparse
-import glob
 import json
 import os
 import statistics
@@ -30,12 +34,51 @@ import time
 MODELS = {
     "small": {"inputs": 784, "hidden": [256, 128], "classes": 10, "batch": 128, "samples": 60000},
     "large": {"inputs": 784, "hidden": [4096] * 4, "classes": 10, "batch": 4096, "samples": 32768},
+    # For rehearsals on the simulator: seconds, not minutes.
+    "tiny": {"inputs": 16, "hidden": [16], "classes": 4, "batch": 32, "samples": 256},
 }
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def say(text=""):
+    print(text, flush=True)
 
 
 def weight_params(m):
     dims = [m["inputs"]] + m["hidden"] + [m["classes"]]
     return sum(a * b for a, b in zip(dims[:-1], dims[1:])), sum(dims[1:])
+
+
+def model_ceiling(m, precision, ceilings):
+    """Samples/s the device could reach for model m in `precision`: its GEMMs (6 flops per
+    weight per sample) at that precision's measured square-GEMM rate, or Adam's 28 bytes per
+    parameter at the measured copy bandwidth, whichever takes longer. None without ceilings."""
+    rate = ceilings.get(precision + "_TFLOPs")
+    copy = ceilings.get("copy_GBps")
+    if not rate or not copy:
+        return None
+    wp, bp = weight_params(m)
+    gemm_s = 6 * wp * m["batch"] / (rate * 1e12)
+    adam_s = 28 * (wp + bp) / (copy * 1e9)
+    return m["batch"] / max(gemm_s, adam_s)
+
+
+def table(models, ceilings, figures):
+    """The closing rows: (model, precision, runner, samples/s, / own ceiling, / torch of the
+    same precision). figures maps (model, precision, runner) to samples/s (None: failed)."""
+    rows = []
+    for (name, precision, runner), value in figures.items():
+        ceiling = model_ceiling(models[name], precision, ceilings)
+        torch_best = max([v for (n, p, r), v in figures.items()
+                          if n == name and p == precision and r.startswith("torch") and v] or [0])
+        rows.append((name, precision, runner, value,
+                     value / ceiling if value and ceiling else None,
+                     value / torch_best if value and torch_best else None))
+    return rows
+
+
+def fmt(v, spec):
+    return format(v, spec) if v is not None else "-"
 
 
 def cuda_time(torch, fn, warmup=3, reps=10):
@@ -54,7 +97,7 @@ def cuda_time(torch, fn, warmup=3, reps=10):
     return statistics.median(times)
 
 
-def ceilings(torch):
+def measure_ceilings(torch, size=8192):
     out = {}
     n = 1 << 28  # 1 GiB of float32: far past L2
     src = torch.rand(n, device="cuda")
@@ -62,7 +105,6 @@ def ceilings(torch):
     ms = cuda_time(torch, lambda: dst.copy_(src))
     out["copy_GBps"] = 2 * n * 4 / (ms * 1e-3) / 1e9
     del src, dst
-    size = 8192
     for name, dtype, tf32 in (("fp32", torch.float32, False), ("tf32", torch.float32, True),
                               ("bf16", torch.bfloat16, False)):
         torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -77,7 +119,7 @@ def ceilings(torch):
             k[0] += 1
             torch.matmul(a, b, out=c)
 
-        ms = cuda_time(torch, mm, warmup=3, reps=10)
+        ms = cuda_time(torch, mm)
         out[name + "_TFLOPs"] = 2 * size ** 3 / (ms * 1e-3) / 1e12
         del sets, c
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -85,7 +127,7 @@ def ceilings(torch):
     return out
 
 
-def mlpx_bench(mlpx, name, m, seconds, precision="fp32"):
+def mlpx_bench(mlpx, m, precision, seconds):
     cfg = {
         "device": "cuda",
         "precision": precision,
@@ -102,10 +144,14 @@ def mlpx_bench(mlpx, name, m, seconds, precision="fp32"):
     try:
         cmd = [mlpx, "bench", "--json", "--device", "cuda", "--config", path, "--batch-sizes",
                str(m["batch"]), "--target", "0", "--seconds", str(seconds)]
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 6 + 60)
+        env = dict(os.environ)
+        if os.environ.get("MLPX_LD_LIBRARY_PATH"):  # the payload's libraries, for mlpx alone
+            env["LD_LIBRARY_PATH"] = os.environ["MLPX_LD_LIBRARY_PATH"] + (
+                ":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 6 + 60,
+                             env=env)
         if res.returncode != 0:
-            print(f"mlpx bench ({name}, {precision}) failed: {res.stderr.strip()[-400:]}",
-                  file=sys.stderr)
+            say(f"mlpx bench ({precision}) failed: {res.stderr.strip()[-400:]}")
             return None
         rows = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
         return rows[0]["samples_per_s"] if rows else None
@@ -113,8 +159,10 @@ def mlpx_bench(mlpx, name, m, seconds, precision="fp32"):
         os.unlink(path)
 
 
-def torch_bench(torch, m, graph, seconds):
+def torch_bench(torch, m, precision, graph, seconds):
     nn = torch.nn
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = precision == "tf32"
     dims = [m["inputs"]] + m["hidden"]
     layers = []
     for a, b in zip(dims[:-1], dims[1:]):
@@ -133,7 +181,10 @@ def torch_bench(torch, m, graph, seconds):
 
     def step():
         opt.zero_grad(set_to_none=False)
-        loss = loss_fn(model(x), y)
+        # Without autocast's cast cache inside a captured graph (PyTorch's advice for capture).
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16",
+                            cache_enabled=not graph):
+            loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
 
@@ -174,22 +225,20 @@ def torch_bench(torch, m, graph, seconds):
         b.synchronize()
         times.append(a.elapsed_time(b) * 1e-3 / steps)
     del model, opt, x_all, y_all
+    torch.backends.cuda.matmul.allow_tf32 = False
     torch.cuda.empty_cache()
     return bsz / statistics.median(times)
 
 
-def bench_json_rows(directory):
-    rows = []
-    for f in sorted(glob.glob(os.path.join(directory or "", "mlpx_bench_*.json"))):
-        try:
-            data = json.load(open(f))
-        except (OSError, ValueError):
-            continue
-        for b in data.get("benchmarks", []):
-            if "Gpu" in b.get("name", "") or "Cuda" in b.get("name", ""):
-                rows.append((b["name"], b.get("real_time"), b.get("time_unit"),
-                             b.get("bytes_per_second"), b.get("items_per_second")))
-    return rows
+def load_torch():
+    """torch when it sees a CUDA device, else (None, why)."""
+    try:
+        import torch
+    except ImportError:
+        return None, "PyTorch is not installed"
+    if not torch.cuda.is_available():
+        return None, "PyTorch sees no CUDA device"
+    return torch, ""
 
 
 def main():
@@ -197,59 +246,75 @@ def main():
     ap.add_argument("--mlpx", required=True)
     ap.add_argument("--json", default="")
     ap.add_argument("--budget", type=float, default=80)
-    ap.add_argument("--bench-dir", default="")
+    ap.add_argument("--models", default="small,large")
+    ap.add_argument("--repeats", type=int, default=1, help="mlpx bench runs per row (best kept)")
     args = ap.parse_args()
     start = time.time()
-    import torch  # imported here so that --help works without it
+    names = [n for n in args.models.split(",") if n]
+    for n in names:
+        if n not in MODELS:
+            ap.error(f"expected models among {', '.join(MODELS)}, found '{n}'")
+    models = {n: MODELS[n] for n in names}
+    left = lambda: args.budget - (time.time() - start)  # noqa: E731
 
-    if not torch.cuda.is_available():
-        print("gpu-speed: no CUDA device for PyTorch", file=sys.stderr)
-        return 1
-    result = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
-    result["ceilings"] = c = ceilings(torch)
-    print(f"device {result['device']}  torch {result['torch']}")
-    print(f"copy {c['copy_GBps']:.0f} GB/s  fp32 {c['fp32_TFLOPs']:.1f}  "
-          f"tf32 {c['tf32_TFLOPs']:.1f}  bf16 {c['bf16_TFLOPs']:.1f} TFLOP/s (measured)")
-    per_item = max(3.0, (args.budget - (time.time() - start)) / 15)
-    result["models"] = {}
-    print(f"\n{'model':6} {'runner':14} {'samples/s':>12} {'/ceiling':>9} {'/torch':>8}")
-    for name, m in MODELS.items():
-        wp, bp = weight_params(m)
-        flops_per_sample = 6 * wp
-        gemm_s = flops_per_sample * m["batch"] / (c["fp32_TFLOPs"] * 1e12)
-        adam_s = 28 * (wp + bp) / (c["copy_GBps"] * 1e9)
-        ceiling = m["batch"] / max(gemm_s, adam_s)
-        figures = {}
-        if time.time() - start < args.budget:
-            figures["mlpx"] = mlpx_bench(args.mlpx, name, m, per_item)
-        if time.time() - start < args.budget:  # bf16 GEMM inputs (its ceiling is fp32's here)
-            figures["mlpx bf16"] = mlpx_bench(args.mlpx, name, m, per_item, "bf16")
-        for label, graph in (("torch eager", False), ("torch graph", True)):
-            if time.time() - start < args.budget:
-                try:
-                    figures[label] = torch_bench(torch, m, graph, per_item)
-                except Exception as e:  # report, keep going: the table is the point
-                    print(f"{label} ({name}) failed: {e}", file=sys.stderr)
-                    figures[label] = None
-        best_torch = max([v for k, v in figures.items() if k.startswith("torch") and v] or [0])
-        for label, v in figures.items():
-            if v is None:
-                print(f"{name:6} {label:14} {'-':>12}")
-                continue
-            rel = f"{v / best_torch:8.2f}" if best_torch else f"{'-':>8}"
-            print(f"{name:6} {label:14} {v:12.0f} {v / ceiling:9.3f} {rel}")
-        result["models"][name] = {"ceiling_samples_per_s": ceiling, **figures}
-    rows = bench_json_rows(args.bench_dir)
-    if rows:
-        print("\nGoogle Benchmark GPU rows (real time):")
-        for n, t, unit, bps, ips in rows[:20]:
-            extra = f"  {bps / 1e9:.0f} GB/s" if bps else ""
-            print(f"  {n:60} {t:10.2f} {unit}{extra}")
-        result["bench_rows"] = rows
+    torch, why = load_torch()
+    result = {"device": torch.cuda.get_device_name(0) if torch else None,
+              "torch": torch.__version__ if torch else None, "ceilings": {}, "rows": []}
+    if torch:
+        result["ceilings"] = c = measure_ceilings(torch)
+        say(f"device {result['device']}  torch {result['torch']}")
+        say(f"ceilings: copy {c['copy_GBps']:.0f} GB/s; square GEMM {c['fp32_TFLOPs']:.1f} fp32, "
+            f"{c['tf32_TFLOPs']:.1f} tf32, {c['bf16_TFLOPs']:.1f} bf16 TFLOP/s (measured)")
+    else:
+        say(f"ceilings and PyTorch rows: left out ({why})")
+    items = len(models) * len(PRECISIONS) * (3 if torch else 1)
+    # Each measurement's seconds: the budget over the rows, a third of it for start-up (a
+    # process, a CUDA context, a graph capture) and the untimed warm-up.
+    per_item = max(0.2 if "tiny" in models else 1.0, left() / max(items, 1) / 3)
+    figures = {}
+    say(f"\n{'':4}{'model':6} {'precision':9} {'runner':12} {'samples/s':>12} {'/ceiling':>9}")
+
+    def row(name, precision, runner, value):
+        figures[(name, precision, runner)] = value
+        ceiling = model_ceiling(models[name], precision, result["ceilings"])
+        say(f"row {name:6} {precision:9} {runner:12} {fmt(value, '12.0f'):>12} "
+            f"{fmt(value / ceiling if value and ceiling else None, '9.3f'):>9}")
+
+    # mlpx first: its rows are what this check is for.
+    for name, m in models.items():
+        for precision in PRECISIONS:
+            if left() <= 0:
+                break
+            best = None
+            for _ in range(max(1, args.repeats)):
+                v = mlpx_bench(args.mlpx, m, precision, per_item)
+                best = v if best is None or (v is not None and v > best) else best
+            row(name, precision, "mlpx", best)
+    if torch:
+        for name, m in models.items():
+            for precision in PRECISIONS:
+                for runner, graph in (("torch eager", False), ("torch graph", True)):
+                    if left() <= 0:
+                        break
+                    try:
+                        v = torch_bench(torch, m, precision, graph, per_item)
+                    except Exception as e:  # report, keep going: the table is the point
+                        say(f"{runner} ({name}, {precision}) failed: {e}")
+                        v = None
+                    row(name, precision, runner, v)
+
+    say(f"\n{'model':6} {'precision':9} {'runner':12} {'samples/s':>12} {'/ceiling':>9} {'/torch':>7}")
+    for name, precision, runner, value, to_ceiling, to_torch in table(models, result["ceilings"],
+                                                                      figures):
+        say(f"{name:6} {precision:9} {runner:12} {fmt(value, '12.0f'):>12} "
+            f"{fmt(to_ceiling, '9.3f'):>9} {fmt(to_torch, '7.2f'):>7}")
+        result["rows"].append({"model": name, "precision": precision, "runner": runner,
+                               "samples_per_s": value, "of_ceiling": to_ceiling,
+                               "of_torch": to_torch})
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
-    print(f"\ngpu-speed: {time.time() - start:.0f} s")
+    say(f"\ngpu-speed: {time.time() - start:.0f} s")
     return 0
 
 

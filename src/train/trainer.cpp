@@ -8,6 +8,7 @@
 #include "dist/device_communicator.h"
 #include "kernels/graph.h"
 #include "math/streams.h"
+#include "mlpx/device.h"
 #include "mlpx/error.h"
 #include "mlpx/loss.h"
 #include "mlpx/training.h"
@@ -389,6 +390,8 @@ EpochMetrics Trainer::run_epoch(double lr, const ProgressCallback& on_progress) 
     if (!on_progress(p)) break;
   }
   graph_.reset();  // waits for the last replay
+  // The epoch's time covers its device work: without a graph nothing above waited for it.
+  synchronize(model_.device());
   return finish_epoch(lr, first_step, done, seconds_since(start));
 }
 
