@@ -28,6 +28,7 @@
 #include "mlpx/device.h"
 #include "mlpx/error.h"
 #include "mlpx/gemm.h"
+#include "train/config_fields.h"
 
 namespace mlpx {
 
@@ -85,6 +86,45 @@ json& element_at(json& doc, const std::string& key) {
     }
   }
   return *node;
+}
+
+// Checks `key` against the config's table of keys (config_fields()): known, and a
+// hyperparameter. An array index names any element: "model.layers.0.units" is the table's
+// "model.layers[i].units". ValueError naming the key, with the nearest known one. A key with an
+// empty part is left to element_at to name.
+void check_searchable(const std::string& key) {
+  std::string path;
+  std::vector<std::string> indices;
+  std::istringstream parts(key);
+  for (std::string part; std::getline(parts, part, '.');) {
+    if (part.empty()) return;
+    const bool index = std::all_of(part.begin(), part.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c)) != 0;
+    });
+    if (index && !path.empty()) {
+      path += "[i]";
+      indices.push_back(part);
+    } else {
+      path += (path.empty() ? "" : ".") + part;
+    }
+  }
+  if (path.empty() || key.back() == '.') return;
+  static const std::vector<ConfigField> fields = config_fields();
+  const auto field = std::find_if(fields.begin(), fields.end(),
+                                  [&](const ConfigField& f) { return f.path == path; });
+  if (field == fields.end()) {
+    // The nearest key, spelled as the space spells it: "[i]" back to the key's own index.
+    std::string hint = detail::nearest_config_key(path);
+    size_t next = 0;
+    for (size_t at; (at = hint.find("[i]")) != std::string::npos;) {
+      hint.replace(at, 3, "." + (next < indices.size() ? indices[next++] : std::string("0")));
+    }
+    throw ValueError("space: " + key + ": unknown config key" +
+                     (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+  }
+  MLPX_CHECK(field->sweepable, ValueError, "space: ", key,
+             ": expected a hyperparameter, found a key a sweep may not search (", field->help,
+             "); `mlpx config --keys` marks the ones it may");
 }
 
 // A uniform double in [0, 1) from Philox: draw `param` of trial `index` under `seed`.
@@ -212,6 +252,7 @@ std::vector<SearchParam> parse_search_space(const std::string& json_text, const 
                ": expected one distribution ({\"choice\": [...]}, {\"uniform\": [lo, hi]}, "
                "{\"loguniform\": [lo, hi]} or {\"int\": [lo, hi]}), found ",
                dist.dump());
+    check_searchable(key);
     SearchParam p;
     p.key = key;
     const std::string kind = dist.begin().key();
