@@ -31,7 +31,9 @@ ALLOWED = {
     "src/dist": {"include/mlpx", "src/core", "kernels"},
     "src/train": {"include/mlpx", "src/math", "src/core", "src/ops", "src/nn", "src/io", "src/dist",
                   "kernels"},
-    "src/cli": {"include/mlpx", "src/train"},
+    # The tools above training: the hyperparameter sweep, the bench sweep, the init study.
+    "src/tune": {"include/mlpx", "src/math", "src/core", "src/ops", "src/nn", "src/io", "src/train"},
+    "src/cli": {"include/mlpx", "src/train", "src/tune"},
     "python/src": {"include/mlpx"},  # the Python extension: the public API only
 }
 # What a layer may take from a lower layer it otherwise does not reach.
@@ -40,7 +42,7 @@ ONLY = {("src/train", "kernels"): {"kernels/graph.h"}, ("src/dist", "kernels"): 
 
 PREFIX = {"mlpx": "include/mlpx", "kernels": "kernels", "math": "src/math", "core": "src/core",
           "cpu": "src/cpu", "ops": "src/ops", "nn": "src/nn", "train": "src/train", "io": "src/io",
-          "cli": "src/cli", "dist": "src/dist", "mlpx_sim": "sim"}
+          "cli": "src/cli", "dist": "src/dist", "tune": "src/tune", "mlpx_sim": "sim"}
 SOURCE = re.compile(r".*\.(h|cpp|cu|cuh)$")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
