@@ -601,19 +601,19 @@ std::vector<ConfigField> config_fields() {
   return fields;
 }
 
-std::string detail::nearest_config_key(const std::string& key) {
+std::string detail::nearest_config_key(const std::string& path) {
   std::set<std::string> paths;
   for (const ConfigField& f : config_fields()) {
     paths.insert(f.path);
     if (f.type == "array of objects") paths.insert(f.path + "[i]");  // an element's keys' parent
   }
-  // Walk the key down the table; at the first part it does not know, the nearest sibling.
+  // Walk the path down the table; at the first part it does not know, the nearest sibling.
   std::string prefix;
   size_t start = 0;
-  while (start <= key.size()) {
-    const size_t dot = key.find('.', start);
-    const std::string part = key.substr(start, dot == std::string::npos ? dot : dot - start);
-    const std::string rest = dot == std::string::npos ? "" : key.substr(dot);
+  while (start <= path.size()) {
+    const size_t dot = path.find('.', start);
+    const std::string part = path.substr(start, dot == std::string::npos ? dot : dot - start);
+    const std::string rest = dot == std::string::npos ? "" : path.substr(dot);
     const std::string here = prefix.empty() ? part : prefix + "." + part;
     if (!paths.count(here)) {
       std::set<std::string> siblings;
