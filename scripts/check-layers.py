@@ -32,7 +32,9 @@ ALLOWED = {
     "src/train": {"include/mlpx", "src/math", "src/core", "src/ops", "src/nn", "src/io", "src/dist",
                   "kernels"},
     "src/export": {"include/mlpx", "src/core", "src/io", "src/train"},
-    "src/cli": {"include/mlpx", "src/train", "src/export"},
+    # The tools above training: the hyperparameter sweep, the bench sweep, the init study.
+    "src/tune": {"include/mlpx", "src/math", "src/core", "src/ops", "src/nn", "src/io", "src/train"},
+    "src/cli": {"include/mlpx", "src/train", "src/tune", "src/export"},
     "python/src": {"include/mlpx"},  # the Python extension: the public API only
 }
 # What a layer may take from a lower layer it otherwise does not reach.
@@ -41,7 +43,8 @@ ONLY = {("src/train", "kernels"): {"kernels/graph.h"}, ("src/dist", "kernels"): 
 
 PREFIX = {"mlpx": "include/mlpx", "kernels": "kernels", "math": "src/math", "core": "src/core",
           "cpu": "src/cpu", "ops": "src/ops", "nn": "src/nn", "train": "src/train", "io": "src/io",
-          "cli": "src/cli", "dist": "src/dist", "export": "src/export", "mlpx_sim": "sim"}
+          "cli": "src/cli", "dist": "src/dist", "tune": "src/tune", "export": "src/export",
+          "mlpx_sim": "sim"}
 SOURCE = re.compile(r".*\.(h|cpp|cu|cuh)$")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

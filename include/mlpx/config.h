@@ -168,4 +168,19 @@ struct Config : TrainerOptions {
   void validate() const;
 };
 
+// One key of the config file, as the one table of keys declares it (`mlpx config --keys`).
+struct ConfigField {
+  std::string path;          // "optimizer.lr"; a layer's keys "model.layers[i].units"
+  std::string type;          // "integer", "number", "boolean", "string", "array of integers",
+                             // "object", "object or null", "array of objects"
+  std::string default_json;  // the default as JSON ("null": unset; "": an object, or required)
+  std::string range;         // the values it takes beyond its type ("" if any): ">= 1",
+                             // "a fraction in [0, 1)", the names of an enum
+  std::string help;          // what it is for, one line
+  bool sweepable = false;    // a hyperparameter `mlpx sweep` may search (an object: all inside)
+};
+
+// Every key of the config file in the file's order, objects before the keys inside them.
+std::vector<ConfigField> config_fields();
+
 }  // namespace mlpx

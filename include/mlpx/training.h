@@ -20,16 +20,6 @@
 
 namespace mlpx {
 
-namespace cuda {
-class StepGraph;  // a captured training step (CUDA builds only)
-}
-namespace dist {
-class Communicator;        // the ranks of a data-parallel job (src/dist/communicator.h)
-class DeviceCommunicator;  // their collectives on a GPU's buffers: NCCL
-struct GradientBucket;     // a run of the gradients all-reduced as one call
-struct Shard;              // one rank's contiguous part of a range (src/dist/communicator.h)
-}  // namespace dist
-
 // Classification sets are scored by accuracy (r2 and mse NaN), regression sets by R^2 and
 // MSE (accuracy NaN).
 struct Evaluation {
@@ -43,10 +33,8 @@ struct Evaluation {
 
 // Mean loss and accuracy (regression: R^2 and MSE) of `model` on `data` (same device), in
 // batches of `batch` rows. Touches no gradient buffer. One host synchronisation at the end.
-// With `ranks` (every rank holding the same model and data), each rank scores its 1/N of the
-// rows and the sums are reduced: every rank gets the whole set's figures.
-Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int64_t batch = 4096,
-                    dist::Communicator* ranks = nullptr);
+// (run_training's data-parallel form, where each rank scores its share: src/train/data_parallel.h.)
+Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int64_t batch = 4096);
 
 struct EpochMetrics {
   int64_t epoch = 0;  // 1-based
@@ -83,19 +71,16 @@ class Trainer {
   // Trains `model` in place (it must outlive the trainer) on `train` (held by value: its
   // tensors are shared handles, so nothing is copied and nothing can dangle). Both on one
   // device; the trainer allocates its batch buffers and the optimizer's state there. A Config
-  // passes as its TrainerOptions part.
-  // Data parallel: with `ranks` of N > 1 (which must outlive the trainer), every rank holds the
-  // same data and the same initial model, and every epoch takes the same global shuffle.
-  // Rank r runs rows [floor(b r / N), floor(b (r + 1) / N)) of every batch of b rows (the last,
-  // short batch included; a rank with no rows contributes a zero gradient); the gradients are
-  // summed over the ranks (each already divided by b) before the optimizer step, so every rank
-  // applies the same update. The loss and accuracy are reduced once per epoch. Needs
-  // batch_size >= N. On a CUDA device, train.collectives decides how the gradients travel:
-  // NCCL on the device's stream (the step stays one CUDA graph), or MPI through host copies
-  // (the step then runs without a CUDA graph).
-  Trainer(TrainerOptions options, Sequential& model, Dataset train,
-          dist::Communicator* ranks = nullptr);
+  // passes as its TrainerOptions part. One process alone; run_training's data-parallel trainer
+  // (every rank runs its share of each batch, and the gradients are summed over the ranks before
+  // the optimizer step) is built by src/train/data_parallel.h.
+  Trainer(TrainerOptions options, Sequential& model, Dataset train);
+  // The trainer its implementation describes (what src/train/data_parallel.h builds).
+  struct Impl;
+  explicit Trainer(std::unique_ptr<Impl> impl);
   ~Trainer();
+  Trainer(Trainer&&) noexcept;
+  Trainer& operator=(Trainer&&) noexcept;
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
@@ -110,16 +95,16 @@ class Trainer {
   EpochMetrics run_epoch(double lr, const ProgressCallback& on_progress = nullptr);
 
   // Steps run as CUDA graph replays so far (0 on the CPU, or with train.cuda_graph false).
-  int64_t graph_replays() const { return graph_replays_; }
+  int64_t graph_replays() const;
   // Whether the gradients are summed by NCCL on the model's GPU (train.collectives).
-  bool reduces_on_device() const { return device_ranks_ != nullptr; }
+  bool reduces_on_device() const;
 
-  int64_t epoch() const { return epoch_; }
-  int64_t batch_size() const { return batch_size_; }
-  const TrainerOptions& options() const { return options_; }
+  int64_t epoch() const;
+  int64_t batch_size() const;  // the global batch: train.batch_size, or the whole set
+  const TrainerOptions& options() const;
   // This rank's optimizer: with train.shard_optimizer on N > 1 ranks, its state covers only
-  // this rank's shard of the parameters (see dist::shard_of).
-  Optimizer& optimizer() { return optimizer_; }
+  // this rank's shard of the parameters.
+  Optimizer& optimizer();
   // The optimizer's whole state, flat [num_params] buffers by torch name, as a checkpoint
   // stores it. Sharded, the ranks' shards are gathered: every rank must call it at the same
   // point (a collective); the buffers are then on the CPU.
@@ -130,50 +115,7 @@ class Trainer {
                const std::vector<std::pair<std::string, Tensor>>& optimizer_state);
 
  private:
-  void begin_epoch(int64_t batches);
-  // This rank's rows of a batch of `rows` rows (all of them alone).
-  dist::Shard share_of(int64_t rows) const;
-  bool data_parallel() const;
-  // One batch of the whole training set on one rank: read in place, not gathered.
-  bool reads_whole_set_in_place() const;
-  // train.shard_optimizer with ranks to share with (or a one-rank NCCL communicator, whose
-  // one shard is the whole buffer).
-  bool sharded() const;
-  void reduce_gradients();
-  // NCCL on several buckets: each bucket's all-reduce starts as soon as its layers' backward is
-  // enqueued (train.bucket_mb), and the step waits for them after the whole backward.
-  bool overlaps_reduction() const;
-  void start_buckets_after(size_t layer);
-  void sharded_update(double lr);
-  void run_step(int64_t rows, double lr, bool may_replay);
-  void enqueue_step(int64_t rows, double lr);
-  EpochMetrics finish_epoch(double lr, int64_t first_step, int64_t batches_run, double seconds);
-
-  TrainerOptions options_;
-  Sequential& model_;
-  Dataset train_;
-  dist::Communicator* ranks_;
-  std::unique_ptr<dist::DeviceCommunicator> device_ranks_;  // NCCL (train.collectives)
-  std::vector<dist::GradientBucket> buckets_;               // with NCCL, last layer's first
-  int64_t batch_size_;                                      // the global batch
-  int64_t local_capacity_;  // the most rows this rank runs in one step
-  Tensor host_grads_;       // a CUDA model's gradients on the host for the MPI all-reduce
-  // train.shard_optimizer: this rank's shard of the flat parameters [first, first + count),
-  // its reduced gradients (on the model's device), and host copies for the MPI calls.
-  int64_t shard_first_ = 0, shard_count_ = 0;
-  Tensor grad_shard_, host_grad_shard_, host_params_;
-  int64_t epoch_ = 0;
-  Optimizer optimizer_;
-  Tensor batch_x_, batch_labels_, batch_targets_, row_loss_, grad_;
-  double train_target_variance_ = 0.0;  // regression: R^2's baseline on the training set
-  // The step's device-side state, so that one enqueued (or captured) step serves every batch:
-  // order_ int32 [N] (this epoch's shuffle), position_ int32 [1] (the batch's index in the
-  // epoch), loss_scratch_ [1] (the batch loss before it moves to its slot in batch_losses_
-  // [batches]), correct_ int32 [1], nonfinite_flag_ int32 [4] (train.on_nonfinite "skip").
-  Tensor order_, position_, loss_scratch_, batch_losses_, correct_, nonfinite_flag_;
-  std::unique_ptr<cuda::StepGraph> graph_;  // this epoch's captured step, once captured
-  bool graph_enabled_ = false;
-  int64_t graph_replays_ = 0;
+  std::unique_ptr<Impl> impl_;
 };
 
 // What run_training tells its caller as it goes. Every callback may be empty.

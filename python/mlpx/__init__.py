@@ -33,7 +33,8 @@ from ._mlpx import ConfigError, DataError, Error
 
 __all__ = [
     "Config", "ConfigError", "DataError", "Error", "Model", "TrainResult", "__version__",
-    "built_with_cuda", "cuda_available", "cuda_device_count", "load", "load_array", "train",
+    "built_with_cuda", "config_keys", "cuda_available", "cuda_device_count", "load", "load_array",
+    "train",
 ]
 
 __version__: str = _mlpx.version()
@@ -76,6 +77,16 @@ def _merge(base: Dict[str, Any], overrides: Mapping[str, Any]) -> Dict[str, Any]
     return out
 
 
+def config_keys() -> List[Dict[str, Any]]:
+    """Every key of the config file, from the one table the library reads and writes configs
+    with (``mlpx config --keys``), in the file's order: ``path`` ("optimizer.lr"; a layer's keys
+    "model.layers[i].units"), ``type``, ``default`` (None: unset or required), ``range`` (in
+    words; "" when any value of the type), ``help`` and ``sweepable`` (``mlpx sweep`` may search
+    it). The top-level paths are the keywords :class:`Config` takes."""
+    return [dict(f, default=json.loads(f["default"]) if f["default"] else None)
+            for f in _mlpx.config_fields()]
+
+
 class Config:
     """The training configuration of ``mlpx train``: every key has a default.
 
@@ -84,6 +95,7 @@ class Config:
     relative to its folder); keywords lay top-level keys over either
     (``Config("run.json", seed=1, train={"epochs": 3})``: nested dicts merge). Unknown keys,
     wrong types and bad values raise :class:`ConfigError` with the command line's message.
+    The keys, with their types, defaults and ranges: :func:`config_keys`.
     """
 
     def __init__(self, source: Union[None, "Config", Mapping[str, Any], PathLike] = None,

@@ -612,6 +612,21 @@ NB_MODULE(_mlpx, m) {
   m.def("built_with_cuda", &mlpx::built_with_cuda);
   m.def("onnx_export_available", &mlpx::onnx_export_available);
   m.def("cuda_device_count", &mlpx::cuda_device_count);
+  // The config file's keys, one dict each, from the one table (mlpx::config_fields()).
+  m.def("config_fields", [] {
+    nb::list out;
+    for (const mlpx::ConfigField& f : mlpx::config_fields()) {
+      nb::dict d;
+      d["path"] = f.path;
+      d["type"] = f.type;
+      d["default"] = f.default_json;
+      d["range"] = f.range;
+      d["help"] = f.help;
+      d["sweepable"] = f.sweepable;
+      out.append(d);
+    }
+    return out;
+  });
 
   nb::class_<mlpx::Config>(m, "NativeConfig")
       .def_static("from_json", &parse_config, "text"_a)

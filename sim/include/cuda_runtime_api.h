@@ -1,6 +1,6 @@
 // The simulator's stand-in for <cuda_runtime_api.h>: the CUDA runtime calls mlpx makes, with
 // CUDA's types, numeric error codes and semantics as far as sim/README.md ("The runtime")
-// describes them. Implemented by sim/src/runtime.cpp: device memory is host memory with guard
+// describes them. Implemented by sim/src/runtime*.cpp: device memory is host memory with guard
 // pages and a poison fill, stream work runs on the CPU when the program synchronises, and
 // graph capture records stream work and enforces capture's rules.
 #pragma once

@@ -1,7 +1,7 @@
 // mlpx bench: sweeps batch sizes (SGD .. mini-batch .. full-batch GD) and reports, per batch
 // size, training-step throughput, the time of one epoch and the time to a test accuracy; a
 // table, JSON lines (--json) and a gnuplot picture (--plot).
-#include "train/bench.h"
+#include "tune/bench.h"
 
 #include <algorithm>
 #include <cmath>

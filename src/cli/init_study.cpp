@@ -1,7 +1,7 @@
 // mlpx init-study: how weight initialisation shapes the activations of a deep sigmoid / tanh /
 // relu stack (see mlpx/init_study.h). Writes DIR/init_study.csv, and DIR/init_study.png (one
 // row of per-layer histograms per init/activation pair) through gnuplot.
-#include "train/init_study.h"
+#include "tune/init_study.h"
 
 #include <algorithm>
 #include <cstdio>

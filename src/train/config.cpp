@@ -10,11 +10,13 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "core/names.h"
 #include "mlpx/error.h"
+#include "train/config_fields.h"
 
 namespace mlpx {
 
@@ -22,17 +24,6 @@ using nlohmann::json;
 
 namespace {
 
-const char* json_type_name(const json& value) {
-  if (value.is_boolean()) return "a boolean";
-  if (value.is_number_integer() || value.is_number_unsigned()) return "an integer";
-  if (value.is_number()) return "a number";
-  if (value.is_string()) return "a string";
-  if (value.is_array()) return "an array";
-  if (value.is_object()) return "an object";
-  return "null";
-}
-
-// Reads one JSON object against a fixed set of keys; each read names its key path in errors.
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
@@ -48,9 +39,20 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
-// The known key a user probably meant by `unknown`: the name PyTorch or Keras gives it
-// (learning_rate is lr here), a key it abbreviates, or one a typo or two away. "" if none.
-std::string nearest_key(const std::string& unknown, const std::set<std::string>& known) {
+const char* json_type_name(const json& value) {
+  if (value.is_boolean()) return "a boolean";
+  if (value.is_number_integer() || value.is_number_unsigned()) return "an integer";
+  if (value.is_number()) return "a number";
+  if (value.is_string()) return "a string";
+  if (value.is_array()) return "an array";
+  if (value.is_object()) return "an object";
+  return "null";
+}
+
+}  // namespace
+
+// The name PyTorch or Keras gives a key (learning_rate is lr here) comes first.
+std::string detail::nearest_key(const std::string& unknown, const std::set<std::string>& known) {
   static const std::pair<const char*, const char*> kOtherNames[] = {
       {"learning_rate", "lr"}, {"learningrate", "lr"},    {"betas", "beta1"},
       {"epsilon", "eps"},      {"num_epochs", "epochs"},  {"n_epochs", "epochs"},
@@ -71,6 +73,9 @@ std::string nearest_key(const std::string& unknown, const std::set<std::string>&
   return best;
 }
 
+namespace {
+
+// Reads one JSON object against a fixed set of keys; each read names its key path in errors.
 class ObjectReader {
  public:
   ObjectReader(const json& object, std::string path) : object_(object), path_(std::move(path)) {
@@ -83,7 +88,7 @@ class ObjectReader {
   void reject_unknown_keys() const {
     for (const auto& item : object_.items()) {
       if (seen_.count(item.key())) continue;
-      const std::string hint = nearest_key(item.key(), seen_);
+      const std::string hint = detail::nearest_key(item.key(), seen_);
       throw ValueError("config: unknown key '" + key(item.key()) + "'" +
                        (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
     }
@@ -172,12 +177,323 @@ class ObjectReader {
   std::set<std::string> seen_;
 };
 
-void read_files(ObjectReader& r, const std::string& name, FilePair& files) {
-  r.read_object(name, [&](ObjectReader& f) {
-    f.read("x", files.x);
-    f.read("y", files.y);
-  });
+// The visitors of config_fields.h's walk: reading a JSON document into a Config, writing a Config
+// as JSON, checking its numbers against their ranges, and listing the keys.
+
+// Reads each key of the walk from the document (each ObjectReader remembers the keys asked for,
+// so the unknown ones, and the nearest known one, come from the same walk).
+class FieldReader {
+ public:
+  explicit FieldReader(ObjectReader& root) { stack_.push_back(&root); }
+
+  template <typename T>
+  void value(const char* name, T& out, const detail::FieldInfo& info) {
+    ObjectReader& r = *stack_.back();
+    if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, double> ||
+                  std::is_same_v<T, std::string>) {
+      r.read(name, out);
+    } else if constexpr (std::is_integral_v<T>) {
+      // Every integer key has a least value (config_fields.h); none is negative.
+      r.read_int(name, out,
+                 std::isinf(info.range.low) ? int64_t{0} : static_cast<int64_t>(info.range.low));
+    } else if constexpr (std::is_same_v<T, std::optional<double>>) {
+      if (r.find(name)) {
+        double given = 0;
+        r.read(name, given);
+        out = given;
+      }
+    } else {
+      static_assert(std::is_same_v<T, std::vector<int>>, "a key of an unknown type");
+      read_epochs(r, name, out);
+    }
+    MLPX_CHECK(!info.required || r.find(name), ValueError, "config: ", r.key(name), ": expected ",
+               info.help, ", found none");
+  }
+  void value_shown(const char* name, std::optional<double>& out, double /*shown*/,
+                   const detail::FieldInfo& info) {
+    value(name, out, info);
+  }
+  template <typename Enum, size_t N>
+  void enumerated(const char* name, Enum& out, const detail::EnumName<Enum> (&names)[N],
+                  const detail::FieldInfo& /*info*/) {
+    stack_.back()->read_enum(name, out, names);
+  }
+  template <typename Body>
+  void object(const char* name, const char* /*help*/, const Body& body) {
+    stack_.back()->read_object(name, [&](ObjectReader& sub) {
+      stack_.push_back(&sub);
+      body();
+      stack_.pop_back();
+    });
+  }
+  template <typename T, typename Body>
+  void optional_object(const char* name, std::optional<T>& out, const char* /*help*/,
+                       const Body& body) {
+    const json* given = stack_.back()->find(name);
+    if (given == nullptr || given->is_null()) return;
+    T value;
+    stack_.back()->read_object(name, [&](ObjectReader& sub) {
+      stack_.push_back(&sub);
+      body(value);
+      stack_.pop_back();
+    });
+    out = value;
+  }
+  template <typename T, typename Body>
+  void array(const char* name, std::vector<T>& out, const char* /*help*/, const Body& body) {
+    ObjectReader& r = *stack_.back();
+    const json* given = r.find(name);
+    if (given == nullptr) return;
+    MLPX_CHECK(given->is_array(), ValueError, "config: ", r.key(name),
+               ": expected an array, found ", json_type_name(*given));
+    out.clear();
+    for (size_t i = 0; i < given->size(); ++i) {
+      ObjectReader element((*given)[i], r.key(name) + "[" + std::to_string(i) + "]");
+      T value;
+      stack_.push_back(&element);
+      body(value);
+      stack_.pop_back();
+      element.reject_unknown_keys();
+      out.push_back(value);
+    }
+  }
+
+ private:
+  // An array of epochs (schedule.milestones): integers that fit an int.
+  static void read_epochs(ObjectReader& r, const char* name, std::vector<int>& out) {
+    const json* given = r.find(name);
+    if (given == nullptr) return;
+    MLPX_CHECK(given->is_array(), ValueError, "config: ", r.key(name),
+               ": expected an array, found ", json_type_name(*given));
+    out.clear();
+    for (const json& m : *given) {
+      MLPX_CHECK(m.is_number_integer(), ValueError, "config: ", r.key(name),
+                 ": expected integers, found ", json_type_name(m));
+      // Checked before narrowing: 4294967298 must not become 2.
+      MLPX_CHECK(m.is_number_unsigned() ? m.get<uint64_t>() <= std::numeric_limits<int>::max()
+                                        : m.get<int64_t>() >= std::numeric_limits<int>::min(),
+                 ValueError, "config: ", r.key(name), ": expected epochs of at most ",
+                 std::numeric_limits<int>::max(), ", found ", m.dump());
+      out.push_back(m.get<int>());
+    }
+  }
+
+  std::vector<ObjectReader*> stack_;
+};
+
+// Writes every key of the walk into a JSON object (unset optional keys left out).
+class FieldWriter {
+ public:
+  explicit FieldWriter(json& root) { stack_.push_back(&root); }
+
+  template <typename T>
+  void value(const char* name, const T& v, const detail::FieldInfo& /*info*/) {
+    if constexpr (std::is_same_v<T, std::optional<double>>) {
+      if (v) (*stack_.back())[name] = *v;
+    } else {
+      (*stack_.back())[name] = v;
+    }
+  }
+  void value_shown(const char* name, const std::optional<double>& v, double shown,
+                   const detail::FieldInfo& /*info*/) {
+    (*stack_.back())[name] = v.value_or(shown);
+  }
+  template <typename Enum, size_t N>
+  void enumerated(const char* name, const Enum& v, const detail::EnumName<Enum> (&names)[N],
+                  const detail::FieldInfo& /*info*/) {
+    (*stack_.back())[name] = detail::enum_name(names, v);
+  }
+  template <typename Body>
+  void object(const char* name, const char* /*help*/, const Body& body) {
+    json& sub = (*stack_.back())[name] = json::object();
+    stack_.push_back(&sub);
+    body();
+    stack_.pop_back();
+  }
+  template <typename T, typename Body>
+  void optional_object(const char* name, const std::optional<T>& v, const char* help,
+                       const Body& body) {
+    if (!v) return;
+    object(name, help, [&] { body(*v); });
+  }
+  template <typename T, typename Body>
+  void array(const char* name, const std::vector<T>& values, const char* /*help*/,
+             const Body& body) {
+    json out = json::array();
+    for (const T& v : values) {
+      json element = json::object();
+      stack_.push_back(&element);
+      body(v);
+      stack_.pop_back();
+      out.push_back(element);
+    }
+    (*stack_.back())[name] = out;
+  }
+
+ private:
+  std::vector<json*> stack_;
+};
+
+// The dotted path of the key being visited: "optimizer.lr", "model.layers[0].dropout".
+class FieldPath {
+ public:
+  std::string of(const char* name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
+  template <typename Body>
+  void inside(const std::string& path, const Body& body) {
+    const std::string saved = prefix_;
+    prefix_ = path;
+    body();
+    prefix_ = saved;
+  }
+
+ private:
+  std::string prefix_;
+};
+
+// How an error names a range: its words, else ">= low" or "in [low, high)".
+std::string range_words(const detail::Range& range) {
+  if (range.words != nullptr) return range.words;
+  std::ostringstream out;
+  if (std::isinf(range.high)) {
+    out << ">= " << range.low;
+  } else {
+    out << "in [" << range.low << ", " << range.high << (range.high_open ? ")" : "]");
+  }
+  return out.str();
 }
+
+// Checks every number of a Config against its key's range (what Config::validate asks of a
+// config built in code as well as one read from a file).
+class RangeChecker {
+ public:
+  template <typename T>
+  void value(const char* name, const T& v, const detail::FieldInfo& info) {
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+      const detail::Range& range = info.range;
+      if (range.contains(static_cast<double>(v))) return;
+      if (std::is_integral_v<T>) {
+        throw ValueError(detail::concat("config: ", path_.of(name), ": expected an integer >= ",
+                                        static_cast<int64_t>(range.low), ", found ", v));
+      }
+      throw ValueError(detail::concat("config: ", path_.of(name), ": expected ", range_words(range),
+                                      ", found ", v));
+    }
+  }
+  void value_shown(const char*, const std::optional<double>&, double, const detail::FieldInfo&) {}
+  template <typename Enum, size_t N>
+  void enumerated(const char*, const Enum&, const detail::EnumName<Enum> (&)[N],
+                  const detail::FieldInfo&) {}
+  template <typename Body>
+  void object(const char* name, const char*, const Body& body) {
+    path_.inside(path_.of(name), body);
+  }
+  template <typename T, typename Body>
+  void optional_object(const char* name, const std::optional<T>& v, const char*, const Body& body) {
+    if (v) path_.inside(path_.of(name), [&] { body(*v); });
+  }
+  template <typename T, typename Body>
+  void array(const char* name, const std::vector<T>& values, const char*, const Body& body) {
+    for (size_t i = 0; i < values.size(); ++i) {
+      path_.inside(path_.of(name) + "[" + std::to_string(i) + "]", [&] { body(values[i]); });
+    }
+  }
+
+ private:
+  FieldPath path_;
+};
+
+// Lists the keys of the walk over a default Config, with their defaults.
+class FieldLister {
+ public:
+  explicit FieldLister(const json& defaults) : defaults_(defaults) {}
+
+  template <typename T>
+  void value(const char* name, const T& v, const detail::FieldInfo& info) {
+    ConfigField f = field(name, info);
+    if constexpr (std::is_same_v<T, bool>) {
+      f.type = "boolean";
+    } else if constexpr (std::is_integral_v<T>) {
+      f.type = "integer";
+    } else if constexpr (std::is_same_v<T, double> || std::is_same_v<T, std::optional<double>>) {
+      f.type = "number";
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      f.type = "string";
+    } else {
+      f.type = "array of integers";
+    }
+    if constexpr (std::is_same_v<T, std::optional<double>>) {
+      f.default_json = v ? json(*v).dump() : "null";
+    } else {
+      f.default_json = json(v).dump();
+    }
+    if (info.required) f.default_json = "";
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+      if (!std::isinf(info.range.low) || !std::isinf(info.range.high)) {
+        f.range = range_words(info.range);
+      }
+    }
+    fields_.push_back(f);
+  }
+  void value_shown(const char* name, const std::optional<double>& v, double shown,
+                   const detail::FieldInfo& info) {
+    ConfigField f = field(name, info);
+    f.type = "number";
+    f.default_json = json(v.value_or(shown)).dump();
+    fields_.push_back(f);
+  }
+  template <typename Enum, size_t N>
+  void enumerated(const char* name, const Enum& v, const detail::EnumName<Enum> (&names)[N],
+                  const detail::FieldInfo& info) {
+    ConfigField f = field(name, info);
+    f.type = "string";
+    f.default_json = json(detail::enum_name(names, v)).dump();
+    f.range = detail::enum_names(names);
+    fields_.push_back(f);
+  }
+  template <typename Body>
+  void object(const char* name, const char* help, const Body& body) {
+    ConfigField f = field(name, detail::fixed(help));
+    f.type = "object";
+    fields_.push_back(f);
+    path_.inside(f.path, body);
+  }
+  template <typename T, typename Body>
+  void optional_object(const char* name, const std::optional<T>& v, const char* help,
+                       const Body& body) {
+    ConfigField f = field(name, detail::fixed(help));
+    f.type = "object or null";
+    f.default_json = "null";
+    fields_.push_back(f);
+    const T defaults = v.value_or(T{});
+    path_.inside(f.path, [&] { body(defaults); });
+  }
+  template <typename T, typename Body>
+  void array(const char* name, const std::vector<T>&, const char* help, const Body& body) {
+    ConfigField f = field(name, detail::fixed(help));
+    f.type = "array of objects";
+    std::string pointer = "/" + f.path;  // "model.layers" -> "/model/layers"
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    f.default_json = defaults_.at(json::json_pointer(pointer)).dump();
+    fields_.push_back(f);
+    const T element{};
+    path_.inside(f.path + "[i]", [&] { body(element); });
+  }
+
+  std::vector<ConfigField> take() { return std::move(fields_); }
+
+ private:
+  ConfigField field(const char* name, const detail::FieldInfo& info) const {
+    ConfigField f;
+    f.path = path_.of(name);
+    f.help = info.help;
+    f.sweepable = info.sweepable;
+    return f;
+  }
+
+  const json& defaults_;
+  FieldPath path_;
+  std::vector<ConfigField> fields_;
+};
 
 }  // namespace
 
@@ -191,125 +507,12 @@ Config Config::from_json(const std::string& text) {
   }
   Config c;
   ObjectReader r(doc, "");
-  r.read_int("seed", c.seed, 0);
-  r.read("device", c.device);
-  r.read_enum("precision", c.precision, detail::kPrecisionNames);
-  r.read_object("data", [&](ObjectReader& d) {
-    d.read_enum("source", c.data.source, detail::kDataSourceNames);
-    d.read("dir", c.data.dir);
-    read_files(d, "train", c.data.train);
-    read_files(d, "test", c.data.test);
-    d.read("validation_split", c.data.validation_split);
-    d.read_enum("normalize", c.data.normalize, detail::kNormalizeNames);
-    d.read_enum("task", c.data.task, detail::kTaskNames);
-    d.read_object("synthetic", [&](ObjectReader& s) {
-      s.read_int("train_samples", c.data.synthetic.train_samples, 1);
-      s.read_int("test_samples", c.data.synthetic.test_samples, 0);
-      s.read_int("features", c.data.synthetic.features, 1);
-      s.read_int("classes", c.data.synthetic.classes, 2);
-    });
-  });
-  r.read_object("model", [&](ObjectReader& m) {
-    if (const json* layers = m.find("layers")) {
-      MLPX_CHECK(layers->is_array(), ValueError, "config: model.layers: expected an array, found ",
-                 json_type_name(*layers));
-      c.model.layers.clear();
-      for (size_t i = 0; i < layers->size(); ++i) {
-        ObjectReader l((*layers)[i], "model.layers[" + std::to_string(i) + "]");
-        LayerSpec layer;
-        l.read_int("units", layer.units, 1);
-        MLPX_CHECK(l.find("units"), ValueError, "config: model.layers[", i,
-                   "].units: expected a number of units, found none");
-        l.read_enum("activation", layer.activation, detail::kActivationNames);
-        if (l.find("alpha")) {
-          double alpha = 0;
-          l.read("alpha", alpha);
-          layer.alpha = alpha;
-        }
-        l.read("dropout", layer.dropout);
-        l.reject_unknown_keys();
-        c.model.layers.push_back(layer);
-      }
-    }
-    m.read_enum("init", c.model.init, detail::kInitNames);
-    m.read("init_std", c.model.init_std);
-    if (m.find("activation_alpha")) {
-      double alpha = 0;
-      m.read("activation_alpha", alpha);
-      c.model.activation_alpha = alpha;
-    }
-  });
-  r.read_enum("loss", c.loss, detail::kLossNames);
-  r.read_object("optimizer", [&](ObjectReader& o) {
-    o.read_enum("type", c.optimizer.type, detail::kOptimizerNames);
-    o.read("lr", c.optimizer.lr);
-    o.read("beta1", c.optimizer.beta1);
-    o.read("beta2", c.optimizer.beta2);
-    if (o.find("eps")) {
-      double eps = 0;
-      o.read("eps", eps);
-      c.optimizer.eps = eps;
-    }
-    o.read("alpha", c.optimizer.alpha);
-    o.read("momentum", c.optimizer.momentum);
-    o.read("nesterov", c.optimizer.nesterov);
-    o.read("weight_decay", c.optimizer.weight_decay);
-  });
-  bool total_epochs_given = false;
-  r.read_object("schedule", [&](ObjectReader& s) {
-    s.read_enum("type", c.schedule.type, detail::kScheduleNames);
-    s.read_int("step_size", c.schedule.step_size, 1);
-    s.read("gamma", c.schedule.gamma);
-    if (const json* milestones = s.find("milestones")) {
-      MLPX_CHECK(milestones->is_array(), ValueError,
-                 "config: schedule.milestones: expected an array, found ",
-                 json_type_name(*milestones));
-      c.schedule.milestones.clear();
-      for (const json& m : *milestones) {
-        MLPX_CHECK(m.is_number_integer(), ValueError,
-                   "config: schedule.milestones: expected integers, found ", json_type_name(m));
-        // Checked before narrowing: 4294967298 must not become 2.
-        MLPX_CHECK(m.is_number_unsigned() ? m.get<uint64_t>() <= std::numeric_limits<int>::max()
-                                          : m.get<int64_t>() >= std::numeric_limits<int>::min(),
-                   ValueError, "config: schedule.milestones: expected epochs of at most ",
-                   std::numeric_limits<int>::max(), ", found ", m.dump());
-        c.schedule.milestones.push_back(m.get<int>());
-      }
-    }
-    total_epochs_given = s.find("total_epochs") != nullptr;
-    s.read_int("total_epochs", c.schedule.total_epochs, 1);
-    s.read("min_lr", c.schedule.min_lr);
-    s.read_int("warmup_epochs", c.schedule.warmup_epochs, 0);
-  });
-  r.read_object("train", [&](ObjectReader& t) {
-    t.read_int("epochs", c.train.epochs, 0);
-    t.read_int("batch_size", c.train.batch_size, 0);
-    t.read("shuffle", c.train.shuffle);
-    t.read("cuda_graph", c.train.cuda_graph);
-    t.read_enum("on_nonfinite", c.train.on_nonfinite, detail::kNonFiniteNames);
-    t.read("shard_optimizer", c.train.shard_optimizer);
-    t.read_enum("collectives", c.train.collectives, detail::kCollectivesNames);
-    t.read("bucket_mb", c.train.bucket_mb);
-    if (const json* e = t.find("early_stopping")) {
-      if (!e->is_null()) {
-        EarlyStopping stop;
-        t.read_object("early_stopping", [&](ObjectReader& s) {
-          s.read_enum("metric", stop.metric, detail::kMetricNames);
-          s.read_int("patience", stop.patience, 0);
-          s.read("min_delta", stop.min_delta);
-        });
-        c.train.early_stopping = stop;
-      }
-    }
-  });
-  if (!total_epochs_given) c.schedule.total_epochs = std::max(c.train.epochs, 1);
-  r.read_object("output", [&](ObjectReader& o) {
-    o.read("checkpoint", c.output.checkpoint);
-    o.read_int("checkpoint_every", c.output.checkpoint_every, 0);
-    o.read("init_checkpoint", c.output.init_checkpoint);
-    o.read("log", c.output.log);
-    o.read("keep_best", c.output.keep_best);
-  });
+  FieldReader reader(r);
+  detail::for_each_field(reader, c);
+  // A file without schedule.total_epochs decays over its own train.epochs.
+  if (!doc.contains(json::json_pointer("/schedule/total_epochs"))) {
+    c.schedule.total_epochs = std::max(c.train.epochs, 1);
+  }
   r.reject_unknown_keys();
   c.validate();
   return c;
@@ -370,74 +573,66 @@ Config Config::with_absolute_paths() const {
 }
 
 std::string Config::to_json() const {
-  json layers = json::array();
-  for (const LayerSpec& l : model.layers) {
-    json layer = {{"units", l.units}, {"activation", activation_name(l.activation)}};
-    if (l.alpha) layer["alpha"] = *l.alpha;
-    layer["dropout"] = l.dropout;
-    layers.push_back(layer);
-  }
-  json opt = {{"type", optimizer_name(optimizer.type)},
-              {"lr", optimizer.lr},
-              {"beta1", optimizer.beta1},
-              {"beta2", optimizer.beta2},
-              {"eps", optimizer.effective_eps()},
-              {"alpha", optimizer.alpha},
-              {"momentum", optimizer.momentum},
-              {"nesterov", optimizer.nesterov},
-              {"weight_decay", optimizer.weight_decay}};
-  json doc = {
-      {"seed", seed},
-      {"device", device},
-      {"precision", precision_name(precision)},
-      {"data",
-       {{"source", detail::enum_name(detail::kDataSourceNames, data.source)},
-        {"dir", data.dir},
-        {"train", {{"x", data.train.x}, {"y", data.train.y}}},
-        {"test", {{"x", data.test.x}, {"y", data.test.y}}},
-        {"validation_split", data.validation_split},
-        {"normalize", detail::enum_name(detail::kNormalizeNames, data.normalize)},
-        {"task", detail::enum_name(detail::kTaskNames, data.task)},
-        {"synthetic",
-         {{"train_samples", data.synthetic.train_samples},
-          {"test_samples", data.synthetic.test_samples},
-          {"features", data.synthetic.features},
-          {"classes", data.synthetic.classes}}}}},
-      {"model",
-       {{"layers", layers}, {"init", init_name(model.init)}, {"init_std", model.init_std}}},
-      {"loss", loss_name(loss)},
-      {"optimizer", opt},
-      {"schedule",
-       {{"type", schedule_name(schedule.type)},
-        {"step_size", schedule.step_size},
-        {"gamma", schedule.gamma},
-        {"milestones", schedule.milestones},
-        {"total_epochs", schedule.total_epochs},
-        {"min_lr", schedule.min_lr},
-        {"warmup_epochs", schedule.warmup_epochs}}},
-      {"train",
-       {{"epochs", train.epochs},
-        {"batch_size", train.batch_size},
-        {"shuffle", train.shuffle},
-        {"cuda_graph", train.cuda_graph},
-        {"on_nonfinite", detail::enum_name(detail::kNonFiniteNames, train.on_nonfinite)},
-        {"shard_optimizer", train.shard_optimizer},
-        {"collectives", detail::enum_name(detail::kCollectivesNames, train.collectives)},
-        {"bucket_mb", train.bucket_mb}}},
-      {"output",
-       {{"checkpoint", output.checkpoint},
-        {"checkpoint_every", output.checkpoint_every},
-        {"init_checkpoint", output.init_checkpoint},
-        {"log", output.log},
-        {"keep_best", output.keep_best}}},
-  };
-  if (train.early_stopping) {
-    doc["train"]["early_stopping"] = {{"metric", metric_name(train.early_stopping->metric)},
-                                      {"patience", train.early_stopping->patience},
-                                      {"min_delta", train.early_stopping->min_delta}};
-  }
-  if (model.activation_alpha) doc["model"]["activation_alpha"] = *model.activation_alpha;
+  json doc = json::object();
+  FieldWriter writer(doc);
+  detail::for_each_field(writer, *this);
   return doc.dump(2);
+}
+
+std::vector<ConfigField> config_fields() {
+  const Config defaults;
+  const json written = json::parse(defaults.to_json());
+  FieldLister lister(written);
+  detail::for_each_field(lister, defaults);
+  std::vector<ConfigField> fields = lister.take();
+  // An object may be searched whole (a choice of optimizers) when everything in it may be.
+  for (size_t i = fields.size(); i-- > 0;) {
+    ConfigField& f = fields[i];
+    if (f.type != "object" && f.type != "object or null" && f.type != "array of objects") continue;
+    const std::string inside = f.path + (f.type == "array of objects" ? "[i]." : ".");
+    bool all = true, any = false;
+    for (const ConfigField& g : fields) {
+      if (g.path.compare(0, inside.size(), inside) != 0) continue;
+      any = true;
+      all = all && g.sweepable;
+    }
+    f.sweepable = any && all;
+  }
+  return fields;
+}
+
+std::string detail::nearest_config_key(const std::string& path) {
+  std::set<std::string> paths;
+  for (const ConfigField& f : config_fields()) {
+    paths.insert(f.path);
+    if (f.type == "array of objects") paths.insert(f.path + "[i]");  // an element's keys' parent
+  }
+  // Walk the path down the table; at the first part it does not know, the nearest sibling.
+  std::string prefix;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t dot = path.find('.', start);
+    const std::string part = path.substr(start, dot == std::string::npos ? dot : dot - start);
+    const std::string rest = dot == std::string::npos ? "" : path.substr(dot);
+    const std::string here = prefix.empty() ? part : prefix + "." + part;
+    if (!paths.count(here)) {
+      std::set<std::string> siblings;
+      const std::string inside = prefix.empty() ? "" : prefix + ".";
+      for (const std::string& p : paths) {
+        if (p.compare(0, inside.size(), inside) != 0) continue;
+        const std::string name = p.substr(inside.size());
+        if (name.find_first_of(".[") == std::string::npos) siblings.insert(name);
+      }
+      const std::string near = nearest_key(part, siblings);
+      if (near.empty()) return "";
+      const std::string guess = inside + near + rest;
+      return paths.count(guess) ? guess : inside + near;
+    }
+    if (dot == std::string::npos) return "";
+    prefix = here;
+    start = dot + 1;
+  }
+  return "";
 }
 
 std::string metric_name(Metric metric) { return detail::enum_name(detail::kMetricNames, metric); }
@@ -467,13 +662,13 @@ std::vector<LayerSpec> ModelConfig::resolved_layers() const {
 }
 
 void Config::validate() const {
+  // Every number against its key's range (config_fields.h), then the rules between keys.
+  RangeChecker ranges;
+  detail::for_each_field(ranges, *this);
   const Device parsed = Device::parse(device);  // throws ValueError naming the text
   MLPX_CHECK(precision != Precision::kTf32 || device == "auto" || parsed.is_cuda(), ValueError,
              "config: precision: ", precision_name(precision),
              " needs a CUDA device, found device '", device, "'");
-  MLPX_CHECK(data.validation_split >= 0 && data.validation_split < 1, ValueError,
-             "config: data.validation_split: expected a fraction in [0, 1), found ",
-             data.validation_split);
   if (data.source == DataSource::kFiles) {
     MLPX_CHECK(!data.train.x.empty() && !data.train.y.empty(), ValueError,
                "config: data.train: expected x and y file names for data.source 'files', found ",
@@ -489,8 +684,6 @@ void Config::validate() const {
                "config: data.task: regression expects data.source 'files' (float targets), found '",
                detail::enum_name(detail::kDataSourceNames, data.source), "'");
   }
-  MLPX_CHECK(std::isfinite(train.bucket_mb) && train.bucket_mb >= 0, ValueError,
-             "config: train.bucket_mb: expected a size in MB >= 0, found ", train.bucket_mb);
   // A skipped step must be skipped by every rank; a rank sees only its shard's gradients.
   MLPX_CHECK(!train.shard_optimizer || train.on_nonfinite == NonFinitePolicy::kStop, ValueError,
              "config: train.shard_optimizer: expected train.on_nonfinite 'stop', found 'skip' "
@@ -499,9 +692,6 @@ void Config::validate() const {
     MLPX_CHECK(data.validation_split > 0, ValueError,
                "config: train.early_stopping: expected a validation split to watch "
                "(data.validation_split > 0), found data.validation_split 0");
-    MLPX_CHECK(train.early_stopping->min_delta >= 0, ValueError,
-               "config: train.early_stopping.min_delta: expected >= 0, found ",
-               train.early_stopping->min_delta);
   }
   if (output.keep_best) {
     MLPX_CHECK(data.validation_split > 0, ValueError,
@@ -514,22 +704,13 @@ void Config::validate() const {
   MLPX_CHECK(!model.layers.empty(), ValueError,
              "config: model.layers: expected at least one layer, found none");
   for (size_t i = 0; i < model.layers.size(); ++i) {
-    MLPX_CHECK(model.layers[i].units > 0, ValueError, "config: model.layers[", i,
-               "].units: expected units > 0, found ", model.layers[i].units);
-  }
-  for (size_t i = 0; i < model.layers.size(); ++i) {
     const std::optional<double>& alpha = model.layers[i].alpha;
     MLPX_CHECK(!alpha || std::isfinite(*alpha), ValueError, "config: model.layers[", i,
                "].alpha: expected a finite number, found ", alpha.value_or(0));
-    const double dropout = model.layers[i].dropout;
-    MLPX_CHECK(dropout >= 0.0 && dropout < 1.0, ValueError, "config: model.layers[", i,
-               "].dropout: expected a probability in [0, 1), found ", dropout);
   }
   MLPX_CHECK(!model.activation_alpha || std::isfinite(*model.activation_alpha), ValueError,
              "config: model.activation_alpha: expected a finite number, found ",
              model.activation_alpha.value_or(0));
-  MLPX_CHECK(model.init_std >= 0, ValueError, "config: model.init_std: expected >= 0, found ",
-             model.init_std);
   const Activation last = model.layers.back().activation;
   if (loss == Loss::kCrossEntropy || loss == Loss::kKlDiv || loss == Loss::kBce) {
     MLPX_CHECK(last == Activation::kIdentity, ValueError, "config: ", loss_name(loss),

@@ -11,6 +11,7 @@
 #include "mlpx/error.h"
 #include "mlpx/schedule.h"
 #include "mlpx/training.h"
+#include "train/data_parallel.h"
 
 namespace mlpx {
 
@@ -247,7 +248,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
   } else {
     model.init(config.model.init, config.model.init_std, config.seed);
   }
-  Trainer trainer(config, model, train, &ranks);
+  Trainer trainer = data_parallel_trainer(config, model, train, &ranks);
   // Checkpoints name their data by absolute paths: eval and resume work from any folder.
   const Config stored_config = config.with_absolute_paths();
   if (checkpoint) {
@@ -300,7 +301,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
       result.stopped = true;
       break;
     }
-    const Evaluation val = evaluate(model, config.loss, validation, 4096, &ranks);
+    const Evaluation val = evaluate(model, config.loss, validation, 4096, ranks);
     m.val_loss = val.loss;
     m.val_accuracy = val.accuracy;
     m.val_r2 = val.r2;
@@ -341,7 +342,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
   }
-  result.test = evaluate(model, config.loss, test, 4096, &ranks);
+  result.test = evaluate(model, config.loss, test, 4096, ranks);
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (test.size() > 0) {
     if (log.is_open()) {

@@ -4,8 +4,7 @@
 #include <string>
 
 #include "core/log.h"
-#include "dist/communicator.h"
-#include "dist/device_communicator.h"
+#include "dist/gradient_sync.h"
 #include "kernels/graph.h"
 #include "math/streams.h"
 #include "mlpx/device.h"
@@ -14,6 +13,7 @@
 #include "mlpx/training.h"
 #include "ops/batching.h"
 #include "ops/nonfinite.h"
+#include "train/data_parallel.h"
 
 namespace mlpx {
 
@@ -23,33 +23,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// The part of the flat parameters whose optimizer state this rank keeps: its shard with
-// train.shard_optimizer on several ranks, else all of them.
-dist::Shard optimizer_shard(const TrainerOptions& options, const Sequential& model,
-                            dist::Communicator* ranks) {
-  if (!options.train.shard_optimizer || ranks == nullptr || ranks->size() == 1) {
-    return {0, model.num_params()};
-  }
-  return dist::shard_of(model.num_params(), ranks->rank(), ranks->size());
-}
-
-// Whether the gradients go through NCCL on the model's GPU (train.collectives).
-bool uses_nccl(const TrainerOptions& options, Device device, const dist::Communicator* ranks) {
-  switch (options.train.collectives) {
-    case Collectives::kNccl:
-      MLPX_CHECK(device.is_cuda(), ValueError,
-                 "training: train.collectives \"nccl\" expects a model on a CUDA device, found "
-                 "it on ",
-                 device.str());
-      return true;
-    case Collectives::kHost:
-      return false;
-    case Collectives::kAuto:
-      break;
-  }
-  return device.is_cuda() && ranks != nullptr && ranks->size() > 1 && dist::built_with_nccl();
 }
 
 // batch_size 0 (or anything above the set) means the whole set: full-batch GD.
@@ -125,10 +98,12 @@ Evaluation evaluate_sharded(const Sequential& model, Loss loss, const Dataset& d
 }  // namespace
 
 Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int64_t batch,
-                    dist::Communicator* ranks) {
-  if (ranks != nullptr && ranks->size() > 1 && data.size() > 0) {
-    return evaluate_sharded(model, loss, data, batch, *ranks);
-  }
+                    dist::Communicator& ranks) {
+  if (ranks.size() > 1 && data.size() > 0) return evaluate_sharded(model, loss, data, batch, ranks);
+  return evaluate(model, loss, data, batch);
+}
+
+Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int64_t batch) {
   Evaluation result;
   result.regression = data.regression;
   const int64_t n = data.size();
@@ -165,17 +140,47 @@ Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int
   return result;
 }
 
-Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train,
-                 dist::Communicator* ranks)
+// The trainer's state. Everything the ranks share lives in sync_ (dist::GradientSync): the step
+// below calls it at fixed points and has no branch of its own on MPI, NCCL or the ranks.
+struct Trainer::Impl {
+  Impl(TrainerOptions options, Sequential& model, Dataset train, dist::Communicator* ranks);
+
+  void begin_epoch(int64_t batches);
+  // One batch of the whole training set on one rank: read in place, not gathered.
+  bool reads_whole_set_in_place() const;
+  EpochMetrics run_epoch(double lr, const ProgressCallback& on_progress);
+  void run_step(int64_t rows, double lr, bool may_replay);
+  void enqueue_step(int64_t rows, double lr);
+  EpochMetrics finish_epoch(double lr, int64_t first_step, int64_t batches_run, double seconds);
+
+  TrainerOptions options_;
+  Sequential& model_;
+  Dataset train_;
+  int64_t batch_size_;  // the global batch
+  Optimizer optimizer_;
+  std::unique_ptr<dist::GradientSync> sync_;
+  int64_t epoch_ = 0;
+  Tensor batch_x_, batch_labels_, batch_targets_, row_loss_, grad_;
+  double train_target_variance_ = 0.0;  // regression: R^2's baseline on the training set
+  // The step's device-side state, so that one enqueued (or captured) step serves every batch:
+  // order_ int32 [N] (this epoch's shuffle), position_ int32 [1] (the batch's index in the
+  // epoch), loss_scratch_ [1] (the batch loss before it moves to its slot in batch_losses_
+  // [batches]), correct_ int32 [1], nonfinite_flag_ int32 [4] (train.on_nonfinite "skip").
+  Tensor order_, position_, loss_scratch_, batch_losses_, correct_, nonfinite_flag_;
+  std::unique_ptr<cuda::StepGraph> graph_;  // this epoch's captured step, once captured
+  bool graph_enabled_ = false;
+  int64_t graph_replays_ = 0;
+};
+
+Trainer::Impl::Impl(TrainerOptions options, Sequential& model, Dataset train,
+                    dist::Communicator* ranks)
     : options_(std::move(options)),
       model_(model),
       train_(std::move(train)),
-      ranks_(ranks),
       batch_size_(effective_batch(options_.train.batch_size, train_.size())),
-      local_capacity_(batch_size_),
-      shard_first_(optimizer_shard(options_, model, ranks).first),
-      shard_count_(optimizer_shard(options_, model, ranks).count),
-      optimizer_(options_.optimizer, shard_count_, model.dtype(), model.device()) {
+      optimizer_(options_.optimizer,
+                 dist::optimizer_shard(options_.train, model.num_params(), ranks).count,
+                 model.dtype(), model.device()) {
   const Device device = model.device();
   MLPX_CHECK(train_.size() > 0, ValueError,
              "training: expected a non-empty training set, found 0 rows");
@@ -184,44 +189,14 @@ Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train,
   MLPX_CHECK(train_.features() == model.inputs(), ShapeError, "training: expected ", model.inputs(),
              " features (the model's inputs), found ", train_.features());
   check_data_for_loss(train_, options_.loss, model.outputs(), "training");
-  if (uses_nccl(options_, device, ranks_)) {
-    device_ranks_ = std::make_unique<dist::DeviceCommunicator>(
-        ranks_ != nullptr ? *ranks_ : dist::single_rank(), device);
-    std::vector<int64_t> layer_first;
-    for (size_t i = 0; i < model.num_layers(); ++i) {
-      layer_first.push_back(model.parameters()[2 * i].offset);
-    }
-    layer_first.push_back(model.num_params());
-    buckets_ = dist::gradient_buckets(layer_first, static_cast<int64_t>(dtype_size(model.dtype())),
-                                      options_.train.bucket_mb * 1e6);
+  std::vector<int64_t> layer_first;
+  for (size_t i = 0; i < model.num_layers(); ++i) {
+    layer_first.push_back(model.parameters()[2 * i].offset);
   }
-  // Host copies for MPI, where NCCL does not carry a CUDA model's buffers.
-  const bool host_copies = device.is_cuda() && !device_ranks_;
-  if (data_parallel()) {
-    const int64_t n_ranks = ranks_->size();
-    MLPX_CHECK(batch_size_ >= n_ranks, ValueError, "training: expected a batch of at least ",
-               n_ranks, " rows (one per rank), found train.batch_size ", batch_size_);
-    MLPX_CHECK(model.dtype() == DType::kFloat32 || model.dtype() == DType::kFloat64, ShapeError,
-               "training: expected a float model for the all-reduce, found ",
-               dtype_name(model.dtype()));
-    // No rank's share of a batch exceeds ceil(b / N) <= ceil(B / N).
-    local_capacity_ = (batch_size_ + n_ranks - 1) / n_ranks;
-    if (host_copies) host_grads_ = Tensor({model.num_params()}, model.dtype());
-  }
-  if (sharded()) {
-    MLPX_CHECK(options_.train.on_nonfinite == NonFinitePolicy::kStop, ValueError,
-               "training: train.shard_optimizer expects train.on_nonfinite 'stop', found 'skip'");
-    MLPX_CHECK(shard_count_ > 0, ValueError,
-               "training: expected at least one parameter per rank "
-               "to shard the optimizer, found ",
-               model.num_params(), " for ", ranks_->size(), " ranks");
-    grad_shard_ = Tensor({shard_count_}, model.dtype(), device);
-    if (host_copies) {
-      host_grad_shard_ = Tensor({shard_count_}, model.dtype());
-      host_params_ = Tensor({model.num_params()}, model.dtype());
-    }
-  }
-  const int64_t capacity = local_capacity_;
+  layer_first.push_back(model.num_params());
+  sync_ = std::make_unique<dist::GradientSync>(options_.train, ranks, device, model.dtype(),
+                                               layer_first, batch_size_);
+  const int64_t capacity = sync_->local_capacity();
   if (reads_whole_set_in_place()) {
     // The one batch is the training set itself: no copy of it, and no gather each step.
     batch_x_ = train_.x;
@@ -246,120 +221,60 @@ Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train,
   if (options_.train.on_nonfinite == NonFinitePolicy::kSkip) {
     nonfinite_flag_ = Tensor::zeros({4}, DType::kInt32, device);
   }
-  // MPI's collectives are host calls: a step that reduces through them is not captured. NCCL's
-  // run on the device's stream, inside the graph.
-  graph_enabled_ =
-      device.is_cuda() && options_.train.cuda_graph && (!data_parallel() || device_ranks_);
+  graph_enabled_ = device.is_cuda() && options_.train.cuda_graph && sync_->allows_capture();
   // A captured step must allocate nothing: the model's buffers exist from now on.
   model.reserve(capacity);
-}
-
-bool Trainer::data_parallel() const { return ranks_ != nullptr && ranks_->size() > 1; }
-
-bool Trainer::overlaps_reduction() const {
-  return device_ranks_ != nullptr && !sharded() && buckets_.size() > 1;
 }
 
 // Full-batch GD alone: the batch is the whole training set, so it is read where it lies, in
 // stored order. A shuffle would change only the order of the sums over the rows (the loss mean
 // and each weight gradient), not what is summed; its gather copied the whole set into a second
 // copy every step (measured on Fashion-MNIST, one thread: 9% more samples/s without it).
-bool Trainer::reads_whole_set_in_place() const {
-  return !data_parallel() && batch_size_ >= train_.size();
+bool Trainer::Impl::reads_whole_set_in_place() const {
+  return !sync_->data_parallel() && batch_size_ >= train_.size();
 }
 
-void Trainer::start_buckets_after(size_t layer) {
-  for (const dist::GradientBucket& bucket : buckets_) {
-    if (bucket.after_layer != layer) continue;
-    Tensor part = model_.grads().flat_view(bucket.first, {bucket.count});
-    device_ranks_->start_all_reduce_sum(part);
-  }
-}
+Trainer::Trainer(TrainerOptions options, Sequential& model, Dataset train)
+    : impl_(std::make_unique<Impl>(std::move(options), model, std::move(train), nullptr)) {}
 
-bool Trainer::sharded() const {
-  return options_.train.shard_optimizer && (data_parallel() || device_ranks_ != nullptr);
-}
+Trainer::Trainer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-dist::Shard Trainer::share_of(int64_t rows) const {
-  if (!data_parallel()) return {0, rows};
-  return dist::shard_of(rows, ranks_->rank(), ranks_->size());
-}
-
-// ZeRO stage 1: the gradients summed over the ranks arrive as this rank's shard only; it updates
-// its shard of the parameters with its shard of the optimizer state, then every rank's shard is
-// gathered into everyone's parameters: by NCCL on the device, else by MPI (a CUDA model's
-// buffers through host copies).
-void Trainer::sharded_update(double lr) {
-  Tensor& params = model_.params();
-  Tensor params_shard = params.flat_view(shard_first_, {shard_count_});
-  if (device_ranks_) {
-    device_ranks_->reduce_scatter_sum(model_.grads(), grad_shard_);
-    optimizer_.step(params_shard, grad_shard_, lr, nullptr);
-    device_ranks_->all_gather_shards(params);
-    return;
-  }
-  const bool cuda = params.device().is_cuda();
-  if (cuda) {
-    host_grads_.copy_from(model_.grads());
-    ranks_->reduce_scatter_sum(host_grads_, host_grad_shard_);
-    grad_shard_.copy_from(host_grad_shard_);
-  } else {
-    ranks_->reduce_scatter_sum(model_.grads(), grad_shard_);
-  }
-  optimizer_.step(params_shard, grad_shard_, lr, nullptr);
-  if (cuda) {
-    host_params_.copy_from(params);
-    ranks_->all_gather_shards(host_params_);
-    params.copy_from(host_params_);
-  } else {
-    ranks_->all_gather_shards(params);
-  }
-}
-
-std::vector<std::pair<std::string, Tensor>> Trainer::optimizer_state() {
-  // One rank's one shard is the whole state.
-  if (!sharded() || shard_count_ == model_.num_params()) return optimizer_.state();
-  std::vector<std::pair<std::string, Tensor>> whole;
-  for (const auto& [name, shard] : optimizer_.state()) {
-    Tensor full = Tensor::zeros({model_.num_params()}, shard.dtype());
-    Tensor mine = full.flat_view(shard_first_, {shard_count_});
-    mine.copy_from(shard);
-    ranks_->all_gather_shards(full);
-    whole.emplace_back(name, full);
-  }
-  return whole;
-}
-
-void Trainer::reduce_gradients() {
-  Tensor& grads = model_.grads();
-  if (device_ranks_) {
-    device_ranks_->all_reduce_sum(grads);
-    return;
-  }
-  if (!grads.device().is_cuda()) {
-    ranks_->all_reduce_sum(grads);
-    return;
-  }
-  host_grads_.copy_from(grads);  // waits for the backward pass
-  ranks_->all_reduce_sum(host_grads_);
-  grads.copy_from(host_grads_);
+Trainer data_parallel_trainer(TrainerOptions options, Sequential& model, Dataset train,
+                              dist::Communicator* ranks) {
+  return Trainer(
+      std::make_unique<Trainer::Impl>(std::move(options), model, std::move(train), ranks));
 }
 
 Trainer::~Trainer() = default;
+Trainer::Trainer(Trainer&&) noexcept = default;
+Trainer& Trainer::operator=(Trainer&&) noexcept = default;
+
+EpochMetrics Trainer::run_epoch(double lr, const ProgressCallback& on_progress) {
+  return impl_->run_epoch(lr, on_progress);
+}
+int64_t Trainer::graph_replays() const { return impl_->graph_replays_; }
+bool Trainer::reduces_on_device() const { return impl_->sync_->on_device(); }
+int64_t Trainer::epoch() const { return impl_->epoch_; }
+int64_t Trainer::batch_size() const { return impl_->batch_size_; }
+const TrainerOptions& Trainer::options() const { return impl_->options_; }
+Optimizer& Trainer::optimizer() { return impl_->optimizer_; }
+
+std::vector<std::pair<std::string, Tensor>> Trainer::optimizer_state() {
+  return impl_->sync_->whole_state(impl_->optimizer_.state(), impl_->model_.num_params());
+}
 
 void Trainer::restore(int64_t epoch, int64_t steps,
                       const std::vector<std::pair<std::string, Tensor>>& optimizer_state) {
-  epoch_ = epoch;
+  impl_->epoch_ = epoch;
   std::vector<std::pair<std::string, Tensor>> on_device;
   for (const auto& [name, buffer] : optimizer_state) {
     // Sharded, this rank keeps its part of the whole state.
-    const Tensor mine = sharded() ? buffer.flat_view(shard_first_, {shard_count_}) : buffer;
-    on_device.emplace_back(name, mine.to(model_.device()));
+    on_device.emplace_back(name, impl_->sync_->state_part(buffer).to(impl_->model_.device()));
   }
-  optimizer_.load_state(steps, on_device);
+  impl_->optimizer_.load_state(steps, on_device);
 }
 
-EpochMetrics Trainer::run_epoch(double lr, const ProgressCallback& on_progress) {
+EpochMetrics Trainer::Impl::run_epoch(double lr, const ProgressCallback& on_progress) {
   const auto start = Clock::now();
   const int64_t n = train_.size();
   const int64_t batches = (n + batch_size_ - 1) / batch_size_;
@@ -381,7 +296,7 @@ EpochMetrics Trainer::run_epoch(double lr, const ProgressCallback& on_progress) 
     p.samples = std::min(n, done * batch_size_);
     p.seconds = seconds_since(start);
     // Data parallel: this rank's share of the batch mean, scaled to its rows' own mean.
-    const dist::Shard share = share_of(rows);
+    const dist::Shard share = sync_->share_of(rows);
     const double to_mean =
         share.count > 0 ? static_cast<double>(rows) / static_cast<double>(share.count) : 0.0;
     p.last_loss = [this, slot = done - 1, to_mean] {
@@ -395,7 +310,7 @@ EpochMetrics Trainer::run_epoch(double lr, const ProgressCallback& on_progress) 
   return finish_epoch(lr, first_step, done, seconds_since(start));
 }
 
-void Trainer::begin_epoch(int64_t batches) {
+void Trainer::Impl::begin_epoch(int64_t batches) {
   const Device device = model_.device();
   const int64_t n = train_.size();
   if (reads_whole_set_in_place()) {
@@ -405,19 +320,8 @@ void Trainer::begin_epoch(int64_t batches) {
                  ? random_permutation(n, options_.seed,
                                       math::kStreamShuffle + static_cast<uint64_t>(epoch_), device)
                  : identity_indices(n, device);
-  }
-  if (data_parallel()) {
-    // Every rank drew the same global order; this rank keeps its share of each batch, back to
-    // back, so that batch p starts at p times its full-batch share, as gather_batch reads.
-    const std::vector<int32_t> global = order_.to_vector<int32_t>();
-    std::vector<int32_t> local;
-    local.reserve(static_cast<size_t>(batches * local_capacity_));
-    for (int64_t first = 0; first < n; first += batch_size_) {
-      const dist::Shard share = share_of(std::min(batch_size_, n - first));
-      local.insert(local.end(), global.begin() + first + share.first,
-                   global.begin() + first + share.first + share.count);
-    }
-    order_ = Tensor::from_vector(local, {static_cast<int64_t>(local.size())}).to(device);
+    // Data parallel: this rank's rows of every batch, back to back.
+    order_ = sync_->local_order(order_);
   }
   // Each batch's mean loss lands in its own slot: read once at the end, it gives the epoch's
   // mean and names the first step whose loss was not finite.
@@ -431,7 +335,7 @@ void Trainer::begin_epoch(int64_t batches) {
   graph_.reset();
 }
 
-void Trainer::run_step(int64_t rows, double lr, bool may_replay) {
+void Trainer::Impl::run_step(int64_t rows, double lr, bool may_replay) {
   if (graph_enabled_ && may_replay && rows == batch_size_) {
     if (!graph_) {
       auto graph = std::make_unique<cuda::StepGraph>(model_.device());
@@ -458,10 +362,10 @@ void Trainer::run_step(int64_t rows, double lr, bool may_replay) {
 // One training step whose batch position lives on the device (position_), so that the same
 // enqueued work serves every batch of one size, on the CPU as on the GPU, launched plainly or
 // replayed from a graph: same kernels, same order, same bits.
-void Trainer::enqueue_step(int64_t rows, double lr) {
+void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
   // Alone, a rank's share is the whole batch; data parallel, its rows of it (see share_of).
-  const int64_t local = share_of(rows).count, stride = share_of(batch_size_).count;
-  bool reduced = false;  // the gradients were summed over the ranks, bucket by bucket
+  const int64_t local = sync_->share_of(rows).count;
+  const int64_t stride = sync_->share_of(batch_size_).count;
   if (local > 0) {
     Tensor x = batch_x_.rows(0, local), labels, target;
     const bool gathers = !reads_whole_set_in_place();
@@ -480,29 +384,27 @@ void Trainer::enqueue_step(int64_t rows, double lr) {
     step.seed = options_.seed;
     step.step = epoch_ * ((train_.size() + batch_size_ - 1) / batch_size_);
     step.step_offset = position_;
-    step.first_row = share_of(rows).first;
+    step.first_row = sync_->share_of(rows).first;
     const Tensor out = model_.forward(x, step);
     Tensor row_loss = row_loss_.rows(0, local), grad = grad_.rows(0, local);
     // Divided by the whole batch's rows: the ranks' gradients and losses add up to the batch's.
     loss_forward_backward(options_.loss, out, target, row_loss, &grad, rows);
     accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
     if (labels.defined()) accumulate_correct(out, labels, correct_);
-    if (overlaps_reduction()) {
-      model_.backward(grad, [this](size_t layer) { start_buckets_after(layer); });
-      device_ranks_->wait_started();
-      reduced = true;
-    } else {
-      model_.backward(grad);
-    }
+    // The gradients' sum over the ranks may start while the backward pass runs.
+    model_.backward(grad, sync_->after_layer(model_.grads()));
   } else {
     model_.grads().fill_zero();  // a short last batch left this rank no rows
   }
-  if (sharded()) {
-    sharded_update(lr);
+  if (sync_->sharded()) {
+    sync_->sharded_update(model_.params(), model_.grads(),
+                          [&](Tensor& params_shard, const Tensor& grad_shard) {
+                            optimizer_.step(params_shard, grad_shard, lr, nullptr);
+                          });
     commit_batch_loss(loss_scratch_, batch_losses_, position_);
     return;
   }
-  if ((data_parallel() || device_ranks_) && !reduced) reduce_gradients();
+  sync_->sum_gradients(model_.grads());
   const bool skip_nonfinite = nonfinite_flag_.defined();
   if (skip_nonfinite) flag_nonfinite(loss_scratch_, model_.grads(), nonfinite_flag_);
   optimizer_.step(model_.params(), model_.grads(), lr, skip_nonfinite ? &nonfinite_flag_ : nullptr);
@@ -510,8 +412,8 @@ void Trainer::enqueue_step(int64_t rows, double lr) {
 }
 
 // The epoch's one read-back: the batch losses, the correct count and the skip count.
-EpochMetrics Trainer::finish_epoch(double lr, int64_t first_step, int64_t batches_run,
-                                   double seconds) {
+EpochMetrics Trainer::Impl::finish_epoch(double lr, int64_t first_step, int64_t batches_run,
+                                         double seconds) {
   const int64_t n = train_.size();
   const int64_t batches = batch_losses_.numel();
   const int64_t samples = std::min(n, batches_run * batch_size_);
@@ -521,13 +423,7 @@ EpochMetrics Trainer::finish_epoch(double lr, int64_t first_step, int64_t batche
         return std::vector<double>(f.begin(), f.end());
       }();
   double correct = batch_labels_.defined() ? correct_.item<double>() : 0.0;
-  if (data_parallel()) {
-    // Each slot holds this rank's share of its batch's mean: their sum is the batch's mean.
-    Tensor shares = Tensor::from_vector(losses, {batches});
-    ranks_->all_reduce_sum(shares);
-    losses = shares.to_vector<double>();
-    correct = ranks_->all_reduce_sum(correct);
-  }
+  sync_->sum_epoch(losses, correct);
   const bool skip_nonfinite = nonfinite_flag_.defined();
   const int64_t skipped = skip_nonfinite ? nonfinite_flag_.rows(2, 3).item<int64_t>() : 0;
   // On the GPU, skipped and replayed steps are known to the device only.

@@ -1,7 +1,7 @@
 // The batch-size sweep on a tiny synthetic set: one row per batch size, positive figures,
 // "full" = the training-set size, and the reached / time_to_target semantics. No timing
 // assertion: only that the figures exist and agree with each other.
-#include "train/bench.h"
+#include "tune/bench.h"
 
 #include <gtest/gtest.h>
 

@@ -162,6 +162,14 @@ TEST_F(Cli, ConfigDefaultsAndCheck) {
                           ": config: unknown key 'optimizer.learning_rate' (did you mean 'lr'?)\n");
   EXPECT_EQ(run("config").status, 2);
   EXPECT_EQ(run("config --defaults --check " + path("small.json")).status, 2);
+  // --keys: one line per key of the table, beginning with its path.
+  const test::CliResult keys = run("config --keys");
+  ASSERT_EQ(keys.status, 0) << keys.err;
+  EXPECT_EQ(static_cast<size_t>(std::count(keys.out.begin(), keys.out.end(), '\n')),
+            config_fields().size());
+  EXPECT_NE(keys.out.find("\noptimizer.lr "), std::string::npos) << keys.out;
+  EXPECT_NE(keys.out.find("learning rate [sweep]\n"), std::string::npos) << keys.out;
+  EXPECT_EQ(run("config --keys --defaults").status, 2);
 }
 
 // A wrong command line: one "error: ..." line and status 2, whatever CLI11 found wrong.

@@ -1,6 +1,8 @@
 // Data-parallel training: N ranks with a global batch B train as one process with batch B
 // does, up to the order of the gradient sum. Run alone (N = 1) by ctest, and under mpirun with
 // 2 and 3 ranks (dist_mpi_np2, dist_mpi_np3 in tests/CMakeLists.txt).
+#include "train/data_parallel.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -69,7 +71,7 @@ std::vector<double> train(DType dtype, OptimizerType type, dist::Communicator* r
                           bool shard = false, std::vector<double>* state = nullptr) {
   Sequential model = make_model(dtype);
   const TrainerOptions options = options_for(type, shard);
-  Trainer trainer(options, model, make_data(dtype), ranks);
+  Trainer trainer = data_parallel_trainer(options, model, make_data(dtype), ranks);
   for (int64_t e = 0; e < kEpochs; ++e) trainer.run_epoch(options.optimizer.lr);
   EXPECT_EQ(trainer.optimizer().steps(), 210);
   if (state != nullptr) {
@@ -159,8 +161,8 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(DataParallelSharding, OptimizerStatePerRankIsItsShard) {
   dist::Communicator& ranks = dist::world();
   Sequential model = make_model(DType::kFloat32);
-  Trainer trainer(options_for(OptimizerType::kAdam, true), model, make_data(DType::kFloat32),
-                  &ranks);
+  Trainer trainer = data_parallel_trainer(options_for(OptimizerType::kAdam, true), model,
+                                          make_data(DType::kFloat32), &ranks);
   const dist::Shard mine = dist::shard_of(model.num_params(), ranks.rank(), ranks.size());
   for (const auto& [name, buffer] : trainer.optimizer().state()) {
     EXPECT_EQ(buffer.numel(), mine.count) << name << " of " << model.num_params();
@@ -200,11 +202,12 @@ TEST(DataParallelResume, ContinuesWithAnotherNumberOfRanks) {
   const TrainerOptions options = options_for(OptimizerType::kAdam);
   Sequential model = make_model(DType::kFloat32);
   {
-    Trainer first(options, model, make_data(DType::kFloat32), nullptr);
+    Trainer first(options, model, make_data(DType::kFloat32));
     for (int e = 0; e < 4; ++e) first.run_epoch(options.optimizer.lr);
     Sequential resumed = make_model(DType::kFloat32);
     resumed.params().copy_from(model.params());
-    Trainer second(options, resumed, make_data(DType::kFloat32), &dist::world());
+    Trainer second =
+        data_parallel_trainer(options, resumed, make_data(DType::kFloat32), &dist::world());
     second.restore(first.epoch(), first.optimizer().steps(), first.optimizer().state());
     for (int e = 4; e < kEpochs; ++e) second.run_epoch(options.optimizer.lr);
     const std::vector<float> p = resumed.params().to_vector<float>();
@@ -282,7 +285,7 @@ TEST(DataParallelDropout, EqualsOneProcessWithTheSameMasks) {
                      DType::kFloat64);
     model.init(Init::kXavierNormal, 0.0, 7);
     const TrainerOptions options = options_for(OptimizerType::kAdam);
-    Trainer trainer(options, model, make_data(DType::kFloat64), ranks);
+    Trainer trainer = data_parallel_trainer(options, model, make_data(DType::kFloat64), ranks);
     for (int64_t e = 0; e < 3; ++e) trainer.run_epoch(options.optimizer.lr);
     return model.params().to_vector<double>();
   };

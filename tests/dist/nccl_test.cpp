@@ -12,6 +12,7 @@
 #include "mlpx/error.h"
 #include "mlpx/training.h"
 #include "test_util.h"
+#include "train/data_parallel.h"
 
 #if defined(MLPX_SIM)
 #include "mlpx_sim/runtime.h"
@@ -69,7 +70,7 @@ Trained train(Device device, Collectives collectives, bool shard, dist::Communic
                    device);
   model.init(Init::kXavierNormal, 0.0, 7);
   const TrainerOptions options = options_for(collectives, shard, bucket_mb);
-  Trainer trainer(options, model, make_data(device), ranks);
+  Trainer trainer = data_parallel_trainer(options, model, make_data(device), ranks);
   for (int64_t e = 0; e < kEpochs; ++e) trainer.run_epoch(options.optimizer.lr);
   Trained out;
   out.params = model.params().to_vector<float>();
@@ -159,7 +160,7 @@ TEST(NcclOneRank, StepsDoNotWaitOnTheHost) {
       TrainerOptions options = options_for(Collectives::kNccl, false, bucket_mb);
       options.train.batch_size = batch;
       options.train.cuda_graph = graph;
-      Trainer trainer(options, model, make_data(gpu, 600), nullptr);
+      Trainer trainer(options, model, make_data(gpu, 600));
       trainer.run_epoch(1e-3);  // creates what the first epoch creates
       const uint64_t before = mlpx_sim::host_waits();
       trainer.run_epoch(1e-3);

@@ -27,6 +27,30 @@ def test_keywords_merge_over_a_file(tmp_path):
     assert c.replace(seed=6)["seed"] == 6 and c["seed"] == 5
 
 
+def test_config_keys_are_the_one_table():
+    keys = mlpx.config_keys()
+    by_path = {k["path"]: k for k in keys}
+    assert len(by_path) == len(keys)
+    lr = by_path["optimizer.lr"]
+    assert lr["type"] == "number" and lr["default"] == 0.001 and lr["sweepable"] and lr["help"]
+    assert not by_path["device"]["sweepable"]
+    assert by_path["model.layers[i].dropout"]["range"] == "a probability in [0, 1)"
+    defaults = mlpx.Config().to_dict()
+    # The top-level keys are Config's keywords; every default is the one Config() holds.
+    assert {k["path"] for k in keys if "." not in k["path"]} == set(defaults)
+    unset = [k["path"] + "." for k in keys if k["type"] == "object or null"]
+    for k in keys:
+        if (k["type"].startswith("object") or "[i]" in k["path"] or k["default"] is None
+                or any(k["path"].startswith(u) for u in unset)):
+            continue  # inside an unset object (train.early_stopping): not in the defaults
+        node = defaults
+        for part in k["path"].split("."):
+            node = node[part]
+        assert node == k["default"], k["path"]
+    with pytest.raises(mlpx.ConfigError, match="did you mean 'seed'"):
+        mlpx.Config(sed=1)
+
+
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         mlpx.Config(tmp_path / "nope.json")

@@ -1,5 +1,5 @@
 // The weight-init study reproduces the textbook behaviour of sigmoid / tanh / relu stacks.
-#include "train/init_study.h"
+#include "tune/init_study.h"
 
 #include <gtest/gtest.h>
 

@@ -3,8 +3,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "mlpx/error.h"
 
@@ -178,6 +183,96 @@ TEST(Config, LayerDropoutKey) {
   EXPECT_NE(error_of(R"({"model": {"layers": [{"units": 4, "drop_out": 0.2}]}})")
                 .find("unknown key 'model.layers[0].drop_out' (did you mean 'dropout'?)"),
             std::string::npos);
+}
+
+// "/a/b" for "a.b": where a key of config_fields() sits in to_json()'s document.
+std::string pointer_of(const std::string& path) {
+  std::string pointer = "/" + path;
+  for (char& c : pointer) c = c == '.' ? '/' : c;
+  return pointer;
+}
+
+// The leaves of a to_json() document by dotted path, array elements of objects as "[i]".
+void leaf_paths(const nlohmann::json& node, const std::string& path, std::set<std::string>& out) {
+  if (node.is_object()) {
+    for (const auto& item : node.items()) {
+      leaf_paths(item.value(), path.empty() ? item.key() : path + "." + item.key(), out);
+    }
+  } else if (node.is_array() && !node.empty() && node[0].is_object()) {
+    for (const auto& element : node) leaf_paths(element, path + "[i]", out);
+  } else {
+    out.insert(path);
+  }
+}
+
+TEST(ConfigFields, ListEveryKeyOnceWithTheDefaultToJsonWrites) {
+  const std::vector<ConfigField> fields = config_fields();
+  const nlohmann::json defaults = nlohmann::json::parse(Config().to_json());
+  std::set<std::string> paths, unset;
+  for (const ConfigField& f : fields) {
+    EXPECT_TRUE(paths.insert(f.path).second) << f.path << " listed twice";
+    EXPECT_FALSE(f.help.empty()) << f.path;
+    // Objects come before the keys inside them.
+    std::string parent =
+        f.path.substr(0, f.path.rfind('.') == std::string::npos ? 0 : f.path.rfind('.'));
+    if (parent.size() > 3 && parent.compare(parent.size() - 3, 3, "[i]") == 0) {
+      parent.resize(parent.size() - 3);
+    }
+    EXPECT_TRUE(parent.empty() || paths.count(parent)) << f.path << " before " << parent;
+    // Keys inside an unset object (train.early_stopping) are not written by default.
+    if (f.default_json == "null" || unset.count(parent)) {
+      unset.insert(f.path);
+      continue;
+    }
+    const bool inside_array = f.path.find("[i]") != std::string::npos;
+    if (inside_array || f.type == "object") continue;
+    ASSERT_TRUE(defaults.contains(nlohmann::json::json_pointer(pointer_of(f.path)))) << f.path;
+    EXPECT_EQ(defaults.at(nlohmann::json::json_pointer(pointer_of(f.path))).dump(), f.default_json)
+        << f.path;
+  }
+  // Every key to_json writes is in the table (the optional ones set, so that they are written).
+  Config c;
+  c.model.activation_alpha = 0.1;
+  c.model.layers[0].alpha = 0.2;
+  c.train.early_stopping = EarlyStopping{};
+  std::set<std::string> written;
+  leaf_paths(nlohmann::json::parse(c.to_json()), "", written);
+  for (const std::string& path : written) EXPECT_TRUE(paths.count(path)) << path;
+  EXPECT_EQ(Config::from_json(c.to_json()).to_json(), c.to_json());
+}
+
+std::string validate_error(const Config& c) {
+  try {
+    c.validate();
+  } catch (const ValueError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// The table's ranges hold for a config built in code as for one read from a file.
+TEST(ConfigFields, RangesHoldForConfigsBuiltInCode) {
+  EXPECT_EQ(validate_error(Config()), "no error");
+  Config c;
+  c.data.validation_split = 1.0;
+  EXPECT_EQ(validate_error(c),
+            "config: data.validation_split: expected a fraction in [0, 1), found 1");
+  c = Config();
+  c.model.layers[1].dropout = -0.5;
+  EXPECT_EQ(validate_error(c),
+            "config: model.layers[1].dropout: expected a probability in [0, 1), found -0.5");
+  c = Config();
+  c.train.epochs = -1;
+  EXPECT_EQ(validate_error(c), "config: train.epochs: expected an integer >= 0, found -1");
+  c = Config();
+  c.train.bucket_mb = std::nan("");
+  EXPECT_NE(validate_error(c).find("config: train.bucket_mb: expected a size in MB >= 0"),
+            std::string::npos);
+  c = Config();
+  c.data.validation_split = 0.2;
+  c.train.early_stopping = EarlyStopping{};
+  c.train.early_stopping->min_delta = -1;
+  EXPECT_EQ(validate_error(c), "config: train.early_stopping.min_delta: expected >= 0, found -1");
 }
 
 TEST(Config, FusedLossesNeedAnIdentityLastLayer) {

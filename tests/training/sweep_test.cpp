@@ -84,6 +84,28 @@ TEST(SearchSpace, ErrorsNameTheKey) {
   EXPECT_NE(space_error("{}").find("space"), std::string::npos);
 }
 
+// The keys a space may search are the config table's hyperparameters (mlpx config --keys).
+TEST(SearchSpace, KeysAreTheConfigTablesHyperparameters) {
+  EXPECT_NE(space_error(R"({"device": {"choice": ["cpu"]}})")
+                .find("space: device: expected a hyperparameter, found a key a sweep may not "
+                      "search"),
+            std::string::npos);
+  EXPECT_NE(space_error(R"({"output.log": {"choice": ["a.jsonl"]}})").find("space: output.log"),
+            std::string::npos);
+  EXPECT_EQ(space_error(R"({"optimiser.lr": {"uniform": [0.1, 0.2]}})"),
+            "space: optimiser.lr: unknown config key (did you mean 'optimizer.lr'?)");
+  EXPECT_EQ(space_error(R"({"optimizer.learning_rate": {"uniform": [0.1, 0.2]}})"),
+            "space: optimizer.learning_rate: unknown config key (did you mean 'optimizer.lr'?)");
+  EXPECT_EQ(space_error(R"({"model.layers.1.activaton": {"choice": ["relu"]}})"),
+            "space: model.layers.1.activaton: unknown config key (did you mean "
+            "'model.layers.1.activation'?)");
+  // An object whose keys are all hyperparameters may be searched whole.
+  EXPECT_EQ(space_error(R"({"optimizer": {"choice": [{"type": "sgd"}, {"type": "adam"}]}})"),
+            "no error");
+  EXPECT_NE(space_error(R"({"train": {"choice": [{"epochs": 1}]}})").find("space: train"),
+            std::string::npos);
+}
+
 TEST(SearchSpace, DrawsStayInsideTheirBoundsAndRepeatFromTheSeed) {
   const std::vector<SearchParam> space = parse_search_space(
       R"({"optimizer.lr": {"loguniform": [1e-4, 1e-1]}, "train.batch_size": {"choice": [32, 128, 512]},

@@ -1,6 +1,6 @@
 // The seam between the simulator's two halves, and the launch helper the kernels use.
 //
-//   runtime (sim/src/runtime.cpp, cuda_runtime_api.h): device memory, streams, events, graph
+//   runtime (sim/src/runtime*.cpp, cuda_runtime_api.h): device memory, streams, events, graph
 //     capture, cuBLAS and Thrust stand-ins. A kernel launch is enqueued on a stream and runs
 //     when the stream's queue is drained (a synchronisation point), or is recorded while the
 //     stream captures.

@@ -1,4 +1,4 @@
-// The simulator runtime's own interface beyond the CUDA API (sim/src/runtime.cpp): how the
+// The simulator runtime's own interface beyond the CUDA API (sim/src/runtime_sim.cpp): how the
 // cuBLAS and Thrust stand-ins put work on a stream, the range checks they make, and the
 // controls tests use. See sim/README.md ("The runtime").
 #pragma once

@@ -1,4 +1,4 @@
-#include "train/bench.h"
+#include "tune/bench.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "train/init_study.h"
+#include "tune/init_study.h"
 
 #include <algorithm>
 #include <cmath>
