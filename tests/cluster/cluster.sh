@@ -61,8 +61,11 @@ _cluster_remove_stale() {
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^mlpxc-[0-9]+-'); do
     pid=${ns#mlpxc-}
     pid=${pid%%-*}
-    # Alive: a process that is not a zombie (a killed run's shell, never reaped, is one).
-    case $(ps -o stat= -p "$pid" 2>/dev/null) in "" | Z*) ;; *) continue ;; esac
+    # Alive: a process that is not a zombie (a killed run's shell, never reaped, is one). Its
+    # state is the field after the ")" closing the command's name in /proc/PID/stat.
+    local state=""
+    [ -r "/proc/$pid/stat" ] && state=$(sed 's/.*) \([A-Za-z]\).*/\1/' "/proc/$pid/stat" 2>/dev/null)
+    case $state in "" | Z) ;; *) continue ;; esac
     _cluster_remove "$ns"
   done
 }
