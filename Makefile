@@ -53,6 +53,8 @@ DEB_PACKAGES += libboost-context-dev
 DEB_PACKAGES += clang libclang-rt-14-dev
 # Data-parallel training (src/dist/, MLPX_MPI): Open MPI, its headers and its launcher, mpirun.
 DEB_PACKAGES += libopenmpi-dev openmpi-bin
+# tests/cluster/: hosts as network namespaces (ip), a rate limit (tc) and packet loss (nft).
+DEB_PACKAGES += iproute2 nftables
 # The Python package (python/, MLPX_PYTHON) and its tests (tests/python): Python's headers,
 # venv, numpy and pytest from Debian; nanobind, which Debian 12 lacks, from PyPI into the
 # virtual environment $(PY_VENV) (it sees Debian's packages). Every configure below passes its
