@@ -7,7 +7,7 @@
 
 #include "math/activation.h"
 #include "math/hd.h"
-#include "mlpx/loss.h"
+#include "mlpx/enums.h"
 
 namespace mlpx::math {
 
