@@ -57,14 +57,14 @@ enum class Activation { MLPX_ACTIVATIONS(MLPX_ENUMERATOR) };
 //     kRowwise (a row's loss reduces over the row through a log-sum-exp: computed by its own
 //     fused kernel, math::cross_entropy_* / kl_div_*), kRegression (may fit float targets of
 //     one column: mse and sse).
-//   Elementwise losses (no kRowwise) take their formula from math::LossMember<kind>
-//   (src/math/loss.h).
+//   math::LossMember<kind> (src/math/loss.h) holds each member's formulas: the element term
+//   and the scales of an elementwise loss; a rowwise one names its fused pass.
 // clang-format off
-#define MLPX_LOSSES(X)                                   \
-  X(kMse, "mse", kRegression)                            \
-  X(kSse, "sse", kRegression)                            \
+#define MLPX_LOSSES(X)                                       \
+  X(kMse, "mse", kRegression)                                \
+  X(kSse, "sse", kRegression)                                \
   X(kCrossEntropy, "cross_entropy", kClassLabels | kRowwise) \
-  X(kKlDiv, "kl_div", kRowwise)                          \
+  X(kKlDiv, "kl_div", kRowwise)                              \
   X(kBce, "bce", 0)
 // clang-format on
 
@@ -96,14 +96,14 @@ enum class OptimizerType { MLPX_OPTIMIZERS(MLPX_ENUMERATOR) };
 
 // ---- Learning-rate schedules ----------------------------------------------------------
 //
-// X(enumerator, "name"): the factor of each is in src/nn/schedule.cpp, one case per member
-// (`visit` over src/math/schedule.h).
+// X(enumerator, "name"): the learning-rate factor of each is in src/nn/schedule.cpp (host
+// code, evaluated once per epoch).
 // clang-format off
-#define MLPX_SCHEDULES(X)                 \
-  X(kNone, "none")                        \
-  X(kStep, "step")                        \
-  X(kMultiStep, "multistep")              \
-  X(kExponential, "exponential")          \
+#define MLPX_SCHEDULES(X)               \
+  X(kNone, "none")                      \
+  X(kStep, "step")                      \
+  X(kMultiStep, "multistep")            \
+  X(kExponential, "exponential")        \
   X(kCosine, "cosine")
 // clang-format on
 
