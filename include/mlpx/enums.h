@@ -35,7 +35,9 @@ namespace mlpx {
   X(kElu, "elu", kTakesAlpha | kReadsInput, 1.0,                                               \
     x > T(0) ? x : alpha * expm1_of(x),                                                        \
     x > T(0) ? dy : dy * alpha * exp_of(x))                                                    \
-  X(kSoftmax, "softmax", kReadsOutput | kRowwise, 0.0, x, dy)
+  X(kSoftmax, "softmax", kReadsOutput | kRowwise, 0.0, x, dy)                                 \
+  X(kSilu, "silu", kReadsInput, 0.0, x * sigmoid(x),                                           \
+    dy * (sigmoid(x) * (T(1) + x * (T(1) - sigmoid(x)))))
 // clang-format on
 
 // The flags of the table's third column.
