@@ -68,6 +68,8 @@ void activation_forward(Activation activation, const float* x, float* y, int64_t
   math::visit(activation, [&](auto member) {
     using Member = decltype(member);
     if constexpr (Member::kIsRowwise) {
+      static_assert(Member::kKind == Activation::kSoftmax,
+                    "a rowwise activation needs its own row kernels here");
       if (cols <= kWarpRowMaxCols) {
         launch_rows<32>(softmax_forward_kernel<32>, rows, cols, stream, x, y);
       } else {
@@ -85,6 +87,8 @@ void activation_backward(Activation activation, const float* x, const float* y, 
   math::visit(activation, [&](auto member) {
     using Member = decltype(member);
     if constexpr (Member::kIsRowwise) {
+      static_assert(Member::kKind == Activation::kSoftmax,
+                    "a rowwise activation needs its own row kernels here");
       if (cols <= kWarpRowMaxCols) {
         launch_rows<32>(softmax_backward_kernel<32>, rows, cols, stream, y, dy, dx);
       } else {

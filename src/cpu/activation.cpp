@@ -54,6 +54,8 @@ void activation_forward(Activation activation, const T* x, T* y, int64_t rows, i
   math::visit(activation, [&](auto member) {
     using Member = decltype(member);
     if constexpr (Member::kIsRowwise) {
+      static_assert(Member::kKind == Activation::kSoftmax,
+                    "a rowwise activation needs its own row loops here");
       softmax_forward(x, y, rows, cols);
     } else if (Member::kKind != Activation::kIdentity || x != y) {  // identity in place: no-op
       forward_elementwise<Member>(x, y, rows * cols, alpha);
@@ -67,6 +69,8 @@ void activation_backward(Activation activation, const T* x, const T* y, const T*
   math::visit(activation, [&](auto member) {
     using Member = decltype(member);
     if constexpr (Member::kIsRowwise) {
+      static_assert(Member::kKind == Activation::kSoftmax,
+                    "a rowwise activation needs its own row loops here");
       softmax_backward(y, dy, dx, rows, cols);
     } else if (Member::kKind != Activation::kIdentity || dy != dx) {
       backward_elementwise<Member>(x, y, dy, dx, rows * cols, alpha);

@@ -1,5 +1,6 @@
 #include "cpu/optimizer_step.h"
 
+#include <algorithm>
 #include <type_traits>
 
 #include "cpu/vector_clones.h"
@@ -13,10 +14,10 @@ namespace {
 template <typename Rule, int S, typename T>
 inline void rule_loop(int64_t n, T* p, const T* g, T* const* state,
                       const typename Rule::template Coefficients<T>& c) {
-  T* buffers[S > 0 ? S : 1] = {};
+  T* buffers[std::max(S, 1)] = {};
   for (int k = 0; k < S; ++k) buffers[k] = state[k];
   for (int64_t i = 0; i < n; ++i) {
-    T s[S > 0 ? S : 1] = {};
+    T s[std::max(S, 1)] = {};
     for (int k = 0; k < S; ++k) s[k] = buffers[k][i];
     p[i] = Rule::template update<S>(p[i], g[i], s, c);
     for (int k = 0; k < S; ++k) buffers[k][i] = s[k];

@@ -47,7 +47,8 @@ MLPX_HD T sigmoid(T x) {
 }
 
 // ActivationMember<kind>: one table row. kKind, kName, kFlags (ActivationFlags), the flags one
-// by one, kDefaultAlpha, and the elementwise formulas value(x, alpha) = f(x) and
+// by one as bools (kHasAlpha, kBackwardReadsInput, kBackwardReadsOutput, kIsRowwise),
+// kDefaultAlpha, and the elementwise formulas value(x, alpha) = f(x) and
 // grad(x, y, dy, alpha) = dy f'(.), which read only the operand the flags name (the other is
 // passed as 0). A rowwise member (softmax) has its own formulas below; its columns are unused.
 template <Activation kKind>
@@ -60,20 +61,20 @@ struct ActivationMember;
   struct ActivationMember<Activation::kind> : ActivationFlags {                     \
     static constexpr Activation kKind = Activation::kind;                           \
     static constexpr const char* kName = name;                                      \
-    static constexpr unsigned kFlags = flags;                                       \
-    static constexpr bool kTakesAlpha = (kFlags & kTakesAlpha) != 0;                \
+    static constexpr unsigned kFlags = (flags);                                     \
+    static constexpr bool kHasAlpha = (kFlags & kTakesAlpha) != 0;                  \
     static constexpr bool kBackwardReadsInput = (kFlags & kReadsInput) != 0;        \
     static constexpr bool kBackwardReadsOutput = (kFlags & kReadsOutput) != 0;      \
     static constexpr bool kIsRowwise = (kFlags & kRowwise) != 0;                    \
-    static constexpr double kDefaultAlpha = default_alpha;                          \
+    static constexpr double kDefaultAlpha = (default_alpha);                        \
     template <typename T>                                                           \
     MLPX_HD static T value(T x, [[maybe_unused]] T alpha) {                         \
-      return forward;                                                               \
+      return (forward);                                                             \
     }                                                                               \
     template <typename T>                                                           \
     MLPX_HD static T grad([[maybe_unused]] T x, [[maybe_unused]] T y, T dy,         \
                           [[maybe_unused]] T alpha) {                               \
-      return backward;                                                              \
+      return (backward);                                                            \
     }                                                                               \
   };
 MLPX_ACTIVATIONS(MLPX_ACTIVATION_MEMBER)

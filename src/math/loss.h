@@ -67,7 +67,7 @@ struct LossRow;
   struct LossRow<Loss::kind> : LossFlags {                                 \
     static constexpr Loss kKind = Loss::kind;                              \
     static constexpr const char* kName = name;                             \
-    static constexpr unsigned kFlags = flags;                              \
+    static constexpr unsigned kFlags = (flags);                            \
     static constexpr bool kUsesClassLabels = (kFlags & kClassLabels) != 0; \
     static constexpr bool kIsRowwise = (kFlags & kRowwise) != 0;           \
     static constexpr bool kFitsRegression = (kFlags & kRegression) != 0;   \

@@ -318,6 +318,8 @@ struct AdamWRule : AdamRule {
 template <OptimizerType kType>
 struct OptimizerMember;
 
+// (`rule` is a type: it cannot take parentheses.)
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define MLPX_OPTIMIZER_MEMBER(kind, name, rule)                 \
   template <>                                                   \
   struct OptimizerMember<OptimizerType::kind> : rule {          \
@@ -327,6 +329,7 @@ struct OptimizerMember;
   };
 MLPX_OPTIMIZERS(MLPX_OPTIMIZER_MEMBER)
 #undef MLPX_OPTIMIZER_MEMBER
+// NOLINTEND(bugprone-macro-parentheses)
 
 // Every optimizer, in the table's order (for tests that cover the whole family).
 #define MLPX_OPTIMIZER_VALUE(kind, ...) OptimizerType::kind,

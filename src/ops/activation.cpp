@@ -18,7 +18,7 @@ std::string activation_name(Activation activation) {
 }
 
 bool activation_takes_alpha(Activation activation) {
-  return math::visit(activation, [](auto member) { return decltype(member)::kTakesAlpha; });
+  return math::visit(activation, [](auto member) { return decltype(member)::kHasAlpha; });
 }
 
 double default_activation_alpha(Activation activation) {
