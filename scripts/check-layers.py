@@ -15,8 +15,9 @@
 4. The library computes and returns: only src/cli/ (and the log sink's default, src/core/log.cpp)
    writes to the terminal.
 5. One switch per family: the layers that compute (core up to nn) write `case Activation::`,
-   `case OptimizerType::` and `case Loss::` only in the family's formula header, whose visit()
-   is generated from the family's table in include/mlpx/enums.h; the rest call visit().
+   `case OptimizerType::`, `case Loss::` and `case ScheduleType::` only in the family's formula
+   file, whose visit() is generated from the family's table in include/mlpx/enums.h; the rest
+   call visit().
 Prints one line per violation and exits 1 when there is any.
 """
 import os
@@ -61,7 +62,7 @@ INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 ANGLE_INCLUDE = re.compile(r'^\s*#\s*include\s+<([^>]+)>', re.M)
 # The families whose one switch is their visit(): enum -> the header that holds it.
 FAMILY_SWITCH = {"Activation": "src/math/activation.h", "OptimizerType": "src/math/optimizers.h",
-                 "Loss": "src/math/loss.h"}
+                 "Loss": "src/math/loss.h", "ScheduleType": "src/nn/schedule.cpp"}
 COMPUTING_LAYERS = ("src/core", "src/math", "src/cpu", "kernels", "src/ops", "src/nn")
 
 
