@@ -7,27 +7,21 @@ namespace mlpx::cuda {
 
 namespace {
 
-constexpr bool reads_input(Activation a) {
-  return a == Activation::kRelu || a == Activation::kLeakyRelu || a == Activation::kElu;
-}
-constexpr bool reads_output(Activation a) {
-  return a == Activation::kSigmoid || a == Activation::kTanh;
-}
-
-template <Activation kAct>
+template <typename Member>
 __global__ void activation_forward_kernel(int64_t n, const float* x, float* y, float alpha) {
-  MLPX_GRID_STRIDE(i, n) { y[i] = math::activation_value<kAct>(x[i], alpha); }
+  MLPX_GRID_STRIDE(i, n) { y[i] = Member::value(x[i], alpha); }
 }
 
-template <Activation kAct>
+template <typename Member>
 __global__ void activation_backward_kernel(int64_t n, const float* x, const float* y,
                                            const float* dy, float* dx, float alpha) {
   MLPX_GRID_STRIDE(i, n) {
-    // Only the operand this activation reads is loaded (the other may be nullptr).
+    // Only the operand this activation reads is loaded (the other may be nullptr): the table's
+    // flags, which the ops entry also reads to decide which tensors to pass.
     float xi = 0.0f, yi = 0.0f;
-    if constexpr (reads_input(kAct)) xi = x[i];
-    if constexpr (reads_output(kAct)) yi = y[i];
-    dx[i] = math::activation_grad<kAct>(xi, yi, dy[i], alpha);
+    if constexpr (Member::kBackwardReadsInput) xi = x[i];
+    if constexpr (Member::kBackwardReadsOutput) yi = y[i];
+    dx[i] = Member::grad(xi, yi, dy[i], alpha);
   }
 }
 
@@ -66,74 +60,46 @@ __global__ void softmax_backward_kernel(int64_t rows, int64_t cols, const float*
   }
 }
 
-template <Activation kAct>
-void forward_elementwise(const float* x, float* y, int64_t n, float alpha, cudaStream_t stream) {
-  launch_elementwise(activation_forward_kernel<kAct>, n, stream, x, y, alpha);
-}
-
-template <Activation kAct>
-void backward_elementwise(const float* x, const float* y, const float* dy, float* dx, int64_t n,
-                          float alpha, cudaStream_t stream) {
-  launch_elementwise(activation_backward_kernel<kAct>, n, stream, x, y, dy, dx, alpha);
-}
-
 }  // namespace
 
 void activation_forward(Activation activation, const float* x, float* y, int64_t rows, int64_t cols,
                         float alpha, Device device) {
   const cudaStream_t stream = stream_of(device);
-  const int64_t n = rows * cols;
-  switch (activation) {
-    case Activation::kIdentity:
-      if (x != y) forward_elementwise<Activation::kIdentity>(x, y, n, alpha, stream);
-      return;
-    case Activation::kSigmoid:
-      return forward_elementwise<Activation::kSigmoid>(x, y, n, alpha, stream);
-    case Activation::kTanh:
-      return forward_elementwise<Activation::kTanh>(x, y, n, alpha, stream);
-    case Activation::kRelu:
-      return forward_elementwise<Activation::kRelu>(x, y, n, alpha, stream);
-    case Activation::kLeakyRelu:
-      return forward_elementwise<Activation::kLeakyRelu>(x, y, n, alpha, stream);
-    case Activation::kElu:
-      return forward_elementwise<Activation::kElu>(x, y, n, alpha, stream);
-    case Activation::kSoftmax:
+  math::visit(activation, [&](auto member) {
+    using Member = decltype(member);
+    if constexpr (Member::kIsRowwise) {
+      static_assert(Member::kKind == Activation::kSoftmax,
+                    "a rowwise activation needs its own row kernels here");
       if (cols <= kWarpRowMaxCols) {
         launch_rows<32>(softmax_forward_kernel<32>, rows, cols, stream, x, y);
       } else {
         launch_rows<kBlockThreads>(softmax_forward_kernel<kBlockThreads>, rows, cols, stream, x, y);
       }
-      return;
-  }
+    } else if (Member::kKind != Activation::kIdentity || x != y) {  // identity in place: no-op
+      launch_elementwise(activation_forward_kernel<Member>, rows * cols, stream, x, y, alpha);
+    }
+  });
 }
 
 void activation_backward(Activation activation, const float* x, const float* y, const float* dy,
                          float* dx, int64_t rows, int64_t cols, float alpha, Device device) {
   const cudaStream_t stream = stream_of(device);
-  const int64_t n = rows * cols;
-  switch (activation) {
-    case Activation::kIdentity:
-      if (dy != dx) backward_elementwise<Activation::kIdentity>(x, y, dy, dx, n, alpha, stream);
-      return;
-    case Activation::kSigmoid:
-      return backward_elementwise<Activation::kSigmoid>(x, y, dy, dx, n, alpha, stream);
-    case Activation::kTanh:
-      return backward_elementwise<Activation::kTanh>(x, y, dy, dx, n, alpha, stream);
-    case Activation::kRelu:
-      return backward_elementwise<Activation::kRelu>(x, y, dy, dx, n, alpha, stream);
-    case Activation::kLeakyRelu:
-      return backward_elementwise<Activation::kLeakyRelu>(x, y, dy, dx, n, alpha, stream);
-    case Activation::kElu:
-      return backward_elementwise<Activation::kElu>(x, y, dy, dx, n, alpha, stream);
-    case Activation::kSoftmax:
+  math::visit(activation, [&](auto member) {
+    using Member = decltype(member);
+    if constexpr (Member::kIsRowwise) {
+      static_assert(Member::kKind == Activation::kSoftmax,
+                    "a rowwise activation needs its own row kernels here");
       if (cols <= kWarpRowMaxCols) {
         launch_rows<32>(softmax_backward_kernel<32>, rows, cols, stream, y, dy, dx);
       } else {
         launch_rows<kBlockThreads>(softmax_backward_kernel<kBlockThreads>, rows, cols, stream, y,
                                    dy, dx);
       }
-      return;
-  }
+    } else if (Member::kKind != Activation::kIdentity || dy != dx) {
+      launch_elementwise(activation_backward_kernel<Member>, rows * cols, stream, x, y, dy, dx,
+                         alpha);
+    }
+  });
 }
 
 }  // namespace mlpx::cuda

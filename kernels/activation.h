@@ -3,8 +3,8 @@
 
 #include <cstdint>
 
-#include "mlpx/activation.h"
 #include "mlpx/device.h"
+#include "mlpx/enums.h"
 
 namespace mlpx::cuda {
 

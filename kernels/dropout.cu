@@ -38,7 +38,7 @@ __device__ uint64_t step_of(const math::DropoutDraws& d) {
   return d.step_base + (d.step_offset != nullptr ? static_cast<uint64_t>(*d.step_offset) : 0);
 }
 
-template <Activation kAct>
+template <typename Member>
 __global__ void dropout_forward_kernel(int64_t blocks, const float* z, float* out, int64_t n,
                                        float alpha, float scale, math::DropoutDraws d,
                                        uint64_t first_block) {
@@ -46,12 +46,12 @@ __global__ void dropout_forward_kernel(int64_t blocks, const float* z, float* ou
   MLPX_GRID_STRIDE(b, blocks) {
     block_factors(d, step, first_block + static_cast<uint64_t>(b), n, scale,
                   [&](int64_t i, float factor) {
-                    out[i] = math::dropout_forward_value<kAct>(z[i], factor, alpha);
+                    out[i] = math::dropout_forward_value<Member>(z[i], factor, alpha);
                   });
   }
 }
 
-template <Activation kAct>
+template <typename Member>
 __global__ void dropout_backward_kernel(int64_t blocks, const float* z, const float* dout,
                                         float* dz, int64_t n, float alpha, float scale,
                                         math::DropoutDraws d, uint64_t first_block) {
@@ -59,71 +59,41 @@ __global__ void dropout_backward_kernel(int64_t blocks, const float* z, const fl
   MLPX_GRID_STRIDE(b, blocks) {
     block_factors(d, step, first_block + static_cast<uint64_t>(b), n, scale,
                   [&](int64_t i, float factor) {
-                    const float zi = kAct == Activation::kIdentity ? 0.0f : z[i];
-                    dz[i] = math::dropout_backward_value<kAct>(zi, dout[i], factor, alpha);
+                    const float zi = math::dropout_reads_input<Member>() ? z[i] : 0.0f;
+                    dz[i] = math::dropout_backward_value<Member>(zi, dout[i], factor, alpha);
                   });
   }
 }
 
-template <Activation kAct>
-void forward_for(const float* z, float* out, int64_t n, float alpha, float scale,
-                 const math::DropoutDraws& d, cudaStream_t stream) {
-  const BlockRange r = block_range(d.first_element, n);
-  launch_elementwise(dropout_forward_kernel<kAct>, r.blocks, stream, z, out, n, alpha, scale, d,
-                     r.first_block);
-}
-
-template <Activation kAct>
-void backward_for(const float* z, const float* dout, float* dz, int64_t n, float alpha, float scale,
-                  const math::DropoutDraws& d, cudaStream_t stream) {
-  const BlockRange r = block_range(d.first_element, n);
-  launch_elementwise(dropout_backward_kernel<kAct>, r.blocks, stream, z, dout, dz, n, alpha, scale,
-                     d, r.first_block);
-}
-
 }  // namespace
 
+// Rowwise activations (softmax) are refused by the ops entry: they are applied first, then
+// dropped with identity.
 void dropout_forward(Activation activation, const float* z, float* out, int64_t n, float alpha,
                      float scale, const math::DropoutDraws& draws, Device device) {
   const cudaStream_t stream = stream_of(device);
-  switch (activation) {
-    case Activation::kIdentity:
-      return forward_for<Activation::kIdentity>(z, out, n, alpha, scale, draws, stream);
-    case Activation::kSigmoid:
-      return forward_for<Activation::kSigmoid>(z, out, n, alpha, scale, draws, stream);
-    case Activation::kTanh:
-      return forward_for<Activation::kTanh>(z, out, n, alpha, scale, draws, stream);
-    case Activation::kRelu:
-      return forward_for<Activation::kRelu>(z, out, n, alpha, scale, draws, stream);
-    case Activation::kLeakyRelu:
-      return forward_for<Activation::kLeakyRelu>(z, out, n, alpha, scale, draws, stream);
-    case Activation::kElu:
-      return forward_for<Activation::kElu>(z, out, n, alpha, scale, draws, stream);
-    case Activation::kSoftmax:
-      return;  // refused by the ops entry
-  }
+  const BlockRange r = block_range(draws.first_element, n);
+  math::visit(activation, [&](auto member) {
+    using Member = decltype(member);
+    if constexpr (!Member::kIsRowwise) {
+      launch_elementwise(dropout_forward_kernel<Member>, r.blocks, stream, z, out, n, alpha, scale,
+                         draws, r.first_block);
+    }
+  });
 }
 
 void dropout_backward(Activation activation, const float* z, const float* dout, float* dz,
                       int64_t n, float alpha, float scale, const math::DropoutDraws& draws,
                       Device device) {
   const cudaStream_t stream = stream_of(device);
-  switch (activation) {
-    case Activation::kIdentity:
-      return backward_for<Activation::kIdentity>(z, dout, dz, n, alpha, scale, draws, stream);
-    case Activation::kSigmoid:
-      return backward_for<Activation::kSigmoid>(z, dout, dz, n, alpha, scale, draws, stream);
-    case Activation::kTanh:
-      return backward_for<Activation::kTanh>(z, dout, dz, n, alpha, scale, draws, stream);
-    case Activation::kRelu:
-      return backward_for<Activation::kRelu>(z, dout, dz, n, alpha, scale, draws, stream);
-    case Activation::kLeakyRelu:
-      return backward_for<Activation::kLeakyRelu>(z, dout, dz, n, alpha, scale, draws, stream);
-    case Activation::kElu:
-      return backward_for<Activation::kElu>(z, dout, dz, n, alpha, scale, draws, stream);
-    case Activation::kSoftmax:
-      return;  // refused by the ops entry
-  }
+  const BlockRange r = block_range(draws.first_element, n);
+  math::visit(activation, [&](auto member) {
+    using Member = decltype(member);
+    if constexpr (!Member::kIsRowwise) {
+      launch_elementwise(dropout_backward_kernel<Member>, r.blocks, stream, z, dout, dz, n, alpha,
+                         scale, draws, r.first_block);
+    }
+  });
 }
 
 }  // namespace mlpx::cuda

@@ -4,8 +4,8 @@
 #include <cstdint>
 
 #include "math/dropout.h"
-#include "mlpx/activation.h"
 #include "mlpx/device.h"
+#include "mlpx/enums.h"
 
 namespace mlpx::cuda {
 

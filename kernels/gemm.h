@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "mlpx/gemm.h"
+#include "mlpx/enums.h"
 
 namespace mlpx::cuda {
 // c[M,N] = alpha * op(a) * op(b) + beta * c, row-major float32, on `device`'s stream, with the

@@ -25,7 +25,7 @@ struct ArgMaxOp {
 
 // Elementwise losses (mse, sse, bce): one read of output and target, one write of grad;
 // the row sum is reduced by the row group.
-template <Loss kLoss, int kGroup>
+template <typename Member, int kGroup>
 __global__ void elementwise_loss_kernel(int64_t rows, int64_t cols, const float* output,
                                         const float* target, float* row_loss, float* grad,
                                         float row_scale, float grad_scale) {
@@ -34,9 +34,7 @@ __global__ void elementwise_loss_kernel(int64_t rows, int64_t cols, const float*
     const int64_t base = row * cols;
     float sum = 0.0f;
     for (int64_t c = lane; c < cols; c += kGroup) {
-      const math::ElementLoss<float> e =
-          kLoss == Loss::kBce ? math::bce_with_logits(output[base + c], target[base + c])
-                              : math::squared_error(output[base + c], target[base + c]);
+      const math::ElementLoss<float> e = Member::element(output[base + c], target[base + c]);
       sum += e.value;
       if (grad != nullptr) grad[base + c] = e.grad * grad_scale;
     }
@@ -165,24 +163,24 @@ __global__ void accumulate_correct_kernel(int64_t rows, int64_t cols, const floa
     }                                                                                     \
   } while (0)
 
-template <Loss kLoss, int kGroup>
+template <typename Member, int kGroup>
 void launch_elementwise_loss(const float* output, const float* target, float* row_loss, float* grad,
                              int64_t rows, int64_t cols, int64_t grad_rows, cudaStream_t stream) {
-  const math::LossScales scales = math::loss_scales(kLoss, grad_rows, cols);
-  launch_rows<kGroup>(elementwise_loss_kernel<kLoss, kGroup>, rows, cols, stream, output, target,
+  const math::LossScales scales = math::loss_scales<Member>(grad_rows, cols);
+  launch_rows<kGroup>(elementwise_loss_kernel<Member, kGroup>, rows, cols, stream, output, target,
                       row_loss, grad, static_cast<float>(scales.row),
                       static_cast<float>(scales.grad));
 }
 
-template <Loss kLoss>
+template <typename Member>
 void elementwise_loss_for(const float* output, const float* target, float* row_loss, float* grad,
                           int64_t rows, int64_t cols, int64_t grad_rows, cudaStream_t stream) {
   if (cols <= kWarpRowMaxCols) {
-    launch_elementwise_loss<kLoss, 32>(output, target, row_loss, grad, rows, cols, grad_rows,
-                                       stream);
+    launch_elementwise_loss<Member, 32>(output, target, row_loss, grad, rows, cols, grad_rows,
+                                        stream);
   } else {
-    launch_elementwise_loss<kLoss, kBlockThreads>(output, target, row_loss, grad, rows, cols,
-                                                  grad_rows, stream);
+    launch_elementwise_loss<Member, kBlockThreads>(output, target, row_loss, grad, rows, cols,
+                                                   grad_rows, stream);
   }
 }
 
@@ -191,27 +189,21 @@ void elementwise_loss_for(const float* output, const float* target, float* row_l
 void elementwise_loss(Loss loss, const float* output, const float* target, float* row_loss,
                       float* grad, int64_t rows, int64_t cols, int64_t grad_rows, Device device) {
   const cudaStream_t stream = stream_of(device);
-  switch (loss) {
-    case Loss::kMse:
-      return elementwise_loss_for<Loss::kMse>(output, target, row_loss, grad, rows, cols, grad_rows,
-                                              stream);
-    case Loss::kSse:
-      return elementwise_loss_for<Loss::kSse>(output, target, row_loss, grad, rows, cols, grad_rows,
-                                              stream);
-    case Loss::kBce:
-      return elementwise_loss_for<Loss::kBce>(output, target, row_loss, grad, rows, cols, grad_rows,
-                                              stream);
-    default:
-      return;  // the public entry sends only mse, sse and bce here
-  }
+  math::visit(loss, [&](auto member) {
+    using Member = decltype(member);
+    // The public entry sends only elementwise losses here.
+    if constexpr (!Member::kIsRowwise) {
+      elementwise_loss_for<Member>(output, target, row_loss, grad, rows, cols, grad_rows, stream);
+    }
+  });
 }
 
 void cross_entropy(const float* logits, const int32_t* labels, float* row_loss, float* grad,
                    int64_t rows, int64_t cols, int64_t grad_rows, Device device) {
   const cudaStream_t stream = stream_of(device);
   DeviceStatus* status = context(device.index).status;
-  const float grad_scale =
-      static_cast<float>(math::loss_scales(Loss::kCrossEntropy, grad_rows, cols).grad);
+  const float grad_scale = static_cast<float>(
+      math::loss_scales<math::LossMember<Loss::kCrossEntropy>>(grad_rows, cols).grad);
   MLPX_LAUNCH_ROWS(cross_entropy_kernel, rows, cols, stream, logits, labels, row_loss, grad,
                    grad_scale, status);
 }
@@ -220,7 +212,7 @@ void kl_div(const float* logits, const float* target, float* row_loss, float* gr
             int64_t cols, int64_t grad_rows, Device device) {
   const cudaStream_t stream = stream_of(device);
   const float grad_scale =
-      static_cast<float>(math::loss_scales(Loss::kKlDiv, grad_rows, cols).grad);
+      static_cast<float>(math::loss_scales<math::LossMember<Loss::kKlDiv>>(grad_rows, cols).grad);
   MLPX_LAUNCH_ROWS(kl_div_kernel, rows, cols, stream, logits, target, row_loss, grad, grad_scale);
 }
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "mlpx/device.h"
-#include "mlpx/loss.h"
+#include "mlpx/enums.h"
 
 namespace mlpx::cuda {
 

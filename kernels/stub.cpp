@@ -7,8 +7,6 @@
 
 #include "core/backend.h"
 #include "kernels/activation.h"
-#include "kernels/adagrad.h"
-#include "kernels/adam.h"
 #include "kernels/batching.h"
 #include "kernels/bf16.h"
 #include "kernels/dropout.h"
@@ -18,8 +16,7 @@
 #include "kernels/linear.h"
 #include "kernels/loss.h"
 #include "kernels/nonfinite.h"
-#include "kernels/rmsprop.h"
-#include "kernels/sgd.h"
+#include "kernels/optimizer_step.h"
 #include "mlpx/error.h"
 
 namespace mlpx::cuda {
@@ -58,21 +55,9 @@ void dropout_backward(Activation, const float*, const float*, float*, int64_t, f
                       const math::DropoutDraws&, Device) {
   unavailable("dropout_backward");
 }
-void sgd_step(int64_t, float*, const float*, float*, const math::SgdHyper&, int32_t*,
-              const int32_t*, Device) {
-  unavailable("sgd_step");
-}
-void adagrad_step(int64_t, float*, const float*, float*, const math::AdagradHyper&, int32_t*,
-                  const int32_t*, Device) {
-  unavailable("adagrad_step");
-}
-void rmsprop_step(int64_t, float*, const float*, float*, const math::RmspropHyper&, int32_t*,
-                  const int32_t*, Device) {
-  unavailable("rmsprop_step");
-}
-void adam_step(int64_t, float*, const float*, float*, float*, const math::AdamHyper&, int32_t*,
-               const int32_t*, Device) {
-  unavailable("adam_step");
+void optimizer_step(OptimizerType, const OptimizerConfig&, double, int64_t, float*, const float*,
+                    float* const*, int32_t*, const int32_t*, Device) {
+  unavailable("optimizer_step");
 }
 void random_permutation(int32_t*, int64_t, uint64_t, uint64_t, Device) {
   unavailable("random_permutation");

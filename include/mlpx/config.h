@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mlpx/activation.h"
+#include "mlpx/enums.h"
 #include "mlpx/gemm.h"
 #include "mlpx/init.h"
 #include "mlpx/loss.h"
@@ -18,31 +19,9 @@
 
 namespace mlpx {
 
-// data.source: "fashion-mnist" (Debian's dataset-fashion-mnist), "synthetic" (built in),
-// "files" (data.train / data.test).
-enum class DataSource { kFashionMnist, kSynthetic, kFiles };
-// data.normalize: "auto" (uint8 features / 255, any other type standardized); "none";
-// "scale01" (uint8 features / 255, others as they are); "standardize" (per feature, with
-// statistics of the training split, saved in checkpoints for predict).
-enum class Normalize { kAuto, kNone, kScale01, kStandardize };
-// data.task: what y holds. "classification": class indices [N] (or target rows [N, K] whose
-// argmax is the class, for mse, sse, kl_div and bce); accuracy is measured. "regression":
-// float targets [N] or [N, K] for mse or sse; R^2 and MSE are measured instead of accuracy.
-// "auto": regression when the loss is mse or sse and y is one column of floats ([N] or
-// [N, 1]), else classification. Multi-output regression ([N, K] floats) says "regression".
-enum class Task { kAuto, kClassification, kRegression };
-// train.on_nonfinite: "stop" (a NaN or Inf batch loss stops training after the epoch, naming
-// the epoch and step) or "skip" (a step whose batch loss or any gradient is NaN or Inf changes
-// nothing: parameters, optimizer state and step count stay; the epoch counts it).
-enum class NonFinitePolicy { kStop, kSkip };
-// train.collectives: how a model on a GPU sums gradients over the ranks. "nccl": NCCL on the
-// device's stream, inside the step's CUDA graph, even for one rank; "host": MPI on host copies
-// of the buffers, without a CUDA graph; "auto": nccl on several ranks when the build has NCCL,
-// else host. A model on the CPU always reduces through MPI (nccl there is an error).
-enum class Collectives { kAuto, kNccl, kHost };
-// A per-epoch validation figure (EpochMetrics' field of the same name), for early stopping,
-// output.keep_best and the sweep. val_loss is better lower, val_accuracy and val_r2 higher.
-enum class Metric { kValLoss, kValAccuracy, kValR2 };
+// DataSource, Normalize, Task, NonFinitePolicy, Collectives and Metric, with their names and
+// what each member means: mlpx/enums.h.
+
 // "val_loss", "val_accuracy", "val_r2".
 std::string metric_name(Metric metric);
 // True when a higher value of `metric` is better.

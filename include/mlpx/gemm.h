@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "mlpx/enums.h"
 #include "mlpx/tensor.h"
 
 namespace mlpx {
@@ -13,7 +14,7 @@ namespace mlpx {
 // output, on every device: cuBLAS's bf16 tensor cores on a GPU; on the CPU oneDNN's AMX or
 // AVX-512 BF16 matmul where the CPU has one, else the rounded inputs through the fp32 GEMM
 // (same products, fp32 speed). Weights, gradients and optimizer state stay float32.
-enum class Precision { kFp32, kTf32, kBf16 };
+// (Precision and its names: MLPX_PRECISIONS in mlpx/enums.h.)
 
 // "fp32", "tf32", "bf16".
 Precision parse_precision(const std::string& name);

@@ -4,21 +4,12 @@
 #include <cstdint>
 #include <string>
 
+#include "mlpx/enums.h"
 #include "mlpx/tensor.h"
 
 namespace mlpx {
 
-enum class Init {
-  kZeros,
-  kNormal,         // N(0, std^2), std given
-  kUniform,        // U(-a, a), a given
-  kXavierNormal,   // N(0, 1/fan_in)
-  kXavierUniform,  // U(-sqrt(3/fan_in), sqrt(3/fan_in)): the same variance
-  kHeNormal,       // N(0, 2/fan_in)
-  kHeUniform,      // U(-sqrt(6/fan_in), sqrt(6/fan_in))
-};
-
-// "zeros", "normal", "uniform", "xavier_normal", "xavier_uniform", "he_normal", "he_uniform".
+// The schemes and their names: MLPX_INITS in mlpx/enums.h.
 Init parse_init(const std::string& name);
 std::string init_name(Init init);
 

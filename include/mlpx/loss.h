@@ -3,13 +3,12 @@
 
 #include <string>
 
+#include "mlpx/enums.h"
 #include "mlpx/tensor.h"
 
 namespace mlpx {
 
-enum class Loss { kMse, kSse, kCrossEntropy, kKlDiv, kBce };
-
-// "mse", "sse", "cross_entropy", "kl_div", "bce".
+// The members, their names and flags: MLPX_LOSSES in mlpx/enums.h.
 Loss parse_loss(const std::string& name);
 std::string loss_name(Loss loss);
 // cross_entropy takes int32 class indices [B]; the others float targets [B, K].

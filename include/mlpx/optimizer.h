@@ -8,14 +8,13 @@
 #include <utility>
 #include <vector>
 
+#include "mlpx/enums.h"
 #include "mlpx/tensor.h"
 
 namespace mlpx {
 
-enum class OptimizerType { kSgd, kAdagrad, kRmsprop, kAdam, kAdamW };
-
-// "sgd", "adagrad", "rmsprop", "adam", "adamw". gd (full batch), sgd (batch 1) and
-// mini-batch gd are all "sgd" fed batches of different sizes.
+// The members and their names: MLPX_OPTIMIZERS in mlpx/enums.h. gd (full batch), sgd (batch 1)
+// and mini-batch gd are all "sgd" fed batches of different sizes.
 OptimizerType parse_optimizer(const std::string& name);
 std::string optimizer_name(OptimizerType type);
 

@@ -4,11 +4,11 @@
 #include <string>
 #include <vector>
 
+#include "mlpx/enums.h"
+
 namespace mlpx {
 
-enum class ScheduleType { kNone, kStep, kMultiStep, kExponential, kCosine };
-
-// "none", "step", "multistep", "exponential", "cosine".
+// The members and their names: MLPX_SCHEDULES in mlpx/enums.h.
 ScheduleType parse_schedule(const std::string& name);
 std::string schedule_name(ScheduleType type);
 

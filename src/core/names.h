@@ -1,20 +1,14 @@
-// The names of every closed set in mlpx (activations, losses, inits, optimizers, schedules,
-// precisions, and the config's data source, normalisation and non-finite policy): one table
-// per enum, written once here and read both ways by the two functions below. The public
-// parse_*/..._name functions and the config reader use these tables. Internal.
+// The names of every closed set in mlpx, read both ways by the two functions below. The names
+// themselves are written once, in each set's table in mlpx/enums.h; this file knows no set,
+// only how to expand a table. The public parse_*/..._name functions and the config reader use
+// these. Internal.
 #pragma once
 
 #include <cstddef>
 #include <string>
 
-#include "mlpx/activation.h"
-#include "mlpx/config.h"
+#include "mlpx/enums.h"
 #include "mlpx/error.h"
-#include "mlpx/gemm.h"
-#include "mlpx/init.h"
-#include "mlpx/loss.h"
-#include "mlpx/optimizer.h"
-#include "mlpx/schedule.h"
 
 namespace mlpx::detail {
 
@@ -55,72 +49,34 @@ const char* enum_name(const EnumName<Enum> (&table)[N], Enum value) {
   return "?";
 }
 
-inline constexpr EnumName<Activation> kActivationNames[] = {
-    {Activation::kIdentity, "identity"},
-    {Activation::kSigmoid, "sigmoid"},
-    {Activation::kTanh, "tanh"},
-    {Activation::kRelu, "relu"},
-    {Activation::kLeakyRelu, "leaky_relu"},
-    {Activation::kElu, "elu"},
-    {Activation::kSoftmax, "softmax"},
-};
-inline constexpr EnumName<Loss> kLossNames[] = {
-    {Loss::kMse, "mse"},      {Loss::kSse, "sse"}, {Loss::kCrossEntropy, "cross_entropy"},
-    {Loss::kKlDiv, "kl_div"}, {Loss::kBce, "bce"},
-};
-inline constexpr EnumName<Init> kInitNames[] = {
-    {Init::kZeros, "zeros"},
-    {Init::kNormal, "normal"},
-    {Init::kUniform, "uniform"},
-    {Init::kXavierNormal, "xavier_normal"},
-    {Init::kXavierUniform, "xavier_uniform"},
-    {Init::kHeNormal, "he_normal"},
-    {Init::kHeUniform, "he_uniform"},
-};
-inline constexpr EnumName<OptimizerType> kOptimizerNames[] = {
-    {OptimizerType::kSgd, "sgd"},         {OptimizerType::kAdagrad, "adagrad"},
-    {OptimizerType::kRmsprop, "rmsprop"}, {OptimizerType::kAdam, "adam"},
-    {OptimizerType::kAdamW, "adamw"},
-};
-inline constexpr EnumName<ScheduleType> kScheduleNames[] = {
-    {ScheduleType::kNone, "none"},           {ScheduleType::kStep, "step"},
-    {ScheduleType::kMultiStep, "multistep"}, {ScheduleType::kExponential, "exponential"},
-    {ScheduleType::kCosine, "cosine"},
-};
-inline constexpr EnumName<Precision> kPrecisionNames[] = {
-    {Precision::kFp32, "fp32"},
-    {Precision::kTf32, "tf32"},
-    {Precision::kBf16, "bf16"},
-};
-inline constexpr EnumName<DataSource> kDataSourceNames[] = {
-    {DataSource::kFashionMnist, "fashion-mnist"},
-    {DataSource::kSynthetic, "synthetic"},
-    {DataSource::kFiles, "files"},
-};
-inline constexpr EnumName<Normalize> kNormalizeNames[] = {
-    {Normalize::kAuto, "auto"},
-    {Normalize::kNone, "none"},
-    {Normalize::kScale01, "scale01"},
-    {Normalize::kStandardize, "standardize"},
-};
-inline constexpr EnumName<Task> kTaskNames[] = {
-    {Task::kAuto, "auto"},
-    {Task::kClassification, "classification"},
-    {Task::kRegression, "regression"},
-};
-inline constexpr EnumName<NonFinitePolicy> kNonFiniteNames[] = {
-    {NonFinitePolicy::kStop, "stop"},
-    {NonFinitePolicy::kSkip, "skip"},
-};
-inline constexpr EnumName<Collectives> kCollectivesNames[] = {
-    {Collectives::kAuto, "auto"},
-    {Collectives::kNccl, "nccl"},
-    {Collectives::kHost, "host"},
-};
-inline constexpr EnumName<Metric> kMetricNames[] = {
-    {Metric::kValLoss, "val_loss"},
-    {Metric::kValAccuracy, "val_accuracy"},
-    {Metric::kValR2, "val_r2"},
-};
+// One name table per closed set, expanded from its X-macro in mlpx/enums.h.
+#define MLPX_NAME_TABLE(Enum, TABLE, table_name) \
+  inline constexpr EnumName<Enum> table_name[] = {TABLE(MLPX_NAME_ENTRY_OF_##Enum)};
+#define MLPX_NAME_ENTRY(Enum, enumerator, name, ...) {Enum::enumerator, name},
+#define MLPX_NAME_ENTRY_OF_Activation(...) MLPX_NAME_ENTRY(Activation, __VA_ARGS__)
+#define MLPX_NAME_ENTRY_OF_Loss(...) MLPX_NAME_ENTRY(Loss, __VA_ARGS__)
+#define MLPX_NAME_ENTRY_OF_Init(...) MLPX_NAME_ENTRY(Init, __VA_ARGS__)
+#define MLPX_NAME_ENTRY_OF_OptimizerType(...) MLPX_NAME_ENTRY(OptimizerType, __VA_ARGS__)
+#define MLPX_NAME_ENTRY_OF_ScheduleType(...) MLPX_NAME_ENTRY(ScheduleType, __VA_ARGS__)
+#define MLPX_NAME_ENTRY_OF_Precision(...) MLPX_NAME_ENTRY(Precision, __VA_ARGS__)
+#define MLPX_NAME_ENTRY_OF_DataSource(...) MLPX_NAME_ENTRY(DataSource, __VA_ARGS__)
+#define MLPX_NAME_ENTRY_OF_Normalize(...) MLPX_NAME_ENTRY(Normalize, __VA_ARGS__)
+#define MLPX_NAME_ENTRY_OF_Task(...) MLPX_NAME_ENTRY(Task, __VA_ARGS__)
+#define MLPX_NAME_ENTRY_OF_NonFinitePolicy(...) MLPX_NAME_ENTRY(NonFinitePolicy, __VA_ARGS__)
+#define MLPX_NAME_ENTRY_OF_Collectives(...) MLPX_NAME_ENTRY(Collectives, __VA_ARGS__)
+#define MLPX_NAME_ENTRY_OF_Metric(...) MLPX_NAME_ENTRY(Metric, __VA_ARGS__)
+
+MLPX_NAME_TABLE(Activation, MLPX_ACTIVATIONS, kActivationNames)
+MLPX_NAME_TABLE(Loss, MLPX_LOSSES, kLossNames)
+MLPX_NAME_TABLE(Init, MLPX_INITS, kInitNames)
+MLPX_NAME_TABLE(OptimizerType, MLPX_OPTIMIZERS, kOptimizerNames)
+MLPX_NAME_TABLE(ScheduleType, MLPX_SCHEDULES, kScheduleNames)
+MLPX_NAME_TABLE(Precision, MLPX_PRECISIONS, kPrecisionNames)
+MLPX_NAME_TABLE(DataSource, MLPX_DATA_SOURCES, kDataSourceNames)
+MLPX_NAME_TABLE(Normalize, MLPX_NORMALIZES, kNormalizeNames)
+MLPX_NAME_TABLE(Task, MLPX_TASKS, kTaskNames)
+MLPX_NAME_TABLE(NonFinitePolicy, MLPX_NONFINITE_POLICIES, kNonFiniteNames)
+MLPX_NAME_TABLE(Collectives, MLPX_COLLECTIVES, kCollectivesNames)
+MLPX_NAME_TABLE(Metric, MLPX_METRICS, kMetricNames)
 
 }  // namespace mlpx::detail

@@ -6,18 +6,19 @@ namespace mlpx::cpu {
 
 namespace {
 
-template <Activation kAct, typename T>
+template <typename Member, typename T>
 void forward_elementwise(const T* x, T* y, int64_t n, T alpha) {
-  for (int64_t i = 0; i < n; ++i) y[i] = math::activation_value<kAct>(x[i], alpha);
+  for (int64_t i = 0; i < n; ++i) y[i] = Member::value(x[i], alpha);
 }
 
-template <Activation kAct, typename T>
+template <typename Member, typename T>
 void backward_elementwise(const T* x, const T* y, const T* dy, T* dx, int64_t n, T alpha) {
   for (int64_t i = 0; i < n; ++i) {
     // Only the operand this activation reads is dereferenced; the other may be nullptr.
-    const T xi = x != nullptr ? x[i] : T(0);
-    const T yi = y != nullptr ? y[i] : T(0);
-    dx[i] = math::activation_grad<kAct>(xi, yi, dy[i], alpha);
+    T xi = T(0), yi = T(0);
+    if constexpr (Member::kBackwardReadsInput) xi = x[i];
+    if constexpr (Member::kBackwardReadsOutput) yi = y[i];
+    dx[i] = Member::grad(xi, yi, dy[i], alpha);
   }
 }
 
@@ -50,47 +51,31 @@ void softmax_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t cols
 template <typename T>
 void activation_forward(Activation activation, const T* x, T* y, int64_t rows, int64_t cols,
                         T alpha) {
-  const int64_t n = rows * cols;
-  switch (activation) {
-    case Activation::kIdentity:
-      if (x != y) forward_elementwise<Activation::kIdentity>(x, y, n, alpha);
-      return;
-    case Activation::kSigmoid:
-      return forward_elementwise<Activation::kSigmoid>(x, y, n, alpha);
-    case Activation::kTanh:
-      return forward_elementwise<Activation::kTanh>(x, y, n, alpha);
-    case Activation::kRelu:
-      return forward_elementwise<Activation::kRelu>(x, y, n, alpha);
-    case Activation::kLeakyRelu:
-      return forward_elementwise<Activation::kLeakyRelu>(x, y, n, alpha);
-    case Activation::kElu:
-      return forward_elementwise<Activation::kElu>(x, y, n, alpha);
-    case Activation::kSoftmax:
-      return softmax_forward(x, y, rows, cols);
-  }
+  math::visit(activation, [&](auto member) {
+    using Member = decltype(member);
+    if constexpr (Member::kIsRowwise) {
+      static_assert(Member::kKind == Activation::kSoftmax,
+                    "a rowwise activation needs its own row loops here");
+      softmax_forward(x, y, rows, cols);
+    } else if (Member::kKind != Activation::kIdentity || x != y) {  // identity in place: no-op
+      forward_elementwise<Member>(x, y, rows * cols, alpha);
+    }
+  });
 }
 
 template <typename T>
 void activation_backward(Activation activation, const T* x, const T* y, const T* dy, T* dx,
                          int64_t rows, int64_t cols, T alpha) {
-  const int64_t n = rows * cols;
-  switch (activation) {
-    case Activation::kIdentity:
-      if (dy != dx) backward_elementwise<Activation::kIdentity>(x, y, dy, dx, n, alpha);
-      return;
-    case Activation::kSigmoid:
-      return backward_elementwise<Activation::kSigmoid>(x, y, dy, dx, n, alpha);
-    case Activation::kTanh:
-      return backward_elementwise<Activation::kTanh>(x, y, dy, dx, n, alpha);
-    case Activation::kRelu:
-      return backward_elementwise<Activation::kRelu>(x, y, dy, dx, n, alpha);
-    case Activation::kLeakyRelu:
-      return backward_elementwise<Activation::kLeakyRelu>(x, y, dy, dx, n, alpha);
-    case Activation::kElu:
-      return backward_elementwise<Activation::kElu>(x, y, dy, dx, n, alpha);
-    case Activation::kSoftmax:
-      return softmax_backward(y, dy, dx, rows, cols);
-  }
+  math::visit(activation, [&](auto member) {
+    using Member = decltype(member);
+    if constexpr (Member::kIsRowwise) {
+      static_assert(Member::kKind == Activation::kSoftmax,
+                    "a rowwise activation needs its own row loops here");
+      softmax_backward(y, dy, dx, rows, cols);
+    } else if (Member::kKind != Activation::kIdentity || dy != dx) {
+      backward_elementwise<Member>(x, y, dy, dx, rows * cols, alpha);
+    }
+  });
 }
 
 template void activation_forward(Activation, const float*, float*, int64_t, int64_t, float);

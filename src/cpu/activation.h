@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "mlpx/activation.h"
+#include "mlpx/enums.h"
 
 namespace mlpx::cpu {
 

@@ -21,65 +21,43 @@ void for_each_factor(const DropoutDraws& d, int64_t n, T scale, Body&& body) {
   }
 }
 
-template <Activation kAct, typename T>
+template <typename Member, typename T>
 void forward_loop(const T* z, T* out, int64_t n, T alpha, T scale, const DropoutDraws& d) {
   for_each_factor(d, n, scale, [&](int64_t i, T factor) {
-    out[i] = math::dropout_forward_value<kAct>(z[i], factor, alpha);
+    out[i] = math::dropout_forward_value<Member>(z[i], factor, alpha);
   });
 }
 
-template <Activation kAct, typename T>
+template <typename Member, typename T>
 void backward_loop(const T* z, const T* dout, T* dz, int64_t n, T alpha, T scale,
                    const DropoutDraws& d) {
   for_each_factor(d, n, scale, [&](int64_t i, T factor) {
-    // identity reads no z (it may be nullptr).
-    const T zi = kAct == Activation::kIdentity ? T(0) : z[i];
-    dz[i] = math::dropout_backward_value<kAct>(zi, dout[i], factor, alpha);
+    // A member that reads nothing (identity) reads no z (it may be nullptr).
+    const T zi = math::dropout_reads_input<Member>() ? z[i] : T(0);
+    dz[i] = math::dropout_backward_value<Member>(zi, dout[i], factor, alpha);
   });
 }
 
 }  // namespace
 
+// Rowwise activations (softmax) are refused by the ops entry: they are applied first, then
+// dropped with identity.
 template <typename T>
 void dropout_forward(Activation activation, const T* z, T* out, int64_t n, T alpha, T scale,
                      const DropoutDraws& draws) {
-  switch (activation) {
-    case Activation::kIdentity:
-      return forward_loop<Activation::kIdentity>(z, out, n, alpha, scale, draws);
-    case Activation::kSigmoid:
-      return forward_loop<Activation::kSigmoid>(z, out, n, alpha, scale, draws);
-    case Activation::kTanh:
-      return forward_loop<Activation::kTanh>(z, out, n, alpha, scale, draws);
-    case Activation::kRelu:
-      return forward_loop<Activation::kRelu>(z, out, n, alpha, scale, draws);
-    case Activation::kLeakyRelu:
-      return forward_loop<Activation::kLeakyRelu>(z, out, n, alpha, scale, draws);
-    case Activation::kElu:
-      return forward_loop<Activation::kElu>(z, out, n, alpha, scale, draws);
-    case Activation::kSoftmax:
-      return;  // refused by the ops entry
-  }
+  math::visit(activation, [&](auto member) {
+    using Member = decltype(member);
+    if constexpr (!Member::kIsRowwise) forward_loop<Member>(z, out, n, alpha, scale, draws);
+  });
 }
 
 template <typename T>
 void dropout_backward(Activation activation, const T* z, const T* dout, T* dz, int64_t n, T alpha,
                       T scale, const DropoutDraws& draws) {
-  switch (activation) {
-    case Activation::kIdentity:
-      return backward_loop<Activation::kIdentity>(z, dout, dz, n, alpha, scale, draws);
-    case Activation::kSigmoid:
-      return backward_loop<Activation::kSigmoid>(z, dout, dz, n, alpha, scale, draws);
-    case Activation::kTanh:
-      return backward_loop<Activation::kTanh>(z, dout, dz, n, alpha, scale, draws);
-    case Activation::kRelu:
-      return backward_loop<Activation::kRelu>(z, dout, dz, n, alpha, scale, draws);
-    case Activation::kLeakyRelu:
-      return backward_loop<Activation::kLeakyRelu>(z, dout, dz, n, alpha, scale, draws);
-    case Activation::kElu:
-      return backward_loop<Activation::kElu>(z, dout, dz, n, alpha, scale, draws);
-    case Activation::kSoftmax:
-      return;  // refused by the ops entry
-  }
+  math::visit(activation, [&](auto member) {
+    using Member = decltype(member);
+    if constexpr (!Member::kIsRowwise) backward_loop<Member>(z, dout, dz, n, alpha, scale, draws);
+  });
 }
 
 template void dropout_forward(Activation, const float*, float*, int64_t, float, float,

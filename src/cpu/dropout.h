@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "math/dropout.h"
-#include "mlpx/activation.h"
+#include "mlpx/enums.h"
 
 namespace mlpx::cpu {
 

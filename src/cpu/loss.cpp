@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <string>
 
 #include "math/loss.h"
 #include "mlpx/error.h"
@@ -10,18 +11,16 @@ namespace mlpx::cpu {
 
 namespace {
 
-template <Loss kLoss, typename T>
+template <typename Member, typename T>
 void elementwise_loss_rows(const T* output, const T* target, T* row_loss, T* grad, int64_t rows,
                            int64_t cols, int64_t grad_rows) {
-  const math::LossScales scales = math::loss_scales(kLoss, grad_rows, cols);
+  const math::LossScales scales = math::loss_scales<Member>(grad_rows, cols);
   const T row_scale = static_cast<T>(scales.row), grad_scale = static_cast<T>(scales.grad);
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t base = r * cols;
     T sum = T(0);
     for (int64_t c = 0; c < cols; ++c) {
-      const math::ElementLoss<T> e = kLoss == Loss::kBce
-                                         ? math::bce_with_logits(output[base + c], target[base + c])
-                                         : math::squared_error(output[base + c], target[base + c]);
+      const math::ElementLoss<T> e = Member::element(output[base + c], target[base + c]);
       sum += e.value;
       if (grad != nullptr) grad[base + c] = e.grad * grad_scale;
     }
@@ -34,19 +33,15 @@ void elementwise_loss_rows(const T* output, const T* target, T* row_loss, T* gra
 template <typename T>
 void elementwise_loss(Loss loss, const T* output, const T* target, T* row_loss, T* grad,
                       int64_t rows, int64_t cols, int64_t grad_rows) {
-  switch (loss) {
-    case Loss::kMse:
-      return elementwise_loss_rows<Loss::kMse>(output, target, row_loss, grad, rows, cols,
-                                               grad_rows);
-    case Loss::kSse:
-      return elementwise_loss_rows<Loss::kSse>(output, target, row_loss, grad, rows, cols,
-                                               grad_rows);
-    case Loss::kBce:
-      return elementwise_loss_rows<Loss::kBce>(output, target, row_loss, grad, rows, cols,
-                                               grad_rows);
-    default:
-      throw Error("elementwise_loss: expected mse, sse or bce");
-  }
+  math::visit(loss, [&](auto member) {
+    using Member = decltype(member);
+    if constexpr (Member::kIsRowwise) {
+      throw Error("elementwise_loss: expected an elementwise loss, found " +
+                  std::string(Member::kName));
+    } else {
+      elementwise_loss_rows<Member>(output, target, row_loss, grad, rows, cols, grad_rows);
+    }
+  });
 }
 
 template <typename T>
@@ -56,7 +51,8 @@ void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad,
     MLPX_CHECK(labels[r] >= 0 && labels[r] < cols, ValueError, "cross_entropy: label ", labels[r],
                " in row ", r, ": expected a class index in [0, ", cols, ")");
   }
-  const T grad_scale = static_cast<T>(math::loss_scales(Loss::kCrossEntropy, grad_rows, cols).grad);
+  const T grad_scale = static_cast<T>(
+      math::loss_scales<math::LossMember<Loss::kCrossEntropy>>(grad_rows, cols).grad);
   for (int64_t r = 0; r < rows; ++r) {
     const T* z = logits + r * cols;
     const int64_t label = labels[r];
@@ -78,7 +74,8 @@ void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad,
 template <typename T>
 void kl_div(const T* logits, const T* target, T* row_loss, T* grad, int64_t rows, int64_t cols,
             int64_t grad_rows) {
-  const T grad_scale = static_cast<T>(math::loss_scales(Loss::kKlDiv, grad_rows, cols).grad);
+  const T grad_scale =
+      static_cast<T>(math::loss_scales<math::LossMember<Loss::kKlDiv>>(grad_rows, cols).grad);
   for (int64_t r = 0; r < rows; ++r) {
     const T* z = logits + r * cols;
     const T* t = target + r * cols;

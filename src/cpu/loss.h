@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "mlpx/loss.h"
+#include "mlpx/enums.h"
 
 namespace mlpx::cpu {
 

@@ -1,14 +1,21 @@
-// Activation formulas, shared by the CPU loops (src/cpu/activation.cpp) and the CUDA kernels
-// (kernels/activation.cu). Also the scalar helpers that the loss formulas build on: typed
-// exp/log overloads and the streaming log-sum-exp used by softmax and the fused losses.
+// The activations' table (MLPX_ACTIVATIONS in mlpx/enums.h) made code: one member struct per
+// activation with its flags and formulas, and the one `visit` that turns a runtime Activation
+// into its member. The CPU loops (src/cpu/activation.cpp, dropout.cpp), the CUDA kernels
+// (kernels/activation.cu, dropout.cu) and the ops entry all go through it, so adding an
+// activation to the table adds it everywhere. Also the scalar helpers that the formulas and
+// the loss formulas build on: typed exp/log overloads and the streaming log-sum-exp used by
+// softmax and the fused losses.
 #pragma once
 
 #include <math.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "math/hd.h"
-#include "mlpx/activation.h"
+#include "mlpx/enums.h"
+#include "mlpx/error.h"
 
 namespace mlpx::math {
 
@@ -39,42 +46,69 @@ MLPX_HD T sigmoid(T x) {
   return x >= T(0) ? r : e * r;
 }
 
-// y = f(x) for the elementwise activations (softmax is row-wise: see softmax_* below).
-// NaN goes through every branch as NaN (comparisons are written so that NaN fails them).
-template <Activation kAct, typename T>
-MLPX_HD T activation_value(T x, T alpha) {
-  if constexpr (kAct == Activation::kSigmoid) {
-    return sigmoid(x);
-  } else if constexpr (kAct == Activation::kTanh) {
-    return tanh_of(x);
-  } else if constexpr (kAct == Activation::kRelu) {
-    return x < T(0) ? T(0) : x;
-  } else if constexpr (kAct == Activation::kLeakyRelu) {
-    return x < T(0) ? alpha * x : x;
-  } else if constexpr (kAct == Activation::kElu) {
-    return x > T(0) ? x : alpha * expm1_of(x);
-  } else {
-    return x;  // identity (softmax never comes here)
+// ActivationMember<kind>: one table row. kKind, kName, kFlags (ActivationFlags), the flags one
+// by one as bools (kHasAlpha, kBackwardReadsInput, kBackwardReadsOutput, kIsRowwise),
+// kDefaultAlpha, and the elementwise formulas value(x, alpha) = f(x) and
+// grad(x, y, dy, alpha) = dy f'(.), which read only the operand the flags name (the other is
+// passed as 0). A rowwise member (softmax) has its own formulas below; its columns are unused.
+template <Activation kKind>
+struct ActivationMember;
+
+// The table's formula columns name x, y, dy and alpha; a member that does not read one of
+// them leaves it unused.
+#define MLPX_ACTIVATION_MEMBER(kind, name, flags, default_alpha, forward, backward) \
+  template <>                                                                       \
+  struct ActivationMember<Activation::kind> : ActivationFlags {                     \
+    static constexpr Activation kKind = Activation::kind;                           \
+    static constexpr const char* kName = name;                                      \
+    static constexpr unsigned kFlags = (flags);                                     \
+    static constexpr bool kHasAlpha = (kFlags & kTakesAlpha) != 0;                  \
+    static constexpr bool kBackwardReadsInput = (kFlags & kReadsInput) != 0;        \
+    static constexpr bool kBackwardReadsOutput = (kFlags & kReadsOutput) != 0;      \
+    static constexpr bool kIsRowwise = (kFlags & kRowwise) != 0;                    \
+    static constexpr double kDefaultAlpha = (default_alpha);                        \
+    template <typename T>                                                           \
+    MLPX_HD static T value(T x, [[maybe_unused]] T alpha) {                         \
+      return (forward);                                                             \
+    }                                                                               \
+    template <typename T>                                                           \
+    MLPX_HD static T grad([[maybe_unused]] T x, [[maybe_unused]] T y, T dy,         \
+                          [[maybe_unused]] T alpha) {                               \
+      return (backward);                                                            \
+    }                                                                               \
+  };
+MLPX_ACTIVATIONS(MLPX_ACTIVATION_MEMBER)
+#undef MLPX_ACTIVATION_MEMBER
+
+// Every activation, in the table's order (for tests that cover the whole family).
+#define MLPX_ACTIVATION_VALUE(kind, ...) Activation::kind,
+inline constexpr Activation kActivations[] = {MLPX_ACTIVATIONS(MLPX_ACTIVATION_VALUE)};
+#undef MLPX_ACTIVATION_VALUE
+
+// f(ActivationMember<activation>{}): the one switch on an activation. Every function that
+// depends on the activation is written once, generic over the member, and reached through
+// here. Host code; the kernels it launches are templated on the member.
+template <typename F>
+decltype(auto) visit(Activation activation, F&& f) {
+  switch (activation) {
+#define MLPX_VISIT_CASE(kind, ...) \
+  case Activation::kind:           \
+    return f(ActivationMember<Activation::kind>{});
+    MLPX_ACTIVATIONS(MLPX_VISIT_CASE)
+#undef MLPX_VISIT_CASE
   }
+  // Only a value cast from outside the enum comes here.
+  throw ValueError("activation: expected a member of the table (mlpx/enums.h), found value " +
+                   std::to_string(static_cast<int>(activation)));
 }
 
-// dx = dy * f'(.) for the elementwise activations: from y for sigmoid and tanh, from x for
-// the relu family (the derivative at the kink 0 is the left one, as in PyTorch).
-template <Activation kAct, typename T>
-MLPX_HD T activation_grad(T x, T y, T dy, T alpha) {
-  if constexpr (kAct == Activation::kSigmoid) {
-    return dy * y * (T(1) - y);
-  } else if constexpr (kAct == Activation::kTanh) {
-    return dy * (T(1) - y * y);
-  } else if constexpr (kAct == Activation::kRelu) {
-    return x > T(0) ? dy : T(0);
-  } else if constexpr (kAct == Activation::kLeakyRelu) {
-    return x > T(0) ? dy : alpha * dy;
-  } else if constexpr (kAct == Activation::kElu) {
-    return x > T(0) ? dy : dy * alpha * exp_of(x);
-  } else {
-    return dy;  // identity
+// The members that are not rowwise: those the dropout fusion and the elementwise kernels take.
+inline std::vector<Activation> elementwise_activations() {
+  std::vector<Activation> members;
+  for (Activation a : kActivations) {
+    if (!visit(a, [](auto member) { return decltype(member)::kIsRowwise; })) members.push_back(a);
   }
+  return members;
 }
 
 // Streaming log-sum-exp: (max, sum of exp(x - max)) over the values pushed so far, rescaled

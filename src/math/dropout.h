@@ -57,22 +57,29 @@ MLPX_HD T dropout_factor(uint32_t draw, uint32_t threshold, T scale) {
   return draw >= threshold ? scale : T(0);
 }
 
-// out = f(z) * factor: the activation and the dropout in one pass (softmax is row-wise and
-// never comes here: it is applied first, then dropped with kAct = identity).
-template <Activation kAct, typename T>
+// out = f(z) * factor: the activation and the dropout in one pass, for any elementwise member
+// of the activations' table (a rowwise one, softmax, is applied first, then dropped with
+// identity).
+template <typename Member, typename T>
 MLPX_HD T dropout_forward_value(T z, T factor, T alpha) {
-  return activation_value<kAct>(z, alpha) * factor;
+  return Member::value(z, alpha) * factor;
+}
+
+// Whether the fused backward reads z: every member whose derivative reads anything, since a
+// member that reads its output recomputes it from z (the output is not kept).
+template <typename Member>
+MLPX_HD constexpr bool dropout_reads_input() {
+  return Member::kBackwardReadsInput || Member::kBackwardReadsOutput;
 }
 
 // dz = f'(z) (dout * factor): the gradient through the mask, then through the activation,
 // as autograd composes nn.Dropout after the activation. f(z) is recomputed from z for the
-// activations whose derivative reads their output (sigmoid, tanh).
-template <Activation kAct, typename T>
+// members whose derivative reads their output (sigmoid, tanh).
+template <typename Member, typename T>
 MLPX_HD T dropout_backward_value(T z, T dout, T factor, T alpha) {
-  const T y = (kAct == Activation::kSigmoid || kAct == Activation::kTanh)
-                  ? activation_value<kAct>(z, alpha)
-                  : T(0);
-  return activation_grad<kAct>(z, y, dout * factor, alpha);
+  T y = T(0);
+  if constexpr (Member::kBackwardReadsOutput) y = Member::value(z, alpha);
+  return Member::grad(z, y, dout * factor, alpha);
 }
 
 }  // namespace mlpx::math

@@ -6,7 +6,7 @@
 
 #include "math/hd.h"
 #include "math/philox.h"
-#include "mlpx/init.h"
+#include "mlpx/enums.h"
 
 namespace mlpx {
 

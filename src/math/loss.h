@@ -1,13 +1,17 @@
 // Loss formulas, shared by the CPU loops (src/cpu/loss.cpp) and the CUDA kernels
-// (kernels/loss.cu). Each loss is computed with its gradient in one pass over a row; the
-// row reductions (log-sum-exp) come from mlpx/math/activation.h.
+// (kernels/loss.cu), one LossMember per row of the losses' table (MLPX_LOSSES in mlpx/enums.h),
+// and the one `visit` that turns a runtime Loss into its member. Each loss is computed with its
+// gradient in one pass over a row; the row reductions (log-sum-exp) come from
+// mlpx/math/activation.h.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "math/activation.h"
 #include "math/hd.h"
-#include "mlpx/loss.h"
+#include "mlpx/enums.h"
+#include "mlpx/error.h"
 
 namespace mlpx::math {
 
@@ -49,21 +53,107 @@ struct LossScales {
   double grad;  // grad = grad * per-element derivative
 };
 
-inline LossScales loss_scales(Loss loss, int64_t rows, int64_t cols) {
+// The fused pass of a rowwise loss: each has its own CPU loop and kernel pair.
+struct CrossEntropyPass {};
+struct KlDivPass {};
+
+// LossRow<kind>: the table's row (MLPX_LOSSES in mlpx/enums.h): kKind, kName, kFlags and the
+// flags one by one.
+template <Loss kKind>
+struct LossRow;
+
+#define MLPX_LOSS_ROW(kind, name, flags)                                   \
+  template <>                                                              \
+  struct LossRow<Loss::kind> : LossFlags {                                 \
+    static constexpr Loss kKind = Loss::kind;                              \
+    static constexpr const char* kName = name;                             \
+    static constexpr unsigned kFlags = (flags);                            \
+    static constexpr bool kUsesClassLabels = (kFlags & kClassLabels) != 0; \
+    static constexpr bool kIsRowwise = (kFlags & kRowwise) != 0;           \
+    static constexpr bool kFitsRegression = (kFlags & kRegression) != 0;   \
+  };
+MLPX_LOSSES(MLPX_LOSS_ROW)
+#undef MLPX_LOSS_ROW
+
+// LossMember<kind>: the row and the member's formulas. Every member has
+//   scales(inv_rows, inv_cols): its LossScales for a batch of 1 / inv_rows rows of
+//     1 / inv_cols columns (the rows its gradient averages over);
+// an elementwise member element(y, t): its ElementLoss; a rowwise one FusedPass, the tag of its
+// fused pass. A member of the table without its LossMember fails to compile (visit below).
+template <Loss kKind>
+struct LossMember;
+
+template <>
+struct LossMember<Loss::kMse> : LossRow<Loss::kMse> {
+  // mean of (y-t)^2 over B*K elements; d/dy = 2 (y-t) / (B K)
+  static LossScales scales(double inv_rows, double inv_cols) {
+    return {inv_cols, 2.0 * inv_rows * inv_cols};
+  }
+  template <typename T>
+  MLPX_HD static ElementLoss<T> element(T y, T t) {
+    return squared_error(y, t);
+  }
+};
+
+template <>
+struct LossMember<Loss::kSse> : LossRow<Loss::kSse> {
+  // 0.5 sum (y-t)^2 per row, mean over rows; d/dy = (y-t) / B
+  static LossScales scales(double inv_rows, double /*inv_cols*/) { return {0.5, inv_rows}; }
+  template <typename T>
+  MLPX_HD static ElementLoss<T> element(T y, T t) {
+    return squared_error(y, t);
+  }
+};
+
+template <>
+struct LossMember<Loss::kBce> : LossRow<Loss::kBce> {
+  // mean over B*K elements; d/dz = (sigmoid(z) - t) / (B K)
+  static LossScales scales(double inv_rows, double inv_cols) {
+    return {inv_cols, inv_rows * inv_cols};
+  }
+  template <typename T>
+  MLPX_HD static ElementLoss<T> element(T z, T t) {
+    return bce_with_logits(z, t);
+  }
+};
+
+template <>
+struct LossMember<Loss::kCrossEntropy> : LossRow<Loss::kCrossEntropy> {
+  using FusedPass = CrossEntropyPass;
+  static LossScales scales(double inv_rows, double /*inv_cols*/) { return {1.0, inv_rows}; }
+};
+
+template <>
+struct LossMember<Loss::kKlDiv> : LossRow<Loss::kKlDiv> {
+  using FusedPass = KlDivPass;
+  static LossScales scales(double inv_rows, double /*inv_cols*/) { return {1.0, inv_rows}; }
+};
+
+// Every loss, in the table's order (for tests that cover the whole family).
+#define MLPX_LOSS_VALUE(kind, ...) Loss::kind,
+inline constexpr Loss kLosses[] = {MLPX_LOSSES(MLPX_LOSS_VALUE)};
+#undef MLPX_LOSS_VALUE
+
+// f(LossMember<loss>{}): the one switch on a loss. Host code.
+template <typename F>
+decltype(auto) visit(Loss loss, F&& f) {
+  switch (loss) {
+#define MLPX_VISIT_CASE(kind, ...) \
+  case Loss::kind:                 \
+    return f(LossMember<Loss::kind>{});
+    MLPX_LOSSES(MLPX_VISIT_CASE)
+#undef MLPX_VISIT_CASE
+  }
+  throw ValueError("loss: expected a member of the table (mlpx/enums.h), found value " +
+                   std::to_string(static_cast<int>(loss)));
+}
+
+// Member's scales for `rows` rows (the rows its gradient averages over) of `cols` columns.
+template <typename Member>
+LossScales loss_scales(int64_t rows, int64_t cols) {
   const double inv_rows = rows > 0 ? 1.0 / static_cast<double>(rows) : 0.0;
   const double inv_cols = cols > 0 ? 1.0 / static_cast<double>(cols) : 0.0;
-  switch (loss) {
-    case Loss::kMse:  // mean of (y-t)^2 over B*K elements; d/dy = 2 (y-t) / (B K)
-      return {inv_cols, 2.0 * inv_rows * inv_cols};
-    case Loss::kSse:  // 0.5 sum (y-t)^2 per row, mean over rows; d/dy = (y-t) / B
-      return {0.5, inv_rows};
-    case Loss::kBce:  // mean over B*K elements; d/dz = (sigmoid(z) - t) / (B K)
-      return {inv_cols, inv_rows * inv_cols};
-    case Loss::kCrossEntropy:
-    case Loss::kKlDiv:
-      return {1.0, inv_rows};
-  }
-  return {1.0, inv_rows};
+  return Member::scales(inv_rows, inv_cols);
 }
 
 // cross_entropy row loss: logsumexp(z) - z_label = (max - z_label) + log(sum), in this order

@@ -3,6 +3,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "math/activation.h"
 #include "math/streams.h"
 #include "mlpx/dropout.h"
 #include "mlpx/error.h"
@@ -10,6 +11,13 @@
 #include "mlpx/linear.h"
 
 namespace mlpx {
+
+namespace {
+// A rowwise activation (softmax) is not fused with the dropout: it is applied, then dropped.
+bool is_rowwise(Activation activation) {
+  return math::visit(activation, [](auto member) { return decltype(member)::kIsRowwise; });
+}
+}  // namespace
 
 Sequential::Sequential(int64_t inputs, std::vector<LayerSpec> layers, DType dtype, Device device)
     : inputs_(inputs), layers_(std::move(layers)) {
@@ -103,8 +111,7 @@ void Sequential::ensure_batch(int64_t batch) {
     Tensor a =
         layer.activation == Activation::kIdentity && !drops ? z : Tensor(shape, dtype(), device());
     act_.push_back(a);
-    out_.push_back(
-        drops && layer.activation == Activation::kSoftmax ? Tensor(shape, dtype(), device()) : a);
+    out_.push_back(drops && is_rowwise(layer.activation) ? Tensor(shape, dtype(), device()) : a);
     grad_.emplace_back(shape, dtype(), device());
   }
   capacity_ = batch;
@@ -140,7 +147,7 @@ Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
     linear_forward(h, weight(i), bias(i), z, precision_);
     Tensor a = act_[i].rows(0, batch), out = out_[i].rows(0, batch);
     if (layer.dropout > 0.0) {
-      if (layer.activation == Activation::kSoftmax) {
+      if (is_rowwise(layer.activation)) {
         activation_forward(layer.activation, z, a, layer.alpha);
         dropout_forward(Activation::kIdentity, a, out, mask_of(step, layer, i));
       } else {
@@ -169,7 +176,7 @@ void Sequential::backward(const Tensor& doutput,
     if (layer.dropout > 0.0) {
       dz = grad_[i].rows(0, batch);
       const DropoutMask mask = mask_of(dropout_step_, layer, i);
-      if (layer.activation == Activation::kSoftmax) {
+      if (is_rowwise(layer.activation)) {
         dropout_backward(Activation::kIdentity, Tensor(), upstream, dz, mask);
         activation_backward(layer.activation, z, act_[i].rows(0, batch), dz, dz, layer.alpha);
       } else {

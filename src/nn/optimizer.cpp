@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/names.h"
+#include "math/optimizers.h"
 #include "mlpx/error.h"
 #include "ops/optimizer_step.h"
 
@@ -11,35 +12,18 @@ namespace mlpx {
 
 namespace {
 
-// The state buffers of each optimizer, named as torch.optim names them.
-std::vector<std::string> state_names(const OptimizerConfig& config) {
-  switch (config.type) {
-    case OptimizerType::kSgd:
-      return config.momentum > 0 ? std::vector<std::string>{"momentum_buffer"}
-                                 : std::vector<std::string>{};
-    case OptimizerType::kAdagrad:
-      return {"sum"};
-    case OptimizerType::kRmsprop:
-      return {"square_avg"};
-    case OptimizerType::kAdam:
-    case OptimizerType::kAdamW:
-      return {"exp_avg", "exp_avg_sq"};
+// "sgd": the members of the table whose rule takes momentum (and nesterov), for messages.
+std::string momentum_optimizers() {
+  std::string names;
+  for (OptimizerType type : math::kOptimizers) {
+    math::visit(type, [&](auto member) {
+      if (decltype(member)::kTakesMomentum)
+        names += (names.empty() ? "" : ", ") + optimizer_name(type);
+    });
   }
-  return {};
+  return names;
 }
 
-math::SgdHyper sgd_hyper(const OptimizerConfig& c, double lr) {
-  return {lr, c.momentum, c.weight_decay, c.nesterov};
-}
-math::AdagradHyper adagrad_hyper(const OptimizerConfig& c, double lr) {
-  return {lr, c.effective_eps(), c.weight_decay};
-}
-math::RmspropHyper rmsprop_hyper(const OptimizerConfig& c, double lr) {
-  return {lr, c.alpha, c.effective_eps(), c.weight_decay};
-}
-math::AdamHyper adam_hyper(const OptimizerConfig& c, double lr) {
-  return {lr, c.beta1, c.beta2, c.effective_eps(), c.weight_decay, c.type == OptimizerType::kAdamW};
-}
 }  // namespace
 
 OptimizerType parse_optimizer(const std::string& name) {
@@ -52,7 +36,7 @@ std::string optimizer_name(OptimizerType type) {
 
 double OptimizerConfig::effective_eps() const {
   if (eps) return *eps;
-  return type == OptimizerType::kAdagrad ? 1e-10 : 1e-8;
+  return math::visit(type, [](auto member) { return decltype(member)::kDefaultEps; });
 }
 
 void OptimizerConfig::validate() const {
@@ -70,12 +54,12 @@ void OptimizerConfig::validate() const {
              "optimizer alpha: expected a value in [0, 1), found ", alpha);
   MLPX_CHECK(std::isfinite(momentum) && momentum >= 0, ValueError,
              "optimizer momentum: expected a finite value >= 0, found ", momentum);
-  MLPX_CHECK(type == OptimizerType::kSgd || momentum == 0, ValueError,
-             "optimizer momentum: expected 0 for ", name, " (momentum applies to sgd), found ",
-             momentum);
-  MLPX_CHECK(!nesterov || type == OptimizerType::kSgd, ValueError,
-             "optimizer nesterov: expected false for ", name,
-             " (nesterov applies to sgd), found true");
+  const bool takes_momentum =
+      math::visit(type, [](auto member) { return decltype(member)::kTakesMomentum; });
+  MLPX_CHECK(takes_momentum || momentum == 0, ValueError, "optimizer momentum: expected 0 for ",
+             name, " (momentum applies to ", momentum_optimizers(), "), found ", momentum);
+  MLPX_CHECK(!nesterov || takes_momentum, ValueError, "optimizer nesterov: expected false for ",
+             name, " (nesterov applies to ", momentum_optimizers(), "), found true");
   MLPX_CHECK(!nesterov || momentum > 0, ValueError,
              "optimizer nesterov: expected momentum > 0 with nesterov, found momentum ", momentum);
   MLPX_CHECK(std::isfinite(weight_decay) && weight_decay >= 0, ValueError,
@@ -90,7 +74,7 @@ Optimizer::Optimizer(const OptimizerConfig& config, int64_t num_params, DType dt
   MLPX_CHECK(dtype == DType::kFloat32 || (dtype == DType::kFloat64 && device.is_cpu()), ShapeError,
              "optimizer on ", device.str(), ": expected float32",
              device.is_cpu() ? " or float64" : "", ", found ", dtype_name(dtype));
-  for (const std::string& name : state_names(config_)) {
+  for (const std::string& name : ops::optimizer_state_names(config_)) {
     state_.emplace_back(name, Tensor::zeros({num_params}, dtype, device));
   }
   step_counter_ = Tensor::zeros({2}, DType::kInt32, device);
@@ -106,21 +90,7 @@ void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tenso
              INT32_MAX);
   ops::OptimizerStep step{params, grads, {}, step_counter_, skip != nullptr ? *skip : Tensor()};
   for (const auto& [name, buffer] : state_) step.state.push_back(buffer);
-  switch (config_.type) {
-    case OptimizerType::kSgd:
-      ops::sgd_step(step, sgd_hyper(config_, lr));
-      break;
-    case OptimizerType::kAdagrad:
-      ops::adagrad_step(step, adagrad_hyper(config_, lr));
-      break;
-    case OptimizerType::kRmsprop:
-      ops::rmsprop_step(step, rmsprop_hyper(config_, lr));
-      break;
-    case OptimizerType::kAdam:
-    case OptimizerType::kAdamW:
-      ops::adam_step(step, adam_hyper(config_, lr));
-      break;
-  }
+  ops::optimizer_step(config_, lr, step);
   // The CPU advanced the counter in host memory (or left it, for a skipped step); the GPU's
   // counter is read by sync_steps(), so until then steps() counts the launches.
   if (step_counter_.device().is_cpu()) {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ostream>
 #include <sstream>
+#include <string>
 
 #include "core/names.h"
 #include "mlpx/error.h"
@@ -10,7 +12,84 @@
 namespace mlpx {
 
 namespace {
+
 constexpr double kPi = 3.14159265358979323846;
+
+// ScheduleMember<type>: one member of the schedules' table (MLPX_SCHEDULES in mlpx/enums.h):
+//   lr(config, lr0, e): the learning rate of epoch e counted after the warmup;
+//   describe(config, text): what it does, appended to "lr <lr0>" for the run's header.
+template <ScheduleType kType>
+struct ScheduleMember;
+
+template <>
+struct ScheduleMember<ScheduleType::kNone> {
+  static double lr(const ScheduleConfig& /*config*/, double lr0, int /*e*/) { return lr0; }
+  static void describe(const ScheduleConfig& /*config*/, std::ostream& /*text*/) {}
+};
+
+template <>
+struct ScheduleMember<ScheduleType::kStep> {
+  static double lr(const ScheduleConfig& config, double lr0, int e) {
+    return lr0 * std::pow(config.gamma, std::floor(static_cast<double>(e) / config.step_size));
+  }
+  static void describe(const ScheduleConfig& config, std::ostream& text) {
+    text << ", x" << config.gamma << " every " << config.step_size << " epochs";
+  }
+};
+
+template <>
+struct ScheduleMember<ScheduleType::kMultiStep> {
+  static double lr(const ScheduleConfig& config, double lr0, int e) {
+    // Milestone m decays from epoch m on (torch's MultiStepLR: bisect_right).
+    const auto passed = std::upper_bound(config.milestones.begin(), config.milestones.end(), e) -
+                        config.milestones.begin();
+    return lr0 * std::pow(config.gamma, static_cast<double>(passed));
+  }
+  static void describe(const ScheduleConfig& config, std::ostream& text) {
+    text << ", x" << config.gamma << " at epochs ";
+    for (size_t i = 0; i < config.milestones.size(); ++i) {
+      text << (i ? ", " : "") << config.milestones[i];
+    }
+  }
+};
+
+template <>
+struct ScheduleMember<ScheduleType::kExponential> {
+  static double lr(const ScheduleConfig& config, double lr0, int e) {
+    return lr0 * std::pow(config.gamma, static_cast<double>(e));
+  }
+  static void describe(const ScheduleConfig& config, std::ostream& text) {
+    text << ", x" << config.gamma << " per epoch";
+  }
+};
+
+template <>
+struct ScheduleMember<ScheduleType::kCosine> {
+  static double lr(const ScheduleConfig& config, double lr0, int e) {
+    const double t_max = config.total_epochs - config.warmup_epochs;
+    return config.min_lr + (lr0 - config.min_lr) * (1 + std::cos(kPi * e / t_max)) / 2;
+  }
+  static void describe(const ScheduleConfig& config, std::ostream& text) {
+    text << ", cosine to " << config.min_lr << " over "
+         << config.total_epochs - config.warmup_epochs << " epochs";
+  }
+};
+
+// f(ScheduleMember<type>{}): the one switch on a schedule, generated from the table (a member
+// without its ScheduleMember does not compile).
+template <typename F>
+decltype(auto) visit(ScheduleType type, F&& f) {
+  switch (type) {
+#define MLPX_VISIT_CASE(kind, ...) \
+  case ScheduleType::kind:         \
+    return f(ScheduleMember<ScheduleType::kind>{});
+    MLPX_SCHEDULES(MLPX_VISIT_CASE)
+#undef MLPX_VISIT_CASE
+  }
+  throw ValueError("schedule: expected a member of the table (mlpx/enums.h), found value " +
+                   std::to_string(static_cast<int>(type)));
+}
+
 }  // namespace
 
 ScheduleType parse_schedule(const std::string& name) {
@@ -49,51 +128,14 @@ double scheduled_lr(const ScheduleConfig& config, double lr0, int epoch) {
   MLPX_CHECK(epoch >= 0, ValueError, "scheduled_lr: expected an epoch >= 0, found ", epoch);
   const int warmup = config.warmup_epochs;
   if (epoch < warmup) return lr0 * (epoch + 1) / (warmup + 1);
-  const int e = epoch - warmup;
-  switch (config.type) {
-    case ScheduleType::kNone:
-      return lr0;
-    case ScheduleType::kStep:
-      return lr0 * std::pow(config.gamma, std::floor(static_cast<double>(e) / config.step_size));
-    case ScheduleType::kMultiStep: {
-      // Milestone m decays from epoch m on (torch's MultiStepLR: bisect_right).
-      const auto passed = std::upper_bound(config.milestones.begin(), config.milestones.end(), e) -
-                          config.milestones.begin();
-      return lr0 * std::pow(config.gamma, static_cast<double>(passed));
-    }
-    case ScheduleType::kExponential:
-      return lr0 * std::pow(config.gamma, static_cast<double>(e));
-    case ScheduleType::kCosine: {
-      const double t_max = config.total_epochs - warmup;
-      return config.min_lr + (lr0 - config.min_lr) * (1 + std::cos(kPi * e / t_max)) / 2;
-    }
-  }
-  return lr0;
+  return visit(config.type,
+               [&](auto member) { return decltype(member)::lr(config, lr0, epoch - warmup); });
 }
 
 std::string describe_schedule(const ScheduleConfig& config, double lr0) {
   std::ostringstream text;
   text << (config.type == ScheduleType::kNone ? "constant lr " : "lr ") << lr0;
-  switch (config.type) {
-    case ScheduleType::kNone:
-      break;
-    case ScheduleType::kStep:
-      text << ", x" << config.gamma << " every " << config.step_size << " epochs";
-      break;
-    case ScheduleType::kMultiStep:
-      text << ", x" << config.gamma << " at epochs ";
-      for (size_t i = 0; i < config.milestones.size(); ++i) {
-        text << (i ? ", " : "") << config.milestones[i];
-      }
-      break;
-    case ScheduleType::kExponential:
-      text << ", x" << config.gamma << " per epoch";
-      break;
-    case ScheduleType::kCosine:
-      text << ", cosine to " << config.min_lr << " over "
-           << config.total_epochs - config.warmup_epochs << " epochs";
-      break;
-  }
+  visit(config.type, [&](auto member) { decltype(member)::describe(config, text); });
   if (config.warmup_epochs > 0) text << ", after " << config.warmup_epochs << " warmup epochs";
   return text.str();
 }

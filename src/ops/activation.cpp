@@ -5,6 +5,7 @@
 #include "core/names.h"
 #include "cpu/activation.h"
 #include "kernels/activation.h"
+#include "math/activation.h"
 
 namespace mlpx {
 
@@ -16,20 +17,21 @@ std::string activation_name(Activation activation) {
   return detail::enum_name(detail::kActivationNames, activation);
 }
 
+bool activation_takes_alpha(Activation activation) {
+  return math::visit(activation, [](auto member) { return decltype(member)::kHasAlpha; });
+}
+
 double default_activation_alpha(Activation activation) {
-  switch (activation) {
-    case Activation::kLeakyRelu:
-      return 0.01;
-    case Activation::kElu:
-      return 1.0;
-    default:
-      return 0.0;
-  }
+  return math::visit(activation, [](auto member) { return decltype(member)::kDefaultAlpha; });
 }
 
 bool activation_backward_uses_output(Activation activation) {
-  return activation == Activation::kSigmoid || activation == Activation::kTanh ||
-         activation == Activation::kSoftmax;
+  return math::visit(activation,
+                     [](auto member) { return decltype(member)::kBackwardReadsOutput; });
+}
+
+bool activation_backward_uses_input(Activation activation) {
+  return math::visit(activation, [](auto member) { return decltype(member)::kBackwardReadsInput; });
 }
 
 void activation_forward(Activation activation, const Tensor& x, Tensor& y,
@@ -58,10 +60,10 @@ void activation_backward(Activation activation, const Tensor& x, const Tensor& y
   const std::string op = activation_name(activation) + " backward";
   detail::check_float(op, "dy", dy);
   detail::check_like(op, "dx (like dy)", dx, dy);
-  // Only the forward tensor the derivative reads is required; the other may be left
-  // undefined, and is checked when given.
+  // Only the forward tensor the derivative reads (the table's flags) is required; the other may
+  // be left undefined, and is checked when given.
   const bool uses_output = activation_backward_uses_output(activation);
-  const bool uses_input = !uses_output && activation != Activation::kIdentity;
+  const bool uses_input = activation_backward_uses_input(activation);
   if (uses_input || x.defined()) detail::check_like(op, "x (like dy)", x, dy);
   if (uses_output || y.defined()) detail::check_like(op, "y (like dy)", y, dy);
   const int64_t rows = dy.rows(), cols = dy.cols();

@@ -43,9 +43,10 @@ math::DropoutDraws draws_of(const std::string& op, const DropoutMask& mask, cons
 }
 
 void check_elementwise(const std::string& op, Activation activation) {
-  MLPX_CHECK(activation != Activation::kSoftmax, ValueError, op,
-             ": expected an elementwise activation, found softmax (row-wise: apply it first, "
-             "then drop with identity)");
+  const bool rowwise =
+      math::visit(activation, [](auto member) { return decltype(member)::kIsRowwise; });
+  MLPX_CHECK(!rowwise, ValueError, op, ": expected an elementwise activation, found ",
+             activation_name(activation), " (row-wise: apply it first, then drop with identity)");
 }
 
 }  // namespace
@@ -80,7 +81,9 @@ void dropout_backward(Activation activation, const Tensor& z, const Tensor& dout
   check_elementwise(op, activation);
   detail::check_float(op, "dout", dout);
   detail::check_like(op, "dz (like dout)", dz, dout);
-  const bool uses_z = activation != Activation::kIdentity;
+  // The fused backward reads z when the derivative reads anything (the output is recomputed).
+  const bool uses_z =
+      activation_backward_uses_input(activation) || activation_backward_uses_output(activation);
   if (uses_z || z.defined()) detail::check_like(op, "z (like dout)", z, dout);
   const math::DropoutDraws draws = draws_of(op, mask, dout);
   const int64_t n = dout.numel();

@@ -1,10 +1,13 @@
 #include "mlpx/loss.h"
 
+#include <type_traits>
+
 #include "core/check.h"
 #include "core/dispatch.h"
 #include "core/names.h"
 #include "cpu/loss.h"
 #include "kernels/loss.h"
+#include "math/loss.h"
 #include "mlpx/error.h"
 
 namespace mlpx {
@@ -15,7 +18,9 @@ Loss parse_loss(const std::string& name) {
 
 std::string loss_name(Loss loss) { return detail::enum_name(detail::kLossNames, loss); }
 
-bool loss_uses_class_labels(Loss loss) { return loss == Loss::kCrossEntropy; }
+bool loss_uses_class_labels(Loss loss) {
+  return math::visit(loss, [](auto member) { return decltype(member)::kUsesClassLabels; });
+}
 
 void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target, Tensor& row_loss,
                            Tensor* grad, int64_t grad_rows) {
@@ -35,38 +40,41 @@ void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target
   detail::check_tensor(op, "row_loss", row_loss, {rows}, output);
   if (grad != nullptr) detail::check_tensor(op, "grad", *grad, output.shape(), output);
 
-  detail::dispatch(
-      op, output,
-      [&] {
-        float* g = grad != nullptr ? grad->data<float>() : nullptr;
-        const Device device = output.device();
-        switch (loss) {
-          case Loss::kCrossEntropy:
-            return cuda::cross_entropy(output.data<float>(), target.data<int32_t>(),
-                                       row_loss.data<float>(), g, rows, cols, grad_rows, device);
-          case Loss::kKlDiv:
-            return cuda::kl_div(output.data<float>(), target.data<float>(), row_loss.data<float>(),
-                                g, rows, cols, grad_rows, device);
-          default:
-            return cuda::elementwise_loss(loss, output.data<float>(), target.data<float>(),
-                                          row_loss.data<float>(), g, rows, cols, grad_rows, device);
-        }
-      },
-      [&](auto zero) {
-        using T = decltype(zero);
-        T* g = grad != nullptr ? grad->data<T>() : nullptr;
-        switch (loss) {
-          case Loss::kCrossEntropy:
-            return cpu::cross_entropy(output.data<T>(), target.data<int32_t>(), row_loss.data<T>(),
-                                      g, rows, cols, grad_rows);
-          case Loss::kKlDiv:
-            return cpu::kl_div(output.data<T>(), target.data<T>(), row_loss.data<T>(), g, rows,
-                               cols, grad_rows);
-          default:
-            return cpu::elementwise_loss(loss, output.data<T>(), target.data<T>(),
-                                         row_loss.data<T>(), g, rows, cols, grad_rows);
-        }
-      });
+  math::visit(loss, [&](auto member) {
+    using Member = decltype(member);
+    detail::dispatch(
+        op, output,
+        [&] {
+          float* g = grad != nullptr ? grad->data<float>() : nullptr;
+          const Device device = output.device();
+          if constexpr (!Member::kIsRowwise) {
+            cuda::elementwise_loss(loss, output.data<float>(), target.data<float>(),
+                                   row_loss.data<float>(), g, rows, cols, grad_rows, device);
+          } else if constexpr (std::is_same_v<typename Member::FusedPass, math::CrossEntropyPass>) {
+            cuda::cross_entropy(output.data<float>(), target.data<int32_t>(),
+                                row_loss.data<float>(), g, rows, cols, grad_rows, device);
+          } else {
+            static_assert(std::is_same_v<typename Member::FusedPass, math::KlDivPass>);
+            cuda::kl_div(output.data<float>(), target.data<float>(), row_loss.data<float>(), g,
+                         rows, cols, grad_rows, device);
+          }
+        },
+        [&](auto zero) {
+          using T = decltype(zero);
+          T* g = grad != nullptr ? grad->data<T>() : nullptr;
+          if constexpr (!Member::kIsRowwise) {
+            cpu::elementwise_loss(loss, output.data<T>(), target.data<T>(), row_loss.data<T>(), g,
+                                  rows, cols, grad_rows);
+          } else if constexpr (std::is_same_v<typename Member::FusedPass, math::CrossEntropyPass>) {
+            cpu::cross_entropy(output.data<T>(), target.data<int32_t>(), row_loss.data<T>(), g,
+                               rows, cols, grad_rows);
+          } else {
+            static_assert(std::is_same_v<typename Member::FusedPass, math::KlDivPass>);
+            cpu::kl_div(output.data<T>(), target.data<T>(), row_loss.data<T>(), g, rows, cols,
+                        grad_rows);
+          }
+        });
+  });
 }
 
 void accumulate_sum(const Tensor& values, Tensor& accumulator, double scale) {

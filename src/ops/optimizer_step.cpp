@@ -1,8 +1,19 @@
 #include "ops/optimizer_step.h"
 
-namespace mlpx::ops::detail {
+#include <string>
 
-void check_optimizer_step(std::string_view op, const OptimizerStep& step, size_t state_buffers) {
+#include "core/check.h"
+#include "core/dispatch.h"
+#include "cpu/optimizer_step.h"
+#include "kernels/optimizer_step.h"
+#include "math/optimizers.h"
+#include "mlpx/error.h"
+
+namespace mlpx::ops {
+
+namespace {
+
+void check_optimizer_step(const std::string& op, const OptimizerStep& step, size_t state_buffers) {
   using ::mlpx::detail::check_tensor;
   ::mlpx::detail::check_float(op, "params", step.params);
   MLPX_CHECK(step.params.dim() == 1, ShapeError, op, ": expected flat params [n], found ",
@@ -22,4 +33,49 @@ void check_optimizer_step(std::string_view op, const OptimizerStep& step, size_t
   }
 }
 
-}  // namespace mlpx::ops::detail
+// Raw pointers of the state buffers in the dtype T.
+template <typename T>
+std::vector<T*> state_pointers(const OptimizerStep& step) {
+  std::vector<T*> pointers;
+  for (const Tensor& buffer : step.state) pointers.push_back(buffer.data<T>());
+  return pointers;
+}
+
+}  // namespace
+
+std::vector<std::string> optimizer_state_names(const OptimizerConfig& config) {
+  return math::visit(config.type, [&](auto member) {
+    using Member = decltype(member);
+    const int buffers = Member::state_buffers(Member::hyper(config, config.lr));
+    return std::vector<std::string>(std::begin(Member::kStateNames),
+                                    std::begin(Member::kStateNames) + buffers);
+  });
+}
+
+void optimizer_step(const OptimizerConfig& config, double lr, const OptimizerStep& step) {
+  const std::string op = optimizer_name(config.type) + " step";
+  check_optimizer_step(op, step, optimizer_state_names(config).size());
+  const int64_t n = step.params.numel();
+  ::mlpx::detail::dispatch(
+      op, step.params,
+      [&] {
+        // The kernel reads the step counter and the skip flag itself.
+        const std::vector<float*> state = state_pointers<float>(step);
+        cuda::optimizer_step(
+            config.type, config, lr, n, step.params.data<float>(), step.grads.data<float>(),
+            state.data(), step.step_counter.data<int32_t>(),
+            step.skip.defined() ? step.skip.data<int32_t>() : nullptr, step.params.device());
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        if (step.skip.defined() && step.skip.data<int32_t>()[0] != 0) return;
+        int32_t* counter = step.step_counter.data<int32_t>();
+        const std::vector<T*> state = state_pointers<T>(step);
+        cpu::optimizer_step<T>(config.type, config, lr, n, step.params.data<T>(),
+                               step.grads.data<T>(), state.data(),
+                               static_cast<int64_t>(counter[0]) + 1);
+        counter[0] += 1;
+      });
+}
+
+}  // namespace mlpx::ops

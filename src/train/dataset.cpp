@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/names.h"
+#include "math/loss.h"
 #include "math/philox.h"
 #include "math/streams.h"
 #include "mlpx/array_io.h"
@@ -53,7 +54,9 @@ bool holds_floats(ElementType type) {
 bool is_regression(Loss loss, Task task, const Array& y) {
   if (task != Task::kAuto) return task == Task::kRegression;
   const bool one_column = y.shape.size() == 1 || (y.shape.size() == 2 && y.shape[1] == 1);
-  return (loss == Loss::kMse || loss == Loss::kSse) && holds_floats(y.type) && one_column;
+  const bool fits_regression =
+      math::visit(loss, [](auto member) { return decltype(member)::kFitsRegression; });
+  return fits_regression && holds_floats(y.type) && one_column;
 }
 
 // A data set from a features array and a labels-or-targets array.

@@ -28,7 +28,7 @@ nlohmann::json number_or_null(double v) {
 std::string describe_layer(const LayerSpec& layer) {
   std::ostringstream text;
   text << layer.units << " " << activation_name(layer.activation);
-  if (layer.activation == Activation::kLeakyRelu || layer.activation == Activation::kElu) {
+  if (activation_takes_alpha(layer.activation)) {
     text << " (alpha " << layer.alpha.value_or(0) << ")";
   }
   return text.str();

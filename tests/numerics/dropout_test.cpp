@@ -11,6 +11,7 @@
 #include <limits>
 #include <vector>
 
+#include "math/activation.h"
 #include "math/dropout.h"
 #include "mlpx/error.h"
 #include "test_util.h"
@@ -174,8 +175,8 @@ TEST(DropoutNumerics, ASliceAtItsFirstElementDrawsTheWholeBatchsBits) {
   }
 }
 
-const Activation kElementwise[] = {Activation::kIdentity, Activation::kSigmoid,   Activation::kTanh,
-                                   Activation::kRelu,     Activation::kLeakyRelu, Activation::kElu};
+// Every elementwise member of the table (mlpx/enums.h; softmax, rowwise, cannot be fused).
+const std::vector<Activation> kElementwise = math::elementwise_activations();
 
 // The fused pass is the activation, then the mask: the mask does not depend on the activation,
 // and p = 0 is the activation alone.

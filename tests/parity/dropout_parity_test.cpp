@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "math/activation.h"
 #include "mlpx/dropout.h"
 #include "test_util.h"
 
@@ -17,8 +18,8 @@ namespace {
 constexpr double kAtol = 1e-5;
 constexpr double kRtol = 1e-4;
 
-const Activation kElementwise[] = {Activation::kIdentity, Activation::kSigmoid,   Activation::kTanh,
-                                   Activation::kRelu,     Activation::kLeakyRelu, Activation::kElu};
+// Every elementwise member of the table (mlpx/enums.h; softmax, rowwise, cannot be fused).
+const std::vector<Activation> kElementwise = math::elementwise_activations();
 
 bool exact(Activation a) { return a == Activation::kIdentity || a == Activation::kRelu; }
 

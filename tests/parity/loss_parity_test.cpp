@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "math/loss.h"
 #include "mlpx/error.h"
 #include "mlpx/loss.h"
 #include "test_util.h"
@@ -20,7 +21,8 @@ namespace {
 constexpr double kAtol = 1e-5;
 constexpr double kRtol = 1e-4;
 
-const Loss kAll[] = {Loss::kMse, Loss::kSse, Loss::kCrossEntropy, Loss::kKlDiv, Loss::kBce};
+// Every member of the table (mlpx/enums.h).
+const auto& kAll = math::kLosses;
 
 std::vector<std::pair<int64_t, int64_t>> parity_shapes() {
   std::vector<std::pair<int64_t, int64_t>> shapes = {

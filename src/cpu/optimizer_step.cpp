@@ -1,0 +1,81 @@
+#include "cpu/optimizer_step.h"
+
+#include <algorithm>
+#include <type_traits>
+
+#include "cpu/vector_clones.h"
+#include "math/optimizers.h"
+
+namespace mlpx::cpu {
+
+namespace {
+
+// The rule's update over the flat buffers, S state buffers.
+template <typename Rule, int S, typename T>
+inline void rule_loop(int64_t n, T* p, const T* g, T* const* state,
+                      const typename Rule::template Coefficients<T>& c) {
+  T* buffers[std::max(S, 1)] = {};
+  for (int k = 0; k < S; ++k) buffers[k] = state[k];
+  for (int64_t i = 0; i < n; ++i) {
+    T s[std::max(S, 1)] = {};
+    for (int k = 0; k < S; ++k) s[k] = buffers[k][i];
+    p[i] = Rule::template update<S>(p[i], g[i], s, c);
+    for (int k = 0; k < S; ++k) buffers[k][i] = s[k];
+  }
+}
+
+// float32, the training path: one clone per vector width (cpu/vector_clones.h), so one plain
+// function per member and state count, written out from the table (clones cannot be templates).
+template <OptimizerType kType>
+struct Float32Loops;
+
+#define MLPX_FLOAT32_LOOPS(kind, name, rule)                                             \
+  MLPX_VECTOR_CLONES void kind##_loop_fewest(int64_t n, float* p, const float* g,        \
+                                             float* const* state,                        \
+                                             const math::rule::Coefficients<float>& c) { \
+    rule_loop<math::rule, math::rule::kFewestStateBuffers>(n, p, g, state, c);           \
+  }                                                                                      \
+  MLPX_VECTOR_CLONES void kind##_loop_most(int64_t n, float* p, const float* g,          \
+                                           float* const* state,                          \
+                                           const math::rule::Coefficients<float>& c) {   \
+    rule_loop<math::rule, math::rule::kMostStateBuffers>(n, p, g, state, c);             \
+  }                                                                                      \
+  template <>                                                                            \
+  struct Float32Loops<OptimizerType::kind> {                                             \
+    static constexpr auto kFewest = &kind##_loop_fewest;                                 \
+    static constexpr auto kMost = &kind##_loop_most;                                     \
+  };
+MLPX_OPTIMIZERS(MLPX_FLOAT32_LOOPS)
+#undef MLPX_FLOAT32_LOOPS
+
+}  // namespace
+
+template <typename T>
+void optimizer_step(OptimizerType type, const OptimizerConfig& config, double lr, int64_t n, T* p,
+                    const T* g, T* const* state, int64_t t) {
+  math::visit(type, [&](auto member) {
+    using Member = std::decay_t<decltype(member)>;
+    using Rule = typename Member::Rule;
+    const typename Rule::Hyper hyper = Member::hyper(config, lr);
+    const auto c = Rule::template coefficients<T>(hyper, t);
+    math::visit_state_buffers<Rule>(hyper, [&](auto buffers) {
+      constexpr int kBuffers = decltype(buffers)::value;
+      if constexpr (std::is_same_v<T, float>) {
+        if constexpr (kBuffers == Rule::kFewestStateBuffers) {
+          Float32Loops<Member::kKind>::kFewest(n, p, g, state, c);
+        } else {
+          Float32Loops<Member::kKind>::kMost(n, p, g, state, c);
+        }
+      } else {
+        rule_loop<Rule, kBuffers>(n, p, g, state, c);
+      }
+    });
+  });
+}
+
+template void optimizer_step(OptimizerType, const OptimizerConfig&, double, int64_t, float*,
+                             const float*, float* const*, int64_t);
+template void optimizer_step(OptimizerType, const OptimizerConfig&, double, int64_t, double*,
+                             const double*, double* const*, int64_t);
+
+}  // namespace mlpx::cpu
