@@ -6,7 +6,8 @@ shape a user of scikit-learn or PyTorch expects::
     import mlpx
     model = mlpx.Model(inputs=784, layers=[(256, "relu"), (10, "identity")], device="cpu")
     history = model.fit(x, y, validation=(xv, yv), epochs=5, batch_size=128, optimizer="adam")
-    logits = model.predict(xt)                 # numpy in, numpy out (torch in, torch out)
+    probabilities = model.predict(xt)          # numpy in, numpy out (torch in, torch out)
+    logits = model.logits(xt)                  # the raw outputs
     model.save("model.safetensors"); model = mlpx.load("model.safetensors")
 
     result = mlpx.train(mlpx.Config("run.json"))   # the whole `mlpx train` job
@@ -24,6 +25,7 @@ import json
 import math
 import os
 import sys
+import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -362,7 +364,7 @@ class Model:
         After each epoch the validation set (if any) is scored, ``checkpoint`` (if any) is
         saved, and each callback gets the epoch's metrics (a dict); one that returns False
         stops training. Returns the metrics of each epoch (also appended to
-        ``model.history``). The step sequence is the one ``mlpx train`` runs for the same
+        ``model.history``; ``elapsed_s`` counts from the start of this call). The step sequence is the one ``mlpx train`` runs for the same
         config and data (bit for bit on the CPU).
 
         A second call continues the first, as in Keras and PyTorch: the optimizer's state
@@ -435,6 +437,7 @@ class Model:
         callbacks = list(callbacks)
         bar = _Progress(progress, total)
         history: List[Dict[str, Any]] = []
+        start = time.perf_counter()
         try:
             while fit.epoch < total:
                 batches = math.ceil(train_set.size / max(fit.batch_size, 1))
@@ -445,6 +448,8 @@ class Model:
                 if val_set is not None:
                     v = _mlpx.evaluate(self._net, val_set, 4096)
                     m["val_loss"], m["val_accuracy"], m["val_r2"] = v["loss"], v["accuracy"], v["r2"]
+                # As in `mlpx train`'s log: seconds since this fit began, validation included.
+                m["elapsed_s"] = time.perf_counter() - start
                 history.append(m)
                 self.history.append(m)
                 bar.epoch_done(m)
@@ -464,16 +469,26 @@ class Model:
         return out
 
     def predict(self, x: Any) -> Any:
-        """The model's outputs [N, outputs] (logits for cross_entropy: take argmax(1) for the
-        class). numpy in, numpy out; a torch tensor in, a torch tensor out (on the model's
-        CUDA device for a CUDA tensor and a CUDA model)."""
+        """What ``mlpx predict`` gives for x [N, inputs]: [N, outputs] class probabilities for
+        cross_entropy (softmax over each row) and bce (sigmoid of each output), the raw outputs
+        for the other losses (:meth:`logits` gives the raw outputs for every loss). numpy in,
+        numpy out; a torch tensor in, a torch tensor out (on the model's CUDA device for a CUDA
+        tensor and a CUDA model)."""
+        return self._outputs(x, raw=False)
+
+    def logits(self, x: Any) -> Any:
+        """The last layer's raw outputs [N, outputs] (logits for cross_entropy and bce: take
+        argmax(1) for the class), as :meth:`predict` takes and gives arrays."""
+        return self._outputs(x, raw=True)
+
+    def _outputs(self, x: Any, raw: bool) -> Any:
         xin = _features(x)
         if _is_torch(x):
             import torch
             if x.is_cuda and self.device.startswith("cuda"):
-                return self._net.predict_on_device(xin)
-            return torch.from_numpy(self._net.predict(xin))
-        return self._net.predict(xin)
+                return self._net.predict_on_device(xin, raw)
+            return torch.from_numpy(self._net.predict(xin, raw))
+        return self._net.predict(xin, raw)
 
     __call__ = predict
 
