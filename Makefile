@@ -58,6 +58,9 @@ DEB_PACKAGES += libopenmpi-dev openmpi-bin
 # virtual environment $(PY_VENV) (it sees Debian's packages). Every configure below passes its
 # interpreter to CMake, so MLPX_PYTHON AUTO finds nanobind. torch is optional (tests skip).
 DEB_PACKAGES += python3-dev python3-venv python3-numpy python3-pytest
+# mlpx.sklearn's tests (tests/python/test_sklearn.py): scikit-learn's check_estimator, and
+# pandas, whose DataFrames the estimators take (the tests skip without them).
+DEB_PACKAGES += python3-sklearn python3-pandas
 PY_VENV ?= build-venv
 NANOBIND_VERSION ?= 2.15.0
 # Debian's interpreter, the one its python3-* packages are for (not a python3 earlier on PATH).

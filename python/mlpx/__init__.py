@@ -25,6 +25,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -265,6 +266,8 @@ class Model:
     the config's (``cross_entropy`` by default); the weights are drawn by
     ``init`` from ``seed`` as ``mlpx train`` draws them. A model loaded from a checkpoint that
     was trained on standardized data applies those statistics to every ``x`` it is given.
+    A model pickles (its checkpoint's bytes travel: weights, config, optimizer state, history).
+    ``mlpx.sklearn`` wraps it as scikit-learn's MLPClassifier and MLPRegressor.
     """
 
     def __init__(self, inputs: int, layers: Sequence[LayerLike], *, device: str = "cpu",
@@ -541,6 +544,26 @@ class Model:
             self._fit.save(os.fspath(path))
         else:
             self._net.save(os.fspath(path))
+
+    # -- pickling: the checkpoint's bytes travel (weights, config, optimizer state) --
+    def __getstate__(self) -> Dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="mlpx-pickle-") as folder:
+            path = os.path.join(folder, "model.safetensors")
+            self.save(path)
+            with open(path, "rb") as f:
+                checkpoint = f.read()
+        return {"checkpoint": checkpoint, "device": self.device, "history": self.history}
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        with tempfile.TemporaryDirectory(prefix="mlpx-pickle-") as folder:
+            path = os.path.join(folder, "model.safetensors")
+            with open(path, "wb") as f:
+                f.write(state["checkpoint"])
+            net = _mlpx.Net.load(path)
+        if state["device"] != "cpu":
+            net = net.to(state["device"])
+        self._init(net)
+        self.history = list(state["history"])
 
 
 def load(path: PathLike, device: Optional[str] = None) -> Model:
