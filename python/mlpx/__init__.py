@@ -521,7 +521,7 @@ class Model:
         inside the graph); ``input_scale="auto"``: raw values 0 to 255 instead, divided by 255
         in the graph, when the model was trained on uint8 features (as ``mlpx export`` does,
         and ``mlpx predict`` with a uint8 file); ``"255"``: divided by 255 always.
-        Output: ``probabilities`` (softmax, sigmoid for bce), ``raw`` (what ``predict``
+        Output: ``probabilities`` (softmax, sigmoid for bce), ``raw`` (what ``logits``
         gives), or ``auto`` (probabilities for classification losses, raw for mse and sse).
         ``metrics`` (default: the last epoch of ``history``) go into the metadata with the
         config and the mlpx version. Returns {"bytes", "output", "nodes"}; DataError for a bad
