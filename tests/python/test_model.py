@@ -365,3 +365,16 @@ def test_history_elapsed_s_counts_from_the_start_of_the_fit(blobs):
     history = small_model().fit(x, y, validation=(xv, yv), epochs=3)
     elapsed = [h["elapsed_s"] for h in history]
     assert 0 < elapsed[0] < elapsed[1] < elapsed[2], elapsed
+
+
+def test_a_pickled_model_predicts_the_same_and_fits_on_from_its_state(blobs):
+    import pickle
+    x, y, xv, _ = blobs
+    m = small_model(seed=4)
+    m.fit(x, y, epochs=2, batch_size=32)
+    back = pickle.loads(pickle.dumps(m))
+    assert np.array_equal(back.predict(xv), m.predict(xv)) and len(back.history) == 2
+    m.fit(x, y, epochs=1, batch_size=32)
+    back.fit(x, y, epochs=1, batch_size=32)  # Adam's moments and the epoch count travelled
+    for name, value in m.state_dict().items():
+        assert np.array_equal(back.state_dict()[name], value), name
