@@ -12,7 +12,8 @@
 #   make format-check     fail when a tracked source is not clang-formatted
 #   make lint             clang-tidy (.clang-tidy) over src/ and kernels/ .cpp files; fails on
 #                         any warning. Uses a CPU-only compilation database in $(LINT_BUILD_DIR)
-#   make example          install into $(BUILD_DIR)/_install and build + run examples/consumer
+#   make example          install into $(BUILD_DIR)/_install (static) and _install-shared
+#                         (libmlpx.so), and build + run examples/consumer against each
 #   make clean            remove $(BUILD_DIR)
 #   make sanitize-test    build with -fsanitize=address,undefined into build-asan/ (CPU only), ctest
 #   make sim-test         the CUDA backend on the GPU simulator (sim/), with ASan and UBSan,
@@ -60,6 +61,9 @@ DEB_PACKAGES += iproute2 nftables
 # virtual environment $(PY_VENV) (it sees Debian's packages). Every configure below passes its
 # interpreter to CMake, so MLPX_PYTHON AUTO finds nanobind. torch is optional (tests skip).
 DEB_PACKAGES += python3-dev python3-venv python3-numpy python3-pytest
+# mlpx.sklearn's tests (tests/python/test_sklearn.py): scikit-learn's check_estimator, and
+# pandas, whose DataFrames the estimators take (the tests skip without them).
+DEB_PACKAGES += python3-sklearn python3-pandas
 PY_VENV ?= build-venv
 NANOBIND_VERSION ?= 2.15.0
 # Debian's interpreter, the one its python3-* packages are for (not a python3 earlier on PATH).
@@ -103,6 +107,8 @@ BUILD_PRESET := $(if $(filter OFF,$(shell echo '$(CUDA)' | tr a-z A-Z)),cpu-only
 
 INSTALL_PREFIX := $(abspath $(BUILD_DIR))/_install
 CONSUMER_DIR := $(BUILD_DIR)/_consumer
+SHARED_INSTALL_PREFIX := $(abspath $(BUILD_DIR))/_install-shared
+SHARED_CONSUMER_DIR := $(BUILD_DIR)/_consumer-shared
 
 .PHONY: help deps build train test ctest format format-check lint example clean
 
@@ -215,14 +221,29 @@ lint:
 	fi; \
 	echo "lint: $$n files clean in $$(( $$(date +%s) - start )) s"
 
-# A real consumer: installs the built library and finds it with find_package(mlpx).
+# A real consumer: installs the built library and finds it with find_package(mlpx), in each
+# form: the static libmlpx.a, then libmlpx.so (MLPX_SHARED=ON on the same build folder: the same
+# objects relinked, nothing recompiled), whose install and consumer
+# scripts/check-shared-library.sh checks (SONAME, only the public API exported, the consumer
+# needing libmlpx alone). The build folder's MLPX_SHARED is set back as it was.
 example: build
-	rm -rf $(INSTALL_PREFIX) $(CONSUMER_DIR)
-	$(CMAKE) --install $(BUILD_DIR) --prefix $(INSTALL_PREFIX) > $(BUILD_DIR)/install.log
-	$(CMAKE) -S examples/consumer -B $(CONSUMER_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
-	  -DCMAKE_PREFIX_PATH=$(INSTALL_PREFIX)
-	$(CMAKE) --build $(CONSUMER_DIR) -j $(JOBS)
-	$(CONSUMER_DIR)/mlpx_consumer
+	rm -rf $(INSTALL_PREFIX) $(CONSUMER_DIR) $(SHARED_INSTALL_PREFIX) $(SHARED_CONSUMER_DIR)
+	@was=$$(sed -n 's/^MLPX_SHARED:BOOL=//p' $(BUILD_DIR)/CMakeCache.txt); \
+	trap '$(CMAKE) -S . -B $(BUILD_DIR) -DMLPX_SHARED=$${was:-OFF} > /dev/null' EXIT; \
+	for form in static shared; do \
+	  if [ $$form = static ]; then prefix=$(INSTALL_PREFIX); consumer=$(CONSUMER_DIR); shared=OFF; \
+	  else prefix=$(SHARED_INSTALL_PREFIX); consumer=$(SHARED_CONSUMER_DIR); shared=ON; fi; \
+	  echo "example: the consumer against the $$form library"; \
+	  $(CMAKE) -S . -B $(BUILD_DIR) -DMLPX_SHARED=$$shared > /dev/null; \
+	  if [ $$form = shared ]; then $(CMAKE) --build $(BUILD_DIR) --target mlpx_shared -j $(JOBS); fi; \
+	  $(CMAKE) --install $(BUILD_DIR) --prefix $$prefix > $(BUILD_DIR)/install-$$form.log; \
+	  $(CMAKE) -S examples/consumer -B $$consumer -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	    -DCMAKE_PREFIX_PATH=$$prefix > /dev/null; \
+	  $(CMAKE) --build $$consumer -j $(JOBS); \
+	  $$consumer/mlpx_consumer; \
+	done; \
+	scripts/check-shared-library.sh "$$(find $(SHARED_INSTALL_PREFIX) -name 'libmlpx.so.*.*' | head -1)" \
+	  $(SHARED_CONSUMER_DIR)/mlpx_consumer
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -3,12 +3,19 @@
 # so that another project can use find_package(mlpx). The CLI installs itself (src/cli/).
 include(CMakePackageConfigHelpers)
 
-install(TARGETS mlpx EXPORT mlpxTargets
-        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
-        FILE_SET HEADERS DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-if(MLPX_CUDA_SIM)
+# One form of the library: libmlpx.so with MLPX_SHARED (src/CMakeLists.txt), else libmlpx.a;
+# either is mlpx::mlpx to the consumer.
+if(MLPX_SHARED)
+  install(TARGETS mlpx_shared EXPORT mlpxTargets
+          LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+          RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+          FILE_SET HEADERS DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+else()
+  install(TARGETS mlpx EXPORT mlpxTargets
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+          FILE_SET HEADERS DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+endif()
+if(MLPX_CUDA_SIM AND NOT MLPX_SHARED)
   # A simulator build's library runs its CUDA backend on mlpx_sim, which goes with it.
   install(TARGETS mlpx_sim EXPORT mlpxTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 endif()

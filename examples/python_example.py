@@ -48,7 +48,7 @@ except ImportError:
 # --- Python: torch ---
 import torch
 
-logits = model.predict(torch.from_numpy(xt))   # torch in, torch out (no copy in)
+logits = model.logits(torch.from_numpy(xt))    # torch in, torch out (no copy in)
 weights = model.state_dict()                   # numpy arrays: layers.{i}.weight / .bias
 net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128),
                           torch.nn.ReLU(), torch.nn.Linear(128, 10))

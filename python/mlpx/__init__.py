@@ -6,7 +6,8 @@ shape a user of scikit-learn or PyTorch expects::
     import mlpx
     model = mlpx.Model(inputs=784, layers=[(256, "relu"), (10, "identity")], device="cpu")
     history = model.fit(x, y, validation=(xv, yv), epochs=5, batch_size=128, optimizer="adam")
-    logits = model.predict(xt)                 # numpy in, numpy out (torch in, torch out)
+    probabilities = model.predict(xt)          # numpy in, numpy out (torch in, torch out)
+    logits = model.logits(xt)                  # the raw outputs
     model.save("model.safetensors"); model = mlpx.load("model.safetensors")
 
     result = mlpx.train(mlpx.Config("run.json"))   # the whole `mlpx train` job
@@ -24,6 +25,8 @@ import json
 import math
 import os
 import sys
+import tempfile
+import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -275,6 +278,8 @@ class Model:
     the config's (``cross_entropy`` by default); the weights are drawn by
     ``init`` from ``seed`` as ``mlpx train`` draws them. A model loaded from a checkpoint that
     was trained on standardized data applies those statistics to every ``x`` it is given.
+    A model pickles (its checkpoint's bytes travel: weights, config, optimizer state, history).
+    ``mlpx.sklearn`` wraps it as scikit-learn's MLPClassifier and MLPRegressor.
     """
 
     def __init__(self, inputs: int, layers: Sequence[LayerLike], *, device: str = "cpu",
@@ -374,7 +379,7 @@ class Model:
         After each epoch the validation set (if any) is scored, ``checkpoint`` (if any) is
         saved, and each callback gets the epoch's metrics (a dict); one that returns False
         stops training. Returns the metrics of each epoch (also appended to
-        ``model.history``). The step sequence is the one ``mlpx train`` runs for the same
+        ``model.history``; ``elapsed_s`` counts from the start of this call). The step sequence is the one ``mlpx train`` runs for the same
         config and data (bit for bit on the CPU).
 
         A second call continues the first, as in Keras and PyTorch: the optimizer's state
@@ -447,6 +452,7 @@ class Model:
         callbacks = list(callbacks)
         bar = _Progress(progress, total)
         history: List[Dict[str, Any]] = []
+        start = time.perf_counter()
         try:
             while fit.epoch < total:
                 batches = math.ceil(train_set.size / max(fit.batch_size, 1))
@@ -457,6 +463,8 @@ class Model:
                 if val_set is not None:
                     v = _mlpx.evaluate(self._net, val_set, 4096)
                     m["val_loss"], m["val_accuracy"], m["val_r2"] = v["loss"], v["accuracy"], v["r2"]
+                # As in `mlpx train`'s log: seconds since this fit began, validation included.
+                m["elapsed_s"] = time.perf_counter() - start
                 history.append(m)
                 self.history.append(m)
                 bar.epoch_done(m)
@@ -476,16 +484,26 @@ class Model:
         return out
 
     def predict(self, x: Any) -> Any:
-        """The model's outputs [N, outputs] (logits for cross_entropy: take argmax(1) for the
-        class). numpy in, numpy out; a torch tensor in, a torch tensor out (on the model's
-        CUDA device for a CUDA tensor and a CUDA model)."""
+        """What ``mlpx predict`` gives for x [N, inputs]: [N, outputs] class probabilities for
+        cross_entropy (softmax over each row) and bce (sigmoid of each output), the raw outputs
+        for the other losses (:meth:`logits` gives the raw outputs for every loss). numpy in,
+        numpy out; a torch tensor in, a torch tensor out (on the model's CUDA device for a CUDA
+        tensor and a CUDA model)."""
+        return self._outputs(x, raw=False)
+
+    def logits(self, x: Any) -> Any:
+        """The last layer's raw outputs [N, outputs] (logits for cross_entropy and bce: take
+        argmax(1) for the class), as :meth:`predict` takes and gives arrays."""
+        return self._outputs(x, raw=True)
+
+    def _outputs(self, x: Any, raw: bool) -> Any:
         xin = _features(x)
         if _is_torch(x):
             import torch
             if x.is_cuda and self.device.startswith("cuda"):
-                return self._net.predict_on_device(xin)
-            return torch.from_numpy(self._net.predict(xin))
-        return self._net.predict(xin)
+                return self._net.predict_on_device(xin, raw)
+            return torch.from_numpy(self._net.predict(xin, raw))
+        return self._net.predict(xin, raw)
 
     __call__ = predict
 
@@ -515,7 +533,7 @@ class Model:
         inside the graph); ``input_scale="auto"``: raw values 0 to 255 instead, divided by 255
         in the graph, when the model was trained on uint8 features (as ``mlpx export`` does,
         and ``mlpx predict`` with a uint8 file); ``"255"``: divided by 255 always.
-        Output: ``probabilities`` (softmax, sigmoid for bce), ``raw`` (what ``predict``
+        Output: ``probabilities`` (softmax, sigmoid for bce), ``raw`` (what ``logits``
         gives), or ``auto`` (probabilities for classification losses, raw for mse and sse).
         ``metrics`` (default: the last epoch of ``history``) go into the metadata with the
         config and the mlpx version. Returns {"bytes", "output", "nodes"}; DataError for a bad
@@ -538,6 +556,26 @@ class Model:
             self._fit.save(os.fspath(path))
         else:
             self._net.save(os.fspath(path))
+
+    # -- pickling: the checkpoint's bytes travel (weights, config, optimizer state) --
+    def __getstate__(self) -> Dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="mlpx-pickle-") as folder:
+            path = os.path.join(folder, "model.safetensors")
+            self.save(path)
+            with open(path, "rb") as f:
+                checkpoint = f.read()
+        return {"checkpoint": checkpoint, "device": self.device, "history": self.history}
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        with tempfile.TemporaryDirectory(prefix="mlpx-pickle-") as folder:
+            path = os.path.join(folder, "model.safetensors")
+            with open(path, "wb") as f:
+                f.write(state["checkpoint"])
+            net = _mlpx.Net.load(path)
+        if state["device"] != "cpu":
+            net = net.to(state["device"])
+        self._init(net)
+        self.history = list(state["history"])
 
 
 def load(path: PathLike, device: Optional[str] = None) -> Model:

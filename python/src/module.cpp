@@ -430,22 +430,36 @@ nb::dict evaluate(const Net& net, const Data& data, int64_t batch) {
   return evaluation_dict(e);
 }
 
-NumpyArray predict(const Net& net, const nb::ndarray<>& x) {
+// The model's outputs for x as `mlpx predict` gives them: class probabilities for cross_entropy
+// (softmax over each row) and bce (sigmoid of each output), the same library call the command
+// makes; raw outputs otherwise, and for `raw` (Model.logits).
+mlpx::Tensor outputs(const Net& net, const mlpx::Tensor& x, bool raw) {
+  mlpx::Tensor y = net.model.predict(x);
+  if (!raw && net.config.loss == mlpx::Loss::kCrossEntropy) {
+    mlpx::activation_forward(mlpx::Activation::kSoftmax, y, y);
+  } else if (!raw && net.config.loss == mlpx::Loss::kBce) {
+    mlpx::activation_forward(mlpx::Activation::kSigmoid, y, y);
+  }
+  return y;
+}
+
+NumpyArray predict(const Net& net, const nb::ndarray<>& x, bool raw) {
   const mlpx::Tensor xt = net.inputs(x, "x");
   mlpx::Tensor y;
   {
     nb::gil_scoped_release release;
-    y = net.model.predict(xt).to(mlpx::Device::cpu());
+    y = outputs(net, xt, raw).to(mlpx::Device::cpu());
   }
   return to_numpy(y);
 }
 
-nb::ndarray<nb::pytorch, float> predict_on_device(const Net& net, const nb::ndarray<>& x) {
+nb::ndarray<nb::pytorch, float> predict_on_device(const Net& net, const nb::ndarray<>& x,
+                                                  bool raw) {
   const mlpx::Tensor xt = net.inputs(x, "x");
   mlpx::Tensor y;
   {
     nb::gil_scoped_release release;
-    y = net.model.predict(xt);
+    y = outputs(net, xt, raw);
     mlpx::synchronize(y.device());
   }
   return to_torch_device(y);
@@ -677,8 +691,8 @@ NB_MODULE(_mlpx, m) {
       .def(
           "load_weights",
           [](Net& net, const std::string& path) { mlpx::load_weights(net.model, path); }, "path"_a)
-      .def("predict", &predict, "x"_a)
-      .def("predict_on_device", &predict_on_device, "x"_a)
+      .def("predict", &predict, "x"_a, "raw"_a)
+      .def("predict_on_device", &predict_on_device, "x"_a, "raw"_a)
       .def("export_onnx", &export_onnx, "path"_a, "opset"_a, "output"_a, "input_scale"_a,
            "metrics"_a, "epoch"_a, "step"_a)
       .def("state_dict", &state_dict)

@@ -329,3 +329,52 @@ def test_bad_layer_forms_raise_config_error():
         mlpx.Model(inputs=8, layers=[(16, "relu", {"units": 4}), (3, "identity")])
     with pytest.raises(mlpx.ConfigError, match=r"model.layers\[1\]: expected \(units, activation\)"):
         mlpx.Model(inputs=8, layers=[(16, "relu"), (3, "identity", 0.1, 0.2)])
+
+
+def test_predict_gives_what_mlpx_predict_gives_and_logits_the_raw_outputs(tmp_path, cli, blobs):
+    """predict: softmax probabilities for cross_entropy, sigmoid for bce, the outputs for mse;
+    logits: the raw outputs for every loss. For cross_entropy, the same bits as the command."""
+    import subprocess
+    x, y, xv, _ = blobs
+    m = small_model(seed=3)
+    m.fit(x, y, epochs=2)
+    logits, probabilities = m.logits(xv), m.predict(xv)
+    assert logits.shape == probabilities.shape == (60, 3) and probabilities.dtype == np.float32
+    e = np.exp(logits.astype(np.float64) - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(probabilities, e / e.sum(1, keepdims=True), rtol=1e-5, atol=1e-7)
+    assert np.array_equal(m(xv), probabilities)
+    m.save(tmp_path / "m.safetensors")
+    np.save(tmp_path / "x.npy", xv)
+    subprocess.run([cli, "predict", "--model", str(tmp_path / "m.safetensors"), "--input",
+                    str(tmp_path / "x.npy"), "--output", str(tmp_path / "p.npy")], check=True,
+                   capture_output=True)
+    assert np.array_equal(np.load(tmp_path / "p.npy"), probabilities)
+
+    bce = small_model(loss="bce", seed=3)
+    bce.fit(x, np.eye(3, dtype=np.float32)[y], epochs=2)
+    z = bce.logits(xv).astype(np.float64)
+    np.testing.assert_allclose(bce.predict(xv), 1 / (1 + np.exp(-z)), rtol=1e-5, atol=1e-7)
+
+    mse = small_model(loss="mse", seed=3)
+    mse.fit(x, np.eye(3, dtype=np.float32)[y], epochs=2)
+    assert np.array_equal(mse.predict(xv), mse.logits(xv))
+
+
+def test_history_elapsed_s_counts_from_the_start_of_the_fit(blobs):
+    x, y, xv, yv = blobs
+    history = small_model().fit(x, y, validation=(xv, yv), epochs=3)
+    elapsed = [h["elapsed_s"] for h in history]
+    assert 0 < elapsed[0] < elapsed[1] < elapsed[2], elapsed
+
+
+def test_a_pickled_model_predicts_the_same_and_fits_on_from_its_state(blobs):
+    import pickle
+    x, y, xv, _ = blobs
+    m = small_model(seed=4)
+    m.fit(x, y, epochs=2, batch_size=32)
+    back = pickle.loads(pickle.dumps(m))
+    assert np.array_equal(back.predict(xv), m.predict(xv)) and len(back.history) == 2
+    m.fit(x, y, epochs=1, batch_size=32)
+    back.fit(x, y, epochs=1, batch_size=32)  # Adam's moments and the epoch count travelled
+    for name, value in m.state_dict().items():
+        assert np.array_equal(back.state_dict()[name], value), name

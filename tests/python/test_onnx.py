@@ -274,16 +274,18 @@ def test_model_export_onnx_from_python(tmp_path, blobs):
     props = ort.InferenceSession(str(tmp_path / "m.onnx")).get_modelmeta().custom_metadata_map
     assert "standardized inside the model" in props["mlpx.input"]
     assert_close(onnx_outputs(tmp_path / "m.onnx", xv * 10 + 3),
-                 trained.predict(xv * 10 + 3).astype(np.float64), "python raw")
+                 trained.logits(xv * 10 + 3).astype(np.float64), "python raw")
 
     fitted = mlpx.Model(inputs=8, layers=[(16, "elu"), (3, "identity")], seed=2)
     fitted.fit(x, y, epochs=2, batch_size=32)
     assert fitted.export_onnx(tmp_path / "p.onnx")["output"] == "probabilities"
     props = ort.InferenceSession(str(tmp_path / "p.onnx")).get_modelmeta().custom_metadata_map
     assert json.loads(props["mlpx.metrics"])["epoch"] == 2 and props["mlpx.step"] == "16"
-    logits = fitted.predict(xv).astype(np.float64)
+    logits = fitted.logits(xv).astype(np.float64)
     e = np.exp(logits - logits.max(1, keepdims=True))
     assert_close(onnx_outputs(tmp_path / "p.onnx", xv), e / e.sum(1, keepdims=True), "python")
+    assert_close(onnx_outputs(tmp_path / "p.onnx", xv), fitted.predict(xv).astype(np.float64),
+                 "python predict")
     with pytest.raises(mlpx.DataError, match="expected an ONNX opset from 13 to"):
         fitted.export_onnx(tmp_path / "bad.onnx", opset=9)
     assert not (tmp_path / "bad.onnx").exists()

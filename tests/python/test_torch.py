@@ -43,7 +43,7 @@ def test_state_dict_into_torch_sequential(blobs):
                          "2.bias": torch.from_numpy(sd["layers.1.bias"])})
     with torch.no_grad():
         ref = net(torch.from_numpy(xv)).numpy()
-    np.testing.assert_allclose(m.predict(xv), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(m.logits(xv), ref, rtol=1e-5, atol=1e-5)
     # and back: torch tensors into load_state_dict
     other = mlpx.Model(inputs=8, layers=[(16, "relu"), (3, "identity")], seed=9)
     other.load_state_dict({f"layers.{i}.{k}": getattr(net[2 * i], k).detach()
