@@ -5,19 +5,6 @@
 // exports the public API of include/mlpx and nothing else, without a macro on each declaration.
 #pragma once
 
-// Internal types that a public header names only through a pointer (include/mlpx/training.h:
-// the trainer's captured step, the data-parallel ranks) are declared here first, outside the
-// push: hidden, as the rest of the library.
-namespace mlpx::cuda {
-class StepGraph;
-}  // namespace mlpx::cuda
-namespace mlpx::dist {
-class Communicator;
-class DeviceCommunicator;
-struct GradientBucket;
-struct Shard;
-}  // namespace mlpx::dist
-
 #pragma GCC visibility push(default)
 #include "mlpx/mlpx.h"
 #pragma GCC visibility pop
