@@ -58,22 +58,26 @@ enum class Activation { MLPX_ACTIVATIONS(MLPX_ENUMERATOR) };
 //   flags: kClassLabels (the target is int32 class indices [B], not float rows [B, K]),
 //     kRowwise (a row's loss reduces over the row through a log-sum-exp: computed by its own
 //     fused kernel, math::cross_entropy_* / kl_div_*), kRegression (may fit float targets of
-//     one column: mse and sse).
+//     one column: mse and sse), kPredictsSoftmax / kPredictsSigmoid (what `predict` applies
+//     to the model's outputs: class probabilities by a softmax over each row, or each
+//     output's probability by a sigmoid; neither: the raw outputs).
 //   math::LossMember<kind> (src/math/loss.h) holds each member's formulas: the element term
 //   and the scales of an elementwise loss; a rowwise one names its fused pass.
 // clang-format off
-#define MLPX_LOSSES(X)                                       \
-  X(kMse, "mse", kRegression)                                \
-  X(kSse, "sse", kRegression)                                \
-  X(kCrossEntropy, "cross_entropy", kClassLabels | kRowwise) \
-  X(kKlDiv, "kl_div", kRowwise)                              \
-  X(kBce, "bce", 0)
+#define MLPX_LOSSES(X)                                                          \
+  X(kMse, "mse", kRegression)                                                   \
+  X(kSse, "sse", kRegression)                                                   \
+  X(kCrossEntropy, "cross_entropy", kClassLabels | kRowwise | kPredictsSoftmax) \
+  X(kKlDiv, "kl_div", kRowwise)                                                 \
+  X(kBce, "bce", kPredictsSigmoid)
 // clang-format on
 
 struct LossFlags {
   static constexpr unsigned kClassLabels = 1u;
   static constexpr unsigned kRowwise = 2u;
   static constexpr unsigned kRegression = 4u;
+  static constexpr unsigned kPredictsSoftmax = 8u;
+  static constexpr unsigned kPredictsSigmoid = 16u;
 };
 
 enum class Loss { MLPX_LOSSES(MLPX_ENUMERATOR) };

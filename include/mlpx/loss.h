@@ -13,6 +13,10 @@ Loss parse_loss(const std::string& name);
 std::string loss_name(Loss loss);
 // cross_entropy takes int32 class indices [B]; the others float targets [B, K].
 bool loss_uses_class_labels(Loss loss);
+// What `predict` (the command, Python's Model.predict) applies to the outputs of a model
+// trained with `loss`: kSoftmax for cross_entropy (class probabilities), kSigmoid for bce
+// (each output's probability), kIdentity for the others (their raw outputs).
+Activation prediction_activation(Loss loss);
 
 // output: [B, K] logits (cross_entropy: softmax fused in; kl_div: log_softmax fused in;
 //         bce: sigmoid fused in) or predictions (mse, sse).

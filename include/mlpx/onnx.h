@@ -12,8 +12,8 @@
 
 namespace mlpx {
 
-// What the graph's output holds. kAuto: what the model predicts, kProbabilities for the
-// classification losses and kRaw for the regression ones (mse, sse). kProbabilities: softmax
+// What the graph's output holds. kAuto: what `mlpx predict` gives (prediction_activation():
+// kProbabilities for cross_entropy and bce, kRaw for the others). kProbabilities: softmax
 // over each row for cross_entropy and kl_div, sigmoid of each output for bce (a ValueError
 // for mse and sse, whose outputs are values). kRaw: the last layer's outputs, as
 // Sequential::predict gives them (logits for the classification losses).

@@ -435,11 +435,9 @@ nb::dict evaluate(const Net& net, const Data& data, int64_t batch) {
 // makes; raw outputs otherwise, and for `raw` (Model.logits).
 mlpx::Tensor outputs(const Net& net, const mlpx::Tensor& x, bool raw) {
   mlpx::Tensor y = net.model.predict(x);
-  if (!raw && net.config.loss == mlpx::Loss::kCrossEntropy) {
-    mlpx::activation_forward(mlpx::Activation::kSoftmax, y, y);
-  } else if (!raw && net.config.loss == mlpx::Loss::kBce) {
-    mlpx::activation_forward(mlpx::Activation::kSigmoid, y, y);
-  }
+  const mlpx::Activation head =
+      raw ? mlpx::Activation::kIdentity : mlpx::prediction_activation(net.config.loss);
+  if (head != mlpx::Activation::kIdentity) mlpx::activation_forward(head, y, y);
   return y;
 }
 

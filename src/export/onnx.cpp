@@ -294,10 +294,14 @@ std::string emit_layer(GraphBuilder& graph, const Sequential& model, const Layer
 
 // --- The output head -------------------------------------------------------------------------
 
-// kAuto resolved for `loss`; a ValueError for probabilities of a regression loss.
+// kAuto resolved for `loss` (what `mlpx predict` gives for it); a ValueError for probabilities
+// of a regression loss.
 OnnxOutput resolve_output(OnnxOutput asked, Loss loss) {
+  if (asked == OnnxOutput::kAuto) {  // what `mlpx predict` gives
+    return prediction_activation(loss) == Activation::kIdentity ? OnnxOutput::kRaw
+                                                                 : OnnxOutput::kProbabilities;
+  }
   const bool regression = loss == Loss::kMse || loss == Loss::kSse;
-  if (asked == OnnxOutput::kAuto) return regression ? OnnxOutput::kRaw : OnnxOutput::kProbabilities;
   MLPX_CHECK(!(regression && asked == OnnxOutput::kProbabilities), ValueError,
              "export: --output probabilities: expected a classification loss (cross_entropy, "
              "kl_div or bce), found '",
@@ -313,8 +317,7 @@ std::string emit_output_head(GraphBuilder& graph, Loss loss, OnnxOutput output,
     const bool regression = loss == Loss::kMse || loss == Loss::kSse;
     what = regression ? "raw: the predicted values"
                       : "raw: the last layer's outputs (logits of the " + loss_name(loss) +
-                            " loss), as `mlpx predict` gives them for this loss except "
-                            "cross_entropy";
+                            " loss), as `mlpx predict --raw` gives them";
     return graph.node("Identity", {x}, kOutputName);
   }
   if (loss == Loss::kBce) {

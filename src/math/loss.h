@@ -71,6 +71,10 @@ struct LossRow;
     static constexpr bool kUsesClassLabels = (kFlags & kClassLabels) != 0; \
     static constexpr bool kIsRowwise = (kFlags & kRowwise) != 0;           \
     static constexpr bool kFitsRegression = (kFlags & kRegression) != 0;   \
+    static constexpr Activation kPrediction =                              \
+        (kFlags & kPredictsSoftmax) != 0   ? Activation::kSoftmax          \
+        : (kFlags & kPredictsSigmoid) != 0 ? Activation::kSigmoid          \
+                                           : Activation::kIdentity;        \
   };
 MLPX_LOSSES(MLPX_LOSS_ROW)
 #undef MLPX_LOSS_ROW

@@ -22,6 +22,10 @@ bool loss_uses_class_labels(Loss loss) {
   return math::visit(loss, [](auto member) { return decltype(member)::kUsesClassLabels; });
 }
 
+Activation prediction_activation(Loss loss) {
+  return math::visit(loss, [](auto member) { return decltype(member)::kPrediction; });
+}
+
 void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target, Tensor& row_loss,
                            Tensor* grad, int64_t grad_rows) {
   const std::string op = loss_name(loss);

@@ -48,10 +48,10 @@ def assert_close(found, expected, what):
     assert error.max() <= RTOL, f"{what}: max relative error {error.max():.3g} > {RTOL}"
 
 
-def predict(cli, tmp_path, model, x):
+def predict(cli, tmp_path, model, x, *options):
     np.save(tmp_path / "predict_x.npy", x)
     run(cli, "predict", "--model", model, "--input", tmp_path / "predict_x.npy",
-        "--output", tmp_path / "predict_y.npy", "--device", "cpu")
+        "--output", tmp_path / "predict_y.npy", "--device", "cpu", *options)
     return np.load(tmp_path / "predict_y.npy").astype(np.float64)
 
 
@@ -153,28 +153,30 @@ def test_every_loss_head_matches_predict(cli, tmp_path, data, loss):
     model = train(cli, tmp_path, loss, x, targets, [{"units": 16, "activation": "tanh"},
                                                    {"units": 3, "activation": "identity"}], loss)
     expected = predict(cli, tmp_path, model, x)
+    expected_raw = predict(cli, tmp_path, model, x, "--raw")
     export(cli, model, tmp_path / "raw.onnx", "--output", "raw")
     export(cli, model, tmp_path / "auto.onnx")
-    raw = onnx_outputs(tmp_path / "raw.onnx", x)
-    auto = onnx_outputs(tmp_path / "auto.onnx", x)
-    if loss == "cross_entropy":  # mlpx predict gives class probabilities
-        assert_close(auto, expected, loss)
-        logits = np.log(expected)
-        assert_close(raw - raw.max(1, keepdims=True), logits - logits.max(1, keepdims=True),
-                     loss + " raw")
-    else:  # mlpx predict gives the raw outputs
-        assert_close(raw, expected, loss)
-        if loss == "kl_div":
-            e = np.exp(expected - expected.max(1, keepdims=True))
-            assert_close(auto, e / e.sum(1, keepdims=True), loss + " probabilities")
-        elif loss == "bce":
-            assert_close(auto, 1 / (1 + np.exp(-expected)), loss + " probabilities")
-        else:
-            assert_close(auto, expected, loss + " auto is raw")
-            bad = run(cli, "export", "--model", model, "--onnx", tmp_path / "p.onnx",
-                      "--output", "probabilities", ok=False)
-            assert bad.returncode == 1 and bad.stderr.count("\n") == 1
-            assert "expected a classification loss" in bad.stderr and loss in bad.stderr
+    # auto is what mlpx predict gives (probabilities for cross_entropy and bce), raw what
+    # mlpx predict --raw gives.
+    assert_close(onnx_outputs(tmp_path / "auto.onnx", x), expected, loss + " auto")
+    assert_close(onnx_outputs(tmp_path / "raw.onnx", x), expected_raw, loss + " raw")
+    if loss == "cross_entropy":
+        e = np.exp(expected_raw - expected_raw.max(1, keepdims=True))
+        assert_close(expected, e / e.sum(1, keepdims=True), "predict's softmax")
+    elif loss == "bce":
+        assert_close(expected, 1 / (1 + np.exp(-expected_raw)), "predict's sigmoid")
+    else:
+        np.testing.assert_array_equal(expected, expected_raw)
+    if loss == "kl_div":  # asked for: softmax over each row
+        export(cli, model, tmp_path / "p.onnx", "--output", "probabilities")
+        e = np.exp(expected_raw - expected_raw.max(1, keepdims=True))
+        assert_close(onnx_outputs(tmp_path / "p.onnx", x), e / e.sum(1, keepdims=True),
+                     loss + " probabilities")
+    elif loss in ("mse", "sse"):
+        bad = run(cli, "export", "--model", model, "--onnx", tmp_path / "p.onnx",
+                  "--output", "probabilities", ok=False)
+        assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+        assert "expected a classification loss" in bad.stderr and loss in bad.stderr
             assert not (tmp_path / "p.onnx").exists()
 
 
