@@ -46,8 +46,7 @@ void run_predict(const std::string& model_path, const std::string& input, const 
   } else {
     save_csv(output, y);
   }
-  std::cerr << "wrote " << y.rows() << " x " << y.cols()
-            << prediction_words(head) << " to "
+  std::cerr << "wrote " << y.rows() << " x " << y.cols() << prediction_words(head) << " to "
             << output << "\n";
 }
 

@@ -299,7 +299,7 @@ std::string emit_layer(GraphBuilder& graph, const Sequential& model, const Layer
 OnnxOutput resolve_output(OnnxOutput asked, Loss loss) {
   if (asked == OnnxOutput::kAuto) {  // what `mlpx predict` gives
     return prediction_activation(loss) == Activation::kIdentity ? OnnxOutput::kRaw
-                                                                 : OnnxOutput::kProbabilities;
+                                                                : OnnxOutput::kProbabilities;
   }
   const bool regression = loss == Loss::kMse || loss == Loss::kSse;
   MLPX_CHECK(!(regression && asked == OnnxOutput::kProbabilities), ValueError,

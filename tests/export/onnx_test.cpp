@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/names.h"
 #include "mlpx/mlpx.h"
 #include "test_util.h"
 
@@ -129,16 +130,13 @@ TEST_F(OnnxExporter, OptionsAndModelsThatCannotBeExportedAreOneLineErrors) {
   EXPECT_NE(message(regression, options).find("expected a classification loss"), std::string::npos);
   options.output = OnnxOutput::kAuto;
   EXPECT_EQ(onnx_model(regression, options).output, OnnxOutput::kRaw);
-  // An activation the exporter has no mapping for (here a value outside the enum, as a newer
-  // checkpoint could bring) names the layer.
-  Checkpoint unknown = classifier();
-  unknown.config.model.layers[1].activation = static_cast<Activation>(99);
-  Sequential odd(5, unknown.config.model.resolved_layers());
-  odd.params().copy_from(unknown.model.params());
-  unknown.model = std::move(odd);
-  EXPECT_EQ(message(unknown, {}),
-            "export: layer 1 (?, 3 units): expected an activation with an ONNX mapping, found "
-            "'?', which the exporter does not know");
+  // Every member of the activations' table has its ONNX mapping: a member added without one
+  // fails here (the exporter's error names the layer and the activation).
+  for (const auto& member : detail::kActivationNames) {
+    const Checkpoint each =
+        checkpoint_for(Loss::kCrossEntropy, {{4, member.value}, {3, Activation::kIdentity}});
+    EXPECT_EQ(message(each, {}), "no error") << member.name;
+  }
   // A scale01 model trained on files whose element type is unknown cannot be exported blind.
   Checkpoint scaled = classifier();
   scaled.config.data.source = DataSource::kFiles;
