@@ -154,7 +154,9 @@ struct RunOptions {
   // its exact position (epoch, batch within the epoch, the epoch's metrics so far; the
   // shuffle and dropout streams are keyed by seed, epoch and batch) and returns with
   // RunResult::signal set. Data parallel, the ranks agree on the step: the flag of any rank
-  // stops all of them after the same step. Null: not watched.
+  // stops all of them after the same step, and returns once rank 0 has written; a process
+  // that then exits with 128 + the signal's number ends MPI cleanly (finalised, not aborted).
+  // Null: not watched.
   const volatile std::sig_atomic_t* stop_signal = nullptr;
   // false: the test split is neither read nor scored (a hyperparameter sweep scores on the
   // validation split only); RunResult::test stays empty.

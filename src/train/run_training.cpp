@@ -401,6 +401,8 @@ RunResult run_training(const Config& config, const RunOptions& options) {
   result.model.emplace(model);  // shares the parameters; the trainer's buffers stay behind
   result.standardization = data_cpu.standardization;
   if (result.stopped) {
+    // Preempted: the ranks leave together, once rank 0 has written the checkpoint.
+    if (result.signal > 0) ranks.agree_on_exit(128 + result.signal);
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
   }

@@ -137,8 +137,8 @@ TEST(Preemption, StoppedAtRandomStepsAndResumedEqualsTheUninterruptedRun) {
   ASSERT_EQ(resumed.optimizer_state.size(), reference.optimizer_state.size());
   for (size_t i = 0; i < reference.optimizer_state.size(); ++i) {
     EXPECT_EQ(resumed.optimizer_state[i].first, reference.optimizer_state[i].first);
-    EXPECT_TRUE(bitwise_equal(resumed.optimizer_state[i].second,
-                              reference.optimizer_state[i].second))
+    EXPECT_TRUE(
+        bitwise_equal(resumed.optimizer_state[i].second, reference.optimizer_state[i].second))
         << reference.optimizer_state[i].first;
   }
   ASSERT_EQ(epochs.size(), whole.epochs.size());
