@@ -94,7 +94,7 @@ preempt_and_compare "" "one process"
 if [ -n "$MPIEXEC" ]; then
   flags=""
   "$MPIEXEC" --version 2>&1 | grep -qE "Open MPI|OpenRTE" && flags="--allow-run-as-root --oversubscribe"
-  write_config 12  # each step also sums the gradients over the ranks: slower
+  write_config 8  # each step also sums the gradients over the ranks: slower
   preempt_and_compare "$MPIEXEC -np 2 $flags" "2 ranks"
 fi
 echo "PASS"
