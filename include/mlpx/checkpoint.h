@@ -20,6 +20,14 @@ namespace mlpx {
 struct TrainingProgress {
   int64_t epoch = 0;  // epochs completed
   int64_t step = 0;   // optimizer updates taken
+  // A checkpoint written part-way through epoch epoch + 1 (run_training stopped by a
+  // preemption signal): the batches of that epoch done, and what the epoch's metrics need of
+  // them, so that the resumed epoch reports what the uninterrupted one would have. 0 and empty
+  // at an epoch's end. batch_losses [epoch_batch]: each batch's mean loss (summed over ranks).
+  int64_t epoch_batch = 0;
+  std::vector<double> batch_losses;
+  double correct = 0.0;  // rows of those batches classified correctly (all ranks)
+  int64_t skipped = 0;   // of those steps, how many train.on_nonfinite "skip" skipped
 };
 
 // Saves `model` (and the optimizer's state when given) with `config` and `progress`; a

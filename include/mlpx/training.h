@@ -5,6 +5,7 @@
 // progress reaches the caller through callbacks and return values.
 #pragma once
 
+#include <csignal>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "mlpx/checkpoint.h"
 #include "mlpx/config.h"
 #include "mlpx/dataset.h"
 #include "mlpx/model.h"
@@ -113,6 +115,14 @@ class Trainer {
   // its shard of it.
   void restore(int64_t epoch, int64_t steps,
                const std::vector<std::pair<std::string, Tensor>>& optimizer_state);
+  // The same from a checkpoint's whole position: with progress.epoch_batch > 0, the next
+  // run_epoch continues epoch epoch + 1 at that batch (the same shuffle, dropout masks and
+  // metrics as if it had never stopped).
+  void restore(const TrainingProgress& progress,
+               const std::vector<std::pair<std::string, Tensor>>& optimizer_state);
+  // Where training stands, as a checkpoint records it: after a run_epoch that on_progress
+  // stopped, part-way through the epoch (epoch_batch > 0); else at an epoch's end.
+  TrainingProgress progress() const;
 
  private:
   std::unique_ptr<Impl> impl_;
@@ -139,6 +149,15 @@ struct RunOptions {
   // them): train.early_stopping and output.keep_best then go on from that history's best epoch
   // and count. Empty: they start afresh at the first epoch run.
   std::vector<EpochMetrics> history;
+  // A preemption flag: a signal number that a signal handler stores (0: none). Read between
+  // steps; once it is set, the run finishes the step in progress, saves output.checkpoint with
+  // its exact position (epoch, batch within the epoch, the epoch's metrics so far; the
+  // shuffle and dropout streams are keyed by seed, epoch and batch) and returns with
+  // RunResult::signal set. Data parallel, the ranks agree on the step: the flag of any rank
+  // stops all of them after the same step, and returns once rank 0 has written; a process
+  // that then exits with 128 + the signal's number ends MPI cleanly (finalised, not aborted).
+  // Null: not watched.
+  const volatile std::sig_atomic_t* stop_signal = nullptr;
   // false: the test split is neither read nor scored (a hyperparameter sweep scores on the
   // validation split only); RunResult::test stays empty.
   bool read_test = true;
@@ -148,7 +167,13 @@ struct RunResult {
   std::vector<EpochMetrics> epochs;
   Evaluation test;  // samples == 0 when there is no test set
   double seconds = 0.0;
-  bool stopped = false;  // on_batch ended the run early (the last checkpoint is the last epoch's)
+  bool stopped = false;  // on_batch or a signal ended the run early
+  // The signal that stopped the run (RunOptions::stop_signal), 0 otherwise; then `position` is
+  // where it stopped and `checkpoint` the file that holds that position ("" when
+  // output.checkpoint is empty and nothing was saved).
+  int signal = 0;
+  TrainingProgress position;
+  std::string checkpoint;
   // train.early_stopping ended training after the last epoch in `epochs` (whose checkpoint was
   // saved); the run is otherwise whole (the test set is scored).
   bool stopped_early = false;

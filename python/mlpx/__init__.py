@@ -24,6 +24,7 @@ import errno
 import json
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -618,7 +619,10 @@ def train(config: Union[Config, Mapping[str, Any], PathLike, None] = None, *,
     """Runs the job that ``mlpx train`` runs for ``config`` (a Config, a dict or a JSON
     file's path): data, model, epochs, validation, checkpoints, log and test set. The same
     config gives the same bits as the command line. Each callback gets each epoch's metrics
-    dict; one that returns False ends training after that epoch."""
+    dict; one that returns False ends training after that epoch. SIGTERM or SIGUSR1 (where
+    Python has no handler for it) ends training after the current step, saves
+    ``output.checkpoint`` with that exact position (``resume`` continues it bit for bit),
+    prints one line on stderr and raises SystemExit(128 + the signal's number)."""
     if not isinstance(config, Config):
         config = Config(config)
     epochs = config["train"]["epochs"]
@@ -634,10 +638,20 @@ def train(config: Union[Config, Mapping[str, Any], PathLike, None] = None, *,
             print("\n".join(lines), file=sys.stderr, flush=True)
 
     try:
-        history, test, net, stopped, seconds = _mlpx.run_training(
+        history, test, net, stopped, seconds, preempted = _mlpx.run_training(
             config._native, os.fspath(resume) if resume else "",
             os.fspath(init_weights) if init_weights else "", on_start, bar.on_step, 10, on_epoch)
     finally:
         bar.close()
+    if preempted is not None:
+        # SIGTERM or SIGUSR1 (without a Python handler): the step finished, the checkpoint
+        # holds it; one line, then the process ends as `mlpx train` does, 128 + the signal.
+        number, step, epoch, batch, checkpoint = preempted
+        where = f"epoch {epoch + 1}, batch {batch}" if batch > 0 else f"epoch {epoch} complete"
+        saved = (f"saved {checkpoint}; continue with resume=" + repr(checkpoint) if checkpoint
+                 else "no checkpoint saved (output.checkpoint is empty)")
+        print(f"stopped by {signal.Signals(number).name} after step {step} ({where}): {saved}",
+              file=sys.stderr, flush=True)
+        raise SystemExit(128 + number)
     return TrainResult(history, test, Model._wrap(net) if net is not None else None, stopped,
                        seconds)

@@ -12,7 +12,9 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include <array>
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -533,6 +535,43 @@ mlpx::Config load_config(const std::string& path) {
   });
 }
 
+// The preemption signal train() received (0: none); the handler only stores it.
+volatile std::sig_atomic_t g_preemption_signal = 0;
+
+extern "C" void store_preemption_signal(int signal) { g_preemption_signal = signal; }
+
+// SIGTERM and SIGUSR1 end a train() run after its current step while it lives, as they end
+// `mlpx train`, where nobody handles them otherwise (Python's default for both ends the
+// interpreter at once): a signal with a Python handler (signal.signal) keeps it. The old
+// dispositions come back after.
+class PreemptionWatch {
+ public:
+  PreemptionWatch() {
+    g_preemption_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = store_preemption_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    for (size_t i = 0; i < kSignals.size(); ++i) {
+      struct sigaction old {};
+      if (sigaction(kSignals[i], nullptr, &old) != 0 || old.sa_handler != SIG_DFL) continue;
+      if (sigaction(kSignals[i], &action, &old_[i]) == 0) watched_[i] = true;
+    }
+  }
+  ~PreemptionWatch() {
+    for (size_t i = 0; i < kSignals.size(); ++i) {
+      if (watched_[i]) sigaction(kSignals[i], &old_[i], nullptr);
+    }
+  }
+  PreemptionWatch(const PreemptionWatch&) = delete;
+  PreemptionWatch& operator=(const PreemptionWatch&) = delete;
+
+ private:
+  static constexpr std::array<int, 2> kSignals = {SIGTERM, SIGUSR1};
+  std::array<struct sigaction, 2> old_{};
+  std::array<bool, 2> watched_{};
+};
+
 // run_training (the whole `mlpx train` job) with the callbacks in Python.
 nb::tuple run_training(const mlpx::Config& config, const std::string& resume,
                        const std::string& init_weights, nb::object on_start, nb::object on_step,
@@ -574,6 +613,8 @@ nb::tuple run_training(const mlpx::Config& config, const std::string& resume,
   }
   mlpx::RunResult result;
   {
+    const PreemptionWatch watch;
+    options.stop_signal = &g_preemption_signal;
     nb::gil_scoped_release release;
     result = mlpx::run_training(config, options);
   }
@@ -590,7 +631,13 @@ nb::tuple run_training(const mlpx::Config& config, const std::string& resume,
   if (result.model) {
     net = nb::cast(Net{*result.model, config, result.standardization});
   }
-  return nb::make_tuple(epochs, test, net, result.stopped, result.seconds);
+  // Preempted: (signal, step, epoch, batch in the epoch, checkpoint) for the stop line.
+  nb::object preempted = nb::none();
+  if (result.signal > 0) {
+    preempted = nb::make_tuple(result.signal, result.position.step, result.position.epoch,
+                               result.position.epoch_batch, result.checkpoint);
+  }
+  return nb::make_tuple(epochs, test, net, result.stopped, result.seconds, preempted);
 }
 
 }  // namespace

@@ -9,6 +9,12 @@
 #include "mlpx/config.h"
 
 namespace mlpx::cli {
+// Thrown by a command that ends on purpose with a status other than 0 or 1 after saying why
+// (mlpx train stopped by a preemption signal: 128 + the signal's number); main() returns it.
+struct ExitStatus {
+  int code = 0;
+};
+
 // The config of a train or bench run: the file `path`, else the built-in Fashion-MNIST recipe
 // (configs/fashion-mnist.json), switched to the synthetic set with a note on stderr when
 // Fashion-MNIST's files are missing. `doing` ("training") words the note.

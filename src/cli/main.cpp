@@ -1,6 +1,7 @@
 // The mlpx command line. Exit status 0 on success; on failure one line "error: ..." on
 // stderr and status 1, or 2 when the command line itself is wrong (an unknown option, a
-// missing value or subcommand): kExitUsage.
+// missing value or subcommand): kExitUsage. mlpx train stopped by SIGTERM or SIGUSR1 exits
+// with 128 + the signal's number, after saving where it stopped.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <exception>
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << what << " (mlpx --help lists the commands, mlpx COMMAND --help "
               << "their options)" << std::endl;
     return kExitUsage;
+  } catch (const mlpx::cli::ExitStatus& status) {
+    return status.code;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << std::endl;
     return 1;

@@ -2,6 +2,8 @@
 // built-in synthetic set when Fashion-MNIST is missing), with command-line overrides.
 #include <unistd.h>
 
+#include <csignal>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -17,6 +19,33 @@ namespace mlpx::cli {
 
 namespace {
 
+// The preemption signal received, 0 before one. The handler only stores it (async-signal-safe);
+// run_training reads it between steps.
+volatile std::sig_atomic_t preemption_signal = 0;
+
+extern "C" void on_preemption_signal(int signal) { preemption_signal = signal; }
+
+// SIGTERM (a scheduler's preemption, `scancel`, a `kill`) and SIGUSR1 (SLURM's
+// `--signal=USR1@N`, Open MPI's mpirun forwards it) end training after the current step.
+void watch_preemption_signals() {
+  struct sigaction action {};
+  action.sa_handler = on_preemption_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  for (const int signal : {SIGTERM, SIGUSR1}) sigaction(signal, &action, nullptr);
+}
+
+const char* signal_name(int signal) {
+  switch (signal) {
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGUSR1:
+      return "SIGUSR1";
+    default:
+      return "a signal";
+  }
+}
+
 struct TrainArgs {
   std::string config, device, resume, init_weights;
   std::optional<std::string> checkpoint, log;  // given, possibly empty (an error)
@@ -30,8 +59,10 @@ struct TrainArgs {
 
 void run_train(const TrainArgs& args) {
   // Without --config: the run being resumed, else the shipped Fashion-MNIST recipe.
-  const bool recipe = args.config.empty() && args.resume.empty();
-  Config config = args.config.empty() && !args.resume.empty()
+  // --resume auto: the run's own checkpoint (output.checkpoint) when it exists, else fresh.
+  const bool resume_auto = args.resume == "auto";
+  const bool recipe = args.config.empty() && (args.resume.empty() || resume_auto);
+  Config config = args.config.empty() && !args.resume.empty() && !resume_auto
                       ? load_checkpoint(args.resume).config
                       : config_or_recipe(args.config, "training");
   if (!args.device.empty()) config.device = args.device;
@@ -54,11 +85,26 @@ void run_train(const TrainArgs& args) {
 
   RunOptions options;
   options.resume = args.resume;
+  std::string auto_note;
+  if (resume_auto) {
+    MLPX_CHECK(!config.output.checkpoint.empty(), ValueError,
+               "--resume auto: expected the run's own checkpoint (output.checkpoint), found none "
+               "(--no-checkpoint or an empty output.checkpoint)");
+    const bool exists = std::filesystem::exists(config.output.checkpoint);
+    options.resume = exists ? config.output.checkpoint : std::string();
+    if (!exists) {
+      auto_note =
+          "--resume auto: no checkpoint at " + config.output.checkpoint + " yet: starting fresh";
+    }
+  }
+  watch_preemption_signals();
+  options.stop_signal = &preemption_signal;
   options.init_weights = args.init_weights;
   std::optional<ProgressBar> bar;
   if (!args.quiet) {
     RunCallbacks& show = options.callbacks;
-    show.on_start = [recipe](const std::vector<std::string>& lines) {
+    show.on_start = [recipe, &auto_note](const std::vector<std::string>& lines) {
+      if (!auto_note.empty()) std::cout << auto_note << "\n";
       if (recipe)
         std::cout << "config: the Fashion-MNIST recipe (" << kFashionMnistRecipePath << ")\n";
       for (const std::string& line : lines) std::cout << line << "\n";
@@ -77,6 +123,22 @@ void run_train(const TrainArgs& args) {
     };
   }
   const RunResult result = run_training(config, options);
+  if (result.signal > 0) {
+    // One line, whatever --quiet says: the job did not finish, and this is why and where.
+    if (result.rank == 0) {
+      const TrainingProgress& at = result.position;
+      std::cerr << "stopped by " << signal_name(result.signal) << " after step " << at.step
+                << " (epoch " << (at.epoch_batch > 0 ? at.epoch + 1 : at.epoch)
+                << (at.epoch_batch > 0 ? ", batch " + std::to_string(at.epoch_batch)
+                                       : std::string(" complete"))
+                << "): "
+                << (result.checkpoint.empty()
+                        ? std::string("no checkpoint saved (output.checkpoint is empty)")
+                        : "saved " + result.checkpoint + "; continue with --resume auto")
+                << std::endl;
+    }
+    throw ExitStatus{128 + result.signal};
+  }
   if (!args.quiet && result.rank == 0 && result.stopped_early) {
     const EarlyStopping& rule = *config.train.early_stopping;
     std::cout << "early stopping after epoch " << result.epochs.back().epoch << ": no "
@@ -112,8 +174,11 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--lr", args->lr, "Learning rate");
   cmd->add_option("--seed", args->seed, "Seed of the weights, shuffles and split");
-  auto* resume = cmd->add_option("--resume", args->resume, "Continue from this checkpoint")
-                     ->check(CLI::ExistingFile);
+  auto* resume =
+      cmd->add_option("--resume", args->resume,
+                      "Continue from this checkpoint; auto: from output.checkpoint when it "
+                      "exists, else start fresh (a requeued job)")
+          ->check(CLI::IsMember({"auto"}) | CLI::ExistingFile);
   cmd->add_option("--init-weights", args->init_weights,
                   "Start from these weights (.safetensors: PyTorch nn.Sequential state_dict "
                   "names, or mlpx's)")

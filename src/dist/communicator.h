@@ -41,6 +41,12 @@ class Communicator {
   // buffer (any dtype, CPU) <- rank `root`'s buffer.
   virtual void broadcast(Tensor& buffer, int root) = 0;
   virtual void barrier() = 0;
+  // Every rank calls it once it has agreed with the others to end its process with exit
+  // `status` (run_training stopped by a preemption signal: 128 + its number). Returns when
+  // every rank has called it; the process's exit with that status then ends MPI as a success
+  // does (finalised, so the launcher passes the status on) instead of aborting the job, which
+  // could kill rank 0 while it still writes. Alone: nothing to do.
+  virtual void agree_on_exit(int status) { (void)status; }
 };
 
 // Rank `rank`'s shard of a flat buffer of `total` elements over `ranks` ranks: elements

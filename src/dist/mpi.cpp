@@ -65,11 +65,15 @@ std::string library_version() {
   return end == std::string::npos ? version : version.substr(0, end);
 }
 
-// The on_exit handler (see the top of this file): finalise on success, abort the job otherwise.
+// The exit status every rank agreed on (Communicator::agree_on_exit), -1 before any.
+int agreed_exit_status = -1;
+
+// The on_exit handler (see the top of this file): finalise on success (or on the status the
+// ranks agreed on), abort the job otherwise.
 void end_mpi(int status, void* /*unused*/) {
   int finalized = 0;
   if (MPI_Finalized(&finalized) != MPI_SUCCESS || finalized) return;
-  if (status != 0) {
+  if (status != 0 && status != agreed_exit_status) {
     MPI_Abort(MPI_COMM_WORLD, status);  // does not return
     return;
   }
@@ -195,6 +199,12 @@ class MpiCommunicator final : public Communicator {
   void barrier() override {
     check_thread("barrier");
     check(MPI_Barrier(comm_), "MPI_Barrier", "barrier");
+  }
+
+  void agree_on_exit(int status) override {
+    check_thread("agree_on_exit");
+    check(MPI_Barrier(comm_), "MPI_Barrier", "agree_on_exit");
+    agreed_exit_status = status;
   }
 
  private:

@@ -67,7 +67,14 @@ void save_checkpoint(const std::string& path, const Sequential& model, Optimizer
     tensors.emplace_back("input.shift", standardization.shift.to(Device::cpu()));
     tensors.emplace_back("input.scale", standardization.scale.to(Device::cpu()));
   }
-  const std::map<std::string, std::string> metadata = {
+  if (progress.epoch_batch > 0) {
+    MLPX_CHECK(static_cast<int64_t>(progress.batch_losses.size()) == progress.epoch_batch,
+               ShapeError, "save_checkpoint: expected ", progress.epoch_batch,
+               " batch losses of the epoch in progress, found ", progress.batch_losses.size());
+    tensors.emplace_back("progress.batch_losses",
+                         Tensor::from_vector(progress.batch_losses, {progress.epoch_batch}));
+  }
+  std::map<std::string, std::string> metadata = {
       {"format", kFormat},
       {"config", config.to_json()},
       {"inputs", std::to_string(model.inputs())},
@@ -78,6 +85,12 @@ void save_checkpoint(const std::string& path, const Sequential& model, Optimizer
       {"seed", std::to_string(config.seed)},
       {"optimizer", optimizer_state.empty() ? "" : optimizer_name(optimizer)},
   };
+  if (progress.epoch_batch > 0) {
+    // Written only mid-epoch: an epoch-end checkpoint stays as it always was.
+    metadata["epoch_batch"] = std::to_string(progress.epoch_batch);
+    metadata["epoch_correct"] = std::to_string(static_cast<int64_t>(progress.correct));
+    metadata["epoch_skipped"] = std::to_string(progress.skipped);
+  }
   save_safetensors(path, tensors, metadata);
 }
 
@@ -98,8 +111,14 @@ Checkpoint load_checkpoint(const std::string& path) {
   }
   const int64_t inputs = parse_counter(file.metadata, "inputs", path);
   MLPX_CHECK(inputs > 0, IoError, path, ": __metadata__.inputs: expected > 0, found ", inputs);
-  TrainingProgress progress{parse_counter(file.metadata, "epoch", path),
-                            parse_counter(file.metadata, "step", path)};
+  TrainingProgress progress;
+  progress.epoch = parse_counter(file.metadata, "epoch", path);
+  progress.step = parse_counter(file.metadata, "step", path);
+  if (file.metadata.count("epoch_batch") != 0) {
+    progress.epoch_batch = parse_counter(file.metadata, "epoch_batch", path);
+    progress.correct = static_cast<double>(parse_counter(file.metadata, "epoch_correct", path));
+    progress.skipped = parse_counter(file.metadata, "epoch_skipped", path);
+  }
 
   // The metadata's sizes are claims: check them against the tensors the file really holds
   // before allocating a model of that size.
@@ -134,6 +153,17 @@ Checkpoint load_checkpoint(const std::string& path) {
     const Tensor like({inputs});
     standardization.shift = take("input.shift", like).clone();
     standardization.scale = take("input.scale", like).clone();
+  }
+  if (progress.epoch_batch > 0) {
+    const std::string name = "progress.batch_losses";
+    MLPX_CHECK(file.contains(name), IoError, path, ": expected tensor '", name,
+               "' (__metadata__.epoch_batch is ", progress.epoch_batch, "), found none");
+    const Tensor& losses = file.get(name);
+    MLPX_CHECK(losses.shape() == Shape{progress.epoch_batch} && losses.dtype() == DType::kFloat64,
+               IoError, path, ": '", name, "': expected [", progress.epoch_batch,
+               "] float64, found ", losses.describe());
+    progress.batch_losses = losses.to_vector<double>();
+    expected.insert(name);
   }
   std::set<std::string> state_names;
   for (const auto& [name, tensor] : file.tensors) {
@@ -206,7 +236,8 @@ void load_weights(Sequential& model, const std::string& path) {
   bool first = true;
   for (const auto& [name, tensor] : file.tensors) {
     // An mlpx checkpoint's optimizer state and input statistics are not weights.
-    if (mlpx_checkpoint && (name.rfind("optimizer.", 0) == 0 || name.rfind("input.", 0) == 0)) {
+    if (mlpx_checkpoint && (name.rfind("optimizer.", 0) == 0 || name.rfind("input.", 0) == 0 ||
+                            name.rfind("progress.", 0) == 0)) {
       continue;
     }
     std::string this_prefix, field;

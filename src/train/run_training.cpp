@@ -1,5 +1,6 @@
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -121,7 +122,12 @@ std::vector<std::string> describe_run(const Config& config, const DataSplits& da
                   (config.train.epochs == 1 ? " epoch" : " epochs"));
   std::istringstream summary(model.summary());
   for (std::string row; std::getline(summary, row);) lines.push_back(row);
-  if (!options.resume.empty()) {
+  const TrainingProgress at = trainer.progress();
+  if (!options.resume.empty() && at.epoch_batch > 0) {
+    lines.push_back("resuming " + options.resume + " in epoch " + std::to_string(at.epoch + 1) +
+                    " after batch " + std::to_string(at.epoch_batch) + " (step " +
+                    std::to_string(at.step) + ")");
+  } else if (!options.resume.empty()) {
     lines.push_back("resuming " + options.resume + " after epoch " +
                     std::to_string(trainer.epoch()));
   } else if (!options.init_weights.empty()) {
@@ -203,6 +209,23 @@ class BestEpoch {
   int waited_ = 0;
 };
 
+// One rank's wish to stop after this step (its caller's `stop`, its signal number or 0),
+// agreed over the ranks by one host all-reduce of a double: each rank adds
+// stop + 2^12 [signalled] + 2^24 signal. Returns the signal the job stops for (the ranks'
+// common one; SIGTERM when they saw different ones), -1 when only a caller asked to stop, and
+// 0 to go on.
+int agree_on_stop(dist::Communicator& ranks, bool stop, int signal) {
+  constexpr double kSignalled = 4096.0, kSignalNumber = 4096.0 * 4096.0;
+  const double mine =
+      (stop ? 1.0 : 0.0) + (signal != 0 ? kSignalled + kSignalNumber * signal : 0.0);
+  const double total = ranks.all_reduce_sum(mine);
+  const auto signal_sum = static_cast<int64_t>(total / kSignalNumber);
+  const auto signalled = static_cast<int64_t>(std::fmod(total, kSignalNumber) / kSignalled);
+  if (signalled > 0)
+    return signal_sum % signalled == 0 ? static_cast<int>(signal_sum / signalled) : SIGTERM;
+  return total > 0.0 ? -1 : 0;
+}
+
 }  // namespace
 
 RunResult run_training(const Config& config, const RunOptions& options) {
@@ -252,8 +275,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
   // Checkpoints name their data by absolute paths: eval and resume work from any folder.
   const Config stored_config = config.with_absolute_paths();
   if (checkpoint) {
-    trainer.restore(checkpoint->progress.epoch, checkpoint->progress.step,
-                    checkpoint->optimizer_state);
+    trainer.restore(checkpoint->progress, checkpoint->optimizer_state);
   } else if (lead && !config.output.init_checkpoint.empty()) {
     save_checkpoint(config.output.init_checkpoint, model, nullptr, stored_config, {},
                     data_cpu.standardization);
@@ -269,14 +291,27 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     MLPX_CHECK(log, IoError, config.output.log, ": cannot open the training log for writing");
   }
 
-  // Rank 0's on_batch may stop the run (a Ctrl-C in Python); the others must stop at the same
-  // step, or they would wait for it in the next collective. So with several ranks every step
-  // ends in an agreement: one all-reduce of a flag on the host (the device is not waited for).
+  // Rank 0's on_batch may stop the run (a Ctrl-C in Python), and a preemption signal may reach
+  // any rank (options.stop_signal); every rank must stop after the same step, or the others
+  // would wait for it in the next collective. So with several ranks every step ends in an
+  // agreement: one all-reduce of one number on the host (the device is not waited for). Alone,
+  // the flag is read in place: no communication.
+  int agreed_signal = 0;
   ProgressCallback on_batch = callbacks.on_batch;
+  const volatile std::sig_atomic_t* stop_signal = options.stop_signal;
   if (ranks.size() > 1) {
-    on_batch = [&ranks, lead_callback = callbacks.on_batch](const BatchProgress& p) {
-      const bool stop = lead_callback && !lead_callback(p);
-      return ranks.all_reduce_sum(stop ? 1.0 : 0.0) == 0.0;
+    on_batch = [&ranks, &agreed_signal, stop_signal,
+                lead_callback = callbacks.on_batch](const BatchProgress& p) {
+      agreed_signal = agree_on_stop(ranks, lead_callback && !lead_callback(p),
+                                    stop_signal != nullptr ? *stop_signal : 0);
+      return agreed_signal == 0;
+    };
+  } else if (stop_signal != nullptr) {
+    on_batch = [&agreed_signal, stop_signal,
+                lead_callback = callbacks.on_batch](const BatchProgress& p) {
+      if (lead_callback && !lead_callback(p)) return false;
+      agreed_signal = *stop_signal;
+      return agreed_signal == 0;
     };
   }
 
@@ -291,14 +326,28 @@ RunResult run_training(const Config& config, const RunOptions& options) {
   }
   const std::string best_path =
       config.output.keep_best ? best_checkpoint_path(config.output.checkpoint) : std::string();
+  // A preemption: output.checkpoint records where training stands, to the step.
+  auto save_position = [&](int signal) {
+    result.signal = signal;
+    result.position = trainer.progress();
+    if (config.output.checkpoint.empty()) return;
+    const auto optimizer_state = trainer.optimizer_state();  // every rank (a collective)
+    if (lead) {
+      save_checkpoint(config.output.checkpoint, model, config.optimizer.type, optimizer_state,
+                      stored_config, result.position, data_cpu.standardization);
+    }
+    result.checkpoint = config.output.checkpoint;
+  };
   while (trainer.epoch() < config.train.epochs &&
          !(config.train.early_stopping && best.should_stop())) {
     const double lr =
         scheduled_lr(config.schedule, config.optimizer.lr, static_cast<int>(trainer.epoch()));
     EpochMetrics m = trainer.run_epoch(lr, on_batch);
     if (!m.completed) {
-      // Stopped by the caller: the checkpoint and the log keep the last whole epoch.
+      // Stopped by the caller: the checkpoint and the log keep the last whole epoch. Stopped by
+      // a signal: the checkpoint moves to this step, part-way through the epoch.
       result.stopped = true;
+      if (agreed_signal > 0) save_position(agreed_signal);
       break;
     }
     const Evaluation val = evaluate(model, config.loss, validation, 4096, ranks);
@@ -319,7 +368,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
       // Every rank takes part (a sharded optimizer's state is gathered); rank 0 writes.
       const auto optimizer_state = trainer.optimizer_state();
       if (lead) {
-        const TrainingProgress progress{trainer.epoch(), trainer.optimizer().steps()};
+        const TrainingProgress progress = trainer.progress();  // at the epoch's end
         if (save_last) {
           save_checkpoint(config.output.checkpoint, model, config.optimizer.type, optimizer_state,
                           stored_config, progress, data_cpu.standardization);
@@ -330,6 +379,19 @@ RunResult run_training(const Config& config, const RunOptions& options) {
         }
       }
     }
+    if (agreed_signal > 0) {
+      // The signal came with the epoch's last step: the epoch is whole (validated, logged), and
+      // the checkpoint is brought to its end unless it was just saved there.
+      result.stopped = true;
+      if (save_last) {
+        result.signal = agreed_signal;
+        result.position = trainer.progress();
+        result.checkpoint = config.output.checkpoint;
+      } else {
+        save_position(agreed_signal);
+      }
+      break;
+    }
   }
   if (best.tracking()) {
     result.best_epoch = best.epoch();
@@ -339,6 +401,8 @@ RunResult run_training(const Config& config, const RunOptions& options) {
   result.model.emplace(model);  // shares the parameters; the trainer's buffers stay behind
   result.standardization = data_cpu.standardization;
   if (result.stopped) {
+    // Preempted: the ranks leave together, once rank 0 has written the checkpoint.
+    if (result.signal > 0) ranks.agree_on_exit(128 + result.signal);
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
   }

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "core/log.h"
 #include "dist/gradient_sync.h"
@@ -151,7 +152,8 @@ struct Trainer::Impl {
   EpochMetrics run_epoch(double lr, const ProgressCallback& on_progress);
   void run_step(int64_t rows, double lr, bool may_replay);
   void enqueue_step(int64_t rows, double lr);
-  EpochMetrics finish_epoch(double lr, int64_t first_step, int64_t batches_run, double seconds);
+  EpochMetrics finish_epoch(double lr, int64_t first_step, int64_t batches_run, double seconds,
+                            const TrainingProgress& resumed);
 
   TrainerOptions options_;
   Sequential& model_;
@@ -170,6 +172,9 @@ struct Trainer::Impl {
   std::unique_ptr<cuda::StepGraph> graph_;  // this epoch's captured step, once captured
   bool graph_enabled_ = false;
   int64_t graph_replays_ = 0;
+  // A restored mid-epoch position, taken by the next run_epoch; and where the last run_epoch
+  // stopped part-way (epoch_batch 0 when it completed).
+  TrainingProgress resume_at_, stopped_at_;
 };
 
 Trainer::Impl::Impl(TrainerOptions options, Sequential& model, Dataset train,
@@ -272,20 +277,48 @@ void Trainer::restore(int64_t epoch, int64_t steps,
     on_device.emplace_back(name, impl_->sync_->state_part(buffer).to(impl_->model_.device()));
   }
   impl_->optimizer_.load_state(steps, on_device);
+  impl_->resume_at_ = TrainingProgress{};
+  impl_->stopped_at_ = TrainingProgress{};
+}
+
+void Trainer::restore(const TrainingProgress& progress,
+                      const std::vector<std::pair<std::string, Tensor>>& optimizer_state) {
+  restore(progress.epoch, progress.step, optimizer_state);
+  if (progress.epoch_batch > 0) impl_->resume_at_ = progress;
+}
+
+TrainingProgress Trainer::progress() const {
+  TrainingProgress at = impl_->stopped_at_.epoch_batch > 0  ? impl_->stopped_at_
+                        : impl_->resume_at_.epoch_batch > 0 ? impl_->resume_at_
+                                                            : TrainingProgress{};
+  at.epoch = impl_->epoch_;
+  at.step = impl_->optimizer_.steps();
+  return at;
 }
 
 EpochMetrics Trainer::Impl::run_epoch(double lr, const ProgressCallback& on_progress) {
   const auto start = Clock::now();
   const int64_t n = train_.size();
   const int64_t batches = (n + batch_size_ - 1) / batch_size_;
-  const int64_t first_step = optimizer_.steps();
   begin_epoch(batches);
-  int64_t done = 0;
+  // A resumed epoch starts at its next batch: the same shuffle (seeded by the epoch), the
+  // position on the device where the stopped run left it.
+  const TrainingProgress resumed = std::exchange(resume_at_, TrainingProgress{});
+  stopped_at_ = TrainingProgress{};
+  MLPX_CHECK(resumed.epoch_batch < batches, ValueError, "resume: expected the checkpoint's ",
+             "position in epoch ", epoch_ + 1, " below its ", batches, " batches, found batch ",
+             resumed.epoch_batch, " (was the batch size or the data changed?)");
+  int64_t done = resumed.epoch_batch;
+  if (done > 0) {
+    position_.copy_from(Tensor::from_vector(std::vector<int32_t>{static_cast<int32_t>(done)}, {1})
+                            .to(model_.device()));
+  }
+  const int64_t first_step = optimizer_.steps() - done;
   while (done < batches) {
     const int64_t rows = std::min(batch_size_, n - done * batch_size_);
     // The epoch's first step runs plainly: it loads every kernel module and lets cuBLAS pick
     // its algorithms outside a capture.
-    run_step(rows, lr, /*may_replay=*/done > 0);
+    run_step(rows, lr, /*may_replay=*/done > resumed.epoch_batch);
     ++done;
     if (!on_progress) continue;
     BatchProgress p;
@@ -307,7 +340,7 @@ EpochMetrics Trainer::Impl::run_epoch(double lr, const ProgressCallback& on_prog
   graph_.reset();  // waits for the last replay
   // The epoch's time covers its device work: without a graph nothing above waited for it.
   synchronize(model_.device());
-  return finish_epoch(lr, first_step, done, seconds_since(start));
+  return finish_epoch(lr, first_step, done, seconds_since(start), resumed);
 }
 
 void Trainer::Impl::begin_epoch(int64_t batches) {
@@ -413,7 +446,7 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
 
 // The epoch's one read-back: the batch losses, the correct count and the skip count.
 EpochMetrics Trainer::Impl::finish_epoch(double lr, int64_t first_step, int64_t batches_run,
-                                         double seconds) {
+                                         double seconds, const TrainingProgress& resumed) {
   const int64_t n = train_.size();
   const int64_t batches = batch_losses_.numel();
   const int64_t samples = std::min(n, batches_run * batch_size_);
@@ -425,7 +458,11 @@ EpochMetrics Trainer::Impl::finish_epoch(double lr, int64_t first_step, int64_t 
   double correct = batch_labels_.defined() ? correct_.item<double>() : 0.0;
   sync_->sum_epoch(losses, correct);
   const bool skip_nonfinite = nonfinite_flag_.defined();
-  const int64_t skipped = skip_nonfinite ? nonfinite_flag_.rows(2, 3).item<int64_t>() : 0;
+  const int64_t skipped =
+      resumed.skipped + (skip_nonfinite ? nonfinite_flag_.rows(2, 3).item<int64_t>() : 0);
+  // The batches run before the stop count as the uninterrupted epoch counted them.
+  std::copy(resumed.batch_losses.begin(), resumed.batch_losses.end(), losses.begin());
+  correct += resumed.correct;
   // On the GPU, skipped and replayed steps are known to the device only.
   optimizer_.sync_steps();
   double weighted = 0.0;
@@ -442,6 +479,12 @@ EpochMetrics Trainer::Impl::finish_epoch(double lr, int64_t first_step, int64_t 
   }
   EpochMetrics m;
   m.completed = batches_run == batches;
+  if (!m.completed) {
+    stopped_at_.epoch_batch = batches_run;
+    stopped_at_.batch_losses.assign(losses.begin(), losses.begin() + batches_run);
+    stopped_at_.correct = correct;
+    stopped_at_.skipped = skipped;
+  }
   if (m.completed) ++epoch_;
   m.epoch = epoch_ + (m.completed ? 0 : 1);
   m.lr = lr;

@@ -105,6 +105,33 @@ TEST_F(Cli, ResumeContinuesARun) {
   EXPECT_EQ(resumed.out.find("epoch 1/4"), std::string::npos);
 }
 
+// --resume auto: fresh without the run's checkpoint (and says so), resumed from it once it
+// exists; without output.checkpoint it has nothing to look for, and says that.
+TEST_F(Cli, ResumeAutoStartsFreshThenResumesTheRunsOwnCheckpoint) {
+  const std::string train = "train --config " + path("small.json") + " --resume auto";
+  const test::CliResult fresh = run(train + " --epochs 2");
+  ASSERT_EQ(fresh.status, 0) << fresh.err;
+  EXPECT_NE(fresh.out.find("--resume auto: no checkpoint at " + path("model.safetensors") +
+                           " yet: starting fresh"),
+            std::string::npos)
+      << fresh.out;
+  EXPECT_NE(fresh.out.find("epoch 1/2"), std::string::npos);
+
+  const test::CliResult resumed = run(train + " --epochs 4");
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("resuming " + path("model.safetensors") + " after epoch 2"),
+            std::string::npos)
+      << resumed.out;
+  EXPECT_EQ(resumed.out.find("epoch 2/4"), std::string::npos);
+  EXPECT_NE(resumed.out.find("epoch 3/4"), std::string::npos);
+
+  const test::CliResult none = run(train + " --no-checkpoint");
+  EXPECT_EQ(none.status, 1);
+  EXPECT_EQ(none.err,
+            "error: --resume auto: expected the run's own checkpoint (output.checkpoint), found "
+            "none (--no-checkpoint or an empty output.checkpoint)\n");
+}
+
 TEST_F(Cli, FailuresAreOneLineErrorsAndLeaveNoOutput) {
   std::ofstream(path("bad.json")) << R"({"optimizer": {"lr": "fast"}})";
   const test::CliResult bad =

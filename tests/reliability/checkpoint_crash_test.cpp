@@ -82,7 +82,11 @@ TEST(CheckpointCrashTest, KillDuringSaveLeavesThePreviousOrTheNewCheckpointWhole
   const int64_t inputs = 512;
   const Sequential previous = make_model(config, inputs, 1);
   const Sequential next = make_model(config, inputs, 2);
-  const TrainingProgress previous_progress{1, 100}, next_progress{2, 200};
+  TrainingProgress previous_progress, next_progress;
+  previous_progress.epoch = 1;
+  previous_progress.step = 100;
+  next_progress.epoch = 2;
+  next_progress.step = 200;
 
   // How long one save takes here, to spread the kills over it.
   const auto t0 = std::chrono::steady_clock::now();
