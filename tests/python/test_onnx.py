@@ -177,7 +177,7 @@ def test_every_loss_head_matches_predict(cli, tmp_path, data, loss):
                   "--output", "probabilities", ok=False)
         assert bad.returncode == 1 and bad.stderr.count("\n") == 1
         assert "expected a classification loss" in bad.stderr and loss in bad.stderr
-            assert not (tmp_path / "p.onnx").exists()
+        assert not (tmp_path / "p.onnx").exists()
 
 
 def test_recipe_checkpoint_uint8_inputs_metadata_and_dynamic_batch(cli, tmp_path):
