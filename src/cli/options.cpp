@@ -56,74 +56,68 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 CLI::Validator integer_at_least(long long min) {
   const std::string expected = "an integer >= " + std::to_string(min);
-  return CLI::Validator(
-      [min, expected](std::string& text) -> std::string {
-        long long value = 0;
-        if (parse_integer(text, &value) && value >= min) return "";
-        return "expected " + expected + ", found " + text;
-      },
-      "INT>=" + std::to_string(min));
+  return {[min, expected](std::string& text) -> std::string {
+            long long value = 0;
+            if (parse_integer(text, &value) && value >= min) return "";
+            return "expected " + expected + ", found " + text;
+          },
+          "INT>=" + std::to_string(min)};
 }
 
 CLI::Validator integer_in(long long low, long long high) {
   const std::string range = "[" + std::to_string(low) + ", " + std::to_string(high) + "]";
-  return CLI::Validator(
-      [low, high, range](std::string& text) -> std::string {
-        long long value = 0;
-        if (parse_integer(text, &value) && value >= low && value <= high) return "";
-        return "expected an integer in " + range + ", found " + text;
-      },
-      "INT in " + range);
+  return {[low, high, range](std::string& text) -> std::string {
+            long long value = 0;
+            if (parse_integer(text, &value) && value >= low && value <= high) return "";
+            return "expected an integer in " + range + ", found " + text;
+          },
+          "INT in " + range};
 }
 
 CLI::Validator number_at_least(double min, bool strict) {
   const std::string expected =
       std::string("a number ") + (strict ? "> " : ">= ") + number_text(min);
-  return CLI::Validator(
-      [min, strict, expected](std::string& text) -> std::string {
-        double value = 0;
-        if (parse_number(text, &value) && (strict ? value > min : value >= min)) return "";
-        return "expected " + expected + ", found " + text;
-      },
-      std::string("NUMBER") + (strict ? ">" : ">=") + number_text(min));
+  return {[min, strict, expected](std::string& text) -> std::string {
+            double value = 0;
+            if (parse_number(text, &value) && (strict ? value > min : value >= min)) return "";
+            return "expected " + expected + ", found " + text;
+          },
+          std::string("NUMBER") + (strict ? ">" : ">=") + number_text(min)};
 }
 
 CLI::Validator number_in(double low, double high) {
   const std::string range = "[" + number_text(low) + ", " + number_text(high) + "]";
-  return CLI::Validator(
-      [low, high, range](std::string& text) -> std::string {
-        double value = 0;
-        if (parse_number(text, &value) && value >= low && value <= high) return "";
-        return "expected a number in " + range + ", found " + text;
-      },
-      "NUMBER in " + range);
+  return {[low, high, range](std::string& text) -> std::string {
+            double value = 0;
+            if (parse_number(text, &value) && value >= low && value <= high) return "";
+            return "expected a number in " + range + ", found " + text;
+          },
+          "NUMBER in " + range};
 }
 
 CLI::Validator existing_file() {
-  return CLI::Validator(
-      [](std::string& text) -> std::string {
-        std::error_code error;
-        if (std::filesystem::is_regular_file(text, error)) return "";
-        if (std::filesystem::exists(text, error)) {
-          return "expected a file, found a folder or other non-file at " + text;
-        }
-        return "expected an existing file, found no file at " + text;
-      },
-      "FILE");
+  return {[](std::string& text) -> std::string {
+            std::error_code error;
+            if (std::filesystem::is_regular_file(text, error)) return "";
+            if (std::filesystem::exists(text, error)) {
+              return "expected a file, found a folder or other non-file at " + text;
+            }
+            return "expected an existing file, found no file at " + text;
+          },
+          "FILE"};
 }
 
 CLI::Validator device_name() {
-  return CLI::Validator(
-      [](std::string& text) -> std::string {
-        try {
-          if (Device::parse(text).is_cpu() || cuda_available()) return "";
-        } catch (const std::exception&) {
-          return "expected auto, cpu, cuda or cuda:N, found " + text;
-        }
-        return "no CUDA device is visible (--device " + text +
-               " needs an NVIDIA GPU and its driver); use --device cpu";
-      },
-      "DEVICE");
+  return {[](std::string& text) -> std::string {
+            try {
+              if (Device::parse(text).is_cpu() || cuda_available()) return "";
+            } catch (const std::exception&) {
+              return "expected auto, cpu, cuda or cuda:N, found " + text;
+            }
+            return "no CUDA device is visible (--device " + text +
+                   " needs an NVIDIA GPU and its driver); use --device cpu";
+          },
+          "DEVICE"};
 }
 
 std::string unexpected_arguments_message(const std::vector<std::string>& arguments,
