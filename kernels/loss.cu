@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <climits>
 
 #include "kernels/loss.h"
@@ -153,6 +154,18 @@ __global__ void accumulate_correct_kernel(int64_t rows, int64_t cols, const floa
   if (lane == 0 && count > 0) atomicAdd(correct, count);
 }
 
+__global__ void accumulate_correct_per_output_kernel(const float* output, const float* target,
+                                                     int64_t n, int32_t* correct) {
+  int count = 0;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    count += math::output_correct(output[i], target[i]) ? 1 : 0;
+  }
+  // Integer atomics: the total does not depend on the order.
+  if (count > 0) atomicAdd(correct, count);
+}
+
 // Launches kernel<32> (a warp per row) for narrow rows, kernel<kBlockThreads> otherwise.
 #define MLPX_LAUNCH_ROWS(kernel, rows, cols, stream, ...)                                 \
   do {                                                                                    \
@@ -228,6 +241,18 @@ void accumulate_correct(const float* output, const int32_t* labels, int64_t rows
                         int32_t* correct, Device device) {
   const cudaStream_t stream = stream_of(device);
   MLPX_LAUNCH_ROWS(accumulate_correct_kernel, rows, cols, stream, output, labels, correct);
+}
+
+void accumulate_correct_per_output(const float* output, const float* target, int64_t n,
+                                   int32_t* correct, Device device) {
+  const cudaStream_t stream = stream_of(device);
+  if (n <= 0) return;
+  constexpr int kThreads = 256;
+  const int64_t blocks = std::min<int64_t>((n + kThreads - 1) / kThreads, 1024);
+  MLPX_LAUNCH(accumulate_correct_per_output_kernel, static_cast<unsigned>(blocks), kThreads, 0,
+              stream)
+  (output, target, n, correct);
+  MLPX_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace mlpx::cuda

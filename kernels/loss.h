@@ -33,4 +33,8 @@ void accumulate_sum(const float* values, int64_t n, float* accumulator, double s
 void accumulate_correct(const float* output, const int32_t* labels, int64_t rows, int64_t cols,
                         int32_t* correct, Device device);
 
+// correct[0] += elements of output and target [n] with math::output_correct (integer atomics).
+void accumulate_correct_per_output(const float* output, const float* target, int64_t n,
+                                   int32_t* correct, Device device);
+
 }  // namespace mlpx::cuda

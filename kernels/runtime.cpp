@@ -103,6 +103,9 @@ void release_contexts() {
 
 Context& context(int device) {
   const int count = device_count();
+  MLPX_CHECK(count > 0, CudaError, "cuda:", device,
+             ": no CUDA device is visible (a CUDA device needs an NVIDIA GPU and its driver); "
+             "use the device cpu");
   MLPX_CHECK(device >= 0 && device < count, CudaError, "cuda:", device,
              ": expected a device index below the ", count, " visible CUDA device(s)");
   ContextTable& t = table();

@@ -100,6 +100,9 @@ void accumulate_sum(const float*, int64_t, float*, double, Device) {
 void accumulate_correct(const float*, const int32_t*, int64_t, int64_t, int32_t*, Device) {
   unavailable("accumulate_correct");
 }
+void accumulate_correct_per_output(const float*, const float*, int64_t, int32_t*, Device) {
+  unavailable("accumulate_correct_per_output");
+}
 void flag_nonfinite(const float*, const float*, int64_t, int32_t*, Device) {
   unavailable("flag_nonfinite");
 }

@@ -21,6 +21,10 @@ struct Dataset {
   Tensor targets;    // float32 [N, K] for mse, sse, kl_div and bce; undefined for cross_entropy
   std::string name;  // "train", "validation", "test" (for messages)
   bool regression = false;
+  // bce's targets of one probability per output (0/1: binary with one output, or multi-label
+  // [N, K]): labels undefined; accuracy counts each output, right when sigmoid > 0.5 exactly
+  // where its target is 1, over N K outputs.
+  bool per_output = false;
   // Regression: the variance of the targets around their own per-output means, averaged over
   // the outputs (sum of squares / (N K)): the MSE of always predicting the mean, R^2's
   // baseline. NaN: not yet computed (evaluate computes it from `targets`).

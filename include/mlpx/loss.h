@@ -44,4 +44,9 @@ void accumulate_sum(const Tensor& values, Tensor& accumulator, double scale = 1.
 // labels[i]. labels: int32 [B]; correct: int32 [1]; all on one device.
 void accumulate_correct(const Tensor& output, const Tensor& labels, Tensor& correct);
 
+// correct[0] += number of elements (i, j) of output [B, K] that are right for 0/1 targets
+// [B, K] (bce, one or several labels per row): output > 0 (sigmoid > 0.5) exactly where
+// target > 0.5. correct: int32 [1]; all on one device, output and target of one dtype.
+void accumulate_correct_per_output(const Tensor& output, const Tensor& target, Tensor& correct);
+
 }  // namespace mlpx

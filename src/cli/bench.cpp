@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "gnuplot.h"
 #include "mlpx/mlpx.h"
+#include "options.h"
 
 namespace mlpx::cli {
 
@@ -147,24 +148,24 @@ void add_bench_command(CLI::App& app) {
       "bench", "Sweep batch sizes (SGD .. full-batch GD): throughput and time to an accuracy");
   cmd->add_option("--config", args->config,
                   "JSON config file (default: configs/fashion-mnist.json, built in)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N");
+      ->check(existing_file());
+  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->check(device_name());
   cmd->add_option("--batch-sizes", args->batch_sizes,
                   "Comma-separated batch sizes; full = the whole training set (GD)")
       ->capture_default_str();
   cmd->add_option("--target", args->target, "Test accuracy to reach; 0 skips the time-to-target")
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(number_in(0.0, 1.0))
       ->capture_default_str();
   cmd->add_option("--max-seconds", args->max_seconds,
                   "Cap on each batch size's training time to the target (and its one-epoch run)")
-      ->check(CLI::PositiveNumber)
+      ->check(number_at_least(0.0, true))
       ->capture_default_str();
   cmd->add_option("--seconds", args->seconds,
                   "Time each batch size's throughput measurement aims at (after warm-up)")
-      ->check(CLI::PositiveNumber)
+      ->check(number_at_least(0.0, true))
       ->capture_default_str();
   cmd->add_option("--warmup", args->warmup, "Untimed steps before the throughput measurement")
-      ->check(CLI::NonNegativeNumber)
+      ->check(integer_at_least(0))
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Seed of the weights and shuffles");
   cmd->add_flag("--json", args->json, "One JSON object per batch size instead of the table");

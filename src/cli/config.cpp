@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "mlpx/mlpx.h"
+#include "options.h"
 
 namespace mlpx::cli {
 
@@ -67,7 +68,7 @@ void add_config_command(CLI::App& app) {
   auto* check =
       cmd->add_option("--check", args->check,
                       "Validate this config file and print it with every default filled in")
-          ->check(CLI::ExistingFile);
+          ->check(existing_file());
   auto* keys = cmd->add_flag("--keys", args->keys,
                              "List every key: type, default, range, what it is for, and whether "
                              "a sweep may search it");

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "mlpx/mlpx.h"
+#include "options.h"
 
 namespace mlpx::cli {
 
@@ -55,10 +56,10 @@ void add_eval_command(CLI::App& app) {
       "eval", "Loss and accuracy (regression: R^2, MSE) of a checkpoint, as JSON");
   cmd->add_option("--model", args->model, "Checkpoint (.safetensors)")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   cmd->add_option("--config", args->config, "Config whose test set (else train set) to score")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N");
+      ->check(existing_file());
+  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->check(device_name());
   cmd->callback([args] { run_eval(args->model, args->config, args->device); });
 }
 

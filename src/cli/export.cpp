@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "mlpx/mlpx.h"
+#include "options.h"
 
 namespace mlpx::cli {
 
@@ -53,7 +54,7 @@ void add_export_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("export", "A checkpoint as an ONNX model (docs/deploy.md)");
   cmd->add_option("--model", args->model, "Checkpoint (.safetensors)")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   cmd->add_option("--onnx", args->onnx, "Where to write the ONNX model (.onnx)")->required();
   cmd->add_option("--opset", args->opset,
                   "ONNX opset of the graph (13 to the ONNX library's "

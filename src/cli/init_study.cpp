@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "gnuplot.h"
 #include "mlpx/error.h"
+#include "options.h"
 
 namespace mlpx::cli {
 
@@ -201,12 +202,13 @@ void add_init_study_command(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--activations", args->activations, "Comma list of sigmoid, tanh, relu")
       ->delimiter(',');
-  cmd->add_option("--depth", args->depth, "Hidden layers")->check(CLI::PositiveNumber);
-  cmd->add_option("--width", args->width, "Units per hidden layer")->check(CLI::PositiveNumber);
-  cmd->add_option("--samples", args->samples, "Input rows")->check(CLI::PositiveNumber);
-  cmd->add_option("--features", args->features, "Input columns")->check(CLI::PositiveNumber);
+  cmd->add_option("--depth", args->depth, "Hidden layers")->check(integer_at_least(1));
+  cmd->add_option("--width", args->width, "Units per hidden layer")->check(integer_at_least(1));
+  cmd->add_option("--samples", args->samples, "Input rows")->check(integer_at_least(1));
+  cmd->add_option("--features", args->features, "Input columns")->check(integer_at_least(1));
   cmd->add_option("--seed", args->seed, "Seed of inputs, targets and weights");
-  cmd->add_option("--device", args->device, "cpu (default), cuda, cuda:N or auto");
+  cmd->add_option("--device", args->device, "cpu (default), cuda, cuda:N or auto")
+      ->check(device_name());
   cmd->add_flag("--quiet", args->quiet, "Print nothing but errors and notes");
   cmd->callback([args] { run_init_study_command(*args); });
 }

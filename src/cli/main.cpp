@@ -7,11 +7,36 @@
 #include <exception>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "commands.h"
+#include "options.h"
 
 namespace {
 constexpr int kExitUsage = 2;  // the command line is wrong
+
+// The command that was parsed (the deepest subcommand given), else the app itself.
+const CLI::App* parsed_command(const CLI::App& app) {
+  for (const CLI::App* sub : app.get_subcommands()) return parsed_command(*sub);
+  return &app;
+}
+
+// CLI11's message for a command line it refused, as one line: an unknown option with the
+// nearest known one, a failed check as "--NAME: expected ..., found ...".
+std::string usage_message(const CLI::App& app, const CLI::ParseError& error) {
+  if (dynamic_cast<const CLI::ExtrasError*>(&error) != nullptr) {
+    const CLI::App* command = parsed_command(app);
+    std::vector<std::string> known;
+    for (const CLI::Option* option : command->get_options()) {
+      for (const std::string& name : option->get_lnames()) known.push_back("--" + name);
+    }
+    return mlpx::cli::unexpected_arguments_message(command->remaining(), known);
+  }
+  std::string what = error.what();
+  std::replace(what.begin(), what.end(), '\n', ' ');
+  if (dynamic_cast<const CLI::ValidationError*>(&error) != nullptr) return what;
+  return what + " (mlpx --help lists the commands, mlpx COMMAND --help their options)";
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -32,10 +57,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // --help and --version end parsing with an "error" whose exit code is 0: print them.
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
-    std::string what = e.what();
-    std::replace(what.begin(), what.end(), '\n', ' ');
-    std::cerr << "error: " << what << " (mlpx --help lists the commands, mlpx COMMAND --help "
-              << "their options)" << std::endl;
+    std::cerr << "error: " << usage_message(app, e) << std::endl;
     return kExitUsage;
   } catch (const mlpx::cli::ExitStatus& status) {
     return status.code;

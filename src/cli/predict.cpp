@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "mlpx/mlpx.h"
+#include "options.h"
 
 namespace mlpx::cli {
 
@@ -62,12 +63,12 @@ void add_predict_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("predict", "Outputs of a checkpoint for new inputs");
   cmd->add_option("--model", args->model, "Checkpoint (.safetensors)")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   cmd->add_option("--input", args->input, "Inputs, .npy or .csv (or IDX), [N, features]")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   cmd->add_option("--output", args->output, "Where to write predictions: .npy or .csv")->required();
-  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N");
+  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->check(device_name());
   cmd->add_flag("--raw", args->raw,
                 "The last layer's raw outputs (logits), without the softmax of cross_entropy or "
                 "the sigmoid of bce");

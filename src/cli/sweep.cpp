@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "gnuplot.h"
 #include "mlpx/mlpx.h"
+#include "options.h"
 #include "progress.h"
 
 namespace mlpx::cli {
@@ -286,31 +287,32 @@ void add_sweep_command(CLI::App& app) {
       "sweep", "Search hyperparameters on the validation split (grid, random, successive halving)");
   cmd->add_option("--config", args->config, "The base config (JSON) every trial starts from")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   cmd->add_option("--space", args->space,
                   "The search space (JSON): {\"optimizer.lr\": {\"loguniform\": [1e-4, 1e-1]}, "
                   "...}; distributions choice, uniform, loguniform, int (inclusive bounds)")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   cmd->add_option("--method", args->method, "grid, random or halving (successive halving)")
       ->check(CLI::IsMember({"grid", "random", "halving"}));
   cmd->add_option("--trials", args->trials,
                   "Trials to draw (random, halving: default 20; grid: at most this many points, "
                   "default all)")
-      ->check(CLI::PositiveNumber);
+      ->check(integer_at_least(1));
   cmd->add_option("--jobs", args->jobs,
                   "Trials side by side (CPU: the cores split between them; CUDA: a device each)")
-      ->check(CLI::PositiveNumber);
+      ->check(integer_at_least(1));
   cmd->add_option("--out", args->out,
                   "Folder of trials.jsonl, best.json and sweep.png (default: sweep); rerunning "
                   "the same command there resumes");
   cmd->add_option("--seed", args->seed, "Seed of the random draws (training uses the config's)");
   cmd->add_option("--eta", args->eta, "Successive halving's reduction factor (default 3)")
-      ->check(CLI::Range(2, 100));
+      ->check(integer_in(2, 100));
   cmd->add_option("--metric", args->metric,
                   "val_loss, val_accuracy or val_r2 (default: val_accuracy; val_r2 for "
                   "regression)");
-  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N (default: the config's)");
+  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N (default: the config's)")
+      ->check(device_name());
   cmd->add_flag("--final", args->final,
                 "Retrain the best config on train + validation and report its test score");
   cmd->add_flag("--quiet", args->quiet, "Print only the final test score and errors");

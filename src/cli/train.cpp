@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "mlpx/mlpx.h"
+#include "options.h"
 #include "progress.h"
 #include "recipe.h"
 
@@ -167,22 +168,27 @@ void add_train_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("train", "Train a model (default: Fashion-MNIST)");
   cmd->add_option("--config", args->config,
                   "JSON config file (default: configs/fashion-mnist.json, built in)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N");
-  cmd->add_option("--epochs", args->epochs, "Number of epochs")->check(CLI::NonNegativeNumber);
+      ->check(existing_file());
+  cmd->add_option("--device", args->device, "auto, cpu, cuda or cuda:N")->check(device_name());
+  cmd->add_option("--epochs", args->epochs, "Number of epochs")->check(integer_at_least(0));
   cmd->add_option("--batch-size", args->batch_size, "1 = SGD, 0 = full-batch GD, else mini-batch")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--lr", args->lr, "Learning rate");
-  cmd->add_option("--seed", args->seed, "Seed of the weights, shuffles and split");
+      ->check(integer_at_least(0));
+  cmd->add_option("--lr", args->lr, "Learning rate")->check(number_at_least(0.0));
+  cmd->add_option("--seed", args->seed, "Seed of the weights, shuffles and split")
+      ->check(integer_at_least(0));
   auto* resume =
       cmd->add_option("--resume", args->resume,
                       "Continue from this checkpoint; auto: from output.checkpoint when it "
                       "exists, else start fresh (a requeued job)")
-          ->check(CLI::IsMember({"auto"}) | CLI::ExistingFile);
+          ->check(CLI::Validator(
+              [](std::string& value) {
+                return value == "auto" ? std::string() : existing_file()(value);
+              },
+              "auto|FILE"));
   cmd->add_option("--init-weights", args->init_weights,
                   "Start from these weights (.safetensors: PyTorch nn.Sequential state_dict "
                   "names, or mlpx's)")
-      ->check(CLI::ExistingFile)
+      ->check(existing_file())
       ->excludes(resume);
   auto* checkpoint = cmd->add_option("--checkpoint", args->checkpoint,
                                      "Where to save the model (see output.checkpoint_every)");

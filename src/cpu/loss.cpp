@@ -124,6 +124,13 @@ void accumulate_correct(const T* output, const int32_t* labels, int64_t rows, in
   correct[0] += count;
 }
 
+template <typename T>
+void accumulate_correct_per_output(const T* output, const T* target, int64_t n, int32_t* correct) {
+  int32_t count = 0;
+  for (int64_t i = 0; i < n; ++i) count += math::output_correct(output[i], target[i]) ? 1 : 0;
+  correct[0] += count;
+}
+
 template void elementwise_loss(Loss, const float*, const float*, float*, float*, int64_t, int64_t,
                                int64_t);
 template void elementwise_loss(Loss, const double*, const double*, double*, double*, int64_t,
@@ -138,5 +145,7 @@ template void accumulate_sum(const float*, int64_t, float*, double);
 template void accumulate_sum(const double*, int64_t, double*, double);
 template void accumulate_correct(const float*, const int32_t*, int64_t, int64_t, int32_t*);
 template void accumulate_correct(const double*, const int32_t*, int64_t, int64_t, int32_t*);
+template void accumulate_correct_per_output(const float*, const float*, int64_t, int32_t*);
+template void accumulate_correct_per_output(const double*, const double*, int64_t, int32_t*);
 
 }  // namespace mlpx::cpu

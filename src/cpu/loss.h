@@ -35,4 +35,8 @@ template <typename T>
 void accumulate_correct(const T* output, const int32_t* labels, int64_t rows, int64_t cols,
                         int32_t* correct);
 
+// correct[0] += elements i of [0, n) with math::output_correct(output[i], target[i]).
+template <typename T>
+void accumulate_correct_per_output(const T* output, const T* target, int64_t n, int32_t* correct);
+
 }  // namespace mlpx::cpu

@@ -131,8 +131,11 @@ void check_finite_values(const Array& array) {
   for (int64_t i = 0; i < n; ++i) {
     const auto value = value_of(values[i]);
     if (!std::isfinite(value)) {
-      fail_io(array.source, "expected finite values, found ", value, " at flat index ", i, " (row ",
-              i / row_size, ")");
+      if (array.shape.size() <= 1) {
+        fail_io(array.source, "expected finite values, found ", value, " at row ", i);
+      }
+      fail_io(array.source, "expected finite values, found ", value, " at row ", i / row_size,
+              ", column ", i % row_size);
     }
   }
 }

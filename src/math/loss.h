@@ -195,4 +195,11 @@ MLPX_HD bool argmax_beats(T value, int64_t index, T best, int64_t best_index) {
   return value > best || (value == best && index < best_index);
 }
 
+// Whether one output of a sigmoid (bce) model is right: its probability sigmoid(z) > 0.5,
+// i.e. z > 0, against a 0/1 target read as target > 0.5. A NaN output is never right.
+template <typename T>
+MLPX_HD bool output_correct(T output, T target) {
+  return !is_nan(output) && (output > T(0)) == (target > T(0.5));
+}
+
 }  // namespace mlpx::math

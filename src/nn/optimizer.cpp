@@ -42,28 +42,28 @@ double OptimizerConfig::effective_eps() const {
 void OptimizerConfig::validate() const {
   const std::string name = optimizer_name(type);
   MLPX_CHECK(std::isfinite(lr) && lr >= 0, ValueError,
-             "optimizer lr: expected a finite value >= 0, found ", lr);
+             "optimizer.lr: expected a finite value >= 0, found ", lr);
   MLPX_CHECK(beta1 >= 0 && beta1 < 1, ValueError,
-             "optimizer beta1: expected a value in [0, 1), found ", beta1);
+             "optimizer.beta1: expected a value in [0, 1), found ", beta1);
   MLPX_CHECK(beta2 >= 0 && beta2 < 1, ValueError,
-             "optimizer beta2: expected a value in [0, 1), found ", beta2);
+             "optimizer.beta2: expected a value in [0, 1), found ", beta2);
   const double e = effective_eps();
   MLPX_CHECK(std::isfinite(e) && e > 0, ValueError,
-             "optimizer eps: expected a finite value > 0, found ", e);
+             "optimizer.eps: expected a finite value > 0, found ", e);
   MLPX_CHECK(alpha >= 0 && alpha < 1, ValueError,
-             "optimizer alpha: expected a value in [0, 1), found ", alpha);
+             "optimizer.alpha: expected a value in [0, 1), found ", alpha);
   MLPX_CHECK(std::isfinite(momentum) && momentum >= 0, ValueError,
-             "optimizer momentum: expected a finite value >= 0, found ", momentum);
+             "optimizer.momentum: expected a finite value >= 0, found ", momentum);
   const bool takes_momentum =
       math::visit(type, [](auto member) { return decltype(member)::kTakesMomentum; });
-  MLPX_CHECK(takes_momentum || momentum == 0, ValueError, "optimizer momentum: expected 0 for ",
+  MLPX_CHECK(takes_momentum || momentum == 0, ValueError, "optimizer.momentum: expected 0 for ",
              name, " (momentum applies to ", momentum_optimizers(), "), found ", momentum);
-  MLPX_CHECK(!nesterov || takes_momentum, ValueError, "optimizer nesterov: expected false for ",
+  MLPX_CHECK(!nesterov || takes_momentum, ValueError, "optimizer.nesterov: expected false for ",
              name, " (nesterov applies to ", momentum_optimizers(), "), found true");
   MLPX_CHECK(!nesterov || momentum > 0, ValueError,
-             "optimizer nesterov: expected momentum > 0 with nesterov, found momentum ", momentum);
+             "optimizer.nesterov: expected momentum > 0 with nesterov, found momentum ", momentum);
   MLPX_CHECK(std::isfinite(weight_decay) && weight_decay >= 0, ValueError,
-             "optimizer weight_decay: expected a finite value >= 0, found ", weight_decay);
+             "optimizer.weight_decay: expected a finite value >= 0, found ", weight_decay);
 }
 
 Optimizer::Optimizer(const OptimizerConfig& config, int64_t num_params, DType dtype, Device device)

@@ -101,25 +101,25 @@ std::string schedule_name(ScheduleType type) {
 }
 
 void ScheduleConfig::validate() const {
-  MLPX_CHECK(step_size >= 1, ValueError, "schedule step_size: expected an integer >= 1, found ",
+  MLPX_CHECK(step_size >= 1, ValueError, "schedule.step_size: expected an integer >= 1, found ",
              step_size);
   MLPX_CHECK(std::isfinite(gamma) && gamma > 0, ValueError,
-             "schedule gamma: expected a finite value > 0, found ", gamma);
+             "schedule.gamma: expected a finite value > 0, found ", gamma);
   for (size_t i = 0; i < milestones.size(); ++i) {
     MLPX_CHECK(milestones[i] >= 0 && (i == 0 || milestones[i] > milestones[i - 1]), ValueError,
-               "schedule milestones: expected increasing epochs >= 0, found ", milestones[i],
+               "schedule.milestones: expected increasing epochs >= 0, found ", milestones[i],
                " at position ", i, i > 0 ? " after " : "",
                i > 0 ? std::to_string(milestones[i - 1]) : std::string());
   }
   MLPX_CHECK(total_epochs >= 1, ValueError,
-             "schedule total_epochs: expected an integer >= 1, found ", total_epochs);
+             "schedule.total_epochs: expected an integer >= 1, found ", total_epochs);
   MLPX_CHECK(std::isfinite(min_lr) && min_lr >= 0, ValueError,
-             "schedule min_lr: expected a finite value >= 0, found ", min_lr);
+             "schedule.min_lr: expected a finite value >= 0, found ", min_lr);
   MLPX_CHECK(warmup_epochs >= 0, ValueError,
-             "schedule warmup_epochs: expected an integer >= 0, found ", warmup_epochs);
+             "schedule.warmup_epochs: expected an integer >= 0, found ", warmup_epochs);
   // Cosine anneals over T = total - warmup epochs: T must be at least one epoch.
   MLPX_CHECK(type != ScheduleType::kCosine || warmup_epochs < total_epochs, ValueError,
-             "schedule warmup_epochs: expected fewer than total_epochs (", total_epochs,
+             "schedule.warmup_epochs: expected fewer than total_epochs (", total_epochs,
              ") for cosine, found ", warmup_epochs);
 }
 

@@ -120,4 +120,25 @@ void accumulate_correct(const Tensor& output, const Tensor& labels, Tensor& corr
       });
 }
 
+void accumulate_correct_per_output(const Tensor& output, const Tensor& target, Tensor& correct) {
+  detail::check_2d("accumulate_correct_per_output", "output [B, K]", output);
+  detail::check_float("accumulate_correct_per_output", "output", output);
+  const int64_t n = output.numel();
+  detail::check_tensor("accumulate_correct_per_output", "target", target, output.shape(),
+                       output.dtype(), output.device());
+  detail::check_tensor("accumulate_correct_per_output", "correct", correct, {1}, DType::kInt32,
+                       output.device());
+  detail::dispatch(
+      "accumulate_correct_per_output", output,
+      [&] {
+        cuda::accumulate_correct_per_output(output.data<float>(), target.data<float>(), n,
+                                            correct.data<int32_t>(), output.device());
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::accumulate_correct_per_output(output.data<T>(), target.data<T>(), n,
+                                           correct.data<int32_t>());
+      });
+}
+
 }  // namespace mlpx

@@ -721,12 +721,12 @@ void Config::validate() const {
   try {
     optimizer.validate();
   } catch (const ValueError& e) {
-    throw ValueError(std::string("config: optimizer: ") + e.what());
+    throw ValueError(std::string("config: ") + e.what());
   }
   try {
     schedule.validate();
   } catch (const ValueError& e) {
-    throw ValueError(std::string("config: schedule: ") + e.what());
+    throw ValueError(std::string("config: ") + e.what());
   }
 }
 

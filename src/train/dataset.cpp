@@ -12,6 +12,7 @@
 #include "math/streams.h"
 #include "mlpx/array_io.h"
 #include "mlpx/error.h"
+#include "mlpx/loss.h"
 #include "ops/batching.h"
 
 namespace mlpx {
@@ -57,6 +58,37 @@ bool is_regression(Loss loss, Task task, const Array& y) {
   const bool fits_regression =
       math::visit(loss, [](auto member) { return decltype(member)::kFitsRegression; });
   return fits_regression && holds_floats(y.type) && one_column;
+}
+
+// Refuses a NaN or an infinity in features x [N, F] (any device), naming the first by row and
+// column: training on one only surfaces later as a divergence, with the weights spoilt.
+void check_finite_features(const Tensor& x, const std::string& x_name) {
+  const Tensor host = x.to(Device::cpu());
+  const int64_t cols = std::max<int64_t>(1, host.numel() / std::max<int64_t>(1, host.rows()));
+  const auto value = [&](int64_t i) {
+    return host.dtype() == DType::kFloat64 ? host.data<double>()[i]
+                                           : static_cast<double>(host.data<float>()[i]);
+  };
+  for (int64_t i = 0; i < host.numel(); ++i) {
+    MLPX_CHECK(std::isfinite(value(i)), IoError, x_name, ": expected finite features, found ",
+               value(i), " at row ", i / cols, ", column ", i % cols);
+  }
+}
+
+// Class labels out of [0, outputs) under a loss that also fits regression targets (mse, sse):
+// the integers were likely meant as values, so the error says what would read them so.
+void check_labels_fit_loss(const Tensor& labels, int64_t outputs, const Array& y, Loss loss) {
+  const bool fits_regression =
+      math::visit(loss, [](auto member) { return decltype(member)::kFitsRegression; });
+  if (!fits_regression) return;
+  const int32_t* values = labels.data<int32_t>();
+  for (int64_t i = 0; i < labels.rows(); ++i) {
+    MLPX_CHECK(values[i] >= 0 && values[i] < outputs, ValueError, y.source,
+               ": expected class labels in [0, ", outputs, ") for ", loss_name(loss), " with ",
+               outputs, " output(s), found ", values[i], " at row ", i,
+               "; for regression targets store y as floats (Python: y.astype(np.float32)) or "
+               "set data.task to \"regression\"");
+  }
 }
 
 // A data set from a features array and a labels-or-targets array.
@@ -113,9 +145,26 @@ Dataset dataset_from(Tensor x, const std::string& x_name, const Array& y_array, 
   Dataset d;
   d.name = name;
   d.x = std::move(x);
+  check_finite_features(d.x, x_name);
   d.regression = is_regression(loss, task, y_array);
   const bool float_rows = y_array.shape.size() == 2 && y_array.shape[1] > 1;
-  if (d.regression) {
+  d.per_output = !d.regression && prediction_activation(loss) == Activation::kSigmoid &&
+                 (float_rows || outputs == 1);
+  if (d.per_output) {
+    MLPX_CHECK(y_array.shape.size() <= 2, IoError, y_array.source, ": expected ", loss_name(loss),
+               " targets [N] or [N, K] of 0/1, found ", shape_str(y_array.shape));
+    d.targets = to_float_tensor(y_array);  // [N] arrives as [N, 1]
+    MLPX_CHECK(d.targets.cols() == outputs, IoError, y_array.source, ": expected ", loss_name(loss),
+               " targets with ", outputs,
+               " column(s) (the model's outputs, one probability each), found ",
+               shape_str(y_array.shape));
+    const float* t = d.targets.data<float>();
+    for (int64_t i = 0; i < d.targets.numel(); ++i) {
+      MLPX_CHECK(t[i] >= 0.0f && t[i] <= 1.0f, IoError, y_array.source, ": expected ",
+                 loss_name(loss), " targets in [0, 1] (a probability per output), found ", t[i],
+                 " at row ", i / outputs, ", column ", i % outputs);
+    }
+  } else if (d.regression) {
     MLPX_CHECK(y_array.shape.size() <= 2, IoError, y_array.source,
                ": expected regression targets [N] or [N, K], found ", shape_str(y_array.shape));
     d.targets = to_float_tensor(y_array);  // [N] arrives as [N, 1]
@@ -131,10 +180,11 @@ Dataset dataset_from(Tensor x, const std::string& x_name, const Array& y_array, 
     d.labels = argmax_rows(d.targets);
   } else {
     d.labels = to_labels(y_array, y_array.source);
+    check_labels_fit_loss(d.labels, outputs, y_array, loss);
     check_labels(d.labels, outputs, y_array.source);
     if (!loss_uses_class_labels(loss)) d.targets = one_hot(d.labels, outputs);
   }
-  const int64_t y_rows = d.regression ? d.targets.rows() : d.labels.rows();
+  const int64_t y_rows = d.labels.defined() ? d.labels.rows() : d.targets.rows();
   MLPX_CHECK(y_rows == d.x.rows(), IoError, y_array.source, ": expected ", d.x.rows(),
              " rows to match ", x_name, ", found ", y_rows);
   return d;
@@ -168,6 +218,7 @@ Dataset Dataset::select(const Tensor& indices, const std::string& new_name) cons
   out.x = Tensor({m, x.cols()});
   gather_rows(x, indices, out.x);
   out.regression = regression;
+  out.per_output = per_output;
   if (labels.defined()) {
     out.labels = Tensor({m}, DType::kInt32);
     gather_rows(labels, indices, out.labels);

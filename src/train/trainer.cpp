@@ -49,6 +49,14 @@ void check_data_for_loss(const Dataset& data, Loss loss, int64_t outputs, const 
                data.targets.defined() ? data.targets.describe() : std::string("none"));
     return;
   }
+  if (data.per_output) {
+    MLPX_CHECK(data.targets.defined() && data.targets.rows() == data.size() &&
+                   data.targets.cols() == outputs,
+               ShapeError, what, ": expected the ", data.name, " set's per-output targets [",
+               data.size(), ", ", outputs, "], found ",
+               data.targets.defined() ? data.targets.describe() : std::string("none"));
+    return;
+  }
   MLPX_CHECK(data.labels.defined() && data.labels.rows() == data.size(), ValueError, what,
              ": expected class labels [", data.size(), "] in the ", data.name, " set, found ",
              data.labels.defined() ? data.labels.describe() : std::string("none"),
@@ -60,6 +68,11 @@ void check_data_for_loss(const Dataset& data, Loss loss, int64_t outputs, const 
 }  // namespace
 
 namespace {
+
+// The outputs accuracy counts in a row: each one under per-output (bce) targets, else the row.
+int64_t counted_per_row(const Dataset& data, int64_t outputs) {
+  return data.per_output ? outputs : 1;
+}
 
 // Data-parallel evaluate: this rank scores rows [n r / N, n (r + 1) / N), then the sums of
 // the loss and of the correct rows are reduced, so every rank gets the whole set's figures.
@@ -80,8 +93,9 @@ Evaluation evaluate_sharded(const Sequential& model, Loss loss, const Dataset& d
       end > first ? evaluate(model, loss, share, batch) : evaluate(model, loss, Dataset{}, batch);
   const double share_rows = static_cast<double>(end - first);
   const double loss_sum = ranks.all_reduce_sum(end > first ? result.loss * share_rows : 0.0);
-  const double correct =
-      ranks.all_reduce_sum(end > first && !data.regression ? result.accuracy * share_rows : 0.0);
+  const double per_row = static_cast<double>(counted_per_row(data, model.outputs()));
+  const double correct = ranks.all_reduce_sum(
+      end > first && !data.regression ? result.accuracy * share_rows * per_row : 0.0);
   result = Evaluation{};
   result.regression = data.regression;
   result.samples = n;
@@ -91,7 +105,7 @@ Evaluation evaluate_sharded(const Sequential& model, Loss loss, const Dataset& d
     result.mse = mse_of(loss, result.loss, model.outputs());
     result.r2 = 1.0 - result.mse / share.target_variance;
   } else {
-    result.accuracy = std::round(correct) / static_cast<double>(n);
+    result.accuracy = std::round(correct) / (static_cast<double>(n) * per_row);
   }
   return result;
 }
@@ -126,7 +140,11 @@ Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int
     Tensor rows = row_loss.rows(0, end - start);
     loss_forward_backward(loss, out, target, rows, nullptr);
     accumulate_sum(rows, total);
-    if (!data.regression) accumulate_correct(out, data.labels.rows(start, end), correct);
+    if (data.per_output) {
+      accumulate_correct_per_output(out, target, correct);
+    } else if (!data.regression) {
+      accumulate_correct(out, data.labels.rows(start, end), correct);
+    }
   }
   result.loss = total.item<double>() / static_cast<double>(n);
   result.samples = n;
@@ -136,7 +154,8 @@ Evaluation evaluate(const Sequential& model, Loss loss, const Dataset& data, int
     result.mse = mse_of(loss, result.loss, model.outputs());
     result.r2 = 1.0 - result.mse / variance;
   } else {
-    result.accuracy = correct.item<double>() / static_cast<double>(n);
+    result.accuracy =
+        correct.item<double>() / static_cast<double>(n * counted_per_row(data, model.outputs()));
   }
   return result;
 }
@@ -424,6 +443,7 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
     loss_forward_backward(options_.loss, out, target, row_loss, &grad, rows);
     accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
     if (labels.defined()) accumulate_correct(out, labels, correct_);
+    if (train_.per_output) accumulate_correct_per_output(out, target, correct_);
     // The gradients' sum over the ranks may start while the backward pass runs.
     model_.backward(grad, sync_->after_layer(model_.grads()));
   } else {
@@ -455,7 +475,7 @@ EpochMetrics Trainer::Impl::finish_epoch(double lr, int64_t first_step, int64_t 
         const auto f = batch_losses_.to_vector<float>();
         return std::vector<double>(f.begin(), f.end());
       }();
-  double correct = batch_labels_.defined() ? correct_.item<double>() : 0.0;
+  double correct = batch_labels_.defined() || train_.per_output ? correct_.item<double>() : 0.0;
   sync_->sum_epoch(losses, correct);
   const bool skip_nonfinite = nonfinite_flag_.defined();
   const int64_t skipped =
@@ -495,7 +515,8 @@ EpochMetrics Trainer::Impl::finish_epoch(double lr, int64_t first_step, int64_t 
     m.train_r2 =
         1.0 - mse_of(options_.loss, m.train_loss, model_.outputs()) / train_target_variance_;
   } else {
-    m.train_accuracy = correct / static_cast<double>(samples);
+    m.train_accuracy =
+        correct / static_cast<double>(samples * counted_per_row(train_, model_.outputs()));
   }
   m.samples = samples;
   m.samples_per_s = static_cast<double>(samples) / std::max(seconds, 1e-9);

@@ -156,6 +156,59 @@ TEST_F(Cli, FailuresAreOneLineErrorsAndLeaveNoOutput) {
   EXPECT_NE(eval.err.find("not a safetensors file"), std::string::npos) << eval.err;
 }
 
+// bce with one output and 0/1 targets of any dtype: trains, scores accuracy as sigmoid > 0.5,
+// and predict writes each row's probability. NaN in X is refused at load, naming the file,
+// the row and the column.
+TEST_F(Cli, BinaryBceWithOneOutputAndNonFiniteFeatures) {
+  constexpr int64_t kRows = 200;
+  Tensor x({kRows, 2}), y({kRows});
+  for (int64_t i = 0; i < kRows; ++i) {
+    const float a = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
+    const float b = static_cast<float>((i * 61) % 103) / 51.0f - 1.0f;
+    x.data<float>()[i * 2] = a;
+    x.data<float>()[i * 2 + 1] = b;
+    y.data<float>()[i] = a + b > 0.0f ? 1.0f : 0.0f;
+  }
+  save_npy(path("x.npy"), x);
+  save_npy(path("y.npy"), y);
+  std::ofstream(path("binary.json")) << R"({
+    "device": "cpu",
+    "data": {"source": "files", "train": {"x": "x.npy", "y": "y.npy"}},
+    "model": {"layers": [{"units": 8, "activation": "relu"}, {"units": 1, "activation": "identity"}]},
+    "loss": "bce", "optimizer": {"lr": 0.05}, "train": {"epochs": 30, "batch_size": 50},
+    "output": {"checkpoint": "binary.safetensors", "log": "binary.jsonl"}
+  })";
+  const test::CliResult train = run("train --quiet --config " + path("binary.json"));
+  ASSERT_EQ(train.status, 0) << train.err;
+  nlohmann::json last;
+  std::istringstream log(test::slurp(path("binary.jsonl")));
+  for (std::string line; std::getline(log, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("epoch")) last = j;
+  }
+  EXPECT_GT(last["train_accuracy"].get<double>(), 0.9) << last.dump();
+
+  const test::CliResult predict = run("predict --model " + path("binary.safetensors") +
+                                      " --input " + path("x.npy") + " --output " + path("p.npy"));
+  ASSERT_EQ(predict.status, 0) << predict.err;
+  const Tensor probs = to_float_tensor(load_array(path("p.npy")));
+  ASSERT_EQ(probs.shape(), (Shape{kRows, 1}));
+  int correct = 0;
+  for (int64_t i = 0; i < kRows; ++i) {
+    const float p = probs.data<float>()[i];
+    EXPECT_TRUE(p >= 0.0f && p <= 1.0f) << p;
+    correct += (p > 0.5f) == (y.data<float>()[i] > 0.5f);
+  }
+  EXPECT_GT(correct, kRows * 9 / 10);
+
+  x.data<float>()[7 * 2 + 1] = std::nanf("");
+  save_npy(path("x.npy"), x);
+  const test::CliResult nan = run("train --quiet --config " + path("binary.json"));
+  EXPECT_EQ(nan.status, 1);
+  EXPECT_EQ(nan.err,
+            "error: " + path("x.npy") + ": expected finite values, found nan at row 7, column 1\n");
+}
+
 // --no-checkpoint saves nothing; --checkpoint "" is refused rather than falling back to the
 // config's path.
 TEST_F(Cli, NoCheckpointAndEmptyCheckpointPath) {
@@ -212,6 +265,35 @@ TEST_F(Cli, UsageErrorsAreOneLineAndStatus2) {
   const test::CliResult help = run("--help");
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.out.find("train"), std::string::npos);
+}
+
+// The usage errors a user meets most, each one line that says what was expected and found.
+TEST_F(Cli, UsageErrorsSayWhatWasExpected) {
+  const std::string config = " --config " + path("small.json");
+  EXPECT_EQ(run("train --epochs -1" + config).err,
+            "error: --epochs: expected an integer >= 0, found -1\n");
+  EXPECT_EQ(run("train --batch-size 1.5" + config).err,
+            "error: --batch-size: expected an integer >= 0, found 1.5\n");
+  EXPECT_EQ(run("train --lr fast" + config).err,
+            "error: --lr: expected a number >= 0, found fast\n");
+  EXPECT_EQ(run("train --confg " + path("small.json")).err,
+            "error: unknown option --confg (did you mean --config?)\n");
+  EXPECT_EQ(run("eval --model " + path("none.safetensors")).err,
+            "error: --model: expected an existing file, found no file at " +
+                path("none.safetensors") + "\n");
+  EXPECT_EQ(run("train --device gpu" + config).err,
+            "error: --device: expected auto, cpu, cuda or cuda:N, found gpu\n");
+  const test::CliResult cuda = run("train --device cuda" + config);
+  EXPECT_EQ(cuda.status, cuda_available() ? 0 : 2);
+  if (!cuda_available()) {
+    EXPECT_EQ(cuda.err,
+              "error: --device: no CUDA device is visible (--device cuda needs an NVIDIA GPU and "
+              "its driver); use --device cpu\n");
+  }
+  std::ofstream(path("bad_lr.json")) << R"({"optimizer": {"lr": -1}})";
+  EXPECT_EQ(run("config --check " + path("bad_lr.json")).err,
+            "error: " + path("bad_lr.json") +
+                ": config: optimizer.lr: expected a finite value >= 0, found -1\n");
 }
 
 // Without --config, train runs the shipped recipe and its header says so, with the schedule

@@ -219,11 +219,11 @@ TEST_F(Idx, RejectsNonFiniteFloats) {
       [&] {
         load_idx(put(idx_header(0x0D, {2, 2}) + be_array<float>({1, 2, inf, 4})));
       },
-      {"finite", "inf", "index 2", "row 1"}));
+      {"finite", "inf", "row 1, column 0"}));
   const double nan = std::numeric_limits<double>::quiet_NaN();
   EXPECT_TRUE(
       throws_io_error([&] { load_idx(put_gz(idx_header(0x0E, {1}) + be_array<double>({nan}))); },
-                      {"nan", "index 0"}));
+                      {"nan", "row 0"}));
 }
 
 TEST_F(Idx, RandomCorruptionsThrowIoErrorOrLoad) {

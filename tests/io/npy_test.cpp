@@ -218,13 +218,13 @@ TEST_F(Npy, RejectsNonFiniteValuesNamingTheIndex) {
       [&] {
         load_npy(put(npy_file(1, dict("<f4", "(2, 2)"), le_array<float>({1, 2, 3, nan}))));
       },
-      {"a.npy", "finite", "index 3", "row 1"}));
+      {"a.npy", "finite", "row 1, column 1"}));
   const double inf = std::numeric_limits<double>::infinity();
   EXPECT_TRUE(throws_io_error(
       [&] {
         load_npy(put(npy_file(1, dict("<f8", "(2,)"), le_array<double>({-inf, 1}))));
       },
-      {"-inf", "index 0"}));
+      {"-inf", "row 0"}));
 }
 
 TEST_F(Npy, RandomCorruptionsThrowIoErrorOrLoad) {
@@ -395,15 +395,15 @@ TEST_F(Npy, FortranOrderLoadsTheSameValuesAsCOrder) {
   same_both_ways("<i8", {3, 1, 4}, int64_t{});  // axes of size 1 among the others
   same_both_ways("<f4", {1, 4, 1, 5, 1}, float{});
 
-  // The non-finite check names the element's C-order index: Fortran position 1 of a 2 x 3
-  // array is element [1, 0], flat index 3.
+  // The non-finite check names the element's row and column in C order: Fortran position 1
+  // of a 2 x 3 array is element [1, 0].
   const float nan = std::numeric_limits<float>::quiet_NaN();
   EXPECT_TRUE(throws_io_error(
       [&] {
         load_npy(
             put(npy_file(1, dict("<f4", "(2, 3)", true), le_array<float>({1, nan, 2, 3, 4, 5}))));
       },
-      {"a.npy", "nan", "index 3", "row 1"}));
+      {"a.npy", "nan", "row 1, column 0"}));
 }
 
 TEST_F(Npy, ReadsNarrowAndUnsignedIntegers) {
@@ -522,15 +522,15 @@ TEST_F(Npy, Float16NonFiniteValuesAreRejected) {
       [&] {
         load_npy(put(npy_file(1, dict("<f2", "(2, 2)"), le_array<uint16_t>({0, 0, 0, 0x7e00}))));
       },
-      {"a.npy", "expected finite values", "nan", "index 3", "row 1"}));
+      {"a.npy", "expected finite values", "nan", "row 1, column 1"}));
   EXPECT_TRUE(throws_io_error(
       [&] {
         load_npy(put(npy_file(1, dict("<f2", "(2,)"), le_array<uint16_t>({0x3c00, 0xfc00}))));
       },
-      {"-inf", "index 1"}));
+      {"-inf", "row 1"}));
   EXPECT_TRUE(throws_io_error(
       [&] { load_npy(put(npy_file(1, dict("<f2", "(1,)"), le_array<uint16_t>({0x7c00})))); },
-      {"found inf", "index 0"}));
+      {"found inf", "row 0"}));
 }
 
 // [N, F, 1] is a column per row: an error that says what was expected. Images keep loading:

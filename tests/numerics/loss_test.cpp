@@ -370,5 +370,26 @@ TEST(LossNumerics, AccumulateCorrectTakesTheFirstMaximum) {
   EXPECT_THROW(accumulate_correct(out, bad_labels, correct), ShapeError);
 }
 
+// bce's accuracy: an output is right when sigmoid > 0.5 (output > 0) exactly where its target
+// is 1; 0 is not above 0.5, and NaN is never right.
+TEST(LossNumerics, AccumulateCorrectPerOutputReadsTheSign) {
+  const auto count = [](auto zero) {
+    using T = decltype(zero);
+    const std::vector<T> out = {
+        2,      -1, 0, 0, std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::quiet_NaN(),
+        T(0.5), -3};
+    const std::vector<T> target = {1, 0, 0, 1, 0, 1, 0, 1};
+    Tensor correct = Tensor::from_vector<int32_t>({5}, {1});
+    accumulate_correct_per_output(Tensor::from_vector(out, {4, 2}),
+                                  Tensor::from_vector(target, {4, 2}), correct);
+    return correct.to_vector<int32_t>()[0];
+  };
+  EXPECT_EQ(count(0.0f), 5 + 3);
+  EXPECT_EQ(count(0.0), 5 + 3);
+  Tensor correct = Tensor::zeros({1}, DType::kInt32);
+  EXPECT_THROW(accumulate_correct_per_output(Tensor::zeros({4, 2}), Tensor::zeros({4, 1}), correct),
+               ShapeError);
+}
+
 }  // namespace
 }  // namespace mlpx

@@ -156,6 +156,19 @@ TEST(LossParity, AccumulatorsMatchCpu) {
     Tensor correct_g = Tensor::from_vector<int32_t>({3}, {1}, gpu);
     accumulate_correct(out.to(gpu), lab.to(gpu), correct_g);
     EXPECT_EQ(correct_g.to_vector<int32_t>(), correct.to_vector<int32_t>());
+
+    // accumulate_correct_per_output: the same scores (some 0, one NaN) against 0/1 targets.
+    std::vector<float> binary(scores.size());
+    for (size_t i = 0; i < binary.size(); ++i) binary[i] = labels[i % labels.size()] % 2;
+    if (!scores.empty()) scores[scores.size() / 2] = std::nanf("");
+    if (scores.size() > 1) scores[1] = 0.0f;
+    const Tensor outputs = Tensor::from_vector(scores, {rows, cols});
+    const Tensor targets = Tensor::from_vector(binary, {rows, cols});
+    Tensor per_output = Tensor::from_vector<int32_t>({7}, {1});
+    accumulate_correct_per_output(outputs, targets, per_output);
+    Tensor per_output_g = Tensor::from_vector<int32_t>({7}, {1}, gpu);
+    accumulate_correct_per_output(outputs.to(gpu), targets.to(gpu), per_output_g);
+    EXPECT_EQ(per_output_g.to_vector<int32_t>(), per_output.to_vector<int32_t>());
   }
 }
 

@@ -378,3 +378,43 @@ def test_a_pickled_model_predicts_the_same_and_fits_on_from_its_state(blobs):
     back.fit(x, y, epochs=1, batch_size=32)  # Adam's moments and the epoch count travelled
     for name, value in m.state_dict().items():
         assert np.array_equal(back.state_dict()[name], value), name
+
+
+@pytest.mark.parametrize("dtype, shape", [(np.int64, (-1,)), (np.uint8, (-1, 1)),
+                                          (np.float32, (-1,)), (np.float64, (-1, 1))])
+def test_binary_bce_with_one_output(blobs, dtype, shape):
+    x, y, xv, yv = blobs
+    binary, binary_v = (y == 1).astype(dtype).reshape(shape), (yv == 1)
+    m = mlpx.Model(inputs=8, layers=[(16, "relu"), (1, "identity")], loss="bce")
+    history = m.fit(x, binary, epochs=10, batch_size=32, optimizer="adam", lr=0.01)
+    assert history[-1]["train_accuracy"] > 0.9
+    probs = m.predict(xv)
+    assert probs.shape == (60, 1) and ((probs >= 0) & (probs <= 1)).all()
+    accuracy = m.evaluate(xv, binary_v.astype(dtype).reshape(shape))["accuracy"]
+    assert accuracy == pytest.approx(((probs[:, 0] > 0.5) == binary_v).mean())
+    assert np.array_equal(probs > 0.5, m.logits(xv) > 0)
+
+
+def test_multi_label_bce_scores_each_label(blobs):
+    x, y, xv, yv = blobs
+    labels = np.stack([y == 0, y == 2, x[:, 0] > 0], axis=1).astype(np.float32)
+    labels_v = np.stack([yv == 0, yv == 2, xv[:, 0] > 0], axis=1).astype(np.float32)
+    m = mlpx.Model(inputs=8, layers=[(16, "relu"), (3, "identity")], loss="bce")
+    m.fit(x, labels, epochs=10, batch_size=32, optimizer="adam", lr=0.01)
+    accuracy = m.evaluate(xv, labels_v)["accuracy"]
+    assert accuracy == pytest.approx(((m.predict(xv) > 0.5) == (labels_v > 0.5)).mean())
+    assert accuracy > 0.85
+    with pytest.raises(mlpx.DataError, match=r"^y: expected bce targets in \[0, 1\].*found 2 at row 0, column 1$"):
+        m.fit(x, np.where(np.arange(3) == 1, 2.0, labels).astype(np.float32))
+
+
+def test_nonfinite_features_and_integer_regression_targets_say_what_fits(blobs):
+    x, y, _, _ = blobs
+    bad = x.copy()
+    bad[5, 3] = np.inf
+    with pytest.raises(mlpx.DataError, match=r"^x: expected finite features, found inf at row 5, column 3$"):
+        small_model().fit(bad, y)
+    regression = mlpx.Model(inputs=8, layers=[(4, "relu"), (1, "identity")], loss="mse")
+    with pytest.raises(mlpx.DataError, match=r"found \d+ at row \d+; for regression targets store y as floats"):
+        regression.fit(x, y * 50 + 1)
+    assert np.isfinite(regression.fit(x, (y * 50 + 1).astype(np.float32))[-1]["train_r2"])

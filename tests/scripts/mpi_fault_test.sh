@@ -97,7 +97,7 @@ gpu=$?
 if grep -q "expected one GPU per rank, found 2 ranks on this machine" "$T/gpu.txt"; then
   [ "$gpu" -ne 0 ] || { echo "FAIL: status 0 for two ranks on cuda:0"; fails=1; }
   echo "two ranks on cuda:0: status $gpu, $(grep -m1 '^error:' "$T/gpu.txt")"
-elif grep -qE "visible CUDA device|without the CUDA backend|built without CUDA" "$T/gpu.txt"; then
+elif grep -qE "visible CUDA device|CUDA device is visible|without the CUDA backend|built without CUDA" "$T/gpu.txt"; then
   echo "two ranks on cuda:0: not checked (no CUDA device: $(grep -m1 '^error:' "$T/gpu.txt"))"
 else
   echo "FAIL: two ranks on cuda:0 (status $gpu):"
