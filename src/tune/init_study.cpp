@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
+#include <vector>
 
 #include "io/atomic_file.h"
 #include "math/streams.h"
+#include "mlpx/activation.h"
 #include "mlpx/error.h"
 #include "mlpx/linear.h"
 #include "mlpx/loss.h"
@@ -106,14 +108,13 @@ InitChoice parse_init_choice(const std::string& name) {
 }
 
 std::pair<double, double> histogram_range(Activation activation, double relu_range) {
-  switch (activation) {
-    case Activation::kSigmoid:
-      return {0.0, 1.0};
-    case Activation::kTanh:
-      return {-1.0, 1.0};
-    default:
-      return {0.0, relu_range};
-  }
+  // The activation's own range, from the library's formula at the far ends of its input:
+  // (0, 1) for sigmoid, (-1, 1) for tanh, and for relu, unbounded above, (0, relu_range).
+  constexpr double kFar = 1e30;
+  Tensor ends = Tensor::from_vector(std::vector<double>{-kFar, kFar}, {2});
+  activation_forward(activation, ends, ends);
+  const std::vector<double> range = ends.to_vector<double>();
+  return {range[0], std::min(range[1], relu_range)};
 }
 
 std::vector<LayerStats> run_init_study(const InitStudyOptions& options) {
