@@ -5,10 +5,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <sstream>
 #include <vector>
 
 #include "mlpx/device.h"
+#include "train/config_fields.h"
 
 namespace mlpx::cli {
 
@@ -34,22 +36,6 @@ bool parse_number(const std::string& text, double* value) {
   char* end = nullptr;
   *value = std::strtod(text.c_str(), &end);
   return end == text.c_str() + text.size() && std::isfinite(*value);
-}
-
-// The edits (insertions, deletions, substitutions) that turn a into b.
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
 }
 
 }  // namespace
@@ -129,15 +115,8 @@ std::string unexpected_arguments_message(const std::vector<std::string>& argumen
     return "unexpected argument " + (arguments.empty() ? std::string("?") : arguments.front());
   }
   const std::string name = option->substr(0, option->find('='));
-  std::string nearest;
-  size_t best = std::max<size_t>(2, name.size() / 3) + 1;  // at most a third of it changed
-  for (const std::string& candidate : known) {
-    const size_t distance = edit_distance(name, candidate);
-    if (distance < best) {
-      best = distance;
-      nearest = candidate;
-    }
-  }
+  const std::string nearest =
+      detail::nearest_key(name, std::set<std::string>(known.begin(), known.end()));
   return "unknown option " + name + (nearest.empty() ? "" : " (did you mean " + nearest + "?)");
 }
 
