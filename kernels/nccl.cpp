@@ -2,8 +2,14 @@
 
 #include <nccl.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "kernels/check.h"
 #include "kernels/runtime.h"
@@ -45,6 +51,33 @@ char* element(const Tensor& buffer, int64_t index) {
 
 }  // namespace
 
+// The watchdog (dist.timeout_s), as PyTorch's NCCL watchdog: a thread of the communicator's
+// own wakes every 100 ms and aborts the communicator (ncclCommAbort, which ends its kernels on
+// this GPU, so that no host wait on the device hangs) when NCCL reports an asynchronous error
+// (ncclCommGetAsyncError: a peer's connection lost, a network error) or when a collective
+// enqueued outside a CUDA graph capture has not completed timeout seconds after it was enqueued
+// (an event recorded after it, queried). The next collective then throws the watchdog's
+// message. NCCL does not say which ranks did not arrive: the message says so, and the ranks'
+// host collectives (the per-step stop agreement, under src/dist's own watchdog) name them.
+// Collectives replayed from a CUDA graph are watched through the asynchronous error only.
+// Unproven: this machine has no GPU; it compiles, and has never run against a stalled peer.
+struct NcclWatchdog {
+  using Clock = std::chrono::steady_clock;
+  struct Pending {
+    cudaEvent_t done = nullptr;
+    Clock::time_point enqueued;
+    const char* op = "";
+  };
+  std::mutex mutex;  // guards everything below and every use of the communicator
+  std::condition_variable wake;
+  std::deque<Pending> pending;
+  std::vector<cudaEvent_t> spare;
+  double timeout_s = 600.0;
+  bool stopping = false;
+  std::string failure;  // set once the communicator was aborted
+  std::thread thread;
+};
+
 struct NcclCommunicator::Impl {
   ncclComm_t comm = nullptr;
   int rank = 0, size = 1;
@@ -54,6 +87,7 @@ struct NcclCommunicator::Impl {
   cudaStream_t side = nullptr;
   cudaEvent_t forked = nullptr, joined = nullptr;
   bool started = false;  // a sum started since the last wait_started
+  NcclWatchdog watch;
 
   Impl() = default;
   Impl(const Impl&) = delete;
@@ -61,11 +95,21 @@ struct NcclCommunicator::Impl {
   // Waits for the work queued on both streams, then releases what a constructor that failed
   // half way through had made too.
   ~Impl() {
+    if (watch.thread.joinable()) {
+      {
+        const std::lock_guard<std::mutex> lock(watch.mutex);
+        watch.stopping = true;
+      }
+      watch.wake.notify_all();
+      watch.thread.join();
+    }
     if (side == nullptr) return;
     DeviceGuard guard(device.index, /*fatal=*/false);
     MLPX_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(context(device.index).stream));
     MLPX_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(side));
-    if (comm != nullptr) ncclCommDestroy(comm);
+    for (const NcclWatchdog::Pending& p : watch.pending) cudaEventDestroy(p.done);
+    for (cudaEvent_t event : watch.spare) cudaEventDestroy(event);
+    if (comm != nullptr) ncclCommDestroy(comm);  // null once the watchdog aborted it
     if (joined != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaEventDestroy(joined));
     if (forked != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaEventDestroy(forked));
     MLPX_CUDA_CHECK_NOTHROW(cudaStreamDestroy(side));
@@ -89,6 +133,74 @@ struct NcclCommunicator::Impl {
       MLPX_CHECK(bounds[r] <= bounds[r + 1], ShapeError, op,
                  ": expected non-decreasing shard bounds, found ", bounds[r], " then ",
                  bounds[r + 1]);
+    }
+  }
+
+  // Before a collective: the watchdog's message once it has aborted the communicator, else
+  // its lock, held while the collective is enqueued (the watchdog never aborts it meanwhile).
+  std::unique_lock<std::mutex> check_watchdog() {
+    std::unique_lock<std::mutex> lock(watch.mutex);
+    if (!watch.failure.empty()) throw CudaError(watch.failure);
+    return lock;
+  }
+
+  // After a collective `op` enqueued on `stream` (the lock still held): an event the watchdog
+  // queries. Not while the stream is captured into a CUDA graph (the event would be a node of
+  // the graph).
+  void watch_enqueued(const char* op, cudaStream_t stream,
+                      const std::unique_lock<std::mutex>& /*held*/) {
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    MLPX_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+    if (capture != cudaStreamCaptureStatusNone || watch.timeout_s <= 0) return;
+    cudaEvent_t event = nullptr;
+    if (watch.spare.empty()) {
+      MLPX_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+    } else {
+      event = watch.spare.back();
+      watch.spare.pop_back();
+    }
+    MLPX_CUDA_CHECK(cudaEventRecord(event, stream));
+    watch.pending.push_back({event, NcclWatchdog::Clock::now(), op});
+  }
+
+  // The watchdog's thread (see NcclWatchdog).
+  void run_watchdog() {
+    cudaSetDevice(device.index);
+    std::unique_lock<std::mutex> lock(watch.mutex);
+    while (!watch.stopping && watch.failure.empty()) {
+      watch.wake.wait_for(lock, std::chrono::milliseconds(100));
+      if (watch.stopping) break;
+      ncclResult_t async = ncclSuccess;
+      std::string why;
+      if (ncclCommGetAsyncError(comm, &async) == ncclSuccess && async != ncclSuccess &&
+          async != ncclInProgress) {
+        why = std::string("NCCL reported an asynchronous error: ") + ncclGetErrorString(async);
+        if (const char* last = ncclGetLastError(comm); last != nullptr && *last != '\0') {
+          why += std::string(" (") + last + ")";
+        }
+      }
+      while (why.empty() && !watch.pending.empty()) {
+        const NcclWatchdog::Pending& oldest = watch.pending.front();
+        if (cudaEventQuery(oldest.done) == cudaSuccess) {
+          watch.spare.push_back(oldest.done);
+          watch.pending.pop_front();
+          continue;
+        }
+        const double waited =
+            std::chrono::duration<double>(NcclWatchdog::Clock::now() - oldest.enqueued).count();
+        if (watch.timeout_s > 0 && waited > watch.timeout_s) {
+          why = ::mlpx::detail::concat(
+              "NCCL ", oldest.op, " did not complete within dist.timeout_s = ", watch.timeout_s,
+              " s; NCCL does not say which ranks did not arrive (the other ranks' messages, or "
+              "their host collectives' watchdog, name them)");
+        }
+        break;
+      }
+      if (why.empty()) continue;
+      ncclCommAbort(comm);
+      comm = nullptr;
+      watch.failure = ::mlpx::detail::concat(why, "; rank ", rank, " of ", size,
+                                             " aborted its NCCL communicator on ", device.str());
     }
   }
 
@@ -134,6 +246,12 @@ NcclCommunicator::NcclCommunicator(const NcclId& id, int rank, int size, Device 
   MLPX_CUDA_CHECK(cudaEventCreateWithFlags(&impl_->forked, cudaEventDisableTiming));
   MLPX_CUDA_CHECK(cudaEventCreateWithFlags(&impl_->joined, cudaEventDisableTiming));
   check_nccl(ncclCommInitRank(&impl_->comm, size, unique, rank), "ncclCommInitRank");
+  impl_->watch.thread = std::thread([impl = impl_.get()] { impl->run_watchdog(); });
+}
+
+void NcclCommunicator::set_timeout(double seconds) {
+  const std::lock_guard<std::mutex> lock(impl_->watch.mutex);
+  impl_->watch.timeout_s = seconds;
 }
 
 NcclCommunicator::~NcclCommunicator() = default;
@@ -145,9 +263,11 @@ Device NcclCommunicator::device() const { return impl_->device; }
 void NcclCommunicator::all_reduce_sum(Tensor& buffer) {
   const ncclDataType_t type = nccl_type(buffer, "all_reduce_sum");
   cudaStream_t stream = impl_->stream_for(buffer, "all_reduce_sum");
+  const std::unique_lock<std::mutex> lock = impl_->check_watchdog();
   check_nccl(ncclAllReduce(buffer.raw_data(), buffer.raw_data(), buffer.numel(), type, ncclSum,
                            impl_->comm, stream),
              "ncclAllReduce", impl_->comm);
+  impl_->watch_enqueued("all_reduce_sum", stream, lock);
 }
 
 void NcclCommunicator::start_all_reduce_sum(Tensor& buffer) {
@@ -155,9 +275,11 @@ void NcclCommunicator::start_all_reduce_sum(Tensor& buffer) {
   cudaStream_t stream = impl_->stream_for(buffer, "start_all_reduce_sum");
   MLPX_CUDA_CHECK(cudaEventRecord(impl_->forked, stream));
   MLPX_CUDA_CHECK(cudaStreamWaitEvent(impl_->side, impl_->forked, 0));
+  const std::unique_lock<std::mutex> lock = impl_->check_watchdog();
   check_nccl(ncclAllReduce(buffer.raw_data(), buffer.raw_data(), buffer.numel(), type, ncclSum,
                            impl_->comm, impl_->side),
              "ncclAllReduce", impl_->comm);
+  impl_->watch_enqueued("all_reduce_sum (overlapped)", impl_->side, lock);
   impl_->started = true;
 }
 
@@ -179,10 +301,12 @@ void NcclCommunicator::reduce_scatter_sum(const Tensor& full, Tensor& shard,
   MLPX_CHECK(shard.dtype() == full.dtype() && shard.numel() == bounds[me + 1] - bounds[me],
              ShapeError, "reduce_scatter_sum: expected a ", dtype_name(full.dtype()), " shard of ",
              bounds[me + 1] - bounds[me], " elements, found ", shard.describe());
+  const std::unique_lock<std::mutex> lock = impl_->check_watchdog();
   if (impl_->equal_shards(bounds)) {
     check_nccl(ncclReduceScatter(full.raw_data(), shard.raw_data(), shard.numel(), type, ncclSum,
                                  impl_->comm, stream),
                "ncclReduceScatter", impl_->comm);
+    impl_->watch_enqueued("reduce_scatter_sum", stream, lock);
     return;
   }
   // NCCL's reduce-scatter takes equal counts; ours differ by one. One reduce per shard, each
@@ -196,6 +320,7 @@ void NcclCommunicator::reduce_scatter_sum(const Tensor& full, Tensor& shard,
                "ncclReduce", impl_->comm);
   }
   check_nccl(ncclGroupEnd(), "ncclGroupEnd", impl_->comm);
+  impl_->watch_enqueued("reduce_scatter_sum", stream, lock);
 }
 
 void NcclCommunicator::all_gather_shards(Tensor& full, const std::vector<int64_t>& bounds) {
@@ -203,11 +328,13 @@ void NcclCommunicator::all_gather_shards(Tensor& full, const std::vector<int64_t
   cudaStream_t stream = impl_->stream_for(full, "all_gather_shards");
   impl_->check_bounds(bounds, full.numel(), "all_gather_shards");
   const int me = impl_->rank;
+  const std::unique_lock<std::mutex> lock = impl_->check_watchdog();
   if (impl_->equal_shards(bounds)) {
     // In place: this rank's send buffer is its own shard of the receive buffer.
     check_nccl(ncclAllGather(element(full, bounds[me]), full.raw_data(), bounds[1], type,
                              impl_->comm, stream),
                "ncclAllGather", impl_->comm);
+    impl_->watch_enqueued("all_gather_shards", stream, lock);
     return;
   }
   check_nccl(ncclGroupStart(), "ncclGroupStart");
@@ -217,6 +344,7 @@ void NcclCommunicator::all_gather_shards(Tensor& full, const std::vector<int64_t
                "ncclBroadcast", impl_->comm);
   }
   check_nccl(ncclGroupEnd(), "ncclGroupEnd", impl_->comm);
+  impl_->watch_enqueued("all_gather_shards", stream, lock);
 }
 
 }  // namespace mlpx::cuda

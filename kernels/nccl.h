@@ -42,6 +42,9 @@ class NcclCommunicator {
   int rank() const;
   int size() const;
   Device device() const;
+  // The watchdog's limit (dist.timeout_s; 600 until set, 0: none): kernels/nccl.cpp says what
+  // it watches. Once it fires, every collective throws CudaError with its message.
+  void set_timeout(double seconds);
 
   // buffer (float32/float64, on device(), contiguous) <- the elementwise sum over the ranks,
   // in place.

@@ -29,6 +29,7 @@ NcclCommunicator::~NcclCommunicator() = default;
 int NcclCommunicator::rank() const { return 0; }
 int NcclCommunicator::size() const { return 1; }
 Device NcclCommunicator::device() const { return Device::cpu(); }
+void NcclCommunicator::set_timeout(double) {}
 void NcclCommunicator::all_reduce_sum(Tensor&) { unavailable("all_reduce_sum"); }
 void NcclCommunicator::start_all_reduce_sum(Tensor&) { unavailable("start_all_reduce_sum"); }
 void NcclCommunicator::wait_started() { unavailable("wait_started"); }

@@ -109,6 +109,15 @@ struct OutputConfig {
   bool keep_best = false;
 };
 
+// The ranks of a data-parallel job (ignored by a single process).
+struct DistConfig {
+  // The collective watchdog: a collective (a gradient all-reduce, the per-step stop agreement,
+  // ...) that has not completed this many seconds after this rank entered it is an error that
+  // names the collective, the step and the ranks that did not arrive, and the job is aborted
+  // (docs/cluster.md). As PyTorch's NCCL timeout; 0: wait forever.
+  double timeout_s = 600.0;
+};
+
 // Where output.keep_best puts the best epoch's checkpoint: "dir/model.safetensors" ->
 // "dir/model.best.safetensors"; a name without the .safetensors ending gets ".best" appended.
 std::string best_checkpoint_path(const std::string& checkpoint);
@@ -130,6 +139,7 @@ struct Config : TrainerOptions {
   ModelConfig model;
   ScheduleConfig schedule;
   OutputConfig output;
+  DistConfig dist;
 
   // Parses a JSON document over the defaults. ValueError on unknown keys, wrong types and
   // bad values, naming the key path ("optimizer.lr").

@@ -10,9 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "mlpx/error.h"
 #include "mlpx/tensor.h"
 
 namespace mlpx::dist {
+
+// dist.timeout_s's default: the collective watchdog's limit until set_timeout.
+inline constexpr double kDefaultTimeoutSeconds = 600.0;
 
 class Communicator {
  public:
@@ -47,6 +51,23 @@ class Communicator {
   // does (finalised, so the launcher passes the status on) instead of aborting the job, which
   // could kill rank 0 while it still writes. Alone: nothing to do.
   virtual void agree_on_exit(int status) { (void)status; }
+
+  // The collective watchdog (config dist.timeout_s; kDefaultTimeoutSeconds until set). A
+  // collective that has not completed `seconds` after this rank entered it throws a
+  // CollectiveTimeout naming the operation, the context (set_context) and which ranks did not
+  // arrive; the communicator is then unusable (every later collective throws), and a process
+  // that exits non-zero aborts the whole job (world()). 0: wait forever. Alone: nothing waits.
+  virtual void set_timeout(double seconds) { (void)seconds; }
+  // The limit in force (a DeviceCommunicator's NCCL watchdog takes it from here).
+  virtual double timeout() const { return kDefaultTimeoutSeconds; }
+  // What the job is doing, named by the watchdog's message: "step 12 (epoch 2, batch 3 of 8)".
+  virtual void set_context(const std::string& context) { (void)context; }
+};
+
+// A collective that did not complete within the watchdog's timeout.
+class CollectiveTimeout : public Error {
+ public:
+  using Error::Error;
 };
 
 // Rank `rank`'s shard of a flat buffer of `total` elements over `ranks` ranks: elements

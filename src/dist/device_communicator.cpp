@@ -36,6 +36,7 @@ DeviceCommunicator::DeviceCommunicator(Communicator& ranks, Device device) {
              "the CUDA toolkit's NCCL, or set train.collectives \"host\")");
   nccl_ = std::make_unique<cuda::NcclCommunicator>(shared_id(ranks), ranks.rank(), ranks.size(),
                                                    device);
+  nccl_->set_timeout(ranks.timeout());
 }
 
 DeviceCommunicator::~DeviceCommunicator() = default;

@@ -171,6 +171,12 @@ void for_each_field(Visitor& v, C& c) {
     v.value("keep_best", c.output.keep_best,
             fixed("also keep the best epoch's checkpoint (needs a validation split)"));
   });
+  v.object("dist", "the ranks of a data-parallel job", [&] {
+    v.value("timeout_s", c.dist.timeout_s,
+            fixed("seconds a collective may wait for the other ranks before the job is aborted "
+                  "(0: forever)",
+                  at_least(0, "seconds >= 0")));
+  });
 }
 
 // The key of `known` a user probably meant by `unknown`: the name PyTorch or Keras gives it

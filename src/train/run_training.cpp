@@ -234,6 +234,9 @@ RunResult run_training(const Config& config, const RunOptions& options) {
   // Under an MPI launcher, this process is one rank of a data-parallel job: rank 0 alone
   // reports, logs and saves; every rank trains its share of each batch.
   dist::Communicator& ranks = dist::world();
+  // The watchdog: a collective that waits dist.timeout_s ends the job, naming the context.
+  ranks.set_timeout(config.dist.timeout_s);
+  ranks.set_context("start-up (the ranks compare their configs)");
   check_same_config(ranks, config, options);
   const bool lead = ranks.rank() == 0;
   const RunCallbacks callbacks = lead ? options.callbacks : RunCallbacks{};
@@ -299,11 +302,17 @@ RunResult run_training(const Config& config, const RunOptions& options) {
   int agreed_signal = 0;
   ProgressCallback on_batch = callbacks.on_batch;
   const volatile std::sig_atomic_t* stop_signal = options.stop_signal;
+  int64_t steps_done = trainer.progress().step;  // names the step in the watchdog's messages
   if (ranks.size() > 1) {
-    on_batch = [&ranks, &agreed_signal, stop_signal,
+    on_batch = [&ranks, &agreed_signal, &steps_done, stop_signal,
                 lead_callback = callbacks.on_batch](const BatchProgress& p) {
+      const std::string step = "step " + std::to_string(++steps_done);
+      ranks.set_context("the stop agreement after " + step + " (epoch " + std::to_string(p.epoch) +
+                        ", batch " + std::to_string(p.batch) + " of " + std::to_string(p.batches) +
+                        ")");
       agreed_signal = agree_on_stop(ranks, lead_callback && !lead_callback(p),
                                     stop_signal != nullptr ? *stop_signal : 0);
+      ranks.set_context("step " + std::to_string(steps_done + 1));
       return agreed_signal == 0;
     };
   } else if (stop_signal != nullptr) {
@@ -342,7 +351,11 @@ RunResult run_training(const Config& config, const RunOptions& options) {
          !(config.train.early_stopping && best.should_stop())) {
     const double lr =
         scheduled_lr(config.schedule, config.optimizer.lr, static_cast<int>(trainer.epoch()));
+    ranks.set_context("step " + std::to_string(steps_done + 1) + " (epoch " +
+                      std::to_string(trainer.epoch() + 1) + ")");
     EpochMetrics m = trainer.run_epoch(lr, on_batch);
+    ranks.set_context("the validation and checkpoint after epoch " +
+                      std::to_string(trainer.epoch() + (m.completed ? 0 : 1)));
     if (!m.completed) {
       // Stopped by the caller: the checkpoint and the log keep the last whole epoch. Stopped by
       // a signal: the checkpoint moves to this step, part-way through the epoch.
@@ -406,6 +419,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
   }
+  ranks.set_context("the test set's evaluation");
   result.test = evaluate(model, config.loss, test, 4096, ranks);
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (test.size() > 0) {
