@@ -56,6 +56,9 @@ DEB_PACKAGES += clang libclang-rt-14-dev
 DEB_PACKAGES += libopenmpi-dev openmpi-bin
 # tests/cluster/: hosts as network namespaces (ip), a rate limit (tc) and packet loss (nft).
 DEB_PACKAGES += iproute2 nftables
+# tests/cluster/slurm_test.sh: SLURM's daemons and commands, munge for their authentication,
+# nsenter (util-linux) to start them inside the hosts' namespaces.
+DEB_PACKAGES += slurm-wlm munge util-linux
 # The Python package (python/, MLPX_PYTHON) and its tests (tests/python): Python's headers,
 # venv, numpy and pytest from Debian; nanobind, which Debian 12 lacks, from PyPI into the
 # virtual environment $(PY_VENV) (it sees Debian's packages). Every configure below passes its

@@ -269,6 +269,11 @@ TEST(ConfigFields, RangesHoldForConfigsBuiltInCode) {
   EXPECT_NE(validate_error(c).find("config: train.bucket_mb: expected a size in MB >= 0"),
             std::string::npos);
   c = Config();
+  c.dist.timeout_s = -1;
+  EXPECT_EQ(validate_error(c), "config: dist.timeout_s: expected seconds >= 0, found -1");
+  EXPECT_EQ(Config::from_json(R"({"dist": {"timeout_s": 0}})").dist.timeout_s, 0.0);
+  EXPECT_EQ(Config().dist.timeout_s, 600.0);
+  c = Config();
   c.data.validation_split = 0.2;
   c.train.early_stopping = EarlyStopping{};
   c.train.early_stopping->min_delta = -1;
