@@ -9,7 +9,9 @@
 #   2. the same as a 2-node `sbatch --requeue` job with `--resume auto`, preempted after its
 #      first epoch with `scontrol requeue` (SLURM sends SIGTERM, mlpx writes the position's
 #      checkpoint and exits 143, the job goes back to the queue and runs again): it must
-#      finish with a checkpoint byte for byte the reference's.
+#      finish with a checkpoint byte for byte the reference's;
+#   3. an srun step whose rank 1 is frozen with SIGSTOP: the collective watchdog
+#      (dist.timeout_s 2) names rank 1 and the step ends.
 # srun --mpi=pmix starts the ranks: Debian's Open MPI 4.1 is built with PMIx (ext3x) and
 # Debian's slurm-wlm has mpi_pmix_v4; no mpirun, no ssh.
 #
@@ -168,4 +170,34 @@ echo "$out" | grep -q "restart 1" || fail "the job did not run a second time"
 cmp -s model.safetensors reference.safetensors ||
   fail "the requeued job's checkpoint differs from the uninterrupted run's"
 echo "the requeued job's checkpoint is byte for byte the uninterrupted run's"
+
+# The collective watchdog under srun: rank 1 frozen with SIGSTOP after the first epoch; rank 0's
+# watchdog (dist.timeout_s 2) names it and aborts, and SLURM cancels the step.
+sed -i 's/"timeout_s": 60/"timeout_s": 2/; s/"epochs": 6/"epochs": 100000/' run.json
+rm -f model.safetensors
+in_host 0 srun -N2 -n2 --mpi=pmix "$MLPX" train --config run.json --quiet >frozen.txt 2>&1 &
+step=$!
+for _ in $(seq 1 300); do
+  [ -s model.safetensors ] && break
+  sleep 0.1
+done
+victim=""
+for pid in $(ip netns pids "$CLUSTER_PREFIX-h1"); do
+  if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = mlpx ] &&
+    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx 'SLURM_PROCID=1'; then
+    victim=$pid
+  fi
+done
+[ -n "$victim" ] || { kill "$step"; fail "no checkpoint or no rank 1 of the srun step within 30 s"; }
+kill -STOP "$victim"
+start=$SECONDS
+while kill -0 "$step" 2>/dev/null && ((SECONDS - start <= 32)); do sleep 0.2; done
+kill -0 "$step" 2>/dev/null && { kill "$step"; fail "the srun step still runs 32 s after SIGSTOP"; }
+wait "$step"
+status=$?
+echo "rank 1 frozen: srun ended $((SECONDS - start)) s later, status $status"
+grep -m1 "did not complete within" frozen.txt
+[ "$status" -ne 0 ] || fail "srun exited 0 with a frozen rank"
+grep -q "did not complete within dist.timeout_s = 2 s: rank 1 did not arrive" frozen.txt ||
+  { cat frozen.txt; fail "no watchdog message naming rank 1"; }
 echo "slurm_test: PASS"
