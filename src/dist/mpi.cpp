@@ -36,11 +36,15 @@
 // (the timed-out request cannot be cancelled), and the exit that follows aborts the job. The
 // abort itself (MPI_Abort) needs the launcher, which a cut link may have made unreachable: an
 // alarm ends this process with the same status if MPI_Abort has not after kAbortGraceSeconds.
+// With dist.timeout_s 0 (no watchdog) the collectives are MPI's blocking ones, whose algorithms
+// (Open MPI's tuned component) are faster than libnbc's non-blocking ones (docs/cluster.md).
 //
-// Determinism. MPI_Iallreduce with MPI_SUM picks its algorithm from the number of ranks and the
-// message size only (Open MPI's libnbc: a binomial reduce and broadcast, or a ring), and every
-// pairwise sum is computed in a fixed order or is commutative (exact in IEEE arithmetic), so every
-// rank gets the same bits, run after run, for the same rank count and sizes.
+// Determinism. MPI_Iallreduce (and MPI_Allreduce) with MPI_SUM picks its algorithm from the
+// number of ranks and the message size only (libnbc: a binomial reduce and broadcast, or a ring;
+// tuned: recursive doubling, a ring, ...), and every pairwise sum is computed in a fixed order or
+// is commutative (exact in IEEE arithmetic), so every rank gets the same bits, run after run, for
+// the same rank count, sizes and dist.timeout_s (0 or not: the two families may add in other
+// orders).
 #include <mpi.h>
 #include <signal.h>
 #include <stdlib.h>  // on_exit (glibc)
@@ -206,31 +210,39 @@ class MpiCommunicator final : public Communicator {
     for (int64_t begin = 0; begin < buffer.numel(); begin += kMaxCount) {
       const auto count = static_cast<int>(std::min(kMaxCount, buffer.numel() - begin));
       const std::string what = "all_reduce_sum of " + buffer.describe();
-      MPI_Request request = MPI_REQUEST_NULL;
-      check(MPI_Iallreduce(MPI_IN_PLACE, data + static_cast<size_t>(begin) * element, count, type,
-                           MPI_SUM, comm_, &request),
-            "MPI_Iallreduce", what);
-      complete(request, Op::kAllReduce, "MPI_Iallreduce", what);
+      void* piece = data + static_cast<size_t>(begin) * element;
+      collective(
+          Op::kAllReduce, "MPI_Allreduce", what,
+          [&] { return MPI_Allreduce(MPI_IN_PLACE, piece, count, type, MPI_SUM, comm_); },
+          [&](MPI_Request* r) {
+            return MPI_Iallreduce(MPI_IN_PLACE, piece, count, type, MPI_SUM, comm_, r);
+          });
     }
   }
 
   std::vector<uint64_t> all_gather(uint64_t value) override {
     check_thread("all_gather");
     std::vector<uint64_t> values(static_cast<size_t>(size_));
-    MPI_Request request = MPI_REQUEST_NULL;
-    check(MPI_Iallgather(&value, 1, MPI_UINT64_T, values.data(), 1, MPI_UINT64_T, comm_, &request),
-          "MPI_Iallgather", "all_gather");
-    complete(request, Op::kAllGather, "MPI_Iallgather", "all_gather");
+    collective(
+        Op::kAllGather, "MPI_Allgather", "all_gather",
+        [&] {
+          return MPI_Allgather(&value, 1, MPI_UINT64_T, values.data(), 1, MPI_UINT64_T, comm_);
+        },
+        [&](MPI_Request* r) {
+          return MPI_Iallgather(&value, 1, MPI_UINT64_T, values.data(), 1, MPI_UINT64_T, comm_, r);
+        });
     return values;
   }
 
   double all_reduce_sum(double value) override {
     check_thread("all_reduce_sum");
     double sum = 0;
-    MPI_Request request = MPI_REQUEST_NULL;
-    check(MPI_Iallreduce(&value, &sum, 1, MPI_DOUBLE, MPI_SUM, comm_, &request), "MPI_Iallreduce",
-          "all_reduce_sum of a double");
-    complete(request, Op::kAllReduce, "MPI_Iallreduce", "all_reduce_sum of a double");
+    collective(
+        Op::kAllReduce, "MPI_Allreduce", "all_reduce_sum of a double",
+        [&] { return MPI_Allreduce(&value, &sum, 1, MPI_DOUBLE, MPI_SUM, comm_); },
+        [&](MPI_Request* r) {
+          return MPI_Iallreduce(&value, &sum, 1, MPI_DOUBLE, MPI_SUM, comm_, r);
+        });
     return sum;
   }
 
@@ -243,9 +255,12 @@ class MpiCommunicator final : public Communicator {
       const auto count = static_cast<int>(std::min(kMaxCount, bytes - begin));
       const std::string what =
           "broadcast of " + buffer.describe() + " from rank " + std::to_string(root);
-      MPI_Request request = MPI_REQUEST_NULL;
-      check(MPI_Ibcast(data + begin, count, MPI_BYTE, root, comm_, &request), "MPI_Ibcast", what);
-      complete(request, Op::kBroadcast, "MPI_Ibcast", what);
+      collective(
+          Op::kBroadcast, "MPI_Bcast", what,
+          [&] { return MPI_Bcast(data + begin, count, MPI_BYTE, root, comm_); },
+          [&](MPI_Request* r) {
+            return MPI_Ibcast(data + begin, count, MPI_BYTE, root, comm_, r);
+          });
     }
   }
 
@@ -254,11 +269,16 @@ class MpiCommunicator final : public Communicator {
     check_thread("reduce_scatter_sum");
     const std::vector<int> counts = shard_counts(full.numel(), "reduce_scatter_sum");
     const std::string what = "reduce_scatter_sum of " + full.describe();
-    MPI_Request request = MPI_REQUEST_NULL;
-    check(MPI_Ireduce_scatter(full.raw_data(), shard.raw_data(), counts.data(), type_of(full),
-                              MPI_SUM, comm_, &request),
-          "MPI_Ireduce_scatter", what);
-    complete(request, Op::kReduceScatter, "MPI_Ireduce_scatter", what);
+    collective(
+        Op::kReduceScatter, "MPI_Reduce_scatter", what,
+        [&] {
+          return MPI_Reduce_scatter(full.raw_data(), shard.raw_data(), counts.data(), type_of(full),
+                                    MPI_SUM, comm_);
+        },
+        [&](MPI_Request* r) {
+          return MPI_Ireduce_scatter(full.raw_data(), shard.raw_data(), counts.data(),
+                                     type_of(full), MPI_SUM, comm_, r);
+        });
   }
 
   void all_gather_shards(Tensor& full) override {
@@ -270,25 +290,30 @@ class MpiCommunicator final : public Communicator {
       displacements[r] = static_cast<int>(shard_of(full.numel(), r, size_).first);
     }
     const std::string what = "all_gather_shards of " + full.describe();
-    MPI_Request request = MPI_REQUEST_NULL;
-    check(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, full.raw_data(), counts.data(),
-                          displacements.data(), type_of(full), comm_, &request),
-          "MPI_Iallgatherv", what);
-    complete(request, Op::kAllGatherShards, "MPI_Iallgatherv", what);
+    collective(
+        Op::kAllGatherShards, "MPI_Allgatherv", what,
+        [&] {
+          return MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, full.raw_data(), counts.data(),
+                                displacements.data(), type_of(full), comm_);
+        },
+        [&](MPI_Request* r) {
+          return MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, full.raw_data(), counts.data(),
+                                 displacements.data(), type_of(full), comm_, r);
+        });
   }
 
   void barrier() override {
     check_thread("barrier");
-    MPI_Request request = MPI_REQUEST_NULL;
-    check(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier", "barrier");
-    complete(request, Op::kBarrier, "MPI_Ibarrier", "barrier");
+    collective(
+        Op::kBarrier, "MPI_Barrier", "barrier", [&] { return MPI_Barrier(comm_); },
+        [&](MPI_Request* r) { return MPI_Ibarrier(comm_, r); });
   }
 
   void agree_on_exit(int status) override {
     check_thread("agree_on_exit");
-    MPI_Request request = MPI_REQUEST_NULL;
-    check(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier", "agree_on_exit");
-    complete(request, Op::kBarrier, "MPI_Ibarrier", "agree_on_exit (a barrier)");
+    collective(
+        Op::kBarrier, "MPI_Barrier", "agree_on_exit (a barrier)",
+        [&] { return MPI_Barrier(comm_); }, [&](MPI_Request* r) { return MPI_Ibarrier(comm_, r); });
     agreed_exit_status = status;
   }
 
@@ -310,16 +335,32 @@ class MpiCommunicator final : public Communicator {
                size_, ": ", error_text(rc));
   }
 
+  // One collective. Watched (dist.timeout_s > 0): MPI's non-blocking call (`start`: the
+  // MPI_I... call given the request to fill), completed under the watchdog. Unwatched (0): the
+  // blocking call (`blocking`), whose algorithms (Open MPI's tuned component) are faster than
+  // the non-blocking ones (libnbc): docs/cluster.md has the measurements. `call` names the
+  // blocking call (the non-blocking one adds an I) in messages.
+  template <typename Blocking, typename Start>
+  void collective(Op op, const char* call, const std::string& what, Blocking blocking,
+                  Start start) {
+    if (timeout_s_ <= 0) {
+      ++sequence_;
+      check(blocking(), call, what);
+      return;
+    }
+    MPI_Request request = MPI_REQUEST_NULL;
+    check(start(&request), call, what);
+    complete(request, op, call, what);
+  }
+
   // Waits for `request`, a collective just started, under the watchdog: polls it (MPI_Test
   // progresses it, and yields the core when Open MPI runs oversubscribed), answers the other
   // ranks' roll calls meanwhile, and past the deadline holds its own and throws.
   void complete(MPI_Request& request, Op op, const char* call, const std::string& what) {
     ++sequence_;
-    const Clock::time_point start = Clock::now();
-    const bool watched = timeout_s_ > 0;
     const Clock::time_point deadline =
-        start + std::chrono::duration_cast<Clock::duration>(
-                    std::chrono::duration<double>(watched ? timeout_s_ : 0.0));
+        Clock::now() +
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s_));
     for (uint64_t poll = 0;; ++poll) {
       int done = 0;
       check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), call, what);
@@ -327,7 +368,7 @@ class MpiCommunicator final : public Communicator {
       // Every 64th poll: a clock read and an MPI_Iprobe are cheap, but not free.
       if (poll % 64 != 0) continue;
       answer_roll_calls(op, nullptr);
-      if (watched && Clock::now() >= deadline) time_out(op, what);
+      if (Clock::now() >= deadline) time_out(op, what);
     }
   }
 
