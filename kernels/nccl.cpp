@@ -59,8 +59,9 @@ char* element(const Tensor& buffer, int64_t index) {
 // (an event recorded after it, queried). The next collective then throws the watchdog's
 // message. NCCL does not say which ranks did not arrive: the message says so, and the ranks'
 // host collectives (the per-step stop agreement, under src/dist's own watchdog) name them.
-// Collectives replayed from a CUDA graph are watched through the asynchronous error only.
-// Unproven: this machine has no GPU; it compiles, and has never run against a stalled peer.
+// Collectives replayed from a CUDA graph are watched through the asynchronous error only. A
+// one-rank communicator (and so the simulator's) has no watchdog. Unproven: this machine has no
+// GPU; it compiles, and has never run against a stalled peer.
 struct NcclWatchdog {
   using Clock = std::chrono::steady_clock;
   struct Pending {
@@ -149,9 +150,10 @@ struct NcclCommunicator::Impl {
   // the graph).
   void watch_enqueued(const char* op, cudaStream_t stream,
                       const std::unique_lock<std::mutex>& /*held*/) {
+    if (watch.timeout_s <= 0 || size == 1) return;
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     MLPX_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
-    if (capture != cudaStreamCaptureStatusNone || watch.timeout_s <= 0) return;
+    if (capture != cudaStreamCaptureStatusNone) return;
     cudaEvent_t event = nullptr;
     if (watch.spare.empty()) {
       MLPX_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
@@ -246,7 +248,8 @@ NcclCommunicator::NcclCommunicator(const NcclId& id, int rank, int size, Device 
   MLPX_CUDA_CHECK(cudaEventCreateWithFlags(&impl_->forked, cudaEventDisableTiming));
   MLPX_CUDA_CHECK(cudaEventCreateWithFlags(&impl_->joined, cudaEventDisableTiming));
   check_nccl(ncclCommInitRank(&impl_->comm, size, unique, rank), "ncclCommInitRank");
-  impl_->watch.thread = std::thread([impl = impl_.get()] { impl->run_watchdog(); });
+  // One rank waits for no one: no watchdog (nor its events).
+  if (size > 1) impl_->watch.thread = std::thread([impl = impl_.get()] { impl->run_watchdog(); });
 }
 
 void NcclCommunicator::set_timeout(double seconds) {

@@ -126,6 +126,10 @@ cudaError_t cudaEventCreate(cudaEvent_t* event);
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags);
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = 0);
 cudaError_t cudaEventSynchronize(cudaEvent_t event);
+// cudaSuccess once the work queued before the record has run (or when never recorded), else
+// cudaErrorNotReady, which is not an error (the last error stays). Runs nothing: a simulated
+// stream runs when something waits for it.
+cudaError_t cudaEventQuery(cudaEvent_t event);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 cudaError_t cudaEventDestroy(cudaEvent_t event);
 // Work submitted to `stream` after this call runs after the event's latest record (none: no

@@ -164,6 +164,16 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   return sync_result();
 }
 
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  Lock lock(api_mutex());
+  if (sticky() != cudaSuccess) return fail_sticky();
+  State& st = state();
+  const auto found = st.events.find(event);
+  if (found == st.events.end()) return fail(cudaErrorInvalidResourceHandle);
+  const CUevent_st& e = *found->second;
+  return e.recorded && !e.done ? cudaErrorNotReady : cudaSuccess;
+}
+
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
   Lock lock(api_mutex());
   if (sticky() != cudaSuccess) return fail_sticky();
