@@ -4,6 +4,7 @@
 
 #include "kernels/batching.h"
 #include "kernels/check.h"
+#include "kernels/device_counters.h"
 #include "kernels/launch.cuh"
 #include "math/batching.h"
 
@@ -36,7 +37,9 @@ void random_permutation(int32_t* out, int64_t n, uint64_t seed, uint64_t random_
   MLPX_CUDA_CHECK(
       cudaMallocAsync(reinterpret_cast<void**>(&keys.ptr), sizeof(uint64_t) * n, stream));
   launch_elementwise(shuffle_keys_kernel, n, stream, keys.ptr, out, seed, random_stream);
-  // Stable: equal keys keep row order, as the CPU's sort of (key, row) pairs does.
+  // Stable: equal keys keep row order, as the CPU's sort of (key, row) pairs does. Thrust with
+  // `par` allocates its temporary storage and waits for the stream: a host wait.
+  note_host_wait();
   thrust::stable_sort_by_key(thrust::cuda::par.on(stream), thrust::device_pointer_cast(keys.ptr),
                              thrust::device_pointer_cast(keys.ptr + n),
                              thrust::device_pointer_cast(out));

@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "kernels/check.h"
+#include "kernels/device_counters.h"
 #include "mlpx/error.h"
 
 namespace mlpx::cuda {
@@ -160,9 +161,11 @@ void synchronize_and_check(int device) {
   DeviceStatus status{};
   MLPX_CUDA_CHECK(
       cudaMemcpyAsync(&status, ctx.status, sizeof status, cudaMemcpyDeviceToHost, ctx.stream));
+  note_host_wait();
   MLPX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
   if (status.code == static_cast<int32_t>(DeviceStatusCode::kOk)) return;
   MLPX_CUDA_CHECK(cudaMemsetAsync(ctx.status, 0, sizeof(DeviceStatus), ctx.stream));
+  note_host_wait();
   MLPX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
   switch (static_cast<DeviceStatusCode>(status.code)) {
     case DeviceStatusCode::kLabelOutOfRange:
@@ -215,6 +218,7 @@ void deallocate(void* ptr, int device) noexcept {
     MLPX_CUDA_CHECK_NOTHROW(cudaFreeAsync(ptr, ctx.stream));
     return;
   }
+  note_host_wait();
   MLPX_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(ctx.stream));
   MLPX_CUDA_CHECK_NOTHROW(cudaFree(ptr));
 }
@@ -251,8 +255,10 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
   DeviceGuard guard(ctx.device);
   MLPX_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, ctx.stream));
   // Host memory is pageable: the copy must be complete before the caller reuses it.
-  if (dst_device.is_cpu() || src_device.is_cpu())
+  if (dst_device.is_cpu() || src_device.is_cpu()) {
+    note_host_wait();
     MLPX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+  }
 }
 
 void zero_bytes(void* dst, int device, size_t bytes) {

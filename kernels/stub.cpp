@@ -9,6 +9,7 @@
 #include "kernels/activation.h"
 #include "kernels/batching.h"
 #include "kernels/bf16.h"
+#include "kernels/device_counters.h"
 #include "kernels/dropout.h"
 #include "kernels/gemm.h"
 #include "kernels/graph.h"
@@ -124,5 +125,15 @@ bool StepGraph::capture(const std::function<void()>&, std::string&) {
 }
 void StepGraph::launch() { unavailable("StepGraph::launch"); }
 bool StepGraph::ready() const { return false; }
+int64_t StepGraph::kernel_nodes() const { return 0; }
+int64_t StepGraph::nodes() const { return 0; }
+
+// kernels/device_counters.h: nothing runs on a device here, so nothing waits for one.
+uint64_t host_waits() { return 0; }
+void note_host_wait() {}
+bool counts_device_work() { return false; }
+void set_device_work_counting(bool) {}
+std::shared_ptr<uint64_t> mark_device_work(Device) { return std::make_shared<uint64_t>(0); }
+std::vector<DeviceWork> device_work_between(uint64_t, uint64_t) { return {}; }
 
 }  // namespace mlpx::cuda

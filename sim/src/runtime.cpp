@@ -178,8 +178,9 @@ cudaError_t cudaMallocAsync(void** devPtr, size_t size, cudaStream_t stream) {
     owner->ptr = *devPtr;
     owner->id = made->id;
     s->capture->allocations[*devPtr] = owner;
-    return submit(
-        s, make_item("cudaMallocAsync (graph allocation)", false, [owner] { owner->repoison(); }));
+    return submit(s, make_item(
+                         "cudaMallocAsync (graph allocation)", false,
+                         [owner] { owner->repoison(); }, cudaGraphNodeTypeMemAlloc));
   }
   if (s->legacy) {
     const cudaError_t e = check_legacy_use("cudaMallocAsync");
@@ -208,7 +209,9 @@ cudaError_t cudaFreeAsync(void* devPtr, cudaStream_t stream) {
     auto owner = it->second;
     s->capture->allocations.erase(it);
     // The graph keeps the memory (its allocation node poisons it again at each replay).
-    return submit(s, make_item("cudaFreeAsync (graph allocation)", false, [owner] {}));
+    return submit(
+        s, make_item(
+               "cudaFreeAsync (graph allocation)", false, [owner] {}, cudaGraphNodeTypeMemFree));
   }
   Slot* slot = find_live_start(devPtr);
   if (slot == nullptr)

@@ -191,6 +191,7 @@ struct Trainer::Impl {
   std::unique_ptr<cuda::StepGraph> graph_;  // this epoch's captured step, once captured
   bool graph_enabled_ = false;
   int64_t graph_replays_ = 0;
+  int64_t step_kernel_nodes_ = 0;  // of the last captured step
   // A restored mid-epoch position, taken by the next run_epoch; and where the last run_epoch
   // stopped part-way (epoch_batch 0 when it completed).
   TrainingProgress resume_at_, stopped_at_;
@@ -277,6 +278,7 @@ EpochMetrics Trainer::run_epoch(double lr, const ProgressCallback& on_progress) 
   return impl_->run_epoch(lr, on_progress);
 }
 int64_t Trainer::graph_replays() const { return impl_->graph_replays_; }
+int64_t Trainer::step_kernel_nodes() const { return impl_->step_kernel_nodes_; }
 bool Trainer::reduces_on_device() const { return impl_->sync_->on_device(); }
 int64_t Trainer::epoch() const { return impl_->epoch_; }
 int64_t Trainer::batch_size() const { return impl_->batch_size_; }
@@ -393,6 +395,7 @@ void Trainer::Impl::run_step(int64_t rows, double lr, bool may_replay) {
       auto graph = std::make_unique<cuda::StepGraph>(model_.device());
       std::string why;
       if (graph->capture([&] { enqueue_step(rows, lr); }, why)) {
+        step_kernel_nodes_ = graph->kernel_nodes();
         graph_ = std::move(graph);
       } else {
         detail::log(LogLevel::kWarning,
