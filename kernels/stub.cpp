@@ -63,6 +63,10 @@ void optimizer_step(OptimizerType, const OptimizerConfig&, double, int64_t, floa
 void random_permutation(int32_t*, int64_t, uint64_t, uint64_t, Device) {
   unavailable("random_permutation");
 }
+size_t permutation_workspace_bytes(int64_t) { return 0; }
+void random_permutation(int32_t*, int64_t, uint64_t, uint64_t, void*, size_t, Device) {
+  unavailable("random_permutation");
+}
 void identity_indices(int32_t*, int64_t, Device) { unavailable("identity_indices"); }
 template <typename T>
 void gather_rows(const T*, const int32_t*, T*, int64_t, int64_t, Device) {

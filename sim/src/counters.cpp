@@ -96,6 +96,19 @@ void count_access(const void* address, unsigned size, bool write) {
 
 }  // namespace mlpx_sim::counters_detail
 
+namespace mlpx_sim::runtime_detail {
+
+void count_host_wait(const char* api) {
+  ++state().host_waits;
+  static const bool trace = [] {
+    const char* text = std::getenv("MLPX_SIM_TRACE_WAITS");
+    return text != nullptr && std::strcmp(text, "1") == 0;
+  }();
+  if (trace) std::fprintf(stderr, "mlpx sim: host wait: %s\n", api);
+}
+
+}  // namespace mlpx_sim::runtime_detail
+
 namespace mlpx_sim {
 
 using counters_detail::g_open;

@@ -121,7 +121,7 @@ cudaError_t cudaDeviceSynchronize(void) {
     for (CUstream_st* s : capturing) invalidate(s, why);
     return fail(cudaErrorStreamCaptureUnsupported, why);
   }
-  ++st.host_waits;
+  count_host_wait("cudaDeviceSynchronize");
   drain_device(t_device);
   return sync_result();
 }
@@ -155,7 +155,7 @@ cudaError_t cudaFree(void* devPtr) {
     return fail(cudaErrorInvalidValue, why);
   }
   // cudaFree waits for the device: work queued before may still use the memory.
-  ++state().host_waits;
+  count_host_wait("cudaFree");
   if (sticky() == cudaSuccess) drain_device(s->device);
   release(*s);
   return sync_result();
@@ -297,7 +297,7 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpy
   // With host memory on either side, cudaMemcpy returns once the copy is done (after the work
   // queued before it); device to device, it does not wait.
   if (touches_host) {
-    ++st.host_waits;
+    count_host_wait("cudaMemcpy");
     Drain drain;
     run_until(&st.legacy, seq, drain);
   }

@@ -179,6 +179,10 @@ void evict_quarantine();
 void release(Slot& s);
 bool classify(const void* ptr, size_t bytes, Side& side, std::string& why);
 
+// Counts a host wait (mlpx_sim::host_waits) by `api`; with MLPX_SIM_TRACE_WAITS=1 in the
+// environment also prints "mlpx sim: host wait: <api>" to stderr, to find where waits come from.
+void count_host_wait(const char* api);
+
 // ---- The SIGSEGV handler (runtime_segv.cpp)
 void install_segv_handler();
 

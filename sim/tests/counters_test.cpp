@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cub/device/device_radix_sort.cuh>
 #include <vector>
 
 #include "mlpx_sim/launch.h"
@@ -152,6 +153,60 @@ TEST_F(Counters, GraphNodesHaveTheirTypes) {
   cudaGetLastError();
   cudaEventDestroy(event);
   cublasDestroy(blas);
+}
+
+// CUB's radix sort with the caller's temporary storage: a size query, then a stable sort by key
+// that allocates nothing and waits for nothing, so that a capture records it.
+TEST_F(Counters, CubSortPairsIsStableAllocatesNothingAndIsCapturable) {
+  const int n = 6;
+  const std::vector<uint64_t> keys = {5, 1, 5, 0, 1, 5};
+  const std::vector<int32_t> rows = {0, 1, 2, 3, 4, 5};
+  size_t temp_bytes = 0;
+  ASSERT_EQ(cub::DeviceRadixSort::SortPairs(
+                nullptr, temp_bytes, static_cast<const uint64_t*>(nullptr),
+                static_cast<uint64_t*>(nullptr), static_cast<const int32_t*>(nullptr),
+                static_cast<int32_t*>(nullptr), n),
+            cudaSuccess);
+  ASSERT_GT(temp_bytes, 0u);
+  void* buffers[5] = {};
+  const size_t sizes[5] = {n * sizeof(uint64_t), n * sizeof(uint64_t), n * sizeof(int32_t),
+                           n * sizeof(int32_t), temp_bytes};
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(cudaMalloc(&buffers[i], sizes[i]), cudaSuccess);
+  auto* keys_in = static_cast<uint64_t*>(buffers[0]);
+  auto* keys_out = static_cast<uint64_t*>(buffers[1]);
+  auto* rows_in = static_cast<int32_t*>(buffers[2]);
+  auto* rows_out = static_cast<int32_t*>(buffers[3]);
+  ASSERT_EQ(cudaMemcpy(keys_in, keys.data(), sizes[0], cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(rows_in, rows.data(), sizes[2], cudaMemcpyHostToDevice), cudaSuccess);
+  size_t too_small = temp_bytes - 1;
+  EXPECT_EQ(cub::DeviceRadixSort::SortPairs(buffers[4], too_small, keys_in, keys_out, rows_in,
+                                            rows_out, n, 0, 64, stream_),
+            cudaErrorInvalidValue);
+
+  const size_t in_use = mlpx_sim::device_bytes_in_use();
+  const uint64_t waits = mlpx_sim::host_waits();
+  ASSERT_EQ(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  ASSERT_EQ(cub::DeviceRadixSort::SortPairs(buffers[4], temp_bytes, keys_in, keys_out, rows_in,
+                                            rows_out, n, 0, 64, stream_),
+            cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(stream_, &graph), cudaSuccess);
+  EXPECT_EQ(mlpx_sim::host_waits(), waits);
+  EXPECT_EQ(mlpx_sim::device_bytes_in_use(), in_use);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, stream_), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream_), cudaSuccess);
+  std::vector<int32_t> sorted(n);
+  std::vector<uint64_t> sorted_keys(n);
+  ASSERT_EQ(cudaMemcpy(sorted.data(), rows_out, sizes[3], cudaMemcpyDeviceToHost), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(sorted_keys.data(), keys_out, sizes[1], cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  EXPECT_EQ(sorted, (std::vector<int32_t>{3, 1, 4, 0, 2, 5}));  // ties keep their order
+  EXPECT_EQ(sorted_keys, (std::vector<uint64_t>{0, 1, 1, 5, 5, 5}));
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  for (void* b : buffers) cudaFree(b);
 }
 
 }  // namespace

@@ -188,6 +188,9 @@ struct Trainer::Impl {
   // epoch), loss_scratch_ [1] (the batch loss before it moves to its slot in batch_losses_
   // [batches]), correct_ int32 [1], nonfinite_flag_ int32 [4] (train.on_nonfinite "skip").
   Tensor order_, position_, loss_scratch_, batch_losses_, correct_, nonfinite_flag_;
+  // The whole set's order (drawn in place each epoch) and the shuffle's device workspace, kept
+  // for the run: an epoch's shuffle allocates nothing and waits for nothing.
+  Tensor full_order_, shuffle_workspace_;
   std::unique_ptr<cuda::StepGraph> graph_;  // this epoch's captured step, once captured
   bool graph_enabled_ = false;
   int64_t graph_replays_ = 0;
@@ -232,6 +235,15 @@ Trainer::Impl::Impl(TrainerOptions options, Sequential& model, Dataset train,
     if (train_.labels.defined()) batch_labels_ = Tensor({capacity}, DType::kInt32, device);
     if (!loss_uses_class_labels(options_.loss)) {
       batch_targets_ = Tensor({capacity, model.outputs()}, model.dtype(), device);
+    }
+  }
+  if (!reads_whole_set_in_place()) {
+    const int64_t n = train_.size();
+    if (options_.train.shuffle) {
+      full_order_ = Tensor({n}, DType::kInt32, device);
+      shuffle_workspace_ = permutation_workspace(n, device);
+    } else {
+      full_order_ = identity_indices(n, device);
     }
   }
   if (train_.regression) {
@@ -366,20 +378,23 @@ EpochMetrics Trainer::Impl::run_epoch(double lr, const ProgressCallback& on_prog
 
 void Trainer::Impl::begin_epoch(int64_t batches) {
   const Device device = model_.device();
-  const int64_t n = train_.size();
   if (reads_whole_set_in_place()) {
     order_ = Tensor();  // the batch is train_ itself, in stored order
   } else {
-    order_ = options_.train.shuffle
-                 ? random_permutation(n, options_.seed,
-                                      math::kStreamShuffle + static_cast<uint64_t>(epoch_), device)
-                 : identity_indices(n, device);
+    if (options_.train.shuffle) {
+      random_permutation_into(full_order_, shuffle_workspace_, options_.seed,
+                              math::kStreamShuffle + static_cast<uint64_t>(epoch_));
+    }
     // Data parallel: this rank's rows of every batch, back to back.
-    order_ = sync_->local_order(order_);
+    order_ = sync_->local_order(full_order_);
   }
   // Each batch's mean loss lands in its own slot: read once at the end, it gives the epoch's
   // mean and names the first step whose loss was not finite.
-  batch_losses_ = Tensor::zeros({batches}, model_.dtype(), device);
+  if (batch_losses_.defined() && batch_losses_.numel() == batches) {
+    batch_losses_.fill_zero();  // the same slots again: no allocation
+  } else {
+    batch_losses_ = Tensor::zeros({batches}, model_.dtype(), device);
+  }
   position_.fill_zero();
   loss_scratch_.fill_zero();
   correct_.fill_zero();
