@@ -15,7 +15,7 @@ namespace mlpx::cuda {
 class StepGraph {
  public:
   explicit StepGraph(Device device);
-  ~StepGraph();  // waits for a replay still running before its graph goes
+  ~StepGraph();  // no wait: a replay still queued completes (CUDA frees the graph after it)
   StepGraph(const StepGraph&) = delete;
   StepGraph& operator=(const StepGraph&) = delete;
 

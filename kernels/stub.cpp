@@ -39,6 +39,9 @@ void deallocate(void*, int) noexcept {}
 void copy_bytes(void*, Device, const void*, Device, size_t) { unavailable("copy"); }
 void zero_bytes(void*, int, size_t) { unavailable("zero"); }
 void synchronize_and_check(int) { unavailable("synchronize"); }
+void copy_to_host_and_check(void* const*, const void* const*, const size_t*, size_t, int) {
+  unavailable("copy");
+}
 
 // The kernel launchers.
 void activation_forward(Activation, const float*, float*, int64_t, int64_t, float, Device) {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/log.h"
+#include "core/readback.h"
 #include "dist/gradient_sync.h"
 #include "kernels/graph.h"
 #include "math/streams.h"
@@ -171,8 +172,9 @@ struct Trainer::Impl {
   EpochMetrics run_epoch(double lr, const ProgressCallback& on_progress);
   void run_step(int64_t rows, double lr, bool may_replay);
   void enqueue_step(int64_t rows, double lr);
-  EpochMetrics finish_epoch(double lr, int64_t first_step, int64_t batches_run, double seconds,
-                            const TrainingProgress& resumed);
+  // Reads the epoch's figures back (its one wait for the device), then times it from `start`.
+  EpochMetrics finish_epoch(double lr, int64_t first_step, int64_t batches_run,
+                            Clock::time_point start, const TrainingProgress& resumed);
 
   TrainerOptions options_;
   Sequential& model_;
@@ -370,10 +372,10 @@ EpochMetrics Trainer::Impl::run_epoch(double lr, const ProgressCallback& on_prog
     };
     if (!on_progress(p)) break;
   }
-  graph_.reset();  // waits for the last replay
-  // The epoch's time covers its device work: without a graph nothing above waited for it.
-  synchronize(model_.device());
-  return finish_epoch(lr, first_step, done, seconds_since(start), resumed);
+  graph_.reset();  // a replay still queued keeps what it needs (kernels/graph.h)
+  // The epoch's time covers its device work: finish_epoch reads the figures back (the epoch's
+  // one wait for the device) before it takes the time.
+  return finish_epoch(lr, first_step, done, start, resumed);
 }
 
 void Trainer::Impl::begin_epoch(int64_t batches) {
@@ -484,25 +486,33 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
 
 // The epoch's one read-back: the batch losses, the correct count and the skip count.
 EpochMetrics Trainer::Impl::finish_epoch(double lr, int64_t first_step, int64_t batches_run,
-                                         double seconds, const TrainingProgress& resumed) {
+                                         Clock::time_point start, const TrainingProgress& resumed) {
   const int64_t n = train_.size();
   const int64_t batches = batch_losses_.numel();
   const int64_t samples = std::min(n, batches_run * batch_size_);
-  std::vector<double> losses =
-      batch_losses_.dtype() == DType::kFloat64 ? batch_losses_.to_vector<double>() : [&] {
-        const auto f = batch_losses_.to_vector<float>();
-        return std::vector<double>(f.begin(), f.end());
-      }();
-  double correct = batch_labels_.defined() || train_.per_output ? correct_.item<double>() : 0.0;
-  sync_->sum_epoch(losses, correct);
+  // One read-back for all of the epoch's figures: the batch losses, the correct count, the
+  // skipped steps and the optimizer's step counter (on a GPU, one wait for the device).
+  const bool counts_correct = batch_labels_.defined() || train_.per_output;
   const bool skip_nonfinite = nonfinite_flag_.defined();
-  const int64_t skipped =
-      resumed.skipped + (skip_nonfinite ? nonfinite_flag_.rows(2, 3).item<int64_t>() : 0);
+  std::vector<float> losses_f32(batch_losses_.dtype() == DType::kFloat32 ? batches : 0);
+  std::vector<double> losses(static_cast<size_t>(batches));
+  int32_t correct_read = 0, skipped_read = 0, steps_read = 0;
+  std::vector<HostRead> reads = {
+      {batch_losses_, losses_f32.empty() ? static_cast<void*>(losses.data())
+                                         : static_cast<void*>(losses_f32.data())},
+      {optimizer_.step_counter().rows(0, 1), &steps_read}};
+  if (counts_correct) reads.push_back({correct_, &correct_read});
+  if (skip_nonfinite) reads.push_back({nonfinite_flag_.rows(2, 3), &skipped_read});
+  read_to_host(reads);
+  const double seconds = seconds_since(start);
+  if (!losses_f32.empty()) losses.assign(losses_f32.begin(), losses_f32.end());
+  optimizer_.set_steps(steps_read);
+  double correct = counts_correct ? static_cast<double>(correct_read) : 0.0;
+  sync_->sum_epoch(losses, correct);
+  const int64_t skipped = resumed.skipped + (skip_nonfinite ? skipped_read : 0);
   // The batches run before the stop count as the uninterrupted epoch counted them.
   std::copy(resumed.batch_losses.begin(), resumed.batch_losses.end(), losses.begin());
   correct += resumed.correct;
-  // On the GPU, skipped and replayed steps are known to the device only.
-  optimizer_.sync_steps();
   double weighted = 0.0;
   int64_t counted = 0;
   for (int64_t b = 0; b < batches_run; ++b) {
