@@ -133,21 +133,13 @@ for model in "abc":
                 f"{r['host_syncs_per_epoch']} | {r['device_bytes_per_step'] / 1e6:.1f} | "
                 f"{r['gemm_flops_per_step'] / 1e9:.2f} | {r['projected_h200_us']:.0f} |")
 lines += ["", "<!-- counters:end -->"]
-block = "
-".join(lines)
-text = open(out).read() if os.path.exists(out) else "# Benchmarks
-"
+block = "\n".join(lines)
+text = open(out).read() if os.path.exists(out) else "# Benchmarks\n"
 begin, end = text.find("<!-- counters:begin"), text.find("<!-- counters:end -->")
 if begin >= 0 and end > begin:
     text = text[:begin] + block + text[end + len("<!-- counters:end -->"):]
 else:
-    text = text.rstrip("
-") + "
-
-## The GPU step, counted (simulator)
-
-" + block + "
-"
+    text = text.rstrip("\n") + "\n\n## The GPU step, counted (simulator)\n\n" + block + "\n"
 open(out, "w").write(text)
 print(f"bench-docs: the counters' table in {out}", file=sys.stderr)
 PY

@@ -60,6 +60,7 @@ struct BenchArgs {
   std::optional<uint64_t> seed;
   bool json = false;
   bool count_only = false;
+  bool count_detail = false;
 };
 
 // The counting pass's figures under a row of the table (the JSON row carries them as keys).
@@ -150,6 +151,13 @@ void run_bench(const BenchArgs& args) {
     header_printed = true;
     std::cout << (args.json ? bench_row_json(row) : table_line(row)) << std::endl;
     if (!args.json && row.counted) std::cout << counters_line(row) << std::endl;
+    if (args.count_detail) {
+      // One line per piece of the counted step: bytes read + written, FLOPs, what it is.
+      for (const DeviceWork& w : row.step_work) {
+        std::cout << "  work " << fixed((w.bytes_read + w.bytes_written) / 1e6, 3) << " MB "
+                  << fixed(w.flops / 1e9, 3) << " GFLOP " << w.name << std::endl;
+      }
+    }
   };
   const std::vector<BenchRow> rows = run_batch_sweep(config, options);
   if (!args.plot.empty()) {
@@ -192,6 +200,8 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--count-only", args->count_only,
                 "Run only the counting pass (no throughput, target or epoch timing)");
+  cmd->add_flag("--count-detail", args->count_detail,
+                "With the simulator's counts: one line per piece of the counted step");
   cmd->add_option("--seed", args->seed, "Seed of the weights and shuffles");
   cmd->add_flag("--json", args->json, "One JSON object per batch size instead of the table");
   cmd->add_option("--plot", args->plot, "Draw throughput and time-to-target to this PNG file");

@@ -204,6 +204,7 @@ std::vector<BenchRow> run_batch_sweep(const Config& config, const BenchOptions& 
         row.gemm_flops_per_step += w.flops;
       }
       row.projected_h200_us = projected_h200_us(counts.step_work);
+      row.step_work = counts.step_work;
     }
     if (options.count_only) {
       row.samples_per_s = row.updates_per_s = row.epoch_s = NAN;

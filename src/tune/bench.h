@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device_work.h"
 #include "mlpx/config.h"
 
 namespace mlpx {
@@ -64,6 +65,7 @@ struct BenchRow {
   double device_bytes_per_step = 0.0;
   double gemm_flops_per_step = 0.0;
   double projected_h200_us = 0.0;
+  std::vector<DeviceWork> step_work;  // the counted step's pieces, in order (the simulator)
 };
 
 // Parses "1,8,32,full" (full or 0: the whole training set); ValueError on anything else.
