@@ -45,7 +45,7 @@ Tensor random_permutation(int64_t n, uint64_t seed, uint64_t stream, Device devi
 
 Tensor permutation_workspace(int64_t n, Device device) {
   check_index_range(n);
-  if (!device.is_cuda()) return Tensor();
+  if (!device.is_cuda()) return {};
   const auto bytes = static_cast<int64_t>(cuda::permutation_workspace_bytes(n));
   return Tensor({std::max<int64_t>(1, (bytes + 3) / 4)}, DType::kInt32, device);
 }

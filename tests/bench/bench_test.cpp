@@ -203,5 +203,32 @@ TEST(StepCounters, GpuStepWaitsForNothingAndItsGraphMatchesTheCountedWork) {
   EXPECT_GT(bytes, 7.0 * 4 * static_cast<double>(model.num_params()));
 }
 
+// `mlpx bench --count-only --json` on a GPU: the counting pass's keys, no timing figures.
+TEST(BatchSweep, CountOnlyRowsOnAGpuCarryTheCountersAndNoTimes) {
+  MLPX_REQUIRE_CUDA();
+  Config config = tiny_config();
+  config.device = "cuda";
+  BenchOptions options = quick_options();
+  options.batch_sizes = {16};
+  options.target_accuracy = 0.0;
+  options.count_only = true;
+  options.count_steps = 2;
+  const std::vector<BenchRow> rows = run_batch_sweep(config, options);
+  ASSERT_EQ(rows.size(), 1u);
+  ASSERT_TRUE(rows[0].counted);
+  const auto j = nlohmann::json::parse(bench_row_json(rows[0]));
+  EXPECT_TRUE(j["samples_per_s"].is_null());
+  EXPECT_TRUE(j["epoch_s"].is_null());
+  EXPECT_GT(j["kernels_per_step"].get<int64_t>(), 0);
+  EXPECT_EQ(j["host_syncs_per_step"].get<int64_t>(), 0);
+  EXPECT_EQ(j["host_syncs_per_epoch"].get<int64_t>(), 1);
+  if (!rows[0].device_work_counted) return;  // a GPU: no simulator figures
+  EXPECT_EQ(j["projection"], "model");
+  EXPECT_GT(j["device_bytes_per_step"].get<double>(), 0.0);
+  EXPECT_GT(j["gemm_flops_per_step"].get<double>(), 0.0);
+  EXPECT_GT(j["projected_h200_us"].get<double>(), 0.0);
+  EXPECT_EQ(rows[0].step_work.size(), static_cast<size_t>(rows[0].kernels_per_step));
+}
+
 }  // namespace
 }  // namespace mlpx
