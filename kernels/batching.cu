@@ -1,11 +1,11 @@
-#include <thrust/device_ptr.h>
-#include <thrust/execution_policy.h>
-#include <thrust/sort.h>
+#include <cub/device/device_radix_sort.cuh>
 
+#include "core/backend.h"
 #include "kernels/batching.h"
 #include "kernels/check.h"
 #include "kernels/launch.cuh"
 #include "math/batching.h"
+#include "mlpx/error.h"
 
 namespace mlpx::cuda {
 
@@ -21,26 +21,67 @@ __global__ void identity_indices_kernel(int64_t n, int32_t* out) {
   MLPX_GRID_STRIDE(i, n) { out[i] = static_cast<int32_t>(i); }
 }
 
+namespace {
+
+constexpr size_t kWorkspaceAlign = 256;
+
+size_t align_up(size_t bytes) {
+  return (bytes + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign;
+}
+
+// CUB's temporary storage for sorting n (key, row) pairs (a host-side size query).
+size_t sort_temp_bytes(int64_t n) {
+  size_t bytes = 0;
+  MLPX_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(
+      nullptr, bytes, static_cast<const uint64_t*>(nullptr), static_cast<uint64_t*>(nullptr),
+      static_cast<const int32_t*>(nullptr), static_cast<int32_t*>(nullptr), static_cast<int>(n)));
+  return bytes;
+}
+
+}  // namespace
+
+size_t permutation_workspace_bytes(int64_t n) {
+  if (n <= 0) return 0;
+  const auto count = static_cast<size_t>(n);
+  return 2 * align_up(sizeof(uint64_t) * count) + align_up(sizeof(int32_t) * count) +
+         align_up(sort_temp_bytes(n));
+}
+
 void random_permutation(int32_t* out, int64_t n, uint64_t seed, uint64_t random_stream,
-                        Device device) {
+                        void* workspace, size_t workspace_bytes, Device device) {
   const cudaStream_t stream = stream_of(device);
   if (n <= 0) return;
-  // The sort keys, freed (stream-ordered) however this returns: Thrust throws on errors.
-  struct Keys {
-    uint64_t* ptr = nullptr;
-    cudaStream_t stream;
-    ~Keys() {
-      if (ptr != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFreeAsync(ptr, stream));
-    }
-  } keys{nullptr, stream};
-  MLPX_CUDA_CHECK(
-      cudaMallocAsync(reinterpret_cast<void**>(&keys.ptr), sizeof(uint64_t) * n, stream));
-  launch_elementwise(shuffle_keys_kernel, n, stream, keys.ptr, out, seed, random_stream);
-  // Stable: equal keys keep row order, as the CPU's sort of (key, row) pairs does.
-  thrust::stable_sort_by_key(thrust::cuda::par.on(stream), thrust::device_pointer_cast(keys.ptr),
-                             thrust::device_pointer_cast(keys.ptr + n),
-                             thrust::device_pointer_cast(out));
+  MLPX_CHECK(workspace_bytes >= permutation_workspace_bytes(n), ValueError,
+             "random_permutation: expected a workspace of ", permutation_workspace_bytes(n),
+             " bytes for ", n, " rows, found ", workspace_bytes);
+  const auto count = static_cast<size_t>(n);
+  auto* base = static_cast<unsigned char*>(workspace);
+  auto* keys = reinterpret_cast<uint64_t*>(base);
+  auto* sorted_keys = reinterpret_cast<uint64_t*>(base + align_up(sizeof(uint64_t) * count));
+  auto* rows = reinterpret_cast<int32_t*>(base + 2 * align_up(sizeof(uint64_t) * count));
+  void* temp = base + 2 * align_up(sizeof(uint64_t) * count) + align_up(sizeof(int32_t) * count);
+  size_t temp_bytes = sort_temp_bytes(n);
+  launch_elementwise(shuffle_keys_kernel, n, stream, keys, rows, seed, random_stream);
+  // An LSD radix sort is stable: rows with equal keys stay in row order, as the CPU's sort of
+  // (key, row) pairs orders them. The storage is the caller's: no allocation, no host wait.
+  MLPX_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys, sorted_keys, rows, out,
+                                                  static_cast<int>(n), 0, 64, stream));
   MLPX_CUDA_CHECK_LAUNCH();
+}
+
+void random_permutation(int32_t* out, int64_t n, uint64_t seed, uint64_t random_stream,
+                        Device device) {
+  if (n <= 0) return;
+  // A workspace of its own, stream-ordered: allocated and freed in the stream's order.
+  const size_t bytes = permutation_workspace_bytes(n);
+  void* workspace = allocate(bytes, device.index);
+  try {
+    random_permutation(out, n, seed, random_stream, workspace, bytes, device);
+  } catch (...) {
+    deallocate(workspace, device.index);
+    throw;
+  }
+  deallocate(workspace, device.index);
 }
 
 void identity_indices(int32_t* out, int64_t n, Device device) {

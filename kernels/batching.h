@@ -1,12 +1,21 @@
 // Launchers of the shuffling and gathering kernels (kernels/batching.cu). Internal.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "mlpx/device.h"
 
 namespace mlpx::cuda {
-// out[0..n) on the device = the permutation of mlpx/math/batching.h (Thrust stable sort).
+// Bytes of device memory random_permutation's workspace needs for n rows: the keys, the
+// sorted keys, the rows in order and CUB's temporary storage.
+size_t permutation_workspace_bytes(int64_t n);
+// out[0..n) on the device = the permutation of mlpx/math/batching.h: a Philox key per row and a
+// stable radix sort (CUB) of (key, row) in `workspace` (permutation_workspace_bytes(n) bytes of
+// device memory). Allocates nothing and waits for nothing: capturable in a graph.
+void random_permutation(int32_t* out, int64_t n, uint64_t seed, uint64_t random_stream,
+                        void* workspace, size_t workspace_bytes, Device device);
+// The same with a workspace of its own (allocated and freed in the stream's order).
 void random_permutation(int32_t* out, int64_t n, uint64_t seed, uint64_t random_stream,
                         Device device);
 void identity_indices(int32_t* out, int64_t n, Device device);

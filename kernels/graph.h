@@ -3,6 +3,7 @@
 // appears here, so the trainer includes it in every build. Internal.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,7 +15,7 @@ namespace mlpx::cuda {
 class StepGraph {
  public:
   explicit StepGraph(Device device);
-  ~StepGraph();  // waits for a replay still running before its graph goes
+  ~StepGraph();  // no wait: a replay still queued completes (CUDA frees the graph after it)
   StepGraph(const StepGraph&) = delete;
   StepGraph& operator=(const StepGraph&) = delete;
 
@@ -26,6 +27,10 @@ class StepGraph {
   // Replays the captured step on the device's stream (asynchronous).
   void launch();
   bool ready() const;
+  // The captured graph's kernel nodes (cudaGraphGetNodes: kernels, and the cuBLAS calls'
+  // kernels) and all its nodes (copies and memsets too); 0 before a capture.
+  int64_t kernel_nodes() const;
+  int64_t nodes() const;
 
  private:
   struct Impl;

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "core/log.h"
 #include "kernels/check.h"
+#include "kernels/device_counters.h"
 #include "mlpx/error.h"
 
 namespace mlpx::cuda {
@@ -87,6 +89,7 @@ Context::~Context() {
   if (status != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFree(status));
   if (workspace != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFree(workspace));
   if (bf16_scratch != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFree(bf16_scratch));
+  if (readback != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaFree(readback));
   for (void* buffer : retired) MLPX_CUDA_CHECK_NOTHROW(cudaFree(buffer));
   if (ready != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaEventDestroy(ready));
   if (blas != nullptr) MLPX_CUDA_CHECK_NOTHROW(cublasDestroy(blas));
@@ -154,15 +157,13 @@ cudaStream_t stream_of(Device device) {
   return ctx.stream;
 }
 
-void synchronize_and_check(int device) {
-  Context& ctx = context(device);
-  DeviceGuard guard(ctx.device);
-  DeviceStatus status{};
-  MLPX_CUDA_CHECK(
-      cudaMemcpyAsync(&status, ctx.status, sizeof status, cudaMemcpyDeviceToHost, ctx.stream));
-  MLPX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+namespace {
+// After a read-back of the status block: throws what device code reported, once the block is
+// cleared for the next run (the error path may wait again).
+void check_status(Context& ctx, const DeviceStatus& status) {
   if (status.code == static_cast<int32_t>(DeviceStatusCode::kOk)) return;
   MLPX_CUDA_CHECK(cudaMemsetAsync(ctx.status, 0, sizeof(DeviceStatus), ctx.stream));
+  note_host_wait();
   MLPX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
   switch (static_cast<DeviceStatusCode>(status.code)) {
     case DeviceStatusCode::kLabelOutOfRange:
@@ -172,6 +173,61 @@ void synchronize_and_check(int device) {
     default:
       throw CudaError(::mlpx::detail::concat("device code reported fault code ", status.code));
   }
+}
+
+size_t align8(size_t bytes) { return (bytes + 7) / 8 * 8; }
+}  // namespace
+
+void synchronize_and_check(int device) {
+  Context& ctx = context(device);
+  DeviceGuard guard(ctx.device);
+  DeviceStatus status{};
+  MLPX_CUDA_CHECK(
+      cudaMemcpyAsync(&status, ctx.status, sizeof status, cudaMemcpyDeviceToHost, ctx.stream));
+  note_host_wait();
+  MLPX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+  check_status(ctx, status);
+}
+
+void copy_to_host_and_check(void* const* dst, const void* const* src, const size_t* bytes,
+                            size_t count, int device) {
+  Context& ctx = context(device);
+  DeviceGuard guard(ctx.device);
+  size_t total = align8(sizeof(DeviceStatus));
+  for (size_t i = 0; i < count; ++i) total += align8(bytes[i]);
+  if (ctx.readback_bytes < total) {
+    // Stream-ordered: the old buffer goes after the work that may still use it.
+    if (ctx.readback != nullptr) MLPX_CUDA_CHECK(cudaFreeAsync(ctx.readback, ctx.stream));
+    ctx.readback = nullptr;
+    ctx.readback_bytes = 0;
+    MLPX_CUDA_CHECK(cudaMallocAsync(&ctx.readback, total, ctx.stream));
+    ctx.readback_bytes = total;
+  }
+  // Gathered on the device (copies that do not wait), then one copy to the host and one wait:
+  // a copy to pageable host memory can block until it is done, so each one would be a wait.
+  auto* staging = static_cast<unsigned char*>(ctx.readback);
+  MLPX_CUDA_CHECK(cudaMemcpyAsync(staging, ctx.status, sizeof(DeviceStatus),
+                                  cudaMemcpyDeviceToDevice, ctx.stream));
+  size_t at = align8(sizeof(DeviceStatus));
+  for (size_t i = 0; i < count; ++i) {
+    if (bytes[i] > 0) {
+      MLPX_CUDA_CHECK(
+          cudaMemcpyAsync(staging + at, src[i], bytes[i], cudaMemcpyDeviceToDevice, ctx.stream));
+    }
+    at += align8(bytes[i]);
+  }
+  std::vector<unsigned char> host(total);
+  MLPX_CUDA_CHECK(cudaMemcpyAsync(host.data(), staging, total, cudaMemcpyDeviceToHost, ctx.stream));
+  note_host_wait();
+  MLPX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+  at = align8(sizeof(DeviceStatus));
+  for (size_t i = 0; i < count; ++i) {
+    if (bytes[i] > 0) std::memcpy(dst[i], host.data() + at, bytes[i]);
+    at += align8(bytes[i]);
+  }
+  DeviceStatus status{};
+  std::memcpy(&status, host.data(), sizeof status);
+  check_status(ctx, status);
 }
 
 namespace {
@@ -215,6 +271,7 @@ void deallocate(void* ptr, int device) noexcept {
     MLPX_CUDA_CHECK_NOTHROW(cudaFreeAsync(ptr, ctx.stream));
     return;
   }
+  note_host_wait();
   MLPX_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(ctx.stream));
   MLPX_CUDA_CHECK_NOTHROW(cudaFree(ptr));
 }
@@ -251,8 +308,10 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
   DeviceGuard guard(ctx.device);
   MLPX_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, ctx.stream));
   // Host memory is pageable: the copy must be complete before the caller reuses it.
-  if (dst_device.is_cpu() || src_device.is_cpu())
+  if (dst_device.is_cpu() || src_device.is_cpu()) {
+    note_host_wait();
     MLPX_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+  }
 }
 
 void zero_bytes(void* dst, int device, size_t bytes) {

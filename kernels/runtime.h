@@ -37,6 +37,10 @@ struct Context {
   void* bf16_scratch = nullptr;
   size_t bf16_scratch_bytes = 0;
   std::vector<void*> retired;
+  // The staging buffer of copy_to_host_and_check (the epoch's one read-back): grown, never
+  // shrunk, so that a read-back allocates at most once per size.
+  void* readback = nullptr;
+  size_t readback_bytes = 0;
   // Recorded on `stream` where another device's stream must wait for the work queued so far
   // (a copy between devices, kernels/runtime.cpp).
   cudaEvent_t ready = nullptr;

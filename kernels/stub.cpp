@@ -9,6 +9,7 @@
 #include "kernels/activation.h"
 #include "kernels/batching.h"
 #include "kernels/bf16.h"
+#include "kernels/device_counters.h"
 #include "kernels/dropout.h"
 #include "kernels/gemm.h"
 #include "kernels/graph.h"
@@ -38,6 +39,9 @@ void deallocate(void*, int) noexcept {}
 void copy_bytes(void*, Device, const void*, Device, size_t) { unavailable("copy"); }
 void zero_bytes(void*, int, size_t) { unavailable("zero"); }
 void synchronize_and_check(int) { unavailable("synchronize"); }
+void copy_to_host_and_check(void* const*, const void* const*, const size_t*, size_t, int) {
+  unavailable("copy");
+}
 
 // The kernel launchers.
 void activation_forward(Activation, const float*, float*, int64_t, int64_t, float, Device) {
@@ -60,6 +64,10 @@ void optimizer_step(OptimizerType, const OptimizerConfig&, double, int64_t, floa
   unavailable("optimizer_step");
 }
 void random_permutation(int32_t*, int64_t, uint64_t, uint64_t, Device) {
+  unavailable("random_permutation");
+}
+size_t permutation_workspace_bytes(int64_t) { return 0; }
+void random_permutation(int32_t*, int64_t, uint64_t, uint64_t, void*, size_t, Device) {
   unavailable("random_permutation");
 }
 void identity_indices(int32_t*, int64_t, Device) { unavailable("identity_indices"); }
@@ -124,5 +132,15 @@ bool StepGraph::capture(const std::function<void()>&, std::string&) {
 }
 void StepGraph::launch() { unavailable("StepGraph::launch"); }
 bool StepGraph::ready() const { return false; }
+int64_t StepGraph::kernel_nodes() const { return 0; }
+int64_t StepGraph::nodes() const { return 0; }
+
+// kernels/device_counters.h: nothing runs on a device here, so nothing waits for one.
+uint64_t host_waits() { return 0; }
+void note_host_wait() {}
+bool counts_device_work() { return false; }
+void set_device_work_counting(bool) {}
+std::shared_ptr<uint64_t> mark_device_work(Device) { return std::make_shared<uint64_t>(0); }
+std::vector<DeviceWork> device_work_between(uint64_t, uint64_t) { return {}; }
 
 }  // namespace mlpx::cuda

@@ -19,8 +19,132 @@
 #            SWEEP_BATCHES=1,8,32,128,512,2048,8192,full
 #            BF16=1 (0 skips the bf16 comparison: PyTorch's CPU autocast without bf16 hardware
 #            takes many seconds per full-batch step)
+#
+# The step counters (issue 30; docs/benchmarks.md, "The GPU step, counted"), a separate mode that
+# needs no GPU: the simulator build's `mlpx bench --count-only` for the models (a) 784-256-128-10
+# at batch 128, (b) 784-2048-2048-10 at 1024 and (c) 784-8192x4-10 at 8192, in fp32, tf32 and
+# bf16. Each row is stored in bench/counters/LABEL.jsonl, and the section of docs/benchmarks.md
+# between its markers is rebuilt from every label there (the CPU mode keeps that section):
+#
+#   BUILD_DIR=build-sim scripts/bench-docs.sh counters before   # on main, before a change
+#   BUILD_DIR=build-sim scripts/bench-docs.sh counters after
+#   scripts/bench-docs.sh counters-table                        # the section from the files only
+#
+# Variables: MODELS=a,b,c  PRECISIONS=fp32,tf32,bf16  COUNT_STEPS=2. The counting pass runs two
+# steps (the first plainly, the second captured and replayed: the one counted) with the racecheck
+# off and the cuBLAS stand-in's arithmetic off (MLPX_SIM_GEMM_ARITHMETIC=0: GEMM shapes, bytes
+# and FLOPs stay, values do not; no count depends on values), so that (c)'s 8192 x 8192 GEMMs
+# need not run on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = counters ] || [ "${1:-}" = counters-table ]; then
+  MODE=$1
+  LABEL=${2:-}
+  BUILD_DIR=${BUILD_DIR:-build-sim}
+  OUT=${OUT:-docs/benchmarks.md}
+  PYTHON=${PYTHON:-python3}
+  MODELS=${MODELS:-a,b,c}
+  PRECISIONS=${PRECISIONS:-fp32,tf32,bf16}
+  COUNT_STEPS=${COUNT_STEPS:-2}
+  mkdir -p bench/counters
+  if [ "$MODE" = counters ]; then
+    [ -n "$LABEL" ] || { echo "bench-docs: counters needs a label (before, after, ...)" >&2; exit 2; }
+    [ -x "$BUILD_DIR/mlpx" ] ||
+      { echo "bench-docs: $BUILD_DIR/mlpx is missing; build the simulator's CLI first" >&2; exit 1; }
+    TMP=$(mktemp -d)
+    trap 'rm -rf "$TMP"' EXIT
+    COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    for model in ${MODELS//,/ }; do
+      case $model in
+        a) layers='[{"units":256,"activation":"relu"},{"units":128,"activation":"relu"}'; batch=128 ;;
+        b) layers='[{"units":2048,"activation":"relu"},{"units":2048,"activation":"relu"}'; batch=1024 ;;
+        c) layers='[{"units":8192,"activation":"relu"},{"units":8192,"activation":"relu"},{"units":8192,"activation":"relu"},{"units":8192,"activation":"relu"}'; batch=8192 ;;
+        *) echo "bench-docs: unknown model $model (a, b or c)" >&2; exit 2 ;;
+      esac
+      for precision in ${PRECISIONS//,/ }; do
+        cat > "$TMP/config.json" <<JSON
+{"device": "cuda", "precision": "$precision",
+ "model": {"layers": $layers, {"units": 10, "activation": "identity"}], "init": "he_normal"},
+ "loss": "cross_entropy", "optimizer": {"type": "adam", "lr": 0.001},
+ "train": {"batch_size": $batch}}
+JSON
+        echo "bench-docs: counting ($model) in $precision" >&2
+        start=$(date +%s)
+        MLPX_SIM_RACECHECK=0 MLPX_SIM_GEMM_ARITHMETIC=0 "$BUILD_DIR/mlpx" bench \
+          --config "$TMP/config.json" --batch-sizes "$batch" --count-only --target 0 \
+          --count-steps "$COUNT_STEPS" --json > "$TMP/row.json"
+        seconds=$(( $(date +%s) - start ))
+        "$PYTHON" - "$TMP/row.json" "bench/counters/$LABEL.jsonl" "$LABEL" "$model" "$COMMIT" \
+          "$seconds" "$COUNT_STEPS" <<'PY'
+import json, sys
+row_file, store, label, model, commit, seconds, steps = sys.argv[1:]
+row = json.loads(open(row_file).read().strip().splitlines()[-1])
+row.update(label=label, model=model, commit=commit, sim_seconds=int(seconds),
+           count_steps=int(steps))
+try:
+    kept = [json.loads(l) for l in open(store) if l.strip()]
+except FileNotFoundError:
+    kept = []
+kept = [k for k in kept if (k["model"], k["precision"]) != (model, row["precision"])]
+with open(store, "w") as f:
+    for r in kept + [row]:
+        f.write(json.dumps(r, sort_keys=True) + "\n")
+PY
+      done
+    done
+  fi
+  "$PYTHON" - "$OUT" bench/counters <<'PY'
+import glob, json, os, sys
+out, folder = sys.argv[1:]
+rows = {}
+labels = []
+for path in sorted(glob.glob(os.path.join(folder, "*.jsonl"))):
+    label = os.path.basename(path)[:-len(".jsonl")]
+    labels.append(label)
+    for line in open(path):
+        if line.strip():
+            r = json.loads(line)
+            rows[(label, r["model"], r["precision"])] = r
+# "before" first, "after" next, any other label after them.
+labels.sort(key=lambda l: ({"before": 0, "after": 1}.get(l, 2), l))
+shapes = {"a": "784-256-128-10, batch 128", "b": "784-2048-2048-10, batch 1024",
+          "c": "784-8192x4-10, batch 8192"}
+lines = ["<!-- counters:begin (scripts/bench-docs.sh counters LABEL; rebuilt from bench/counters/) -->",
+         "",
+         "Counted on the GPU simulator, one training step (Adam, cross-entropy, ReLU): kernel "
+         "nodes of the captured step graph, host waits in that step and in the counting epoch "
+         "(two steps, its shuffle and its read-back included), global-memory bytes of the step "
+         "(kernels counted at each access; cuBLAS operands once), GEMM FLOPs, and the H200 "
+         "**model**'s time for the step (not a measurement; src/tune/h200_model.cpp).",
+         "",
+         "| model | precision | label | commit | kernels/step | host waits/step | host waits/epoch "
+         "| device MB/step | GEMM GFLOP/step | H200 model µs/step |",
+         "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+for model in "abc":
+    for precision in ("fp32", "tf32", "bf16"):
+        for label in labels:
+            r = rows.get((label, model, precision))
+            if r is None:
+                continue
+            lines.append(
+                f"| ({model}) {shapes[model]} | {precision} | {label} | {r['commit']} | "
+                f"{r['kernels_per_step']} | {r['host_syncs_per_step']} | "
+                f"{r['host_syncs_per_epoch']} | {r['device_bytes_per_step'] / 1e6:.1f} | "
+                f"{r['gemm_flops_per_step'] / 1e9:.2f} | {r['projected_h200_us']:.0f} |")
+lines += ["", "<!-- counters:end -->"]
+block = "\n".join(lines)
+text = open(out).read() if os.path.exists(out) else "# Benchmarks\n"
+begin, end = text.find("<!-- counters:begin"), text.find("<!-- counters:end -->")
+if begin >= 0 and end > begin:
+    text = text[:begin] + block + text[end + len("<!-- counters:end -->"):]
+else:
+    text = text.rstrip("\n") + "\n\n## The GPU step, counted (simulator)\n\n" + block + "\n"
+open(out, "w").write(text)
+print(f"bench-docs: the counters' table in {out}", file=sys.stderr)
+PY
+  exit 0
+fi
 
 BUILD_DIR=${BUILD_DIR:-build}
 DEVICE=${DEVICE:-cpu}
@@ -383,7 +507,12 @@ weights, training until the test accuracy reaches `--target` (default 0.85; 0 sk
 ceil(N/4) training samples (four times an epoch; after every step for batches of N/4 rows
 or more), and evaluation time is not counted.
 """)
-open(env["OUT"], "w").write("\n".join(out))
+# The counters' section (the counters mode's, from the simulator) stays as it was.
+import os
+previous = open(env["OUT"]).read() if os.path.exists(env["OUT"]) else ""
+begin = previous.find("## The GPU step, counted (simulator)")
+kept = previous[begin:] if begin >= 0 else ""
+open(env["OUT"], "w").write("\n".join(out) + ("\n" + kept if kept else ""))
 print(f"bench-docs: wrote {env['OUT']}")
 EOF
 cat "$TMP/compare.txt" >&2

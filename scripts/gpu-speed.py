@@ -6,8 +6,10 @@ copy, bytes read + written) and the square GEMM rate of each precision, fp32 (TF
 and bf16 (torch.matmul on random data, warm-up, median of CUDA-event timings). Then training
 throughput, in each precision, of
 
-  small  784-256-128-10, batch 128   (launch-bound: graph replay and fusion matter)
-  large  784-4096x4-10, batch 4096   (GEMM-bound: cuBLAS speed matters)
+  small   784-256-128-10, batch 128     (model (a) of docs/benchmarks.md: launch-bound)
+  medium  784-2048-2048-10, batch 1024  (model (b))
+  xl      784-8192x4-10, batch 8192     (model (c): GEMM-bound)
+  large   784-4096x4-10, batch 4096     (on request: --models)
 
 first by `mlpx bench --json --device cuda` (Adam; precision fp32, tf32, bf16), then by PyTorch
 eager (Adam(fused=True)) and PyTorch with the whole step captured in a CUDA graph: fp32 with
@@ -20,7 +22,14 @@ and its "/torch" is against the faster PyTorch row of the same model and precisi
 Without PyTorch or a CUDA device for it (a rehearsal on the simulator), the ceilings and the
 PyTorch rows are left out and said so; the mlpx rows still run.
 
-Usage: gpu-speed.py --mlpx PATH [--json OUT.json] [--budget SECONDS] [--models small,large|tiny]
+Beside each mlpx row: what `mlpx bench` counted on the device (kernels per step, host waits per
+step and per epoch), the measured microseconds per step (batch / samples per second), and the
+H200 model's projected microseconds per step for the same model and precision as the simulator
+counted it (bench/counters/after.jsonl, --projections): a model, printed apart from the
+measurement so that docs/gpu-speed.md can say how far it was off.
+
+Usage: gpu-speed.py --mlpx PATH [--json OUT.json] [--budget SECONDS]
+                    [--models small,medium,xl|tiny] [--projections FILE.jsonl]
 """
 import argparse
 import json
@@ -33,11 +42,17 @@ import time
 
 MODELS = {
     "small": {"inputs": 784, "hidden": [256, 128], "classes": 10, "batch": 128, "samples": 60000},
+    "medium": {"inputs": 784, "hidden": [2048] * 2, "classes": 10, "batch": 1024, "samples": 32768},
+    "xl": {"inputs": 784, "hidden": [8192] * 4, "classes": 10, "batch": 8192, "samples": 32768},
     "large": {"inputs": 784, "hidden": [4096] * 4, "classes": 10, "batch": 4096, "samples": 32768},
     # For rehearsals on the simulator: seconds, not minutes.
     "tiny": {"inputs": 16, "hidden": [16], "classes": 4, "batch": 32, "samples": 256},
 }
 PRECISIONS = ("fp32", "tf32", "bf16")
+# The models of docs/benchmarks.md's counters (scripts/bench-docs.sh counters).
+COUNTED_AS = {"small": "a", "medium": "b", "xl": "c"}
+# What the mlpx rows counted on the device (name, precision) -> bench row.
+COUNTERS = {}
 
 
 def say(text=""):
@@ -154,6 +169,8 @@ def mlpx_bench(mlpx, m, precision, seconds):
             say(f"mlpx bench ({precision}) failed: {res.stderr.strip()[-400:]}")
             return None
         rows = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+        if rows:
+            COUNTERS[(m["name"], precision)] = rows[0]
         return rows[0]["samples_per_s"] if rows else None
     finally:
         os.unlink(path)
@@ -246,7 +263,9 @@ def main():
     ap.add_argument("--mlpx", required=True)
     ap.add_argument("--json", default="")
     ap.add_argument("--budget", type=float, default=80)
-    ap.add_argument("--models", default="small,large")
+    ap.add_argument("--models", default="small,medium,xl")
+    ap.add_argument("--projections", default=os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "bench", "counters", "after.jsonl"))
     ap.add_argument("--repeats", type=int, default=1, help="mlpx bench runs per row (best kept)")
     args = ap.parse_args()
     start = time.time()
@@ -254,7 +273,13 @@ def main():
     for n in names:
         if n not in MODELS:
             ap.error(f"expected models among {', '.join(MODELS)}, found '{n}'")
-    models = {n: MODELS[n] for n in names}
+    models = {n: dict(MODELS[n], name=n) for n in names}
+    projected = {}
+    if os.path.exists(args.projections):
+        for line in open(args.projections):
+            if line.strip():
+                r = json.loads(line)
+                projected[(r["model"], r["precision"])] = r.get("projected_h200_us")
     left = lambda: args.budget - (time.time() - start)  # noqa: E731
 
     torch, why = load_torch()
@@ -311,6 +336,28 @@ def main():
         result["rows"].append({"model": name, "precision": precision, "runner": runner,
                                "samples_per_s": value, "of_ceiling": to_ceiling,
                                "of_torch": to_torch})
+    say("\nmlpx per step: counted on this device, measured, and the H200 model (a projection from "
+        "the simulator's counts, not a measurement)")
+    say(f"{'model':6} {'precision':9} {'kernels':>7} {'waits/step':>10} {'waits/epoch':>11} "
+        f"{'measured us':>11} {'model us':>9}")
+    for name, m in models.items():
+        for precision in PRECISIONS:
+            r = COUNTERS.get((name, precision))
+            if r is None:
+                continue
+            sps = r.get("samples_per_s")
+            measured = m["batch"] / sps * 1e6 if sps else None
+            model_us = projected.get((COUNTED_AS.get(name), precision))
+            say(f"{name:6} {precision:9} {fmt(r.get('kernels_per_step'), 'd'):>7} "
+                f"{fmt(r.get('host_syncs_per_step'), 'd'):>10} "
+                f"{fmt(r.get('host_syncs_per_epoch'), 'd'):>11} {fmt(measured, '11.1f'):>11} "
+                f"{fmt(model_us, '9.1f'):>9}")
+            result["rows"].append({"model": name, "precision": precision, "runner": "mlpx counters",
+                                   "kernels_per_step": r.get("kernels_per_step"),
+                                   "host_syncs_per_step": r.get("host_syncs_per_step"),
+                                   "host_syncs_per_epoch": r.get("host_syncs_per_epoch"),
+                                   "measured_us_per_step": measured,
+                                   "projected_h200_us": model_us, "projection": "model"})
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

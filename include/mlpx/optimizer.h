@@ -49,6 +49,10 @@ class Optimizer {
   // Sets steps() from the device's step counter (one small synchronisation on the GPU): call
   // it after steps that may have been skipped or were replayed from a CUDA graph.
   void sync_steps();
+  // The same in two halves, for a caller that reads the counter (int32 [1] on the optimizer's
+  // device) with other figures in one read-back: the counter, then steps() from its value.
+  const Tensor& step_counter() const { return step_counter_; }
+  void set_steps(int64_t counted) { steps_ = counted; }
 
   const OptimizerConfig& config() const { return config_; }
   int64_t steps() const { return steps_; }  // updates taken so far

@@ -98,6 +98,9 @@ class Trainer {
 
   // Steps run as CUDA graph replays so far (0 on the CPU, or with train.cuda_graph false).
   int64_t graph_replays() const;
+  // Kernel nodes of the last captured step graph (cudaGraphGetNodes; cuBLAS calls count as the
+  // kernels they add), 0 while no step was captured.
+  int64_t step_kernel_nodes() const;
   // Whether the gradients are summed by NCCL on the model's GPU (train.collectives).
   bool reduces_on_device() const;
 

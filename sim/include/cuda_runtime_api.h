@@ -46,6 +46,7 @@ typedef struct CUstream_st* cudaStream_t;
 typedef struct CUevent_st* cudaEvent_t;
 typedef struct CUgraph_st* cudaGraph_t;
 typedef struct CUgraphExec_st* cudaGraphExec_t;
+typedef struct CUgraphNode_st* cudaGraphNode_t;
 
 // The legacy default stream, as an explicit handle (same as 0).
 #define cudaStreamLegacy ((cudaStream_t)0x1)
@@ -68,6 +69,26 @@ enum cudaStreamCaptureMode {
   cudaStreamCaptureModeGlobal = 0,
   cudaStreamCaptureModeThreadLocal = 1,
   cudaStreamCaptureModeRelaxed = 2
+};
+
+// The kinds of graph node (the real values, driver_types.h). What the simulator records: a
+// kernel launch, a cuBLAS GEMM, an NCCL collective and a Thrust sort are each one kernel node
+// (on a GPU a cuBLAS call may be several: split-k adds a reduction kernel); cudaMemcpyAsync a
+// memcpy node, cudaMemsetAsync a memset node, cudaMallocAsync / cudaFreeAsync in a capture a
+// memory allocation / free node. Event records and waits order the work and make no node.
+enum cudaGraphNodeType {
+  cudaGraphNodeTypeKernel = 0x00,
+  cudaGraphNodeTypeMemcpy = 0x01,
+  cudaGraphNodeTypeMemset = 0x02,
+  cudaGraphNodeTypeHost = 0x03,
+  cudaGraphNodeTypeGraph = 0x04,
+  cudaGraphNodeTypeEmpty = 0x05,
+  cudaGraphNodeTypeWaitEvent = 0x06,
+  cudaGraphNodeTypeEventRecord = 0x07,
+  cudaGraphNodeTypeExtSemaphoreSignal = 0x08,
+  cudaGraphNodeTypeExtSemaphoreWait = 0x09,
+  cudaGraphNodeTypeMemAlloc = 0x0a,
+  cudaGraphNodeTypeMemFree = 0x0b
 };
 
 enum cudaStreamCaptureStatus {
@@ -145,5 +166,10 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t* pGraphExec, cudaGraph_t graph,
 cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream);
 cudaError_t cudaGraphDestroy(cudaGraph_t graph);
 cudaError_t cudaGraphExecDestroy(cudaGraphExec_t graphExec);
+// The graph's nodes, in the order they were recorded: with nodes == NULL, *numNodes becomes
+// their number; otherwise the first min(*numNodes, number) are written to nodes and *numNodes
+// becomes the number (CUDA's semantics). A node handle is valid while its graph lives.
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t* numNodes);
+cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, enum cudaGraphNodeType* pType);
 
 }  // extern "C"

@@ -9,6 +9,7 @@
 
 #include "cublas_v2.h"
 #include "cuda_runtime_api.h"
+#include "mlpx_sim/counters.h"
 #include "mlpx_sim/runtime.h"
 
 struct cublasContext {
@@ -77,6 +78,8 @@ size_t extent(int rows, int cols, int ld) {
 
 void run_gemm(const Gemm& g, const std::string& what) {
   const bool reads_ab = g.k > 0 && g.alpha != 0.0f;
+  // Without the arithmetic (a counting pass, mlpx_sim/counters.h) acc stays 0.
+  const bool computes = reads_ab && gemm_arithmetic();
   std::string why;
   // op(A) is m x k: A is m x k (N) or k x m (T); op(B) is k x n: B is k x n (N) or n x k (T).
   const size_t a_elems = g.trans_a ? extent(g.k, g.m, g.lda) : extent(g.m, g.k, g.lda);
@@ -97,9 +100,14 @@ void run_gemm(const Gemm& g, const std::string& what) {
   }
   const auto m = static_cast<size_t>(g.m), n = static_cast<size_t>(g.n),
              k = static_cast<size_t>(g.k);
+  // Each operand once, as a tiled GEMM ideally moves it.
+  count_device_bytes(
+      (reads_ab ? (m * k + k * n) * in_bytes : 0) + (g.beta != 0.0f ? m * n * sizeof(float) : 0),
+      m * n * sizeof(float));
+  count_gemm(reads_ab ? 2 * m * n * k : 0, g.bf16_inputs ? "bf16" : g.tf32 ? "tf32" : "fp32");
   // op(A) row by row and op(B) column by column, each contiguous in k (rounded if TF32).
   std::vector<float> a_rows, b_cols;
-  if (reads_ab) {
+  if (computes) {
     a_rows.resize(m * k);
     b_cols.resize(n * k);
     const auto in = [&](const void* base, size_t i) {
@@ -118,7 +126,7 @@ void run_gemm(const Gemm& g, const std::string& what) {
   for (size_t j = 0; j < n; ++j) {
     for (size_t i = 0; i < m; ++i) {
       float acc = 0.0f;
-      if (reads_ab) {
+      if (computes) {
         const float* ar = &a_rows[i * k];
         const float* bc = &b_cols[j * k];
         for (size_t p = 0; p < k; ++p) acc = std::fma(ar[p], bc[p], acc);  // k ascending

@@ -30,6 +30,7 @@
 #include <cstring>
 #include <vector>
 
+#include "counters_internal.h"
 #include "mlpx_sim/device.h"  // detail::g_coordinates
 
 namespace mlpx_sim::racecheck {
@@ -270,8 +271,12 @@ bool take_race(Race& race) {
 namespace {
 using mlpx_sim::racecheck::t_tracking;
 
+// The same hooks feed the counters of device work (mlpx_sim/counters.h) while they count.
 inline void track(const void* address, unsigned size, bool write, const void* pc) {
   if (t_tracking) mlpx_sim::racecheck::access(address, size, write, pc);
+  if (mlpx_sim::counters_detail::t_counting_accesses) {
+    mlpx_sim::counters_detail::count_access(address, size, write);
+  }
 }
 }  // namespace
 

@@ -121,7 +121,7 @@ cudaError_t cudaDeviceSynchronize(void) {
     for (CUstream_st* s : capturing) invalidate(s, why);
     return fail(cudaErrorStreamCaptureUnsupported, why);
   }
-  ++st.host_waits;
+  count_host_wait("cudaDeviceSynchronize");
   drain_device(t_device);
   return sync_result();
 }
@@ -155,7 +155,7 @@ cudaError_t cudaFree(void* devPtr) {
     return fail(cudaErrorInvalidValue, why);
   }
   // cudaFree waits for the device: work queued before may still use the memory.
-  ++state().host_waits;
+  count_host_wait("cudaFree");
   if (sticky() == cudaSuccess) drain_device(s->device);
   release(*s);
   return sync_result();
@@ -178,8 +178,9 @@ cudaError_t cudaMallocAsync(void** devPtr, size_t size, cudaStream_t stream) {
     owner->ptr = *devPtr;
     owner->id = made->id;
     s->capture->allocations[*devPtr] = owner;
-    return submit(
-        s, make_item("cudaMallocAsync (graph allocation)", false, [owner] { owner->repoison(); }));
+    return submit(s, make_item(
+                         "cudaMallocAsync (graph allocation)", false,
+                         [owner] { owner->repoison(); }, cudaGraphNodeTypeMemAlloc));
   }
   if (s->legacy) {
     const cudaError_t e = check_legacy_use("cudaMallocAsync");
@@ -208,7 +209,9 @@ cudaError_t cudaFreeAsync(void* devPtr, cudaStream_t stream) {
     auto owner = it->second;
     s->capture->allocations.erase(it);
     // The graph keeps the memory (its allocation node poisons it again at each replay).
-    return submit(s, make_item("cudaFreeAsync (graph allocation)", false, [owner] {}));
+    return submit(
+        s, make_item(
+               "cudaFreeAsync (graph allocation)", false, [owner] {}, cudaGraphNodeTypeMemFree));
   }
   Slot* slot = find_live_start(devPtr);
   if (slot == nullptr)
@@ -294,7 +297,7 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpy
   // With host memory on either side, cudaMemcpy returns once the copy is done (after the work
   // queued before it); device to device, it does not wait.
   if (touches_host) {
-    ++st.host_waits;
+    count_host_wait("cudaMemcpy");
     Drain drain;
     run_until(&st.legacy, seq, drain);
   }

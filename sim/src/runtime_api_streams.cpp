@@ -66,7 +66,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     const cudaError_t e = check_legacy_use("cudaStreamSynchronize");
     if (e != cudaSuccess) return e;
   }
-  ++state().host_waits;
+  count_host_wait("cudaStreamSynchronize");
   Drain drain;
   run_until(s, UINT64_MAX, drain);
   return sync_result();
@@ -155,7 +155,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   }
   const cudaError_t unsafe = check_unsafe("cudaEventSynchronize", false);
   if (unsafe != cudaSuccess) return unsafe;
-  ++st.host_waits;
+  count_host_wait("cudaEventSynchronize");
   if (e.recorded && !e.done && stream_alive(e.stream)) {
     Drain drain;
     run_until(e.stream, e.seq, drain);

@@ -43,7 +43,9 @@
 #include <utility>
 #include <vector>
 
+#include "counters_internal.h"
 #include "cuda_runtime_api.h"
+#include "mlpx_sim/counters.h"
 #include "mlpx_sim/launch.h"
 #include "mlpx_sim/runtime.h"
 
@@ -87,6 +89,8 @@ inline unsigned char canary_at(uintptr_t a) { return (a & 3) == 0 ? 0xFA : 0xFF;
 struct Item {
   std::string label;  // "kernel name (file:line)", "cudaMemcpyAsync", ...
   bool kernel = false;
+  // What a graph holds it as (cudaGraphNodeGetType); cudaGraphNodeTypeEmpty: no node.
+  cudaGraphNodeType node_type = cudaGraphNodeTypeEmpty;
   std::function<void()> run;
 };
 using ItemPtr = std::shared_ptr<const Item>;
@@ -175,6 +179,10 @@ void evict_quarantine();
 void release(Slot& s);
 bool classify(const void* ptr, size_t bytes, Side& side, std::string& why);
 
+// Counts a host wait (mlpx_sim::host_waits) by `api`; with MLPX_SIM_TRACE_WAITS=1 in the
+// environment also prints "mlpx sim: host wait: <api>" to stderr, to find where waits come from.
+void count_host_wait(const char* api);
+
 // ---- The SIGSEGV handler (runtime_segv.cpp)
 void install_segv_handler();
 
@@ -188,7 +196,9 @@ cudaError_t check_unsafe(const char* api, bool uses_legacy);
 // Queues `item` on s, or records it while s captures. *seq_out: the queued work's number.
 cudaError_t submit(CUstream_st* s, ItemPtr item, uint64_t* seq_out = nullptr);
 void submit_wait(CUstream_st* s, CUstream_st* on, uint64_t on_seq);
-ItemPtr make_item(std::string label, bool kernel, std::function<void()> run);
+// node_type: as Item::node_type; by default a kernel node for a kernel launch, else no node.
+ItemPtr make_item(std::string label, bool kernel, std::function<void()> run,
+                  cudaGraphNodeType node_type = cudaGraphNodeTypeEmpty);
 void drop_all_work();
 bool stream_alive(const CUstream_st* s);
 void run_until(CUstream_st* s, uint64_t seq, Drain& drain);
@@ -302,7 +312,9 @@ class Drain {
       opened_ = true;
     }
     const char* previous = g_running.exchange(w.item->label.c_str());
+    const bool counted = counters_detail::begin_work(w.item->label, w.item->node_type);
     w.item->run();
+    if (counted) counters_detail::end_work();
     if (w.item->kernel && sticky() == cudaSuccess) check_redzones(w.item->label.c_str());
     g_running.store(previous);
   }

@@ -44,7 +44,8 @@ cudaError_t enqueue_work(cudaStream_t stream, std::string what, std::function<vo
   CUstream_st* s = resolve(stream);
   if (s == nullptr)
     return fail(cudaErrorInvalidResourceHandle, what + ": " + hex(stream) + " is not a stream");
-  return submit(s, make_item(std::move(what), false, std::move(run)));
+  // On a GPU such work (a cuBLAS GEMM, a collective, a sort) is kernels: a kernel node.
+  return submit(s, make_item(std::move(what), false, std::move(run), cudaGraphNodeTypeKernel));
 }
 
 bool check_device_range(const void* ptr, size_t bytes, std::string& why) {

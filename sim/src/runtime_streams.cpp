@@ -105,10 +105,13 @@ void submit_wait(CUstream_st* s, CUstream_st* on, uint64_t on_seq) {
   s->queue.push_back(std::move(w));
 }
 
-ItemPtr make_item(std::string label, bool kernel, std::function<void()> run) {
+ItemPtr make_item(std::string label, bool kernel, std::function<void()> run,
+                  cudaGraphNodeType node_type) {
   auto item = std::make_shared<Item>();
   item->label = std::move(label);
   item->kernel = kernel;
+  item->node_type =
+      kernel && node_type == cudaGraphNodeTypeEmpty ? cudaGraphNodeTypeKernel : node_type;
   item->run = std::move(run);
   return item;
 }
@@ -234,15 +237,19 @@ cudaError_t make_copy(const char* api, void* dst, const void* src, size_t count,
   touches_host = dst_side == Side::kHost || src_side == Side::kHost;
   const bool dst_device = dst_side == Side::kDevice, src_device = src_side == Side::kDevice;
   const std::string label = api;
-  item = make_item(label, false, [=] {
-    std::string why_now;
-    if ((dst_device && !check_device_range(dst, count, why_now)) ||
-        (src_device && !check_device_range(src, count, why_now))) {
-      raise_fault(cudaErrorIllegalAddress, label + " ran on memory freed since: " + why_now);
-      return;
-    }
-    std::memmove(dst, src, count);
-  });
+  item = make_item(
+      label, false,
+      [=] {
+        std::string why_now;
+        if ((dst_device && !check_device_range(dst, count, why_now)) ||
+            (src_device && !check_device_range(src, count, why_now))) {
+          raise_fault(cudaErrorIllegalAddress, label + " ran on memory freed since: " + why_now);
+          return;
+        }
+        std::memmove(dst, src, count);
+        count_device_bytes(src_device ? count : 0, dst_device ? count : 0);
+      },
+      cudaGraphNodeTypeMemcpy);
   return cudaSuccess;
 }
 
@@ -252,14 +259,18 @@ cudaError_t make_memset(const char* api, void* dst, int value, size_t count, Ite
     return fail(cudaErrorInvalidValue,
                 std::string(api) + ": " + (dst == nullptr ? "a null pointer" : why));
   const std::string label = api;
-  item = make_item(label, false, [=] {
-    std::string why_now;
-    if (!check_device_range(dst, count, why_now)) {
-      raise_fault(cudaErrorIllegalAddress, label + " ran on memory freed since: " + why_now);
-      return;
-    }
-    std::memset(dst, value, count);
-  });
+  item = make_item(
+      label, false,
+      [=] {
+        std::string why_now;
+        if (!check_device_range(dst, count, why_now)) {
+          raise_fault(cudaErrorIllegalAddress, label + " ran on memory freed since: " + why_now);
+          return;
+        }
+        std::memset(dst, value, count);
+        count_device_bytes(0, count);
+      },
+      cudaGraphNodeTypeMemset);
   return cudaSuccess;
 }
 

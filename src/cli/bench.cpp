@@ -56,9 +56,25 @@ struct BenchArgs {
   std::string config, device, batch_sizes = "1,8,32,128,512,2048,8192,full", plot;
   double target = 0.85, max_seconds = 60.0, seconds = 1.0;
   int64_t warmup = 3;
+  int64_t count_steps = 3;
   std::optional<uint64_t> seed;
   bool json = false;
+  bool count_only = false;
+  bool count_detail = false;
 };
+
+// The counting pass's figures under a row of the table (the JSON row carries them as keys).
+std::string counters_line(const BenchRow& row) {
+  std::string line = "  per step: " + std::to_string(row.kernels_per_step) + " kernels, " +
+                     std::to_string(row.host_syncs_per_step) + " host waits (" +
+                     std::to_string(row.host_syncs_per_epoch) + " in the counting epoch)";
+  if (row.device_work_counted) {
+    line += ", " + fixed(row.device_bytes_per_step / 1e6, 3) + " MB, " +
+            fixed(row.gemm_flops_per_step / 1e9, 3) + " GEMM GFLOP; H200 model " +
+            fixed(row.projected_h200_us, 1) + " us (a model, not a measurement)";
+  }
+  return line;
+}
 
 // Two log-log panels: samples/s (and updates/s) and the training time to the target, against
 // the batch size; one panel when the target run was skipped. Drawn through gnuplot.h.
@@ -122,6 +138,8 @@ void run_bench(const BenchArgs& args) {
   options.max_seconds = args.max_seconds;
   options.throughput_seconds = args.seconds;
   options.warmup_steps = args.warmup;
+  options.count_steps = args.count_steps;
+  options.count_only = args.count_only;
   bool header_printed = args.json;
   options.on_row = [&](const BenchRow& row) {
     // The first row tells whether the score is accuracy or R^2.
@@ -132,6 +150,14 @@ void run_bench(const BenchArgs& args) {
     if (!header_printed) std::cout << table_header(row.regression) << std::endl;
     header_printed = true;
     std::cout << (args.json ? bench_row_json(row) : table_line(row)) << std::endl;
+    if (!args.json && row.counted) std::cout << counters_line(row) << std::endl;
+    if (args.count_detail) {
+      // One line per piece of the counted step: bytes read + written, FLOPs, what it is.
+      for (const DeviceWork& w : row.step_work) {
+        std::cout << "  work " << fixed((w.bytes_read + w.bytes_written) / 1e6, 3) << " MB "
+                  << fixed(w.flops / 1e9, 3) << " GFLOP " << w.name << std::endl;
+      }
+    }
   };
   const std::vector<BenchRow> rows = run_batch_sweep(config, options);
   if (!args.plot.empty()) {
@@ -167,6 +193,15 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--warmup", args->warmup, "Untimed steps before the throughput measurement")
       ->check(integer_at_least(0))
       ->capture_default_str();
+  cmd->add_option("--count-steps", args->count_steps,
+                  "On a CUDA device: steps of the counting pass (kernels, host waits, and on the "
+                  "simulator bytes, FLOPs and the H200 model per step); 0 skips it")
+      ->check(integer_at_least(0))
+      ->capture_default_str();
+  cmd->add_flag("--count-only", args->count_only,
+                "Run only the counting pass (no throughput, target or epoch timing)");
+  cmd->add_flag("--count-detail", args->count_detail,
+                "With the simulator's counts: one line per piece of the counted step");
   cmd->add_option("--seed", args->seed, "Seed of the weights and shuffles");
   cmd->add_flag("--json", args->json, "One JSON object per batch size instead of the table");
   cmd->add_option("--plot", args->plot, "Draw throughput and time-to-target to this PNG file");

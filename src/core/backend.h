@@ -28,5 +28,10 @@ void zero_bytes(void* dst, int device, size_t bytes);
 // Waits for the device's stream, then throws the first fault that device code flagged
 // (and clears it).
 void synchronize_and_check(int device);
+// Copies each of `count` device ranges of `device` (src[i], bytes[i]) to host memory (dst[i])
+// after the work queued so far, together with the device status, through one staging buffer
+// with ONE wait for the device; then checks the status as synchronize_and_check does.
+void copy_to_host_and_check(void* const* dst, const void* const* src, const size_t* bytes,
+                            size_t count, int device);
 
 }  // namespace mlpx::cuda

@@ -1,6 +1,8 @@
 #include "ops/batching.h"
 
+#include <algorithm>
 #include <limits>
+#include <string>
 
 #include "core/check.h"
 #include "core/dispatch.h"
@@ -39,6 +41,32 @@ Tensor random_permutation(int64_t n, uint64_t seed, uint64_t stream, Device devi
     cpu::random_permutation(out.data<int32_t>(), n, seed, stream);
   }
   return out;
+}
+
+Tensor permutation_workspace(int64_t n, Device device) {
+  check_index_range(n);
+  if (!device.is_cuda()) return {};
+  const auto bytes = static_cast<int64_t>(cuda::permutation_workspace_bytes(n));
+  return Tensor({std::max<int64_t>(1, (bytes + 3) / 4)}, DType::kInt32, device);
+}
+
+void random_permutation_into(Tensor& out, Tensor& workspace, uint64_t seed, uint64_t stream) {
+  const int64_t n = out.numel();
+  MLPX_CHECK(out.dtype() == DType::kInt32 && out.dim() == 1, ShapeError,
+             "random_permutation: expected int32 [n] out, found ", out.describe());
+  check_index_range(n);
+  if (!out.device().is_cuda()) {
+    cpu::random_permutation(out.data<int32_t>(), n, seed, stream);
+    return;
+  }
+  const size_t needed = cuda::permutation_workspace_bytes(n);
+  MLPX_CHECK(workspace.defined() && workspace.device() == out.device() &&
+                 static_cast<size_t>(workspace.numel()) * 4 >= needed,
+             ShapeError, "random_permutation: expected a workspace of ", needed, " bytes on ",
+             out.device().str(), ", found ",
+             workspace.defined() ? workspace.describe() : std::string("none"));
+  cuda::random_permutation(out.data<int32_t>(), n, seed, stream, workspace.data<int32_t>(),
+                           static_cast<size_t>(workspace.numel()) * 4, out.device());
 }
 
 Tensor identity_indices(int64_t n, Device device) {

@@ -14,6 +14,12 @@ namespace mlpx {
 // math::kStreamShuffle + e.
 Tensor random_permutation(int64_t n, uint64_t seed, uint64_t stream, Device device);
 
+// The same permutation into `out` (int32 [n]), drawn with `workspace`
+// (permutation_workspace(n, out's device), kept between draws): on the GPU no allocation and
+// no host wait, so that a trainer shuffles every epoch without either.
+Tensor permutation_workspace(int64_t n, Device device);  // int32 [bytes / 4]; empty on the CPU
+void random_permutation_into(Tensor& out, Tensor& workspace, uint64_t seed, uint64_t stream);
+
 // int32 [n] on `device`: 0, 1, ..., n-1.
 Tensor identity_indices(int64_t n, Device device);
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/log.h"
+#include "core/readback.h"
 #include "dist/gradient_sync.h"
 #include "kernels/graph.h"
 #include "math/streams.h"
@@ -171,8 +172,9 @@ struct Trainer::Impl {
   EpochMetrics run_epoch(double lr, const ProgressCallback& on_progress);
   void run_step(int64_t rows, double lr, bool may_replay);
   void enqueue_step(int64_t rows, double lr);
-  EpochMetrics finish_epoch(double lr, int64_t first_step, int64_t batches_run, double seconds,
-                            const TrainingProgress& resumed);
+  // Reads the epoch's figures back (its one wait for the device), then times it from `start`.
+  EpochMetrics finish_epoch(double lr, int64_t first_step, int64_t batches_run,
+                            Clock::time_point start, const TrainingProgress& resumed);
 
   TrainerOptions options_;
   Sequential& model_;
@@ -188,9 +190,13 @@ struct Trainer::Impl {
   // epoch), loss_scratch_ [1] (the batch loss before it moves to its slot in batch_losses_
   // [batches]), correct_ int32 [1], nonfinite_flag_ int32 [4] (train.on_nonfinite "skip").
   Tensor order_, position_, loss_scratch_, batch_losses_, correct_, nonfinite_flag_;
+  // The whole set's order (drawn in place each epoch) and the shuffle's device workspace, kept
+  // for the run: an epoch's shuffle allocates nothing and waits for nothing.
+  Tensor full_order_, shuffle_workspace_;
   std::unique_ptr<cuda::StepGraph> graph_;  // this epoch's captured step, once captured
   bool graph_enabled_ = false;
   int64_t graph_replays_ = 0;
+  int64_t step_kernel_nodes_ = 0;  // of the last captured step
   // A restored mid-epoch position, taken by the next run_epoch; and where the last run_epoch
   // stopped part-way (epoch_batch 0 when it completed).
   TrainingProgress resume_at_, stopped_at_;
@@ -231,6 +237,15 @@ Trainer::Impl::Impl(TrainerOptions options, Sequential& model, Dataset train,
     if (train_.labels.defined()) batch_labels_ = Tensor({capacity}, DType::kInt32, device);
     if (!loss_uses_class_labels(options_.loss)) {
       batch_targets_ = Tensor({capacity, model.outputs()}, model.dtype(), device);
+    }
+  }
+  if (!reads_whole_set_in_place()) {
+    const int64_t n = train_.size();
+    if (options_.train.shuffle) {
+      full_order_ = Tensor({n}, DType::kInt32, device);
+      shuffle_workspace_ = permutation_workspace(n, device);
+    } else {
+      full_order_ = identity_indices(n, device);
     }
   }
   if (train_.regression) {
@@ -277,6 +292,7 @@ EpochMetrics Trainer::run_epoch(double lr, const ProgressCallback& on_progress) 
   return impl_->run_epoch(lr, on_progress);
 }
 int64_t Trainer::graph_replays() const { return impl_->graph_replays_; }
+int64_t Trainer::step_kernel_nodes() const { return impl_->step_kernel_nodes_; }
 bool Trainer::reduces_on_device() const { return impl_->sync_->on_device(); }
 int64_t Trainer::epoch() const { return impl_->epoch_; }
 int64_t Trainer::batch_size() const { return impl_->batch_size_; }
@@ -356,28 +372,31 @@ EpochMetrics Trainer::Impl::run_epoch(double lr, const ProgressCallback& on_prog
     };
     if (!on_progress(p)) break;
   }
-  graph_.reset();  // waits for the last replay
-  // The epoch's time covers its device work: without a graph nothing above waited for it.
-  synchronize(model_.device());
-  return finish_epoch(lr, first_step, done, seconds_since(start), resumed);
+  graph_.reset();  // a replay still queued keeps what it needs (kernels/graph.h)
+  // The epoch's time covers its device work: finish_epoch reads the figures back (the epoch's
+  // one wait for the device) before it takes the time.
+  return finish_epoch(lr, first_step, done, start, resumed);
 }
 
 void Trainer::Impl::begin_epoch(int64_t batches) {
   const Device device = model_.device();
-  const int64_t n = train_.size();
   if (reads_whole_set_in_place()) {
     order_ = Tensor();  // the batch is train_ itself, in stored order
   } else {
-    order_ = options_.train.shuffle
-                 ? random_permutation(n, options_.seed,
-                                      math::kStreamShuffle + static_cast<uint64_t>(epoch_), device)
-                 : identity_indices(n, device);
+    if (options_.train.shuffle) {
+      random_permutation_into(full_order_, shuffle_workspace_, options_.seed,
+                              math::kStreamShuffle + static_cast<uint64_t>(epoch_));
+    }
     // Data parallel: this rank's rows of every batch, back to back.
-    order_ = sync_->local_order(order_);
+    order_ = sync_->local_order(full_order_);
   }
   // Each batch's mean loss lands in its own slot: read once at the end, it gives the epoch's
   // mean and names the first step whose loss was not finite.
-  batch_losses_ = Tensor::zeros({batches}, model_.dtype(), device);
+  if (batch_losses_.defined() && batch_losses_.numel() == batches) {
+    batch_losses_.fill_zero();  // the same slots again: no allocation
+  } else {
+    batch_losses_ = Tensor::zeros({batches}, model_.dtype(), device);
+  }
   position_.fill_zero();
   loss_scratch_.fill_zero();
   correct_.fill_zero();
@@ -393,6 +412,7 @@ void Trainer::Impl::run_step(int64_t rows, double lr, bool may_replay) {
       auto graph = std::make_unique<cuda::StepGraph>(model_.device());
       std::string why;
       if (graph->capture([&] { enqueue_step(rows, lr); }, why)) {
+        step_kernel_nodes_ = graph->kernel_nodes();
         graph_ = std::move(graph);
       } else {
         detail::log(LogLevel::kWarning,
@@ -466,25 +486,33 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
 
 // The epoch's one read-back: the batch losses, the correct count and the skip count.
 EpochMetrics Trainer::Impl::finish_epoch(double lr, int64_t first_step, int64_t batches_run,
-                                         double seconds, const TrainingProgress& resumed) {
+                                         Clock::time_point start, const TrainingProgress& resumed) {
   const int64_t n = train_.size();
   const int64_t batches = batch_losses_.numel();
   const int64_t samples = std::min(n, batches_run * batch_size_);
-  std::vector<double> losses =
-      batch_losses_.dtype() == DType::kFloat64 ? batch_losses_.to_vector<double>() : [&] {
-        const auto f = batch_losses_.to_vector<float>();
-        return std::vector<double>(f.begin(), f.end());
-      }();
-  double correct = batch_labels_.defined() || train_.per_output ? correct_.item<double>() : 0.0;
-  sync_->sum_epoch(losses, correct);
+  // One read-back for all of the epoch's figures: the batch losses, the correct count, the
+  // skipped steps and the optimizer's step counter (on a GPU, one wait for the device).
+  const bool counts_correct = batch_labels_.defined() || train_.per_output;
   const bool skip_nonfinite = nonfinite_flag_.defined();
-  const int64_t skipped =
-      resumed.skipped + (skip_nonfinite ? nonfinite_flag_.rows(2, 3).item<int64_t>() : 0);
+  std::vector<float> losses_f32(batch_losses_.dtype() == DType::kFloat32 ? batches : 0);
+  std::vector<double> losses(static_cast<size_t>(batches));
+  int32_t correct_read = 0, skipped_read = 0, steps_read = 0;
+  std::vector<HostRead> reads = {
+      {batch_losses_, losses_f32.empty() ? static_cast<void*>(losses.data())
+                                         : static_cast<void*>(losses_f32.data())},
+      {optimizer_.step_counter().rows(0, 1), &steps_read}};
+  if (counts_correct) reads.push_back({correct_, &correct_read});
+  if (skip_nonfinite) reads.push_back({nonfinite_flag_.rows(2, 3), &skipped_read});
+  read_to_host(reads);
+  const double seconds = seconds_since(start);
+  if (!losses_f32.empty()) losses.assign(losses_f32.begin(), losses_f32.end());
+  optimizer_.set_steps(steps_read);
+  double correct = counts_correct ? static_cast<double>(correct_read) : 0.0;
+  sync_->sum_epoch(losses, correct);
+  const int64_t skipped = resumed.skipped + (skip_nonfinite ? skipped_read : 0);
   // The batches run before the stop count as the uninterrupted epoch counted them.
   std::copy(resumed.batch_losses.begin(), resumed.batch_losses.end(), losses.begin());
   correct += resumed.correct;
-  // On the GPU, skipped and replayed steps are known to the device only.
-  optimizer_.sync_steps();
   double weighted = 0.0;
   int64_t counted = 0;
   for (int64_t b = 0; b < batches_run; ++b) {

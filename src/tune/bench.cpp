@@ -12,6 +12,8 @@
 #include "mlpx/model.h"
 #include "mlpx/schedule.h"
 #include "mlpx/training.h"
+#include "train/step_counters.h"
+#include "tune/h200_model.h"
 
 namespace mlpx {
 
@@ -188,6 +190,28 @@ std::vector<BenchRow> run_batch_sweep(const Config& config, const BenchOptions& 
     row.final_accuracy = NAN;
     row.regression = train.regression;
 
+    if (device.is_cuda() && options.count_steps > 0 &&
+        b * std::max<int64_t>(2, options.count_steps) <= n) {
+      model.params().copy_from(initial);
+      const StepCounts counts = count_training_steps(c, model, train, options.count_steps);
+      row.counted = true;
+      row.kernels_per_step = counts.kernels_per_step;
+      row.host_syncs_per_step = counts.host_waits_per_step;
+      row.host_syncs_per_epoch = counts.host_waits_per_epoch;
+      row.device_work_counted = counts.device_work_counted;
+      for (const DeviceWork& w : counts.step_work) {
+        row.device_bytes_per_step += w.bytes_read + w.bytes_written;
+        row.gemm_flops_per_step += w.flops;
+      }
+      row.projected_h200_us = projected_h200_us(counts.step_work);
+      row.step_work = counts.step_work;
+    }
+    if (options.count_only) {
+      row.samples_per_s = row.updates_per_s = row.epoch_s = NAN;
+      if (options.on_row) options.on_row(row);
+      rows.push_back(row);
+      continue;
+    }
     model.params().copy_from(initial);
     row.samples_per_s = measure_samples_per_s(c, model, train, b, options);
     row.updates_per_s = row.samples_per_s / static_cast<double>(b);
@@ -234,15 +258,29 @@ std::string bench_row_json(const BenchRow& row) {
   j["precision"] = row.precision;
   j["gemm_engine"] = row.gemm_engine;
   j["batch_size"] = row.batch_size;
-  j["samples_per_s"] = row.samples_per_s;
-  j["updates_per_s"] = row.updates_per_s;
-  j["epoch_s"] = row.epoch_s;
+  const auto number_or_null = [](double v) {
+    return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+  };
+  j["samples_per_s"] = number_or_null(row.samples_per_s);
+  j["updates_per_s"] = number_or_null(row.updates_per_s);
+  j["epoch_s"] = number_or_null(row.epoch_s);
   j["epoch_measured"] = row.epoch_measured;
   j["time_to_target_s"] = std::isfinite(row.time_to_target_s) ? nlohmann::json(row.time_to_target_s)
                                                               : nlohmann::json(nullptr);
   j["target_accuracy"] = row.target_accuracy;
   j["reached"] = row.reached;
   j["score"] = row.regression ? "r2" : "accuracy";
+  if (row.counted) {
+    j["kernels_per_step"] = row.kernels_per_step;
+    j["host_syncs_per_step"] = row.host_syncs_per_step;
+    j["host_syncs_per_epoch"] = row.host_syncs_per_epoch;
+  }
+  if (row.device_work_counted) {
+    j["device_bytes_per_step"] = row.device_bytes_per_step;
+    j["gemm_flops_per_step"] = row.gemm_flops_per_step;
+    j["projected_h200_us"] = row.projected_h200_us;
+    j["projection"] = "model";  // h200_model.h: not a measurement
+  }
   return j.dump();
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device_work.h"
 #include "mlpx/config.h"
 
 namespace mlpx {
@@ -24,6 +25,11 @@ struct BenchOptions {
   double throughput_seconds = 1.0;
   int64_t warmup_steps = 3;  // untimed steps before the throughput measurement
   int64_t min_steps = 5;     // timed steps at least, however slow a step is
+  // On a CUDA device: the steps of the counting pass (count_training_steps, at least 2; 0: no
+  // counting pass), and whether only it runs (no throughput, target or epoch timing: for the
+  // simulator, whose steps at large shapes take minutes).
+  int64_t count_steps = 3;
+  bool count_only = false;
   // Called with each row as soon as it is measured (for live output); may be empty.
   std::function<void(const struct BenchRow&)> on_row;
 };
@@ -47,6 +53,19 @@ struct BenchRow {
   double final_accuracy = 0.0;    // the last test accuracy measured (NaN: none)
   bool regression = false;        // the data are regression targets: the accuracies are R^2
   int64_t epochs = 0;             // epochs (or fractions, rounded up) the target run took
+  // The counting pass's figures (CUDA devices; docs/benchmarks.md): counted says it ran.
+  bool counted = false;
+  int64_t kernels_per_step = 0;  // kernel nodes of the captured step graph
+  int64_t host_syncs_per_step = 0;
+  int64_t host_syncs_per_epoch = 0;  // an epoch of count_steps steps, its steps included
+  // On the simulator only (device_work_counted): one step's global-memory bytes (kernels at
+  // each access, cuBLAS operands once), its GEMM FLOPs, and the H200 model's time for it
+  // (tune/h200_model.h: a model, not a measurement).
+  bool device_work_counted = false;
+  double device_bytes_per_step = 0.0;
+  double gemm_flops_per_step = 0.0;
+  double projected_h200_us = 0.0;
+  std::vector<DeviceWork> step_work;  // the counted step's pieces, in order (the simulator)
 };
 
 // Parses "1,8,32,full" (full or 0: the whole training set); ValueError on anything else.
@@ -63,7 +82,10 @@ std::vector<BenchRow> run_batch_sweep(const Config& config, const BenchOptions& 
 
 // One JSON object (no newline) with the keys device, batch_size, samples_per_s,
 // updates_per_s, epoch_s, epoch_measured, time_to_target_s (null when not reached),
-// target_accuracy, reached: what `mlpx bench --json` prints, a line per row.
+// target_accuracy, reached; with the counting pass kernels_per_step, host_syncs_per_step,
+// host_syncs_per_epoch, and on the simulator device_bytes_per_step, gemm_flops_per_step,
+// projected_h200_us (with "projection": "model"): what `mlpx bench --json` prints, a line per
+// row.
 std::string bench_row_json(const BenchRow& row);
 
 }  // namespace mlpx

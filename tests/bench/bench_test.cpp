@@ -9,7 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include "mlpx/config.h"
+#include "mlpx/dataset.h"
 #include "mlpx/error.h"
+#include "mlpx/model.h"
+#include "test_util.h"
+#include "train/step_counters.h"
+#include "tune/h200_model.h"
 
 namespace mlpx {
 namespace {
@@ -140,6 +145,89 @@ TEST(BenchRowJson, HasExactlyTheDocumentedKeys) {
   r.reached = true;
   r.time_to_target_s = 1.5;
   EXPECT_EQ(nlohmann::json::parse(bench_row_json(r))["time_to_target_s"], 1.5);
+}
+
+// The model's arithmetic: each piece takes the slower of its memory and its math, plus the
+// per-node cost, and the step adds them up.
+TEST(H200Model, EachPieceTakesItsSlowerSidePlusANodeCost) {
+  const H200Constants& c = h200_constants();
+  DeviceWork copy;
+  copy.kind = DeviceWork::Kind::kKernel;
+  copy.bytes_read = copy.bytes_written = 4.3e6;  // 8.6 MB: 2 us at 4.3 TB/s
+  DeviceWork gemm;
+  gemm.kind = DeviceWork::Kind::kGemm;
+  gemm.flops = 790e6;  // 1 us in bf16 at 790 TFLOP/s; its 1 KB are nothing
+  gemm.bytes_read = 1024;
+  gemm.precision = "bf16";
+  EXPECT_NEAR(projected_h200_us({copy}), 2.0 + c.graph_node_s * 1e6, 1e-9);
+  EXPECT_NEAR(projected_h200_us({gemm}), 1.0 + c.graph_node_s * 1e6, 1e-9);
+  EXPECT_NEAR(projected_h200_us({copy, gemm}), 3.0 + 2 * c.graph_node_s * 1e6, 1e-9);
+  gemm.precision = "fp32";  // the same FLOPs at the fp32 peak
+  EXPECT_NEAR(projected_h200_us({gemm}), 790e6 / c.fp32_flops_per_s * 1e6 + c.graph_node_s * 1e6,
+              1e-9);
+  EXPECT_EQ(projected_h200_us({}), 0.0);
+  EXPECT_FALSE(c.sources.empty());
+}
+
+// A GPU step: the captured graph's kernel nodes, no host wait between steps; on the simulator
+// the counted work of the step has one record per kernel node and the GEMMs' FLOPs of the
+// model: forward 2 B (8 16 + 16 3), the weight gradients as much, and the hidden layer's input
+// gradient 2 B 16 3 (the first layer's input needs none).
+TEST(StepCounters, GpuStepWaitsForNothingAndItsGraphMatchesTheCountedWork) {
+  MLPX_REQUIRE_CUDA();
+  Config config = tiny_config();
+  config.device = "cuda";
+  config.train.batch_size = 16;
+  const DataSplits data = load_data(config, 3);
+  const Dataset train = data.train.to(Device::parse("cuda"));
+  Sequential model(train.features(), config.model.resolved_layers(), DType::kFloat32,
+                   train.x.device());
+  model.init(config.model.init, config.model.init_std, config.seed);
+  const StepCounts counts = count_training_steps(config, model, train, 3);
+  EXPECT_EQ(counts.steps, 3);
+  EXPECT_EQ(counts.host_waits_per_step, 0);
+  EXPECT_EQ(counts.host_waits_per_epoch, 1);  // the epoch's one read-back of its figures
+  EXPECT_GT(counts.kernels_per_step, 0);
+  if (!counts.device_work_counted) return;  // a GPU: the simulator's figures are not there
+  int64_t kernels = 0;
+  double flops = 0.0, bytes = 0.0;
+  for (const DeviceWork& w : counts.step_work) {
+    if (w.kind == DeviceWork::Kind::kKernel || w.kind == DeviceWork::Kind::kGemm) ++kernels;
+    flops += w.flops;
+    bytes += w.bytes_read + w.bytes_written;
+  }
+  EXPECT_EQ(kernels, counts.kernels_per_step);
+  const double b = 16;
+  EXPECT_EQ(flops, 2 * b * (8 * 16 + 16 * 3) * 2 + 2 * b * 16 * 3);
+  // At least the optimizer's pass: Adam reads parameter, gradient, m and v and writes three.
+  EXPECT_GT(bytes, 7.0 * 4 * static_cast<double>(model.num_params()));
+}
+
+// `mlpx bench --count-only --json` on a GPU: the counting pass's keys, no timing figures.
+TEST(BatchSweep, CountOnlyRowsOnAGpuCarryTheCountersAndNoTimes) {
+  MLPX_REQUIRE_CUDA();
+  Config config = tiny_config();
+  config.device = "cuda";
+  BenchOptions options = quick_options();
+  options.batch_sizes = {16};
+  options.target_accuracy = 0.0;
+  options.count_only = true;
+  options.count_steps = 2;
+  const std::vector<BenchRow> rows = run_batch_sweep(config, options);
+  ASSERT_EQ(rows.size(), 1u);
+  ASSERT_TRUE(rows[0].counted);
+  const auto j = nlohmann::json::parse(bench_row_json(rows[0]));
+  EXPECT_TRUE(j["samples_per_s"].is_null());
+  EXPECT_TRUE(j["epoch_s"].is_null());
+  EXPECT_GT(j["kernels_per_step"].get<int64_t>(), 0);
+  EXPECT_EQ(j["host_syncs_per_step"].get<int64_t>(), 0);
+  EXPECT_EQ(j["host_syncs_per_epoch"].get<int64_t>(), 1);
+  if (!rows[0].device_work_counted) return;  // a GPU: no simulator figures
+  EXPECT_EQ(j["projection"], "model");
+  EXPECT_GT(j["device_bytes_per_step"].get<double>(), 0.0);
+  EXPECT_GT(j["gemm_flops_per_step"].get<double>(), 0.0);
+  EXPECT_GT(j["projected_h200_us"].get<double>(), 0.0);
+  EXPECT_EQ(rows[0].step_work.size(), static_cast<size_t>(rows[0].kernels_per_step));
 }
 
 }  // namespace

@@ -1,0 +1,311 @@
+// The cuBLASLt stand-in (cublasLt.h, sim/README.md "cuBLASLt"): descriptors, layouts and
+// cublasLtMatmul with its epilogues, as stream work.
+#include "cublasLt.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "mlpx_sim/counters.h"
+#include "mlpx_sim/runtime.h"
+
+struct cublasLtContext {
+  int unused = 0;
+};
+
+struct cublasLtMatmulDescOpaque_st {
+  cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+  cublasOperation_t trans_a = CUBLAS_OP_N, trans_b = CUBLAS_OP_N;
+  uint32_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  const void* bias = nullptr;  // the bias, or where a bias gradient goes
+  void* aux = nullptr;
+  int64_t aux_ld = 0;
+};
+
+struct cublasLtMatrixLayoutOpaque_st {
+  cudaDataType type = CUDA_R_32F;
+  uint64_t rows = 0, cols = 0;
+  int64_t ld = 0;
+};
+
+namespace mlpx_sim {
+namespace {
+
+bool tf32_off_by_environment() {
+  static const bool off = [] {
+    const char* v = std::getenv("NVIDIA_TF32_OVERRIDE");
+    return v != nullptr && std::strcmp(v, "0") == 0;
+  }();
+  return off;
+}
+
+float element(const void* base, size_t i, cudaDataType type) {
+  if (type == CUDA_R_32F) return static_cast<const float*>(base)[i];
+  const uint32_t bits = static_cast<uint32_t>(static_cast<const uint16_t*>(base)[i]) << 16;
+  float x;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+size_t type_bytes(cudaDataType type) { return type == CUDA_R_32F ? 4 : 2; }
+
+size_t span(const cublasLtMatrixLayoutOpaque_st& l) {
+  return l.rows == 0 || l.cols == 0 ? 0 : static_cast<size_t>(l.ld) * (l.cols - 1) + l.rows;
+}
+
+bool has(uint32_t epilogue, uint32_t bits) { return (epilogue & bits) == bits; }
+
+struct Matmul {
+  cublasLtMatmulDescOpaque_st desc;
+  cublasLtMatrixLayoutOpaque_st a, b, c, d;
+  float alpha, beta;
+  const void* A;
+  const void* B;
+  const float* C;
+  float* D;
+  size_t m, n, k;
+  bool tf32;
+};
+
+bool in_device(const void* p, size_t bytes, const char* what, const std::string& label) {
+  std::string why;
+  if (bytes == 0 || check_device_range(p, bytes, why)) return true;
+  raise_fault(cudaErrorIllegalAddress, label + ": " + what + ": " + why);
+  return false;
+}
+
+void run(const Matmul& g, const std::string& label) {
+  const uint32_t e = g.desc.epilogue;
+  const bool bias_in = has(e, CUBLASLT_EPILOGUE_BIAS) && !has(e, CUBLASLT_EPILOGUE_DRELU);
+  const bool bgrad = has(e, CUBLASLT_EPILOGUE_DRELU_BGRAD) || e == CUBLASLT_EPILOGUE_BGRADA ||
+                     e == CUBLASLT_EPILOGUE_BGRADB;
+  const bool relu = has(e, CUBLASLT_EPILOGUE_RELU) && !has(e, CUBLASLT_EPILOGUE_DRELU);
+  const bool aux_out = has(e, CUBLASLT_EPILOGUE_RELU_AUX) && relu;
+  const bool drelu = has(e, CUBLASLT_EPILOGUE_DRELU);
+  const size_t bias_len = e == CUBLASLT_EPILOGUE_BGRADB ? g.n : g.m;
+  const size_t aux_bytes = (static_cast<size_t>(g.desc.aux_ld) * g.n + 7) / 8;
+  if (!in_device(g.A, span(g.a) * type_bytes(g.a.type), "A", label) ||
+      !in_device(g.B, span(g.b) * type_bytes(g.b.type), "B", label) ||
+      !in_device(g.D, span(g.d) * 4, "D", label) ||
+      (g.beta != 0.0f && !in_device(g.C, span(g.c) * 4, "C", label)) ||
+      ((bias_in || bgrad) && !in_device(g.desc.bias, bias_len * 4, "bias", label)) ||
+      ((aux_out || drelu) && !in_device(g.desc.aux, aux_bytes, "aux", label)))
+    return;
+  const auto in = [&](const void* base, cudaDataType type, size_t i) {
+    const float v = element(base, i, type);
+    return g.tf32 ? round_to_tf32(v) : v;
+  };
+  const auto at_a = [&](size_t i, size_t p) {  // op(A)(i, p)
+    const size_t lda = static_cast<size_t>(g.a.ld);
+    return in(g.A, g.a.type, g.desc.trans_a != CUBLAS_OP_N ? p + i * lda : i + p * lda);
+  };
+  const auto at_b = [&](size_t p, size_t j) {  // op(B)(p, j)
+    const size_t ldb = static_cast<size_t>(g.b.ld);
+    return in(g.B, g.b.type, g.desc.trans_b != CUBLAS_OP_N ? j + p * ldb : p + j * ldb);
+  };
+  auto* aux = static_cast<unsigned char*>(g.desc.aux);
+  auto* bias_out = static_cast<float*>(const_cast<void*>(g.desc.bias));
+  const auto* bias = static_cast<const float*>(g.desc.bias);
+  std::vector<float> row_sums(g.m, 0.0f);
+  for (size_t j = 0; j < g.n; ++j) {
+    for (size_t i = 0; i < g.m; ++i) {
+      float acc = 0.0f;
+      for (size_t p = 0; p < g.k; ++p) acc = std::fma(at_a(i, p), at_b(p, j), acc);
+      const size_t ci = i + j * static_cast<size_t>(g.c.ld);
+      float x = g.beta == 0.0f ? g.alpha * acc : std::fma(g.beta, g.C[ci], g.alpha * acc);
+      if (bias_in) x += bias[i];
+      const size_t bit = i + j * static_cast<size_t>(g.desc.aux_ld);
+      if (aux_out) {
+        const auto mask = static_cast<unsigned char>(1u << (bit % 8));
+        aux[bit / 8] =
+            static_cast<unsigned char>(x > 0.0f ? aux[bit / 8] | mask : aux[bit / 8] & ~mask);
+      }
+      if (relu) x = x > 0.0f ? x : 0.0f;
+      if (drelu && ((aux[bit / 8] >> (bit % 8)) & 1u) == 0) x = 0.0f;
+      row_sums[i] += x;
+      g.D[i + j * static_cast<size_t>(g.d.ld)] = x;
+    }
+  }
+  if (has(e, CUBLASLT_EPILOGUE_DRELU_BGRAD)) {
+    for (size_t i = 0; i < g.m; ++i) bias_out[i] = row_sums[i];
+  } else if (e == CUBLASLT_EPILOGUE_BGRADA) {  // per row of D: op(A)'s row summed over k
+    for (size_t i = 0; i < g.m; ++i) {
+      float s = 0.0f;
+      for (size_t p = 0; p < g.k; ++p) s += at_a(i, p);
+      bias_out[i] = s;
+    }
+  } else if (e == CUBLASLT_EPILOGUE_BGRADB) {  // per column of D: op(B)'s column over k
+    for (size_t j = 0; j < g.n; ++j) {
+      float s = 0.0f;
+      for (size_t p = 0; p < g.k; ++p) s += at_b(p, j);
+      bias_out[j] = s;
+    }
+  }
+  count_device_bytes(
+      span(g.a) * type_bytes(g.a.type) + span(g.b) * type_bytes(g.b.type) +
+          (g.beta != 0.0f ? g.m * g.n * 4 : 0) + (bias_in ? g.m * 4 : 0) +
+          (drelu ? (g.m * g.n + 7) / 8 : 0),
+      g.m * g.n * 4 + (aux_out ? (g.m * g.n + 7) / 8 : 0) + (bgrad ? bias_len * 4 : 0));
+  count_gemm(2 * g.m * g.n * g.k, g.a.type == CUDA_R_16BF ? "bf16" : g.tf32 ? "tf32" : "fp32");
+}
+
+}  // namespace
+}  // namespace mlpx_sim
+
+extern "C" {
+
+cublasStatus_t cublasLtCreate(cublasLtHandle_t* lightHandle) {
+  if (lightHandle == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  *lightHandle = new cublasLtContext;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtDestroy(cublasLtHandle_t lightHandle) {
+  if (lightHandle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  delete lightHandle;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t* matmulDesc,
+                                        cublasComputeType_t computeType, cudaDataType_t scaleType) {
+  if (matmulDesc == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  if ((computeType != CUBLAS_COMPUTE_32F && computeType != CUBLAS_COMPUTE_32F_FAST_TF32 &&
+       computeType != CUBLAS_COMPUTE_32F_PEDANTIC) ||
+      scaleType != CUDA_R_32F)
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  *matmulDesc = new cublasLtMatmulDescOpaque_st;
+  (*matmulDesc)->compute = computeType;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t matmulDesc) {
+  delete matmulDesc;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t matmulDesc,
+                                              cublasLtMatmulDescAttributes_t attr, const void* buf,
+                                              size_t sizeInBytes) {
+  if (matmulDesc == nullptr || buf == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  const auto read = [&](auto& out) {
+    if (sizeInBytes != sizeof out) return false;
+    std::memcpy(&out, buf, sizeof out);
+    return true;
+  };
+  int32_t i32 = 0;
+  switch (attr) {
+    case CUBLASLT_MATMUL_DESC_TRANSA:
+    case CUBLASLT_MATMUL_DESC_TRANSB:
+      if (!read(i32) || i32 < 0 || i32 > 2) return CUBLAS_STATUS_INVALID_VALUE;
+      (attr == CUBLASLT_MATMUL_DESC_TRANSA ? matmulDesc->trans_a : matmulDesc->trans_b) =
+          static_cast<cublasOperation_t>(i32);
+      return CUBLAS_STATUS_SUCCESS;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE:
+      return read(matmulDesc->epilogue) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+    case CUBLASLT_MATMUL_DESC_BIAS_POINTER:
+      return read(matmulDesc->bias) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER:
+      return read(matmulDesc->aux) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD:
+      return read(matmulDesc->aux_ld) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+    case CUBLASLT_MATMUL_DESC_COMPUTE_TYPE:
+      if (!read(i32)) return CUBLAS_STATUS_INVALID_VALUE;
+      matmulDesc->compute = static_cast<cublasComputeType_t>(i32);
+      return CUBLAS_STATUS_SUCCESS;
+    case CUBLASLT_MATMUL_DESC_SCALE_TYPE:
+    case CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE:
+      if (!read(i32)) return CUBLAS_STATUS_INVALID_VALUE;
+      return i32 == CUDA_R_32F ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_SUPPORTED;
+    case CUBLASLT_MATMUL_DESC_POINTER_MODE:
+      if (!read(i32)) return CUBLAS_STATUS_INVALID_VALUE;
+      return i32 == 0 ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+  return CUBLAS_STATUS_INVALID_VALUE;
+}
+
+cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t* matLayout, cudaDataType type,
+                                          uint64_t rows, uint64_t cols, int64_t ld) {
+  if (matLayout == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  if (type != CUDA_R_32F && type != CUDA_R_16BF) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (ld < static_cast<int64_t>(rows < 1 ? 1 : rows)) return CUBLAS_STATUS_INVALID_VALUE;
+  *matLayout = new cublasLtMatrixLayoutOpaque_st{type, rows, cols, ld};
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t matLayout) {
+  delete matLayout;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t computeDesc,
+                              const void* alpha, const void* A, cublasLtMatrixLayout_t Adesc,
+                              const void* B, cublasLtMatrixLayout_t Bdesc, const void* beta,
+                              const void* C, cublasLtMatrixLayout_t Cdesc, void* D,
+                              cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t* /*algo*/,
+                              void* /*workspace*/, size_t /*workspaceSizeInBytes*/,
+                              cudaStream_t stream) {
+  using namespace mlpx_sim;  // NOLINT
+  if (lightHandle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (computeDesc == nullptr || Adesc == nullptr || Bdesc == nullptr || Cdesc == nullptr ||
+      Ddesc == nullptr || alpha == nullptr || beta == nullptr)
+    return CUBLAS_STATUS_INVALID_VALUE;
+  const cublasLtMatmulDescOpaque_st& desc = *computeDesc;
+  const bool ta = desc.trans_a != CUBLAS_OP_N, tb = desc.trans_b != CUBLAS_OP_N;
+  const uint64_t m = ta ? Adesc->cols : Adesc->rows, k = ta ? Adesc->rows : Adesc->cols;
+  const uint64_t kb = tb ? Bdesc->cols : Bdesc->rows, n = tb ? Bdesc->rows : Bdesc->cols;
+  // Shapes: op(A) m x k, op(B) k x n, C and D m x n; A and B of one type, C and D fp32.
+  if (kb != k || Ddesc->rows != m || Ddesc->cols != n || Cdesc->rows != m || Cdesc->cols != n ||
+      Adesc->type != Bdesc->type || Cdesc->type != CUDA_R_32F || Ddesc->type != CUDA_R_32F)
+    return CUBLAS_STATUS_INVALID_VALUE;
+  const uint32_t e = desc.epilogue;
+  switch (e) {
+    case CUBLASLT_EPILOGUE_DEFAULT:
+    case CUBLASLT_EPILOGUE_RELU:
+    case CUBLASLT_EPILOGUE_BIAS:
+    case CUBLASLT_EPILOGUE_RELU_BIAS:
+    case CUBLASLT_EPILOGUE_RELU_AUX:
+    case CUBLASLT_EPILOGUE_RELU_AUX_BIAS:
+    case CUBLASLT_EPILOGUE_DRELU:
+    case CUBLASLT_EPILOGUE_DRELU_BGRAD:
+    case CUBLASLT_EPILOGUE_BGRADA:
+    case CUBLASLT_EPILOGUE_BGRADB:
+      break;
+    default:
+      return CUBLAS_STATUS_NOT_SUPPORTED;  // GELU's: not modelled
+  }
+  const bool needs_bias = (e & CUBLASLT_EPILOGUE_BIAS) != 0 || e == CUBLASLT_EPILOGUE_DRELU_BGRAD ||
+                          e == CUBLASLT_EPILOGUE_BGRADA || e == CUBLASLT_EPILOGUE_BGRADB;
+  const bool needs_aux = (e & 128) != 0;
+  if (needs_bias && desc.bias == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  // The ReLU bit mask's leading dimension is in bits: a multiple of 128, at least D's rows.
+  if (needs_aux &&
+      (desc.aux == nullptr || desc.aux_ld % 128 != 0 || desc.aux_ld < static_cast<int64_t>(m)))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+  Matmul g{desc,
+           *Adesc,
+           *Bdesc,
+           *Cdesc,
+           *Ddesc,
+           *static_cast<const float*>(alpha),
+           *static_cast<const float*>(beta),
+           A,
+           B,
+           static_cast<const float*>(C),
+           static_cast<float*>(D),
+           m,
+           n,
+           k,
+           desc.compute == CUBLAS_COMPUTE_32F_FAST_TF32 && Adesc->type == CUDA_R_32F &&
+               !tf32_off_by_environment()};
+  const std::string label = "cublasLtMatmul (" + std::string(ta ? "T" : "N") + (tb ? "T" : "N") +
+                            ", m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                            " k=" + std::to_string(k) + ", epilogue " + std::to_string(e) + ")";
+  const cudaError_t queued = enqueue_work(stream, label, [g, label] { run(g, label); });
+  return queued == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
+}
+
+}  // extern "C"

@@ -1,0 +1,186 @@
+// The cuBLASLt stand-in (cublasLt.h): each epilogue against the formula computed here, on the
+// CPU, in the stand-in's documented order (fp32 fma over k ascending), and the documented
+// argument rules (the ReLU bit mask's leading dimension, required pointers).
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "mlpx_sim/runtime.h"
+
+namespace {
+
+constexpr int kM = 5, kN = 3, kK = 4;  // D is kM x kN; A kM x kK, B kK x kN (column-major)
+
+template <typename T>
+T* to_device(const std::vector<T>& host) {
+  void* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, host.size() * sizeof(T)), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice),
+            cudaSuccess);
+  return static_cast<T*>(p);
+}
+
+template <typename T>
+std::vector<T> to_host(const T* device, size_t n) {
+  std::vector<T> host(n);
+  EXPECT_EQ(cudaMemcpy(host.data(), device, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+  return host;
+}
+
+class CublasLt : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mlpx_sim::reset_fault();
+    ASSERT_EQ(cublasLtCreate(&handle_), CUBLAS_STATUS_SUCCESS);
+    ASSERT_EQ(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F_PEDANTIC, CUDA_R_32F),
+              CUBLAS_STATUS_SUCCESS);
+    ASSERT_EQ(cublasLtMatrixLayoutCreate(&a_layout_, CUDA_R_32F, kM, kK, kM),
+              CUBLAS_STATUS_SUCCESS);
+    ASSERT_EQ(cublasLtMatrixLayoutCreate(&b_layout_, CUDA_R_32F, kK, kN, kK),
+              CUBLAS_STATUS_SUCCESS);
+    ASSERT_EQ(cublasLtMatrixLayoutCreate(&d_layout_, CUDA_R_32F, kM, kN, kM),
+              CUBLAS_STATUS_SUCCESS);
+    for (int i = 0; i < kM * kK; ++i) a_.push_back(0.25f * static_cast<float>((i * 7) % 11) - 1.0f);
+    for (int i = 0; i < kK * kN; ++i) b_.push_back(0.5f * static_cast<float>((i * 5) % 7) - 1.5f);
+    for (int i = 0; i < kM; ++i) bias_.push_back(0.125f * static_cast<float>(i) - 0.25f);
+  }
+  void TearDown() override {
+    cublasLtMatrixLayoutDestroy(a_layout_);
+    cublasLtMatrixLayoutDestroy(b_layout_);
+    cublasLtMatrixLayoutDestroy(d_layout_);
+    cublasLtMatmulDescDestroy(desc_);
+    cublasLtDestroy(handle_);
+    mlpx_sim::reset_fault();
+  }
+  // (A B)(i, j), as the stand-in sums it.
+  float product(int i, int j) const {
+    float acc = 0.0f;
+    for (int p = 0; p < kK; ++p) acc = std::fma(a_[i + p * kM], b_[p + j * kK], acc);
+    return acc;
+  }
+  void set(cublasLtMatmulDescAttributes_t attr, const void* value, size_t size) {
+    ASSERT_EQ(cublasLtMatmulDescSetAttribute(desc_, attr, value, size), CUBLAS_STATUS_SUCCESS);
+  }
+  cublasStatus_t matmul(const float* a, const float* b, float* d) {
+    const float one = 1.0f, zero = 0.0f;
+    return cublasLtMatmul(handle_, desc_, &one, a, a_layout_, b, b_layout_, &zero, d, d_layout_, d,
+                          d_layout_, nullptr, nullptr, 0, nullptr);
+  }
+
+  cublasLtHandle_t handle_ = nullptr;
+  cublasLtMatmulDesc_t desc_ = nullptr;
+  cublasLtMatrixLayout_t a_layout_ = nullptr, b_layout_ = nullptr, d_layout_ = nullptr;
+  std::vector<float> a_, b_, bias_;
+};
+
+TEST_F(CublasLt, ReluAuxBiasThenDreluBgradFollowTheFormula) {
+  float* a = to_device(a_);
+  float* b = to_device(b_);
+  float* bias = to_device(bias_);
+  float* d = to_device(std::vector<float>(kM * kN, 0.0f));
+  const int64_t aux_ld = 128;  // bits: one 128-bit column per column of D
+  uint8_t* aux = to_device(std::vector<uint8_t>(aux_ld / 8 * kN, 0xA5));
+  uint32_t epilogue = CUBLASLT_EPILOGUE_RELU_AUX_BIAS;
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
+  set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux);
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof aux_ld);
+  ASSERT_EQ(matmul(a, b, d), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const std::vector<float> out = to_host(d, kM * kN);
+  const std::vector<uint8_t> mask = to_host(aux, aux_ld / 8 * kN);
+  int positive = 0;
+  for (int j = 0; j < kN; ++j) {
+    for (int i = 0; i < kM; ++i) {
+      const float pre = product(i, j) + bias_[i];
+      EXPECT_EQ(out[i + j * kM], pre > 0.0f ? pre : 0.0f) << i << ", " << j;
+      const int bit = i + j * static_cast<int>(aux_ld);
+      EXPECT_EQ((mask[bit / 8] >> (bit % 8)) & 1, pre > 0.0f ? 1 : 0) << i << ", " << j;
+      positive += pre > 0.0f ? 1 : 0;
+    }
+  }
+  EXPECT_GT(positive, 0);
+  EXPECT_LT(positive, kM * kN);  // both sides of the ReLU are exercised
+
+  // Backward: the incoming gradient (A B again) times the mask, and its row sums as the bias
+  // gradient.
+  epilogue = CUBLASLT_EPILOGUE_DRELU_BGRAD;
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
+  ASSERT_EQ(matmul(a, b, d), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const std::vector<float> grad = to_host(d, kM * kN);
+  const std::vector<float> bias_grad = to_host(bias, kM);
+  for (int i = 0; i < kM; ++i) {
+    float sum = 0.0f;
+    for (int j = 0; j < kN; ++j) {
+      const float pre = product(i, j) + bias_[i];
+      const float expected = pre > 0.0f ? product(i, j) : 0.0f;
+      EXPECT_EQ(grad[i + j * kM], expected) << i << ", " << j;
+      sum += expected;
+    }
+    EXPECT_EQ(bias_grad[i], sum) << i;
+  }
+  for (void* p : {static_cast<void*>(a), static_cast<void*>(b), static_cast<void*>(bias),
+                  static_cast<void*>(d), static_cast<void*>(aux)})
+    cudaFree(p);
+}
+
+TEST_F(CublasLt, BgradbSumsOpBOverK) {
+  float* a = to_device(a_);
+  float* b = to_device(b_);
+  float* grad = to_device(std::vector<float>(kN, 0.0f));
+  float* d = to_device(std::vector<float>(kM * kN, 0.0f));
+  const uint32_t epilogue = CUBLASLT_EPILOGUE_BGRADB;
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
+  set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, &grad, sizeof grad);
+  ASSERT_EQ(matmul(a, b, d), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const std::vector<float> out = to_host(d, kM * kN), sums = to_host(grad, kN);
+  for (int j = 0; j < kN; ++j) {
+    float s = 0.0f;
+    for (int p = 0; p < kK; ++p) s += b_[p + j * kK];
+    EXPECT_EQ(sums[j], s) << j;
+    for (int i = 0; i < kM; ++i) EXPECT_EQ(out[i + j * kM], product(i, j));
+  }
+  for (void* p : {static_cast<void*>(a), static_cast<void*>(b), static_cast<void*>(grad),
+                  static_cast<void*>(d)})
+    cudaFree(p);
+}
+
+TEST_F(CublasLt, TheAuxLeadingDimensionAndPointersAreChecked) {
+  float* a = to_device(a_);
+  float* b = to_device(b_);
+  float* d = to_device(std::vector<float>(kM * kN, 0.0f));
+  uint8_t* aux = to_device(std::vector<uint8_t>(256 / 8 * kN, 0));  // aux_ld 256 bits, kN columns
+  uint32_t epilogue = CUBLASLT_EPILOGUE_RELU_AUX;
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
+  EXPECT_EQ(matmul(a, b, d), CUBLAS_STATUS_INVALID_VALUE);  // no aux pointer
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux);
+  for (const int64_t bad : {int64_t{0}, int64_t{64}, int64_t{200}}) {  // not a multiple of 128
+    set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &bad, sizeof bad);
+    EXPECT_EQ(matmul(a, b, d), CUBLAS_STATUS_INVALID_VALUE) << bad;
+  }
+  const int64_t good = 256;
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &good, sizeof good);
+  EXPECT_EQ(matmul(a, b, d), CUBLAS_STATUS_SUCCESS);
+  epilogue = CUBLASLT_EPILOGUE_BIAS;  // needs the bias pointer
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
+  EXPECT_EQ(matmul(a, b, d), CUBLAS_STATUS_INVALID_VALUE);
+  epilogue = CUBLASLT_EPILOGUE_GELU;
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
+  EXPECT_EQ(matmul(a, b, d), CUBLAS_STATUS_NOT_SUPPORTED);
+  const int64_t wrong_size = 0;
+  EXPECT_EQ(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &wrong_size,
+                                           sizeof wrong_size),
+            CUBLAS_STATUS_INVALID_VALUE);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  for (void* p : {static_cast<void*>(a), static_cast<void*>(b), static_cast<void*>(d),
+                  static_cast<void*>(aux)})
+    cudaFree(p);
+}
+
+}  // namespace
