@@ -143,3 +143,6 @@ cudaError_t cudaGraphDestroy(cudaGraph_t graph);
 cudaError_t cudaGraphExecDestroy(cudaGraphExec_t graphExec);
 
 }  // extern "C"
+
+// Function and device attributes (dynamic shared memory opt-in, device limits).
+#include "mlpx_sim/device_limits.h"
