@@ -460,8 +460,10 @@ stage_train() {
 stage_speed() {
   local start=$SECONDS lim rc extra=()
   lim=$(limit "${CAP[speed]}" $((start + CAP[speed])))
+  # Unset: the default models plus the narrow ones, with fused against unfused rows (the
+  # figures docs/gpu-speed.md's "Fused MLP" asks for).
   # shellcheck disable=SC2206  # word splitting intended: extra arguments
-  extra=(${GPU_CHECK_SPEED_ARGS:-})
+  extra=(${GPU_CHECK_SPEED_ARGS---models small,narrow128,narrow256,large --fused-compare})
   # PyTorch with the machine's own libraries (not the payload's OpenBLAS and gfortran); mlpx,
   # which gpu-speed.py starts, with ours (MLPX_LD_LIBRARY_PATH).
   local ld=$RUN_LD RUN_LD=""

@@ -9,6 +9,7 @@
 
 #include "cublas_v2.h"
 #include "cuda_runtime_api.h"
+#include "mlpx_sim/launch_count.h"
 #include "mlpx_sim/runtime.h"
 
 struct cublasContext {
@@ -76,6 +77,7 @@ size_t extent(int rows, int cols, int ld) {
 }
 
 void run_gemm(const Gemm& g, const std::string& what) {
+  mlpx_sim::detail::count_gemm();
   const bool reads_ab = g.k > 0 && g.alpha != 0.0f;
   std::string why;
   // op(A) is m x k: A is m x k (N) or k x m (T); op(B) is k x n: B is k x n (N) or n x k (T).

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -12,6 +13,7 @@
 
 #include "cuda_runtime_api.h"
 #include "mlpx_sim/device.h"
+#include "mlpx_sim/launch_count.h"
 #include "mlpx_sim/shared_memory.h"
 #include "mlpx_sim/tensor_core.h"
 #include "racecheck.h"
@@ -47,6 +49,8 @@ Arena& arena() {
   }();
   return a;
 }
+
+std::atomic<uint64_t> g_kernels{0}, g_gemms{0};
 
 unsigned char* g_base = nullptr;  // the running launch's dynamic shared memory
 size_t g_bytes = 0;
@@ -97,6 +101,7 @@ namespace detail {
 unsigned char* dynamic_shared_base() { return g_base; }
 
 void dynamic_shared_launch_started(size_t bytes) {
+  ++g_kernels;  // called once per executed launch
   const Arena& a = arena();
   g_bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   g_base = a.guard - g_bytes;
@@ -108,6 +113,8 @@ void device_block_started(unsigned threads) {
   for (auto& generation : g_operands) generation.resize(threads);
 }
 
+void count_gemm() { ++g_gemms; }
+
 size_t max_dynamic_shared_bytes(const void* function) {
   std::lock_guard<std::mutex> lock(g_attribute_mutex);
   const auto found = max_dynamic_bytes().find(function);
@@ -116,6 +123,9 @@ size_t max_dynamic_shared_bytes(const void* function) {
 }
 
 }  // namespace detail
+
+uint64_t kernels_run() { return g_kernels.load(); }
+uint64_t gemms_run() { return g_gemms.load(); }
 
 void mma_m16n8k16_bf16_at(const char* file, int line, float d[4], const uint32_t a[4],
                           const uint32_t b[2], const float c[4]) {
