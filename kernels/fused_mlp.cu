@@ -10,7 +10,6 @@
 // Each output element then goes through one epilogue: forward z = acc + b, f(z) (both written to
 // global memory, f(z) to shared memory for the next layer); backward dz = f'(z) * acc.
 #include "kernels/fused_mlp.h"
-
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
 #include "math/activation.h"
@@ -200,7 +199,8 @@ __global__ void fused_forward_mma_kernel(FusedMlpPlan plan, int64_t rows) {
   for (int i = static_cast<int>(threadIdx.x); i < kMmaRows * head_padded; i += kMmaThreads) {
     const int r = i / head_padded, c = i % head_padded;
     const bool inside = first + r < rows && c < head.out;
-    tiles[0][r * stride + c] = math::bf16_bits(inside ? head.act[(first + r) * head.out + c] : 0.0f);
+    tiles[0][r * stride + c] =
+        math::bf16_bits(inside ? head.act[(first + r) * head.out + c] : 0.0f);
   }
   __syncthreads();
   for (int l = 1; l < plan.count; ++l) {
@@ -245,15 +245,14 @@ __global__ void fused_backward_mma_kernel(FusedMlpPlan plan, const float* doutpu
   for (int l = last; l >= 1; --l) {
     const FusedMlpLayer& below = plan.layers[l - 1];
     uint16_t* out_tile = tiles[(l - 1) % 2];
-    mma_layer(tiles[l % 2], stride, backward_operand(plan.layers[l]),
-              [&](int r, int n, float acc) {
-                float dz = 0.0f;
-                if (n < below.out && first + r < rows) {
-                  dz = layer_dz(below, first + r, n, acc);
-                  below.dpre[(first + r) * below.out + n] = dz;
-                }
-                out_tile[r * stride + n] = math::bf16_bits(dz);
-              });
+    mma_layer(tiles[l % 2], stride, backward_operand(plan.layers[l]), [&](int r, int n, float acc) {
+      float dz = 0.0f;
+      if (n < below.out && first + r < rows) {
+        dz = layer_dz(below, first + r, n, acc);
+        below.dpre[(first + r) * below.out + n] = dz;
+      }
+      out_tile[r * stride + n] = math::bf16_bits(dz);
+    });
     __syncthreads();
   }
 }

@@ -27,17 +27,18 @@ __host__ __device__ __forceinline__ uint32_t mma_pack(uint16_t low, uint16_t hig
 // MLPX_MMA_M16N8K16_BF16(d, a, b, c): float d[4], const uint32_t a[4], b[2], const float c[4];
 // every lane of the warp must execute it (d may be c).
 #if MLPX_SIM
-#define MLPX_MMA_M16N8K16_BF16(d, a, b, c) ::mlpx_sim::mma_m16n8k16_bf16_at(__FILE__, __LINE__, d, a, b, c)
+#define MLPX_MMA_M16N8K16_BF16(d, a, b, c) \
+  ::mlpx_sim::mma_m16n8k16_bf16_at(__FILE__, __LINE__, d, a, b, c)
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
 // bf16 mma needs sm_80; the host never launches the tensor-core kernels there
 // (fused_mlp_unfit_reason), so this only keeps the build of older targets going.
 #define MLPX_MMA_M16N8K16_BF16(d, a, b, c) __trap()
 #else
-#define MLPX_MMA_M16N8K16_BF16(d, a, b, c)                                                    \
-  asm volatile(                                                                               \
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, " \
-      "{%8, %9}, {%10, %11, %12, %13};\n"                                                     \
-      : "=f"((d)[0]), "=f"((d)[1]), "=f"((d)[2]), "=f"((d)[3])                               \
-      : "r"((a)[0]), "r"((a)[1]), "r"((a)[2]), "r"((a)[3]), "r"((b)[0]), "r"((b)[1]),         \
-        "f"((c)[0]), "f"((c)[1]), "f"((c)[2]), "f"((c)[3]))
+#define MLPX_MMA_M16N8K16_BF16(d, a, b, c)                                                         \
+  asm volatile(                                                                                    \
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "   \
+      "{%8, %9}, {%10, %11, %12, %13};\n"                                                          \
+      : "=f"((d)[0]), "=f"((d)[1]), "=f"((d)[2]), "=f"((d)[3])                                     \
+      : "r"((a)[0]), "r"((a)[1]), "r"((a)[2]), "r"((a)[3]), "r"((b)[0]), "r"((b)[1]), "f"((c)[0]), \
+        "f"((c)[1]), "f"((c)[2]), "f"((c)[3]))
 #endif

@@ -133,8 +133,7 @@ void fused_mlp_forward(std::vector<FusedLayer>& layers, Precision precision) {
   for (size_t l = 1; l < layers.size(); ++l) {
     FusedLayer& layer = layers[l];
     linear_forward(layers[l - 1].act, layer.weight, layer.bias, layer.pre, precision);
-    if (layer.act.raw_data() != layer.pre.raw_data() ||
-        layer.activation != Activation::kIdentity) {
+    if (layer.act.raw_data() != layer.pre.raw_data() || layer.activation != Activation::kIdentity) {
       activation_forward(layer.activation, layer.pre, layer.act, layer.alpha);
     }
   }
@@ -148,8 +147,8 @@ void fused_mlp_backward(std::vector<FusedLayer>& layers, const Tensor& doutput,
   if (top.device().is_cuda()) {
     MLPX_CHECK(precision != Precision::kTf32, ValueError,
                "fused_mlp_backward: expected precision fp32 or bf16, found tf32");
-    cuda::fused_mlp_backward(plan_of(layers), doutput.data<float>(), top.rows(),
-                             math_of(precision), top.device());
+    cuda::fused_mlp_backward(plan_of(layers), doutput.data<float>(), top.rows(), math_of(precision),
+                             top.device());
     return;
   }
   // The CPU twin: dz = f'(z) dy, then dy of the layer below = dz W, in the GEMM's precision.
@@ -158,8 +157,7 @@ void fused_mlp_backward(std::vector<FusedLayer>& layers, const Tensor& doutput,
     FusedLayer& layer = layers[l];
     activation_backward(layer.activation, layer.pre, layer.act, upstream, layer.dpre, layer.alpha);
     if (l == 0) break;
-    Tensor below({layer.dpre.rows(), layer.weight.cols()}, layer.dpre.dtype(),
-                 layer.dpre.device());
+    Tensor below({layer.dpre.rows(), layer.weight.cols()}, layer.dpre.dtype(), layer.dpre.device());
     gemm(layer.dpre, false, layer.weight, false, below, 1.0, 0.0, precision);
     upstream = below;
   }

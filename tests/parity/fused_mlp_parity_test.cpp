@@ -24,7 +24,8 @@ namespace {
 // 12 inputs -> 32 relu -> 24 elu -> 10 identity: the fused part is two layers of unequal widths,
 // none a multiple of 16 but one, so the tensor-core kernel's padding is exercised.
 Sequential make_model(Device device) {
-  Sequential model(12, {{32, Activation::kRelu}, {24, Activation::kElu}, {10, Activation::kIdentity}},
+  Sequential model(12,
+                   {{32, Activation::kRelu}, {24, Activation::kElu}, {10, Activation::kIdentity}},
                    DType::kFloat32, device);
   model.init(Init::kHeNormal, 0.0, 7);
   return model;
@@ -37,7 +38,8 @@ struct Pass {
 // Forward and backward of a batch of `rows` (not a multiple of any tile: a partial last tile).
 Pass run(Sequential& model, int64_t rows) {
   const Device device = model.device();
-  const Tensor x = Tensor::from_vector(test::random_values<float>(rows * 12, 3), {rows, 12}).to(device);
+  const Tensor x =
+      Tensor::from_vector(test::random_values<float>(rows * 12, 3), {rows, 12}).to(device);
   const Tensor dy =
       Tensor::from_vector(test::random_values<float>(rows * 10, 4), {rows, 10}).to(device);
   Pass pass;
@@ -85,7 +87,8 @@ TEST(FusedMlpParity, FitFollowsWidthDeviceAndPrecision) {
   EXPECT_FALSE(cpu.fused());
   MLPX_REQUIRE_CUDA();
   // The simulated device (and an H200) is compute capability 9.0: 256 units fit, 257 do not.
-  Sequential wide(8, {{256, Activation::kRelu}, {256, Activation::kTanh}, {4, Activation::kIdentity}},
+  Sequential wide(8,
+                  {{256, Activation::kRelu}, {256, Activation::kTanh}, {4, Activation::kIdentity}},
                   DType::kFloat32, Device::cuda(0));
   EXPECT_EQ(wide.fused_unfit_reason(), "");
   Sequential wider(8, {{257, Activation::kRelu}, {4, Activation::kIdentity}}, DType::kFloat32,
@@ -122,7 +125,8 @@ int64_t kernels_per_step(int64_t inputs, const std::vector<int64_t>& hidden, int
     model.set_fused(fused);
     const int64_t rows = steps * batch;
     std::vector<int32_t> labels(static_cast<size_t>(rows));
-    for (int64_t i = 0; i < rows; ++i) labels[static_cast<size_t>(i)] = static_cast<int32_t>(i % outputs);
+    for (int64_t i = 0; i < rows; ++i)
+      labels[static_cast<size_t>(i)] = static_cast<int32_t>(i % outputs);
     Dataset data;
     data.x = Tensor::from_vector(test::random_values<float>(static_cast<size_t>(rows * inputs), 5),
                                  {rows, inputs})
