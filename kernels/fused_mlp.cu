@@ -77,16 +77,26 @@ __device__ inline WeightOperand backward_operand(const FusedMlpLayer& layer) {
 
 // ---- fp32 SIMT ----------------------------------------------------------------------------
 
+// Outputs per thread of a SIMT layer: they share each activation read from shared memory.
+constexpr int kSimtColumns = 4;
+
 // out_tile[r][n] = epilogue(r, n, sum_k in_tile[r][k] B(k, n)) for the tile's rows and n < N.
+// A thread takes one row and kSimtColumns columns n, n + groups, ...: each activation it reads
+// from shared memory serves all of them (a quarter of the reads of one column per thread).
 template <typename Epilogue>
 __device__ void simt_layer(const float* in_tile, int stride, const WeightOperand& b,
                            Epilogue&& epilogue) {
-  const int outputs = kSimtRows * b.n_count;
-  for (int i = static_cast<int>(threadIdx.x); i < outputs; i += kSimtThreads) {
-    const int r = i / b.n_count, n = i % b.n_count;
-    float acc = 0.0f;
-    for (int k = 0; k < b.k_count; ++k) acc = fmaf(in_tile[r * stride + k], b.at(k, n), acc);
-    epilogue(r, n, acc);
+  const int groups = (b.n_count + kSimtColumns - 1) / kSimtColumns;
+  for (int i = static_cast<int>(threadIdx.x); i < kSimtRows * groups; i += kSimtThreads) {
+    const int r = i / groups, first = i % groups;
+    float acc[kSimtColumns] = {};
+    for (int k = 0; k < b.k_count; ++k) {
+      const float x = in_tile[r * stride + k];
+      for (int j = 0; j < kSimtColumns; ++j) acc[j] = fmaf(x, b.at(k, first + j * groups), acc[j]);
+    }
+    for (int j = 0; j < kSimtColumns; ++j) {
+      if (first + j * groups < b.n_count) epilogue(r, first + j * groups, acc[j]);
+    }
   }
 }
 
