@@ -112,6 +112,8 @@ class Sequential {
   // precision fp32, bf16 tensor cores for bf16); ValueError with fused_unfit_reason() when they
   // cannot. Off by default and after to().
   void set_fused(bool on);
+  // train.fused: kOn is set_fused(true), kAuto fuses where fused_unfit_reason() is "", kOff not.
+  void set_fused(FusedMode mode);
   bool fused() const { return fused_; }
 
   Tensor& params() { return params_; }  // flat [num_params]

@@ -98,6 +98,14 @@ void Sequential::set_fused(bool on) {
   fused_ = on;
 }
 
+void Sequential::set_fused(FusedMode mode) {
+  if (mode == FusedMode::kAuto) {
+    set_fused(fused_unfit_reason().empty());
+  } else {
+    set_fused(mode == FusedMode::kOn);
+  }
+}
+
 std::vector<FusedLayer> Sequential::fused_layers(int64_t batch) const {
   std::vector<FusedLayer> layers(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i) {

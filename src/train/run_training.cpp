@@ -261,12 +261,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
 
   Sequential model(train.features(), config.model.resolved_layers(), DType::kFloat32, device);
   model.set_precision(config.precision);
-  // train.fused: auto takes the fused kernels where they fit; on fails with the reason.
-  if (config.train.fused == FusedMode::kOn) {
-    model.set_fused(true);
-  } else if (config.train.fused == FusedMode::kAuto) {
-    model.set_fused(model.fused_unfit_reason().empty());
-  }
+  model.set_fused(config.train.fused);  // auto: where the kernels fit; on: or the reason
   MLPX_CHECK(options.resume.empty() || options.init_weights.empty(), ValueError,
              "expected either a checkpoint to resume or initial weights, found both (",
              options.resume, ", ", options.init_weights, ")");
