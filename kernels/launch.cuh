@@ -25,6 +25,16 @@
   kernel<<<grid, block, shared_bytes, stream>>>
 #endif
 
+// A kernel's dynamic shared memory (the launch's shared_bytes), as `type name[]`: CUDA's
+// `extern __shared__`, which the simulator cannot spell (its __shared__ is `static`), so it
+// names the same memory through a call (sim/include/mlpx_sim/shared_memory.h). Under nvcc every
+// such declaration of one name in a file is one symbol: a name has one type per file.
+#if MLPX_SIM
+#define MLPX_DYNAMIC_SHARED(type, name) type* const name = ::mlpx_sim::dynamic_shared_memory<type>()
+#else
+#define MLPX_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
+#endif
+
 namespace mlpx::cuda {
 
 inline constexpr int kBlockThreads = 256;

@@ -11,6 +11,7 @@
 #include "kernels/bf16.h"
 #include "kernels/device_counters.h"
 #include "kernels/dropout.h"
+#include "kernels/fused_mlp.h"
 #include "kernels/gemm.h"
 #include "kernels/graph.h"
 #include "kernels/init.h"
@@ -115,6 +116,16 @@ void flag_nonfinite(const float*, const float*, int64_t, int32_t*, Device) {
   unavailable("flag_nonfinite");
 }
 void round_to_bf16(const float*, float*, int64_t, Device) { unavailable("round_to_bf16"); }
+
+// kernels/fused_mlp.h
+int fused_mlp_device_shared_limit(Device) { unavailable("fused_mlp"); }
+int fused_mlp_device_major(Device) { unavailable("fused_mlp"); }
+void fused_mlp_forward(const FusedMlpPlan&, int64_t, FusedMath, Device) {
+  unavailable("fused_mlp_forward");
+}
+void fused_mlp_backward(const FusedMlpPlan&, const float*, int64_t, FusedMath, Device) {
+  unavailable("fused_mlp_backward");
+}
 void round_to_bf16_bits(const float*, uint16_t*, int64_t, Device) {
   unavailable("round_to_bf16_bits");
 }

@@ -480,6 +480,16 @@ for r in sweep:
       f"{r['epoch_s']:.2f} | {ttt} |")
 w("")
 
+# Sections kept from the page as it is, by title: figures this script does not make (the fused
+# MLP's kernel counts come from the simulator: tests/parity/fused_mlp_parity_test.cpp).
+if os.path.exists(env["OUT"]):
+    page = open(env["OUT"]).read()
+    for title in ("## Fused MLP: kernels per step",):
+        begin = page.find("\n" + title)
+        if begin >= 0:
+            end = page.find("\n## ", begin + 1)
+            w(page[begin + 1:end if end >= 0 else len(page)].rstrip() + "\n")
+
 w("""## How to reproduce
 
 ```sh

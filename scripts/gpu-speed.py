@@ -28,8 +28,15 @@ H200 model's projected microseconds per step for the same model and precision as
 counted it (bench/counters/after.jsonl, --projections): a model, printed apart from the
 measurement so that docs/gpu-speed.md can say how far it was off.
 
+With --fused-compare, each model in fp32 and bf16 also gets mlpx rows with train.fused "on"
+and "off" (a model the fused kernels do not take fails its "on" row, said so): with
+--models small,narrow128,narrow256 these are docs/gpu-speed.md's "up to what width does fusing
+pay" figures (gpu-check.sh: GPU_CHECK_SPEED_ARGS="--models small,narrow128,narrow256
+--fused-compare").
+
 Usage: gpu-speed.py --mlpx PATH [--json OUT.json] [--budget SECONDS]
-                    [--models small,medium,xl|tiny] [--projections FILE.jsonl]
+                    [--models small,medium,xl,large,narrow128,narrow256|tiny]
+                    [--projections FILE.jsonl] [--fused-compare]
 """
 import argparse
 import json
@@ -45,6 +52,11 @@ MODELS = {
     "medium": {"inputs": 784, "hidden": [2048] * 2, "classes": 10, "batch": 1024, "samples": 32768},
     "xl": {"inputs": 784, "hidden": [8192] * 4, "classes": 10, "batch": 8192, "samples": 32768},
     "large": {"inputs": 784, "hidden": [4096] * 4, "classes": 10, "batch": 4096, "samples": 32768},
+    # Narrow MLPs for the fused kernels (train.fused; docs/gpu-speed.md, "Fused MLP").
+    "narrow128": {"inputs": 784, "hidden": [128] * 4, "classes": 10, "batch": 1024,
+                  "samples": 65536},
+    "narrow256": {"inputs": 784, "hidden": [256] * 4, "classes": 10, "batch": 1024,
+                  "samples": 65536},
     # For rehearsals on the simulator: seconds, not minutes.
     "tiny": {"inputs": 16, "hidden": [16], "classes": 4, "batch": 32, "samples": 256},
 }
@@ -142,7 +154,7 @@ def measure_ceilings(torch, size=8192):
     return out
 
 
-def mlpx_bench(mlpx, m, precision, seconds):
+def mlpx_bench(mlpx, m, precision, seconds, fused="auto"):
     cfg = {
         "device": "cuda",
         "precision": precision,
@@ -151,7 +163,7 @@ def mlpx_bench(mlpx, m, precision, seconds):
                                "features": m["inputs"], "classes": m["classes"]}},
         "model": {"layers": [{"units": u, "activation": "relu"} for u in m["hidden"]] +
                   [{"units": m["classes"], "activation": "identity"}]},
-        "train": {"batch_size": m["batch"]},
+        "train": {"batch_size": m["batch"], "fused": fused},
     }
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(cfg, f)
@@ -267,6 +279,8 @@ def main():
     ap.add_argument("--projections", default=os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "bench", "counters", "after.jsonl"))
     ap.add_argument("--repeats", type=int, default=1, help="mlpx bench runs per row (best kept)")
+    ap.add_argument("--fused-compare", action="store_true",
+                    help="mlpx rows with train.fused on and off (fp32 and bf16) besides auto")
     args = ap.parse_args()
     start = time.time()
     names = [n for n in args.models.split(",") if n]
@@ -292,7 +306,8 @@ def main():
             f"{c['tf32_TFLOPs']:.1f} tf32, {c['bf16_TFLOPs']:.1f} bf16 TFLOP/s (measured)")
     else:
         say(f"ceilings and PyTorch rows: left out ({why})")
-    items = len(models) * len(PRECISIONS) * (3 if torch else 1)
+    items = len(models) * len(PRECISIONS) * (3 if torch else 1) + (
+        len(models) * 4 if args.fused_compare else 0)
     # Each measurement's seconds: the budget over the rows, a third of it for start-up (a
     # process, a CUDA context, a graph capture) and the untimed warm-up.
     per_item = max(0.2 if "tiny" in models else 1.0, left() / max(items, 1) / 3)
@@ -315,6 +330,12 @@ def main():
                 v = mlpx_bench(args.mlpx, m, precision, per_item)
                 best = v if best is None or (v is not None and v > best) else best
             row(name, precision, "mlpx", best)
+            # Fused against unfused, where the model fits the fused kernels (tf32 never does).
+            if args.fused_compare and precision != "tf32":
+                for fused in ("on", "off"):
+                    if left() > 0:
+                        row(name, precision, "mlpx fused " + fused,
+                            mlpx_bench(args.mlpx, m, precision, per_item, fused))
     if torch:
         for name, m in models.items():
             for precision in PRECISIONS:

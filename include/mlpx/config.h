@@ -96,6 +96,9 @@ struct TrainConfig {
   // below. 0: one all-reduce after the whole backward pass.
   double bucket_mb = 25.0;
   std::optional<EarlyStopping> early_stopping;  // unset: every epoch runs
+  // The fused narrow-MLP kernels for layers 1..L-1 on a CUDA device (mlpx/model.h,
+  // fused_mlp_unfit_reason).
+  FusedMode fused = FusedMode::kAuto;
 };
 
 struct OutputConfig {

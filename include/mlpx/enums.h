@@ -171,6 +171,12 @@ enum class NonFinitePolicy { MLPX_NONFINITE_POLICIES(MLPX_ENUMERATOR) };
 #define MLPX_COLLECTIVES(X) X(kAuto, "auto") X(kNccl, "nccl") X(kHost, "host")
 enum class Collectives { MLPX_COLLECTIVES(MLPX_ENUMERATOR) };
 
+// train.fused: the fused narrow-MLP GPU kernels (kernels/fused_mlp.cu) for the layers after the
+// first. "auto": where the model's shapes and the device fit; "on": the same, an error naming
+// why where they do not; "off": never.
+#define MLPX_FUSED_MODES(X) X(kAuto, "auto") X(kOn, "on") X(kOff, "off")
+enum class FusedMode { MLPX_FUSED_MODES(MLPX_ENUMERATOR) };
+
 // A per-epoch validation figure (EpochMetrics' field of the same name), for early stopping,
 // output.keep_best and the sweep. val_loss is better lower, val_accuracy and val_r2 higher.
 #define MLPX_METRICS(X) X(kValLoss, "val_loss") X(kValAccuracy, "val_accuracy") X(kValR2, "val_r2")

@@ -18,6 +18,8 @@
 
 namespace mlpx {
 
+struct FusedLayer;  // src/ops/fused_mlp.h
+
 // One Linear layer and the activation after it (the config file's model.layers[i]).
 struct LayerSpec {
   LayerSpec() = default;
@@ -102,6 +104,17 @@ class Sequential {
   // float64 model). Parameters, gradients and optimizer state keep the model's dtype.
   void set_precision(Precision precision);
   Precision precision() const { return precision_; }
+  // Why the fused narrow-MLP kernels cannot run layers 1..L-1 of this model on its device in
+  // its precision ("" when they can: a CUDA device, float32, fp32 or bf16, 2 to 8 layers,
+  // elementwise activations, no dropout, widths <= 128, or <= 256 on compute capability 9.x).
+  std::string fused_unfit_reason() const;
+  // Runs forward() and backward() of layers 1..L-1 through the fused kernels (fp32 SIMT for
+  // precision fp32, bf16 tensor cores for bf16); ValueError with fused_unfit_reason() when they
+  // cannot. Off by default and after to().
+  void set_fused(bool on);
+  // train.fused: kOn is set_fused(true), kAuto fuses where fused_unfit_reason() is "", kOff not.
+  void set_fused(FusedMode mode);
+  bool fused() const { return fused_; }
 
   Tensor& params() { return params_; }  // flat [num_params]
   const Tensor& params() const { return params_; }
@@ -128,10 +141,12 @@ class Sequential {
   // Tensor k of parameter_layout() as a view of `flat`.
   Tensor parameter_view(const Tensor& flat, size_t k) const;
   void ensure_batch(int64_t batch);
+  std::vector<FusedLayer> fused_layers(int64_t batch) const;
 
   int64_t inputs_;
   std::vector<LayerSpec> layers_;  // every alpha set
   Precision precision_ = Precision::kFp32;
+  bool fused_ = false;
   std::vector<Parameter> layout_;  // weight i is layout_[2 i], bias i layout_[2 i + 1]
   Tensor params_, grads_;
 

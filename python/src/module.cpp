@@ -242,6 +242,7 @@ Net make_net(const mlpx::Config& config, int64_t inputs) {
     mlpx::Sequential model(inputs, config.model.resolved_layers(), mlpx::DType::kFloat32,
                            mlpx::Device::parse(config.device));
     model.set_precision(config.precision);
+    model.set_fused(config.train.fused);
     model.init(config.model.init, config.model.init_std, config.seed);
     return Net{std::move(model), config, {}};
   });

@@ -173,3 +173,6 @@ cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t*
 cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, enum cudaGraphNodeType* pType);
 
 }  // extern "C"
+
+// Function and device attributes (dynamic shared memory opt-in, device limits).
+#include "mlpx_sim/device_limits.h"

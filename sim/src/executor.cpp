@@ -79,7 +79,6 @@ using detail::WarpOp;
 constexpr unsigned kMaxThreadsPerBlock = 1024;
 constexpr unsigned kMaxBlockDim[3] = {1024, 1024, 64};
 constexpr unsigned kMaxGridDim[3] = {2147483647u, 65535, 65535};
-constexpr size_t kMaxDynamicSharedBytes = 48 * 1024;
 constexpr unsigned kWarpSize = 32;
 
 // ---- Seeds and orders --------------------------------------------------------------------
@@ -272,6 +271,8 @@ const char* op_name(WarpOp op) {
       return "__any_sync";
     case WarpOp::kSyncWarp:
       return "__syncwarp";
+    case WarpOp::kMmaSync:
+      return "mma.sync";
   }
   return "?";
 }
@@ -283,6 +284,8 @@ const char* op_kind(WarpOp op) {
       return "vote";
     case WarpOp::kSyncWarp:
       return "__syncwarp";
+    case WarpOp::kMmaSync:
+      return "mma.sync";
     default:
       return "shuffle";
   }
@@ -482,6 +485,7 @@ cudaError_t Executor::run(const KernelLaunch& launch, std::string& why) {
   const Permutation block_order(blocks, launch_seed_, shuffled_);
 
   racecheck::launch_started();
+  detail::dynamic_shared_launch_started(launch.shared_bytes);
   try {
     for (uint64_t k = 0; k < blocks && !faulted_; ++k) {
       run_block(block_order(k));
@@ -511,6 +515,7 @@ void Executor::run_block(uint64_t linear) {
   for (Slot& slot : slots_) slot.state = State::kUnstarted;
   for (WarpLanes& w : warps_) w = WarpLanes{};
   racecheck::block_started(threads_);
+  detail::device_block_started(threads_);
   next_start_ = 0;
   done_ = 0;
   ready_.clear();
@@ -984,9 +989,14 @@ cudaError_t validate_launch(const KernelLaunch& launch, std::string& why) {
     if (threads > kMaxThreadsPerBlock) {
       problem = "blockDim " + coords(launch.block) + " has " + std::to_string(threads) +
                 " threads; a block has at most " + std::to_string(kMaxThreadsPerBlock);
-    } else if (launch.shared_bytes > kMaxDynamicSharedBytes) {
+    } else if (const size_t limit = detail::max_dynamic_shared_bytes(launch.function);
+               launch.shared_bytes > limit) {
       problem = std::to_string(launch.shared_bytes) + " bytes of dynamic shared memory; at most " +
-                std::to_string(kMaxDynamicSharedBytes) + " without an opt-in";
+                std::to_string(limit) +
+                (limit == static_cast<size_t>(kSharedBytesPerBlock)
+                     ? " without an opt-in (cudaFuncSetAttribute, "
+                       "cudaFuncAttributeMaxDynamicSharedMemorySize)"
+                     : " as set by cudaFuncSetAttribute");
     }
   }
   if (problem.empty()) return cudaSuccess;

@@ -213,6 +213,13 @@ void next_epoch() {
 
 void set_enabled(bool on) { g_switch = on ? 1 : 0; }
 
+void track_region(uintptr_t begin, uintptr_t end) {
+  void* shadow = ::mmap(nullptr, (end - begin) * sizeof(Cell), PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (shadow == MAP_FAILED) return;  // that memory goes unchecked
+  g_regions.push_back(Region{begin, end, static_cast<Cell*>(shadow)});
+}
+
 bool enabled() {
   int state = g_switch.load();
   if (state < 0) {

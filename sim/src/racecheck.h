@@ -28,6 +28,8 @@ struct Race {
 // On unless MLPX_SIM_RACECHECK=0 (read at the first launch or query); set_enabled overrides.
 void set_enabled(bool on);
 bool enabled();
+// Tracks [begin, end) like static storage from now on (the dynamic shared memory arena).
+void track_region(uintptr_t begin, uintptr_t end);
 // A launch begins on this OS thread; false when the racecheck is off.
 bool launch_started();
 void launch_ended();

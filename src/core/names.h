@@ -64,6 +64,7 @@ const char* enum_name(const EnumName<Enum> (&table)[N], Enum value) {
 #define MLPX_NAME_ENTRY_OF_Task(...) MLPX_NAME_ENTRY(Task, __VA_ARGS__)
 #define MLPX_NAME_ENTRY_OF_NonFinitePolicy(...) MLPX_NAME_ENTRY(NonFinitePolicy, __VA_ARGS__)
 #define MLPX_NAME_ENTRY_OF_Collectives(...) MLPX_NAME_ENTRY(Collectives, __VA_ARGS__)
+#define MLPX_NAME_ENTRY_OF_FusedMode(...) MLPX_NAME_ENTRY(FusedMode, __VA_ARGS__)
 #define MLPX_NAME_ENTRY_OF_Metric(...) MLPX_NAME_ENTRY(Metric, __VA_ARGS__)
 
 MLPX_NAME_TABLE(Activation, MLPX_ACTIVATIONS, kActivationNames)
@@ -77,6 +78,7 @@ MLPX_NAME_TABLE(Normalize, MLPX_NORMALIZES, kNormalizeNames)
 MLPX_NAME_TABLE(Task, MLPX_TASKS, kTaskNames)
 MLPX_NAME_TABLE(NonFinitePolicy, MLPX_NONFINITE_POLICIES, kNonFiniteNames)
 MLPX_NAME_TABLE(Collectives, MLPX_COLLECTIVES, kCollectivesNames)
+MLPX_NAME_TABLE(FusedMode, MLPX_FUSED_MODES, kFusedModeNames)
 MLPX_NAME_TABLE(Metric, MLPX_METRICS, kMetricNames)
 
 }  // namespace mlpx::detail

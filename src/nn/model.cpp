@@ -9,6 +9,7 @@
 #include "mlpx/error.h"
 #include "mlpx/gemm.h"
 #include "mlpx/linear.h"
+#include "ops/fused_mlp.h"
 
 namespace mlpx {
 
@@ -77,6 +78,51 @@ void Sequential::set_precision(Precision precision) {
   precision_ = precision;
 }
 
+std::string Sequential::fused_unfit_reason() const {
+  std::vector<int64_t> widths;
+  std::vector<Activation> activations;
+  std::vector<double> dropouts;
+  for (const LayerSpec& layer : layers_) {
+    widths.push_back(layer.units);
+    activations.push_back(layer.activation);
+    dropouts.push_back(layer.dropout);
+  }
+  return fused_mlp_unfit_reason(widths, activations, dropouts, dtype(), precision_, device());
+}
+
+void Sequential::set_fused(bool on) {
+  if (on) {
+    const std::string reason = fused_unfit_reason();
+    MLPX_CHECK(reason.empty(), ValueError, "train.fused: on: ", reason);
+  }
+  fused_ = on;
+}
+
+void Sequential::set_fused(FusedMode mode) {
+  if (mode == FusedMode::kAuto) {
+    set_fused(fused_unfit_reason().empty());
+  } else {
+    set_fused(mode == FusedMode::kOn);
+  }
+}
+
+std::vector<FusedLayer> Sequential::fused_layers(int64_t batch) const {
+  std::vector<FusedLayer> layers(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    FusedLayer& layer = layers[i];
+    if (i > 0) {
+      layer.weight = weight(i);
+      layer.bias = bias(i);
+    }
+    layer.activation = layers_[i].activation;
+    layer.alpha = *layers_[i].alpha;
+    layer.pre = pre_[i].rows(0, batch);
+    layer.act = act_[i].rows(0, batch);
+    layer.dpre = grad_[i].rows(0, batch);
+  }
+  return layers;
+}
+
 void Sequential::init(Init init, double param, uint64_t seed) {
   for (size_t i = 0; i < layers_.size(); ++i) {
     Tensor w = weight(i);
@@ -141,7 +187,9 @@ Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
   input_ = x;
   dropout_step_ = step;
   Tensor h = x;
-  for (size_t i = 0; i < layers_.size(); ++i) {
+  // Fused: layer 0 as below, then layers 1..L-1 in one kernel (set_fused checked the fit).
+  const size_t unfused = fused_ && precision_ != Precision::kTf32 ? 1 : layers_.size();
+  for (size_t i = 0; i < unfused; ++i) {
     const LayerSpec& layer = layers_[i];
     Tensor z = pre_[i].rows(0, batch);
     linear_forward(h, weight(i), bias(i), z, precision_);
@@ -158,6 +206,11 @@ Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
     }
     h = out;
   }
+  if (unfused < layers_.size()) {
+    std::vector<FusedLayer> layers = fused_layers(batch);
+    fused_mlp_forward(layers, precision_);
+    h = out_.back().rows(0, batch);
+  }
   return h;
 }
 
@@ -168,6 +221,19 @@ void Sequential::backward(const Tensor& doutput,
   MLPX_CHECK(doutput.rows() == batch && doutput.cols() == outputs() && doutput.dim() == 2,
              ShapeError, "backward: expected doutput [", batch, ", ", outputs(), "], found ",
              doutput.describe());
+  if (fused_ && precision_ != Precision::kTf32) {
+    // One kernel writes every layer's dz (grad_); the weight and bias gradients follow, layer
+    // by layer from the top as below, as separate GEMMs and column sums.
+    std::vector<FusedLayer> layers = fused_layers(batch);
+    fused_mlp_backward(layers, doutput, precision_);
+    for (size_t i = layers_.size(); i-- > 0;) {
+      const Tensor below = i == 0 ? input_ : out_[i - 1].rows(0, batch);
+      Tensor dweight = weight_grad(i), dbias = bias_grad(i);
+      linear_backward(below, weight(i), layers[i].dpre, dweight, dbias, nullptr, precision_);
+      if (after_layer) after_layer(i);
+    }
+    return;
+  }
   Tensor upstream = doutput;  // d loss / d out_i
   for (size_t i = layers_.size(); i-- > 0;) {
     const LayerSpec& layer = layers_[i];
@@ -218,6 +284,7 @@ Tensor Sequential::predict(const Tensor& x) const {
 Sequential Sequential::to(Device device) const {
   Sequential out(inputs_, layers_, dtype(), device);
   out.params_.copy_from(params_);
+  out.fused_ = fused_ && device.is_cuda();
   // tf32 exists on CUDA devices only: a copy to the CPU computes in fp32.
   out.precision_ =
       precision_ == Precision::kTf32 && !device.is_cuda() ? Precision::kFp32 : precision_;

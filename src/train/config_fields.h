@@ -150,6 +150,8 @@ void for_each_field(Visitor& v, C& c) {
     v.value("bucket_mb", c.train.bucket_mb,
             fixed("NCCL: MB of gradients per overlapped all-reduce (0: one after the backward)",
                   at_least(0, "a size in MB >= 0")));
+    v.enumerated("fused", c.train.fused, kFusedModeNames,
+                 fixed("fused narrow-MLP GPU kernels after the first layer: auto, on, off"));
     v.optional_object(
         "early_stopping", c.train.early_stopping,
         "stop once the metric stops improving (null or absent: every epoch runs)", [&](auto& stop) {

@@ -541,6 +541,43 @@ TEST_F(TrainingTest, GpuCudaGraphMatchesPlainLaunchesBitForBit) {
   }
 }
 
+// train.fused: the fused kernels (auto picks them here) train within fp32 rounding of the
+// unfused run; "on" on the CPU says why not. (Graph replay against plain launches with the
+// fused kernels: GpuCudaGraphMatchesPlainLaunchesBitForBit, whose model auto fuses.)
+TEST_F(TrainingTest, GpuFusedMatchesUnfusedAndCpuRefusesOn) {
+  Config c = small_config("fused");
+  c.model.layers = {{16, Activation::kRelu}, {16, Activation::kElu}, {4, Activation::kIdentity}};
+  c.data.synthetic.train_samples = 192;
+  c.data.synthetic.test_samples = 64;
+  c.train.epochs = 2;
+  c.train.fused = FusedMode::kOn;
+  try {
+    run_training(c, {});
+    ADD_FAILURE() << "train.fused on ran on the CPU";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.fused: on: the fused MLP kernels run on a CUDA "
+                                         "device, found cpu"),
+              std::string::npos)
+        << e.what();
+  }
+  MLPX_REQUIRE_CUDA();
+  c.device = "cuda";
+  c.train.fused = FusedMode::kAuto;
+  const RunResult fused = run_training(c, {});
+  Config off = c;
+  off.train.fused = FusedMode::kOff;
+  off.output.checkpoint = path("fused-off.safetensors");
+  const RunResult unfused = run_training(off, {});
+  ASSERT_EQ(fused.epochs.size(), unfused.epochs.size());
+  for (size_t e = 0; e < fused.epochs.size(); ++e) {
+    EXPECT_NEAR(fused.epochs[e].train_loss, unfused.epochs[e].train_loss,
+                1e-5 * unfused.epochs[e].train_loss)
+        << e;
+    EXPECT_NEAR(fused.epochs[e].val_loss, unfused.epochs[e].val_loss,
+                1e-5 * unfused.epochs[e].val_loss);
+  }
+}
+
 // Dropout on the GPU: each replay of the captured step reads its step from device memory,
 // so the graph draws every batch's own masks, as plain launches and the CPU do.
 TEST_F(TrainingTest, GpuDropoutMatchesCpuAndCudaGraphMatchesPlainLaunches) {

@@ -13,7 +13,8 @@
 //   - atomics are plain read-modify-writes: no other thread can run inside one.
 //   - __threadfence* are no-ops: one OS thread sees its own writes in program order, and
 //     another block cannot start before this one has finished.
-// Dynamic shared memory (extern __shared__) is not modelled: no kernel of mlpx uses it.
+// Dynamic shared memory: mlpx_sim/shared_memory.h (kernels name it with MLPX_DYNAMIC_SHARED).
+// Warp-level mma.sync (bf16 m16n8k16): mlpx_sim/tensor_core.h.
 //
 // Host code must not call the rendezvous built-ins: outside a kernel they abort with a message.
 #pragma once
@@ -24,6 +25,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "mlpx_sim/shared_memory.h"
+#include "mlpx_sim/tensor_core.h"
 #include "mlpx_sim/types.h"
 
 // ---- Function and variable qualifiers -----------------------------------------------------
@@ -54,7 +57,17 @@ namespace detail {
 extern ThreadCoordinates g_coordinates;
 
 // The warp rendezvous kinds (shuffles, votes, __syncwarp) and the block barrier kinds.
-enum class WarpOp : int { kShflIdx, kShflUp, kShflDown, kShflXor, kBallot, kAll, kAny, kSyncWarp };
+enum class WarpOp : int {
+  kShflIdx,
+  kShflUp,
+  kShflDown,
+  kShflXor,
+  kBallot,
+  kAll,
+  kAny,
+  kSyncWarp,
+  kMmaSync  // the operands travel beside the rendezvous (mlpx_sim/tensor_core.h)
+};
 enum class BarrierOp : int { kSync, kCount, kAnd, kOr };
 
 // Implemented by the executor. A warp rendezvous of the lanes named in `mask`: waits until each

@@ -31,14 +31,15 @@ struct KernelLaunch {
   const char* file = "";
   int line = 0;
   dim3 grid, block;
-  size_t shared_bytes = 0;     // dynamic shared memory
-  std::function<void()> body;  // one thread's work: the kernel called with its arguments
+  size_t shared_bytes = 0;         // dynamic shared memory
+  const void* function = nullptr;  // the kernel (its cudaFuncSetAttribute limits), if known
+  std::function<void()> body;      // one thread's work: the kernel called with its arguments
 };
 
 // [executor] The launch-time checks an H200 makes: 1..1024 threads per block (x <= 1024,
 // y <= 1024, z <= 64), grid x <= 2^31 - 1, y and z <= 65535, no zero dimension, dynamic shared
-// memory within the limit. cudaSuccess or cudaErrorInvalidConfiguration (the message, for
-// cudaGetErrorString, in `why`).
+// memory within the kernel's limit (48 KiB, or its cudaFuncSetAttribute opt-in up to 227 KiB).
+// cudaSuccess or cudaErrorInvalidConfiguration (the message, for cudaGetErrorString, in `why`).
 cudaError_t validate_launch(const KernelLaunch& launch, std::string& why);
 
 // [executor] Runs the launch to completion now. A fault (divergent __syncthreads, a shuffle
@@ -67,6 +68,7 @@ class Launcher {
     launch_.grid = grid;
     launch_.block = block;
     launch_.shared_bytes = shared_bytes;
+    launch_.function = reinterpret_cast<const void*>(kernel);
   }
   template <typename... Args>
   void operator()(Args&&... args) {

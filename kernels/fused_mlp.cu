@@ -1,0 +1,328 @@
+// The fused narrow-MLP kernels (kernels/fused_mlp.h; design in docs/gpu-speed.md, "Fused MLP").
+//
+// One block per tile of batch rows. Shared memory holds two tiles of activations (a layer's
+// input and its output, swapped after each layer); weights are read from global memory (L2
+// keeps them: a 256x256 layer is 256 KiB in fp32), converted at the load. Two kinds of math:
+//   - fp32 SIMT: each thread computes elements of the output tile, a k-ascending fma chain;
+//   - bf16 tensor cores: each warp owns 16 rows of the tile and computes them 16x8 at a time
+//     with mma.sync m16n8k16 (kernels/mma.cuh), A from shared memory (activations, bf16), B
+//     from the weights (rounded to bf16 at the load), fp32 accumulators.
+// Each output element then goes through one epilogue: forward z = acc + b, f(z) (both written to
+// global memory, f(z) to shared memory for the next layer); backward dz = f'(z) * acc.
+#include "kernels/fused_mlp.h"
+#include "kernels/launch.cuh"
+#include "kernels/mma.cuh"
+#include "math/activation.h"
+#include "math/bf16.h"
+
+namespace mlpx::cuda {
+
+namespace {
+
+constexpr int kSimtThreads = kFusedSimtThreads;
+constexpr int kSimtRows = kFusedSimtRows;
+constexpr int kMmaThreads = 32 * kFusedMmaWarps;
+constexpr int kMmaRows = kFusedMmaRows;
+constexpr int kMmaRowPad = kFusedMmaRowPad;
+
+__host__ __device__ inline int round_up(int n, int to) { return (n + to - 1) / to * to; }
+
+__device__ __forceinline__ float activation_value(Activation activation, float x, float alpha) {
+  switch (activation) {
+#define MLPX_FUSED_VALUE_CASE(kind, ...) \
+  case Activation::kind:                 \
+    return math::ActivationMember<Activation::kind>::value(x, alpha);
+    MLPX_ACTIVATIONS(MLPX_FUSED_VALUE_CASE)
+#undef MLPX_FUSED_VALUE_CASE
+  }
+  return x;
+}
+
+__device__ __forceinline__ float activation_grad(Activation activation, float x, float y, float dy,
+                                                 float alpha) {
+  switch (activation) {
+#define MLPX_FUSED_GRAD_CASE(kind, ...) \
+  case Activation::kind:                \
+    return math::ActivationMember<Activation::kind>::grad(x, y, dy, alpha);
+    MLPX_ACTIVATIONS(MLPX_FUSED_GRAD_CASE)
+#undef MLPX_FUSED_GRAD_CASE
+  }
+  return dy;
+}
+
+__device__ inline int widest(const FusedMlpPlan& plan) {
+  int width = 0;
+  for (int l = 0; l < plan.count; ++l) {
+    width = plan.layers[l].out > width ? plan.layers[l].out : width;
+  }
+  return width;
+}
+
+// B(k, n) of a layer's product: forward B(k, n) = W[n][k] (z = h W^T), backward
+// B(k, n) = W[k][n] (dh = dz W).
+struct WeightOperand {
+  const float* weight;
+  int k_stride, n_stride, k_count, n_count;
+  __device__ float at(int k, int n) const {
+    return k < k_count && n < n_count ? weight[k * k_stride + n * n_stride] : 0.0f;
+  }
+};
+
+__device__ inline WeightOperand forward_operand(const FusedMlpLayer& layer) {
+  return {layer.weight, 1, layer.in, layer.in, layer.out};
+}
+__device__ inline WeightOperand backward_operand(const FusedMlpLayer& layer) {
+  return {layer.weight, layer.in, 1, layer.out, layer.in};
+}
+
+// ---- fp32 SIMT ----------------------------------------------------------------------------
+
+// Outputs per thread of a SIMT layer: they share each activation read from shared memory.
+constexpr int kSimtColumns = 4;
+
+// out_tile[r][n] = epilogue(r, n, sum_k in_tile[r][k] B(k, n)) for the tile's rows and n < N.
+// A thread takes one row and kSimtColumns columns n, n + groups, ...: each activation it reads
+// from shared memory serves all of them (a quarter of the reads of one column per thread).
+template <typename Epilogue>
+__device__ void simt_layer(const float* in_tile, int stride, const WeightOperand& b,
+                           Epilogue&& epilogue) {
+  const int groups = (b.n_count + kSimtColumns - 1) / kSimtColumns;
+  for (int i = static_cast<int>(threadIdx.x); i < kSimtRows * groups; i += kSimtThreads) {
+    const int r = i / groups, first = i % groups;
+    float acc[kSimtColumns] = {};
+    for (int k = 0; k < b.k_count; ++k) {
+      const float x = in_tile[r * stride + k];
+      for (int j = 0; j < kSimtColumns; ++j) acc[j] = fmaf(x, b.at(k, first + j * groups), acc[j]);
+    }
+    for (int j = 0; j < kSimtColumns; ++j) {
+      if (first + j * groups < b.n_count) epilogue(r, first + j * groups, acc[j]);
+    }
+  }
+}
+
+__global__ void fused_forward_simt_kernel(FusedMlpPlan plan, int64_t rows) {
+  MLPX_DYNAMIC_SHARED(float, simt_shared);
+  const int stride = widest(plan);
+  float* tiles[2] = {simt_shared, simt_shared + kSimtRows * stride};
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kSimtRows;
+  const FusedMlpLayer& head = plan.layers[0];
+  for (int i = static_cast<int>(threadIdx.x); i < kSimtRows * head.out; i += kSimtThreads) {
+    const int r = i / head.out, c = i % head.out;
+    tiles[0][r * stride + c] = first + r < rows ? head.act[(first + r) * head.out + c] : 0.0f;
+  }
+  __syncthreads();
+  for (int l = 1; l < plan.count; ++l) {
+    const FusedMlpLayer& layer = plan.layers[l];
+    float* out_tile = tiles[l % 2];
+    simt_layer(tiles[(l - 1) % 2], stride, forward_operand(layer), [&](int r, int n, float acc) {
+      const float z = acc + layer.bias[n];
+      const float a = activation_value(layer.activation, z, layer.alpha);
+      out_tile[r * stride + n] = a;
+      if (first + r < rows) {
+        layer.pre[(first + r) * layer.out + n] = z;
+        layer.act[(first + r) * layer.out + n] = a;
+      }
+    });
+    __syncthreads();
+  }
+}
+
+// dz of layer l at (row, n) from the gradient of its output.
+__device__ __forceinline__ float layer_dz(const FusedMlpLayer& layer, int64_t row, int n,
+                                          float doutput) {
+  const int64_t at = row * layer.out + n;
+  return activation_grad(layer.activation, layer.pre[at], layer.act[at], doutput, layer.alpha);
+}
+
+__global__ void fused_backward_simt_kernel(FusedMlpPlan plan, const float* doutput, int64_t rows) {
+  MLPX_DYNAMIC_SHARED(float, simt_shared);
+  const int stride = widest(plan);
+  float* tiles[2] = {simt_shared, simt_shared + kSimtRows * stride};
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kSimtRows;
+  const int last = plan.count - 1;
+  const FusedMlpLayer& top = plan.layers[last];
+  for (int i = static_cast<int>(threadIdx.x); i < kSimtRows * top.out; i += kSimtThreads) {
+    const int r = i / top.out, c = i % top.out;
+    float dz = 0.0f;
+    if (first + r < rows) {
+      dz = layer_dz(top, first + r, c, doutput[(first + r) * top.out + c]);
+      top.dpre[(first + r) * top.out + c] = dz;
+    }
+    tiles[last % 2][r * stride + c] = dz;
+  }
+  __syncthreads();
+  for (int l = last; l >= 1; --l) {
+    const FusedMlpLayer& below = plan.layers[l - 1];
+    float* out_tile = tiles[(l - 1) % 2];
+    simt_layer(tiles[l % 2], stride, backward_operand(plan.layers[l]),
+               [&](int r, int n, float acc) {
+                 float dz = 0.0f;
+                 if (first + r < rows) {
+                   dz = layer_dz(below, first + r, n, acc);
+                   below.dpre[(first + r) * below.out + n] = dz;
+                 }
+                 out_tile[r * stride + n] = dz;
+               });
+    __syncthreads();
+  }
+}
+
+// ---- bf16 tensor cores --------------------------------------------------------------------
+
+// The warp's 16 rows of out = in_tile * B, 16x8 at a time, handing each accumulator element to
+// the epilogue (fragment layout: kernels/mma.cuh). Columns n in [N, round_up(N, 16)) come out
+// 0 (B is 0 there), so the next layer's k-padding reads zeros.
+template <typename Epilogue>
+__device__ void mma_layer(const uint16_t* in_tile, int stride, const WeightOperand& b,
+                          Epilogue&& epilogue) {
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+  const int group = lane / 4, t = lane % 4;
+  const int row0 = warp * 16;
+  const int k_padded = (b.k_count + 15) / 16 * 16, n_padded = (b.n_count + 15) / 16 * 16;
+  for (int n0 = 0; n0 < n_padded; n0 += 8) {
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const int n = n0 + group;
+    for (int k0 = 0; k0 < k_padded; k0 += 16) {
+      const uint16_t* upper = in_tile + (row0 + group) * stride + k0 + 2 * t;
+      const uint16_t* lower = upper + 8 * stride;
+      const uint32_t a[4] = {mma_pack(upper[0], upper[1]), mma_pack(lower[0], lower[1]),
+                             mma_pack(upper[8], upper[9]), mma_pack(lower[8], lower[9])};
+      const int k = k0 + 2 * t;
+      const uint32_t bb[2] = {
+          mma_pack(math::bf16_bits(b.at(k, n)), math::bf16_bits(b.at(k + 1, n))),
+          mma_pack(math::bf16_bits(b.at(k + 8, n)), math::bf16_bits(b.at(k + 9, n)))};
+      MLPX_MMA_M16N8K16_BF16(acc, a, bb, acc);
+    }
+    for (int i = 0; i < 4; ++i) {
+      epilogue(row0 + group + (i >= 2 ? 8 : 0), n0 + 2 * t + (i & 1), acc[i]);
+    }
+  }
+}
+
+__global__ void fused_forward_mma_kernel(FusedMlpPlan plan, int64_t rows) {
+  MLPX_DYNAMIC_SHARED(uint16_t, mma_shared);
+  const int stride = round_up(widest(plan), 16) + kMmaRowPad;
+  uint16_t* tiles[2] = {mma_shared, mma_shared + kMmaRows * stride};
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kMmaRows;
+  const FusedMlpLayer& head = plan.layers[0];
+  const int head_padded = round_up(head.out, 16);
+  for (int i = static_cast<int>(threadIdx.x); i < kMmaRows * head_padded; i += kMmaThreads) {
+    const int r = i / head_padded, c = i % head_padded;
+    const bool inside = first + r < rows && c < head.out;
+    tiles[0][r * stride + c] =
+        math::bf16_bits(inside ? head.act[(first + r) * head.out + c] : 0.0f);
+  }
+  __syncthreads();
+  for (int l = 1; l < plan.count; ++l) {
+    const FusedMlpLayer& layer = plan.layers[l];
+    uint16_t* out_tile = tiles[l % 2];
+    mma_layer(tiles[(l - 1) % 2], stride, forward_operand(layer), [&](int r, int n, float acc) {
+      float a = 0.0f;
+      if (n < layer.out) {
+        const float z = acc + layer.bias[n];
+        a = activation_value(layer.activation, z, layer.alpha);
+        if (first + r < rows) {
+          layer.pre[(first + r) * layer.out + n] = z;
+          layer.act[(first + r) * layer.out + n] = a;
+        }
+      }
+      out_tile[r * stride + n] = math::bf16_bits(a);
+    });
+    // Each warp reads back only its own rows, but the next layer's fragments come from other
+    // lanes' stores: the block barrier orders them (and keeps the tiles' swap simple).
+    __syncthreads();
+  }
+}
+
+__global__ void fused_backward_mma_kernel(FusedMlpPlan plan, const float* doutput, int64_t rows) {
+  MLPX_DYNAMIC_SHARED(uint16_t, mma_shared);
+  const int stride = round_up(widest(plan), 16) + kMmaRowPad;
+  uint16_t* tiles[2] = {mma_shared, mma_shared + kMmaRows * stride};
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kMmaRows;
+  const int last = plan.count - 1;
+  const FusedMlpLayer& top = plan.layers[last];
+  const int top_padded = round_up(top.out, 16);
+  for (int i = static_cast<int>(threadIdx.x); i < kMmaRows * top_padded; i += kMmaThreads) {
+    const int r = i / top_padded, c = i % top_padded;
+    float dz = 0.0f;
+    if (first + r < rows && c < top.out) {
+      dz = layer_dz(top, first + r, c, doutput[(first + r) * top.out + c]);
+      top.dpre[(first + r) * top.out + c] = dz;
+    }
+    tiles[last % 2][r * stride + c] = math::bf16_bits(dz);
+  }
+  __syncthreads();
+  for (int l = last; l >= 1; --l) {
+    const FusedMlpLayer& below = plan.layers[l - 1];
+    uint16_t* out_tile = tiles[(l - 1) % 2];
+    mma_layer(tiles[l % 2], stride, backward_operand(plan.layers[l]), [&](int r, int n, float acc) {
+      float dz = 0.0f;
+      if (n < below.out && first + r < rows) {
+        dz = layer_dz(below, first + r, n, acc);
+        below.dpre[(first + r) * below.out + n] = dz;
+      }
+      out_tile[r * stride + n] = math::bf16_bits(dz);
+    });
+    __syncthreads();
+  }
+}
+
+template <typename Kernel>
+void opt_in(Kernel* kernel, size_t bytes) {
+  if (bytes > 48 * 1024) {
+    MLPX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(bytes)));
+  }
+}
+
+int device_attribute(cudaDeviceAttr attribute, Device device) {
+  int value = 0;
+  MLPX_CUDA_CHECK(cudaDeviceGetAttribute(&value, attribute, device.index));
+  return value;
+}
+
+}  // namespace
+
+int fused_mlp_device_shared_limit(Device device) {
+  return device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+}
+int fused_mlp_device_major(Device device) {
+  return device_attribute(cudaDevAttrComputeCapabilityMajor, device);
+}
+
+void fused_mlp_forward(const FusedMlpPlan& plan, int64_t rows, FusedMath math, Device device) {
+  if (rows <= 0 || plan.count < 2) return;
+  const size_t bytes = fused_mlp_shared_bytes(plan, math);
+  const int tile = fused_mlp_tile_rows(math);
+  const auto blocks = static_cast<unsigned>((rows + tile - 1) / tile);
+  if (math == FusedMath::kFp32Simt) {
+    opt_in(fused_forward_simt_kernel, bytes);
+    MLPX_LAUNCH(fused_forward_simt_kernel, blocks, kSimtThreads, bytes, stream_of(device))
+    (plan, rows);
+  } else {
+    opt_in(fused_forward_mma_kernel, bytes);
+    MLPX_LAUNCH(fused_forward_mma_kernel, blocks, kMmaThreads, bytes, stream_of(device))
+    (plan, rows);
+  }
+  MLPX_CUDA_CHECK_LAUNCH();
+}
+
+void fused_mlp_backward(const FusedMlpPlan& plan, const float* doutput, int64_t rows,
+                        FusedMath math, Device device) {
+  if (rows <= 0 || plan.count < 2) return;
+  const size_t bytes = fused_mlp_shared_bytes(plan, math);
+  const int tile = fused_mlp_tile_rows(math);
+  const auto blocks = static_cast<unsigned>((rows + tile - 1) / tile);
+  if (math == FusedMath::kFp32Simt) {
+    opt_in(fused_backward_simt_kernel, bytes);
+    MLPX_LAUNCH(fused_backward_simt_kernel, blocks, kSimtThreads, bytes, stream_of(device))
+    (plan, doutput, rows);
+  } else {
+    opt_in(fused_backward_mma_kernel, bytes);
+    MLPX_LAUNCH(fused_backward_mma_kernel, blocks, kMmaThreads, bytes, stream_of(device))
+    (plan, doutput, rows);
+  }
+  MLPX_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace mlpx::cuda

@@ -1,0 +1,87 @@
+// Launchers of the fused narrow-MLP kernels (kernels/fused_mlp.cu). Internal.
+//
+// The fused part of a Sequential model is its layers 1..L-1 (all but the first, input-width
+// GEMM). Forward: one kernel per tile of batch rows; the tile's activations stay in shared
+// memory through every fused layer, and each layer's pre-activation z and output f(z) are
+// written once (what the backward and the weight-gradient GEMMs read). Backward: one kernel
+// through the layers in reverse, from d loss / d output to every layer's dz (layer 0's too),
+// the input gradients staying on chip; weight and bias gradients are then separate GEMMs and
+// column sums over the written dz (docs/gpu-speed.md, "Fused MLP", says why).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "mlpx/device.h"
+#include "mlpx/enums.h"
+
+namespace mlpx::cuda {
+
+inline constexpr int kFusedMaxLayers = 8;  // layer 0 (not computed, its outputs are the input)
+                                           // and up to 7 fused layers
+
+// One layer, row-major float32 buffers of `rows` rows. For layer 0 only activation, alpha, out,
+// pre, act and dpre are used.
+struct FusedMlpLayer {
+  const float* weight = nullptr;  // [out, in]
+  const float* bias = nullptr;    // [out]
+  int in = 0, out = 0;
+  Activation activation = Activation::kIdentity;
+  float alpha = 0.0f;
+  float* pre = nullptr;   // [rows, out] z (forward writes)
+  float* act = nullptr;   // [rows, out] f(z) (forward writes; may be pre for identity)
+  float* dpre = nullptr;  // [rows, out] d loss / dz (backward writes)
+};
+
+struct FusedMlpPlan {
+  int count = 0;  // layers, layer 0 included
+  FusedMlpLayer layers[kFusedMaxLayers];
+};
+
+// How the fused layers multiply: fp32 SIMT, or bf16 operands with fp32 accumulation on tensor
+// cores (mma.sync m16n8k16; GEMM inputs rounded to bf16 as precision "bf16" does).
+enum class FusedMath { kFp32Simt, kBf16TensorCores };
+
+// The launch shapes: fp32 SIMT blocks of 256 threads over 16 rows; tensor-core blocks of 4
+// warps, each owning 16 rows (64 in all). A bf16 row in shared memory is padded by 8 elements
+// (16 bytes) so that the 8 rows one fragment load touches start in different banks.
+inline constexpr int kFusedSimtThreads = 256;
+inline constexpr int kFusedSimtRows = 16;
+inline constexpr int kFusedMmaWarps = 4;
+inline constexpr int kFusedMmaRows = 16 * kFusedMmaWarps;
+inline constexpr int kFusedMmaRowPad = 8;
+
+// The widest layer of the plan (layer 0's output included): the shared tiles' width.
+inline int fused_mlp_widest(const FusedMlpPlan& plan) {
+  int width = 0;
+  for (int l = 0; l < plan.count; ++l) {
+    width = plan.layers[l].out > width ? plan.layers[l].out : width;
+  }
+  return width;
+}
+
+// Rows of a batch tile (one block each).
+inline int fused_mlp_tile_rows(FusedMath math) {
+  return math == FusedMath::kFp32Simt ? kFusedSimtRows : kFusedMmaRows;
+}
+
+// The dynamic shared memory of a launch: two activation tiles (a layer's input and output).
+inline size_t fused_mlp_shared_bytes(const FusedMlpPlan& plan, FusedMath math) {
+  const auto width = static_cast<size_t>(fused_mlp_widest(plan));
+  if (math == FusedMath::kFp32Simt) return size_t{2} * kFusedSimtRows * width * sizeof(float);
+  const size_t stride = (width + 15) / 16 * 16 + kFusedMmaRowPad;
+  return size_t{2} * kFusedMmaRows * stride * sizeof(uint16_t);
+}
+// The device's per-block shared memory limit with the opt-in (bytes), and its compute
+// capability major version (9 on Hopper).
+int fused_mlp_device_shared_limit(Device device);
+int fused_mlp_device_major(Device device);
+
+// Forward of layers 1..count-1 over `rows` rows: reads layers[0].act, writes pre/act of the rest.
+void fused_mlp_forward(const FusedMlpPlan& plan, int64_t rows, FusedMath math, Device device);
+// Backward: from doutput [rows, last.out] (d loss / d f(z) of the last layer) writes dpre of
+// every layer, layer 0 included; reads pre/act as the forward wrote them.
+void fused_mlp_backward(const FusedMlpPlan& plan, const float* doutput, int64_t rows,
+                        FusedMath math, Device device);
+
+}  // namespace mlpx::cuda

@@ -1,0 +1,166 @@
+#include "ops/fused_mlp.h"
+
+#include <algorithm>
+
+#include "core/check.h"
+#include "kernels/fused_mlp.h"
+#include "math/activation.h"
+#include "mlpx/activation.h"
+#include "mlpx/error.h"
+#include "mlpx/linear.h"
+
+namespace mlpx {
+
+namespace {
+
+bool is_rowwise(Activation activation) {
+  return math::visit(activation, [](auto member) { return decltype(member)::kIsRowwise; });
+}
+
+cuda::FusedMath math_of(Precision precision) {
+  return precision == Precision::kBf16 ? cuda::FusedMath::kBf16TensorCores
+                                       : cuda::FusedMath::kFp32Simt;
+}
+
+cuda::FusedMlpPlan plan_of(std::vector<FusedLayer>& layers) {
+  cuda::FusedMlpPlan plan;
+  plan.count = static_cast<int>(layers.size());
+  for (size_t l = 0; l < layers.size(); ++l) {
+    FusedLayer& from = layers[l];
+    cuda::FusedMlpLayer& to = plan.layers[l];
+    if (l > 0) {
+      to.weight = from.weight.data<float>();
+      to.bias = from.bias.data<float>();
+      to.in = static_cast<int>(from.weight.cols());
+    }
+    to.out = static_cast<int>(from.act.cols());
+    to.activation = from.activation;
+    to.alpha = static_cast<float>(from.alpha);
+    to.pre = from.pre.data<float>();
+    to.act = from.act.data<float>();
+    to.dpre = from.dpre.data<float>();
+  }
+  return plan;
+}
+
+void check_layers(const char* op, const std::vector<FusedLayer>& layers) {
+  MLPX_CHECK(layers.size() >= 2 && layers.size() <= static_cast<size_t>(cuda::kFusedMaxLayers),
+             ShapeError, op, ": expected 2 to ", cuda::kFusedMaxLayers,
+             " layers (layer 0 included), found ", layers.size());
+  const Tensor& ref = layers[0].act;
+  detail::check_2d(op, "layers[0].act", ref);
+  detail::check_float(op, "layers[0].act", ref);
+  const int64_t rows = ref.rows();
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const FusedLayer& layer = layers[l];
+    const int64_t out = layer.act.cols();
+    detail::check_tensor(op, "pre", layer.pre, {rows, out}, ref);
+    detail::check_tensor(op, "act", layer.act, {rows, out}, ref);
+    detail::check_tensor(op, "dpre", layer.dpre, {rows, out}, ref);
+    MLPX_CHECK(!is_rowwise(layer.activation), ValueError, op, ": layer ", l,
+               ": expected an elementwise activation, found ", activation_name(layer.activation));
+    if (l == 0) continue;
+    detail::check_tensor(op, "weight", layer.weight, {out, layers[l - 1].act.cols()}, ref);
+    detail::check_tensor(op, "bias", layer.bias, {out}, ref);
+  }
+}
+
+}  // namespace
+
+int fused_mlp_max_width(int major) { return major >= 9 ? 256 : 128; }
+
+std::string fused_mlp_unfit_reason(const std::vector<int64_t>& widths,
+                                   const std::vector<Activation>& activations,
+                                   const std::vector<double>& dropouts, DType dtype,
+                                   Precision precision, Device device) {
+  if (!device.is_cuda()) {
+    return "the fused MLP kernels run on a CUDA device, found " + device.str();
+  }
+  if (dtype != DType::kFloat32) {
+    return "the fused MLP kernels take a float32 model, found " + std::string(dtype_name(dtype));
+  }
+  if (precision == Precision::kTf32) {
+    return "the fused MLP kernels compute in fp32 or bf16, found precision tf32";
+  }
+  if (widths.size() < 2) return "the fused MLP kernels need at least 2 layers, found 1";
+  if (widths.size() > static_cast<size_t>(cuda::kFusedMaxLayers)) {
+    return "the fused MLP kernels take at most " + std::to_string(cuda::kFusedMaxLayers) +
+           " layers, found " + std::to_string(widths.size());
+  }
+  const int major = cuda::fused_mlp_device_major(device);
+  if (precision == Precision::kBf16 && major < 8) {
+    return "the fused MLP kernels' bf16 tensor-core path needs compute capability 8.0 or "
+           "later, found " +
+           std::to_string(major) + ".x";
+  }
+  const int64_t limit = fused_mlp_max_width(major);
+  for (size_t l = 0; l < widths.size(); ++l) {
+    if (is_rowwise(activations[l])) {
+      return "layer " + std::to_string(l) + "'s activation " + activation_name(activations[l]) +
+             " is rowwise; the fused MLP kernels take elementwise activations";
+    }
+    if (dropouts[l] > 0.0) {
+      return "layer " + std::to_string(l) + " has a dropout; the fused MLP kernels take none";
+    }
+    if (widths[l] > limit) {
+      return "layer " + std::to_string(l) + " has " + std::to_string(widths[l]) +
+             " units; the fused MLP kernels take at most " + std::to_string(limit) +
+             " on a device of compute capability " + std::to_string(major) + ".x";
+    }
+  }
+  cuda::FusedMlpPlan plan;
+  plan.count = static_cast<int>(widths.size());
+  for (size_t l = 0; l < widths.size(); ++l) plan.layers[l].out = static_cast<int>(widths[l]);
+  const size_t bytes = cuda::fused_mlp_shared_bytes(plan, math_of(precision));
+  const auto available = static_cast<size_t>(cuda::fused_mlp_device_shared_limit(device));
+  if (bytes > available) {
+    return "the fused MLP kernels need " + std::to_string(bytes) +
+           " bytes of shared memory per block, the device has " + std::to_string(available);
+  }
+  return "";
+}
+
+void fused_mlp_forward(std::vector<FusedLayer>& layers, Precision precision) {
+  check_layers("fused_mlp_forward", layers);
+  const Tensor& input = layers[0].act;
+  if (input.device().is_cuda()) {
+    MLPX_CHECK(precision != Precision::kTf32, ValueError,
+               "fused_mlp_forward: expected precision fp32 or bf16, found tf32");
+    cuda::fused_mlp_forward(plan_of(layers), input.rows(), math_of(precision), input.device());
+    return;
+  }
+  // The CPU twin: the unfused ops, layer by layer.
+  for (size_t l = 1; l < layers.size(); ++l) {
+    FusedLayer& layer = layers[l];
+    linear_forward(layers[l - 1].act, layer.weight, layer.bias, layer.pre, precision);
+    if (layer.act.raw_data() != layer.pre.raw_data() || layer.activation != Activation::kIdentity) {
+      activation_forward(layer.activation, layer.pre, layer.act, layer.alpha);
+    }
+  }
+}
+
+void fused_mlp_backward(std::vector<FusedLayer>& layers, const Tensor& doutput,
+                        Precision precision) {
+  check_layers("fused_mlp_backward", layers);
+  const Tensor& top = layers.back().act;
+  detail::check_tensor("fused_mlp_backward", "doutput", doutput, {top.rows(), top.cols()}, top);
+  if (top.device().is_cuda()) {
+    MLPX_CHECK(precision != Precision::kTf32, ValueError,
+               "fused_mlp_backward: expected precision fp32 or bf16, found tf32");
+    cuda::fused_mlp_backward(plan_of(layers), doutput.data<float>(), top.rows(), math_of(precision),
+                             top.device());
+    return;
+  }
+  // The CPU twin: dz = f'(z) dy, then dy of the layer below = dz W, in the GEMM's precision.
+  Tensor upstream = doutput;
+  for (size_t l = layers.size(); l-- > 0;) {
+    FusedLayer& layer = layers[l];
+    activation_backward(layer.activation, layer.pre, layer.act, upstream, layer.dpre, layer.alpha);
+    if (l == 0) break;
+    Tensor below({layer.dpre.rows(), layer.weight.cols()}, layer.dpre.dtype(), layer.dpre.device());
+    gemm(layer.dpre, false, layer.weight, false, below, 1.0, 0.0, precision);
+    upstream = below;
+  }
+}
+
+}  // namespace mlpx

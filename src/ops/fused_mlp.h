@@ -1,0 +1,44 @@
+// The fused narrow-MLP pass over a Sequential model's layers 1..L-1 (kernels/fused_mlp.cu on a
+// CUDA device; on the CPU, its twin: the same layers through the unfused ops, which is what
+// the parity tests compare against). Internal: the model's forward and backward call it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mlpx/enums.h"
+#include "mlpx/gemm.h"
+#include "mlpx/tensor.h"
+
+namespace mlpx {
+
+// One layer's parameters and buffers, all [rows, out] but weight [out, in] and bias [out].
+// Layer 0 is the one before the fused part: only activation, alpha, pre, act and dpre are used.
+struct FusedLayer {
+  Tensor weight, bias;
+  Activation activation = Activation::kIdentity;
+  double alpha = 0.0;
+  int64_t dropout_free = 1;  // 0: the layer drops (never fused)
+  Tensor pre, act, dpre;     // z, f(z) (may be one tensor for identity), d loss / dz
+};
+
+// The widest layer the fused kernels take on a device of compute capability `major` (128; 256
+// on Hopper, sm_90, whose 227 KiB of shared memory per block hold its tiles).
+int fused_mlp_max_width(int major);
+
+// Why the fused kernels cannot run these layers (widths of layer 0 and every later layer,
+// their activations and dropouts) on `device` in `precision` for a `dtype` model; "" when they
+// can. One line, for `train.fused: on`'s error.
+std::string fused_mlp_unfit_reason(const std::vector<int64_t>& widths,
+                                   const std::vector<Activation>& activations,
+                                   const std::vector<double>& dropouts, DType dtype,
+                                   Precision precision, Device device);
+
+// Forward through layers 1..L-1: layer l reads layers[l-1].act, writes pre and act.
+void fused_mlp_forward(std::vector<FusedLayer>& layers, Precision precision);
+// Backward: from doutput [rows, last out] = d loss / d act of the last layer, writes dpre of
+// every layer, layer 0 included (pre/act as the forward wrote them).
+void fused_mlp_backward(std::vector<FusedLayer>& layers, const Tensor& doutput,
+                        Precision precision);
+
+}  // namespace mlpx

@@ -1,0 +1,188 @@
+// The fused narrow-MLP kernels (kernels/fused_mlp.cu) against the unfused path: the fp32 SIMT
+// kernels against the unfused GPU model within fp32 rounding; the bf16 tensor-core kernels
+// against the CPU's bf16 model within bf16's; and when they fit (train.fused's rules).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "mlpx/config.h"
+#include "mlpx/dataset.h"
+#include "mlpx/error.h"
+#include "mlpx/model.h"
+#include "mlpx/training.h"
+#include "test_util.h"
+#if MLPX_SIM
+#include "mlpx_sim/counters.h"
+#endif
+
+namespace mlpx {
+namespace {
+
+// 12 inputs -> 32 relu -> 24 elu -> 10 identity: the fused part is two layers of unequal widths,
+// none a multiple of 16 but one, so the tensor-core kernel's padding is exercised.
+Sequential make_model(Device device) {
+  Sequential model(12,
+                   {{32, Activation::kRelu}, {24, Activation::kElu}, {10, Activation::kIdentity}},
+                   DType::kFloat32, device);
+  model.init(Init::kHeNormal, 0.0, 7);
+  return model;
+}
+
+struct Pass {
+  std::vector<float> output, grads;
+};
+
+// Forward and backward of a batch of `rows` (not a multiple of any tile: a partial last tile).
+Pass run(Sequential& model, int64_t rows) {
+  const Device device = model.device();
+  const Tensor x =
+      Tensor::from_vector(test::random_values<float>(rows * 12, 3), {rows, 12}).to(device);
+  const Tensor dy =
+      Tensor::from_vector(test::random_values<float>(rows * 10, 4), {rows, 10}).to(device);
+  Pass pass;
+  pass.output = model.forward(x).to(Device::cpu()).to_vector<float>();
+  model.backward(dy);
+  pass.grads = model.grads().to(Device::cpu()).to_vector<float>();
+  return pass;
+}
+
+TEST(FusedMlpParity, SimtMatchesUnfusedWithinFp32Rounding) {
+  MLPX_REQUIRE_CUDA();
+  Sequential unfused = make_model(Device::cuda(0));
+  Sequential fused = make_model(Device::cuda(0));
+  ASSERT_EQ(fused.fused_unfit_reason(), "");
+  fused.set_fused(true);
+  const Pass a = run(unfused, 37), b = run(fused, 37);
+  EXPECT_LT(test::relative_error(b.output, a.output), 1e-6);
+  EXPECT_LT(test::relative_error(b.grads, a.grads), 1e-6);
+}
+
+TEST(FusedMlpParity, TensorCoresMatchCpuBf16WithinBf16Rounding) {
+  MLPX_REQUIRE_CUDA();
+  Sequential cpu = make_model(Device::cpu());
+  cpu.set_precision(Precision::kBf16);
+  Sequential fused = make_model(Device::cuda(0));
+  fused.set_precision(Precision::kBf16);
+  fused.set_fused(true);
+  Sequential fp32 = make_model(Device::cpu());
+  const Pass reference = run(cpu, 70), tc = run(fused, 70), exact = run(fp32, 70);
+  // The same bf16 operands, summed in another order: an activation that rounds to a
+  // neighbouring bf16 moves results by bf16's rounding (2^-8) at most, and rarely.
+  EXPECT_LT(test::relative_error(tc.output, reference.output), 4e-3);
+  EXPECT_LT(test::relative_error(tc.grads, reference.grads), 4e-3);
+  // ... and bf16 is really in use: fp32 is further away.
+  EXPECT_GT(test::relative_error(exact.output, reference.output),
+            test::relative_error(tc.output, reference.output));
+}
+
+TEST(FusedMlpParity, FitFollowsWidthDeviceAndPrecision) {
+  Sequential cpu = make_model(Device::cpu());
+  EXPECT_NE(cpu.fused_unfit_reason().find("run on a CUDA device, found cpu"), std::string::npos)
+      << cpu.fused_unfit_reason();
+  EXPECT_THROW(cpu.set_fused(true), ValueError);
+  cpu.set_fused(false);
+  EXPECT_FALSE(cpu.fused());
+  MLPX_REQUIRE_CUDA();
+  // The simulated device (and an H200) is compute capability 9.0: 256 units fit, 257 do not.
+  Sequential wide(8,
+                  {{256, Activation::kRelu}, {256, Activation::kTanh}, {4, Activation::kIdentity}},
+                  DType::kFloat32, Device::cuda(0));
+  EXPECT_EQ(wide.fused_unfit_reason(), "");
+  Sequential wider(8, {{257, Activation::kRelu}, {4, Activation::kIdentity}}, DType::kFloat32,
+                   Device::cuda(0));
+  EXPECT_NE(wider.fused_unfit_reason().find("layer 0 has 257 units; the fused MLP kernels take at "
+                                            "most 256 on a device of compute capability 9.x"),
+            std::string::npos)
+      << wider.fused_unfit_reason();
+  Sequential softmax(8, {{16, Activation::kRelu}, {4, Activation::kSoftmax}}, DType::kFloat32,
+                     Device::cuda(0));
+  EXPECT_NE(softmax.fused_unfit_reason().find("rowwise"), std::string::npos);
+  Sequential tf32 = make_model(Device::cuda(0));
+  tf32.set_precision(Precision::kTf32);
+  EXPECT_NE(tf32.fused_unfit_reason().find("found precision tf32"), std::string::npos);
+}
+
+#if MLPX_SIM
+// Kernels of one training step (kernel launches and cuBLAS GEMMs the simulator ran, plain
+// launches: a graph replay runs the same ones): an epoch of 2 steps less an epoch of 1, each
+// after a first epoch, so one-time work and per-epoch work cancel.
+int64_t kernels_per_step(int64_t inputs, const std::vector<int64_t>& hidden, int64_t outputs,
+                         int64_t batch, bool fused) {
+  TrainerOptions options;
+  options.train.batch_size = batch;
+  options.train.cuda_graph = false;
+  options.train.shuffle = true;
+  std::vector<LayerSpec> layers;
+  for (int64_t units : hidden) layers.emplace_back(units, Activation::kRelu);
+  layers.emplace_back(outputs, Activation::kIdentity);
+  const Device gpu = Device::cuda(0);
+  const auto epoch_kernels = [&](int64_t steps) {
+    Sequential model(inputs, layers, DType::kFloat32, gpu);
+    model.init(Init::kHeNormal, 0.0, 1);
+    model.set_fused(fused);
+    const int64_t rows = steps * batch;
+    std::vector<int32_t> labels(static_cast<size_t>(rows));
+    for (int64_t i = 0; i < rows; ++i)
+      labels[static_cast<size_t>(i)] = static_cast<int32_t>(i % outputs);
+    Dataset data;
+    data.x = Tensor::from_vector(test::random_values<float>(static_cast<size_t>(rows * inputs), 5),
+                                 {rows, inputs})
+                 .to(gpu);
+    data.labels = Tensor::from_vector(labels, {rows}).to(gpu);
+    data.name = "train";
+    Trainer trainer(options, model, data);
+    trainer.run_epoch(1e-3);
+    synchronize(gpu);
+    const bool was_counting = mlpx_sim::counting();
+    mlpx_sim::set_counting(true);
+    const uint64_t before = mlpx_sim::work_records();
+    trainer.run_epoch(1e-3);
+    synchronize(gpu);
+    mlpx_sim::set_counting(was_counting);
+    int64_t kernels = 0;
+    for (const auto& work : mlpx_sim::work_records_between(before, mlpx_sim::work_records()))
+      kernels += work.kind == mlpx_sim::WorkKind::kKernel || work.kind == mlpx_sim::WorkKind::kGemm;
+    return kernels;
+  };
+  return epoch_kernels(2) - epoch_kernels(1);
+}
+
+// The fused step runs fewer kernels: per step, layers 1..L-1 lose their forward GEMM, bias and
+// activation kernels and their backward activation and input-gradient GEMMs, for one forward
+// and one backward kernel.
+TEST(FusedMlpCount, FusedStepRunsFewerKernels) {
+  const std::vector<int64_t> hidden = {16, 16, 16};
+  const int64_t unfused = kernels_per_step(8, hidden, 4, 8, false);
+  const int64_t fused = kernels_per_step(8, hidden, 4, 8, true);
+  RecordProperty("unfused", static_cast<int>(unfused));
+  RecordProperty("fused", static_cast<int>(fused));
+  // Layers 1..3: forward GEMM + bias + activation (relu; the output layer has none) 8 kernels,
+  // backward activation (3) + input-gradient GEMMs (3); replaced by 2.
+  EXPECT_EQ(unfused - fused, 8 + 3 + 3 - 2) << unfused << " " << fused;
+}
+
+// The figures of docs/benchmarks.md ("Fused MLP: kernels per step"): only with
+// MLPX_FUSED_COUNT=1 in the environment (minutes on the simulator).
+TEST(FusedMlpCount, DocumentedShapes) {
+  if (std::getenv("MLPX_FUSED_COUNT") == nullptr) GTEST_SKIP() << "set MLPX_FUSED_COUNT=1";
+  const std::vector<std::vector<int64_t>> shapes = {
+      {256, 128}, {128, 128, 128, 128}, {256, 256, 256, 256}};
+  for (int64_t batch : {128, 1024}) {
+    for (const auto& hidden : shapes) {
+      const int64_t unfused = kernels_per_step(784, hidden, 10, batch, false);
+      const int64_t fused = kernels_per_step(784, hidden, 10, batch, true);
+      std::string name = "784";
+      for (int64_t units : hidden) name += "-" + std::to_string(units);
+      std::cout << "count " << name << "-10 batch " << batch << ": unfused " << unfused
+                << ", fused " << fused << std::endl;  // each line as it comes: minutes apart
+      EXPECT_LT(fused, unfused);
+    }
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace mlpx
