@@ -230,7 +230,8 @@ class _BaseMLP(BaseEstimator):
         self.model_.fit(X, targets, validation=validation,
                         epochs=1 if incremental else self.max_iter, batch_size=batch,
                         optimizer=self._solver_config, shuffle=bool(self.shuffle),
-                        callbacks=[after_epoch], progress=bool(self.verbose))
+                        callbacks=[after_epoch], progress=bool(self.verbose),
+                        task="regression" if self._regression else None)
         if validation is not None:
             self.best_loss_ = None
             if best_weights[0] is not None:

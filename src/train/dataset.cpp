@@ -306,6 +306,15 @@ std::pair<FilePair, FilePair> files_of(const DataConfig& dc) {
           {dc.dir + "/" + kFashionFiles[2], dc.dir + "/" + kFashionFiles[3]}};
 }
 
+// The sources a config names by themselves hold class labels; float regression targets come
+// from files (or, through the library and Python, from arrays held in memory, which never reach
+// this check).
+void check_source_fits_task(const DataConfig& dc) {
+  MLPX_CHECK(dc.task != Task::kRegression || dc.source == DataSource::kFiles, ValueError,
+             "config: data.task: regression expects data.source 'files' (float targets), found '",
+             detail::enum_name(detail::kDataSourceNames, dc.source), "'");
+}
+
 void set_regression_baseline(Dataset& set) {
   if (set.regression && set.size() > 0) set.target_variance = target_variance(set.targets);
 }
@@ -315,6 +324,7 @@ void set_regression_baseline(Dataset& set) {
 Dataset load_evaluation_set(const Config& config, int64_t outputs,
                             const Standardization& standardization) {
   const DataConfig& dc = config.data;
+  check_source_fits_task(dc);
   Dataset set;
   if (dc.source == DataSource::kSynthetic) {
     const bool has_test = dc.synthetic.test_samples > 0;
@@ -338,6 +348,7 @@ Dataset load_evaluation_set(const Config& config, int64_t outputs,
 
 DataSplits load_data(const Config& config, int64_t outputs, bool with_test) {
   const DataConfig& dc = config.data;
+  check_source_fits_task(dc);
   DataSplits splits;
   Dataset all;
   bool standardize = dc.normalize == Normalize::kStandardize, scaled_uint8 = false;

@@ -73,6 +73,20 @@ def test_regression_with_mse():
     assert e["regression"] and e["r2"] > 0.95 and np.isnan(e["accuracy"])
 
 
+def test_task_regression_for_arrays_whatever_the_configs_data_source():
+    """fit(task="regression") on arrays: the config's data.source (fashion-mnist by default)
+    says where `mlpx train` reads its data, not what these arrays are."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(200, 4)).astype(np.float32)
+    y = np.stack([x @ np.array([1.0, -2.0, 0.5, 0.0]), x[:, 0] - x[:, 3]], 1).astype(np.float32)
+    m = mlpx.Model(inputs=4, layers=[(2, "identity")], loss="mse")
+    assert m.config["data"]["source"] != "files"
+    h = m.fit(x, y, epochs=30, batch_size=20, lr=0.05, task="regression")
+    assert np.isfinite(h[-1]["train_r2"]) and np.isnan(h[-1]["train_accuracy"])
+    e = m.evaluate(x, y)
+    assert e["regression"] and e["r2"] > 0.95
+
+
 def test_save_load_roundtrip(tmp_path, blobs):
     x, y, xv, yv = blobs
     m = small_model()

@@ -169,6 +169,9 @@ def test_regressor_one_and_several_outputs_and_int_targets():
                        random_state=0).fit(x, y)
     assert reg.n_outputs_ == 2 and reg.predict(x).shape == (200, 2)
     assert reg.predict(x).dtype == np.float64 and reg.score(x, y) > 0.9
+    # Two float columns are regression targets (R^2), not class scores (accuracy).
+    last = reg.model_.history[-1]
+    assert np.isfinite(last["train_r2"]) and np.isnan(last["train_accuracy"])
     one = MLPRegressor(hidden_layer_sizes=(32,), max_iter=200, learning_rate_init=0.01,
                        random_state=0).fit(x, y[:, 0])
     assert one.predict(x).shape == (200,) and one.score(x, y[:, 0]) > 0.9
