@@ -297,6 +297,56 @@ TEST_F(TrainingTest, CheckpointRoundTripAndRejections) {
   EXPECT_THROW(load_checkpoint(path("format.safetensors")), IoError);
 }
 
+// save_checkpoint refuses what load_checkpoint would refuse (a config that does not describe
+// the model, such as a default Config{}), naming why, and writes nothing; load_checkpoint
+// refuses the same file written by hand with the same reason.
+TEST_F(TrainingTest, SaveCheckpointRefusesWhatLoadWouldRefuse) {
+  const Config c = small_config("refuse");
+  Sequential model(8, c.model.resolved_layers());
+  model.init(Init::kHeNormal, 0.0, 1);
+  const std::string file = path("refused.safetensors");
+  const std::string expected_reason =
+      "'layers.0.weight': expected [256, 8] from the config in __metadata__, found [16, 8]";
+  try {
+    save_checkpoint(file, model, nullptr, Config{}, {});
+    FAIL() << "expected an error";
+  } catch (const ValueError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "save_checkpoint: " + file +
+                  ": the config does not describe this model (load_checkpoint would refuse the "
+                  "file: " +
+                  expected_reason + "); pass the config the model was built from");
+  }
+  EXPECT_FALSE(std::filesystem::exists(file));
+  // The same file written without the check: load_checkpoint names the same reason.
+  save_checkpoint(file, model, nullptr, c, {});
+  auto raw = load_safetensors(file);
+  raw.metadata["config"] = Config{}.to_json();
+  save_safetensors(file, raw.tensors, raw.metadata);
+  try {
+    load_checkpoint(file);
+    FAIL() << "expected an error";
+  } catch (const IoError& e) {
+    EXPECT_EQ(std::string(e.what()), file + ": " + expected_reason);
+  }
+  // Same shapes, another activation: it would load, as another function.
+  Config other = c;
+  other.model.layers[0].activation = Activation::kTanh;
+  try {
+    save_checkpoint(file, model, nullptr, other, {});
+    FAIL() << "expected an error";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.layers[0]: expected activation relu (alpha "),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("found tanh (alpha "), std::string::npos) << e.what();
+  }
+  // The config it was built from saves and loads back.
+  save_checkpoint(file, model, nullptr, c, {});
+  EXPECT_EQ(load_checkpoint(file).model.params().to_vector<float>(),
+            model.params().to_vector<float>());
+}
+
 TEST_F(TrainingTest, FilesSourceWithFloatTargetsAndStandardize) {
   // Two features, label = (x0 > x1); targets one-hot rows for mse.
   const int64_t n = 400;
