@@ -87,6 +87,38 @@ def test_task_regression_for_arrays_whatever_the_configs_data_source():
     assert e["regression"] and e["r2"] > 0.95
 
 
+def test_sample_weight_weighs_each_batchs_loss(blobs):
+    """Each batch's loss is sum_i w_i l_i / sum_i w_i: unit weights train exactly as none; in
+    one full batch, weight 2 on a row trains as that row twice, weight 0 as no row."""
+    x, y, _, _ = blobs
+    def trained(xs, ys, **kw):
+        m = small_model(seed=3)
+        h = m.fit(xs, ys, epochs=3, batch_size=0, optimizer="sgd", lr=0.1, **kw)
+        return h, m.state_dict()
+    h0, plain = trained(x, y)
+    h1, unit = trained(x, y, sample_weight=np.ones(len(y)))
+    assert h1[-1]["train_loss"] == h0[-1]["train_loss"]
+    assert all(np.array_equal(plain[k], unit[k]) for k in plain)
+    w = np.ones(len(y), np.float32)
+    w[:40] = 2.0
+    _, weighted = trained(x, y, sample_weight=w)
+    _, twice = trained(np.concatenate([x, x[:40]]), np.concatenate([y, y[:40]]))
+    for k in plain:
+        np.testing.assert_allclose(weighted[k], twice[k], rtol=1e-4, atol=1e-6)
+    w[:40] = 0.0
+    _, dropped = trained(x, y, sample_weight=w)
+    _, without = trained(x[40:], y[40:])
+    for k in plain:
+        np.testing.assert_allclose(dropped[k], without[k], rtol=1e-4, atol=1e-6)
+    m = small_model()
+    with pytest.raises(mlpx.DataError, match=r"sample_weight: expected finite weights >= 0, found -1 at row 2"):
+        m.fit(x, y, sample_weight=np.where(np.arange(len(y)) == 2, -1.0, 1.0))
+    with pytest.raises(mlpx.DataError, match=r"sample_weight: expected one weight per row"):
+        m.fit(x, y, sample_weight=np.ones(3))
+    with pytest.raises(mlpx.DataError, match=r"found all \d+ weights 0"):
+        m.fit(x, y, sample_weight=np.zeros(len(y)))
+
+
 def test_save_load_roundtrip(tmp_path, blobs):
     x, y, xv, yv = blobs
     m = small_model()
