@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The README's Python snippets, run end to end (ctest: python_example).
+"""The README's and docs/python.md's Python snippets, run end to end (ctest: python_example).
 
-The two marked blocks are README.md's "Python" snippets, word for word
-(tests/docs/readme_test.cpp keeps them equal): the first trains on Fashion-MNIST and predicts,
-the second hands the model to PyTorch. Around them this script checks what the README says
+The marked blocks are the documentation's Python snippets, word for word
+(tests/docs/readme_test.cpp keeps them equal: README.md or a docs/ page): the first trains on
+Fashion-MNIST and predicts, the second fits the scikit-learn estimator, the third hands the
+model to PyTorch. Around them this script checks what the README says
 they do. Needs the mlpx package and Debian's dataset-fashion-mnist; the torch half is skipped
 (exit 77 after the first half) without torch.
 """
@@ -38,6 +39,16 @@ accuracy = model.evaluate(xt, yt)["accuracy"]
 assert accuracy > 0.84, accuracy
 assert np.array_equal(mlpx.load("fashion.safetensors").predict(xt[:5]), model.predict(xt[:5]))
 os.remove("fashion.safetensors")
+
+# --- Python: scikit-learn ---
+from mlpx.sklearn import MLPClassifier
+
+clf = MLPClassifier(hidden_layer_sizes=(256, 128), max_iter=5, random_state=0)
+clf.fit(x[:10000], y[:10000])
+print(clf.score(xt, yt), clf.predict_proba(xt[:2]).round(2))
+# --- end ---
+
+assert clf.score(xt, yt) > 0.8, clf.score(xt, yt)
 
 try:
     import torch

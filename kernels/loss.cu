@@ -29,18 +29,20 @@ struct ArgMaxOp {
 template <typename Member, int kGroup>
 __global__ void elementwise_loss_kernel(int64_t rows, int64_t cols, const float* output,
                                         const float* target, float* row_loss, float* grad,
-                                        float row_scale, float grad_scale) {
+                                        float row_scale, float grad_scale,
+                                        const float* row_weight) {
   const int lane = group_lane<kGroup>();
   for (int64_t row = group_first_row<kGroup>(); row < rows; row += group_row_stride<kGroup>()) {
     const int64_t base = row * cols;
+    const float weight = math::row_weight_of(row_weight, row);
     float sum = 0.0f;
     for (int64_t c = lane; c < cols; c += kGroup) {
       const math::ElementLoss<float> e = Member::element(output[base + c], target[base + c]);
       sum += e.value;
-      if (grad != nullptr) grad[base + c] = e.grad * grad_scale;
+      if (grad != nullptr) grad[base + c] = e.grad * grad_scale * weight;
     }
     sum = group_reduce<kGroup>(sum, SumOp{});
-    if (lane == 0) row_loss[row] = sum * row_scale;
+    if (lane == 0) row_loss[row] = sum * row_scale * weight;
   }
 }
 
@@ -49,7 +51,8 @@ __global__ void elementwise_loss_kernel(int64_t rows, int64_t cols, const float*
 template <int kGroup>
 __global__ void cross_entropy_kernel(int64_t rows, int64_t cols, const float* logits,
                                      const int32_t* labels, float* row_loss, float* grad,
-                                     float grad_scale, DeviceStatus* status) {
+                                     float grad_scale, const float* row_weight,
+                                     DeviceStatus* status) {
   const int lane = group_lane<kGroup>();
   for (int64_t row = group_first_row<kGroup>(); row < rows; row += group_row_stride<kGroup>()) {
     const float* z = logits + row * cols;
@@ -77,12 +80,13 @@ __global__ void cross_entropy_kernel(int64_t rows, int64_t cols, const float* lo
     math::MaxSum<float> acc = math::max_sum_empty<float>();
     for (int64_t c = lane; c < cols; c += kGroup) math::max_sum_push(acc, z[c]);
     acc = group_reduce<kGroup>(acc, MaxSumOp{});
-    if (lane == 0) row_loss[row] = math::cross_entropy_row_loss(acc, z_label);
+    const float weight = math::row_weight_of(row_weight, row);
+    if (lane == 0) row_loss[row] = math::cross_entropy_row_loss(acc, z_label) * weight;
     if (grad != nullptr) {
       const float inv_sum = 1.0f / acc.sum;
       float* g = grad + row * cols;
       for (int64_t c = lane; c < cols; c += kGroup) {
-        g[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum, grad_scale);
+        g[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum, grad_scale * weight);
       }
     }
   }
@@ -92,7 +96,8 @@ __global__ void cross_entropy_kernel(int64_t rows, int64_t cols, const float* lo
 // loss terms and writes the gradient (softmax(z) sum_k t_k - t) * grad_scale.
 template <int kGroup>
 __global__ void kl_div_kernel(int64_t rows, int64_t cols, const float* logits, const float* target,
-                              float* row_loss, float* grad, float grad_scale) {
+                              float* row_loss, float* grad, float grad_scale,
+                              const float* row_weight) {
   const int lane = group_lane<kGroup>();
   for (int64_t row = group_first_row<kGroup>(); row < rows; row += group_row_stride<kGroup>()) {
     const int64_t base = row * cols;
@@ -105,16 +110,17 @@ __global__ void kl_div_kernel(int64_t rows, int64_t cols, const float* logits, c
     acc = group_reduce<kGroup>(acc, MaxSumOp{});
     target_sum = group_reduce<kGroup>(target_sum, SumOp{});
     const float log_sum = logf(acc.sum), inv_sum = 1.0f / acc.sum;
+    const float weight = math::row_weight_of(row_weight, row);
     float loss = 0.0f;
     for (int64_t c = lane; c < cols; c += kGroup) {
       const float z = logits[base + c], t = target[base + c];
       loss += math::kl_div_term(z, t, acc.max, log_sum);
       if (grad != nullptr) {
-        grad[base + c] = math::kl_div_grad(z, t, acc.max, inv_sum, target_sum, grad_scale);
+        grad[base + c] = math::kl_div_grad(z, t, acc.max, inv_sum, target_sum, grad_scale * weight);
       }
     }
     loss = group_reduce<kGroup>(loss, SumOp{});
-    if (lane == 0) row_loss[row] = loss;
+    if (lane == 0) row_loss[row] = loss * weight;
   }
 }
 
@@ -130,6 +136,20 @@ __global__ void __launch_bounds__(kSumThreads)
   sum = group_reduce<kSumThreads>(sum, SumOp{});
   if (threadIdx.x == 0) {
     accumulator[0] = static_cast<float>(static_cast<double>(accumulator[0]) + scale * sum);
+  }
+}
+
+// One block: the weights' sum as accumulate_sum_kernel's (double, fixed tree), then each
+// thread writes its weights normalised. Every weight is read into the sum before any is
+// written (the reduction waits for all threads), so normalized may be weights.
+__global__ void __launch_bounds__(kSumThreads)
+    normalize_row_weights_kernel(const float* weights, int64_t n, float* normalized) {
+  double sum = 0.0;
+  for (int64_t i = threadIdx.x; i < n; i += kSumThreads) sum += static_cast<double>(weights[i]);
+  sum = group_reduce<kSumThreads>(sum, SumOp{});
+  for (int64_t i = threadIdx.x; i < n; i += kSumThreads) {
+    normalized[i] = static_cast<float>(
+        math::normalized_row_weight(static_cast<double>(weights[i]), static_cast<double>(n), sum));
   }
 }
 
@@ -178,55 +198,61 @@ __global__ void accumulate_correct_per_output_kernel(const float* output, const 
 
 template <typename Member, int kGroup>
 void launch_elementwise_loss(const float* output, const float* target, float* row_loss, float* grad,
-                             int64_t rows, int64_t cols, int64_t grad_rows, cudaStream_t stream) {
+                             int64_t rows, int64_t cols, int64_t grad_rows, const float* row_weight,
+                             cudaStream_t stream) {
   const math::LossScales scales = math::loss_scales<Member>(grad_rows, cols);
   launch_rows<kGroup>(elementwise_loss_kernel<Member, kGroup>, rows, cols, stream, output, target,
                       row_loss, grad, static_cast<float>(scales.row),
-                      static_cast<float>(scales.grad));
+                      static_cast<float>(scales.grad), row_weight);
 }
 
 template <typename Member>
 void elementwise_loss_for(const float* output, const float* target, float* row_loss, float* grad,
-                          int64_t rows, int64_t cols, int64_t grad_rows, cudaStream_t stream) {
+                          int64_t rows, int64_t cols, int64_t grad_rows, const float* row_weight,
+                          cudaStream_t stream) {
   if (cols <= kWarpRowMaxCols) {
     launch_elementwise_loss<Member, 32>(output, target, row_loss, grad, rows, cols, grad_rows,
-                                        stream);
+                                        row_weight, stream);
   } else {
     launch_elementwise_loss<Member, kBlockThreads>(output, target, row_loss, grad, rows, cols,
-                                                   grad_rows, stream);
+                                                   grad_rows, row_weight, stream);
   }
 }
 
 }  // namespace
 
 void elementwise_loss(Loss loss, const float* output, const float* target, float* row_loss,
-                      float* grad, int64_t rows, int64_t cols, int64_t grad_rows, Device device) {
+                      float* grad, int64_t rows, int64_t cols, int64_t grad_rows,
+                      const float* row_weight, Device device) {
   const cudaStream_t stream = stream_of(device);
   math::visit(loss, [&](auto member) {
     using Member = decltype(member);
     // The public entry sends only elementwise losses here.
     if constexpr (!Member::kIsRowwise) {
-      elementwise_loss_for<Member>(output, target, row_loss, grad, rows, cols, grad_rows, stream);
+      elementwise_loss_for<Member>(output, target, row_loss, grad, rows, cols, grad_rows,
+                                   row_weight, stream);
     }
   });
 }
 
 void cross_entropy(const float* logits, const int32_t* labels, float* row_loss, float* grad,
-                   int64_t rows, int64_t cols, int64_t grad_rows, Device device) {
+                   int64_t rows, int64_t cols, int64_t grad_rows, const float* row_weight,
+                   Device device) {
   const cudaStream_t stream = stream_of(device);
   DeviceStatus* status = context(device.index).status;
   const float grad_scale = static_cast<float>(
       math::loss_scales<math::LossMember<Loss::kCrossEntropy>>(grad_rows, cols).grad);
   MLPX_LAUNCH_ROWS(cross_entropy_kernel, rows, cols, stream, logits, labels, row_loss, grad,
-                   grad_scale, status);
+                   grad_scale, row_weight, status);
 }
 
 void kl_div(const float* logits, const float* target, float* row_loss, float* grad, int64_t rows,
-            int64_t cols, int64_t grad_rows, Device device) {
+            int64_t cols, int64_t grad_rows, const float* row_weight, Device device) {
   const cudaStream_t stream = stream_of(device);
   const float grad_scale =
       static_cast<float>(math::loss_scales<math::LossMember<Loss::kKlDiv>>(grad_rows, cols).grad);
-  MLPX_LAUNCH_ROWS(kl_div_kernel, rows, cols, stream, logits, target, row_loss, grad, grad_scale);
+  MLPX_LAUNCH_ROWS(kl_div_kernel, rows, cols, stream, logits, target, row_loss, grad, grad_scale,
+                   row_weight);
 }
 
 void accumulate_sum(const float* values, int64_t n, float* accumulator, double scale,
@@ -234,6 +260,13 @@ void accumulate_sum(const float* values, int64_t n, float* accumulator, double s
   const cudaStream_t stream = stream_of(device);
   if (n <= 0) return;
   MLPX_LAUNCH(accumulate_sum_kernel, 1, kSumThreads, 0, stream)(values, n, accumulator, scale);
+  MLPX_CUDA_CHECK_LAUNCH();
+}
+
+void normalize_row_weights(const float* weights, int64_t n, float* normalized, Device device) {
+  const cudaStream_t stream = stream_of(device);
+  if (n <= 0) return;
+  MLPX_LAUNCH(normalize_row_weights_kernel, 1, kSumThreads, 0, stream)(weights, n, normalized);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 

@@ -93,15 +93,19 @@ void init_values(float*, int64_t, Init, double, uint64_t, uint64_t, Device) {
 void add_bias(float*, const float*, int64_t, int64_t, Device) { unavailable("add_bias"); }
 void sum_rows(const float*, float*, int64_t, int64_t, Device) { unavailable("sum_rows"); }
 void elementwise_loss(Loss, const float*, const float*, float*, float*, int64_t, int64_t, int64_t,
-                      Device) {
+                      const float*, Device) {
   unavailable("elementwise_loss");
 }
 void cross_entropy(const float*, const int32_t*, float*, float*, int64_t, int64_t, int64_t,
-                   Device) {
+                   const float*, Device) {
   unavailable("cross_entropy");
 }
-void kl_div(const float*, const float*, float*, float*, int64_t, int64_t, int64_t, Device) {
+void kl_div(const float*, const float*, float*, float*, int64_t, int64_t, int64_t, const float*,
+            Device) {
   unavailable("kl_div");
+}
+void normalize_row_weights(const float*, int64_t, float*, Device) {
+  unavailable("normalize_row_weights");
 }
 void accumulate_sum(const float*, int64_t, float*, double, Device) {
   unavailable("accumulate_sum");

@@ -53,7 +53,7 @@ struct DataConfig {
 struct ModelConfig {
   std::vector<LayerSpec> layers = {
       {256, Activation::kRelu}, {128, Activation::kRelu}, {10, Activation::kIdentity}};
-  Init init = Init::kHeNormal;
+  Init init = Init::kTorchDefault;
   double init_std = 0.01;  // the std of "normal", the bound of "uniform"
   // Overrides the default alpha (leaky_relu slope 0.01, elu scale 1.0) of every layer without
   // its own "alpha". Checkpoints written before per-layer alphas hold 0.01 here.

@@ -25,6 +25,9 @@ struct Dataset {
   // [N, K]): labels undefined; accuracy counts each output, right when sigmoid > 0.5 exactly
   // where its target is 1, over N K outputs.
   bool per_output = false;
+  // Sample weights, float32 [N] >= 0 (training only): each batch's loss is the weighted
+  // average sum_i w_i l_i / sum_i w_i over its rows; undefined: every row weighs 1.
+  Tensor weights;
   // Regression: the variance of the targets around their own per-output means, averaged over
   // the outputs (sum of squares / (N K)): the MSE of always predicting the mean, R^2's
   // baseline. NaN: not yet computed (evaluate computes it from `targets`).
@@ -73,6 +76,11 @@ bool standardizes(Normalize normalize, ElementType features);
 // Errors name y.source and `x_name`. What programs that hold their data in memory train on.
 Dataset dataset_from(Tensor x, const std::string& x_name, const Array& y, Loss loss, Task task,
                      int64_t outputs, const std::string& name);
+
+// Sets set.weights from sample weights [N] (N = set.size(); any float dtype, CPU): finite,
+// >= 0, not all 0; float32 on the set's device. DataError-like ValueError naming `name`, the row
+// and the value otherwise.
+void set_sample_weights(Dataset& set, const Tensor& weights, const std::string& name);
 
 // Reads (or generates) the data the config names, checks labels against `outputs` classes,
 // turns labels into one-hot targets where the loss needs float rows, normalises with

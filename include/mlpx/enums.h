@@ -119,16 +119,25 @@ enum class ScheduleType { MLPX_SCHEDULES(MLPX_ENUMERATOR) };
 //
 // X(enumerator, "name") each.
 
-// Weight initialisation schemes (formulas in src/math/init.h).
+// Weight initialisation schemes (formulas in src/math/init.h), a row each:
+// X(enumerator, "name", draw, fan, k, bias): `draw` kNormalDraw N(0, s^2) or kUniformDraw
+// U(-s, s), with s = sqrt(k / fan) for fan kFanIn (fan_in) or kFanSum (fan_in + fan_out), s the
+// given param for kGiven, s = 0 for kNoFan; `bias` kBiasZero, or kBiasDrawn (the bias drawn as
+// the weight, U(+-1/sqrt(fan_in)) for torch_default). xavier_* are torch.nn.init's Glorot
+// (gain 1); lecun_* are std 1/sqrt(fan_in), what the lecture calls Xavier; torch_default is
+// nn.Linear.reset_parameters. Before this table had lecun_*, xavier_* meant std 1/sqrt(fan_in).
 // clang-format off
-#define MLPX_INITS(X)                                                                          \
-  X(kZeros, "zeros")                                                                           \
-  X(kNormal, "normal")                 /* N(0, std^2), std given */                            \
-  X(kUniform, "uniform")               /* U(-a, a), a given */                                 \
-  X(kXavierNormal, "xavier_normal")    /* N(0, 1/fan_in) */                                    \
-  X(kXavierUniform, "xavier_uniform")  /* U(-sqrt(3/fan_in), sqrt(3/fan_in)): same variance */ \
-  X(kHeNormal, "he_normal")            /* N(0, 2/fan_in) */                                    \
-  X(kHeUniform, "he_uniform")          /* U(-sqrt(6/fan_in), sqrt(6/fan_in)) */
+#define MLPX_INITS(X)                                                                                   \
+  X(kZeros, "zeros", kNormalDraw, kNoFan, 0.0, kBiasZero)                                               \
+  X(kNormal, "normal", kNormalDraw, kGiven, 0.0, kBiasZero)                  /* N(0, std^2) */          \
+  X(kUniform, "uniform", kUniformDraw, kGiven, 0.0, kBiasZero)               /* U(-a, a) */             \
+  X(kXavierNormal, "xavier_normal", kNormalDraw, kFanSum, 2.0, kBiasZero)    /* N(0, 2/(in+out)) */     \
+  X(kXavierUniform, "xavier_uniform", kUniformDraw, kFanSum, 6.0, kBiasZero) /* U(+-sqrt(6/(in+out))) */\
+  X(kHeNormal, "he_normal", kNormalDraw, kFanIn, 2.0, kBiasZero)             /* N(0, 2/in) */           \
+  X(kHeUniform, "he_uniform", kUniformDraw, kFanIn, 6.0, kBiasZero)          /* U(+-sqrt(6/in)) */      \
+  X(kLecunNormal, "lecun_normal", kNormalDraw, kFanIn, 1.0, kBiasZero)       /* N(0, 1/in) */           \
+  X(kLecunUniform, "lecun_uniform", kUniformDraw, kFanIn, 3.0, kBiasZero)    /* U(+-sqrt(3/in)) */      \
+  X(kTorchDefault, "torch_default", kUniformDraw, kFanIn, 1.0, kBiasDrawn)   /* U(+-1/sqrt(in)), bias too */
 // clang-format on
 enum class Init { MLPX_INITS(MLPX_ENUMERATOR) };
 

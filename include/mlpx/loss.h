@@ -31,10 +31,19 @@ Activation prediction_activation(Loss loss);
 // grad_rows: the rows of the batch whose mean loss `grad` differentiates; 0 means B. A
 //   rank's share of a data-parallel batch passes the whole batch's rows (>= B), so that the
 //   ranks' gradients sum to the whole batch's.
+// row_weight: nullptr, or [B] of output's dtype and device: row i's row_loss and gradient are
+//   multiplied by row_weight[i] (sample weights; normalize_row_weights makes a batch's weights
+//   mean 1, so that the mean of row_loss is the weighted average sum w_i l_i / sum w_i).
 // A label outside [0, K) is a ValueError naming it and its row (on the GPU, raised at the
 // next synchronize()). NaN or Inf in output propagates to row_loss: never hidden.
 void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target, Tensor& row_loss,
-                           Tensor* grad, int64_t grad_rows = 0);
+                           Tensor* grad, int64_t grad_rows = 0, const Tensor* row_weight = nullptr);
+
+// normalized [N] = weights [N] * N / sum(weights) (all 0 when the sum is 0): a batch's sample
+// weights as loss_forward_backward's row_weight, so that the batch loss is
+// sum_i w_i l_i / sum_i w_i. Float, one device; normalized may be weights. On the device, no
+// host synchronisation.
+void normalize_row_weights(const Tensor& weights, Tensor& normalized);
 
 // accumulator[0] += scale * sum(values). values: [N]; accumulator: [1], same dtype and
 // device. The order of additions is fixed: the same bits on every run.

@@ -237,6 +237,19 @@ def _targets(y: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(y))
 
 
+def _sample_weights(w: Any) -> Optional[np.ndarray]:
+    """Sample weights as the extension takes them: None, or float32 [N] on the CPU."""
+    if w is None:
+        return None
+    if _is_torch(w):
+        w = w.detach().cpu().numpy()
+    w = np.asarray(w)
+    if w.ndim != 1:
+        raise DataError(f"sample_weight: expected one weight per row, [N], found shape "
+                        f"{list(w.shape)}")
+    return np.ascontiguousarray(w, dtype=np.float32)
+
+
 # ---- the model ---------------------------------------------------------------------------------
 
 LayerLike = Union[int, Tuple[int, str], Tuple[int, str, float], Tuple[int, str, Mapping[str, Any]],
@@ -369,7 +382,8 @@ class Model:
             shuffle: bool = True, seed: Optional[int] = None,
             callbacks: Iterable[Callable[[Dict[str, Any]], Any]] = (),
             checkpoint: Optional[PathLike] = None, progress: bool = False,
-            task: Optional[str] = None) -> List[Dict[str, Any]]:
+            task: Optional[str] = None,
+            sample_weight: Any = None) -> List[Dict[str, Any]]:
         """Trains ``epochs`` more epochs on x [N, inputs] (float32) and y (class indices [N] or
         targets [N, K]).
 
@@ -394,6 +408,11 @@ class Model:
         optimizer, the schedule at its first epoch and the epoch count at 0, from the current
         weights. A cosine schedule decays over ``total_epochs`` (default: the ``epochs`` of
         the call that set it): give it for a decay that spans several calls.
+
+        ``sample_weight`` (optional, [N], >= 0) weighs the training rows: each batch's loss is
+        the weighted average sum_i w_i l_i / sum_i w_i over its rows (as numpy's ``average``
+        with weights); unit weights train exactly as none. Accuracy and the validation set stay
+        unweighted. Not with data-parallel ranks.
         """
         base = self.config.to_dict()
         state = self._training_state()
@@ -435,7 +454,8 @@ class Model:
         if state is not None and not resume:
             config = config_for(epochs)
         native = config._native
-        train_set = _mlpx.Data(self._net, native, _features(x), _targets(y), "x", "y", "train")
+        train_set = _mlpx.Data(self._net, native, _features(x), _targets(y), "x", "y", "train",
+                               sample_weight=_sample_weights(sample_weight))
         val_set = None
         if validation is not None:
             xv, yv = validation

@@ -12,8 +12,8 @@ GridSearchCV or cross_val_score::
     clf.predict_proba(X_test)
 
 What differs from scikit-learn's (docs/python.md): the solvers are mlpx's optimizers (no
-L-BFGS), ``alpha`` is an L2 penalty on biases too, no ``sample_weight``, and the estimators
-pass scikit-learn's ``check_estimator``. Needs scikit-learn (Debian: python3-sklearn).
+L-BFGS), ``alpha`` is an L2 penalty on biases too, and ``sample_weight`` weighs each batch's
+loss (sum_i w_i l_i / sum_i w_i); the estimators pass scikit-learn's ``check_estimator``. Needs scikit-learn (Debian: python3-sklearn).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import DataError, Model
 
@@ -161,12 +161,17 @@ class _BaseMLP(BaseEstimator):
                              f"{self.validation_fraction!r}")
 
     # -- training --
-    def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> "_BaseMLP":
+    def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None,
+             sample_weight: Any = None) -> "_BaseMLP":
         first = not hasattr(self, "model_") or not (incremental or self.warm_start)
         self._check_numbers()
         X, y = self._validate_data(X, y, reset=first, dtype=np.float32, order="C",
                                    multi_output=self._regression, y_numeric=self._regression)
         X = _float32(X)
+        weights = None
+        if sample_weight is not None:
+            weights = _check_sample_weight(sample_weight, X, dtype=np.float32,
+                                           only_non_negative=True)
         targets = self._encode_targets(y, first, classes)
         if first:
             self.n_outputs_ = self._outputs(targets)
@@ -191,9 +196,12 @@ class _BaseMLP(BaseEstimator):
         validation = None
         if self.early_stopping and not incremental:
             stratify = None if self._regression else targets
-            X, Xv, targets, yv = train_test_split(
-                X, targets, test_size=self.validation_fraction, random_state=self._seed(),
-                stratify=stratify)
+            parts = train_test_split(
+                X, targets, *([] if weights is None else [weights]),
+                test_size=self.validation_fraction, random_state=self._seed(), stratify=stratify)
+            X, Xv, targets, yv = parts[:4]
+            if weights is not None:
+                weights = parts[4]  # the validation score stays unweighted
             X, Xv = _float32(X), _float32(Xv)
             validation = (Xv, yv)
             batch = self._batch(X.shape[0])
@@ -230,7 +238,9 @@ class _BaseMLP(BaseEstimator):
         self.model_.fit(X, targets, validation=validation,
                         epochs=1 if incremental else self.max_iter, batch_size=batch,
                         optimizer=self._solver_config, shuffle=bool(self.shuffle),
-                        callbacks=[after_epoch], progress=bool(self.verbose))
+                        callbacks=[after_epoch], progress=bool(self.verbose),
+                        task="regression" if self._regression else None,
+                        sample_weight=weights)
         if validation is not None:
             self.best_loss_ = None
             if best_weights[0] is not None:
@@ -240,10 +250,11 @@ class _BaseMLP(BaseEstimator):
                           f"the loss was still improving", ConvergenceWarning)
         return self
 
-    def fit(self, X: Any, y: Any) -> "_BaseMLP":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "_BaseMLP":
         """Trains a new model on X [n_samples, n_features] and y (a new one each call, unless
-        warm_start) for up to max_iter epochs; returns self."""
-        return self._fit(X, y, incremental=False)
+        warm_start) for up to max_iter epochs; returns self. ``sample_weight`` ([n_samples],
+        >= 0) makes each batch's loss the weighted average sum_i w_i l_i / sum_i w_i."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     def _outputs(self, targets: np.ndarray) -> int:
         raise NotImplementedError
@@ -283,6 +294,10 @@ class _BaseMLP(BaseEstimator):
                 "check_methods_subset_invariance":
                     "float32 outputs of a row may differ in the last bits with the number of "
                     "rows predicted together (OpenBLAS's GEMM blocking); see docs/python.md",
+                "check_sample_weights_invariance":
+                    "a zero weight trains as no row up to float32 rounding (the sums run in "
+                    "another order), not within 1e-7; unit weights are exact; see "
+                    "docs/python.md",
             },
         }
 
@@ -322,13 +337,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                           targets: np.ndarray) -> float:
         return float(metrics["val_accuracy"])
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> "MLPClassifier":
+    def partial_fit(self, X: Any, y: Any, classes: Any = None,
+                    sample_weight: Any = None) -> "MLPClassifier":
         """One epoch over X and y, going on from the previous call (its weights and the
         optimizer's state). The first call needs ``classes``, every label that y may hold."""
         if not hasattr(self, "model_") and classes is None:
             raise ValueError("partial_fit: expected classes= (every label) in the first call, "
                              "found None")
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """[n_samples, n_classes] class probabilities (softmax), columns in classes_' order."""
@@ -366,9 +382,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         # R^2 averaged over the outputs, as score() (the model's own val_r2 pools them).
         return float(r2_score(targets, self.model_.predict(x)))
 
-    def partial_fit(self, X: Any, y: Any) -> "MLPRegressor":
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
         """One epoch over X and y, going on from the previous call."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X: Any) -> np.ndarray:
         """[n_samples] predictions ([n_samples, n_outputs] for a y of several columns)."""

@@ -253,13 +253,24 @@ struct Data {
   mlpx::Dataset set;
 };
 
-Data make_data(const Net& net, const mlpx::Config& config, const nb::ndarray<>& x,
-               const nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>& y,
-               const std::string& x_name, const std::string& y_name, const std::string& name) {
+Data make_data(
+    const Net& net, const mlpx::Config& config, const nb::ndarray<>& x,
+    const nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>& y, const std::string& x_name,
+    const std::string& y_name, const std::string& name,
+    const std::optional<nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>>&
+        sample_weight) {
   mlpx::Tensor xt = net.inputs(x, x_name);
   return raising(g_data_error, [&] {
     mlpx::Dataset set = mlpx::dataset_from(xt, x_name, target_array(y, y_name), config.loss,
                                            config.data.task, net.model.outputs(), name);
+    if (sample_weight) {
+      const float* w = sample_weight->data();
+      mlpx::set_sample_weights(
+          set,
+          mlpx::Tensor::from_vector(std::vector<float>(w, w + sample_weight->shape(0)),
+                                    {static_cast<int64_t>(sample_weight->shape(0))}),
+          "sample_weight");
+    }
     set = set.to(net.model.device());
     if (set.regression) set.target_variance = mlpx::target_variance(set.targets);
     return Data{std::move(set)};
@@ -759,7 +770,7 @@ NB_MODULE(_mlpx, m) {
 
   nb::class_<Data>(m, "Data")
       .def(nb::new_(&make_data), "net"_a, "config"_a, "x"_a, "y"_a, "x_name"_a, "y_name"_a,
-           "name"_a)
+           "name"_a, "sample_weight"_a = nb::none())
       .def_prop_ro("size", [](const Data& d) { return d.set.size(); })
       .def_prop_ro("regression", [](const Data& d) { return d.set.regression; });
 

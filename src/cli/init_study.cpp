@@ -107,8 +107,8 @@ std::string histogram_script(const std::vector<LayerStats>& stats, int depth,
                         : s.activation == Activation::kTanh  ? 1
                                                              : 2;
       g << "set title "
-        << gnuplot_quote(s.init + " + " + activation_name(s.activation) + ", layer " +
-                         std::to_string(s.layer))
+        << gnuplot_quote(init_choice_label(s.init) + " + " + activation_name(s.activation) +
+                         ", layer " + std::to_string(s.layer))
         << " offset 0,-0.6\n"
         << "set xrange [" << s.hist_lo << ":" << s.hist_hi << "]\nset yrange [0:" << ymax
         << "]\nset label 1 \"" << panel_note(s)
@@ -197,8 +197,9 @@ void add_init_study_command(CLI::App& app) {
   cmd->add_option("--out", args->out, "Output folder for init_study.csv and init_study.png")
       ->required();
   cmd->add_option("--inits", args->inits,
-                  "Comma list: normal_std<S> (e.g. normal_std1, normal_std0.01), xavier_normal, "
-                  "xavier_uniform, he_normal, he_uniform")
+                  "Comma list: normal_std<S> (e.g. normal_std1, normal_std0.01), lecun_normal "
+                  "(the lecture's Xavier), lecun_uniform, xavier_normal (Glorot), "
+                  "xavier_uniform, he_normal, he_uniform, torch_default")
       ->delimiter(',');
   cmd->add_option("--activations", args->activations, "Comma list of sigmoid, tanh, relu")
       ->delimiter(',');

@@ -13,18 +13,19 @@ namespace {
 
 template <typename Member, typename T>
 void elementwise_loss_rows(const T* output, const T* target, T* row_loss, T* grad, int64_t rows,
-                           int64_t cols, int64_t grad_rows) {
+                           int64_t cols, int64_t grad_rows, const T* row_weight) {
   const math::LossScales scales = math::loss_scales<Member>(grad_rows, cols);
   const T row_scale = static_cast<T>(scales.row), grad_scale = static_cast<T>(scales.grad);
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t base = r * cols;
+    const T weight = math::row_weight_of(row_weight, r);
     T sum = T(0);
     for (int64_t c = 0; c < cols; ++c) {
       const math::ElementLoss<T> e = Member::element(output[base + c], target[base + c]);
       sum += e.value;
-      if (grad != nullptr) grad[base + c] = e.grad * grad_scale;
+      if (grad != nullptr) grad[base + c] = e.grad * grad_scale * weight;
     }
-    row_loss[r] = sum * row_scale;
+    row_loss[r] = sum * row_scale * weight;
   }
 }
 
@@ -32,21 +33,22 @@ void elementwise_loss_rows(const T* output, const T* target, T* row_loss, T* gra
 
 template <typename T>
 void elementwise_loss(Loss loss, const T* output, const T* target, T* row_loss, T* grad,
-                      int64_t rows, int64_t cols, int64_t grad_rows) {
+                      int64_t rows, int64_t cols, int64_t grad_rows, const T* row_weight) {
   math::visit(loss, [&](auto member) {
     using Member = decltype(member);
     if constexpr (Member::kIsRowwise) {
       throw Error("elementwise_loss: expected an elementwise loss, found " +
                   std::string(Member::kName));
     } else {
-      elementwise_loss_rows<Member>(output, target, row_loss, grad, rows, cols, grad_rows);
+      elementwise_loss_rows<Member>(output, target, row_loss, grad, rows, cols, grad_rows,
+                                    row_weight);
     }
   });
 }
 
 template <typename T>
 void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad, int64_t rows,
-                   int64_t cols, int64_t grad_rows) {
+                   int64_t cols, int64_t grad_rows, const T* row_weight) {
   for (int64_t r = 0; r < rows; ++r) {
     MLPX_CHECK(labels[r] >= 0 && labels[r] < cols, ValueError, "cross_entropy: label ", labels[r],
                " in row ", r, ": expected a class index in [0, ", cols, ")");
@@ -60,20 +62,21 @@ void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad,
     for (int64_t c = 0; c < cols; ++c) math::max_sum_push(acc, z[c]);
     // Read before grad is written, so grad may share memory with the logits.
     const T z_label = z[label];
+    const T weight = math::row_weight_of(row_weight, r);
     if (grad != nullptr) {
       const T inv_sum = T(1) / acc.sum;
       T* g = grad + r * cols;
       for (int64_t c = 0; c < cols; ++c) {
-        g[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum, grad_scale);
+        g[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum, grad_scale * weight);
       }
     }
-    row_loss[r] = math::cross_entropy_row_loss(acc, z_label);
+    row_loss[r] = math::cross_entropy_row_loss(acc, z_label) * weight;
   }
 }
 
 template <typename T>
 void kl_div(const T* logits, const T* target, T* row_loss, T* grad, int64_t rows, int64_t cols,
-            int64_t grad_rows) {
+            int64_t grad_rows, const T* row_weight) {
   const T grad_scale =
       static_cast<T>(math::loss_scales<math::LossMember<Loss::kKlDiv>>(grad_rows, cols).grad);
   for (int64_t r = 0; r < rows; ++r) {
@@ -86,15 +89,16 @@ void kl_div(const T* logits, const T* target, T* row_loss, T* grad, int64_t rows
       target_sum += t[c];
     }
     const T log_sum = math::log_of(acc.sum), inv_sum = T(1) / acc.sum;
+    const T weight = math::row_weight_of(row_weight, r);
     T loss = T(0);
     for (int64_t c = 0; c < cols; ++c) {
       loss += math::kl_div_term(z[c], t[c], acc.max, log_sum);
       if (grad != nullptr) {
         grad[r * cols + c] =
-            math::kl_div_grad(z[c], t[c], acc.max, inv_sum, target_sum, grad_scale);
+            math::kl_div_grad(z[c], t[c], acc.max, inv_sum, target_sum, grad_scale * weight);
       }
     }
-    row_loss[r] = loss;
+    row_loss[r] = loss * weight;
   }
 }
 
@@ -103,6 +107,16 @@ void accumulate_sum(const T* values, int64_t n, T* accumulator, double scale) {
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(values[i]);
   accumulator[0] = static_cast<T>(static_cast<double>(accumulator[0]) + scale * sum);
+}
+
+template <typename T>
+void normalize_row_weights(const T* weights, int64_t n, T* normalized) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(weights[i]);
+  for (int64_t i = 0; i < n; ++i) {
+    normalized[i] = static_cast<T>(
+        math::normalized_row_weight(static_cast<double>(weights[i]), static_cast<double>(n), sum));
+  }
 }
 
 template <typename T>
@@ -132,15 +146,19 @@ void accumulate_correct_per_output(const T* output, const T* target, int64_t n, 
 }
 
 template void elementwise_loss(Loss, const float*, const float*, float*, float*, int64_t, int64_t,
-                               int64_t);
+                               int64_t, const float*);
 template void elementwise_loss(Loss, const double*, const double*, double*, double*, int64_t,
-                               int64_t, int64_t);
-template void cross_entropy(const float*, const int32_t*, float*, float*, int64_t, int64_t,
-                            int64_t);
+                               int64_t, int64_t, const double*);
+template void cross_entropy(const float*, const int32_t*, float*, float*, int64_t, int64_t, int64_t,
+                            const float*);
 template void cross_entropy(const double*, const int32_t*, double*, double*, int64_t, int64_t,
-                            int64_t);
-template void kl_div(const float*, const float*, float*, float*, int64_t, int64_t, int64_t);
-template void kl_div(const double*, const double*, double*, double*, int64_t, int64_t, int64_t);
+                            int64_t, const double*);
+template void kl_div(const float*, const float*, float*, float*, int64_t, int64_t, int64_t,
+                     const float*);
+template void kl_div(const double*, const double*, double*, double*, int64_t, int64_t, int64_t,
+                     const double*);
+template void normalize_row_weights(const float*, int64_t, float*);
+template void normalize_row_weights(const double*, int64_t, double*);
 template void accumulate_sum(const float*, int64_t, float*, double);
 template void accumulate_sum(const double*, int64_t, double*, double);
 template void accumulate_correct(const float*, const int32_t*, int64_t, int64_t, int32_t*);

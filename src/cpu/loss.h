@@ -10,21 +10,28 @@
 
 namespace mlpx::cpu {
 
+// row_weight: nullptr, or [rows]: each row's loss and gradient scale by its weight.
+
 // mse, sse, bce: output and target [rows, cols].
 template <typename T>
 void elementwise_loss(Loss loss, const T* output, const T* target, T* row_loss, T* grad,
-                      int64_t rows, int64_t cols, int64_t grad_rows);
+                      int64_t rows, int64_t cols, int64_t grad_rows, const T* row_weight);
 
 // cross_entropy on logits [rows, cols] with int32 labels [rows]. Throws ValueError naming
 // the first label outside [0, cols) and its row, before writing anything.
 template <typename T>
 void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad, int64_t rows,
-                   int64_t cols, int64_t grad_rows);
+                   int64_t cols, int64_t grad_rows, const T* row_weight);
 
 // kl_div on logits and target rows [rows, cols].
 template <typename T>
 void kl_div(const T* logits, const T* target, T* row_loss, T* grad, int64_t rows, int64_t cols,
-            int64_t grad_rows);
+            int64_t grad_rows, const T* row_weight);
+
+// normalized[i] = weights[i] * n / sum(weights) (math::normalized_row_weight; the sum in
+// double, first to last). n >= 0; normalized may be weights.
+template <typename T>
+void normalize_row_weights(const T* weights, int64_t n, T* normalized);
 
 // accumulator[0] += scale * sum(values[0..n)), summed in double, first to last.
 template <typename T>

@@ -185,6 +185,22 @@ MLPX_HD T kl_div_grad(T z, T t, T max, T inv_sum, T target_sum, T grad_scale) {
   return (softmax_value(z, max, inv_sum) * target_sum - t) * grad_scale;
 }
 
+// Sample weights: a row's loss and gradient scale by its weight; a batch's weights come
+// normalised to mean 1 (w_i rows / sum_j w_j), so that the mean of the weighted row losses is
+// the weighted average sum_i w_i l_i / sum_i w_i (numpy's average with weights, as
+// scikit-learn averages a weighted loss). A batch whose weights sum to 0 has weight 0 everywhere
+// (no loss, no gradient), not 0/0.
+template <typename T>
+MLPX_HD T normalized_row_weight(T weight, T rows, T weight_sum) {
+  return weight_sum > T(0) ? weight * rows / weight_sum : T(0);
+}
+
+// A row's weight, or 1 without weights.
+template <typename T>
+MLPX_HD T row_weight_of(const T* row_weight, int64_t row) {
+  return row_weight != nullptr ? row_weight[row] : T(1);
+}
+
 // Argmax with the first maximum winning: true when (value, index) beats (best, best_index).
 // A total order (NaN counts as the largest value, as in torch.argmax), so a sequential loop
 // and a tree reduction pick the same element.

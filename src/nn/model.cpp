@@ -125,9 +125,14 @@ std::vector<FusedLayer> Sequential::fused_layers(int64_t batch) const {
 
 void Sequential::init(Init init, double param, uint64_t seed) {
   for (size_t i = 0; i < layers_.size(); ++i) {
-    Tensor w = weight(i);
-    init_tensor(w, init, in_features(i), param, seed, math::kStreamInit + i);
-    bias(i).fill_zero();
+    Tensor w = weight(i), b = bias(i);
+    init_tensor(w, init, in_features(i), layers_[i].units, param, seed, math::kStreamInit + i);
+    if (init_draws_bias(init)) {
+      init_tensor(b, init, in_features(i), layers_[i].units, param, seed,
+                  math::kStreamInitBias + i);
+    } else {
+      b.fill_zero();
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 #include "core/names.h"
 #include "cpu/init.h"
 #include "kernels/init.h"
+#include "math/init.h"
 #include "mlpx/error.h"
 
 namespace mlpx {
@@ -16,35 +17,31 @@ Init parse_init(const std::string& name) {
 
 std::string init_name(Init init) { return detail::enum_name(detail::kInitNames, init); }
 
-double init_scale(Init init, int64_t fan_in, double param) {
-  const bool uses_fan_in = init == Init::kXavierNormal || init == Init::kXavierUniform ||
-                           init == Init::kHeNormal || init == Init::kHeUniform;
-  MLPX_CHECK(!uses_fan_in || fan_in > 0, ValueError, init_name(init),
-             ": expected fan_in > 0, found ", fan_in);
-  const double n = static_cast<double>(fan_in);
-  switch (init) {
-    case Init::kZeros:
+double init_scale(Init init, int64_t fan_in, int64_t fan_out, double param) {
+  const math::InitRule rule = math::init_rule(init);
+  switch (rule.fan) {
+    case math::kNoFan:
       return 0.0;
-    case Init::kNormal:
-    case Init::kUniform:
+    case math::kGiven:
       MLPX_CHECK(param >= 0 && std::isfinite(param), ValueError, init_name(init),
                  ": expected a finite scale >= 0, found ", param);
       return param;
-    case Init::kXavierNormal:
-      return std::sqrt(1.0 / n);
-    case Init::kXavierUniform:
-      return std::sqrt(3.0 / n);
-    case Init::kHeNormal:
-      return std::sqrt(2.0 / n);
-    case Init::kHeUniform:
-      return std::sqrt(6.0 / n);
+    case math::kFanIn:
+      MLPX_CHECK(fan_in > 0, ValueError, init_name(init), ": expected fan_in > 0, found ", fan_in);
+      return std::sqrt(rule.k / static_cast<double>(fan_in));
+    case math::kFanSum:
+      MLPX_CHECK(fan_in > 0 && fan_out > 0, ValueError, init_name(init),
+                 ": expected fan_in > 0 and fan_out > 0, found ", fan_in, " and ", fan_out);
+      return std::sqrt(rule.k / static_cast<double>(fan_in + fan_out));
   }
   return 0.0;
 }
 
-void init_tensor(Tensor& weight, Init init, int64_t fan_in, double param, uint64_t seed,
-                 uint64_t stream) {
-  const double scale = init_scale(init, fan_in, param);
+bool init_draws_bias(Init init) { return math::init_rule(init).bias == math::kBiasDrawn; }
+
+void init_tensor(Tensor& weight, Init init, int64_t fan_in, int64_t fan_out, double param,
+                 uint64_t seed, uint64_t stream) {
+  const double scale = init_scale(init, fan_in, fan_out, param);
   const int64_t n = weight.numel();
   detail::dispatch(
       "init_tensor", weight,

@@ -27,7 +27,7 @@ Activation prediction_activation(Loss loss) {
 }
 
 void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target, Tensor& row_loss,
-                           Tensor* grad, int64_t grad_rows) {
+                           Tensor* grad, int64_t grad_rows, const Tensor* row_weight) {
   const std::string op = loss_name(loss);
   detail::check_2d(op, "output [B, K]", output);
   detail::check_float(op, "output", output);
@@ -43,6 +43,7 @@ void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target
   }
   detail::check_tensor(op, "row_loss", row_loss, {rows}, output);
   if (grad != nullptr) detail::check_tensor(op, "grad", *grad, output.shape(), output);
+  if (row_weight != nullptr) detail::check_tensor(op, "row_weight", *row_weight, {rows}, output);
 
   math::visit(loss, [&](auto member) {
     using Member = decltype(member);
@@ -50,32 +51,34 @@ void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target
         op, output,
         [&] {
           float* g = grad != nullptr ? grad->data<float>() : nullptr;
+          const float* w = row_weight != nullptr ? row_weight->data<float>() : nullptr;
           const Device device = output.device();
           if constexpr (!Member::kIsRowwise) {
             cuda::elementwise_loss(loss, output.data<float>(), target.data<float>(),
-                                   row_loss.data<float>(), g, rows, cols, grad_rows, device);
+                                   row_loss.data<float>(), g, rows, cols, grad_rows, w, device);
           } else if constexpr (std::is_same_v<typename Member::FusedPass, math::CrossEntropyPass>) {
             cuda::cross_entropy(output.data<float>(), target.data<int32_t>(),
-                                row_loss.data<float>(), g, rows, cols, grad_rows, device);
+                                row_loss.data<float>(), g, rows, cols, grad_rows, w, device);
           } else {
             static_assert(std::is_same_v<typename Member::FusedPass, math::KlDivPass>);
             cuda::kl_div(output.data<float>(), target.data<float>(), row_loss.data<float>(), g,
-                         rows, cols, grad_rows, device);
+                         rows, cols, grad_rows, w, device);
           }
         },
         [&](auto zero) {
           using T = decltype(zero);
           T* g = grad != nullptr ? grad->data<T>() : nullptr;
+          const T* w = row_weight != nullptr ? row_weight->data<T>() : nullptr;
           if constexpr (!Member::kIsRowwise) {
             cpu::elementwise_loss(loss, output.data<T>(), target.data<T>(), row_loss.data<T>(), g,
-                                  rows, cols, grad_rows);
+                                  rows, cols, grad_rows, w);
           } else if constexpr (std::is_same_v<typename Member::FusedPass, math::CrossEntropyPass>) {
             cpu::cross_entropy(output.data<T>(), target.data<int32_t>(), row_loss.data<T>(), g,
-                               rows, cols, grad_rows);
+                               rows, cols, grad_rows, w);
           } else {
             static_assert(std::is_same_v<typename Member::FusedPass, math::KlDivPass>);
             cpu::kl_div(output.data<T>(), target.data<T>(), row_loss.data<T>(), g, rows, cols,
-                        grad_rows);
+                        grad_rows, w);
           }
         });
   });
@@ -96,6 +99,24 @@ void accumulate_sum(const Tensor& values, Tensor& accumulator, double scale) {
       [&](auto zero) {
         using T = decltype(zero);
         cpu::accumulate_sum(values.data<T>(), n, accumulator.data<T>(), scale);
+      });
+}
+
+void normalize_row_weights(const Tensor& weights, Tensor& normalized) {
+  detail::check_float("normalize_row_weights", "weights", weights);
+  MLPX_CHECK(weights.dim() == 1, ShapeError, "normalize_row_weights: expected weights [N], found ",
+             weights.describe());
+  detail::check_tensor("normalize_row_weights", "normalized", normalized, weights.shape(), weights);
+  const int64_t n = weights.numel();
+  detail::dispatch(
+      "normalize_row_weights", weights,
+      [&] {
+        cuda::normalize_row_weights(weights.data<float>(), n, normalized.data<float>(),
+                                    weights.device());
+      },
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::normalize_row_weights(weights.data<T>(), n, normalized.data<T>());
       });
 }
 

@@ -1,7 +1,9 @@
 #include "mlpx/checkpoint.h"
 
 #include <cctype>
+#include <functional>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "mlpx/error.h"
@@ -38,6 +40,32 @@ int64_t parse_counter(const std::map<std::string, std::string>& metadata, const 
                 "'");
 }
 
+// What load_checkpoint would refuse in a checkpoint whose config is `config` (already
+// validated: parsed back from its JSON), whose model takes `inputs` inputs, and whose parameter
+// tensors have the shapes `shape_of` gives (nullopt: the file has no such tensor); "" when
+// nothing. load_checkpoint builds the model from the config alone, so the config must describe
+// the parameters. save_checkpoint asks the same before it writes anything.
+std::string checkpoint_model_problem(
+    const Config& config, int64_t inputs,
+    const std::function<std::optional<Shape>(const std::string&)>& shape_of) {
+  if (inputs <= 0) return "__metadata__.inputs: expected > 0, found " + std::to_string(inputs);
+  std::vector<Parameter> layout;
+  try {
+    layout = Sequential::parameter_layout(inputs, config.model.layers);
+  } catch (const Error& e) {
+    return std::string("__metadata__.config: model.layers: ") + e.what();
+  }
+  for (const Parameter& p : layout) {
+    const std::optional<Shape> found = shape_of(p.name);
+    if (!found) return "expected tensor '" + p.name + "', found none";
+    if (*found != p.shape) {
+      return "'" + p.name + "': expected " + shape_str(p.shape) +
+             " from the config in __metadata__, found " + shape_str(*found);
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Sequential& model, const Optimizer* optimizer,
@@ -54,6 +82,41 @@ void save_checkpoint(const std::string& path, const Sequential& model, Optimizer
                      const Standardization& standardization) {
   MLPX_CHECK(model.dtype() == DType::kFloat32, ShapeError,
              "save_checkpoint: expected a float32 model, found ", dtype_name(model.dtype()));
+  // Refuse to write what load_checkpoint would refuse (or rebuild as another model): it reads
+  // the config back from its JSON and builds the model from that config alone.
+  Config written;
+  try {
+    written = Config::from_json(config.to_json());
+  } catch (const ValueError& e) {
+    throw ValueError("save_checkpoint: " + path + ": the config would not load back: " + e.what());
+  }
+  const auto views = model.named_views(model.params());
+  const std::string problem =
+      checkpoint_model_problem(written, model.inputs(), [&](const std::string& name) {
+        for (const auto& [view_name, view] : views) {
+          if (view_name == name) return std::optional<Shape>(view.shape());
+        }
+        return std::optional<Shape>();
+      });
+  MLPX_CHECK(problem.empty(), ValueError, "save_checkpoint: ", path,
+             ": the config does not describe this model (load_checkpoint would refuse the file: ",
+             problem, "); pass the config the model was built from");
+  // Same shapes, other activations: the file would load as another function.
+  const auto config_layers = written.model.resolved_layers();
+  const auto describe = [](const LayerSpec& layer) {
+    return activation_name(layer.activation) + " (alpha " + std::to_string(layer.alpha.value()) +
+           ")";
+  };
+  for (size_t i = 0; i < model.num_layers(); ++i) {
+    const LayerSpec& built = model.layer(i);
+    const LayerSpec& described = config_layers[i];
+    MLPX_CHECK(built.activation == described.activation && built.alpha == described.alpha,
+               ValueError, "save_checkpoint: ", path,
+               ": the config does not describe this model (load_checkpoint would rebuild "
+               "another one): model.layers[",
+               i, "]: expected activation ", describe(built), " as the model has, found ",
+               describe(described), "; pass the config the model was built from");
+  }
   auto tensors = model_tensors(model, model.params(), "");
   for (const auto& [name, buffer] : optimizer_state) {
     MLPX_CHECK(buffer.numel() == model.num_params(), ShapeError, "save_checkpoint: expected ",
@@ -110,7 +173,6 @@ Checkpoint load_checkpoint(const std::string& path) {
     throw IoError(path + ": __metadata__.config: " + e.what());
   }
   const int64_t inputs = parse_counter(file.metadata, "inputs", path);
-  MLPX_CHECK(inputs > 0, IoError, path, ": __metadata__.inputs: expected > 0, found ", inputs);
   TrainingProgress progress;
   progress.epoch = parse_counter(file.metadata, "epoch", path);
   progress.step = parse_counter(file.metadata, "step", path);
@@ -122,14 +184,11 @@ Checkpoint load_checkpoint(const std::string& path) {
 
   // The metadata's sizes are claims: check them against the tensors the file really holds
   // before allocating a model of that size.
-  const std::vector<Parameter> layout = Sequential::parameter_layout(inputs, config.model.layers);
-  for (const Parameter& p : layout) {
-    MLPX_CHECK(file.contains(p.name), IoError, path, ": expected tensor '", p.name,
-               "', found none");
-    MLPX_CHECK(file.get(p.name).shape() == p.shape, IoError, path, ": '", p.name, "': expected ",
-               shape_str(p.shape), " from the config in __metadata__, found ",
-               shape_str(file.get(p.name).shape()));
-  }
+  const std::string problem =
+      checkpoint_model_problem(config, inputs, [&](const std::string& name) {
+        return file.contains(name) ? std::optional<Shape>(file.get(name).shape()) : std::nullopt;
+      });
+  MLPX_CHECK(problem.empty(), IoError, path, ": ", problem);
   Sequential model(inputs, config.model.resolved_layers());
 
   // Every tensor the model needs must be there with its exact shape and dtype; every other

@@ -680,9 +680,6 @@ void Config::validate() const {
   if (data.task == Task::kRegression) {
     MLPX_CHECK(loss == Loss::kMse || loss == Loss::kSse, ValueError,
                "config: data.task: regression expects loss mse or sse, found ", loss_name(loss));
-    MLPX_CHECK(data.source == DataSource::kFiles, ValueError,
-               "config: data.task: regression expects data.source 'files' (float targets), found '",
-               detail::enum_name(detail::kDataSourceNames, data.source), "'");
   }
   // A skipped step must be skipped by every rank; a rank sees only its shard's gradients.
   MLPX_CHECK(!train.shard_optimizer || train.on_nonfinite == NonFinitePolicy::kStop, ValueError,

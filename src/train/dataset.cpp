@@ -208,7 +208,27 @@ Dataset Dataset::to(Device device) const {
   if (x.defined()) out.x = x.to(device);
   if (labels.defined()) out.labels = labels.to(device);
   if (targets.defined()) out.targets = targets.to(device);
+  if (weights.defined()) out.weights = weights.to(device);
   return out;
+}
+
+void set_sample_weights(Dataset& set, const Tensor& weights, const std::string& name) {
+  MLPX_CHECK(weights.dim() == 1 && weights.numel() == set.size(), ShapeError, name,
+             ": expected one weight per row, [", set.size(), "], found ", weights.describe());
+  const Tensor host = weights.to(Device::cpu());
+  std::vector<float> values(static_cast<size_t>(host.numel()));
+  double sum = 0.0;
+  for (int64_t i = 0; i < host.numel(); ++i) {
+    const double w = host.dtype() == DType::kFloat64 ? host.data<double>()[i]
+                                                     : static_cast<double>(host.data<float>()[i]);
+    MLPX_CHECK(std::isfinite(w) && w >= 0, ValueError, name,
+               ": expected finite weights >= 0, found ", w, " at row ", i);
+    values[static_cast<size_t>(i)] = static_cast<float>(w);
+    sum += w;
+  }
+  MLPX_CHECK(set.size() == 0 || sum > 0, ValueError, name,
+             ": expected a weight > 0 somewhere, found all ", set.size(), " weights 0");
+  set.weights = Tensor::from_vector(values, {set.size()}).to(set.x.device());
 }
 
 Dataset Dataset::select(const Tensor& indices, const std::string& new_name) const {
@@ -226,6 +246,10 @@ Dataset Dataset::select(const Tensor& indices, const std::string& new_name) cons
   if (targets.defined()) {
     out.targets = Tensor({m, targets.cols()});
     gather_rows(targets, indices, out.targets);
+  }
+  if (weights.defined()) {
+    out.weights = Tensor({m});
+    gather_rows(weights, indices, out.weights);
   }
   return out;
 }
@@ -306,6 +330,15 @@ std::pair<FilePair, FilePair> files_of(const DataConfig& dc) {
           {dc.dir + "/" + kFashionFiles[2], dc.dir + "/" + kFashionFiles[3]}};
 }
 
+// The sources a config names by themselves hold class labels; float regression targets come
+// from files (or, through the library and Python, from arrays held in memory, which never reach
+// this check).
+void check_source_fits_task(const DataConfig& dc) {
+  MLPX_CHECK(dc.task != Task::kRegression || dc.source == DataSource::kFiles, ValueError,
+             "config: data.task: regression expects data.source 'files' (float targets), found '",
+             detail::enum_name(detail::kDataSourceNames, dc.source), "'");
+}
+
 void set_regression_baseline(Dataset& set) {
   if (set.regression && set.size() > 0) set.target_variance = target_variance(set.targets);
 }
@@ -315,6 +348,7 @@ void set_regression_baseline(Dataset& set) {
 Dataset load_evaluation_set(const Config& config, int64_t outputs,
                             const Standardization& standardization) {
   const DataConfig& dc = config.data;
+  check_source_fits_task(dc);
   Dataset set;
   if (dc.source == DataSource::kSynthetic) {
     const bool has_test = dc.synthetic.test_samples > 0;
@@ -338,6 +372,7 @@ Dataset load_evaluation_set(const Config& config, int64_t outputs,
 
 DataSplits load_data(const Config& config, int64_t outputs, bool with_test) {
   const DataConfig& dc = config.data;
+  check_source_fits_task(dc);
   DataSplits splits;
   Dataset all;
   bool standardize = dc.normalize == Normalize::kStandardize, scaled_uint8 = false;

@@ -184,6 +184,9 @@ struct Trainer::Impl {
   std::unique_ptr<dist::GradientSync> sync_;
   int64_t epoch_ = 0;
   Tensor batch_x_, batch_labels_, batch_targets_, row_loss_, grad_;
+  // Sample weights: the batch's rows' weights, and the same normalised to mean 1 (the loss's
+  // row_weight); undefined without weights.
+  Tensor batch_weights_, row_weight_;
   double train_target_variance_ = 0.0;  // regression: R^2's baseline on the training set
   // The step's device-side state, so that one enqueued (or captured) step serves every batch:
   // order_ int32 [N] (this epoch's shuffle), position_ int32 [1] (the batch's index in the
@@ -251,6 +254,20 @@ Trainer::Impl::Impl(TrainerOptions options, Sequential& model, Dataset train,
   if (train_.regression) {
     train_target_variance_ = std::isnan(train_.target_variance) ? target_variance(train_.targets)
                                                                 : train_.target_variance;
+  }
+  if (train_.weights.defined()) {
+    MLPX_CHECK(train_.weights.shape() == Shape{train_.size()} &&
+                   train_.weights.dtype() == model.dtype() && train_.weights.device() == device,
+               ShapeError, "training: expected sample weights [", train_.size(), "] ",
+               dtype_name(model.dtype()), " on ", device.str(), ", found ",
+               train_.weights.describe());
+    // Each rank would need the whole batch's weight sum: not built yet.
+    MLPX_CHECK(!sync_->data_parallel(), ValueError,
+               "training: sample weights: expected one process, found data-parallel ranks "
+               "(weighted batches across ranks are not supported)");
+    batch_weights_ =
+        reads_whole_set_in_place() ? train_.weights : Tensor({capacity}, model.dtype(), device);
+    row_weight_ = Tensor({capacity}, model.dtype(), device);
   }
   row_loss_ = Tensor({capacity}, model.dtype(), device);
   grad_ = Tensor({capacity, model.outputs()}, model.dtype(), device);
@@ -458,9 +475,16 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
     step.step_offset = position_;
     step.first_row = sync_->share_of(rows).first;
     const Tensor out = model_.forward(x, step);
-    Tensor row_loss = row_loss_.rows(0, local), grad = grad_.rows(0, local);
+    Tensor row_loss = row_loss_.rows(0, local), grad = grad_.rows(0, local), row_weight;
+    if (batch_weights_.defined()) {
+      Tensor weights = batch_weights_.rows(0, local);
+      if (gathers) gather_batch(train_.weights, order_, position_, stride, weights);
+      row_weight = row_weight_.rows(0, local);
+      normalize_row_weights(weights, row_weight);
+    }
     // Divided by the whole batch's rows: the ranks' gradients and losses add up to the batch's.
-    loss_forward_backward(options_.loss, out, target, row_loss, &grad, rows);
+    loss_forward_backward(options_.loss, out, target, row_loss, &grad, rows,
+                          row_weight.defined() ? &row_weight : nullptr);
     accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
     if (labels.defined()) accumulate_correct(out, labels, correct_);
     if (train_.per_output) accumulate_correct_per_output(out, target, correct_);

@@ -34,7 +34,7 @@ std::string format_g(double v, int digits = 6) {
 
 Tensor standard_normal(int64_t rows, int64_t cols, uint64_t seed, uint64_t stream, Device device) {
   Tensor t({rows, cols}, DType::kFloat32, device);
-  init_tensor(t, Init::kNormal, cols, 1.0, seed, stream);
+  init_tensor(t, Init::kNormal, cols, 0, 1.0, seed, stream);
   return t;
 }
 
@@ -98,13 +98,36 @@ InitChoice parse_init_choice(const std::string& name) {
         ValueError, "init '", name, "': expected normal_std<S> with a number S > 0");
     return {prefix + format_g(std), Init::kNormal, std};
   }
-  for (const char* scheme : {"xavier_normal", "xavier_uniform", "he_normal", "he_uniform"}) {
+  for (const char* scheme : {"lecun_normal", "lecun_uniform", "xavier_normal", "xavier_uniform",
+                             "he_normal", "he_uniform", "torch_default"}) {
     if (name == scheme) return {name, parse_init(name), 0.0};
   }
   throw ValueError(
-      "init: expected normal_std<S> (e.g. normal_std1, normal_std0.01), "
-      "xavier_normal, xavier_uniform, he_normal or he_uniform; found '" +
+      "init: expected normal_std<S> (e.g. normal_std1, normal_std0.01), lecun_normal, "
+      "lecun_uniform, xavier_normal, xavier_uniform, he_normal, he_uniform or torch_default; "
+      "found '" +
       name + "'");
+}
+
+std::string init_choice_label(const std::string& name) {
+  // The lecture's names, with the formula beside them: its "Xavier" is std 1/sqrt(fan_in),
+  // which torch and mlpx call LeCun (their xavier_* is Glorot's sqrt(2/(fan_in+fan_out))).
+  static const std::pair<const char*, const char*> kLabels[] = {
+      {"lecun_normal", "Xavier (lecture): std 1/sqrt(fan_in)"},
+      {"lecun_uniform", "Xavier (lecture), uniform: +-sqrt(3/fan_in)"},
+      {"xavier_normal", "Glorot: std sqrt(2/(fan_in+fan_out))"},
+      {"xavier_uniform", "Glorot, uniform: +-sqrt(6/(fan_in+fan_out))"},
+      {"he_normal", "He: std sqrt(2/fan_in)"},
+      {"he_uniform", "He, uniform: +-sqrt(6/fan_in)"},
+      {"torch_default", "torch Linear: +-1/sqrt(fan_in)"},
+  };
+  for (const auto& [scheme, label] : kLabels) {
+    if (name == scheme) return label;
+  }
+  const std::string prefix = "normal_std";
+  if (name.compare(0, prefix.size(), prefix) == 0)
+    return "normal: std " + name.substr(prefix.size());
+  return name;
 }
 
 std::pair<double, double> histogram_range(Activation activation, double relu_range) {

@@ -2,7 +2,8 @@
 // (init, activation) pair, recording per layer how the activations are spread (mean, std, how
 // many sit at the activation's extremes, a histogram) and how large the weight gradients of one
 // backward pass are. It shows why initialisation matters: normal(std 1) + sigmoid saturates at
-// 0 and 1, std 0.01 collapses onto one value, xavier keeps sigmoid and tanh spread, he relu.
+// 0 and 1, std 0.01 collapses onto one value, the lecture's Xavier (std 1/sqrt(fan_in): mlpx's
+// lecun_normal) keeps sigmoid and tanh spread, he relu.
 #pragma once
 
 #include <cstdint>
@@ -18,21 +19,26 @@ namespace mlpx {
 
 // One weight initialisation of the study, with its name in the CSV.
 struct InitChoice {
-  std::string name;  // "normal_std1", "normal_std0.01", "xavier_normal", "he_normal", ...
-  Init init = Init::kXavierNormal;
+  std::string name;  // "normal_std1", "normal_std0.01", "lecun_normal", "he_normal", ...
+  Init init = Init::kLecunNormal;
   double param = 0.0;  // the std of kNormal; unused by the fan-in schemes
 };
 
 // "normal_std<S>" (Init::kNormal with std S > 0; named with S as %g, so "normal_std1.0" is
-// "normal_std1"), or a fan-in scheme: "xavier_normal", "xavier_uniform", "he_normal",
-// "he_uniform". Anything else is a ValueError listing what is accepted.
+// "normal_std1"), or a fan scheme: "lecun_normal", "lecun_uniform", "xavier_normal",
+// "xavier_uniform", "he_normal", "he_uniform", "torch_default". Anything else is a ValueError
+// listing what is accepted.
 InitChoice parse_init_choice(const std::string& name);
+
+// A choice's name as the plots show it: the lecture's name and the formula ("lecun_normal" ->
+// "Xavier (lecture): std 1/sqrt(fan_in)"; "normal_std0.01" -> "normal: std 0.01").
+std::string init_choice_label(const std::string& name);
 
 struct InitStudyOptions {
   // Default: the four classic schemes and the three classic activations (12 pairs).
   std::vector<InitChoice> inits = {
       parse_init_choice("normal_std1"), parse_init_choice("normal_std0.01"),
-      parse_init_choice("xavier_normal"), parse_init_choice("he_normal")};
+      parse_init_choice("lecun_normal"), parse_init_choice("he_normal")};
   // Only sigmoid, tanh and relu: the three whose extremes the statistics describe.
   std::vector<Activation> activations = {Activation::kSigmoid, Activation::kTanh,
                                          Activation::kRelu};

@@ -42,7 +42,7 @@ Dataset make_data(DType dtype) {
 
 Sequential make_model(DType dtype) {
   Sequential model(8, {{16, Activation::kTanh}, {4, Activation::kIdentity}}, dtype);
-  model.init(Init::kXavierNormal, 0.0, 7);
+  model.init(Init::kLecunNormal, 0.0, 7);
   return model;
 }
 
@@ -283,7 +283,7 @@ TEST(DataParallelDropout, EqualsOneProcessWithTheSameMasks) {
     Sequential model(8,
                      {{16, Activation::kTanh, std::nullopt, dropout}, {4, Activation::kIdentity}},
                      DType::kFloat64);
-    model.init(Init::kXavierNormal, 0.0, 7);
+    model.init(Init::kLecunNormal, 0.0, 7);
     const TrainerOptions options = options_for(OptimizerType::kAdam);
     Trainer trainer = data_parallel_trainer(options, model, make_data(DType::kFloat64), ranks);
     for (int64_t e = 0; e < 3; ++e) trainer.run_epoch(options.optimizer.lr);

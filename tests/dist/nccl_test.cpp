@@ -68,7 +68,7 @@ Trained train(Device device, Collectives collectives, bool shard, dist::Communic
               double bucket_mb = 25.0) {
   Sequential model(8, {{16, Activation::kTanh}, {4, Activation::kIdentity}}, DType::kFloat32,
                    device);
-  model.init(Init::kXavierNormal, 0.0, 7);
+  model.init(Init::kLecunNormal, 0.0, 7);
   const TrainerOptions options = options_for(collectives, shard, bucket_mb);
   Trainer trainer = data_parallel_trainer(options, model, make_data(device), ranks);
   for (int64_t e = 0; e < kEpochs; ++e) trainer.run_epoch(options.optimizer.lr);
@@ -156,7 +156,7 @@ TEST(NcclOneRank, StepsDoNotWaitOnTheHost) {
     const auto waits_of_epoch = [&](int64_t batch, double bucket_mb) {
       Sequential model(8, {{16, Activation::kTanh}, {4, Activation::kIdentity}}, DType::kFloat32,
                        gpu);
-      model.init(Init::kXavierNormal, 0.0, 7);
+      model.init(Init::kLecunNormal, 0.0, 7);
       TrainerOptions options = options_for(Collectives::kNccl, false, bucket_mb);
       options.train.batch_size = batch;
       options.train.cuda_graph = graph;
@@ -201,7 +201,7 @@ TEST(GradientBuckets, GatherWholeLayersFromTheLastAndTileTheBuffer) {
 TEST(NcclCollectives, NcclOnACpuModelIsAnError) {
   MLPX_REQUIRE_ONE_RANK();
   Sequential model(8, {{4, Activation::kIdentity}});
-  model.init(Init::kXavierNormal, 0.0, 7);
+  model.init(Init::kLecunNormal, 0.0, 7);
   try {
     Trainer trainer(options_for(Collectives::kNccl, false), model, make_data(Device::cpu()));
     FAIL() << "expected ValueError";

@@ -229,7 +229,7 @@ TEST(Bf16Gemm, Float64IsRefused) {
 TEST(Bf16Model, ForwardAndBackwardMatchAFloat64ReferenceWithRoundedGemmInputs) {
   const int64_t batch = 4, inputs = 6, hidden = 5, outputs = 3;
   Sequential model(inputs, {{hidden, Activation::kTanh}, {outputs, Activation::kIdentity}});
-  model.init(Init::kXavierNormal, 0, 5);
+  model.init(Init::kLecunNormal, 0, 5);
   model.bias(0).copy_from(
       Tensor::from_vector(test::random_values<float>(hidden, 21, -0.3, 0.3), {hidden}));
   model.bias(1).copy_from(

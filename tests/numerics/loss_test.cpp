@@ -276,6 +276,126 @@ TEST(LossNumerics, SharesOfABatchGiveTheBatchGradient) {
   EXPECT_THROW(loss_forward_backward(Loss::kMse, z, t, l, nullptr, 2), ShapeError);
 }
 
+// Sample weights (float64): a batch's weights normalised to mean 1 make the mean of row_loss
+// the weighted average sum_i w_i l_i / sum_i w_i, and grad its gradient (central differences);
+// unit weights change no bit; a batch of zero weights has no loss and no gradient.
+TEST(LossNumerics, SampleWeightsGiveTheWeightedAverageAndItsGradient) {
+  const int64_t rows = 5, cols = 4;
+  const std::vector<double> w = {0.5, 2.0, 0.0, 1.0, 3.25};
+  const double w_sum = 6.75;
+  const Tensor weights = Tensor::from_vector(w, {rows});
+  Tensor normalized({rows}, DType::kFloat64);
+  normalize_row_weights(weights, normalized);
+  for (int64_t i = 0; i < rows; ++i) {
+    EXPECT_DOUBLE_EQ(normalized.to_vector<double>()[i], w[i] * rows / w_sum);
+  }
+  const std::vector<int32_t> labels = {0, 3, 2, 1, 1};
+  for (Loss loss : kAll) {
+    SCOPED_TRACE(loss_name(loss));
+    const std::vector<double> z0 = test::random_values<double>(rows * cols, 21, -3.0, 3.0);
+    const std::vector<double> t = make_target(loss, rows, cols, 22);
+    auto run_weighted = [&](const std::vector<double>& z, const Tensor* row_weight, Result& out) {
+      const Tensor tgt = loss_uses_class_labels(loss) ? Tensor::from_vector(labels, {rows})
+                                                      : Tensor::from_vector(t, {rows, cols});
+      Tensor row_loss({rows}, DType::kFloat64), grad({rows, cols}, DType::kFloat64);
+      loss_forward_backward(loss, Tensor::from_vector(z, {rows, cols}), tgt, row_loss, &grad, 0,
+                            row_weight);
+      out = {row_loss.to_vector<double>(), grad.to_vector<double>()};
+    };
+    Result plain, weighted;
+    run_weighted(z0, nullptr, plain);
+    run_weighted(z0, &normalized, weighted);
+    double average = 0.0;
+    for (int64_t i = 0; i < rows; ++i) average += w[i] * plain.row_loss[i] / w_sum;
+    EXPECT_NEAR(weighted.batch_loss(), average, 1e-12);
+    auto batch_loss = [&](const std::vector<double>& z) {
+      Result r;
+      run_weighted(z, &normalized, r);
+      return r.batch_loss();
+    };
+    EXPECT_TRUE(test::all_close(weighted.grad, test::numeric_gradient(batch_loss, z0),
+                                test::kGradAtol, test::kGradRtol));
+    const Tensor ones = Tensor::from_vector(std::vector<double>(rows, 1.0), {rows});
+    Tensor unit({rows}, DType::kFloat64);
+    normalize_row_weights(ones, unit);
+    Result with_ones;
+    run_weighted(z0, &unit, with_ones);
+    EXPECT_EQ(with_ones.row_loss, plain.row_loss);
+    EXPECT_EQ(with_ones.grad, plain.grad);
+  }
+  Tensor zeros = Tensor::from_vector(std::vector<double>(3, 0.0), {3});
+  normalize_row_weights(zeros, zeros);  // in place
+  EXPECT_EQ(zeros.to_vector<double>(), std::vector<double>(3, 0.0));
+  Tensor bad({4}, DType::kFloat64);
+  EXPECT_THROW(normalize_row_weights(weights, bad), ShapeError);
+  Tensor z({3, 2}, DType::kFloat64), tgt({3, 2}, DType::kFloat64), l({3}, DType::kFloat64);
+  const Tensor two({2}, DType::kFloat64);
+  EXPECT_THROW(loss_forward_backward(Loss::kMse, z, tgt, l, nullptr, 0, &two), ShapeError);
+}
+
+// tests/reference/sample_weight_torch.py: torch's reduction='none' losses weighted as
+// sum_i w_i l_i / sum_i w_i, and their autograd gradients, float64, from the same formulas.
+TEST(LossNumerics, SampleWeightsMatchPyTorch) {
+  struct Expected {
+    const char* loss;
+    double value;
+    std::vector<double> grad;
+  };
+  const std::vector<Expected> expected = {
+      {"mse",
+       1.8756729334827114,
+       {-0.003429076899299499, 0.08877284734284549, -0.04181852054862829, -0.7169270318263679,
+        -0.3767533049536487, 0.4274005136943254, 0.0, -0.0, -0.0, -0.4290969706663404,
+        0.1826544314828974, 0.24995430093292498}},
+      {"sse",
+       2.813509400224067,
+       {-0.005143615348949249, 0.13315927101426825, -0.06272778082294243, -1.0753905477395518,
+        -0.5651299574304731, 0.6411007705414882, 0.0, -0.0, -0.0, -0.6436454559995106,
+        0.2739816472243461, 0.37493145139938744}},
+      {"cross_entropy",
+       2.2277514891173147,
+       {0.030452893338303318, 0.08186120518829217, -0.11231409852659549, -0.4822614509206059,
+        0.0395502987548257, 0.44271115216578016, 0.0, -0.0, 0.0, 0.01775486118968126,
+        -0.19360322378258854, 0.17584836259290723}},
+      {"kl_div",
+       1.401427741364141,
+       {-0.020207625290213076, 0.03715729493563344, -0.016949669645420364, -0.38386249059947164,
+        -0.0073110271344253965, 0.39117351773389697, 0.0, 0.0, 0.0, -0.13507301626391321,
+        0.04736472319335372, 0.08770829307055944}},
+      {"bce",
+       0.7575088126753495,
+       {-0.011546178638268956, -0.00030108240026750777, -0.00267521724073221, -0.019638448334832324,
+        0.03676570880514865, 0.1260675999531503, 0.0, -0.0, -0.0, -0.08396950135421766,
+        -0.0054846933959865896, 0.031502739656566456}},
+  };
+  const int64_t rows = 4, cols = 3;
+  std::vector<double> z(rows * cols), t(rows * cols), probabilities(rows * cols);
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    z[i] = 2.0 * std::sin(1.3 * static_cast<double>(i) + 0.5);
+    t[i] = 0.5 + 0.5 * std::cos(0.7 * static_cast<double>(i));
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    double sum = 0.0;
+    for (int64_t c = 0; c < cols; ++c) sum += t[r * cols + c];
+    for (int64_t c = 0; c < cols; ++c) probabilities[r * cols + c] = t[r * cols + c] / sum;
+  }
+  Tensor weights = Tensor::from_vector(std::vector<double>{0.5, 2.0, 0.0, 1.5}, {rows});
+  normalize_row_weights(weights, weights);
+  for (const Expected& e : expected) {
+    const Loss loss = parse_loss(e.loss);
+    SCOPED_TRACE(e.loss);
+    const Tensor target =
+        loss_uses_class_labels(loss)
+            ? Tensor::from_vector(std::vector<int32_t>{2, 0, 1, 1}, {rows})
+            : Tensor::from_vector(loss == Loss::kKlDiv ? probabilities : t, {rows, cols});
+    Tensor row_loss({rows}, DType::kFloat64), grad({rows, cols}, DType::kFloat64);
+    loss_forward_backward(loss, Tensor::from_vector(z, {rows, cols}), target, row_loss, &grad, 0,
+                          &weights);
+    EXPECT_NEAR(mean(row_loss.to_vector<double>()), e.value, 1e-12);
+    EXPECT_TRUE(test::all_close(grad.to_vector<double>(), e.grad, 1e-12, 1e-10));
+  }
+}
+
 TEST(LossNumerics, GradientIsOptional) {
   const std::vector<double> z = test::random_values<double>(12, 9);
   for (Loss loss : kAll) {

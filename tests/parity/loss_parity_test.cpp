@@ -121,6 +121,44 @@ TEST(LossParity, ShareOfABatchMatchesCpu) {
   }
 }
 
+// Sample weights on the GPU: normalize_row_weights (in place too) and every loss with a
+// row_weight give the CPU's values.
+TEST(LossParity, SampleWeightsMatchCpu) {
+  MLPX_REQUIRE_CUDA();
+  const Device gpu = Device::cuda(0);
+  uint64_t seed = 70;
+  for (const auto& [rows, cols] :
+       std::vector<std::pair<int64_t, int64_t>>{{1, 3}, {33, 10}, {257, 3}, {3, 1030}, {1500, 2}}) {
+    const Shape shape{rows, cols};
+    std::vector<float> w = test::random_values<float>(static_cast<size_t>(rows), seed++, 0.0, 3.0);
+    if (rows > 2) w[1] = 0.0f;
+    const Tensor weights = Tensor::from_vector(w, {rows});
+    Tensor normalized({rows});
+    normalize_row_weights(weights, normalized);
+    Tensor normalized_gpu = weights.to(gpu);
+    normalize_row_weights(normalized_gpu, normalized_gpu);
+    EXPECT_TRUE(test::all_close(normalized_gpu.to_vector<float>(), normalized.to_vector<float>(),
+                                1e-7, 1e-6));
+    const Tensor z = Tensor::from_vector(
+        test::random_values<float>(static_cast<size_t>(rows * cols), seed++, -8.0, 8.0), shape);
+    for (Loss loss : kAll) {
+      SCOPED_TRACE(::testing::Message() << loss_name(loss) << " [" << rows << ", " << cols << "]");
+      const Tensor target = loss_uses_class_labels(loss)
+                                ? Tensor::from_vector(make_labels(rows, cols, seed++), {rows})
+                                : Tensor::from_vector(make_target(loss, rows, cols, seed++), shape);
+      Tensor row_loss({rows}), grad(shape);
+      loss_forward_backward(loss, z, target, row_loss, &grad, 0, &normalized);
+      Tensor row_loss_g({rows}, DType::kFloat32, gpu), grad_g(shape, DType::kFloat32, gpu);
+      loss_forward_backward(loss, z.to(gpu), target.to(gpu), row_loss_g, &grad_g, 0,
+                            &normalized_gpu);
+      EXPECT_TRUE(test::all_close(row_loss_g.to_vector<float>(), row_loss.to_vector<float>(), kAtol,
+                                  kRtol));
+      EXPECT_TRUE(
+          test::all_close(grad_g.to_vector<float>(), grad.to_vector<float>(), kAtol, kRtol));
+    }
+  }
+}
+
 TEST(LossParity, AccumulatorsMatchCpu) {
   MLPX_REQUIRE_CUDA();
   const Device gpu = Device::cuda(0);

@@ -73,6 +73,52 @@ def test_regression_with_mse():
     assert e["regression"] and e["r2"] > 0.95 and np.isnan(e["accuracy"])
 
 
+def test_task_regression_for_arrays_whatever_the_configs_data_source():
+    """fit(task="regression") on arrays: the config's data.source (fashion-mnist by default)
+    says where `mlpx train` reads its data, not what these arrays are."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(200, 4)).astype(np.float32)
+    y = np.stack([x @ np.array([1.0, -2.0, 0.5, 0.0]), x[:, 0] - x[:, 3]], 1).astype(np.float32)
+    m = mlpx.Model(inputs=4, layers=[(2, "identity")], loss="mse")
+    assert m.config["data"]["source"] != "files"
+    h = m.fit(x, y, epochs=30, batch_size=20, lr=0.05, task="regression")
+    assert np.isfinite(h[-1]["train_r2"]) and np.isnan(h[-1]["train_accuracy"])
+    e = m.evaluate(x, y)
+    assert e["regression"] and e["r2"] > 0.95
+
+
+def test_sample_weight_weighs_each_batchs_loss(blobs):
+    """Each batch's loss is sum_i w_i l_i / sum_i w_i: unit weights train exactly as none; in
+    one full batch, weight 2 on a row trains as that row twice, weight 0 as no row."""
+    x, y, _, _ = blobs
+    def trained(xs, ys, **kw):
+        m = small_model(seed=3)
+        h = m.fit(xs, ys, epochs=3, batch_size=0, optimizer="sgd", lr=0.1, **kw)
+        return h, m.state_dict()
+    h0, plain = trained(x, y)
+    h1, unit = trained(x, y, sample_weight=np.ones(len(y)))
+    assert h1[-1]["train_loss"] == h0[-1]["train_loss"]
+    assert all(np.array_equal(plain[k], unit[k]) for k in plain)
+    w = np.ones(len(y), np.float32)
+    w[:40] = 2.0
+    _, weighted = trained(x, y, sample_weight=w)
+    _, twice = trained(np.concatenate([x, x[:40]]), np.concatenate([y, y[:40]]))
+    for k in plain:
+        np.testing.assert_allclose(weighted[k], twice[k], rtol=1e-4, atol=1e-6)
+    w[:40] = 0.0
+    _, dropped = trained(x, y, sample_weight=w)
+    _, without = trained(x[40:], y[40:])
+    for k in plain:
+        np.testing.assert_allclose(dropped[k], without[k], rtol=1e-4, atol=1e-6)
+    m = small_model()
+    with pytest.raises(mlpx.DataError, match=r"sample_weight: expected finite weights >= 0, found -1 at row 2"):
+        m.fit(x, y, sample_weight=np.where(np.arange(len(y)) == 2, -1.0, 1.0))
+    with pytest.raises(mlpx.DataError, match=r"sample_weight: expected one weight per row"):
+        m.fit(x, y, sample_weight=np.ones(3))
+    with pytest.raises(mlpx.DataError, match=r"found all \d+ weights 0"):
+        m.fit(x, y, sample_weight=np.zeros(len(y)))
+
+
 def test_save_load_roundtrip(tmp_path, blobs):
     x, y, xv, yv = blobs
     m = small_model()

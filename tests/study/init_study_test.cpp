@@ -56,7 +56,7 @@ TEST(InitStudy, DefaultShape) {
 TEST(InitStudy, NormalStd1SigmoidSaturates) {
   const auto& s = find(default_study(), "normal_std1", Activation::kSigmoid, 5);
   EXPECT_GT(s.frac_near_0 + s.frac_near_1, 0.40);
-  const auto& x = find(default_study(), "xavier_normal", Activation::kSigmoid, 5);
+  const auto& x = find(default_study(), "lecun_normal", Activation::kSigmoid, 5);
   EXPECT_EQ(x.frac_near_0 + x.frac_near_1, 0.0);
 }
 
@@ -66,8 +66,8 @@ TEST(InitStudy, NormalStd001SigmoidCollapsesAtOneHalf) {
   EXPECT_NEAR(s.mean, 0.5, 0.02);
 }
 
-TEST(InitStudy, XavierTanhStaysSpread) {
-  const auto& s = find(default_study(), "xavier_normal", Activation::kTanh, 5);
+TEST(InitStudy, LectureXavierTanhStaysSpread) {
+  const auto& s = find(default_study(), "lecun_normal", Activation::kTanh, 5);
   EXPECT_GT(s.std, 0.1);
 }
 
@@ -90,8 +90,8 @@ TEST(InitStudy, GradientsVanishThroughSaturatedSigmoids) {
                        find(stats, "normal_std0.01", Activation::kSigmoid, 5).grad_rms;
   EXPECT_LT(small, 1e-3);
   EXPECT_LT(std1, 0.5);
-  const double xavier = find(stats, "xavier_normal", Activation::kTanh, 1).grad_rms /
-                        find(stats, "xavier_normal", Activation::kTanh, 5).grad_rms;
+  const double xavier = find(stats, "lecun_normal", Activation::kTanh, 1).grad_rms /
+                        find(stats, "lecun_normal", Activation::kTanh, 5).grad_rms;
   EXPECT_GT(xavier, 0.1);
   EXPECT_LT(xavier, 10);
 }
@@ -147,7 +147,7 @@ TEST(InitStudy, CsvColumnsAndFormat) {
   // The four init names as the CSV writes them, layers from 1.
   const std::string text = init_study_csv(stats);
   for (const char* row : {"\nnormal_std1,sigmoid,1,", "\nnormal_std0.01,tanh,2,",
-                          "\nxavier_normal,relu,1,", "\nhe_normal,relu,2,"}) {
+                          "\nlecun_normal,relu,1,", "\nhe_normal,relu,2,"}) {
     EXPECT_NE(text.find(row), std::string::npos) << row;
   }
 
@@ -168,6 +168,12 @@ TEST(InitStudy, NamesAndBadOptions) {
   EXPECT_DOUBLE_EQ(parse_init_choice("normal_std0.01").param, 0.01);
   EXPECT_EQ(parse_init_choice("he_normal").init, Init::kHeNormal);
   EXPECT_EQ(parse_init_choice("xavier_normal").init, Init::kXavierNormal);
+  EXPECT_EQ(parse_init_choice("lecun_normal").init, Init::kLecunNormal);
+  EXPECT_EQ(parse_init_choice("torch_default").init, Init::kTorchDefault);
+  // The plots name the lecture's Xavier with its formula.
+  EXPECT_EQ(init_choice_label("lecun_normal"), "Xavier (lecture): std 1/sqrt(fan_in)");
+  EXPECT_EQ(init_choice_label("xavier_normal"), "Glorot: std sqrt(2/(fan_in+fan_out))");
+  EXPECT_EQ(init_choice_label("normal_std0.01"), "normal: std 0.01");
   for (const char* bad : {"normal", "normal_std", "normal_std-1", "normal_stdx", "zeros", "he"}) {
     EXPECT_THROW(parse_init_choice(bad), ValueError) << bad;
   }

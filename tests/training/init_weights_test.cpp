@@ -97,7 +97,7 @@ TEST_F(InitWeightsTest, MlpxNamesPrefixesAndFloat64Load) {
 
 TEST_F(InitWeightsTest, AnMlpxCheckpointGivesItsWeights) {
   Sequential trained = model();
-  trained.init(Init::kXavierUniform, 0.0, 7);
+  trained.init(Init::kLecunUniform, 0.0, 7);
   const std::string path = dir_ + "/trained.safetensors";
   Config config;
   config.model.layers = {{4, Activation::kRelu}, {3, Activation::kIdentity}};

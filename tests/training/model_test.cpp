@@ -40,7 +40,7 @@ TEST_P(ModelGradient, MatchesCentralDifferences) {
   const int64_t batch = 5, inputs = 4, outputs = 3;
   Sequential model(inputs, {{6, hidden, 0.1}, {5, hidden, 0.1}, {outputs, Activation::kIdentity}},
                    DType::kFloat64);
-  model.init(Init::kXavierNormal, 0, 3);
+  model.init(Init::kLecunNormal, 0, 3);
   // Non-zero biases so that every parameter matters.
   for (size_t i = 0; i < model.num_layers(); ++i) {
     Tensor b = model.bias(i);
@@ -102,6 +102,32 @@ TEST(Sequential, ParametersAreViewsOfOneFlatBuffer) {
   EXPECT_EQ(model.bias_grad(0).raw_data(),
             static_cast<float*>(model.grads().raw_data()) + 784 * 256);
   EXPECT_NE(model.summary().find("total parameters: 235146"), std::string::npos);
+}
+
+// torch_default is nn.Linear.reset_parameters: weight and bias U(+-1/sqrt(fan_in)) per layer;
+// the other schemes leave biases 0. Glorot's scale reads each layer's fan_out.
+TEST(Sequential, InitSchemesDrawWeightsAndBiasesPerLayer) {
+  Sequential model(16, {{64, Activation::kRelu}, {4, Activation::kIdentity}});
+  model.init(Init::kTorchDefault, 0, 1);
+  for (size_t i = 0; i < 2; ++i) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(i == 0 ? 16 : 64));
+    for (const Tensor& t : {model.weight(i), model.bias(i)}) {
+      const std::vector<float> v = t.to_vector<float>();
+      double max_abs = 0;
+      for (float x : v) max_abs = std::max(max_abs, static_cast<double>(std::abs(x)));
+      EXPECT_LE(max_abs, bound) << "layer " << i;
+      EXPECT_GT(max_abs, 0.5 * bound) << "layer " << i;
+    }
+  }
+  EXPECT_NE(model.bias(0).to_vector<float>(), model.bias(1).to_vector<float>());
+  model.init(Init::kXavierUniform, 0, 1);
+  EXPECT_EQ(model.bias(0).to_vector<float>(), std::vector<float>(64, 0.0f));
+  const std::vector<float> w1 = model.weight(1).to_vector<float>();
+  const double glorot = std::sqrt(6.0 / (64 + 4));
+  double max_abs = 0;
+  for (float x : w1) max_abs = std::max(max_abs, static_cast<double>(std::abs(x)));
+  EXPECT_LE(max_abs, glorot);
+  EXPECT_GT(max_abs, 0.8 * glorot);
 }
 
 TEST(Sequential, PredictEqualsForwardAndTouchesNoGradient) {
@@ -352,7 +378,7 @@ TEST(Sequential, DropoutGradientMatchesCentralDifferences) {
                     {5, Activation::kElu, 0.7, 0.4},
                     {outputs, Activation::kIdentity, std::nullopt, 0.1}},
                    DType::kFloat64);
-  model.init(Init::kXavierNormal, 0, 3);
+  model.init(Init::kLecunNormal, 0, 3);
   for (size_t i = 0; i < model.num_layers(); ++i) {
     Tensor b = model.bias(i);
     b.copy_from(

@@ -143,10 +143,23 @@ TEST_F(RegressionTest, TaskDecidesWhatYIs) {
   bad.data.task = Task::kRegression;
   bad.loss = Loss::kCrossEntropy;
   EXPECT_THROW(bad.validate(), ValueError);
+  // A source that holds class labels is refused where the data are loaded from it, not by the
+  // config: data held in memory (the library's and Python's fit) may be regression targets
+  // under any data.source.
   bad = Config();
   bad.data.task = Task::kRegression;
   bad.loss = Loss::kMse;
-  EXPECT_THROW(bad.validate(), ValueError);  // fashion-mnist holds classes
+  bad.data.source = DataSource::kSynthetic;
+  EXPECT_NO_THROW(bad.validate());
+  try {
+    load_data(bad, 1);
+    FAIL() << "expected an error";
+  } catch (const ValueError& e) {
+    EXPECT_STREQ(e.what(),
+                 "config: data.task: regression expects data.source 'files' (float targets), "
+                 "found 'synthetic'");
+  }
+  EXPECT_THROW(load_evaluation_set(bad, 1, {}), ValueError);
   // A model with 10 outputs cannot fit a 1-column target.
   try {
     load_data(diabetes_config(), 10);

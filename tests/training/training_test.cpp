@@ -297,6 +297,56 @@ TEST_F(TrainingTest, CheckpointRoundTripAndRejections) {
   EXPECT_THROW(load_checkpoint(path("format.safetensors")), IoError);
 }
 
+// save_checkpoint refuses what load_checkpoint would refuse (a config that does not describe
+// the model, such as a default Config{}), naming why, and writes nothing; load_checkpoint
+// refuses the same file written by hand with the same reason.
+TEST_F(TrainingTest, SaveCheckpointRefusesWhatLoadWouldRefuse) {
+  const Config c = small_config("refuse");
+  Sequential model(8, c.model.resolved_layers());
+  model.init(Init::kHeNormal, 0.0, 1);
+  const std::string file = path("refused.safetensors");
+  const std::string expected_reason =
+      "'layers.0.weight': expected [256, 8] from the config in __metadata__, found [16, 8]";
+  try {
+    save_checkpoint(file, model, nullptr, Config{}, {});
+    FAIL() << "expected an error";
+  } catch (const ValueError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "save_checkpoint: " + file +
+                  ": the config does not describe this model (load_checkpoint would refuse the "
+                  "file: " +
+                  expected_reason + "); pass the config the model was built from");
+  }
+  EXPECT_FALSE(std::filesystem::exists(file));
+  // The same file written without the check: load_checkpoint names the same reason.
+  save_checkpoint(file, model, nullptr, c, {});
+  auto raw = load_safetensors(file);
+  raw.metadata["config"] = Config{}.to_json();
+  save_safetensors(file, raw.tensors, raw.metadata);
+  try {
+    load_checkpoint(file);
+    FAIL() << "expected an error";
+  } catch (const IoError& e) {
+    EXPECT_EQ(std::string(e.what()), file + ": " + expected_reason);
+  }
+  // Same shapes, another activation: it would load, as another function.
+  Config other = c;
+  other.model.layers[0].activation = Activation::kTanh;
+  try {
+    save_checkpoint(file, model, nullptr, other, {});
+    FAIL() << "expected an error";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.layers[0]: expected activation relu (alpha "),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("found tanh (alpha "), std::string::npos) << e.what();
+  }
+  // The config it was built from saves and loads back.
+  save_checkpoint(file, model, nullptr, c, {});
+  EXPECT_EQ(load_checkpoint(file).model.params().to_vector<float>(),
+            model.params().to_vector<float>());
+}
+
 TEST_F(TrainingTest, FilesSourceWithFloatTargetsAndStandardize) {
   // Two features, label = (x0 > x1); targets one-hot rows for mse.
   const int64_t n = 400;
@@ -627,6 +677,47 @@ TEST_F(TrainingTest, GpuTrainerReplaysFullSizeSteps) {
   plain.run_epoch(1e-3, nullptr);
   EXPECT_EQ(plain.graph_replays(), 0);
   EXPECT_EQ(model.params().to_vector<float>(), plain_model.params().to_vector<float>());
+}
+
+// Sample weights in the training step: unit weights change no bit; other weights (zeros
+// among them) change the steps; on a CUDA device (plain launches and a replayed graph) the
+// weighted step gives the CPU's.
+TEST_F(TrainingTest, SampleWeightsInTheTrainingStep) {
+  Config c = small_config("weights");
+  const Dataset train = load_data(c, 4).train;
+  const auto train_one_epoch = [&](const Dataset& data, Device device, bool graph) {
+    Config run = c;
+    run.train.cuda_graph = graph;
+    Sequential model(8, c.model.resolved_layers(), DType::kFloat32, device);
+    model.init(c.model.init, c.model.init_std, c.seed);
+    Trainer trainer(run, model, data.to(device));
+    const EpochMetrics m = trainer.run_epoch(1e-2, nullptr);
+    return std::make_pair(m.train_loss, model.params().to_vector<float>());
+  };
+  const auto plain = train_one_epoch(train, Device::cpu(), false);
+  Dataset ones = train;
+  set_sample_weights(
+      ones, Tensor::from_vector(std::vector<float>(train.size(), 1.0f), {train.size()}), "weights");
+  const auto unit = train_one_epoch(ones, Device::cpu(), false);
+  EXPECT_EQ(unit.first, plain.first);
+  EXPECT_EQ(unit.second, plain.second);
+  Dataset weighted = train;
+  std::vector<float> w = test::random_values<float>(static_cast<size_t>(train.size()), 8, 0.0, 2.0);
+  for (size_t i = 0; i < w.size(); i += 7) w[i] = 0.0f;
+  set_sample_weights(weighted, Tensor::from_vector(w, {train.size()}), "weights");
+  const auto cpu = train_one_epoch(weighted, Device::cpu(), false);
+  EXPECT_NE(cpu.second, plain.second);
+  EXPECT_TRUE(std::isfinite(cpu.first));
+  w[3] = -1.0f;
+  EXPECT_THROW(set_sample_weights(weighted, Tensor::from_vector(w, {train.size()}), "weights"),
+               ValueError);
+  EXPECT_THROW(set_sample_weights(weighted, Tensor::from_vector(w, {3}), "weights"), ShapeError);
+  if (!cuda_available()) return;
+  for (bool graph : {false, true}) {
+    const auto gpu = train_one_epoch(weighted, Device::cuda(), graph);
+    EXPECT_NEAR(gpu.first, cpu.first, 1e-4 * cpu.first) << "graph " << graph;
+    EXPECT_TRUE(test::all_close(gpu.second, cpu.second, 1e-4, 1e-3)) << "graph " << graph;
+  }
 }
 
 // Skip on the GPU: the poisoned batch is skipped on the device, with no per-step sync.
