@@ -83,6 +83,15 @@ class Sequential {
   // below are still running their backward).
   void backward(const Tensor& doutput,
                 const std::function<void(size_t layer)>& after_layer = nullptr);
+  // backward() after a forward() of one row, without the weight gradients: layer i's is the
+  // outer product dz^T x of the two rows weight_grad_factors(i) gives, which the optimizer forms
+  // inside its update (Optimizer::step_outer), so it is never written and read back. The bias
+  // gradients are written as backward() writes them; the weights' part of grads() is left as
+  // it was. ShapeError after a forward() of more rows.
+  void backward_outer(const Tensor& doutput);
+  // After backward_outer(): layer i's weight gradient [out_i, in_i] as its factors
+  // {dz [out_i], x [in_i]} (views valid until the next forward()).
+  std::pair<Tensor, Tensor> weight_grad_factors(size_t i) const;
   // Allocates the training buffers for batches of up to `batch` rows now, so that forward()
   // and backward() allocate nothing (required while a CUDA graph is being captured).
   void reserve(int64_t batch) { ensure_batch(batch); }
@@ -128,6 +137,8 @@ class Sequential {
   // Tensor k of parameter_layout() as a view of `flat`.
   Tensor parameter_view(const Tensor& flat, size_t k) const;
   void ensure_batch(int64_t batch);
+  void backward_layers(const Tensor& doutput, const std::function<void(size_t layer)>& after_layer,
+                       bool weight_grads);
 
   int64_t inputs_;
   std::vector<LayerSpec> layers_;  // every alpha set
@@ -144,6 +155,7 @@ class Sequential {
   // reads a).
   std::vector<Tensor> pre_, act_, out_;
   std::vector<Tensor> grad_;  // per layer: d loss / d out_i, then d loss / d z_i in place
+  std::vector<std::pair<Tensor, Tensor>> weight_grad_factors_;  // backward_outer()'s {dz, x}
 };
 
 }  // namespace mlpx

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cpu/bf16.h"
+#include "cpu/flush_denormals.h"
 #include "cpu/onednn.h"
 #include "mlpx/error.h"
 
@@ -83,6 +84,11 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T
     return;
   }
   if (k == 1 && beta == T(0)) {
+    // float32: subnormal products flushed to zero, as the optimizer that reads a batch-1 weight
+    // gradient flushes them (cpu/flush_denormals.h); so the step that forms the gradient inside
+    // its update (cpu/optimizer_outer_step.h) gives the same bits.
+    [[maybe_unused]] const std::conditional_t<std::is_same_v<T, float>, FlushDenormals, int>
+        flush{};
     outer_product(m, n, alpha, a, b, c);
     return;
   }

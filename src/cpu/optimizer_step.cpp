@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "cpu/flush_denormals.h"
 #include "cpu/vector_clones.h"
 #include "math/optimizers.h"
 
@@ -61,6 +62,7 @@ void optimizer_step(OptimizerType type, const OptimizerConfig& config, double lr
     math::visit_state_buffers<Rule>(hyper, [&](auto buffers) {
       constexpr int kBuffers = decltype(buffers)::value;
       if constexpr (std::is_same_v<T, float>) {
+        const FlushDenormals flush;  // cpu/flush_denormals.h: float32 only
         if constexpr (kBuffers == Rule::kFewestStateBuffers) {
           Float32Loops<Member::kKind>::kFewest(n, p, g, state, c);
         } else {

@@ -163,6 +163,26 @@ Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
 
 void Sequential::backward(const Tensor& doutput,
                           const std::function<void(size_t layer)>& after_layer) {
+  backward_layers(doutput, after_layer, /*weight_grads=*/true);
+}
+
+void Sequential::backward_outer(const Tensor& doutput) {
+  MLPX_CHECK(input_.defined() && input_.rows() == 1, ShapeError,
+             "backward_outer: expected a forward() of one row first, found ",
+             input_.defined() ? input_.describe() : "none");
+  backward_layers(doutput, nullptr, /*weight_grads=*/false);
+}
+
+std::pair<Tensor, Tensor> Sequential::weight_grad_factors(size_t i) const {
+  MLPX_CHECK(i < weight_grad_factors_.size(), ShapeError,
+             "weight_grad_factors: expected a backward_outer() first and a layer below ",
+             layers_.size(), ", found layer ", i);
+  return weight_grad_factors_[i];
+}
+
+void Sequential::backward_layers(const Tensor& doutput,
+                                 const std::function<void(size_t layer)>& after_layer,
+                                 bool weight_grads) {
   MLPX_CHECK(input_.defined(), ShapeError, "backward: expected a forward() first, found none");
   const int64_t batch = input_.rows();
   MLPX_CHECK(doutput.rows() == batch && doutput.cols() == outputs() && doutput.dim() == 2,
@@ -188,7 +208,16 @@ void Sequential::backward(const Tensor& doutput,
     }
     const Tensor below = i == 0 ? input_ : out_[i - 1].rows(0, batch);
     Tensor dweight = weight_grad(i), dbias = bias_grad(i);
-    if (i == 0) {
+    if (!weight_grads) {  // one row: dW = dz^T below, an outer product the optimizer forms
+      weight_grad_factors_.resize(layers_.size());
+      weight_grad_factors_[i] = {dz.flat_view(0, {dz.cols()}), below.flat_view(0, {below.cols()})};
+      sum_rows(dz, dbias);
+      if (i > 0) {
+        Tensor dbelow = grad_[i - 1].rows(0, batch);
+        gemm(dz, false, weight(i), false, dbelow, 1.0, 0.0, precision_);  // dx = dz W
+        upstream = dbelow;
+      }
+    } else if (i == 0) {
       linear_backward(below, weight(i), dz, dweight, dbias, nullptr, precision_);
     } else {
       Tensor dbelow = grad_[i - 1].rows(0, batch);
