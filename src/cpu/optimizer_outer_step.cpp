@@ -5,6 +5,7 @@
 
 #include "cpu/flush_denormals.h"
 #include "cpu/optimizer_step.h"
+#include "cpu/parallel.h"
 #include "cpu/vector_clones.h"
 #include "math/optimizers.h"
 #include "mlpx/error.h"
@@ -60,6 +61,10 @@ struct Float32OuterLoops;
 MLPX_OPTIMIZERS(MLPX_FLOAT32_OUTER_LOOPS)
 #undef MLPX_FLOAT32_OUTER_LOOPS
 
+// Elements per chunk of the parallel update: some tens of microseconds of Adam, well above the
+// cost of handing a chunk to another thread; a block of fewer elements runs on one thread.
+inline constexpr int64_t kParallelGrain = 16384;
+
 // The state buffers moved to element `offset`.
 template <typename T>
 std::vector<T*> state_at(T* const* state, int buffers, int64_t offset) {
@@ -79,21 +84,28 @@ void outer_block_step(OptimizerType type, const OptimizerConfig& config, double 
     const auto c = Rule::template coefficients<T>(hyper, t);
     math::visit_state_buffers<Rule>(hyper, [&](auto buffers) {
       constexpr int kBuffers = decltype(buffers)::value;
-      const std::vector<T*> moved = state_at(state, kBuffers, block.offset);
-      T* pb = p + block.offset;
-      if constexpr (std::is_same_v<T, float>) {
-        const FlushDenormals flush;  // as optimizer_step and gemm's k == 1 product
-        if constexpr (kBuffers == Rule::kFewestStateBuffers) {
-          Float32OuterLoops<Member::kKind>::kFewest(block.rows, block.cols, block.row_factor,
-                                                    block.col_factor, pb, moved.data(), c);
+      // Rows [first, last) of the block.
+      const auto rows = [&](int64_t first, int64_t last) {
+        const int64_t offset = block.offset + first * block.cols;
+        const std::vector<T*> moved = state_at(state, kBuffers, offset);
+        const T* a = block.row_factor + first;
+        if constexpr (std::is_same_v<T, float>) {
+          const FlushDenormals flush;  // as optimizer_step and gemm's k == 1 product
+          if constexpr (kBuffers == Rule::kFewestStateBuffers) {
+            Float32OuterLoops<Member::kKind>::kFewest(last - first, block.cols, a, block.col_factor,
+                                                      p + offset, moved.data(), c);
+          } else {
+            Float32OuterLoops<Member::kKind>::kMost(last - first, block.cols, a, block.col_factor,
+                                                    p + offset, moved.data(), c);
+          }
         } else {
-          Float32OuterLoops<Member::kKind>::kMost(block.rows, block.cols, block.row_factor,
-                                                  block.col_factor, pb, moved.data(), c);
+          outer_rule_loop<Rule, kBuffers>(last - first, block.cols, a, block.col_factor, p + offset,
+                                          moved.data(), c);
         }
-      } else {
-        outer_rule_loop<Rule, kBuffers>(block.rows, block.cols, block.row_factor, block.col_factor,
-                                        pb, moved.data(), c);
-      }
+      };
+      // Every element is updated alone, so the split changes no bit.
+      parallel_for(block.rows,
+                   std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(block.cols, 1)), rows);
     });
   });
 }
