@@ -198,8 +198,17 @@ TEST(Bf16Gemm, OneDnnCallMatchesAFloat64ReferenceWithFloat32Operands) {
       EXPECT_LT(
           test::relative_error(c, reference_gemm(ta, tb, m, n, k, 1.0, a, b, 0.0, zeros, false)),
           1e-6);
+      // The shape's primitive is kept: a second call of it creates none.
+      const int64_t primitives = cpu::onednn_matmul_primitives();
+      cpu::onednn_f32_matmul(ta, tb, m, n, k, a.data(), b.data(), c.data());
+      EXPECT_EQ(cpu::onednn_matmul_primitives(), primitives);
     }
   }
+  const int64_t primitives = cpu::onednn_matmul_primitives();
+  std::vector<float> c(static_cast<size_t>(m * (n + 1)));
+  const auto b2 = test::random_values<float>(k * (n + 1), 23);
+  cpu::onednn_f32_matmul(false, false, m, n + 1, k, a.data(), b2.data(), c.data());
+  EXPECT_EQ(cpu::onednn_matmul_primitives(), primitives + 1);  // a new shape: one more
 }
 
 TEST(Bf16Gemm, OneDnnEngineOnACpuWithoutOneIsAnError) {
