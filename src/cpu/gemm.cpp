@@ -11,6 +11,7 @@
 #include "cpu/bf16.h"
 #include "cpu/flush_denormals.h"
 #include "cpu/onednn.h"
+#include "cpu/parallel.h"
 #include "mlpx/error.h"
 
 namespace mlpx::cpu {
@@ -128,6 +129,9 @@ T* scratch(std::vector<T>& buffer, int64_t n) {
   return buffer.data();
 }
 
+// Elements per chunk of a parallel bf16 rounding pass (a 2048 x 2048 weight: 64 chunks).
+inline constexpr int64_t kParallelRoundGrain = 65536;
+
 // c = alpha * product + beta * c, where product is what oneDNN wrote; with beta == 0, c's
 // previous contents are not read (as gemm<T>).
 void scale_into(const float* product, float alpha, float beta, float* c, int64_t count) {
@@ -161,8 +165,14 @@ void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t
   thread_local std::vector<float> product;
   uint16_t* ab = scratch(a_bits, m * k);
   uint16_t* bb = scratch(b_bits, k * n);
-  round_to_bf16_bits(a, ab, m * k);
-  round_to_bf16_bits(b, bb, k * n);
+  // Elementwise: split over mlpx's threads (cpu/parallel.h) between oneDNN's matmuls.
+  const auto round_split = [](const float* x, uint16_t* bits, int64_t count) {
+    parallel_for(count, kParallelRoundGrain, [&](int64_t first, int64_t last) {
+      round_to_bf16_bits(x + first, bits + first, last - first);
+    });
+  };
+  round_split(a, ab, m * k);
+  round_split(b, bb, k * n);
   const bool in_place = alpha == 1.0f && beta == 0.0f;
   float* out = in_place ? c : scratch(product, m * n);
   onednn_bf16_matmul(transpose_a, transpose_b, m, n, k, ab, bb, out);
