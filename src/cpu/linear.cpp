@@ -1,18 +1,25 @@
 #include "cpu/linear.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
+#include "cpu/parallel.h"
 #include "math/linear.h"
 
 namespace mlpx::cpu {
 
 template <typename T>
 void add_bias(T* y, const T* bias, int64_t rows, int64_t cols) {
-  for (int64_t r = 0; r < rows; ++r) {
-    T* yr = y + r * cols;
-    for (int64_t c = 0; c < cols; ++c) yr[c] = math::bias_add(yr[c], bias[c]);
-  }
+  // Rows split over mlpx's threads (cpu/parallel.h), chunks of about 65536 elements: each
+  // element alone, so the same bits.
+  parallel_for(rows, std::max<int64_t>(1, 65536 / std::max<int64_t>(cols, 1)),
+               [&](int64_t first, int64_t last) {
+                 for (int64_t r = first; r < last; ++r) {
+                   T* yr = y + r * cols;
+                   for (int64_t c = 0; c < cols; ++c) yr[c] = math::bias_add(yr[c], bias[c]);
+                 }
+               });
 }
 
 template <typename T>
