@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "cpu/gemm.h"
+#include "cpu/linear.h"
 #include "cpu/optimizer_outer_step.h"
 #include "cpu/optimizer_step.h"
+#include "math/linear.h"
 #include "test_util.h"
 
 namespace mlpx {
@@ -73,6 +75,21 @@ TEST(OptimizerOuterStep, SplitBlockMatchesThePlainStepOnTheStoredProductBitForBi
     for (int k = 0; k < buffers; ++k) {
       EXPECT_EQ(std::memcmp(state[k].data(), state2[k].data(), kN * sizeof(float)), 0) << k;
     }
+  }
+}
+
+// sum_rows split by columns over the threads: the lanes and the order of rows of one thread.
+TEST(ParallelFor, SumRowsSplitByColumnsGivesTheOneThreadBits) {
+  constexpr int64_t kRows = 3001, kCols = 300;
+  const std::vector<float> x = test::random_values<float>(kRows * kCols, 7);
+  std::vector<float> sums(kCols);
+  cpu::sum_rows(x.data(), sums.data(), kRows, kCols);
+  constexpr int kLanes = math::kColumnSumLanes;
+  for (int64_t c = 0; c < kCols; ++c) {
+    float lanes[kLanes] = {};
+    for (int64_t r = 0; r < kRows; ++r) lanes[r % kLanes] += x[static_cast<size_t>(r * kCols + c)];
+    const float expected = math::combine_column_lanes(lanes);
+    ASSERT_EQ(std::memcmp(&expected, &sums[static_cast<size_t>(c)], sizeof(float)), 0) << c;
   }
 }
 
