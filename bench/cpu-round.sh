@@ -7,11 +7,15 @@
 #   3. OpenMP wait policy: mlpx bf16 with libgomp's spinning default vs passive (what the
 #      tool sets), interleaved A/B/A/B, samples/s and CPU seconds per 1000 samples;
 #   4. oneDNN primitives created against matmuls executed (ONEDNN_VERBOSE=2), where bf16 runs on
-#      oneDNN.
+#      oneDNN;
+#   5. bench/gemm_share.py at batch 1024 and full: sgemm time against each side's own work
+#      (when the bench targets are built: build/bench/libmlpx_gemm_timer.so).
 # Every table carries the load average before and after. About 5 minutes on 2 cores; run it on
 # a quiet machine (nothing else compiling), from the repository root, after `make build`.
 #
-# Usage: bench/cpu-round.sh [MLPX=build/mlpx] [OUT=cpu-round.md] [QUICK=1: shorter rounds]
+# Usage: [MLPX=build/mlpx] [OUT=cpu-round.md] [QUICK=1: shorter rounds] bench/cpu-round.sh
+# The tables go to stdout and to $OUT; paste them into docs/benchmarks.md's section of the CPU
+# family measured (one section per family: never mix two families in one table).
 set -euo pipefail
 
 MLPX=${MLPX:-build/mlpx}
@@ -161,4 +165,20 @@ counts=$(ONEDNN_VERBOSE=2 "$MLPX" bench --config "$work/bf16-small.json" --devic
   echo "oneDNN calls of a bf16 run (64-64-4, batch 32, ONEDNN_VERBOSE=2): ${counts:-none (no oneDNN bf16 matmul on this CPU)}"
   echo
 } | tee -a "$OUT"
+# ---- 5. where a full-batch step's time goes (item: full batch >= 1.2x PyTorch) ---------------
+TIMER=${TIMER:-$(dirname "$MLPX")/bench/libmlpx_gemm_timer.so}
+if [[ -f $TIMER ]]; then
+  before=$(load)
+  "$PY" "$here/gemm_share.py" --mlpx "$MLPX" --timer "$TIMER" --batch-sizes 1024,full \
+    --rounds "$ROUNDS" --seconds "$SECONDS_PER" > "$work/share.txt" 2>/dev/null || true
+  after=$(load)
+  {
+    echo "### 784-256-128-10 fp32: sgemm time and each side's own work per step (bench/gemm_share.py; load $before -> $after)"
+    echo
+    grep '^|' "$work/share.txt" || echo "(gemm_share.py gave no table)"
+    echo
+  } | tee -a "$OUT"
+else
+  echo "(skipped bench/gemm_share.py: no $TIMER; build the bench targets)" | tee -a "$OUT"
+fi
 echo "written: $OUT" >&2
