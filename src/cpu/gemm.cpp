@@ -143,7 +143,8 @@ void scale_into(const float* product, float alpha, float beta, float* c, int64_t
 }  // namespace
 
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
-               const float* a, const float* b, float beta, float* c, Bf16Engine engine) {
+               const float* a, const float* b, float beta, float* c, Bf16Engine engine,
+               const uint16_t* b_bits) {
   if (engine == Bf16Engine::kBest) {
     engine = onednn_bf16_available() ? Bf16Engine::kOneDnn : Bf16Engine::kEmulated;
   }
@@ -157,14 +158,18 @@ void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t
     float* ar = scratch(a_rounded, m * k);
     float* br = scratch(b_rounded, k * n);
     round_to_bf16(a, ar, m * k);
-    round_to_bf16(b, br, k * n);
+    if (b_bits != nullptr) {
+      bf16_to_float(b_bits, br, k * n);  // exact: the given rounding, widened
+    } else {
+      round_to_bf16(b, br, k * n);
+    }
     gemm<float>(transpose_a, transpose_b, m, n, k, alpha, ar, br, beta, c);
     return;
   }
-  thread_local std::vector<uint16_t> a_bits, b_bits;
+  thread_local std::vector<uint16_t> a_bits, b_rounded_bits;
   thread_local std::vector<float> product;
   uint16_t* ab = scratch(a_bits, m * k);
-  uint16_t* bb = scratch(b_bits, k * n);
+  const uint16_t* bb = b_bits;
   // Elementwise: split over mlpx's threads (cpu/parallel.h) between oneDNN's matmuls.
   const auto round_split = [](const float* x, uint16_t* bits, int64_t count) {
     parallel_for(count, kParallelRoundGrain, [&](int64_t first, int64_t last) {
@@ -172,7 +177,11 @@ void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t
     });
   };
   round_split(a, ab, m * k);
-  round_split(b, bb, k * n);
+  if (bb == nullptr) {
+    uint16_t* rounded = scratch(b_rounded_bits, k * n);
+    round_split(b, rounded, k * n);
+    bb = rounded;
+  }
   const bool in_place = alpha == 1.0f && beta == 0.0f;
   float* out = in_place ? c : scratch(product, m * n);
   onednn_bf16_matmul(transpose_a, transpose_b, m, n, k, ab, bb, out);

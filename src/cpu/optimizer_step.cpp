@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "cpu/bf16.h"
 #include "cpu/flush_denormals.h"
 #include "cpu/parallel.h"
 #include "cpu/vector_clones.h"
@@ -58,7 +59,7 @@ inline constexpr int64_t kParallelGrain = 16384;
 
 template <typename T>
 void optimizer_step(OptimizerType type, const OptimizerConfig& config, double lr, int64_t n, T* p,
-                    const T* g, T* const* state, int64_t t) {
+                    const T* g, T* const* state, int64_t t, uint16_t* bf16_p) {
   math::visit(type, [&](auto member) {
     using Member = std::decay_t<decltype(member)>;
     using Rule = typename Member::Rule;
@@ -77,6 +78,8 @@ void optimizer_step(OptimizerType type, const OptimizerConfig& config, double lr
           } else {
             Float32Loops<Member::kKind>::kMost(last - first, p + first, g + first, moved, c);
           }
+          // The bf16 GEMMs' copy of the chunk just written, read back from cache.
+          if (bf16_p != nullptr) round_to_bf16_bits(p + first, bf16_p + first, last - first);
         });
       } else {
         rule_loop<Rule, kBuffers>(n, p, g, state, c);
@@ -86,8 +89,8 @@ void optimizer_step(OptimizerType type, const OptimizerConfig& config, double lr
 }
 
 template void optimizer_step(OptimizerType, const OptimizerConfig&, double, int64_t, float*,
-                             const float*, float* const*, int64_t);
+                             const float*, float* const*, int64_t, uint16_t*);
 template void optimizer_step(OptimizerType, const OptimizerConfig&, double, int64_t, double*,
-                             const double*, double* const*, int64_t);
+                             const double*, double* const*, int64_t, uint16_t*);
 
 }  // namespace mlpx::cpu

@@ -81,7 +81,8 @@ Optimizer::Optimizer(const OptimizerConfig& config, int64_t num_params, DType dt
   step_counter_ = Tensor::zeros({2}, DType::kInt32, device);
 }
 
-void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tensor* skip) {
+void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tensor* skip,
+                     uint16_t* bf16_params) {
   MLPX_CHECK(params.defined() && params.numel() == num_params_ && params.dtype() == dtype_,
              ShapeError, "optimizer step: expected params of ", num_params_, " ",
              dtype_name(dtype_), " elements, found ", params.describe());
@@ -90,6 +91,7 @@ void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tenso
   MLPX_CHECK(steps_ < INT32_MAX, ValueError, "optimizer step: the step counter would pass ",
              INT32_MAX);
   ops::OptimizerStep step{params, grads, {}, step_counter_, skip != nullptr ? *skip : Tensor()};
+  step.bf16_params = bf16_params;
   for (const auto& [name, buffer] : state_) step.state.push_back(buffer);
   ops::optimizer_step(config_, lr, step);
   // The CPU advanced the counter in host memory (or left it, for a skipped step); the GPU's

@@ -481,7 +481,11 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
   sync_->sum_gradients(model_.grads());
   const bool skip_nonfinite = nonfinite_flag_.defined();
   if (skip_nonfinite) flag_nonfinite(loss_scratch_, model_.grads(), nonfinite_flag_);
-  optimizer_.step(model_.params(), model_.grads(), lr, skip_nonfinite ? &nonfinite_flag_ : nullptr);
+  // A bf16 CPU model's weight copy for its GEMMs is written in the update's pass.
+  uint16_t* bf16_params = model_.bf16_params_for_step();
+  optimizer_.step(model_.params(), model_.grads(), lr, skip_nonfinite ? &nonfinite_flag_ : nullptr,
+                  bf16_params);
+  model_.bf16_params_written();
   commit_batch_loss(loss_scratch_, batch_losses_, position_);
 }
 
