@@ -85,6 +85,15 @@ class Sequential {
   // below are still running their backward).
   void backward(const Tensor& doutput,
                 const std::function<void(size_t layer)>& after_layer = nullptr);
+  // backward() after a forward() of one row, without the weight gradients: layer i's is the
+  // outer product dz^T x of the two rows weight_grad_factors(i) gives, which the optimizer forms
+  // inside its update (Optimizer::step_outer), so it is never written and read back. The bias
+  // gradients are written as backward() writes them; the weights' part of grads() is left as
+  // it was. ShapeError after a forward() of more rows.
+  void backward_outer(const Tensor& doutput);
+  // After backward_outer(): layer i's weight gradient [out_i, in_i] as its factors
+  // {dz [out_i], x [in_i]} (views valid until the next forward()).
+  std::pair<Tensor, Tensor> weight_grad_factors(size_t i) const;
   // Allocates the training buffers for batches of up to `batch` rows now, so that forward()
   // and backward() allocate nothing (required while a CUDA graph is being captured).
   void reserve(int64_t batch) { ensure_batch(batch); }
@@ -116,11 +125,22 @@ class Sequential {
   void set_fused(FusedMode mode);
   bool fused() const { return fused_; }
 
-  Tensor& params() { return params_; }  // flat [num_params]
+  // flat [num_params]. Every write to the parameters goes through params() (or init()): the
+  // non-const access marks the model's bf16 copy stale (see bf16_params_).
+  Tensor& params() {
+    bf16_params_current_ = false;
+    return params_;
+  }
   const Tensor& params() const { return params_; }
   Tensor& grads() { return grads_; }  // flat [num_params], same layout
-  // Views into params() / grads(): weight [out_i, in_i], bias [out_i].
+  // Views into params() / grads(): weight [out_i, in_i], bias [out_i]. A weight view of a
+  // non-const model may be written: taking it marks the bf16 copy stale, as params() does (a
+  // view kept and written after the next forward() must be taken again first).
   Tensor weight(size_t i) const;
+  Tensor weight(size_t i) {
+    bf16_params_current_ = false;
+    return weight_view(i);
+  }
   Tensor bias(size_t i) const;
   Tensor weight_grad(size_t i) const;
   Tensor bias_grad(size_t i) const;
@@ -129,6 +149,13 @@ class Sequential {
   // Named views of `flat` (params(), grads() or an optimizer state buffer: [num_params], any
   // dtype and device), shaped as parameters().
   std::vector<std::pair<std::string, Tensor>> named_views(const Tensor& flat) const;
+
+  // For the optimizer step of a float32 CPU model in precision kBf16: the copy of params()
+  // rounded to bfloat16 ([num_params] bits, made current first), which the step overwrites
+  // from the new params in its own pass; nullptr for any other model. After the step, call
+  // bf16_params_written() (the step's params() access marked the copy stale).
+  uint16_t* bf16_params_for_step();
+  void bf16_params_written() { bf16_params_current_ = !bf16_params_.empty(); }
 
   // A copy of the model on another device (parameters copied; buffers fresh).
   Sequential to(Device device) const;
@@ -142,6 +169,13 @@ class Sequential {
   Tensor parameter_view(const Tensor& flat, size_t k) const;
   void ensure_batch(int64_t batch);
   std::vector<FusedLayer> fused_layers(int64_t batch) const;
+  Tensor weight_view(size_t i) const { return parameter_view(params_, 2 * i); }
+  bool keeps_bf16_params() const;
+  // Layer i's weight in bf16_params_, or nullptr while the copy is not current (the GEMM then
+  // rounds the weight itself: the same bits).
+  const uint16_t* weight_bf16(size_t i) const;
+  void backward_layers(const Tensor& doutput, const std::function<void(size_t layer)>& after_layer,
+                       bool weight_grads);
 
   int64_t inputs_;
   std::vector<LayerSpec> layers_;  // every alpha set
@@ -149,6 +183,13 @@ class Sequential {
   bool fused_ = false;
   std::vector<Parameter> layout_;  // weight i is layout_[2 i], bias i layout_[2 i + 1]
   Tensor params_, grads_;
+  // A float32 CPU model in precision kBf16: params_ rounded to bfloat16 (math::bf16_bits), the
+  // operand its GEMMs read for a weight instead of rounding it on every call. The optimizer
+  // step writes it beside the float32 update (bf16_params_for_step()). The one rule: any write
+  // to params_ (params(), init(), set_precision()) clears bf16_params_current_, and forward()
+  // rounds the whole buffer again when it finds the copy stale.
+  std::vector<uint16_t> bf16_params_;
+  bool bf16_params_current_ = false;
 
   // Training buffers for up to `capacity_` rows; batches use row views of them.
   int64_t capacity_ = 0;
@@ -159,6 +200,7 @@ class Sequential {
   // reads a).
   std::vector<Tensor> pre_, act_, out_;
   std::vector<Tensor> grad_;  // per layer: d loss / d out_i, then d loss / d z_i in place
+  std::vector<std::pair<Tensor, Tensor>> weight_grad_factors_;  // backward_outer()'s {dz, x}
 };
 
 }  // namespace mlpx

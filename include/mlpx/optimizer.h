@@ -34,6 +34,14 @@ struct OptimizerConfig {
   void validate() const;
 };
 
+// A block of the flat parameter buffer whose gradient is an outer product (a Linear weight
+// [rows, cols] after a batch of one row, Sequential::weight_grad_factors):
+// g[offset + r * cols + c] = row_factor[r] * col_factor[c]; factors [rows] and [cols].
+struct OuterProductGrad {
+  int64_t offset = 0;
+  Tensor row_factor, col_factor;
+};
+
 class Optimizer {
  public:
   // State buffers for `num_params` parameters, zeroed, on `device` in `dtype`.
@@ -44,7 +52,17 @@ class Optimizer {
   // device, read when the step runs: non-zero leaves params, state and the step counter as
   // they were. On the CPU steps() then stays put; on the GPU the host cannot know without a
   // synchronisation, so steps() counts the launch until sync_steps() reads the device counter.
-  void step(Tensor& params, const Tensor& grads, double lr, const Tensor* skip = nullptr);
+  // bf16_params: nullptr, or (CPU, float32) [num_params] bits the step overwrites with the new
+  // params rounded to bfloat16, in the same pass (Sequential::bf16_params_for_step()).
+  void step(Tensor& params, const Tensor& grads, double lr, const Tensor* skip = nullptr,
+            uint16_t* bf16_params = nullptr);
+
+  // step() with the gradient of each of `outer` (disjoint blocks) formed from its factors
+  // inside the update, never stored; grads gives every other element (its values under the
+  // blocks are not read). The same bits as step() on the stored products. CPU only
+  // (ValueError on a GPU); no skip flag.
+  void step_outer(Tensor& params, const Tensor& grads, const std::vector<OuterProductGrad>& outer,
+                  double lr);
 
   // Sets steps() from the device's step counter (one small synchronisation on the GPU): call
   // it after steps that may have been skipped or were replayed from a CUDA graph.

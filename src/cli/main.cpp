@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "openmp_wait_policy.h"
 #include "options.h"
 
 namespace {
@@ -40,6 +41,7 @@ std::string usage_message(const CLI::App& app, const CLI::ParseError& error) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mlpx::cli::restart_with_passive_openmp_threads(argv);  // openmp_wait_policy.h: first of all
   CLI::App app{"mlpx: train multilayer perceptrons on NVIDIA GPUs (and CPUs)", "mlpx"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "mlpx " MLPX_VERSION);  // MLPX_VERSION: src/cli/CMakeLists.txt

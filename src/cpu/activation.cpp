@@ -1,10 +1,16 @@
 #include "cpu/activation.h"
 
+#include "cpu/parallel.h"
 #include "math/activation.h"
 
 namespace mlpx::cpu {
 
 namespace {
+
+// Elements per chunk of an elementwise pass split over mlpx's threads (cpu/parallel.h): every
+// element alone, so the same bits; passes of fewer elements (most batches below 256 rows of a
+// 256-unit layer) run on the calling thread.
+inline constexpr int64_t kParallelGrain = 65536;
 
 template <typename Member, typename T>
 void forward_elementwise(const T* x, T* y, int64_t n, T alpha) {
@@ -58,7 +64,9 @@ void activation_forward(Activation activation, const T* x, T* y, int64_t rows, i
                     "a rowwise activation needs its own row loops here");
       softmax_forward(x, y, rows, cols);
     } else if (Member::kKind != Activation::kIdentity || x != y) {  // identity in place: no-op
-      forward_elementwise<Member>(x, y, rows * cols, alpha);
+      parallel_for(rows * cols, kParallelGrain, [&](int64_t first, int64_t last) {
+        forward_elementwise<Member>(x + first, y + first, last - first, alpha);
+      });
     }
   });
 }
@@ -73,7 +81,12 @@ void activation_backward(Activation activation, const T* x, const T* y, const T*
                     "a rowwise activation needs its own row loops here");
       softmax_backward(y, dy, dx, rows, cols);
     } else if (Member::kKind != Activation::kIdentity || dy != dx) {
-      backward_elementwise<Member>(x, y, dy, dx, rows * cols, alpha);
+      parallel_for(rows * cols, kParallelGrain, [&](int64_t first, int64_t last) {
+        // x or y may be nullptr where the member does not read it.
+        backward_elementwise<Member>(x != nullptr ? x + first : nullptr,
+                                     y != nullptr ? y + first : nullptr, dy + first, dx + first,
+                                     last - first, alpha);
+      });
     }
   });
 }

@@ -11,4 +11,7 @@ void round_to_bf16(const float* x, float* out, int64_t n);
 // bits[i] = the bfloat16 bits of x[i] rounded to nearest even (the input of a bf16 GEMM).
 void round_to_bf16_bits(const float* x, uint16_t* bits, int64_t n);
 
+// out[i] = the float32 whose top 16 bits are bits[i] (exact).
+void bf16_to_float(const uint16_t* bits, float* out, int64_t n);
+
 }  // namespace mlpx::cpu

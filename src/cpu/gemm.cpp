@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "cpu/bf16.h"
+#include "cpu/flush_denormals.h"
 #include "cpu/onednn.h"
+#include "cpu/parallel.h"
 #include "mlpx/error.h"
 
 namespace mlpx::cpu {
@@ -83,6 +85,11 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T
     return;
   }
   if (k == 1 && beta == T(0)) {
+    // float32: subnormal products flushed to zero, as the optimizer that reads a batch-1 weight
+    // gradient flushes them (cpu/flush_denormals.h); so the step that forms the gradient inside
+    // its update (cpu/optimizer_outer_step.h) gives the same bits.
+    [[maybe_unused]] const std::conditional_t<std::is_same_v<T, float>, FlushDenormals, int>
+        flush{};
     outer_product(m, n, alpha, a, b, c);
     return;
   }
@@ -122,6 +129,9 @@ T* scratch(std::vector<T>& buffer, int64_t n) {
   return buffer.data();
 }
 
+// Elements per chunk of a parallel bf16 rounding pass (a 2048 x 2048 weight: 64 chunks).
+inline constexpr int64_t kParallelRoundGrain = 65536;
+
 // c = alpha * product + beta * c, where product is what oneDNN wrote; with beta == 0, c's
 // previous contents are not read (as gemm<T>).
 void scale_into(const float* product, float alpha, float beta, float* c, int64_t count) {
@@ -133,7 +143,8 @@ void scale_into(const float* product, float alpha, float beta, float* c, int64_t
 }  // namespace
 
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
-               const float* a, const float* b, float beta, float* c, Bf16Engine engine) {
+               const float* a, const float* b, float beta, float* c, Bf16Engine engine,
+               const uint16_t* b_bits) {
   if (engine == Bf16Engine::kBest) {
     engine = onednn_bf16_available() ? Bf16Engine::kOneDnn : Bf16Engine::kEmulated;
   }
@@ -147,16 +158,30 @@ void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t
     float* ar = scratch(a_rounded, m * k);
     float* br = scratch(b_rounded, k * n);
     round_to_bf16(a, ar, m * k);
-    round_to_bf16(b, br, k * n);
+    if (b_bits != nullptr) {
+      bf16_to_float(b_bits, br, k * n);  // exact: the given rounding, widened
+    } else {
+      round_to_bf16(b, br, k * n);
+    }
     gemm<float>(transpose_a, transpose_b, m, n, k, alpha, ar, br, beta, c);
     return;
   }
-  thread_local std::vector<uint16_t> a_bits, b_bits;
+  thread_local std::vector<uint16_t> a_bits, b_rounded_bits;
   thread_local std::vector<float> product;
   uint16_t* ab = scratch(a_bits, m * k);
-  uint16_t* bb = scratch(b_bits, k * n);
-  round_to_bf16_bits(a, ab, m * k);
-  round_to_bf16_bits(b, bb, k * n);
+  const uint16_t* bb = b_bits;
+  // Elementwise: split over mlpx's threads (cpu/parallel.h) between oneDNN's matmuls.
+  const auto round_split = [](const float* x, uint16_t* bits, int64_t count) {
+    parallel_for(count, kParallelRoundGrain, [&](int64_t first, int64_t last) {
+      round_to_bf16_bits(x + first, bits + first, last - first);
+    });
+  };
+  round_split(a, ab, m * k);
+  if (bb == nullptr) {
+    uint16_t* rounded = scratch(b_rounded_bits, k * n);
+    round_split(b, rounded, k * n);
+    bb = rounded;
+  }
   const bool in_place = alpha == 1.0f && beta == 0.0f;
   float* out = in_place ? c : scratch(product, m * n);
   onednn_bf16_matmul(transpose_a, transpose_b, m, n, k, ab, bb, out);

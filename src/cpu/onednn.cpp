@@ -1,14 +1,22 @@
 #include "cpu/onednn.h"
 
+#include <map>
+#include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
 
 namespace mlpx::cpu {
 
 namespace {
 
+// A matmul's shape: operand type, transposes, m, n, k.
+using MatmulKey = std::tuple<int, bool, bool, int64_t, int64_t, int64_t>;
+
 struct OneDnn {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
+  std::mutex mutex;  // guards matmuls
+  std::map<MatmulKey, dnnl::matmul> matmuls;
 };
 
 OneDnn& onednn() {
@@ -76,19 +84,36 @@ void matmul(dnnl::memory::data_type input_type, bool transpose_a, bool transpose
   const memory::desc b_md({k, n}, input_type,
                           transpose_b ? memory::format_tag::ba : memory::format_tag::ab);
   const memory::desc c_md({m, n}, memory::data_type::f32, memory::format_tag::ab);
-  // Described per call: oneDNN's primitive cache keeps each shape's generated code, so only a
-  // shape's first call pays for it.
-  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), dnn.engine);
+  // One primitive per shape, kept for the process (a training step makes the same few shapes
+  // every step): ONEDNN_VERBOSE=2 shows one `create` per shape and one `exec` per call. Created
+  // per call, each call paid a primitive-descriptor creation and a lookup in oneDNN's cache.
+  const MatmulKey key{static_cast<int>(input_type), transpose_a, transpose_b, m, n, k};
+  dnnl::matmul primitive;
+  {
+    const std::lock_guard<std::mutex> lock(dnn.mutex);
+    auto found = dnn.matmuls.find(key);
+    if (found == dnn.matmuls.end()) {
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), dnn.engine);
+      found = dnn.matmuls.emplace(key, dnnl::matmul(pd)).first;
+    }
+    primitive = found->second;
+  }
   // oneDNN's memory objects take non-const handles; a matmul only reads its SRC and WEIGHTS.
   memory a_mem(a_md, dnn.engine, const_cast<void*>(a));
   memory b_mem(b_md, dnn.engine, const_cast<void*>(b));
   memory c_mem(c_md, dnn.engine, product);
-  dnnl::matmul(pd).execute(
-      dnn.stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
+  primitive.execute(dnn.stream,
+                    {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
   dnn.stream.wait();
 }
 
 }  // namespace
+
+int64_t onednn_matmul_primitives() {
+  OneDnn& dnn = onednn();
+  const std::lock_guard<std::mutex> lock(dnn.mutex);
+  return static_cast<int64_t>(dnn.matmuls.size());
+}
 
 void onednn_bf16_matmul(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
                         const uint16_t* a, const uint16_t* b, float* product) {

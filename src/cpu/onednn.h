@@ -28,4 +28,8 @@ void onednn_bf16_matmul(bool transpose_a, bool transpose_b, int64_t m, int64_t n
 void onednn_f32_matmul(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
                        const float* a, const float* b, float* product);
 
+// The matmul primitives created so far, one per shape (operand type, transposes, m, n, k) and
+// kept for the process: a training step's calls create none after its first step.
+int64_t onednn_matmul_primitives();
+
 }  // namespace mlpx::cpu

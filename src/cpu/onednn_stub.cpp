@@ -18,4 +18,6 @@ void onednn_f32_matmul(bool, bool, int64_t, int64_t, int64_t, const float*, cons
   throw ValueError("gemm: float32 through oneDNN: expected a build with oneDNN, found none");
 }
 
+int64_t onednn_matmul_primitives() { return 0; }
+
 }  // namespace mlpx::cpu

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "cpu/bf16.h"
+#include "cpu/flush_denormals.h"
+#include "cpu/parallel.h"
 #include "cpu/vector_clones.h"
 #include "math/optimizers.h"
 
@@ -50,9 +53,13 @@ MLPX_OPTIMIZERS(MLPX_FLOAT32_LOOPS)
 
 }  // namespace
 
+// Elements per chunk of the parallel update (cpu/parallel.h): some tens of microseconds of
+// Adam; a model of fewer parameters runs on the calling thread alone.
+inline constexpr int64_t kParallelGrain = 16384;
+
 template <typename T>
 void optimizer_step(OptimizerType type, const OptimizerConfig& config, double lr, int64_t n, T* p,
-                    const T* g, T* const* state, int64_t t) {
+                    const T* g, T* const* state, int64_t t, uint16_t* bf16_p) {
   math::visit(type, [&](auto member) {
     using Member = std::decay_t<decltype(member)>;
     using Rule = typename Member::Rule;
@@ -61,11 +68,19 @@ void optimizer_step(OptimizerType type, const OptimizerConfig& config, double lr
     math::visit_state_buffers<Rule>(hyper, [&](auto buffers) {
       constexpr int kBuffers = decltype(buffers)::value;
       if constexpr (std::is_same_v<T, float>) {
-        if constexpr (kBuffers == Rule::kFewestStateBuffers) {
-          Float32Loops<Member::kKind>::kFewest(n, p, g, state, c);
-        } else {
-          Float32Loops<Member::kKind>::kMost(n, p, g, state, c);
-        }
+        // Every element is updated alone: split over mlpx's threads (cpu/parallel.h), same bits.
+        parallel_for(n, kParallelGrain, [&](int64_t first, int64_t last) {
+          const FlushDenormals flush;  // cpu/flush_denormals.h: float32 only, per thread
+          float* moved[std::max(kBuffers, 1)] = {};
+          for (int k = 0; k < kBuffers; ++k) moved[k] = state[k] + first;
+          if constexpr (kBuffers == Rule::kFewestStateBuffers) {
+            Float32Loops<Member::kKind>::kFewest(last - first, p + first, g + first, moved, c);
+          } else {
+            Float32Loops<Member::kKind>::kMost(last - first, p + first, g + first, moved, c);
+          }
+          // The bf16 GEMMs' copy of the chunk just written, read back from cache.
+          if (bf16_p != nullptr) round_to_bf16_bits(p + first, bf16_p + first, last - first);
+        });
       } else {
         rule_loop<Rule, kBuffers>(n, p, g, state, c);
       }
@@ -74,8 +89,8 @@ void optimizer_step(OptimizerType type, const OptimizerConfig& config, double lr
 }
 
 template void optimizer_step(OptimizerType, const OptimizerConfig&, double, int64_t, float*,
-                             const float*, float* const*, int64_t);
+                             const float*, float* const*, int64_t, uint16_t*);
 template void optimizer_step(OptimizerType, const OptimizerConfig&, double, int64_t, double*,
-                             const double*, double* const*, int64_t);
+                             const double*, double* const*, int64_t, uint16_t*);
 
 }  // namespace mlpx::cpu

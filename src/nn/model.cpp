@@ -10,6 +10,7 @@
 #include "mlpx/gemm.h"
 #include "mlpx/linear.h"
 #include "ops/fused_mlp.h"
+#include "ops/gemm_bf16_weight.h"
 
 namespace mlpx {
 
@@ -76,6 +77,27 @@ void Sequential::set_precision(Precision precision) {
              "Sequential: precision ", precision_name(precision),
              " rounds float32 GEMM inputs; expected a float32 model, found ", dtype_name(dtype()));
   precision_ = precision;
+  bf16_params_current_ = false;
+  if (!keeps_bf16_params()) bf16_params_ = {};
+}
+
+bool Sequential::keeps_bf16_params() const {
+  return precision_ == Precision::kBf16 && device().is_cpu() && dtype() == DType::kFloat32;
+}
+
+uint16_t* Sequential::bf16_params_for_step() {
+  if (!keeps_bf16_params()) return nullptr;
+  if (!bf16_params_current_) {
+    bf16_params_.resize(static_cast<size_t>(num_params()));
+    ops::round_to_bf16_bits(params_, bf16_params_.data());
+    bf16_params_current_ = true;
+  }
+  return bf16_params_.data();
+}
+
+const uint16_t* Sequential::weight_bf16(size_t i) const {
+  if (!bf16_params_current_ || !keeps_bf16_params()) return nullptr;
+  return bf16_params_.data() + layout_[2 * i].offset;
 }
 
 std::string Sequential::fused_unfit_reason() const {
@@ -124,6 +146,7 @@ std::vector<FusedLayer> Sequential::fused_layers(int64_t batch) const {
 }
 
 void Sequential::init(Init init, double param, uint64_t seed) {
+  bf16_params_current_ = false;
   for (size_t i = 0; i < layers_.size(); ++i) {
     Tensor w = weight(i), b = bias(i);
     init_tensor(w, init, in_features(i), layers_[i].units, param, seed, math::kStreamInit + i);
@@ -140,7 +163,7 @@ Tensor Sequential::parameter_view(const Tensor& flat, size_t k) const {
   const Parameter& p = layout_.at(k);
   return flat.flat_view(p.offset, p.shape);
 }
-Tensor Sequential::weight(size_t i) const { return parameter_view(params_, 2 * i); }
+Tensor Sequential::weight(size_t i) const { return weight_view(i); }
 Tensor Sequential::bias(size_t i) const { return parameter_view(params_, 2 * i + 1); }
 Tensor Sequential::weight_grad(size_t i) const { return parameter_view(grads_, 2 * i); }
 Tensor Sequential::bias_grad(size_t i) const { return parameter_view(grads_, 2 * i + 1); }
@@ -191,13 +214,14 @@ Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
   ensure_batch(batch);
   input_ = x;
   dropout_step_ = step;
+  bf16_params_for_step();  // the GEMMs' bf16 copy of the weights, made again only if stale
   Tensor h = x;
   // Fused: layer 0 as below, then layers 1..L-1 in one kernel (set_fused checked the fit).
   const size_t unfused = fused_ && precision_ != Precision::kTf32 ? 1 : layers_.size();
   for (size_t i = 0; i < unfused; ++i) {
     const LayerSpec& layer = layers_[i];
     Tensor z = pre_[i].rows(0, batch);
-    linear_forward(h, weight(i), bias(i), z, precision_);
+    linear_forward(h, weight_view(i), bias(i), z, precision_, weight_bf16(i));
     Tensor a = act_[i].rows(0, batch), out = out_[i].rows(0, batch);
     if (layer.dropout > 0.0) {
       if (is_rowwise(layer.activation)) {
@@ -221,6 +245,26 @@ Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
 
 void Sequential::backward(const Tensor& doutput,
                           const std::function<void(size_t layer)>& after_layer) {
+  backward_layers(doutput, after_layer, /*weight_grads=*/true);
+}
+
+void Sequential::backward_outer(const Tensor& doutput) {
+  MLPX_CHECK(input_.defined() && input_.rows() == 1, ShapeError,
+             "backward_outer: expected a forward() of one row first, found ",
+             input_.defined() ? input_.describe() : "none");
+  backward_layers(doutput, nullptr, /*weight_grads=*/false);
+}
+
+std::pair<Tensor, Tensor> Sequential::weight_grad_factors(size_t i) const {
+  MLPX_CHECK(i < weight_grad_factors_.size(), ShapeError,
+             "weight_grad_factors: expected a backward_outer() first and a layer below ",
+             layers_.size(), ", found layer ", i);
+  return weight_grad_factors_[i];
+}
+
+void Sequential::backward_layers(const Tensor& doutput,
+                                 const std::function<void(size_t layer)>& after_layer,
+                                 bool weight_grads) {
   MLPX_CHECK(input_.defined(), ShapeError, "backward: expected a forward() first, found none");
   const int64_t batch = input_.rows();
   MLPX_CHECK(doutput.rows() == batch && doutput.cols() == outputs() && doutput.dim() == 2,
@@ -259,11 +303,26 @@ void Sequential::backward(const Tensor& doutput,
     }
     const Tensor below = i == 0 ? input_ : out_[i - 1].rows(0, batch);
     Tensor dweight = weight_grad(i), dbias = bias_grad(i);
-    if (i == 0) {
-      linear_backward(below, weight(i), dz, dweight, dbias, nullptr, precision_);
+    if (!weight_grads) {  // one row: dW = dz^T below, an outer product the optimizer forms
+      weight_grad_factors_.resize(layers_.size());
+      weight_grad_factors_[i] = {dz.flat_view(0, {dz.cols()}), below.flat_view(0, {below.cols()})};
+      sum_rows(dz, dbias);
+      if (i > 0) {
+        Tensor dbelow = grad_[i - 1].rows(0, batch);
+        if (precision_ == Precision::kBf16) {
+          ops::gemm_bf16_weight(dz, false, weight_view(i), weight_bf16(i), false, dbelow);  // dz W
+        } else {
+          gemm(dz, false, weight_view(i), false, dbelow, 1.0, 0.0, precision_);  // dx = dz W
+        }
+        upstream = dbelow;
+      }
+    } else if (i == 0) {
+      linear_backward(below, weight_view(i), dz, dweight, dbias, nullptr, precision_,
+                      weight_bf16(i));
     } else {
       Tensor dbelow = grad_[i - 1].rows(0, batch);
-      linear_backward(below, weight(i), dz, dweight, dbias, &dbelow, precision_);
+      linear_backward(below, weight_view(i), dz, dweight, dbias, &dbelow, precision_,
+                      weight_bf16(i));
       upstream = dbelow;
     }
     if (after_layer) after_layer(i);
@@ -277,7 +336,7 @@ Tensor Sequential::predict(const Tensor& x) const {
   Tensor h = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
     Tensor z({x.rows(), layers_[i].units}, dtype(), device());
-    linear_forward(h, weight(i), bias(i), z, precision_);
+    linear_forward(h, weight_view(i), bias(i), z, precision_, weight_bf16(i));
     if (layers_[i].activation != Activation::kIdentity) {
       activation_forward(layers_[i].activation, z, z, layers_[i].alpha);  // in place
     }

@@ -6,6 +6,7 @@
 #include "core/names.h"
 #include "math/optimizers.h"
 #include "mlpx/error.h"
+#include "ops/optimizer_outer_step.h"
 #include "ops/optimizer_step.h"
 
 namespace mlpx {
@@ -80,7 +81,8 @@ Optimizer::Optimizer(const OptimizerConfig& config, int64_t num_params, DType dt
   step_counter_ = Tensor::zeros({2}, DType::kInt32, device);
 }
 
-void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tensor* skip) {
+void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tensor* skip,
+                     uint16_t* bf16_params) {
   MLPX_CHECK(params.defined() && params.numel() == num_params_ && params.dtype() == dtype_,
              ShapeError, "optimizer step: expected params of ", num_params_, " ",
              dtype_name(dtype_), " elements, found ", params.describe());
@@ -89,6 +91,7 @@ void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tenso
   MLPX_CHECK(steps_ < INT32_MAX, ValueError, "optimizer step: the step counter would pass ",
              INT32_MAX);
   ops::OptimizerStep step{params, grads, {}, step_counter_, skip != nullptr ? *skip : Tensor()};
+  step.bf16_params = bf16_params;
   for (const auto& [name, buffer] : state_) step.state.push_back(buffer);
   ops::optimizer_step(config_, lr, step);
   // The CPU advanced the counter in host memory (or left it, for a skipped step); the GPU's
@@ -98,6 +101,21 @@ void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tenso
   } else {
     ++steps_;
   }
+}
+
+void Optimizer::step_outer(Tensor& params, const Tensor& grads,
+                           const std::vector<OuterProductGrad>& outer, double lr) {
+  MLPX_CHECK(params.defined() && params.numel() == num_params_ && params.dtype() == dtype_,
+             ShapeError, "optimizer step: expected params of ", num_params_, " ",
+             dtype_name(dtype_), " elements, found ", params.describe());
+  MLPX_CHECK(std::isfinite(lr) && lr >= 0, ValueError,
+             "optimizer step lr: expected a finite value >= 0, found ", lr);
+  MLPX_CHECK(steps_ < INT32_MAX, ValueError, "optimizer step: the step counter would pass ",
+             INT32_MAX);
+  ops::OptimizerStep step{params, grads, {}, step_counter_, Tensor()};
+  for (const auto& [name, buffer] : state_) step.state.push_back(buffer);
+  ops::optimizer_outer_step(config_, lr, step, outer);
+  steps_ = step_counter_.data<int32_t>()[0];
 }
 
 void Optimizer::sync_steps() { steps_ = step_counter_.to(Device::cpu()).data<int32_t>()[0]; }

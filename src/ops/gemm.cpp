@@ -5,9 +5,12 @@
 #include "core/check.h"
 #include "core/dispatch.h"
 #include "core/names.h"
+#include "cpu/bf16.h"
 #include "cpu/gemm.h"
+#include "cpu/parallel.h"
 #include "kernels/gemm.h"
 #include "mlpx/error.h"
+#include "ops/gemm_bf16_weight.h"
 
 namespace mlpx {
 
@@ -61,6 +64,45 @@ void gemm(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b, 
                      b.data<T>(), static_cast<T>(beta), c.data<T>());
       });
 }
+
+namespace ops {
+
+void gemm_bf16_weight(const Tensor& a, bool transpose_a, const Tensor& b, const uint16_t* b_bits,
+                      bool transpose_b, Tensor& c) {
+  if (b_bits == nullptr) {
+    gemm(a, transpose_a, b, transpose_b, c, 1.0, 0.0, Precision::kBf16);
+    return;
+  }
+  detail::check_2d("gemm", "a", a);
+  detail::check_2d("gemm", "b", b);
+  detail::check_2d("gemm", "c", c);
+  MLPX_CHECK(a.dtype() == DType::kFloat32 && b.dtype() == DType::kFloat32 &&
+                 c.dtype() == DType::kFloat32 && a.device().is_cpu() && b.device().is_cpu() &&
+                 c.device().is_cpu(),
+             ValueError, "gemm: expected float32 CPU tensors beside a bf16 copy of b, found a ",
+             a.describe(), ", b ", b.describe(), ", c ", c.describe());
+  const int64_t m = transpose_a ? a.cols() : a.rows();
+  const int64_t k = transpose_a ? a.rows() : a.cols();
+  const int64_t kb = transpose_b ? b.cols() : b.rows();
+  const int64_t n = transpose_b ? b.rows() : b.cols();
+  MLPX_CHECK(k == kb && c.rows() == m && c.cols() == n, ShapeError, "gemm: expected op(a) [", m,
+             ", ", k, "] x op(b) [", k, ", ", n, "] -> c [", m, ", ", n, "], found op(b) [", kb,
+             ", ", n, "] and c ", shape_str(c.shape()));
+  cpu::gemm_bf16(transpose_a, transpose_b, m, n, k, 1.0f, a.data<float>(), b.data<float>(), 0.0f,
+                 c.data<float>(), cpu::Bf16Engine::kBest, b_bits);
+}
+
+void round_to_bf16_bits(const Tensor& x, uint16_t* bits) {
+  MLPX_CHECK(x.dtype() == DType::kFloat32 && x.device().is_cpu(), ValueError,
+             "round_to_bf16_bits: expected a float32 CPU tensor, found ", x.describe());
+  const float* values = x.data<float>();
+  constexpr int64_t kGrain = 65536;  // elements per chunk, as the bf16 GEMM's input rounding
+  cpu::parallel_for(x.numel(), kGrain, [&](int64_t first, int64_t last) {
+    cpu::round_to_bf16_bits(values + first, bits + first, last - first);
+  });
+}
+
+}  // namespace ops
 
 void set_cpu_threads(int threads) {
   MLPX_CHECK(threads >= 1, ValueError, "cpu threads: expected at least 1, found ", threads);

@@ -4,6 +4,7 @@
 #include "core/dispatch.h"
 #include "cpu/linear.h"
 #include "kernels/linear.h"
+#include "ops/gemm_bf16_weight.h"
 
 namespace mlpx {
 
@@ -34,7 +35,7 @@ void sum_rows(const Tensor& x, Tensor& sums) {
 }
 
 void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
-                    Precision precision) {
+                    Precision precision, const uint16_t* weight_bf16) {
   detail::check_2d("linear_forward", "x", x);
   detail::check_float("linear_forward", "x", x);
   detail::check_2d("linear_forward", "weight", weight);
@@ -42,12 +43,16 @@ void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
   detail::check_tensor("linear_forward", "weight", weight, {out, in}, x);
   detail::check_tensor("linear_forward", "bias", bias, {out}, x);
   detail::check_tensor("linear_forward", "y", y, {batch, out}, x);
-  gemm(x, false, weight, true, y, 1.0, 0.0, precision);
+  if (precision == Precision::kBf16) {
+    ops::gemm_bf16_weight(x, false, weight, weight_bf16, true, y);
+  } else {
+    gemm(x, false, weight, true, y, 1.0, 0.0, precision);
+  }
   add_bias(y, bias);
 }
 
 void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor& dweight,
-                     Tensor& dbias, Tensor* dx, Precision precision) {
+                     Tensor& dbias, Tensor* dx, Precision precision, const uint16_t* weight_bf16) {
   detail::check_2d("linear_backward", "x", x);
   detail::check_float("linear_backward", "x", x);
   detail::check_2d("linear_backward", "weight", weight);
@@ -59,7 +64,12 @@ void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Te
   if (dx != nullptr) detail::check_tensor("linear_backward", "dx", *dx, {batch, in}, x);
   gemm(dy, true, x, false, dweight, 1.0, 0.0, precision);  // dW[out, in] = dy^T x
   sum_rows(dy, dbias);                                     // db[out] = sum over rows of dy
-  if (dx != nullptr) gemm(dy, false, weight, false, *dx, 1.0, 0.0, precision);  // dx = dy W
+  if (dx == nullptr) return;
+  if (precision == Precision::kBf16) {
+    ops::gemm_bf16_weight(dy, false, weight, weight_bf16, false, *dx);  // dx = dy W
+  } else {
+    gemm(dy, false, weight, false, *dx, 1.0, 0.0, precision);  // dx = dy W
+  }
 }
 
 }  // namespace mlpx

@@ -24,6 +24,10 @@ void check_optimizer_step(const std::string& op, const OptimizerStep& step, size
   for (const Tensor& buffer : step.state) {
     check_tensor(op, "state buffer (like params)", buffer, step.params.shape(), step.params);
   }
+  MLPX_CHECK(step.bf16_params == nullptr ||
+                 (step.params.device().is_cpu() && step.params.dtype() == DType::kFloat32),
+             ValueError, op, ": expected a bf16 copy only beside float32 CPU params, found ",
+             step.params.describe());
   check_tensor(op, "step_counter", step.step_counter, {2}, DType::kInt32, step.params.device());
   if (step.skip.defined()) {
     MLPX_CHECK(step.skip.dtype() == DType::kInt32 && step.skip.numel() >= 1 &&
@@ -73,7 +77,7 @@ void optimizer_step(const OptimizerConfig& config, double lr, const OptimizerSte
         const std::vector<T*> state = state_pointers<T>(step);
         cpu::optimizer_step<T>(config.type, config, lr, n, step.params.data<T>(),
                                step.grads.data<T>(), state.data(),
-                               static_cast<int64_t>(counter[0]) + 1);
+                               static_cast<int64_t>(counter[0]) + 1, step.bf16_params);
         counter[0] += 1;
       });
 }

@@ -18,10 +18,13 @@ namespace mlpx::ops {
 //     by the step; [1] the GPU kernel's scratch (kernels/optimizer_step.cuh), 0 between steps;
 //   skip: undefined (never skip) or int32 [>= 1], read when the step runs: non-zero leaves
 //     params, state and step_counter as they were.
+//   bf16_params: nullptr, or (CPU, float32) [n] host bits the step overwrites with the new
+//     params rounded to bfloat16 in the same pass (Sequential's copy for its bf16 GEMMs).
 struct OptimizerStep {
   Tensor params, grads;
   std::vector<Tensor> state;
   Tensor step_counter, skip;
+  uint16_t* bf16_params = nullptr;
 };
 
 // The names of the state buffers `config` keeps, as torch.optim names them (sgd with momentum

@@ -172,6 +172,7 @@ struct Trainer::Impl {
   EpochMetrics run_epoch(double lr, const ProgressCallback& on_progress);
   void run_step(int64_t rows, double lr, bool may_replay);
   void enqueue_step(int64_t rows, double lr);
+  bool forms_weight_grads_in_optimizer() const;
   // Reads the epoch's figures back (its one wait for the device), then times it from `start`.
   EpochMetrics finish_epoch(double lr, int64_t first_step, int64_t batches_run,
                             Clock::time_point start, const TrainingProgress& resumed);
@@ -448,6 +449,15 @@ void Trainer::Impl::run_step(int64_t rows, double lr, bool may_replay) {
   enqueue_step(rows, lr);
 }
 
+// A batch of one row on the CPU, alone: each weight's gradient is an outer product, which the
+// optimizer forms inside its update (Optimizer::step_outer) instead of the backward pass
+// writing it and the optimizer reading it back; the same bits. Not where anything else reads
+// the whole gradient (several ranks, the non-finite check) or a GEMM rounds its inputs (bf16).
+bool Trainer::Impl::forms_weight_grads_in_optimizer() const {
+  return model_.device().is_cpu() && batch_size_ == 1 && !sync_->data_parallel() &&
+         !nonfinite_flag_.defined() && model_.precision() == Precision::kFp32;
+}
+
 // One training step whose batch position lives on the device (position_), so that the same
 // enqueued work serves every batch of one size, on the CPU as on the GPU, launched plainly or
 // replayed from a graph: same kernels, same order, same bits.
@@ -488,6 +498,17 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
     accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
     if (labels.defined()) accumulate_correct(out, labels, correct_);
     if (train_.per_output) accumulate_correct_per_output(out, target, correct_);
+    if (forms_weight_grads_in_optimizer()) {
+      model_.backward_outer(grad);
+      std::vector<OuterProductGrad> outer;
+      for (size_t i = 0; i < model_.num_layers(); ++i) {
+        const auto [dz, below] = model_.weight_grad_factors(i);
+        outer.push_back({model_.parameters()[2 * i].offset, dz, below});
+      }
+      optimizer_.step_outer(model_.params(), model_.grads(), outer, lr);
+      commit_batch_loss(loss_scratch_, batch_losses_, position_);
+      return;
+    }
     // The gradients' sum over the ranks may start while the backward pass runs.
     model_.backward(grad, sync_->after_layer(model_.grads()));
   } else {
@@ -504,7 +525,11 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
   sync_->sum_gradients(model_.grads());
   const bool skip_nonfinite = nonfinite_flag_.defined();
   if (skip_nonfinite) flag_nonfinite(loss_scratch_, model_.grads(), nonfinite_flag_);
-  optimizer_.step(model_.params(), model_.grads(), lr, skip_nonfinite ? &nonfinite_flag_ : nullptr);
+  // A bf16 CPU model's weight copy for its GEMMs is written in the update's pass.
+  uint16_t* bf16_params = model_.bf16_params_for_step();
+  optimizer_.step(model_.params(), model_.grads(), lr, skip_nonfinite ? &nonfinite_flag_ : nullptr,
+                  bf16_params);
+  model_.bf16_params_written();
   commit_batch_loss(loss_scratch_, batch_losses_, position_);
 }
 

@@ -13,11 +13,15 @@
 #include <random>
 #include <vector>
 
+#include "cpu/bf16.h"
 #include "cpu/gemm.h"
 #include "cpu/onednn.h"
+#include "mlpx/activation.h"
 #include "mlpx/error.h"
 #include "mlpx/gemm.h"
+#include "mlpx/linear.h"
 #include "mlpx/model.h"
+#include "mlpx/optimizer.h"
 #include "test_util.h"
 
 namespace mlpx {
@@ -198,8 +202,17 @@ TEST(Bf16Gemm, OneDnnCallMatchesAFloat64ReferenceWithFloat32Operands) {
       EXPECT_LT(
           test::relative_error(c, reference_gemm(ta, tb, m, n, k, 1.0, a, b, 0.0, zeros, false)),
           1e-6);
+      // The shape's primitive is kept: a second call of it creates none.
+      const int64_t primitives = cpu::onednn_matmul_primitives();
+      cpu::onednn_f32_matmul(ta, tb, m, n, k, a.data(), b.data(), c.data());
+      EXPECT_EQ(cpu::onednn_matmul_primitives(), primitives);
     }
   }
+  const int64_t primitives = cpu::onednn_matmul_primitives();
+  std::vector<float> c(static_cast<size_t>(m * (n + 1)));
+  const auto b2 = test::random_values<float>(k * (n + 1), 23);
+  cpu::onednn_f32_matmul(false, false, m, n + 1, k, a.data(), b2.data(), c.data());
+  EXPECT_EQ(cpu::onednn_matmul_primitives(), primitives + 1);  // a new shape: one more
 }
 
 TEST(Bf16Gemm, OneDnnEngineOnACpuWithoutOneIsAnError) {
@@ -284,6 +297,95 @@ TEST(Bf16Model, ForwardAndBackwardMatchAFloat64ReferenceWithRoundedGemmInputs) {
       EXPECT_GT(test::relative_error(out, y), 1e-4);
       EXPECT_GT(test::relative_error(got_dw1, dw1), 1e-4);
     }
+  }
+}
+
+// The bf16 weights the optimizer writes beside its float32 update, against the way before it:
+// every GEMM rounding its weight operand itself (linear_forward / linear_backward without a
+// copy). Adam steps of a two-layer model: the same float32 parameters bit for bit, and the copy
+// is the nearest-even rounding of them.
+TEST(Bf16Model, OptimizersBf16CopyTrainsBitForBitAsRoundingEachGemm) {
+  const int64_t batch = 4, inputs = 6, hidden = 5, outputs = 3, steps = 5;
+  const std::vector<LayerSpec> layers = {{hidden, Activation::kTanh},
+                                         {outputs, Activation::kIdentity}};
+  Sequential model(inputs, layers), rounding_each_gemm(inputs, layers);
+  model.init(Init::kXavierNormal, 0, 5);
+  model.set_precision(Precision::kBf16);
+  rounding_each_gemm.params().copy_from(model.params());
+  const std::vector<float> initial = model.params().to_vector<float>();
+  OptimizerConfig config;
+  config.lr = 0.05;
+  Optimizer optimizer(config, model.num_params(), DType::kFloat32, Device::cpu());
+  Optimizer reference_optimizer(config, model.num_params(), DType::kFloat32, Device::cpu());
+  const Tensor x =
+      Tensor::from_vector(test::random_values<float>(batch * inputs, 31, -2, 2), {batch, inputs});
+  Tensor z1({batch, hidden}), a1({batch, hidden}), z2({batch, outputs}), da1({batch, hidden}),
+      dz1({batch, hidden});
+  for (int64_t step = 0; step < steps; ++step) {
+    const Tensor dy = Tensor::from_vector(
+        test::random_values<float>(batch * outputs, 40 + static_cast<uint64_t>(step)),
+        {batch, outputs});
+    model.forward(x);
+    model.backward(dy);
+    uint16_t* copy = model.bf16_params_for_step();
+    ASSERT_NE(copy, nullptr);
+    optimizer.step(model.params(), model.grads(), config.lr, nullptr, copy);
+    model.bf16_params_written();
+
+    Sequential& r = rounding_each_gemm;  // its params and grads as storage; the ops by hand
+    linear_forward(x, r.weight(0), r.bias(0), z1, Precision::kBf16);
+    activation_forward(Activation::kTanh, z1, a1, r.layer(0).alpha);
+    linear_forward(a1, r.weight(1), r.bias(1), z2, Precision::kBf16);
+    Tensor dw2 = r.weight_grad(1), db2 = r.bias_grad(1), dw1 = r.weight_grad(0),
+           db1 = r.bias_grad(0);
+    linear_backward(a1, r.weight(1), dy, dw2, db2, &da1, Precision::kBf16);
+    activation_backward(Activation::kTanh, z1, a1, da1, dz1, r.layer(0).alpha);
+    linear_backward(x, r.weight(0), dz1, dw1, db1, nullptr, Precision::kBf16);
+    reference_optimizer.step(r.params(), r.grads(), config.lr);
+  }
+  const auto got = model.params().to_vector<float>();
+  const auto want = rounding_each_gemm.params().to_vector<float>();
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+  EXPECT_NE(got, initial);  // the steps moved the parameters
+  std::vector<uint16_t> rounded(got.size());
+  cpu::round_to_bf16_bits(got.data(), rounded.data(), static_cast<int64_t>(got.size()));
+  const uint16_t* copy = model.bf16_params_for_step();  // current: returned as written
+  EXPECT_EQ(std::vector<uint16_t>(copy, copy + got.size()), rounded);
+}
+
+// The GEMMs read the copy and round no weight themselves: zeroed in the copy, layer 0's
+// weight contributes nothing. Any write through params() or weight() makes the model round
+// its parameters again before the next forward (init, checkpoint loads, Python's set).
+TEST(Bf16Model, GemmsReadTheCopyAndAWriteToTheParametersRefreshesIt) {
+  const int64_t batch = 3, inputs = 4, outputs = 2;
+  Sequential model(inputs, {{outputs, Activation::kIdentity}});
+  model.init(Init::kXavierNormal, 0, 7);
+  model.bias(0).copy_from(Tensor::from_vector(std::vector<float>{0.25f, -0.5f}, {outputs}));
+  model.set_precision(Precision::kBf16);
+  const Tensor x =
+      Tensor::from_vector(test::random_values<float>(batch * inputs, 8, -2, 2), {batch, inputs});
+  const std::vector<float> before = model.forward(x).to_vector<float>();
+  uint16_t* copy = model.bf16_params_for_step();
+  std::fill(copy, copy + outputs * inputs, uint16_t{0});  // layer 0's weight, as bits of +0
+  const std::vector<float> from_zeroed_copy = model.predict(x).to_vector<float>();
+  for (int64_t s = 0; s < batch; ++s) {
+    EXPECT_EQ(from_zeroed_copy[s * outputs], 0.25f);
+    EXPECT_EQ(from_zeroed_copy[s * outputs + 1], -0.5f);
+  }
+  // A write through params() (here the same values back): the copy is made again.
+  model.params().copy_from(model.params().clone());
+  EXPECT_EQ(model.forward(x).to_vector<float>(), before);
+  // A write through a weight view: the forward sees the new weight.
+  std::fill(copy, copy + outputs * inputs, uint16_t{0});
+  model.weight(0).copy_from(
+      Tensor::from_vector(std::vector<float>(outputs * inputs, 1.0f), {outputs, inputs}));
+  const std::vector<float> ones = model.forward(x).to_vector<float>();
+  const auto xv = x.to_vector<float>();
+  for (int64_t s = 0; s < batch; ++s) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < inputs; ++i) sum += math::round_to_bf16(xv[s * inputs + i]);
+    EXPECT_NEAR(ones[s * outputs], sum + 0.25f, 1e-5);
   }
 }
 
