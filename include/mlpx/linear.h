@@ -6,13 +6,15 @@
 
 namespace mlpx {
 
-// y[B, out] = x[B, in] * weight[out, in]^T + bias[out]; the GEMM in `precision`.
+// y[B, out] = x[B, in] * weight[out, in]^T + bias[out]; the GEMM in `precision`. An undefined
+// bias adds nothing (a Linear without a bias).
 void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
                     Precision precision = Precision::kFp32);
 
 // From dy[B, out]: dweight[out, in] = dy^T x; dbias[out] = sum over rows of dy (a
 // deterministic reduction: the same bits on every run); dx[B, in] = dy * weight, skipped when
-// dx is nullptr (the first layer needs none). Gradients are overwritten, not accumulated.
+// dx is nullptr (the first layer needs none); dbias undefined: none (a Linear without a bias).
+// Gradients are overwritten, not accumulated.
 // The GEMMs run in `precision`.
 void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor& dweight,
                      Tensor& dbias, Tensor* dx, Precision precision = Precision::kFp32);
