@@ -214,7 +214,7 @@ std::vector<double> train_batch_norm(dist::Communicator* ranks, bool sync, int64
   model.init(Init::kXavierNormal, 0.0, 7);
   TrainerOptions options = options_for(OptimizerType::kAdam);
   options.train.sync_batchnorm = sync;
-  options.train.shuffle = rows != kRows;  // one unshuffled batch: the ranks' rows are known
+  options.train.shuffle = rows == kRows;  // one unshuffled batch: the ranks' rows are known
   Dataset data = make_data(DType::kFloat32);
   data.x = data.x.rows(0, rows).clone();
   data.labels = data.labels.rows(0, rows).clone();
