@@ -3,6 +3,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "core/names.h"
 #include "math/activation.h"
 #include "math/streams.h"
 #include "mlpx/dropout.h"
@@ -468,16 +469,27 @@ std::string Sequential::summary() const {
   out << "Sequential(" << inputs_ << " inputs, " << dtype_name(dtype()) << ", " << device().str()
       << ")\n";
   // The dropout column only when a layer drops: a model without any prints as it always did.
-  bool drops = false;
-  for (const LayerSpec& layer : layers_) drops = drops || layer.dropout > 0.0;
-  out << "  layer  weight        bias    activation   " << (drops ? "dropout  " : "")
-      << "parameters\n";
+  // Likewise the norm column (its kind, and "+x" for a residual layer) only with a norm or a
+  // residual layer.
+  bool drops = false, deep = false;
+  for (const LayerSpec& layer : layers_) {
+    drops = drops || layer.dropout > 0.0;
+    deep = deep || layer.norm != Norm::kNone || layer.residual;
+  }
+  out << "  layer  weight        bias    " << (deep ? "norm       " : "") << "activation   "
+      << (drops ? "dropout  " : "") << "parameters\n";
   for (size_t i = 0; i < layers_.size(); ++i) {
     const std::string w =
         "[" + std::to_string(layers_[i].units) + ", " + std::to_string(in_features(i)) + "]";
     out << "  " << std::setw(5) << std::left << i << "  " << std::setw(12) << w << "  "
-        << std::setw(6) << ("[" + std::to_string(layers_[i].units) + "]") << "  " << std::setw(11)
-        << activation_name(layers_[i].activation) << "  ";
+        << std::setw(6)
+        << (layers_[i].bias ? "[" + std::to_string(layers_[i].units) + "]" : std::string("none"))
+        << "  ";
+    if (deep) {
+      const std::string norm = detail::enum_name(detail::kNormNames, layers_[i].norm);
+      out << std::setw(9) << (layers_[i].residual ? norm + " +x" : norm) << "  ";
+    }
+    out << std::setw(11) << activation_name(layers_[i].activation) << "  ";
     if (drops) {
       std::ostringstream p;
       p << layers_[i].dropout;
