@@ -103,19 +103,31 @@ void batch_norm_update_running(const T* mean, const T* var, T count, T momentum,
   }
 }
 
-#define MLPX_NORM_INSTANTIATE(T)                                                                   \
-  template void layer_norm_forward(const T*, const T*, const T*, T, T*, T*, T*, int64_t, int64_t); \
-  template void layer_norm_input_grad(const T*, const T*, const T*, const T*, const T*, T*,        \
-                                      int64_t, int64_t);                                           \
-  template void norm_column_sum(math::NormColumnTerm, const math::NormColumnOperands<T>&, T, T*,   \
-                                int64_t, int64_t);                                                 \
-  template void batch_norm_apply(const T*, const T*, const T*, const T*, const T*, T, T*, int64_t, \
-                                 int64_t);                                                         \
-  template void batch_norm_input_grad(const T*, const T*, const T*, const T*, const T*, const T*,  \
-                                      const T*, T, T, T*, int64_t, int64_t);                       \
-  template void batch_norm_update_running(const T*, const T*, T, T, T*, T*, T*, int64_t);
-MLPX_NORM_INSTANTIATE(float)
-MLPX_NORM_INSTANTIATE(double)
-#undef MLPX_NORM_INSTANTIATE
+template void layer_norm_forward(const float*, const float*, const float*, float, float*, float*,
+                                 float*, int64_t, int64_t);
+template void layer_norm_input_grad(const float*, const float*, const float*, const float*,
+                                    const float*, float*, int64_t, int64_t);
+template void norm_column_sum(math::NormColumnTerm, const math::NormColumnOperands<float>&, float,
+                              float*, int64_t, int64_t);
+template void batch_norm_apply(const float*, const float*, const float*, const float*, const float*,
+                               float, float*, int64_t, int64_t);
+template void batch_norm_input_grad(const float*, const float*, const float*, const float*,
+                                    const float*, const float*, const float*, float, float, float*,
+                                    int64_t, int64_t);
+template void batch_norm_update_running(const float*, const float*, float, float, float*, float*,
+                                        float*, int64_t);
+template void layer_norm_forward(const double*, const double*, const double*, double, double*,
+                                 double*, double*, int64_t, int64_t);
+template void layer_norm_input_grad(const double*, const double*, const double*, const double*,
+                                    const double*, double*, int64_t, int64_t);
+template void norm_column_sum(math::NormColumnTerm, const math::NormColumnOperands<double>&, double,
+                              double*, int64_t, int64_t);
+template void batch_norm_apply(const double*, const double*, const double*, const double*,
+                               const double*, double, double*, int64_t, int64_t);
+template void batch_norm_input_grad(const double*, const double*, const double*, const double*,
+                                    const double*, const double*, const double*, double, double,
+                                    double*, int64_t, int64_t);
+template void batch_norm_update_running(const double*, const double*, double, double, double*,
+                                        double*, double*, int64_t);
 
 }  // namespace mlpx::cpu

@@ -174,7 +174,7 @@ Tensor Sequential::parameter_view(const Tensor& flat, size_t k) const {
 namespace {
 // Tensor k of the layout as a view of flat, or an undefined Tensor for an absent one (k < 0).
 Tensor view_or_none(const std::vector<Parameter>& layout, const Tensor& flat, int k) {
-  if (k < 0) return Tensor();
+  if (k < 0) return {};
   const Parameter& p = layout[static_cast<size_t>(k)];
   return flat.flat_view(p.offset, p.shape);
 }
