@@ -18,7 +18,9 @@
 #include "kernels/linear.h"
 #include "kernels/loss.h"
 #include "kernels/nonfinite.h"
+#include "kernels/norm.h"
 #include "kernels/optimizer_step.h"
+#include "kernels/residual.h"
 #include "mlpx/error.h"
 
 namespace mlpx::cuda {
@@ -89,6 +91,34 @@ template void gather_batch(const int32_t*, const int32_t*, const int32_t*, int64
 void commit_batch_loss(float*, float*, int32_t*, Device) { unavailable("commit_batch_loss"); }
 void init_values(float*, int64_t, Init, double, uint64_t, uint64_t, Device) {
   unavailable("init_values");
+}
+void layer_norm_forward(const float*, const float*, const float*, float, float*, float*, float*,
+                        int64_t, int64_t, Device) {
+  unavailable("layer_norm_forward");
+}
+void layer_norm_input_grad(const float*, const float*, const float*, const float*, const float*,
+                           float*, int64_t, int64_t, Device) {
+  unavailable("layer_norm_input_grad");
+}
+void norm_column_sum(math::NormColumnTerm, const math::NormColumnOperands<float>&, float, float*,
+                     int64_t, int64_t, Device) {
+  unavailable("norm_column_sum");
+}
+void batch_norm_apply(const float*, const float*, const float*, const float*, const float*, float,
+                      float*, int64_t, int64_t, Device) {
+  unavailable("batch_norm_apply");
+}
+void batch_norm_input_grad(const float*, const float*, const float*, const float*, const float*,
+                           const float*, const float*, float, float, float*, int64_t, int64_t,
+                           Device) {
+  unavailable("batch_norm_input_grad");
+}
+void batch_norm_update_running(const float*, const float*, float, float, float*, float*, float*,
+                               int64_t, Device) {
+  unavailable("batch_norm_update_running");
+}
+void residual_add(const float*, const float*, float*, int64_t, Device) {
+  unavailable("residual_add");
 }
 void add_bias(float*, const float*, int64_t, int64_t, Device) { unavailable("add_bias"); }
 void sum_rows(const float*, float*, int64_t, int64_t, Device) { unavailable("sum_rows"); }

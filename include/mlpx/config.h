@@ -95,6 +95,9 @@ struct TrainConfig {
   // soon as its layers' backward is enqueued, so that it overlaps the backward of the layers
   // below. 0: one all-reduce after the whole backward pass.
   double bucket_mb = 25.0;
+  // Data parallel: batch norms take their statistics over the whole batch (all-reduced over the
+  // ranks), as torch's SyncBatchNorm; false: each rank over its own rows, as DDP without it.
+  bool sync_batchnorm = false;
   std::optional<EarlyStopping> early_stopping;  // unset: every epoch runs
   // The fused narrow-MLP kernels for layers 1..L-1 on a CUDA device (mlpx/model.h,
   // fused_mlp_unfit_reason).

@@ -37,7 +37,9 @@ namespace mlpx {
     x > T(0) ? dy : dy * alpha * exp_of(x))                                                    \
   X(kSoftmax, "softmax", kReadsOutput | kRowwise, 0.0, x, dy)                                 \
   X(kSilu, "silu", kReadsInput, 0.0, x * sigmoid(x),                                           \
-    dy * (sigmoid(x) * (T(1) + x * (T(1) - sigmoid(x)))))
+    dy * (sigmoid(x) * (T(1) + x * (T(1) - sigmoid(x)))))                                      \
+  X(kGelu, "gelu", kReadsInput, 0.0, gelu_erf(x), dy * gelu_erf_slope(x))                      \
+  X(kGeluTanh, "gelu_tanh", kReadsInput, 0.0, gelu_tanh(x), dy * gelu_tanh_slope(x))
 // clang-format on
 
 // The flags of the table's third column.
@@ -118,6 +120,12 @@ enum class ScheduleType { MLPX_SCHEDULES(MLPX_ENUMERATOR) };
 // ---- Other closed sets ----------------------------------------------------------------
 //
 // X(enumerator, "name") each.
+
+// A layer's norm, between its Linear and its activation: "none", "layer" (nn.LayerNorm over the
+// layer's units) or "batch" (nn.BatchNorm1d: batch statistics in training, running statistics
+// outside it). Formulas in src/math/norm.h.
+#define MLPX_NORMS(X) X(kNone, "none") X(kLayer, "layer") X(kBatch, "batch")
+enum class Norm { MLPX_NORMS(MLPX_ENUMERATOR) };
 
 // Weight initialisation schemes (formulas in src/math/init.h), a row each:
 // X(enumerator, "name", draw, fan, k, bias): `draw` kNormalDraw N(0, s^2) or kUniformDraw

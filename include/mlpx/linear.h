@@ -6,16 +6,18 @@
 
 namespace mlpx {
 
-// y[B, out] = x[B, in] * weight[out, in]^T + bias[out]; the GEMM in `precision`.
-// weight_bf16: nullptr, or with kBf16 on the CPU weight's [out * in] elements already rounded,
-// as math::bf16_bits of each (Sequential's copy): the GEMMs read it instead of rounding weight.
+// y[B, out] = x[B, in] * weight[out, in]^T + bias[out]; the GEMM in `precision`. An undefined
+// bias adds nothing (a Linear without a bias). weight_bf16: nullptr, or with kBf16 on the CPU
+// weight's [out * in] elements already rounded, as math::bf16_bits of each (Sequential's copy):
+// the GEMMs read it instead of rounding weight.
 void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
                     Precision precision = Precision::kFp32, const uint16_t* weight_bf16 = nullptr);
 
 // From dy[B, out]: dweight[out, in] = dy^T x; dbias[out] = sum over rows of dy (a
 // deterministic reduction: the same bits on every run); dx[B, in] = dy * weight, skipped when
-// dx is nullptr (the first layer needs none). Gradients are overwritten, not accumulated.
-// The GEMMs run in `precision`; weight_bf16 as linear_forward's.
+// dx is nullptr (the first layer needs none); dbias undefined: none (a Linear without a bias).
+// Gradients are overwritten, not accumulated. The GEMMs run in `precision`; weight_bf16 as
+// linear_forward's.
 void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor& dweight,
                      Tensor& dbias, Tensor* dx, Precision precision = Precision::kFp32,
                      const uint16_t* weight_bf16 = nullptr);

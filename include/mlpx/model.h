@@ -1,4 +1,4 @@
-// Sequential: a stack of Linear + activation layers whose parameters live in ONE flat
+// Sequential: a stack of Linear (+ norm) + activation layers whose parameters live in ONE flat
 // buffer (each layer's weight [out, in] and bias [out] are views into it), and whose
 // gradients live in a second buffer of the same layout. So one optimizer launch updates the
 // whole model and a checkpoint is a few contiguous blobs.
@@ -36,7 +36,21 @@ struct LayerSpec {
   // the activation; kept elements scale by 1 / (1 - p)), as nn.Dropout(p) after it. 0: none.
   // The output layer may have one too (applied before the loss, as in torch).
   double dropout = 0.0;
+  // The norm between the Linear and the activation (nn.LayerNorm(units, norm_eps) or
+  // nn.BatchNorm1d(units, norm_eps, norm_momentum)); its weight starts at 1, its bias at 0.
+  Norm norm = Norm::kNone;
+  double norm_eps = 1e-5;
+  double norm_momentum = 0.1;  // batch norm's running statistics
+  // false: the Linear has no bias (nn.Linear(bias=False), as before a norm).
+  bool bias = true;
+  // true: the layer's output is its input plus dropout(act(norm(linear(x)))); units must equal
+  // the layer's input width.
+  bool residual = false;
 };
+
+// What a tensor of the flat parameter buffer is: a Linear weight, a Linear bias, or a norm's
+// weight or bias (optimizer.decay "weights" decays only kWeight).
+enum class ParamKind { kWeight, kBias, kNorm };
 
 // The training step a forward() draws its dropout masks for: layer i's mask is DropoutMask
 // {layer(i).dropout, seed, i, step, step_offset, first_row * layer(i).units} (mlpx/dropout.h).
@@ -45,6 +59,9 @@ struct DropoutStep {
   int64_t step = 0;
   Tensor step_offset;     // optional int32 [1] on the model's device, added when forward runs
   int64_t first_row = 0;  // the row of the whole batch that x's first row is (data parallel)
+  // The rows of the whole batch over the ranks (data parallel), over which synchronised batch
+  // norms take their statistics (set_norm_sync); 0: x's own rows.
+  int64_t batch_rows = 0;
 };
 
 // One tensor of the flat parameter buffer: its checkpoint name ("layers.{i}.weight" [out, in],
@@ -53,6 +70,8 @@ struct Parameter {
   std::string name;
   int64_t offset = 0;
   Shape shape;
+  ParamKind kind = ParamKind::kWeight;
+  size_t layer = 0;  // the layer it belongs to
 };
 
 class Sequential {
@@ -64,13 +83,20 @@ class Sequential {
   Sequential(int64_t inputs, std::vector<LayerSpec> layers, DType dtype = DType::kFloat32,
              Device device = Device::cpu());
 
-  // The layout of the flat buffer of a model with `inputs` inputs and `layers`: each layer's
-  // weight then its bias, layer by layer. ShapeError for sizes < 1 (nothing is allocated).
+  // The layout of the flat buffer of a model with `inputs` inputs and `layers`: layer by layer,
+  // its weight, its bias (unless the layer has none), then its norm's weight and bias
+  // ("layers.{i}.norm.weight" [units], ".norm.bias"). ShapeError for sizes < 1, ValueError for
+  // a residual layer whose units differ from its input width (nothing is allocated).
   static std::vector<Parameter> parameter_layout(int64_t inputs,
                                                  const std::vector<LayerSpec>& layers);
+  // The layout of the batch norms' buffers (buffers()): per batch-norm layer i,
+  // "layers.{i}.norm.running_mean" [units], ".running_var" [units] and ".num_batches_tracked"
+  // [1] (a count, kept as a float), PyTorch's names. Empty without batch norms.
+  static std::vector<Parameter> buffer_layout(const std::vector<LayerSpec>& layers);
 
   // Weights drawn by `init` (param: its std or bound, see init.h) from Philox stream
-  // kStreamInit + layer; biases zero. The same seed gives the same weights on every device.
+  // kStreamInit + layer; biases zero; norms' weights 1 and biases 0; running means 0, running
+  // variances 1, batch counts 0. The same seed gives the same weights on every device.
   void init(Init init, double param, uint64_t seed);
 
   // Training forward pass: keeps what backward() needs. x: [B, inputs] on the model's
@@ -94,11 +120,22 @@ class Sequential {
   // After backward_outer(): layer i's weight gradient [out_i, in_i] as its factors
   // {dz [out_i], x [in_i]} (views valid until the next forward()).
   std::pair<Tensor, Tensor> weight_grad_factors(size_t i) const;
+  // Data-parallel batch norm (train.sync_batchnorm): `sum` sums a buffer over the ranks in place
+  // (every rank calls it at the same points). Training forward() and backward() then take the
+  // batch norms' statistics over the whole batch (DropoutStep::batch_rows rows), so that N ranks
+  // normalize as one process does. Unset (the default): each rank uses its own rows.
+  void set_norm_sync(std::function<void(Tensor&)> sum) { norm_sync_ = std::move(sum); }
+  bool norm_synced() const { return static_cast<bool>(norm_sync_); }
+  // A training step of a rank with no rows of the batch: joins the synchronised batch norms'
+  // sums (contributing nothing) and updates the running statistics as the other ranks do. No-op
+  // without set_norm_sync() or batch norms.
+  void norm_sync_without_rows(const DropoutStep& step);
   // Allocates the training buffers for batches of up to `batch` rows now, so that forward()
   // and backward() allocate nothing (required while a CUDA graph is being captured).
   void reserve(int64_t batch) { ensure_batch(batch); }
   // Inference: output [B, outputs] in a new tensor; touches neither gradients nor the
-  // training activations. No dropout (as torch's eval mode).
+  // training activations. No dropout, and batch norms use their running statistics (as torch's
+  // eval mode).
   Tensor predict(const Tensor& x) const;
 
   int64_t inputs() const { return inputs_; }
@@ -133,9 +170,10 @@ class Sequential {
   }
   const Tensor& params() const { return params_; }
   Tensor& grads() { return grads_; }  // flat [num_params], same layout
-  // Views into params() / grads(): weight [out_i, in_i], bias [out_i]. A weight view of a
-  // non-const model may be written: taking it marks the bf16 copy stale, as params() does (a
-  // view kept and written after the next forward() must be taken again first).
+  // Views into params() / grads(): weight [out_i, in_i], bias [out_i] (an undefined Tensor for
+  // a layer without a bias), the norm's weight and bias [out_i] (undefined without a norm). A
+  // weight view of a non-const model may be written: taking it marks the bf16 copy stale, as
+  // params() does (a view kept and written after the next forward() must be taken again first).
   Tensor weight(size_t i) const;
   Tensor weight(size_t i) {
     bf16_params_current_ = false;
@@ -144,6 +182,19 @@ class Sequential {
   Tensor bias(size_t i) const;
   Tensor weight_grad(size_t i) const;
   Tensor bias_grad(size_t i) const;
+  Tensor norm_weight(size_t i) const;
+  Tensor norm_bias(size_t i) const;
+  Tensor norm_weight_grad(size_t i) const;
+  Tensor norm_bias_grad(size_t i) const;
+  // Where layer i's tensors start in the flat buffer (they are contiguous, layer by layer).
+  int64_t layer_offset(size_t i) const;
+  // The batch norms' running statistics and batch counts, flat [num_buffers] in
+  // buffer_layout()'s order (empty without batch norms); updated by every training forward().
+  Tensor& buffers() { return buffers_; }
+  const Tensor& buffers() const { return buffers_; }
+  int64_t num_buffers() const { return buffers_.defined() ? buffers_.numel() : 0; }
+  // Named views of buffers(), shaped as buffer_layout().
+  std::vector<std::pair<std::string, Tensor>> named_buffers() const;
   // The tensors of parameter_layout(), in order.
   const std::vector<Parameter>& parameters() const { return layout_; }
   // Named views of `flat` (params(), grads() or an optimizer state buffer: [num_params], any
@@ -167,22 +218,38 @@ class Sequential {
   int64_t in_features(size_t i) const { return i == 0 ? inputs_ : layers_[i - 1].units; }
   // Tensor k of parameter_layout() as a view of `flat`.
   Tensor parameter_view(const Tensor& flat, size_t k) const;
+  Tensor buffer_view(size_t layer, size_t k) const;  // running_mean, running_var, count
   void ensure_batch(int64_t batch);
   std::vector<FusedLayer> fused_layers(int64_t batch) const;
-  Tensor weight_view(size_t i) const { return parameter_view(params_, 2 * i); }
+  Tensor weight_view(size_t i) const;  // weight(i) without marking the bf16 copy stale
   bool keeps_bf16_params() const;
   // Layer i's weight in bf16_params_, or nullptr while the copy is not current (the GEMM then
   // rounds the weight itself: the same bits).
   const uint16_t* weight_bf16(size_t i) const;
   void backward_layers(const Tensor& doutput, const std::function<void(size_t layer)>& after_layer,
                        bool weight_grads);
+  // The norm of layer i on z [B, units] into n (may be z): in training (batch statistics, kept
+  // for backward(); running statistics updated), or in eval form (running statistics).
+  void norm_forward(size_t i, const Tensor& z, Tensor& n);
+  void norm_eval(size_t i, const Tensor& z, Tensor& n) const;
+  // dn [B, units] -> dz (may be dn), with the norm's parameter gradients.
+  void norm_backward(size_t i, const Tensor& z, const Tensor& dn, Tensor& dz);
+
+  // Per layer, the indices into layout_ of its tensors (-1: absent).
+  struct LayerTensors {
+    int weight = -1, bias = -1, norm_weight = -1, norm_bias = -1;
+    int buffers = -1;  // into buffer_layout(): its running_mean (then running_var, count)
+  };
 
   int64_t inputs_;
   std::vector<LayerSpec> layers_;  // every alpha set
   Precision precision_ = Precision::kFp32;
   bool fused_ = false;
-  std::vector<Parameter> layout_;  // weight i is layout_[2 i], bias i layout_[2 i + 1]
+  std::vector<Parameter> layout_;
+  std::vector<LayerTensors> tensors_;
+  std::vector<Parameter> buffer_layout_;
   Tensor params_, grads_;
+  Tensor buffers_;
   // A float32 CPU model in precision kBf16: params_ rounded to bfloat16 (math::bf16_bits), the
   // operand its GEMMs read for a weight instead of rounding it on every call. The optimizer
   // step writes it beside the float32 update (bf16_params_for_step()). The one rule: any write
@@ -201,6 +268,14 @@ class Sequential {
   std::vector<Tensor> pre_, act_, out_;
   std::vector<Tensor> grad_;  // per layer: d loss / d out_i, then d loss / d z_i in place
   std::vector<std::pair<Tensor, Tensor>> weight_grad_factors_;  // backward_outer()'s {dz, x}
+  // Per layer with a norm: n = norm(z) (the activation's input; z itself without a norm) and
+  // the statistics the backward reads (layer norm: mean and rstd per row; batch norm: mean and
+  // biased variance per column). Per residual layer: d loss / d z, apart from grad_, which
+  // keeps d loss / d out_i for the skip connection.
+  std::vector<Tensor> normed_, norm_mean_, norm_stat_, residual_grad_;
+  std::function<void(Tensor&)> norm_sync_;
+  std::vector<Tensor> norm_sums_;  // per batch norm, [2, units]: dweight, dbias summed over ranks
+  int64_t norm_rows_ = 0;          // the rows the last training forward's statistics cover
 };
 
 }  // namespace mlpx

@@ -271,7 +271,7 @@ def _layer_dict(layer: LayerLike, index: int) -> Dict[str, Any]:
                 if twice:
                     raise ConfigError(f"config: model.layers[{index}].{twice[0]}: given both in "
                                       f"the tuple and in its dict {dict(extra)!r}")
-                out.update(extra)  # the config's keys: "dropout", "alpha"
+                out.update(extra)  # the config's keys: "dropout", "alpha", "norm", ...
             else:
                 out["alpha"] = extra
         return out
@@ -285,7 +285,8 @@ class Model:
 
     Each of ``layers`` is ``(units, activation)``, ``(units, activation, alpha)``,
     ``(units, activation, {"dropout": 0.2})`` (the dict holds the config's other layer keys:
-    ``dropout``, ``alpha``) or the config file's dict
+    ``dropout``, ``alpha``, ``norm``, ``norm_eps``, ``norm_momentum``, ``bias``, ``residual``)
+    or the config file's dict
     (``{"units": 256, "activation": "relu", "dropout": 0.2}``); a bad value raises
     :class:`ConfigError` with the command line's message. ``dropout`` is inverted dropout after
     the activation, as ``nn.Dropout(p)``: fit drops, predict and evaluate do not. ``loss`` is

@@ -138,6 +138,20 @@ void GradientSync::sum_gradients(Tensor& grads) {
   grads.copy_from(host_grads_);
 }
 
+void GradientSync::sum_statistics(Tensor& buffer) {
+  if (device_ranks_) {
+    device_ranks_->all_reduce_sum(buffer);
+  } else if (data_parallel()) {
+    if (!buffer.device().is_cuda()) {
+      ranks_->all_reduce_sum(buffer);
+      return;
+    }
+    Tensor host = buffer.to(Device::cpu());  // waits for the device
+    ranks_->all_reduce_sum(host);
+    buffer.copy_from(host);
+  }
+}
+
 // ZeRO stage 1: by NCCL on the device, else by MPI (a CUDA model's buffers through host copies).
 void GradientSync::sharded_update(
     Tensor& params, const Tensor& grads,

@@ -77,6 +77,9 @@ class GradientSync {
   // After the backward pass: `grads` <- their sum over the ranks (the buckets started by
   // after_layer() joined back into the device's stream). Nothing alone without NCCL.
   void sum_gradients(Tensor& grads);
+  // `buffer` (a few statistics: synchronised batch norms') <- its sum over the ranks, by the
+  // collective that sums the gradients; nothing alone. Every rank calls it at the same point.
+  void sum_statistics(Tensor& buffer);
   // Sharded step: `update(params_shard, grad_shard)` runs the optimizer on this rank's shard of
   // `params` with its shard of the summed `grads`, then every rank's shard is gathered into
   // every rank's `params`.

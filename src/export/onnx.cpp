@@ -180,11 +180,14 @@ std::string emit_input_normalization(GraphBuilder& graph, const Checkpoint& chec
 std::string emit_linear(GraphBuilder& graph, const LayerContext& layer, const Tensor& weight,
                         const Tensor& bias, const std::string& x) {
   const Tensor w = weight.to(Device::cpu());
-  const Tensor b = bias.to(Device::cpu());
   const std::string w_name =
       graph.constant(layer.prefix + "weight", {w.rows(), w.cols()}, w.data<float>());
-  const std::string b_name = graph.constant(layer.prefix + "bias", {b.numel()}, b.data<float>());
-  const std::string y = graph.node("Gemm", {x, w_name, b_name}, layer.prefix + "linear");
+  std::vector<std::string> inputs = {x, w_name};
+  if (bias.defined()) {  // Gemm's C is optional: a Linear without a bias
+    const Tensor b = bias.to(Device::cpu());
+    inputs.push_back(graph.constant(layer.prefix + "bias", {b.numel()}, b.data<float>()));
+  }
+  const std::string y = graph.node("Gemm", inputs, layer.prefix + "linear");
   graph.attribute("transB", int64_t{1});
   return y;
 }
@@ -283,13 +286,45 @@ std::string emit_activation(GraphBuilder& graph, const LayerContext& layer, cons
                    "mapping, found '" + name + "', which the exporter does not know");
 }
 
-// One layer of the model: Linear -> activation. Dropout is the identity at inference, as in
-// torch's eval mode, so it adds nothing. (A norm between Linear and activation, or a residual
-// Add around the layer, is one more part function called here.)
+// The layer's norm in eval form: LayerNormalization over the last axis (opset 17 and newer),
+// or BatchNormalization with the running statistics (torch's eval mode).
+std::string emit_norm(GraphBuilder& graph, const Sequential& model, const LayerContext& layer,
+                      const std::string& x) {
+  const std::string p = layer.prefix + "norm.";
+  auto constant = [&](const std::string& name, const Tensor& t) {
+    const Tensor cpu = t.to(Device::cpu());
+    return graph.constant(p + name, {cpu.numel()}, cpu.data<float>());
+  };
+  std::vector<std::string> inputs = {x, constant("weight", model.norm_weight(layer.index)),
+                                     constant("bias", model.norm_bias(layer.index))};
+  std::string y;
+  if (layer.spec.norm == Norm::kLayer) {
+    MLPX_CHECK(layer.opset >= 17, ValueError, "export: ", layer_label(layer),
+               ": layer norm: expected --opset 17 or newer (ONNX's LayerNormalization), found ",
+               layer.opset);
+    y = graph.node("LayerNormalization", inputs, p + "layer_norm");
+    graph.attribute("axis", int64_t{-1});
+  } else {
+    for (const auto& [name, view] : model.named_buffers()) {
+      if (name == p + "running_mean" || name == p + "running_var") {
+        inputs.push_back(constant(name.substr(p.size()), view));
+      }
+    }
+    y = graph.node("BatchNormalization", inputs, p + "batch_norm");
+  }
+  graph.attribute("epsilon", static_cast<float>(layer.spec.norm_eps));
+  return y;
+}
+
+// One layer of the model: Linear -> norm -> activation, plus its input for a residual layer.
+// Dropout is the identity at inference, as in torch's eval mode, so it adds nothing.
 std::string emit_layer(GraphBuilder& graph, const Sequential& model, const LayerContext& layer,
                        const std::string& x) {
   std::string y = emit_linear(graph, layer, model.weight(layer.index), model.bias(layer.index), x);
-  return emit_activation(graph, layer, y);
+  if (layer.spec.norm != Norm::kNone) y = emit_norm(graph, model, layer, y);
+  y = emit_activation(graph, layer, y);
+  if (layer.spec.residual) y = graph.node("Add", {x, y}, layer.prefix + "residual");
+  return y;
 }
 
 // --- The output head -------------------------------------------------------------------------

@@ -46,6 +46,36 @@ MLPX_HD T sigmoid(T x) {
   return x >= T(0) ? r : e * r;
 }
 
+MLPX_HD float erf_of(float x) { return erff(x); }
+MLPX_HD double erf_of(double x) { return erf(x); }
+
+// GELU, exact: x Phi(x) with Phi(x) = (1 + erf(x / sqrt 2)) / 2 (torch.nn.GELU()); its slope
+// Phi(x) + x phi(x), phi the standard normal density.
+template <typename T>
+MLPX_HD T gelu_erf(T x) {
+  return T(0.5) * x * (T(1) + erf_of(x * T(0.70710678118654752440)));
+}
+template <typename T>
+MLPX_HD T gelu_erf_slope(T x) {
+  const T cdf = T(0.5) * (T(1) + erf_of(x * T(0.70710678118654752440)));
+  const T pdf = T(0.39894228040143267794) * exp_of(T(-0.5) * x * x);
+  return cdf + x * pdf;
+}
+
+// GELU, tanh form (torch.nn.GELU(approximate="tanh")): x (1 + tanh(u)) / 2 with
+// u = sqrt(2 / pi) (x + 0.044715 x^3); slope (1 + t) / 2 + x (1 - t^2) u'(x) / 2, t = tanh(u).
+template <typename T>
+MLPX_HD T gelu_tanh(T x) {
+  const T t = tanh_of(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x));
+  return T(0.5) * x * (T(1) + t);
+}
+template <typename T>
+MLPX_HD T gelu_tanh_slope(T x) {
+  const T t = tanh_of(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x));
+  const T du = T(0.79788456080286535588) * (T(1) + T(3) * T(0.044715) * x * x);
+  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du;
+}
+
 // ActivationMember<kind>: one table row. kKind, kName, kFlags (ActivationFlags), the flags one
 // by one as bools (kHasAlpha, kBackwardReadsInput, kBackwardReadsOutput, kIsRowwise),
 // kDefaultAlpha, and the elementwise formulas value(x, alpha) = f(x) and

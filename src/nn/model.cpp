@@ -3,6 +3,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "core/names.h"
 #include "math/activation.h"
 #include "math/streams.h"
 #include "mlpx/dropout.h"
@@ -11,10 +12,18 @@
 #include "mlpx/linear.h"
 #include "ops/fused_mlp.h"
 #include "ops/gemm_bf16_weight.h"
+#include "mlpx/norm.h"
+#include "mlpx/residual.h"
 
 namespace mlpx {
 
 namespace {
+int64_t elements_of(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
 // A rowwise activation (softmax) is not fused with the dropout: it is applied, then dropped.
 bool is_rowwise(Activation activation) {
   return math::visit(activation, [](auto member) { return decltype(member)::kIsRowwise; });
@@ -32,10 +41,34 @@ Sequential::Sequential(int64_t inputs, std::vector<LayerSpec> layers, DType dtyp
   MLPX_CHECK(dtype != DType::kInt32, ShapeError,
              "Sequential: expected float32 or float64 parameters, found int32");
   layout_ = parameter_layout(inputs_, layers_);
+  tensors_.assign(layers_.size(), LayerTensors{});
+  for (size_t k = 0; k < layout_.size(); ++k) {
+    LayerTensors& t = tensors_[layout_[k].layer];
+    const int index = static_cast<int>(k);
+    switch (layout_[k].kind) {
+      case ParamKind::kWeight:
+        t.weight = index;
+        break;
+      case ParamKind::kBias:
+        t.bias = index;
+        break;
+      case ParamKind::kNorm:
+        (t.norm_weight < 0 ? t.norm_weight : t.norm_bias) = index;
+        break;
+    }
+  }
   const Parameter& last = layout_.back();
-  const int64_t total = last.offset + last.shape[0];
+  const int64_t total = last.offset + elements_of(last.shape);
   params_ = Tensor::zeros({total}, dtype, device);
   grads_ = Tensor::zeros({total}, dtype, device);
+  buffer_layout_ = buffer_layout(layers_);
+  for (size_t k = 0; k < buffer_layout_.size(); k += 3) {
+    tensors_[buffer_layout_[k].layer].buffers = static_cast<int>(k);
+  }
+  if (!buffer_layout_.empty()) {
+    const Parameter& b = buffer_layout_.back();
+    buffers_ = Tensor::zeros({b.offset + b.shape[0]}, dtype, device);
+  }
 }
 
 std::vector<Parameter> Sequential::parameter_layout(int64_t inputs,
@@ -48,14 +81,50 @@ std::vector<Parameter> Sequential::parameter_layout(int64_t inputs,
     const int64_t units = layers[i].units;
     MLPX_CHECK(units > 0, ShapeError, "Sequential: layer ", i, ": expected units > 0, found ",
                units);
+    MLPX_CHECK(!layers[i].residual || units == fan_in, ValueError, "config: model.layers[", i,
+               "]: residual: expected units equal to the layer's input width ", fan_in,
+               ", found units ", units);
     const std::string prefix = "layers." + std::to_string(i) + ".";
-    layout.push_back({prefix + "weight", offset, {units, fan_in}});
+    layout.push_back({prefix + "weight", offset, {units, fan_in}, ParamKind::kWeight, i});
     offset += units * fan_in;
-    layout.push_back({prefix + "bias", offset, {units}});
-    offset += units;
+    if (layers[i].bias) {
+      layout.push_back({prefix + "bias", offset, {units}, ParamKind::kBias, i});
+      offset += units;
+    }
+    if (layers[i].norm != Norm::kNone) {
+      layout.push_back({prefix + "norm.weight", offset, {units}, ParamKind::kNorm, i});
+      offset += units;
+      layout.push_back({prefix + "norm.bias", offset, {units}, ParamKind::kNorm, i});
+      offset += units;
+    }
     fan_in = units;
   }
   return layout;
+}
+
+std::vector<Parameter> Sequential::buffer_layout(const std::vector<LayerSpec>& layers) {
+  std::vector<Parameter> layout;
+  int64_t offset = 0;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (layers[i].norm != Norm::kBatch) continue;
+    const int64_t units = layers[i].units;
+    const std::string prefix = "layers." + std::to_string(i) + ".norm.";
+    layout.push_back({prefix + "running_mean", offset, {units}, ParamKind::kNorm, i});
+    offset += units;
+    layout.push_back({prefix + "running_var", offset, {units}, ParamKind::kNorm, i});
+    offset += units;
+    layout.push_back({prefix + "num_batches_tracked", offset, {1}, ParamKind::kNorm, i});
+    offset += 1;
+  }
+  return layout;
+}
+
+std::vector<std::pair<std::string, Tensor>> Sequential::named_buffers() const {
+  std::vector<std::pair<std::string, Tensor>> views;
+  for (const Parameter& b : buffer_layout_) {
+    views.emplace_back(b.name, buffers_.flat_view(b.offset, b.shape));
+  }
+  return views;
 }
 
 std::vector<std::pair<std::string, Tensor>> Sequential::named_views(const Tensor& flat) const {
@@ -97,14 +166,22 @@ uint16_t* Sequential::bf16_params_for_step() {
 
 const uint16_t* Sequential::weight_bf16(size_t i) const {
   if (!bf16_params_current_ || !keeps_bf16_params()) return nullptr;
-  return bf16_params_.data() + layout_[2 * i].offset;
+  return bf16_params_.data() + layer_offset(i);
 }
 
 std::string Sequential::fused_unfit_reason() const {
   std::vector<int64_t> widths;
   std::vector<Activation> activations;
   std::vector<double> dropouts;
-  for (const LayerSpec& layer : layers_) {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const LayerSpec& layer = layers_[i];
+    // The kernels compute Linear (with its bias) -> activation, layer 0's backward included.
+    if (layer.norm != Norm::kNone || layer.residual || !layer.bias) {
+      return detail::concat("expected plain layers (Linear with a bias, then the activation), found layer ",
+                     i, layer.norm != Norm::kNone ? " with a norm"
+                        : layer.residual           ? " with a residual connection"
+                                                   : " without a bias");
+    }
     widths.push_back(layer.units);
     activations.push_back(layer.activation);
     dropouts.push_back(layer.dropout);
@@ -148,13 +225,29 @@ std::vector<FusedLayer> Sequential::fused_layers(int64_t batch) const {
 void Sequential::init(Init init, double param, uint64_t seed) {
   bf16_params_current_ = false;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    Tensor w = weight(i), b = bias(i);
+    Tensor w = weight(i);
     init_tensor(w, init, in_features(i), layers_[i].units, param, seed, math::kStreamInit + i);
-    if (init_draws_bias(init)) {
-      init_tensor(b, init, in_features(i), layers_[i].units, param, seed,
-                  math::kStreamInitBias + i);
-    } else {
-      b.fill_zero();
+    if (layers_[i].bias) {
+      Tensor b = bias(i);
+      if (init_draws_bias(init)) {
+        init_tensor(b, init, in_features(i), layers_[i].units, param, seed,
+                    math::kStreamInitBias + i);
+      } else {
+        b.fill_zero();
+      }
+    }
+    if (layers_[i].norm != Norm::kNone) {
+      const size_t units = static_cast<size_t>(layers_[i].units);
+      norm_weight(i).copy_from(
+          dtype() == DType::kFloat64
+              ? Tensor::from_vector(std::vector<double>(units, 1.0), {layers_[i].units})
+              : Tensor::from_vector(std::vector<float>(units, 1.0f), {layers_[i].units}));
+      norm_bias(i).fill_zero();
+    }
+    if (layers_[i].norm == Norm::kBatch) {
+      buffer_view(i, 0).fill_zero();
+      buffer_view(i, 1).copy_from(norm_weight(i));  // running_var starts at 1
+      buffer_view(i, 2).fill_zero();
     }
   }
 }
@@ -163,10 +256,46 @@ Tensor Sequential::parameter_view(const Tensor& flat, size_t k) const {
   const Parameter& p = layout_.at(k);
   return flat.flat_view(p.offset, p.shape);
 }
+namespace {
+// Tensor k of the layout as a view of flat, or an undefined Tensor for an absent one (k < 0).
+Tensor view_or_none(const std::vector<Parameter>& layout, const Tensor& flat, int k) {
+  if (k < 0) return {};
+  const Parameter& p = layout[static_cast<size_t>(k)];
+  return flat.flat_view(p.offset, p.shape);
+}
+}  // namespace
+
+Tensor Sequential::buffer_view(size_t layer, size_t k) const {
+  return view_or_none(buffer_layout_, buffers_, tensors_.at(layer).buffers + static_cast<int>(k));
+}
+Tensor Sequential::weight_view(size_t i) const {
+  return view_or_none(layout_, params_, tensors_.at(i).weight);
+}
 Tensor Sequential::weight(size_t i) const { return weight_view(i); }
-Tensor Sequential::bias(size_t i) const { return parameter_view(params_, 2 * i + 1); }
-Tensor Sequential::weight_grad(size_t i) const { return parameter_view(grads_, 2 * i); }
-Tensor Sequential::bias_grad(size_t i) const { return parameter_view(grads_, 2 * i + 1); }
+Tensor Sequential::bias(size_t i) const {
+  return view_or_none(layout_, params_, tensors_.at(i).bias);
+}
+Tensor Sequential::weight_grad(size_t i) const {
+  return view_or_none(layout_, grads_, tensors_.at(i).weight);
+}
+Tensor Sequential::bias_grad(size_t i) const {
+  return view_or_none(layout_, grads_, tensors_.at(i).bias);
+}
+Tensor Sequential::norm_weight(size_t i) const {
+  return view_or_none(layout_, params_, tensors_.at(i).norm_weight);
+}
+Tensor Sequential::norm_bias(size_t i) const {
+  return view_or_none(layout_, params_, tensors_.at(i).norm_bias);
+}
+Tensor Sequential::norm_weight_grad(size_t i) const {
+  return view_or_none(layout_, grads_, tensors_.at(i).norm_weight);
+}
+Tensor Sequential::norm_bias_grad(size_t i) const {
+  return view_or_none(layout_, grads_, tensors_.at(i).norm_bias);
+}
+int64_t Sequential::layer_offset(size_t i) const {
+  return layout_[static_cast<size_t>(tensors_.at(i).weight)].offset;
+}
 
 void Sequential::ensure_batch(int64_t batch) {
   if (batch <= capacity_) return;
@@ -174,19 +303,37 @@ void Sequential::ensure_batch(int64_t batch) {
   act_.clear();
   out_.clear();
   grad_.clear();
+  normed_.clear();
+  norm_mean_.clear();
+  norm_stat_.clear();
+  residual_grad_.clear();
+  norm_sums_.clear();
   for (const LayerSpec& layer : layers_) {
     const Shape shape{batch, layer.units};
     Tensor z(shape, dtype(), device());
     pre_.push_back(z);
+    // The activation's input: z, or the norm's output.
+    const bool normed = layer.norm != Norm::kNone;
+    Tensor n = normed ? Tensor(shape, dtype(), device()) : z;
+    normed_.push_back(n);
+    const Shape stat_shape{layer.norm == Norm::kLayer ? batch : layer.units};
+    norm_mean_.push_back(normed ? Tensor(stat_shape, dtype(), device()) : Tensor());
+    norm_stat_.push_back(normed ? Tensor(stat_shape, dtype(), device()) : Tensor());
     // identity without dropout keeps no second copy: its output is its input. With a dropout,
     // an elementwise activation and the dropout write the output in one pass, and the
-    // backward regenerates f(z) and the mask from z: no third buffer.
+    // backward regenerates f(n) and the mask from n: no third buffer.
     const bool drops = layer.dropout > 0.0;
     Tensor a =
-        layer.activation == Activation::kIdentity && !drops ? z : Tensor(shape, dtype(), device());
+        layer.activation == Activation::kIdentity && !drops ? n : Tensor(shape, dtype(), device());
     act_.push_back(a);
-    out_.push_back(drops && is_rowwise(layer.activation) ? Tensor(shape, dtype(), device()) : a);
+    // A residual layer adds its input into a buffer of its own: a (which softmax's, sigmoid's
+    // and tanh's backward read) and n stay as they were.
+    const bool own_out = (drops && is_rowwise(layer.activation)) || layer.residual;
+    out_.push_back(own_out ? Tensor(shape, dtype(), device()) : a);
     grad_.emplace_back(shape, dtype(), device());
+    residual_grad_.push_back(layer.residual ? Tensor(shape, dtype(), device()) : Tensor());
+    norm_sums_.push_back(layer.norm == Norm::kBatch ? Tensor({2, layer.units}, dtype(), device())
+                                                    : Tensor());
   }
   capacity_ = batch;
 }
@@ -206,6 +353,84 @@ DropoutMask mask_of(const DropoutStep& step, const LayerSpec& layer, size_t i) {
 
 }  // namespace
 
+void Sequential::norm_eval(size_t i, const Tensor& z, Tensor& n) const {
+  const LayerSpec& layer = layers_[i];
+  if (layer.norm == Norm::kLayer) {
+    Tensor mean({z.rows()}, dtype(), device()), rstd({z.rows()}, dtype(), device());
+    layer_norm_forward(z, norm_weight(i), norm_bias(i), layer.norm_eps, n, mean, rstd);
+  } else {
+    batch_norm_apply(z, buffer_view(i, 0), buffer_view(i, 1), norm_weight(i), norm_bias(i),
+                     layer.norm_eps, n);
+  }
+}
+
+void Sequential::norm_forward(size_t i, const Tensor& z, Tensor& n) {
+  const LayerSpec& layer = layers_[i];
+  const int64_t batch = z.rows();
+  if (layer.norm == Norm::kLayer) {
+    Tensor mean = norm_mean_[i].rows(0, batch), rstd = norm_stat_[i].rows(0, batch);
+    layer_norm_forward(z, norm_weight(i), norm_bias(i), layer.norm_eps, n, mean, rstd);
+    return;
+  }
+  Tensor running_mean = buffer_view(i, 0), running_var = buffer_view(i, 1);
+  Tensor mean = norm_mean_[i], var = norm_stat_[i], batches = buffer_view(i, 2);
+  // Synchronised: each rank's share of the sums over the whole batch, then summed.
+  const double count = static_cast<double>(norm_rows_);
+  batch_norm_mean(z, count, mean);
+  if (norm_sync_) norm_sync_(mean);
+  batch_norm_variance(z, mean, count, var);
+  if (norm_sync_) norm_sync_(var);
+  batch_norm_update_running(mean, var, count, layer.norm_momentum, running_mean, running_var,
+                            batches);
+  batch_norm_apply(z, mean, var, norm_weight(i), norm_bias(i), layer.norm_eps, n);
+}
+
+void Sequential::norm_backward(size_t i, const Tensor& z, const Tensor& dn, Tensor& dz) {
+  const LayerSpec& layer = layers_[i];
+  const int64_t batch = z.rows();
+  Tensor dweight = norm_weight_grad(i), dbias = norm_bias_grad(i);
+  if (layer.norm == Norm::kLayer) {
+    layer_norm_backward(z, norm_weight(i), norm_mean_[i].rows(0, batch),
+                        norm_stat_[i].rows(0, batch), dn, dz, dweight, dbias);
+    return;
+  }
+  batch_norm_param_grads(z, norm_mean_[i], norm_stat_[i], layer.norm_eps, dn, dweight, dbias);
+  Tensor dweight_sum = dweight, dbias_sum = dbias;
+  if (norm_sync_) {
+    // dx needs the sums over the whole batch; the parameter gradients stay this rank's own (the
+    // gradient sum over the ranks adds them up after the backward pass).
+    dweight_sum = norm_sums_[i].flat_view(0, {layer.units});
+    dbias_sum = norm_sums_[i].flat_view(layer.units, {layer.units});
+    dweight_sum.copy_from(dweight);
+    dbias_sum.copy_from(dbias);
+    Tensor sums = norm_sums_[i];
+    norm_sync_(sums);
+  }
+  batch_norm_input_grad(z, norm_mean_[i], norm_stat_[i], norm_weight(i), dweight_sum, dbias_sum,
+                        layer.norm_eps, static_cast<double>(norm_rows_), dn, dz);
+}
+
+void Sequential::norm_sync_without_rows(const DropoutStep& step) {
+  if (!norm_sync_) return;
+  bool any = false;
+  for (const LayerSpec& layer : layers_) any = any || layer.norm == Norm::kBatch;
+  if (!any) return;
+  // The training step's batch-norm sums in the order forward() and backward() reach them, each
+  // over this rank's no rows (zeros), which also updates the running statistics as elsewhere.
+  ensure_batch(1);
+  norm_rows_ = step.batch_rows;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (layers_[i].norm != Norm::kBatch) continue;
+    Tensor none = pre_[i].rows(0, 0), out = normed_[i].rows(0, 0);
+    norm_forward(i, none, out);
+  }
+  for (size_t i = layers_.size(); i-- > 0;) {
+    if (layers_[i].norm != Norm::kBatch) continue;
+    Tensor none = pre_[i].rows(0, 0), grad = grad_[i].rows(0, 0);
+    norm_backward(i, none, none, grad);
+  }
+}
+
 Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
   MLPX_CHECK(x.dim() == 2 && x.cols() == inputs_ && x.dtype() == dtype() && x.device() == device(),
              ShapeError, "forward: expected [B, ", inputs_, "] ", dtype_name(dtype()), " ",
@@ -215,6 +440,7 @@ Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
   input_ = x;
   dropout_step_ = step;
   bf16_params_for_step();  // the GEMMs' bf16 copy of the weights, made again only if stale
+  norm_rows_ = norm_sync_ && step.batch_rows > 0 ? step.batch_rows : batch;
   Tensor h = x;
   // Fused: layer 0 as below, then layers 1..L-1 in one kernel (set_fused checked the fit).
   const size_t unfused = fused_ && precision_ != Precision::kTf32 ? 1 : layers_.size();
@@ -222,17 +448,25 @@ Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
     const LayerSpec& layer = layers_[i];
     Tensor z = pre_[i].rows(0, batch);
     linear_forward(h, weight_view(i), bias(i), z, precision_, weight_bf16(i));
+    Tensor n = normed_[i].rows(0, batch);
+    if (layer.norm != Norm::kNone) norm_forward(i, z, n);
     Tensor a = act_[i].rows(0, batch), out = out_[i].rows(0, batch);
+    // A residual layer's branch ends in a (its own buffer whenever it is not n), then out = h + a.
+    Tensor branch = layer.residual ? a : out;
     if (layer.dropout > 0.0) {
       if (is_rowwise(layer.activation)) {
-        activation_forward(layer.activation, z, a, layer.alpha);
-        dropout_forward(Activation::kIdentity, a, out, mask_of(step, layer, i));
+        activation_forward(layer.activation, n, a, layer.alpha);
+        if (layer.residual) {
+          branch = out;  // softmax's backward reads a: the dropped copy goes to out first
+        }
+        dropout_forward(Activation::kIdentity, a, branch, mask_of(step, layer, i));
       } else {
-        dropout_forward(layer.activation, z, out, mask_of(step, layer, i), layer.alpha);
+        dropout_forward(layer.activation, n, branch, mask_of(step, layer, i), layer.alpha);
       }
     } else if (layer.activation != Activation::kIdentity) {
-      activation_forward(layer.activation, z, a, layer.alpha);
+      activation_forward(layer.activation, n, a, layer.alpha);
     }
+    if (layer.residual) residual_add(h, branch, out);
     h = out;
   }
   if (unfused < layers_.size()) {
@@ -286,27 +520,37 @@ void Sequential::backward_layers(const Tensor& doutput,
   Tensor upstream = doutput;  // d loss / d out_i
   for (size_t i = layers_.size(); i-- > 0;) {
     const LayerSpec& layer = layers_[i];
+    // d loss / d z_i is written in place over grad_[i], except in a residual layer, which
+    // keeps d loss / d out_i there for its skip connection.
+    Tensor work = layer.residual ? residual_grad_[i].rows(0, batch) : grad_[i].rows(0, batch);
     Tensor dz = upstream;
     const Tensor z = pre_[i].rows(0, batch);
+    const Tensor n = normed_[i].rows(0, batch);
     if (layer.dropout > 0.0) {
-      dz = grad_[i].rows(0, batch);
+      dz = work;
       const DropoutMask mask = mask_of(dropout_step_, layer, i);
       if (is_rowwise(layer.activation)) {
         dropout_backward(Activation::kIdentity, Tensor(), upstream, dz, mask);
-        activation_backward(layer.activation, z, act_[i].rows(0, batch), dz, dz, layer.alpha);
+        activation_backward(layer.activation, n, act_[i].rows(0, batch), dz, dz, layer.alpha);
       } else {
-        dropout_backward(layer.activation, z, upstream, dz, mask, layer.alpha);
+        dropout_backward(layer.activation, n, upstream, dz, mask, layer.alpha);
       }
     } else if (layer.activation != Activation::kIdentity) {
-      dz = grad_[i].rows(0, batch);
-      activation_backward(layer.activation, z, act_[i].rows(0, batch), upstream, dz, layer.alpha);
+      dz = work;
+      activation_backward(layer.activation, n, act_[i].rows(0, batch), upstream, dz, layer.alpha);
+    }
+    if (layer.norm != Norm::kNone) {
+      // dz holds d loss / d n here; the norm's backward turns it into d loss / d z.
+      const Tensor dn = dz;
+      dz = work;
+      norm_backward(i, z, dn, dz);
     }
     const Tensor below = i == 0 ? input_ : out_[i - 1].rows(0, batch);
     Tensor dweight = weight_grad(i), dbias = bias_grad(i);
     if (!weight_grads) {  // one row: dW = dz^T below, an outer product the optimizer forms
       weight_grad_factors_.resize(layers_.size());
       weight_grad_factors_[i] = {dz.flat_view(0, {dz.cols()}), below.flat_view(0, {below.cols()})};
-      sum_rows(dz, dbias);
+      if (dbias.defined()) sum_rows(dz, dbias);
       if (i > 0) {
         Tensor dbelow = grad_[i - 1].rows(0, batch);
         if (precision_ == Precision::kBf16) {
@@ -314,6 +558,7 @@ void Sequential::backward_layers(const Tensor& doutput,
         } else {
           gemm(dz, false, weight_view(i), false, dbelow, 1.0, 0.0, precision_);  // dx = dz W
         }
+        if (layer.residual) residual_add(dbelow, upstream, dbelow);
         upstream = dbelow;
       }
     } else if (i == 0) {
@@ -323,6 +568,8 @@ void Sequential::backward_layers(const Tensor& doutput,
       Tensor dbelow = grad_[i - 1].rows(0, batch);
       linear_backward(below, weight_view(i), dz, dweight, dbias, &dbelow, precision_,
                       weight_bf16(i));
+      // The skip connection: d loss / d out_{i-1} also gets d loss / d out_i.
+      if (layer.residual) residual_add(dbelow, upstream, dbelow);
       upstream = dbelow;
     }
     if (after_layer) after_layer(i);
@@ -335,11 +582,16 @@ Tensor Sequential::predict(const Tensor& x) const {
              device().str(), ", found ", x.describe());
   Tensor h = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    Tensor z({x.rows(), layers_[i].units}, dtype(), device());
+    const LayerSpec& layer = layers_[i];
+    Tensor z({x.rows(), layer.units}, dtype(), device());
     linear_forward(h, weight_view(i), bias(i), z, precision_, weight_bf16(i));
-    if (layers_[i].activation != Activation::kIdentity) {
-      activation_forward(layers_[i].activation, z, z, layers_[i].alpha);  // in place
+    if (layer.norm != Norm::kNone) {
+      norm_eval(i, z, z);  // in place; no running statistic changes
     }
+    if (layer.activation != Activation::kIdentity) {
+      activation_forward(layer.activation, z, z, layer.alpha);  // in place
+    }
+    if (layer.residual) residual_add(h, z, z);
     h = z;
   }
   return h;
@@ -349,6 +601,7 @@ Sequential Sequential::to(Device device) const {
   Sequential out(inputs_, layers_, dtype(), device);
   out.params_.copy_from(params_);
   out.fused_ = fused_ && device.is_cuda();
+  if (buffers_.defined()) out.buffers_.copy_from(buffers_);
   // tf32 exists on CUDA devices only: a copy to the CPU computes in fp32.
   out.precision_ =
       precision_ == Precision::kTf32 && !device.is_cuda() ? Precision::kFp32 : precision_;
@@ -360,22 +613,37 @@ std::string Sequential::summary() const {
   out << "Sequential(" << inputs_ << " inputs, " << dtype_name(dtype()) << ", " << device().str()
       << ")\n";
   // The dropout column only when a layer drops: a model without any prints as it always did.
-  bool drops = false;
-  for (const LayerSpec& layer : layers_) drops = drops || layer.dropout > 0.0;
-  out << "  layer  weight        bias    activation   " << (drops ? "dropout  " : "")
-      << "parameters\n";
+  // Likewise the norm column (its kind, and "+x" for a residual layer) only with a norm or a
+  // residual layer.
+  bool drops = false, deep = false;
+  for (const LayerSpec& layer : layers_) {
+    drops = drops || layer.dropout > 0.0;
+    deep = deep || layer.norm != Norm::kNone || layer.residual;
+  }
+  out << "  layer  weight        bias    " << (deep ? "norm       " : "") << "activation   "
+      << (drops ? "dropout  " : "") << "parameters\n";
   for (size_t i = 0; i < layers_.size(); ++i) {
     const std::string w =
         "[" + std::to_string(layers_[i].units) + ", " + std::to_string(in_features(i)) + "]";
     out << "  " << std::setw(5) << std::left << i << "  " << std::setw(12) << w << "  "
-        << std::setw(6) << ("[" + std::to_string(layers_[i].units) + "]") << "  " << std::setw(11)
-        << activation_name(layers_[i].activation) << "  ";
+        << std::setw(6)
+        << (layers_[i].bias ? "[" + std::to_string(layers_[i].units) + "]" : std::string("none"))
+        << "  ";
+    if (deep) {
+      const std::string norm = detail::enum_name(detail::kNormNames, layers_[i].norm);
+      out << std::setw(9) << (layers_[i].residual ? norm + " +x" : norm) << "  ";
+    }
+    out << std::setw(11) << activation_name(layers_[i].activation) << "  ";
     if (drops) {
       std::ostringstream p;
       p << layers_[i].dropout;
       out << std::setw(7) << p.str() << "  ";
     }
-    out << (in_features(i) + 1) * layers_[i].units << "\n";
+    int64_t count = 0;
+    for (const Parameter& p : layout_) {
+      if (p.layer == i) count += elements_of(p.shape);
+    }
+    out << count << "\n";
   }
   out << "  total parameters: " << num_params() << "\n";
   return out.str();

@@ -41,14 +41,15 @@ void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
   detail::check_2d("linear_forward", "weight", weight);
   const int64_t batch = x.rows(), in = x.cols(), out = weight.rows();
   detail::check_tensor("linear_forward", "weight", weight, {out, in}, x);
-  detail::check_tensor("linear_forward", "bias", bias, {out}, x);
+  // An undefined bias: a Linear without one (nn.Linear(bias=False)).
+  if (bias.defined()) detail::check_tensor("linear_forward", "bias", bias, {out}, x);
   detail::check_tensor("linear_forward", "y", y, {batch, out}, x);
   if (precision == Precision::kBf16) {
     ops::gemm_bf16_weight(x, false, weight, weight_bf16, true, y);
   } else {
     gemm(x, false, weight, true, y, 1.0, 0.0, precision);
   }
-  add_bias(y, bias);
+  if (bias.defined()) add_bias(y, bias);
 }
 
 void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor& dweight,
@@ -60,10 +61,10 @@ void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Te
   detail::check_tensor("linear_backward", "weight", weight, {out, in}, x);
   detail::check_tensor("linear_backward", "dy", dy, {batch, out}, x);
   detail::check_tensor("linear_backward", "dweight", dweight, {out, in}, x);
-  detail::check_tensor("linear_backward", "dbias", dbias, {out}, x);
+  if (dbias.defined()) detail::check_tensor("linear_backward", "dbias", dbias, {out}, x);
   if (dx != nullptr) detail::check_tensor("linear_backward", "dx", *dx, {batch, in}, x);
   gemm(dy, true, x, false, dweight, 1.0, 0.0, precision);  // dW[out, in] = dy^T x
-  sum_rows(dy, dbias);                                     // db[out] = sum over rows of dy
+  if (dbias.defined()) sum_rows(dy, dbias);                // db[out] = sum over rows of dy
   if (dx == nullptr) return;
   if (precision == Precision::kBf16) {
     ops::gemm_bf16_weight(dy, false, weight, weight_bf16, false, *dx);  // dx = dy W

@@ -118,6 +118,18 @@ void save_checkpoint(const std::string& path, const Sequential& model, Optimizer
                describe(described), "; pass the config the model was built from");
   }
   auto tensors = model_tensors(model, model.params(), "");
+  // The batch norms' running statistics; num_batches_tracked as an integer, as torch keeps it.
+  for (const auto& [name, view] : model.named_buffers()) {
+    const Tensor cpu = view.to(Device::cpu());
+    const std::string count_suffix = ".num_batches_tracked";
+    if (name.size() > count_suffix.size() &&
+        name.compare(name.size() - count_suffix.size(), count_suffix.size(), count_suffix) == 0) {
+      const int32_t count = static_cast<int32_t>(cpu.to_vector<float>()[0]);
+      tensors.emplace_back(name, Tensor::from_vector(std::vector<int32_t>{count}, {1}));
+    } else {
+      tensors.emplace_back(name, cpu);
+    }
+  }
   for (const auto& [name, buffer] : optimizer_state) {
     MLPX_CHECK(buffer.numel() == model.num_params(), ShapeError, "save_checkpoint: expected ",
                "optimizer state '", name, "' of ", model.num_params(), " elements, found ",
@@ -207,6 +219,21 @@ Checkpoint load_checkpoint(const std::string& path) {
     for (auto& [name, view] : model.named_views(flat)) view.copy_from(take(prefix + name, view));
   };
   load_flat(model.params(), "");
+  for (const Parameter& b : Sequential::buffer_layout(config.model.layers)) {
+    Tensor view = model.buffers().flat_view(b.offset, b.shape);
+    if (b.shape == Shape{1}) {
+      MLPX_CHECK(file.contains(b.name), IoError, path, ": expected tensor '", b.name,
+                 "', found none");
+      const Tensor& t = file.get(b.name);
+      MLPX_CHECK(t.shape() == b.shape && t.dtype() == DType::kInt32, IoError, path, ": '", b.name,
+                 "': expected [1] int32, found ", t.describe());
+      expected.insert(b.name);
+      view.copy_from(Tensor::from_vector(
+          std::vector<float>{static_cast<float>(t.to_vector<int32_t>()[0])}, {1}));
+    } else {
+      view.copy_from(take(b.name, view));
+    }
+  }
   Standardization standardization;
   if (file.contains("input.shift") || file.contains("input.scale")) {
     const Tensor like({inputs});
@@ -287,6 +314,12 @@ void copy_converting(const Tensor& src, Tensor& view) {
 }  // namespace
 
 void load_weights(Sequential& model, const std::string& path) {
+  for (size_t i = 0; i < model.num_layers(); ++i) {
+    MLPX_CHECK(model.layer(i).bias && model.layer(i).norm == Norm::kNone, ValueError,
+               "load_weights: expected layers of a Linear with a bias and no norm (nn.Sequential "
+               "of Linear and activations), found layer ",
+               i, " with ", model.layer(i).bias ? "a norm" : "no bias");
+  }
   const SafetensorsFile file = load_safetensors(path);
   const auto format = file.metadata.find("format");
   const bool mlpx_checkpoint = format != file.metadata.end() && format->second == kFormat;

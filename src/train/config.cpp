@@ -704,6 +704,13 @@ void Config::validate() const {
     const std::optional<double>& alpha = model.layers[i].alpha;
     MLPX_CHECK(!alpha || std::isfinite(*alpha), ValueError, "config: model.layers[", i,
                "].alpha: expected a finite number, found ", alpha.value_or(0));
+    // The first layer's input width is the data's, checked when the model is built.
+    if (i > 0 && model.layers[i].residual) {
+      MLPX_CHECK(model.layers[i].units == model.layers[i - 1].units, ValueError,
+                 "config: model.layers[", i,
+                 "]: residual: expected units equal to the layer's input width ",
+                 model.layers[i - 1].units, ", found units ", model.layers[i].units);
+    }
   }
   MLPX_CHECK(!model.activation_alpha || std::isfinite(*model.activation_alpha), ValueError,
              "config: model.activation_alpha: expected a finite number, found ",

@@ -102,6 +102,16 @@ void for_each_field(Visitor& v, C& c) {
       v.value("dropout", layer.dropout,
               hyper("probability of zeroing an output in training",
                     in_unit_interval("a probability in [0, 1)")));
+      v.enumerated("norm", layer.norm, kNormNames,
+                   hyper("the norm between the Linear and the activation: none, layer, batch"));
+      v.value("norm_eps", layer.norm_eps,
+              hyper("added to the norm's variance", {0.0, 1.0, false, "a number in [0, 1]"}));
+      v.value("norm_momentum", layer.norm_momentum,
+              hyper("batch norm: the running statistics' momentum",
+                    {0.0, 1.0, false, "a momentum in [0, 1]"}));
+      v.value("bias", layer.bias, hyper("the Linear has a bias (false: nn.Linear(bias=False))"));
+      v.value("residual", layer.residual,
+              hyper("add the layer's input to its output (units = the input width)"));
     });
     v.enumerated("init", c.model.init, kInitNames, hyper("how the weights start"));
     v.value("init_std", c.model.init_std,
@@ -152,6 +162,8 @@ void for_each_field(Visitor& v, C& c) {
                   at_least(0, "a size in MB >= 0")));
     v.enumerated("fused", c.train.fused, kFusedModeNames,
                  fixed("fused narrow-MLP GPU kernels after the first layer: auto, on, off"));
+    v.value("sync_batchnorm", c.train.sync_batchnorm,
+            fixed("data parallel: batch norm statistics over the whole batch (SyncBatchNorm)"));
     v.optional_object(
         "early_stopping", c.train.early_stopping,
         "stop once the metric stops improving (null or absent: every epoch runs)", [&](auto& stop) {

@@ -270,6 +270,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
              options.resume, ", ", options.init_weights, ")");
   if (checkpoint) {
     model.params().copy_from(checkpoint->model.params());
+    if (model.num_buffers() > 0) model.buffers().copy_from(checkpoint->model.buffers());
   } else if (!options.init_weights.empty()) {
     load_weights(model, options.init_weights);
   } else {

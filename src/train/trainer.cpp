@@ -225,11 +225,19 @@ Trainer::Impl::Impl(TrainerOptions options, Sequential& model, Dataset train,
   check_data_for_loss(train_, options_.loss, model.outputs(), "training");
   std::vector<int64_t> layer_first;
   for (size_t i = 0; i < model.num_layers(); ++i) {
-    layer_first.push_back(model.parameters()[2 * i].offset);
+    layer_first.push_back(model.layer_offset(i));
   }
   layer_first.push_back(model.num_params());
   sync_ = std::make_unique<dist::GradientSync>(options_.train, ranks, device, model.dtype(),
                                                layer_first, batch_size_);
+  // train.sync_batchnorm: the batch norms sum their statistics over the ranks (every rank's
+  // model reaches the same sums in the same order).
+  if (options_.train.sync_batchnorm && sync_->data_parallel()) {
+    dist::GradientSync* sync = sync_.get();
+    model.set_norm_sync([sync](Tensor& buffer) { sync->sum_statistics(buffer); });
+  } else {
+    model.set_norm_sync(nullptr);
+  }
   const int64_t capacity = sync_->local_capacity();
   if (reads_whole_set_in_place()) {
     // The one batch is the training set itself: no copy of it, and no gather each step.
@@ -484,6 +492,7 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
     step.step = epoch_ * ((train_.size() + batch_size_ - 1) / batch_size_);
     step.step_offset = position_;
     step.first_row = sync_->share_of(rows).first;
+    step.batch_rows = rows;
     const Tensor out = model_.forward(x, step);
     Tensor row_loss = row_loss_.rows(0, local), grad = grad_.rows(0, local), row_weight;
     if (batch_weights_.defined()) {
@@ -503,7 +512,7 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
       std::vector<OuterProductGrad> outer;
       for (size_t i = 0; i < model_.num_layers(); ++i) {
         const auto [dz, below] = model_.weight_grad_factors(i);
-        outer.push_back({model_.parameters()[2 * i].offset, dz, below});
+        outer.push_back({model_.layer_offset(i), dz, below});
       }
       optimizer_.step_outer(model_.params(), model_.grads(), outer, lr);
       commit_batch_loss(loss_scratch_, batch_losses_, position_);
@@ -513,6 +522,9 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
     model_.backward(grad, sync_->after_layer(model_.grads()));
   } else {
     model_.grads().fill_zero();  // a short last batch left this rank no rows
+    DropoutStep step;
+    step.batch_rows = rows;
+    model_.norm_sync_without_rows(step);  // the other ranks' batch-norm sums wait for this one
   }
   if (sync_->sharded()) {
     sync_->sharded_update(model_.params(), model_.grads(),

@@ -196,6 +196,77 @@ TEST(DataParallelSharding, ShardCollectivesAreExact) {
   for (int64_t i = 0; i < total; ++i) EXPECT_EQ(gathered[i], -static_cast<double>(i));
 }
 
+// Batch norm (a Linear without a bias, then the norm) on N ranks. With train.sync_batchnorm the
+// statistics are the whole batch's: 2 epochs equal one process's (rtol 1e-5), parameters and
+// running statistics. Without it each rank normalizes its own rows of the batch (DDP without
+// SyncBatchNorm): after one step on 30 unshuffled rows, rank r's running mean is
+// momentum * the mean of z = x W^T over its rows [floor(30 r / N), floor(30 (r + 1) / N)).
+std::vector<LayerSpec> batch_norm_layers() {
+  LayerSpec hidden(16, Activation::kTanh);
+  hidden.norm = Norm::kBatch;
+  hidden.bias = false;
+  return {hidden, {4, Activation::kIdentity}};
+}
+
+std::vector<double> train_batch_norm(dist::Communicator* ranks, bool sync, int64_t rows, int epochs,
+                                     Sequential* out = nullptr) {
+  Sequential model(8, batch_norm_layers());
+  model.init(Init::kXavierNormal, 0.0, 7);
+  TrainerOptions options = options_for(OptimizerType::kAdam);
+  options.train.sync_batchnorm = sync;
+  options.train.shuffle = rows == kRows;  // one unshuffled batch: the ranks' rows are known
+  Dataset data = make_data(DType::kFloat32);
+  data.x = data.x.rows(0, rows).clone();
+  data.labels = data.labels.rows(0, rows).clone();
+  Trainer trainer = data_parallel_trainer(options, model, data, ranks);
+  for (int e = 0; e < epochs; ++e) trainer.run_epoch(options.optimizer.lr);
+  std::vector<double> values = as_doubles(model.params());
+  const std::vector<double> buffers = as_doubles(model.buffers());
+  values.insert(values.end(), buffers.begin(), buffers.end());
+  if (out != nullptr) *out = model;
+  return values;
+}
+
+TEST(DataParallelBatchNorm, SynchronisedEqualsOneProcess) {
+  const std::vector<double> alone = train_batch_norm(nullptr, true, kRows, 2);
+  const std::vector<double> ranked = train_batch_norm(&dist::world(), true, kRows, 2);
+  EXPECT_TRUE(close_to(ranked, alone, 1e-5)) << dist::world().size() << " ranks";
+  expect_same_on_every_rank(ranked);
+  // 32 rows: a last batch of 2 rows, which leaves rank 0 of 3 none; it still joins the sums.
+  const std::vector<double> short_alone = train_batch_norm(nullptr, true, 32, 2);
+  const std::vector<double> short_ranked = train_batch_norm(&dist::world(), true, 32, 2);
+  EXPECT_TRUE(close_to(short_ranked, short_alone, 1e-5)) << dist::world().size() << " ranks";
+  expect_same_on_every_rank(short_ranked);
+}
+
+TEST(DataParallelBatchNorm, UnsynchronisedRanksUseTheirOwnRows) {
+  dist::Communicator& ranks = dist::world();
+  const int64_t rows = kBatch;
+  for (bool sync : {false, true}) {
+    SCOPED_TRACE(sync ? "sync_batchnorm" : "per rank");
+    Sequential initial(8, batch_norm_layers());
+    initial.init(Init::kXavierNormal, 0.0, 7);
+    Sequential trained(8, batch_norm_layers());  // the trained model (its own storage)
+    train_batch_norm(&ranks, sync, rows, 1, &trained);
+    // z = x W^T over this rank's rows (all of them when synchronised), from the initial weights.
+    const int n = ranks.size(), r = ranks.rank();
+    const int64_t first = sync ? 0 : rows * r / n, last = sync ? rows : rows * (r + 1) / n;
+    const std::vector<float> x = make_data(DType::kFloat32).x.to_vector<float>();
+    const std::vector<float> w = initial.weight(0).to_vector<float>();
+    std::vector<double> expected(16, 0.0);
+    for (int64_t row = first; row < last; ++row) {
+      for (int64_t u = 0; u < 16; ++u) {
+        double z = 0;
+        for (int64_t k = 0; k < 8; ++k) z += double(x[row * 8 + k]) * w[u * 8 + k];
+        expected[u] += 0.1 * z / static_cast<double>(last - first);
+      }
+    }
+    const std::vector<double> running_mean = as_doubles(trained.buffers().rows(0, 16));
+    EXPECT_TRUE(test::all_close(running_mean, expected, 1e-6, 1e-5));
+    EXPECT_EQ(trained.buffers().to_vector<float>()[32], 1.0f);  // num_batches_tracked
+  }
+}
+
 // A checkpoint holds no trace of N: 4 epochs alone, then 6 more as this job's ranks, end
 // where 10 epochs on one process do.
 TEST(DataParallelResume, ContinuesWithAnotherNumberOfRanks) {

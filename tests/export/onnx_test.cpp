@@ -148,6 +148,36 @@ TEST_F(OnnxExporter, OptionsAndModelsThatCannotBeExportedAreOneLineErrors) {
   EXPECT_EQ(onnx_model(scaled, options).nodes, 5);
 }
 
+// Norms, a Linear without a bias and residual layers pass the ONNX library's checker and shape
+// inference: LayerNormalization (opset 17 and newer; older opsets are a one-line error),
+// BatchNormalization with the running statistics, Gemm without C, Add. (ONNX Runtime's outputs
+// against `mlpx predict`: tests/python/test_onnx.py.)
+TEST_F(OnnxExporter, NormsBiasFreeLinearsAndResidualLayersExport) {
+  if (!onnx_export_available()) GTEST_SKIP() << "built without ONNX export (MLPX_ONNX)";
+  LayerSpec batch_normed(6, Activation::kGelu);
+  batch_normed.norm = Norm::kBatch;
+  batch_normed.bias = false;
+  LayerSpec residual(6, Activation::kTanh);
+  residual.norm = Norm::kLayer;
+  residual.residual = true;
+  const Checkpoint c =
+      checkpoint_for(Loss::kCrossEntropy, {batch_normed, residual, {3, Activation::kIdentity}});
+  OnnxExportOptions options;
+  options.opset = 17;
+  // Gemm, BatchNormalization, gelu's 5 nodes, Gemm, LayerNormalization, Tanh, Add, Gemm,
+  // Identity, Softmax.
+  EXPECT_EQ(onnx_model(c, options).nodes, 14);
+  options.opset = 16;
+  try {
+    onnx_model(c, options);
+    FAIL() << "expected a ValueError";
+  } catch (const ValueError& e) {
+    EXPECT_STREQ(e.what(),
+                 "export: layer 1 (tanh, 6 units): layer norm: expected --opset 17 or newer "
+                 "(ONNX's LayerNormalization), found 16");
+  }
+}
+
 TEST_F(OnnxExporter, InputScaleDecidesTheDivisionBy255) {
   if (!onnx_export_available()) GTEST_SKIP() << "built without ONNX export (MLPX_ONNX)";
   Checkpoint pixels = checkpoint_for(Loss::kCrossEntropy, {{3, Activation::kIdentity}});

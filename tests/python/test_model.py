@@ -346,6 +346,29 @@ def test_layers_take_dropout_as_the_config_does(blobs):
     assert np.array_equal(models[0].predict(xv), models[0].predict(xv))
 
 
+def test_layers_take_norms_bias_and_residual_and_predict_in_eval_mode(blobs, tmp_path):
+    """The layer keys norm, bias and residual as the config's; predict uses batch norm's running
+    statistics (torch's eval mode), which a saved model keeps."""
+    x, y, xv, _ = blobs
+    m = mlpx.Model(inputs=8, layers=[(16, "gelu", {"norm": "batch", "bias": False}),
+                                     (16, "tanh", {"norm": "layer", "residual": True}),
+                                     (3, "identity")], seed=3)
+    assert m.config["model"]["layers"][0]["norm"] == "batch"
+    assert m.config["model"]["layers"][1]["residual"] is True
+    assert "layers.0.bias" not in dict(m.state_dict())
+    assert "layers.0.norm.weight" in dict(m.state_dict())
+    m.fit(x, y, epochs=2, batch_size=32)
+    # Eval mode: a row's prediction does not depend on the rows predicted with it.
+    assert np.allclose(m.predict(xv[:1]), m.predict(xv)[:1], rtol=1e-5, atol=1e-6)
+    m.save(tmp_path / "norms.safetensors")
+    again = mlpx.load(tmp_path / "norms.safetensors")
+    assert np.array_equal(again.predict(xv), m.predict(xv))
+    with pytest.raises(mlpx.ConfigError, match=r"model.layers\[1\]: residual: expected units "
+                                               r"equal to the layer's input width 16, found units 8"):
+        mlpx.Model(inputs=8, layers=[(16, "relu"), (8, "relu", {"residual": True}),
+                                     (3, "identity")])
+
+
 @pytest.mark.parametrize("layer, message", [
     ((16, "relu", {"dropout": 1.0}),
      "config: model.layers[0].dropout: expected a probability in [0, 1), found 1"),

@@ -127,6 +127,26 @@ def test_every_activation_matches_predict(cli, tmp_path, data):
                      act)
 
 
+def test_norms_bias_free_linear_and_residual_layers_match_predict(cli, tmp_path, data):
+    """LayerNormalization, BatchNormalization with the running statistics (eval form), a Gemm
+    without a bias and the residual Add give what `mlpx predict` gives."""
+    x, labels = data
+    layers = [{"units": 12, "activation": "gelu", "norm": "batch", "bias": False},
+              {"units": 12, "activation": "tanh", "norm": "layer", "residual": True,
+               "dropout": 0.1},
+              {"units": 12, "activation": "gelu_tanh", "norm": "batch", "norm_eps": 1e-3,
+               "norm_momentum": 0.3, "residual": True},
+              {"units": 3, "activation": "identity"}]
+    model = train(cli, tmp_path, "norms", x, labels, layers, "cross_entropy")
+    export(cli, model, tmp_path / "norms.onnx")
+    assert_close(onnx_outputs(tmp_path / "norms.onnx", x), predict(cli, tmp_path, model, x),
+                 "norms")
+    # Layer norm needs ONNX's LayerNormalization (opset 17): an older opset is a clear error.
+    old = run(cli, "export", "--model", model, "--onnx", tmp_path / "old.onnx", "--opset", "16",
+              ok=False)
+    assert old.returncode != 0 and "expected --opset 17 or newer" in old.stderr, old.stderr
+
+
 def test_every_opset_runs_every_activation(cli, tmp_path, data):
     """One model with every activation in a row, exported at each opset the tool takes."""
     x, labels = data

@@ -185,6 +185,52 @@ TEST(Config, LayerDropoutKey) {
             std::string::npos);
 }
 
+// The deep-network layer keys: defaults (norm none, eps 1e-5, momentum 0.1, bias, no residual),
+// kept through to_json, the sweep's keys, and the errors.
+TEST(Config, LayerNormBiasAndResidualKeys) {
+  const Config d = Config::from_json("{}");
+  for (const LayerSpec& layer : d.model.layers) {
+    EXPECT_EQ(layer.norm, Norm::kNone);
+    EXPECT_EQ(layer.norm_eps, 1e-5);
+    EXPECT_EQ(layer.norm_momentum, 0.1);
+    EXPECT_TRUE(layer.bias);
+    EXPECT_FALSE(layer.residual);
+  }
+  EXPECT_FALSE(d.train.sync_batchnorm);
+  const Config c = Config::from_json(R"({"model": {"layers": [
+      {"units": 16, "activation": "gelu", "norm": "batch", "bias": false, "norm_momentum": 0.2},
+      {"units": 16, "activation": "gelu_tanh", "norm": "layer", "norm_eps": 1e-3,
+       "residual": true},
+      {"units": 10, "activation": "identity"}]}, "train": {"sync_batchnorm": true}})");
+  c.validate();
+  const Config back = Config::from_json(c.to_json());
+  EXPECT_EQ(back.model.layers[0].norm, Norm::kBatch);
+  EXPECT_FALSE(back.model.layers[0].bias);
+  EXPECT_EQ(back.model.layers[0].norm_momentum, 0.2);
+  EXPECT_EQ(back.model.layers[1].norm, Norm::kLayer);
+  EXPECT_EQ(back.model.layers[1].norm_eps, 1e-3);
+  EXPECT_TRUE(back.model.layers[1].residual);
+  EXPECT_EQ(back.model.layers[1].activation, Activation::kGeluTanh);
+  EXPECT_TRUE(back.train.sync_batchnorm);
+  bool norm_is_a_sweep_key = false;
+  for (const ConfigField& f : config_fields()) {
+    norm_is_a_sweep_key = norm_is_a_sweep_key || (f.path == "model.layers[i].norm" && f.sweepable);
+  }
+  EXPECT_TRUE(norm_is_a_sweep_key);
+  EXPECT_EQ(error_of(R"({"model": {"layers": [{"units": 4, "norm": "group"}]}})"),
+            "config: model.layers[0].norm: expected none, layer or batch, found 'group'");
+  Config wide = c;
+  wide.model.layers[1].units = 8;
+  try {
+    wide.validate();
+    FAIL() << "expected a ValueError";
+  } catch (const ValueError& e) {
+    EXPECT_STREQ(e.what(),
+                 "config: model.layers[1]: residual: expected units equal to the layer's input "
+                 "width 16, found units 8");
+  }
+}
+
 // "/a/b" for "a.b": where a key of config_fields() sits in to_json()'s document.
 std::string pointer_of(const std::string& path) {
   std::string pointer = "/" + path;

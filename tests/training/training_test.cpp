@@ -223,6 +223,43 @@ TEST_F(TrainingTest, ResumeWithDropoutMatchesAnUninterruptedRunBitForBit) {
             a.model.params().to_vector<float>());
 }
 
+// Norms (both kinds, batch norm's running statistics in the checkpoint), a Linear without a
+// bias, a residual layer and gelu: a run resumed after epoch 2 ends with the bits of one run.
+TEST_F(TrainingTest, ResumeWithNormsAndResidualLayersMatchesAnUninterruptedRunBitForBit) {
+  Config full = small_config("norms-full");
+  LayerSpec batch_normed(16, Activation::kGelu);
+  batch_normed.norm = Norm::kBatch;
+  batch_normed.bias = false;
+  LayerSpec residual(16, Activation::kGeluTanh);
+  residual.norm = Norm::kLayer;
+  residual.residual = true;
+  full.model.layers = {batch_normed, residual, {4, Activation::kIdentity}};
+  const RunResult whole = run_training(full, {});
+  Config first = full;
+  first.output.checkpoint = path("norms-half.safetensors");
+  first.train.epochs = 2;
+  run_training(first, {});
+  Config rest = full;
+  rest.output.checkpoint = path("norms-resumed.safetensors");
+  RunOptions resume;
+  resume.resume = first.output.checkpoint;
+  const RunResult resumed = run_training(rest, resume);
+  ASSERT_EQ(resumed.epochs.size(), 2u);
+  EXPECT_EQ(resumed.epochs[1].train_loss, whole.epochs[3].train_loss);
+  EXPECT_EQ(resumed.epochs[1].val_loss, whole.epochs[3].val_loss);  // running statistics
+  const Checkpoint a = load_checkpoint(full.output.checkpoint);
+  const Checkpoint b = load_checkpoint(rest.output.checkpoint);
+  EXPECT_EQ(a.model.params().to_vector<float>(), b.model.params().to_vector<float>());
+  EXPECT_EQ(a.model.buffers().to_vector<float>(), b.model.buffers().to_vector<float>());
+  // The batch count is torch's num_batches_tracked: every training step of the 4 epochs.
+  const SafetensorsFile file = load_safetensors(full.output.checkpoint);
+  EXPECT_EQ(file.get("layers.0.norm.num_batches_tracked").to_vector<int32_t>(),
+            std::vector<int32_t>{static_cast<int32_t>(a.progress.step)});
+  EXPECT_TRUE(file.contains("layers.0.norm.running_var"));
+  EXPECT_TRUE(file.contains("layers.1.norm.weight"));
+  EXPECT_FALSE(file.contains("layers.0.bias"));
+}
+
 TEST_F(TrainingTest, InitCheckpointHoldsTheInitialWeights) {
   Config c = small_config("init");
   c.output.init_checkpoint = path("initial.safetensors");
