@@ -49,7 +49,7 @@ __global__ void elementwise_loss_kernel(int64_t rows, int64_t cols, const float*
 template <int kGroup>
 __global__ void cross_entropy_kernel(int64_t rows, int64_t cols, const float* logits,
                                      const int32_t* labels, float* row_loss, float* grad,
-                                     float grad_scale, DeviceStatus* status) {
+                                     float grad_scale, float smoothing, DeviceStatus* status) {
   const int lane = group_lane<kGroup>();
   for (int64_t row = group_first_row<kGroup>(); row < rows; row += group_row_stride<kGroup>()) {
     const float* z = logits + row * cols;
@@ -75,14 +75,25 @@ __global__ void cross_entropy_kernel(int64_t rows, int64_t cols, const float* lo
     // share memory with the logits.
     const float z_label = z[label];
     math::MaxSum<float> acc = math::max_sum_empty<float>();
-    for (int64_t c = lane; c < cols; c += kGroup) math::max_sum_push(acc, z[c]);
+    float z_sum = 0.0f;
+    for (int64_t c = lane; c < cols; c += kGroup) {
+      math::max_sum_push(acc, z[c]);
+      z_sum += z[c];
+    }
     acc = group_reduce<kGroup>(acc, MaxSumOp{});
-    if (lane == 0) row_loss[row] = math::cross_entropy_row_loss(acc, z_label);
+    // Label smoothing's uniform term needs the row's sum; the flag is the same for the group.
+    if (smoothing != 0.0f) z_sum = group_reduce<kGroup>(z_sum, SumOp{});
+    const float inv_cols = 1.0f / static_cast<float>(cols);
+    if (lane == 0) {
+      row_loss[row] =
+          math::smoothed_cross_entropy_row_loss(acc, z_label, z_sum, smoothing, inv_cols);
+    }
     if (grad != nullptr) {
       const float inv_sum = 1.0f / acc.sum;
       float* g = grad + row * cols;
       for (int64_t c = lane; c < cols; c += kGroup) {
-        g[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum, grad_scale);
+        g[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum, grad_scale, smoothing,
+                                        inv_cols);
       }
     }
   }
@@ -212,13 +223,14 @@ void elementwise_loss(Loss loss, const float* output, const float* target, float
 }
 
 void cross_entropy(const float* logits, const int32_t* labels, float* row_loss, float* grad,
-                   int64_t rows, int64_t cols, int64_t grad_rows, Device device) {
+                   int64_t rows, int64_t cols, int64_t grad_rows, double label_smoothing,
+                   Device device) {
   const cudaStream_t stream = stream_of(device);
   DeviceStatus* status = context(device.index).status;
   const float grad_scale = static_cast<float>(
       math::loss_scales<math::LossMember<Loss::kCrossEntropy>>(grad_rows, cols).grad);
   MLPX_LAUNCH_ROWS(cross_entropy_kernel, rows, cols, stream, logits, labels, row_loss, grad,
-                   grad_scale, status);
+                   grad_scale, static_cast<float>(label_smoothing), status);
 }
 
 void kl_div(const float* logits, const float* target, float* row_loss, float* grad, int64_t rows,

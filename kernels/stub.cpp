@@ -11,6 +11,7 @@
 #include "kernels/bf16.h"
 #include "kernels/dropout.h"
 #include "kernels/gemm.h"
+#include "kernels/gradients.h"
 #include "kernels/graph.h"
 #include "kernels/init.h"
 #include "kernels/linear.h"
@@ -56,7 +57,8 @@ void dropout_backward(Activation, const float*, const float*, float*, int64_t, f
   unavailable("dropout_backward");
 }
 void optimizer_step(OptimizerType, const OptimizerConfig&, double, int64_t, float*, const float*,
-                    float* const*, int32_t*, const int32_t*, Device) {
+                    float* const*, int32_t*, const int32_t*, const double*, const OneCyclePlan&,
+                    const float*, Device) {
   unavailable("optimizer_step");
 }
 void random_permutation(int32_t*, int64_t, uint64_t, uint64_t, Device) {
@@ -87,7 +89,7 @@ void elementwise_loss(Loss, const float*, const float*, float*, float*, int64_t,
                       Device) {
   unavailable("elementwise_loss");
 }
-void cross_entropy(const float*, const int32_t*, float*, float*, int64_t, int64_t, int64_t,
+void cross_entropy(const float*, const int32_t*, float*, float*, int64_t, int64_t, int64_t, double,
                    Device) {
   unavailable("cross_entropy");
 }
@@ -107,6 +109,10 @@ void flag_nonfinite(const float*, const float*, int64_t, int32_t*, Device) {
   unavailable("flag_nonfinite");
 }
 void round_to_bf16(const float*, float*, int64_t, Device) { unavailable("round_to_bf16"); }
+void clip_scale(const float*, int64_t, double, double*, double*, Device) {
+  unavailable("clip_scale");
+}
+void add_gradients(const float*, float*, int64_t, Device) { unavailable("add_gradients"); }
 void round_to_bf16_bits(const float*, uint16_t*, int64_t, Device) {
   unavailable("round_to_bf16_bits");
 }

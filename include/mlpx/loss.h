@@ -31,10 +31,13 @@ Activation prediction_activation(Loss loss);
 // grad_rows: the rows of the batch whose mean loss `grad` differentiates; 0 means B. A
 //   rank's share of a data-parallel batch passes the whole batch's rows (>= B), so that the
 //   ranks' gradients sum to the whole batch's.
+// label_smoothing: cross_entropy only, in [0, 1] (nn.CrossEntropyLoss(label_smoothing=s)): the
+//   target row is (1 - s) onehot(label) + s / K, so row_loss is
+//   (1 - s) (logsumexp(z) - z_label) + s mean_k(logsumexp(z) - z_k); 0 is the plain loss.
 // A label outside [0, K) is a ValueError naming it and its row (on the GPU, raised at the
 // next synchronize()). NaN or Inf in output propagates to row_loss: never hidden.
 void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target, Tensor& row_loss,
-                           Tensor* grad, int64_t grad_rows = 0);
+                           Tensor* grad, int64_t grad_rows = 0, double label_smoothing = 0.0);
 
 // accumulator[0] += scale * sum(values). values: [N]; accumulator: [1], same dtype and
 // device. The order of additions is fixed: the same bits on every run.

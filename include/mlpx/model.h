@@ -51,6 +51,8 @@ struct Parameter {
   std::string name;
   int64_t offset = 0;
   Shape shape;
+  // Linear weight, bias or norm parameter: optimizer.decay "weights" decays kWeight only.
+  ParameterKind kind = ParameterKind::kWeight;
 };
 
 class Sequential {

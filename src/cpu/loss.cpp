@@ -46,28 +46,35 @@ void elementwise_loss(Loss loss, const T* output, const T* target, T* row_loss, 
 
 template <typename T>
 void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad, int64_t rows,
-                   int64_t cols, int64_t grad_rows) {
+                   int64_t cols, int64_t grad_rows, double label_smoothing) {
   for (int64_t r = 0; r < rows; ++r) {
     MLPX_CHECK(labels[r] >= 0 && labels[r] < cols, ValueError, "cross_entropy: label ", labels[r],
                " in row ", r, ": expected a class index in [0, ", cols, ")");
   }
   const T grad_scale = static_cast<T>(
       math::loss_scales<math::LossMember<Loss::kCrossEntropy>>(grad_rows, cols).grad);
+  const T smoothing = static_cast<T>(label_smoothing);
+  const T inv_cols = T(1) / static_cast<T>(cols);
   for (int64_t r = 0; r < rows; ++r) {
     const T* z = logits + r * cols;
     const int64_t label = labels[r];
     math::MaxSum<T> acc = math::max_sum_empty<T>();
-    for (int64_t c = 0; c < cols; ++c) math::max_sum_push(acc, z[c]);
+    T z_sum = T(0);
+    for (int64_t c = 0; c < cols; ++c) {
+      math::max_sum_push(acc, z[c]);
+      z_sum += z[c];
+    }
     // Read before grad is written, so grad may share memory with the logits.
     const T z_label = z[label];
     if (grad != nullptr) {
       const T inv_sum = T(1) / acc.sum;
       T* g = grad + r * cols;
       for (int64_t c = 0; c < cols; ++c) {
-        g[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum, grad_scale);
+        g[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum, grad_scale, smoothing,
+                                        inv_cols);
       }
     }
-    row_loss[r] = math::cross_entropy_row_loss(acc, z_label);
+    row_loss[r] = math::smoothed_cross_entropy_row_loss(acc, z_label, z_sum, smoothing, inv_cols);
   }
 }
 
@@ -135,10 +142,10 @@ template void elementwise_loss(Loss, const float*, const float*, float*, float*,
                                int64_t);
 template void elementwise_loss(Loss, const double*, const double*, double*, double*, int64_t,
                                int64_t, int64_t);
-template void cross_entropy(const float*, const int32_t*, float*, float*, int64_t, int64_t,
-                            int64_t);
+template void cross_entropy(const float*, const int32_t*, float*, float*, int64_t, int64_t, int64_t,
+                            double);
 template void cross_entropy(const double*, const int32_t*, double*, double*, int64_t, int64_t,
-                            int64_t);
+                            int64_t, double);
 template void kl_div(const float*, const float*, float*, float*, int64_t, int64_t, int64_t);
 template void kl_div(const double*, const double*, double*, double*, int64_t, int64_t, int64_t);
 template void accumulate_sum(const float*, int64_t, float*, double);

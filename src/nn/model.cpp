@@ -47,9 +47,9 @@ std::vector<Parameter> Sequential::parameter_layout(int64_t inputs,
     MLPX_CHECK(units > 0, ShapeError, "Sequential: layer ", i, ": expected units > 0, found ",
                units);
     const std::string prefix = "layers." + std::to_string(i) + ".";
-    layout.push_back({prefix + "weight", offset, {units, fan_in}});
+    layout.push_back({prefix + "weight", offset, {units, fan_in}, ParameterKind::kWeight});
     offset += units * fan_in;
-    layout.push_back({prefix + "bias", offset, {units}});
+    layout.push_back({prefix + "bias", offset, {units}, ParameterKind::kBias});
     offset += units;
     fan_in = units;
   }
