@@ -31,7 +31,7 @@ struct TrainingProgress {
   double grad_norm_sum = 0.0;  // train.clip_grad_norm: those steps' norms before clipping, summed
   // train.accumulate_steps: the gradient sum of a group that the stop cut short (flat
   // [num_params], float32 on the CPU); undefined at a group's end.
-  Tensor accumulated_grads;
+  Tensor accumulated_grads{};
 };
 
 // Saves `model` (and the optimizer's state when given) with `config` and `progress`; a
