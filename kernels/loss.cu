@@ -52,7 +52,7 @@ template <int kGroup>
 __global__ void cross_entropy_kernel(int64_t rows, int64_t cols, const float* logits,
                                      const int32_t* labels, float* row_loss, float* grad,
                                      float grad_scale, const float* row_weight,
-                                     DeviceStatus* status) {
+                                     float smoothing, DeviceStatus* status) {
   const int lane = group_lane<kGroup>();
   for (int64_t row = group_first_row<kGroup>(); row < rows; row += group_row_stride<kGroup>()) {
     const float* z = logits + row * cols;
@@ -78,15 +78,26 @@ __global__ void cross_entropy_kernel(int64_t rows, int64_t cols, const float* lo
     // share memory with the logits.
     const float z_label = z[label];
     math::MaxSum<float> acc = math::max_sum_empty<float>();
-    for (int64_t c = lane; c < cols; c += kGroup) math::max_sum_push(acc, z[c]);
+    float z_sum = 0.0f;
+    for (int64_t c = lane; c < cols; c += kGroup) {
+      math::max_sum_push(acc, z[c]);
+      z_sum += z[c];
+    }
     acc = group_reduce<kGroup>(acc, MaxSumOp{});
     const float weight = math::row_weight_of(row_weight, row);
-    if (lane == 0) row_loss[row] = math::cross_entropy_row_loss(acc, z_label) * weight;
+    // Label smoothing's uniform term needs the row's sum; the flag is the same for the group.
+    if (smoothing != 0.0f) z_sum = group_reduce<kGroup>(z_sum, SumOp{});
+    const float inv_cols = 1.0f / static_cast<float>(cols);
+    if (lane == 0) {
+      row_loss[row] =
+          math::smoothed_cross_entropy_row_loss(acc, z_label, z_sum, smoothing, inv_cols) * weight;
+    }
     if (grad != nullptr) {
       const float inv_sum = 1.0f / acc.sum;
       float* g = grad + row * cols;
       for (int64_t c = lane; c < cols; c += kGroup) {
-        g[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum, grad_scale * weight);
+        g[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum, grad_scale * weight,
+                                        smoothing, inv_cols);
       }
     }
   }
@@ -237,13 +248,14 @@ void elementwise_loss(Loss loss, const float* output, const float* target, float
 
 void cross_entropy(const float* logits, const int32_t* labels, float* row_loss, float* grad,
                    int64_t rows, int64_t cols, int64_t grad_rows, const float* row_weight,
+                   double label_smoothing,
                    Device device) {
   const cudaStream_t stream = stream_of(device);
   DeviceStatus* status = context(device.index).status;
   const float grad_scale = static_cast<float>(
       math::loss_scales<math::LossMember<Loss::kCrossEntropy>>(grad_rows, cols).grad);
   MLPX_LAUNCH_ROWS(cross_entropy_kernel, rows, cols, stream, logits, labels, row_loss, grad,
-                   grad_scale, row_weight, status);
+                   grad_scale, row_weight, static_cast<float>(label_smoothing), status);
 }
 
 void kl_div(const float* logits, const float* target, float* row_loss, float* grad, int64_t rows,

@@ -20,9 +20,10 @@ void elementwise_loss(Loss loss, const float* output, const float* target, float
 // cross_entropy on logits [rows, cols] with int32 labels [rows]: softmax, loss and dlogits
 // in one kernel, probabilities never stored. A label outside [0, cols) sets the device's
 // status flag (the first fault wins; raised by the next synchronize()), and its row gets a NaN loss
-// and a zero gradient.
+// and a zero gradient. label_smoothing in [0, 1] (0: none), fused into the same pass.
 void cross_entropy(const float* logits, const int32_t* labels, float* row_loss, float* grad,
                    int64_t rows, int64_t cols, int64_t grad_rows, const float* row_weight,
+                   double label_smoothing,
                    Device device);
 
 // kl_div on logits and target rows [rows, cols].

@@ -63,8 +63,9 @@ __device__ __forceinline__ void finish_step(int32_t* step_counter, bool advance)
 
 // Op: a trivially copyable functor with
 //   __device__ Coefficients prepare(int64_t t) const;   the step's constants, once per thread
-//   __device__ float operator()(const Coefficients&, float p, float g, float* state) const;
-//     returns the new p and updates state[0..S) in place.
+//   __device__ float operator()(const Coefficients&, int64_t i, float p, float g,
+//                               float* state) const;
+//     returns the new p of parameter i and updates state[0..S) in place.
 template <int S, typename Op>
 __global__ void __launch_bounds__(kBlockThreads)
     optimizer_step_kernel(int64_t n, float* __restrict__ p, const float* __restrict__ g,
@@ -94,7 +95,8 @@ __global__ void __launch_bounds__(kBlockThreads)
         float s[S > 0 ? S : 1];
 #pragma unroll
         for (int k = 0; k < S; ++k) s[k] = detail::lane(sv[k], j);
-        detail::lane(pv, j) = op(coefficients, detail::lane(pv, j), detail::lane(gv, j), s);
+        detail::lane(pv, j) =
+            op(coefficients, 4 * i + j, detail::lane(pv, j), detail::lane(gv, j), s);
 #pragma unroll
         for (int k = 0; k < S; ++k) detail::lane(sv[k], j) = s[k];
       }
@@ -109,7 +111,7 @@ __global__ void __launch_bounds__(kBlockThreads)
     float s[S > 0 ? S : 1];
 #pragma unroll
     for (int k = 0; k < S; ++k) s[k] = state.ptr[k][i];
-    p[i] = op(coefficients, p[i], g[i], s);
+    p[i] = op(coefficients, i, p[i], g[i], s);
 #pragma unroll
     for (int k = 0; k < S; ++k) state.ptr[k][i] = s[k];
   }

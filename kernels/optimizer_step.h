@@ -7,15 +7,20 @@
 #include "mlpx/device.h"
 #include "mlpx/enums.h"
 #include "mlpx/optimizer.h"
+#include "mlpx/schedule.h"
 
 namespace mlpx::cuda {
 
 // One launch of `type` at learning rate lr: p, g: [n]; state: the rule's buffers for `config`
 // ([n] each); step_counter: int32 [2] on the device, whose first element gives the step number
 // t - 1 (kernels/optimizer_step.cuh). skip: nullptr, or an int32 on the device; non-zero: the
-// step changes nothing.
+// step changes nothing. scalars: nullptr (rate lr, gradient scale 1) or float64 [2] on the
+// device, read by the kernel: [0] the rate, [1] the factor of every gradient. cycle: onecycle's
+// plan (total_steps 0: none), evaluated at the device's step number. decays: nullptr (every
+// parameter decays) or [n] on the device, 0 where weight_decay does not apply.
 void optimizer_step(OptimizerType type, const OptimizerConfig& config, double lr, int64_t n,
                     float* p, const float* g, float* const* state, int32_t* step_counter,
-                    const int32_t* skip, Device device);
+                    const int32_t* skip, const double* scalars, const OneCyclePlan& cycle,
+                    const float* decays, Device device);
 
 }  // namespace mlpx::cuda

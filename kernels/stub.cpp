@@ -13,6 +13,7 @@
 #include "kernels/dropout.h"
 #include "kernels/fused_mlp.h"
 #include "kernels/gemm.h"
+#include "kernels/gradients.h"
 #include "kernels/graph.h"
 #include "kernels/init.h"
 #include "kernels/linear.h"
@@ -63,7 +64,8 @@ void dropout_backward(Activation, const float*, const float*, float*, int64_t, f
   unavailable("dropout_backward");
 }
 void optimizer_step(OptimizerType, const OptimizerConfig&, double, int64_t, float*, const float*,
-                    float* const*, int32_t*, const int32_t*, Device) {
+                    float* const*, int32_t*, const int32_t*, const double*, const OneCyclePlan&,
+                    const float*, Device) {
   unavailable("optimizer_step");
 }
 void random_permutation(int32_t*, int64_t, uint64_t, uint64_t, Device) {
@@ -127,7 +129,7 @@ void elementwise_loss(Loss, const float*, const float*, float*, float*, int64_t,
   unavailable("elementwise_loss");
 }
 void cross_entropy(const float*, const int32_t*, float*, float*, int64_t, int64_t, int64_t,
-                   const float*, Device) {
+                   const float*, double, Device) {
   unavailable("cross_entropy");
 }
 void kl_div(const float*, const float*, float*, float*, int64_t, int64_t, int64_t, const float*,
@@ -160,6 +162,10 @@ void fused_mlp_forward(const FusedMlpPlan&, int64_t, FusedMath, Device) {
 void fused_mlp_backward(const FusedMlpPlan&, const float*, int64_t, FusedMath, Device) {
   unavailable("fused_mlp_backward");
 }
+void clip_scale(const float*, int64_t, double, double*, double*, Device) {
+  unavailable("clip_scale");
+}
+void add_gradients(const float*, float*, int64_t, Device) { unavailable("add_gradients"); }
 void round_to_bf16_bits(const float*, uint16_t*, int64_t, Device) {
   unavailable("round_to_bf16_bits");
 }

@@ -26,8 +26,12 @@ struct TrainingProgress {
   // at an epoch's end. batch_losses [epoch_batch]: each batch's mean loss (summed over ranks).
   int64_t epoch_batch = 0;
   std::vector<double> batch_losses;
-  double correct = 0.0;  // rows of those batches classified correctly (all ranks)
-  int64_t skipped = 0;   // of those steps, how many train.on_nonfinite "skip" skipped
+  double correct = 0.0;        // rows of those batches classified correctly (all ranks)
+  int64_t skipped = 0;         // of those steps, how many train.on_nonfinite "skip" skipped
+  double grad_norm_sum = 0.0;  // train.clip_grad_norm: those steps' norms before clipping, summed
+  // train.accumulate_steps: the gradient sum of a group that the stop cut short (flat
+  // [num_params], float32 on the CPU); undefined at a group's end.
+  Tensor accumulated_grads{};
 };
 
 // Saves `model` (and the optimizer's state when given) with `config` and `progress`; a

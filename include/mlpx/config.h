@@ -81,6 +81,14 @@ struct TrainConfig {
   int epochs = 15;
   int64_t batch_size = 128;  // 1: SGD; 0 or the training-set size: full-batch GD
   bool shuffle = true;
+  // torch.nn.utils.clip_grad_norm_(every parameter, clip_grad_norm) before each optimizer step:
+  // the gradients' global L2 norm is scaled to at most this (scale min(1, max / (norm + 1e-6)));
+  // 0: off. The log then holds grad_norm, the epoch's mean norm before clipping.
+  double clip_grad_norm = 0.0;
+  // The optimizer steps once per this many batches, each batch's gradient scaled by 1 / k (a
+  // PyTorch loop's loss / k); the last group of an epoch steps even when shorter, still at 1 / k.
+  // Schedules count optimizer steps.
+  int accumulate_steps = 1;
   // On a CUDA device, replay each full-size training step from a CUDA graph (ignored on the
   // CPU; false: plain launches, the same kernels and the same bits).
   bool cuda_graph = true;
@@ -132,6 +140,10 @@ std::string best_checkpoint_path(const std::string& checkpoint);
 struct TrainerOptions {
   uint64_t seed = 0;  // of the weights, the shuffles and the validation split
   Loss loss = Loss::kCrossEntropy;
+  // cross_entropy's label smoothing, as nn.CrossEntropyLoss(label_smoothing=...): in [0, 1]. The
+  // config's "loss" is then an object {"type": "cross_entropy", "label_smoothing": 0.1}. It
+  // shapes the training loss and gradient; val_loss and test_loss stay the plain loss.
+  double label_smoothing = 0.0;
   OptimizerConfig optimizer;
   TrainConfig train;
 };

@@ -105,14 +105,18 @@ enum class OptimizerType { MLPX_OPTIMIZERS(MLPX_ENUMERATOR) };
 // ---- Learning-rate schedules ----------------------------------------------------------
 //
 // X(enumerator, "name"): the learning-rate factor of each is in src/nn/schedule.cpp (host
-// code, evaluated once per epoch).
+// code, evaluated once per epoch). onecycle changes the rate every optimizer step: its formula
+// (src/math/onecycle.h) runs where the optimizer runs, from the device's step counter; plateau
+// reads each epoch's validation metric (mlpx::PlateauState).
 // clang-format off
 #define MLPX_SCHEDULES(X)               \
   X(kNone, "none")                      \
   X(kStep, "step")                      \
   X(kMultiStep, "multistep")            \
   X(kExponential, "exponential")        \
-  X(kCosine, "cosine")
+  X(kCosine, "cosine")                  \
+  X(kOneCycle, "onecycle")              \
+  X(kPlateau, "plateau")
 // clang-format on
 
 enum class ScheduleType { MLPX_SCHEDULES(MLPX_ENUMERATOR) };
@@ -126,6 +130,21 @@ enum class ScheduleType { MLPX_SCHEDULES(MLPX_ENUMERATOR) };
 // outside it). Formulas in src/math/norm.h.
 #define MLPX_NORMS(X) X(kNone, "none") X(kLayer, "layer") X(kBatch, "batch")
 enum class Norm { MLPX_NORMS(MLPX_ENUMERATOR) };
+
+// schedule.anneal (onecycle): how the rate moves between its points, as OneCycleLR's
+// anneal_strategy.
+#define MLPX_ANNEALS(X) X(kCos, "cos") X(kLinear, "linear")
+enum class Anneal { MLPX_ANNEALS(MLPX_ENUMERATOR) };
+
+// optimizer.decay: which parameters weight_decay applies to. "all" (every parameter); "weights"
+// (Linear weights only: biases and norm parameters do not decay, PyTorch's usual two groups).
+#define MLPX_DECAYS(X) X(kAll, "all") X(kWeights, "weights")
+enum class Decay { MLPX_DECAYS(MLPX_ENUMERATOR) };
+
+// What a parameter tensor of a model is (mlpx::Parameter::kind): a Linear layer's weight, a bias,
+// or a norm's affine weight or bias. optimizer.decay "weights" decays kWeight only.
+#define MLPX_PARAMETER_KINDS(X) X(kWeight, "weight") X(kBias, "bias") X(kNorm, "norm")
+enum class ParameterKind { MLPX_PARAMETER_KINDS(MLPX_ENUMERATOR) };
 
 // Weight initialisation schemes (formulas in src/math/init.h), a row each:
 // X(enumerator, "name", draw, fan, k, bias): `draw` kNormalDraw N(0, s^2) or kUniformDraw

@@ -34,10 +34,14 @@ Activation prediction_activation(Loss loss);
 // row_weight: nullptr, or [B] of output's dtype and device: row i's row_loss and gradient are
 //   multiplied by row_weight[i] (sample weights; normalize_row_weights makes a batch's weights
 //   mean 1, so that the mean of row_loss is the weighted average sum w_i l_i / sum w_i).
+// label_smoothing: cross_entropy only, in [0, 1] (nn.CrossEntropyLoss(label_smoothing=s)): the
+//   target row is (1 - s) onehot(label) + s / K, so row_loss is
+//   (1 - s) (logsumexp(z) - z_label) + s mean_k(logsumexp(z) - z_k); 0 is the plain loss.
 // A label outside [0, K) is a ValueError naming it and its row (on the GPU, raised at the
 // next synchronize()). NaN or Inf in output propagates to row_loss: never hidden.
 void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target, Tensor& row_loss,
-                           Tensor* grad, int64_t grad_rows = 0, const Tensor* row_weight = nullptr);
+                           Tensor* grad, int64_t grad_rows = 0, const Tensor* row_weight = nullptr,
+                           double label_smoothing = 0.0);
 
 // normalized [N] = weights [N] * N / sum(weights) (all 0 when the sum is 0): a batch's sample
 // weights as loss_forward_backward's row_weight, so that the batch loss is

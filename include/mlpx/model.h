@@ -48,10 +48,6 @@ struct LayerSpec {
   bool residual = false;
 };
 
-// What a tensor of the flat parameter buffer is: a Linear weight, a Linear bias, or a norm's
-// weight or bias (optimizer.decay "weights" decays only kWeight).
-enum class ParamKind { kWeight, kBias, kNorm };
-
 // The training step a forward() draws its dropout masks for: layer i's mask is DropoutMask
 // {layer(i).dropout, seed, i, step, step_offset, first_row * layer(i).units} (mlpx/dropout.h).
 struct DropoutStep {
@@ -70,7 +66,8 @@ struct Parameter {
   std::string name;
   int64_t offset = 0;
   Shape shape;
-  ParamKind kind = ParamKind::kWeight;
+  // Linear weight, bias or norm parameter: optimizer.decay "weights" decays kWeight only.
+  ParameterKind kind = ParameterKind::kWeight;
   size_t layer = 0;  // the layer it belongs to
 };
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mlpx/enums.h"
+#include "mlpx/schedule.h"
 #include "mlpx/tensor.h"
 
 namespace mlpx {
@@ -28,6 +29,8 @@ struct OptimizerConfig {
   double momentum = 0.0;      // sgd
   bool nesterov = false;      // sgd; needs momentum > 0
   double weight_decay = 0.0;  // L2 added to the gradient; decoupled for adamw
+  // Which parameters weight_decay applies to: all, or Linear weights only (Optimizer::set_decays).
+  Decay decay = Decay::kAll;
 
   double effective_eps() const;
   // Throws ValueError naming the first field out of its domain.
@@ -64,6 +67,18 @@ class Optimizer {
   void step_outer(Tensor& params, const Tensor& grads, const std::vector<OuterProductGrad>& outer,
                   double lr);
 
+  // The rate and gradient scale every step reads where it runs: float64 [2] on the optimizer's
+  // device, [0] the rate (step() writes its lr there when it changes: on a GPU a copy and a
+  // wait, so at most once per epoch, outside a captured step), [1] the factor every gradient is
+  // multiplied by before the update (1; clip_grad_norm's scale, written on the device).
+  Tensor& step_scalars() { return scalars_; }
+  // Steps from now on take their rate (and, with cycle_momentum, sgd's momentum or adam's beta1)
+  // from onecycle's plan at the step counter, not from lr. A plan of 0 steps turns it off.
+  void set_one_cycle(const OneCyclePlan& plan);
+  // optimizer.decay "weights": only the parameters in `decayed` (ranges [begin, end) of the flat
+  // buffer) take weight_decay; the others step as with weight_decay 0. Empty: every parameter.
+  void set_decayed_ranges(const std::vector<std::pair<int64_t, int64_t>>& decayed);
+
   // Sets steps() from the device's step counter (one small synchronisation on the GPU): call
   // it after steps that may have been skipped or were replayed from a CUDA graph.
   void sync_steps();
@@ -93,6 +108,10 @@ class Optimizer {
   // on the host and mirrors steps_.
   Tensor step_counter_;
   std::vector<std::pair<std::string, Tensor>> state_;
+  Tensor scalars_;          // float64 [2]: the rate, the gradient scale (step_scalars())
+  double scalars_lr_ = -1;  // the rate last written to scalars_[0]
+  OneCyclePlan one_cycle_;
+  Tensor decays_;  // [num_params] of dtype_: 1 where weight_decay applies, 0 where not; or none
 
   friend struct OptimizerTestPeer;  // tests read step_counter_
 };

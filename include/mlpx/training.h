@@ -51,7 +51,10 @@ struct EpochMetrics {
   int64_t steps = 0;          // optimizer updates so far
   int64_t skipped_steps = 0;  // this epoch's steps skipped by train.on_nonfinite "skip"
   int64_t samples = 0;        // training rows this epoch went through
-  bool completed = true;      // false when the progress callback stopped it early
+  // train.clip_grad_norm: the mean over this epoch's optimizer steps of the gradients' global L2
+  // norm before clipping; NaN without clipping.
+  double grad_norm = 0.0;
+  bool completed = true;  // false when the progress callback stopped it early
 };
 
 // Where the host is inside an epoch; passed to the progress callback after each step.
@@ -101,6 +104,14 @@ class Trainer {
   // Kernel nodes of the last captured step graph (cudaGraphGetNodes; cuBLAS calls count as the
   // kernels they add), 0 while no step was captured.
   int64_t step_kernel_nodes() const;
+  // CUDA graphs captured so far: one per run when nothing a step reads changes between epochs
+  // (the rate is in device memory), one per epoch with dropout (its masks' step is an argument).
+  int64_t graph_captures() const;
+  // Optimizer steps per epoch: the batches, divided by train.accumulate_steps rounded up.
+  int64_t steps_per_epoch() const;
+  // schedule onecycle: every optimizer step from now on takes its rate (and momentum) from the
+  // plan at the optimizer's step counter (mlpx::one_cycle_plan).
+  void set_one_cycle(const OneCyclePlan& plan);
   // Whether the gradients are summed by NCCL on the model's GPU (train.collectives).
   bool reduces_on_device() const;
 

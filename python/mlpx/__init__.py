@@ -290,15 +290,16 @@ class Model:
     (``{"units": 256, "activation": "relu", "dropout": 0.2}``); a bad value raises
     :class:`ConfigError` with the command line's message. ``dropout`` is inverted dropout after
     the activation, as ``nn.Dropout(p)``: fit drops, predict and evaluate do not. ``loss`` is
-    the config's (``cross_entropy`` by default); the weights are drawn by
-    ``init`` from ``seed`` as ``mlpx train`` draws them. A model loaded from a checkpoint that
-    was trained on standardized data applies those statistics to every ``x`` it is given.
+    the config's (``cross_entropy`` by default; ``{"type": "cross_entropy",
+    "label_smoothing": 0.1}`` smooths the targets); the weights are drawn by ``init`` from
+    ``seed`` as ``mlpx train`` draws them. A model loaded from a checkpoint that was trained
+    on standardized data applies those statistics to every ``x`` it is given.
     A model pickles (its checkpoint's bytes travel: weights, config, optimizer state, history).
     ``mlpx.sklearn`` wraps it as scikit-learn's MLPClassifier and MLPRegressor.
     """
 
     def __init__(self, inputs: int, layers: Sequence[LayerLike], *, device: str = "cpu",
-                 loss: Optional[str] = None, init: Optional[str] = None,
+                 loss: Union[None, str, Mapping[str, Any]] = None, init: Optional[str] = None,
                  init_std: Optional[float] = None, seed: int = 0,
                  precision: Optional[str] = None) -> None:
         model: Dict[str, Any] = {"layers": [_layer_dict(l, i) for i, l in enumerate(layers)]}
@@ -308,7 +309,7 @@ class Model:
             model["init_std"] = init_std
         config: Dict[str, Any] = {"device": device, "seed": seed, "model": model}
         if loss is not None:
-            config["loss"] = loss
+            config["loss"] = loss if isinstance(loss, str) else dict(loss)
         if precision is not None:
             config["precision"] = precision
         self._init(_mlpx.Net(Config(config)._native, inputs))
@@ -384,7 +385,8 @@ class Model:
             callbacks: Iterable[Callable[[Dict[str, Any]], Any]] = (),
             checkpoint: Optional[PathLike] = None, progress: bool = False,
             task: Optional[str] = None,
-            sample_weight: Any = None) -> List[Dict[str, Any]]:
+            sample_weight: Any = None, clip_grad_norm: float = 0.0,
+            accumulate_steps: int = 1) -> List[Dict[str, Any]]:
         """Trains ``epochs`` more epochs on x [N, inputs] (float32) and y (class indices [N] or
         targets [N, K]).
 
@@ -414,6 +416,12 @@ class Model:
         the weighted average sum_i w_i l_i / sum_i w_i over its rows (as numpy's ``average``
         with weights); unit weights train exactly as none. Accuracy and the validation set stay
         unweighted. Not with data-parallel ranks.
+        ``clip_grad_norm`` (0: off) clips the gradients' global L2 norm before each step, as
+        ``torch.nn.utils.clip_grad_norm_`` (each epoch's metrics then hold ``grad_norm``);
+        ``accumulate_steps`` k steps the optimizer once per k batches on their gradients' sum,
+        each scaled by 1 / k (``train.clip_grad_norm``, ``train.accumulate_steps``). The
+        schedules include ``onecycle`` (per step) and ``plateau`` (on the validation set's
+        ``metric``, so it needs ``validation``); see docs/deep-mlps.md.
         """
         base = self.config.to_dict()
         state = self._training_state()
@@ -440,7 +448,8 @@ class Model:
         def config_for(total_epochs: int) -> Config:
             overrides: Dict[str, Any] = {
                 "optimizer": opt, "schedule": sched,
-                "train": {"epochs": total_epochs, "batch_size": batch_size, "shuffle": shuffle},
+                "train": {"epochs": total_epochs, "batch_size": batch_size, "shuffle": shuffle,
+                          "clip_grad_norm": clip_grad_norm, "accumulate_steps": accumulate_steps},
             }
             if seed is not None:
                 overrides["seed"] = seed
@@ -475,16 +484,22 @@ class Model:
         bar = _Progress(progress, total)
         history: List[Dict[str, Any]] = []
         start = time.perf_counter()
+        plateau = sched.get("type") == "plateau"
+        plateau_lr = None  # the rate ReduceLROnPlateau set after the last validation
         try:
             while fit.epoch < total:
                 batches = math.ceil(train_set.size / max(fit.batch_size, 1))
-                m = fit.run_epoch(native.scheduled_lr(fit.epoch), bar.on_step,
-                                  max(1, batches // 20))
+                lr_now = native.scheduled_lr(fit.epoch)
+                if plateau and plateau_lr is not None:
+                    lr_now = plateau_lr
+                m = fit.run_epoch(lr_now, bar.on_step, max(1, batches // 20))
                 if not m["completed"]:
                     break
                 if val_set is not None:
                     v = _mlpx.evaluate(self._net, val_set, 4096)
                     m["val_loss"], m["val_accuracy"], m["val_r2"] = v["loss"], v["accuracy"], v["r2"]
+                    if plateau:
+                        plateau_lr = fit.plateau_step(m[sched.get("metric", "val_loss")])
                 # As in `mlpx train`'s log: seconds since this fit began, validation included.
                 m["elapsed_s"] = time.perf_counter() - start
                 history.append(m)

@@ -291,6 +291,7 @@ nb::dict metrics_dict(const mlpx::EpochMetrics& m) {
   d["elapsed_s"] = m.elapsed_s;
   d["steps"] = m.steps;
   d["skipped_steps"] = m.skipped_steps;
+  if (!std::isnan(m.grad_norm)) d["grad_norm"] = m.grad_norm;
   d["samples"] = m.samples;
   d["completed"] = m.completed;
   return d;
@@ -360,6 +361,20 @@ class Fit {
       config.optimizer.validate();
       return std::make_unique<mlpx::Trainer>(config, net.model, train_);
     });
+    // onecycle: each step's rate from the plan over this fit's train.epochs.
+    if (config.schedule.type == mlpx::ScheduleType::kOneCycle) {
+      raising(g_config_error, [&] {
+        trainer_->set_one_cycle(mlpx::one_cycle_plan(
+            config.schedule, config.optimizer.lr,
+            static_cast<int64_t>(config.train.epochs) * trainer_->steps_per_epoch()));
+      });
+    }
+  }
+
+  // plateau: takes the epoch's validation figure; returns the rate of the next epoch.
+  double plateau_step(double value) {
+    plateau_.step(config_.schedule, value);
+    return plateau_.lr;
   }
 
   nb::dict run_epoch(double lr, nb::object on_step, int64_t loss_every) {
@@ -404,6 +419,7 @@ class Fit {
   mlpx::Config config_;
   mlpx::Dataset train_;
   std::unique_ptr<mlpx::Trainer> trainer_;
+  mlpx::PlateauState plateau_ = mlpx::PlateauState::start(config_.optimizer.lr);
 };
 
 // The model as an ONNX file (mlpx/onnx.h) whose inputs are scaled as `input_scale` says
@@ -778,6 +794,7 @@ NB_MODULE(_mlpx, m) {
       .def(nb::init<Net&, const mlpx::Config&, const Data&>(), "net"_a, "config"_a, "train"_a,
            nb::keep_alive<1, 2>())
       .def("run_epoch", &Fit::run_epoch, "lr"_a, "on_step"_a.none(), "loss_every"_a)
+      .def("plateau_step", &Fit::plateau_step, "value"_a)
       .def("save", &Fit::save, "path"_a)
       .def("continue_from", &Fit::continue_from, "previous"_a)
       .def("continue_from_checkpoint", &Fit::continue_from_checkpoint)

@@ -67,6 +67,8 @@ const char* enum_name(const EnumName<Enum> (&table)[N], Enum value) {
 #define MLPX_NAME_ENTRY_OF_Collectives(...) MLPX_NAME_ENTRY(Collectives, __VA_ARGS__)
 #define MLPX_NAME_ENTRY_OF_FusedMode(...) MLPX_NAME_ENTRY(FusedMode, __VA_ARGS__)
 #define MLPX_NAME_ENTRY_OF_Metric(...) MLPX_NAME_ENTRY(Metric, __VA_ARGS__)
+#define MLPX_NAME_ENTRY_OF_Anneal(...) MLPX_NAME_ENTRY(Anneal, __VA_ARGS__)
+#define MLPX_NAME_ENTRY_OF_Decay(...) MLPX_NAME_ENTRY(Decay, __VA_ARGS__)
 
 MLPX_NAME_TABLE(Activation, MLPX_ACTIVATIONS, kActivationNames)
 MLPX_NAME_TABLE(Loss, MLPX_LOSSES, kLossNames)
@@ -82,5 +84,7 @@ MLPX_NAME_TABLE(NonFinitePolicy, MLPX_NONFINITE_POLICIES, kNonFiniteNames)
 MLPX_NAME_TABLE(Collectives, MLPX_COLLECTIVES, kCollectivesNames)
 MLPX_NAME_TABLE(FusedMode, MLPX_FUSED_MODES, kFusedModeNames)
 MLPX_NAME_TABLE(Metric, MLPX_METRICS, kMetricNames)
+MLPX_NAME_TABLE(Anneal, MLPX_ANNEALS, kAnnealNames)
+MLPX_NAME_TABLE(Decay, MLPX_DECAYS, kDecayNames)
 
 }  // namespace mlpx::detail

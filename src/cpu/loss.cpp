@@ -48,18 +48,25 @@ void elementwise_loss(Loss loss, const T* output, const T* target, T* row_loss, 
 
 template <typename T>
 void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad, int64_t rows,
-                   int64_t cols, int64_t grad_rows, const T* row_weight) {
+                   int64_t cols, int64_t grad_rows, const T* row_weight,
+                   double label_smoothing) {
   for (int64_t r = 0; r < rows; ++r) {
     MLPX_CHECK(labels[r] >= 0 && labels[r] < cols, ValueError, "cross_entropy: label ", labels[r],
                " in row ", r, ": expected a class index in [0, ", cols, ")");
   }
   const T grad_scale = static_cast<T>(
       math::loss_scales<math::LossMember<Loss::kCrossEntropy>>(grad_rows, cols).grad);
+  const T smoothing = static_cast<T>(label_smoothing);
+  const T inv_cols = T(1) / static_cast<T>(cols);
   for (int64_t r = 0; r < rows; ++r) {
     const T* z = logits + r * cols;
     const int64_t label = labels[r];
     math::MaxSum<T> acc = math::max_sum_empty<T>();
-    for (int64_t c = 0; c < cols; ++c) math::max_sum_push(acc, z[c]);
+    T z_sum = T(0);
+    for (int64_t c = 0; c < cols; ++c) {
+      math::max_sum_push(acc, z[c]);
+      z_sum += z[c];
+    }
     // Read before grad is written, so grad may share memory with the logits.
     const T z_label = z[label];
     const T weight = math::row_weight_of(row_weight, r);
@@ -67,10 +74,12 @@ void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad,
       const T inv_sum = T(1) / acc.sum;
       T* g = grad + r * cols;
       for (int64_t c = 0; c < cols; ++c) {
-        g[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum, grad_scale * weight);
+        g[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum, grad_scale * weight,
+                                        smoothing, inv_cols);
       }
     }
-    row_loss[r] = math::cross_entropy_row_loss(acc, z_label) * weight;
+    row_loss[r] =
+        math::smoothed_cross_entropy_row_loss(acc, z_label, z_sum, smoothing, inv_cols) * weight;
   }
 }
 
@@ -150,9 +159,9 @@ template void elementwise_loss(Loss, const float*, const float*, float*, float*,
 template void elementwise_loss(Loss, const double*, const double*, double*, double*, int64_t,
                                int64_t, int64_t, const double*);
 template void cross_entropy(const float*, const int32_t*, float*, float*, int64_t, int64_t, int64_t,
-                            const float*);
+                            const float*, double);
 template void cross_entropy(const double*, const int32_t*, double*, double*, int64_t, int64_t,
-                            int64_t, const double*);
+                            int64_t, const double*, double);
 template void kl_div(const float*, const float*, float*, float*, int64_t, int64_t, int64_t,
                      const float*);
 template void kl_div(const double*, const double*, double*, double*, int64_t, int64_t, int64_t,

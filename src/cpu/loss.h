@@ -17,11 +17,13 @@ template <typename T>
 void elementwise_loss(Loss loss, const T* output, const T* target, T* row_loss, T* grad,
                       int64_t rows, int64_t cols, int64_t grad_rows, const T* row_weight);
 
-// cross_entropy on logits [rows, cols] with int32 labels [rows]. Throws ValueError naming
-// the first label outside [0, cols) and its row, before writing anything.
+// cross_entropy on logits [rows, cols] with int32 labels [rows], label smoothing in [0, 1]
+// (0: none). Throws ValueError naming the first label outside [0, cols) and its row, before
+// writing anything.
 template <typename T>
 void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad, int64_t rows,
-                   int64_t cols, int64_t grad_rows, const T* row_weight);
+                   int64_t cols, int64_t grad_rows, const T* row_weight,
+                   double label_smoothing);
 
 // kl_div on logits and target rows [rows, cols].
 template <typename T>

@@ -167,10 +167,26 @@ MLPX_HD T cross_entropy_row_loss(MaxSum<T> lse, T z_label) {
   return (lse.max - z_label) + log_of(lse.sum);
 }
 
-// cross_entropy gradient: (softmax(z) - onehot(label)) * grad_scale.
+// cross_entropy with label smoothing s over K classes (nn.CrossEntropyLoss(label_smoothing=s)):
+// the target row is q = (1 - s) onehot(label) + s / K, so the row loss is
+// (1 - s) nll + s mean_k(logsumexp(z) - z_k), where mean_k(lse - z_k) = (max - z_sum / K) +
+// log(sum). s = 0 returns the plain row loss, bit for bit.
 template <typename T>
-MLPX_HD T cross_entropy_grad(T z, bool is_label, T max, T inv_sum, T grad_scale) {
-  return (softmax_value(z, max, inv_sum) - (is_label ? T(1) : T(0))) * grad_scale;
+MLPX_HD T smoothed_cross_entropy_row_loss(MaxSum<T> lse, T z_label, T z_sum, T smoothing,
+                                          T inv_cols) {
+  const T nll = cross_entropy_row_loss(lse, z_label);
+  if (smoothing == T(0)) return nll;
+  const T uniform = (lse.max - z_sum * inv_cols) + log_of(lse.sum);
+  return (T(1) - smoothing) * nll + smoothing * uniform;
+}
+
+// cross_entropy gradient: (softmax(z) - q) * grad_scale with the smoothed target
+// q = (1 - s) onehot(label) + s / K; s = 0 gives exactly (softmax(z) - onehot(label)).
+template <typename T>
+MLPX_HD T cross_entropy_grad(T z, bool is_label, T max, T inv_sum, T grad_scale, T smoothing,
+                             T inv_cols) {
+  const T q = (is_label ? T(1) - smoothing : T(0)) + smoothing * inv_cols;
+  return (softmax_value(z, max, inv_sum) - q) * grad_scale;
 }
 
 // kl_div element term: t (log t - log_softmax(z)), log_softmax(z) = (z - max) - log(sum).

@@ -25,6 +25,7 @@
 #include <type_traits>
 
 #include "math/hd.h"
+#include "math/onecycle.h"
 #include "mlpx/enums.h"
 #include "mlpx/error.h"
 #include "mlpx/optimizer.h"
@@ -89,6 +90,9 @@ struct SgdRule {
   static Hyper hyper(const OptimizerConfig& c, double lr) {
     return {lr, c.momentum, c.weight_decay, c.nesterov};
   }
+  // onecycle's cycle_momentum moves sgd's momentum.
+  static constexpr bool kCyclesMomentum = true;
+  MLPX_HD static void set_cycled_momentum(Hyper& h, double momentum) { h.momentum = momentum; }
   template <typename T>
   MLPX_HD static Coefficients<T> coefficients(const Hyper& h, int64_t /*t*/) {
     return sgd_coefficients<T>(h);
@@ -147,6 +151,9 @@ struct AdagradRule {
   static Hyper hyper(const OptimizerConfig& c, double lr) {
     return {lr, c.effective_eps(), c.weight_decay};
   }
+  // Nothing for onecycle's cycle_momentum to move.
+  static constexpr bool kCyclesMomentum = false;
+  MLPX_HD static void set_cycled_momentum(Hyper& /*h*/, double /*momentum*/) {}
   template <typename T>
   MLPX_HD static Coefficients<T> coefficients(const Hyper& h, int64_t /*t*/) {
     return adagrad_coefficients<T>(h);
@@ -204,6 +211,9 @@ struct RmspropRule {
   static Hyper hyper(const OptimizerConfig& c, double lr) {
     return {lr, c.alpha, c.effective_eps(), c.weight_decay};
   }
+  // Nothing for onecycle's cycle_momentum to move (this rmsprop keeps no momentum).
+  static constexpr bool kCyclesMomentum = false;
+  MLPX_HD static void set_cycled_momentum(Hyper& /*h*/, double /*momentum*/) {}
   template <typename T>
   MLPX_HD static Coefficients<T> coefficients(const Hyper& h, int64_t /*t*/) {
     return rmsprop_coefficients<T>(h);
@@ -291,6 +301,9 @@ struct AdamRule {
   static Hyper hyper(const OptimizerConfig& c, double lr) {
     return {lr, c.beta1, c.beta2, c.effective_eps(), c.weight_decay, false};
   }
+  // onecycle's cycle_momentum moves beta1, as OneCycleLR moves betas[0].
+  static constexpr bool kCyclesMomentum = true;
+  MLPX_HD static void set_cycled_momentum(Hyper& h, double momentum) { h.beta1 = momentum; }
   // The bias corrections depend on t, which on a GPU only the device knows: formed once per
   // thread there.
   template <typename T>
@@ -311,6 +324,41 @@ struct AdamWRule : AdamRule {
     return h;
   }
 };
+
+// ---- one step's rates -----------------------------------------------------------------------
+// What may change from step to step without a new launch configuration: the rate (read where
+// the step runs: host memory on the CPU, device memory on a GPU, so a CUDA graph replays it),
+// onecycle's per-step rate and momentum (from the step number t), and clipping's gradient
+// scale. Shared by the CPU loop and the kernel.
+
+// The rule's hyperparameters for step t (from 1): `h` at rate lr, or at onecycle's rate and
+// momentum of step t - 1 when the plan has steps.
+template <typename Rule>
+MLPX_HD typename Rule::Hyper step_hyper(typename Rule::Hyper h, double lr,
+                                        const OneCyclePlan& cycle, int64_t t) {
+  h.lr = lr;
+  if (cycle.total_steps > 0) {
+    const OneCycleRates rates = one_cycle_at(cycle, t - 1);
+    h.lr = rates.lr;
+    if (cycle.cycle_momentum) Rule::set_cycled_momentum(h, rates.momentum);
+  }
+  return h;
+}
+
+// The coefficients of a parameter that decays and of one that does not (optimizer.decay
+// "weights": biases and norm parameters take weight_decay 0, PyTorch's second group).
+template <typename Rule, typename T>
+struct DecayPair {
+  typename Rule::template Coefficients<T> decayed, plain;
+};
+template <typename Rule, typename T>
+MLPX_HD DecayPair<Rule, T> decay_pair(typename Rule::Hyper h, int64_t t) {
+  DecayPair<Rule, T> out;
+  out.decayed = Rule::template coefficients<T>(h, t);
+  h.weight_decay = 0;
+  out.plain = Rule::template coefficients<T>(h, t);
+  return out;
+}
 
 // ---- the table ---------------------------------------------------------------------------
 

@@ -46,13 +46,13 @@ Sequential::Sequential(int64_t inputs, std::vector<LayerSpec> layers, DType dtyp
     LayerTensors& t = tensors_[layout_[k].layer];
     const int index = static_cast<int>(k);
     switch (layout_[k].kind) {
-      case ParamKind::kWeight:
+      case ParameterKind::kWeight:
         t.weight = index;
         break;
-      case ParamKind::kBias:
+      case ParameterKind::kBias:
         t.bias = index;
         break;
-      case ParamKind::kNorm:
+      case ParameterKind::kNorm:
         (t.norm_weight < 0 ? t.norm_weight : t.norm_bias) = index;
         break;
     }
@@ -85,16 +85,16 @@ std::vector<Parameter> Sequential::parameter_layout(int64_t inputs,
                "]: residual: expected units equal to the layer's input width ", fan_in,
                ", found units ", units);
     const std::string prefix = "layers." + std::to_string(i) + ".";
-    layout.push_back({prefix + "weight", offset, {units, fan_in}, ParamKind::kWeight, i});
+    layout.push_back({prefix + "weight", offset, {units, fan_in}, ParameterKind::kWeight, i});
     offset += units * fan_in;
     if (layers[i].bias) {
-      layout.push_back({prefix + "bias", offset, {units}, ParamKind::kBias, i});
+      layout.push_back({prefix + "bias", offset, {units}, ParameterKind::kBias, i});
       offset += units;
     }
     if (layers[i].norm != Norm::kNone) {
-      layout.push_back({prefix + "norm.weight", offset, {units}, ParamKind::kNorm, i});
+      layout.push_back({prefix + "norm.weight", offset, {units}, ParameterKind::kNorm, i});
       offset += units;
-      layout.push_back({prefix + "norm.bias", offset, {units}, ParamKind::kNorm, i});
+      layout.push_back({prefix + "norm.bias", offset, {units}, ParameterKind::kNorm, i});
       offset += units;
     }
     fan_in = units;
@@ -109,11 +109,11 @@ std::vector<Parameter> Sequential::buffer_layout(const std::vector<LayerSpec>& l
     if (layers[i].norm != Norm::kBatch) continue;
     const int64_t units = layers[i].units;
     const std::string prefix = "layers." + std::to_string(i) + ".norm.";
-    layout.push_back({prefix + "running_mean", offset, {units}, ParamKind::kNorm, i});
+    layout.push_back({prefix + "running_mean", offset, {units}, ParameterKind::kNorm, i});
     offset += units;
-    layout.push_back({prefix + "running_var", offset, {units}, ParamKind::kNorm, i});
+    layout.push_back({prefix + "running_var", offset, {units}, ParameterKind::kNorm, i});
     offset += units;
-    layout.push_back({prefix + "num_batches_tracked", offset, {1}, ParamKind::kNorm, i});
+    layout.push_back({prefix + "num_batches_tracked", offset, {1}, ParameterKind::kNorm, i});
     offset += 1;
   }
   return layout;

@@ -79,6 +79,38 @@ Optimizer::Optimizer(const OptimizerConfig& config, int64_t num_params, DType dt
     state_.emplace_back(name, Tensor::zeros({num_params}, dtype, device));
   }
   step_counter_ = Tensor::zeros({2}, DType::kInt32, device);
+  scalars_ = Tensor::from_vector<double>({config_.lr, 1.0}, {2}).to(device);
+  scalars_lr_ = config_.lr;
+}
+
+void Optimizer::set_one_cycle(const OneCyclePlan& plan) {
+  MLPX_CHECK(
+      plan.total_steps == 0 || !plan.cycle_momentum ||
+          math::visit(config_.type, [](auto member) { return decltype(member)::kCyclesMomentum; }),
+      ValueError, "schedule.cycle_momentum: expected false for ", optimizer_name(config_.type),
+      " (onecycle cycles sgd's momentum or adam's beta1), found true");
+  one_cycle_ = plan;
+}
+
+void Optimizer::set_decayed_ranges(const std::vector<std::pair<int64_t, int64_t>>& decayed) {
+  if (decayed.empty()) {
+    decays_ = Tensor();
+    return;
+  }
+  Tensor mask = Tensor::zeros({num_params_}, dtype_);
+  for (const auto& [begin, end] : decayed) {
+    MLPX_CHECK(0 <= begin && begin <= end && end <= num_params_, ShapeError,
+               "optimizer decayed range: expected [begin, end) within [0, ", num_params_,
+               "), found [", begin, ", ", end, ")");
+    for (int64_t i = begin; i < end; ++i) {
+      if (dtype_ == DType::kFloat64) {
+        mask.data<double>()[i] = 1.0;
+      } else {
+        mask.data<float>()[i] = 1.0f;
+      }
+    }
+  }
+  decays_ = mask.to(step_counter_.device());
 }
 
 void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tensor* skip,
@@ -90,7 +122,21 @@ void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tenso
              "optimizer step lr: expected a finite value >= 0, found ", lr);
   MLPX_CHECK(steps_ < INT32_MAX, ValueError, "optimizer step: the step counter would pass ",
              INT32_MAX);
-  ops::OptimizerStep step{params, grads, {}, step_counter_, skip != nullptr ? *skip : Tensor()};
+  // The rate lives where the step runs; a new one is written there (on a GPU: a copy and a
+  // wait), which a schedule does once per epoch, never inside a captured step.
+  if (lr != scalars_lr_) {
+    Tensor written = Tensor::from_vector<double>({lr}, {1}).to(scalars_.device());
+    scalars_.rows(0, 1).copy_from(written);
+    scalars_lr_ = lr;
+  }
+  ops::OptimizerStep step;
+  step.params = params;
+  step.grads = grads;
+  step.step_counter = step_counter_;
+  if (skip != nullptr) step.skip = *skip;
+  step.scalars = scalars_;
+  step.cycle = one_cycle_;
+  step.decays = decays_;
   step.bf16_params = bf16_params;
   for (const auto& [name, buffer] : state_) step.state.push_back(buffer);
   ops::optimizer_step(config_, lr, step);

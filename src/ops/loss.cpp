@@ -27,8 +27,22 @@ Activation prediction_activation(Loss loss) {
 }
 
 void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target, Tensor& row_loss,
-                           Tensor* grad, int64_t grad_rows, const Tensor* row_weight) {
+                           Tensor* grad, int64_t grad_rows, const Tensor* row_weight,
+                           double label_smoothing) {
   const std::string op = loss_name(loss);
+  MLPX_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, ValueError, op,
+             ": expected label_smoothing in [0, 1], found ", label_smoothing);
+  // Only the softmax cross-entropy pass takes a smoothed target (as in PyTorch).
+  const bool takes_smoothing = math::visit(loss, [](auto member) {
+    using Member = decltype(member);
+    if constexpr (Member::kIsRowwise) {
+      return std::is_same_v<typename Member::FusedPass, math::CrossEntropyPass>;
+    } else {
+      return false;
+    }
+  });
+  MLPX_CHECK(label_smoothing == 0.0 || takes_smoothing, ValueError, op,
+             ": expected label_smoothing 0 (it applies to cross_entropy), found ", label_smoothing);
   detail::check_2d(op, "output [B, K]", output);
   detail::check_float(op, "output", output);
   const int64_t rows = output.rows(), cols = output.cols();
@@ -58,7 +72,8 @@ void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target
                                    row_loss.data<float>(), g, rows, cols, grad_rows, w, device);
           } else if constexpr (std::is_same_v<typename Member::FusedPass, math::CrossEntropyPass>) {
             cuda::cross_entropy(output.data<float>(), target.data<int32_t>(),
-                                row_loss.data<float>(), g, rows, cols, grad_rows, w, device);
+                                row_loss.data<float>(), g, rows, cols, grad_rows, w, label_smoothing,
+                                device);
           } else {
             static_assert(std::is_same_v<typename Member::FusedPass, math::KlDivPass>);
             cuda::kl_div(output.data<float>(), target.data<float>(), row_loss.data<float>(), g,
@@ -74,7 +89,7 @@ void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target
                                   rows, cols, grad_rows, w);
           } else if constexpr (std::is_same_v<typename Member::FusedPass, math::CrossEntropyPass>) {
             cpu::cross_entropy(output.data<T>(), target.data<int32_t>(), row_loss.data<T>(), g,
-                               rows, cols, grad_rows, w);
+                               rows, cols, grad_rows, w, label_smoothing);
           } else {
             static_assert(std::is_same_v<typename Member::FusedPass, math::KlDivPass>);
             cpu::kl_div(output.data<T>(), target.data<T>(), row_loss.data<T>(), g, rows, cols,

@@ -29,6 +29,12 @@ void check_optimizer_step(const std::string& op, const OptimizerStep& step, size
              ValueError, op, ": expected a bf16 copy only beside float32 CPU params, found ",
              step.params.describe());
   check_tensor(op, "step_counter", step.step_counter, {2}, DType::kInt32, step.params.device());
+  if (step.scalars.defined()) {
+    check_tensor(op, "scalars", step.scalars, {2}, DType::kFloat64, step.params.device());
+  }
+  if (step.decays.defined()) {
+    check_tensor(op, "decays (like params)", step.decays, step.params.shape(), step.params);
+  }
   if (step.skip.defined()) {
     MLPX_CHECK(step.skip.dtype() == DType::kInt32 && step.skip.numel() >= 1 &&
                    step.skip.device() == step.params.device(),
@@ -63,21 +69,27 @@ void optimizer_step(const OptimizerConfig& config, double lr, const OptimizerSte
   ::mlpx::detail::dispatch(
       op, step.params,
       [&] {
-        // The kernel reads the step counter and the skip flag itself.
+        // The kernel reads the step counter, the skip flag and the scalars itself.
         const std::vector<float*> state = state_pointers<float>(step);
         cuda::optimizer_step(
             config.type, config, lr, n, step.params.data<float>(), step.grads.data<float>(),
             state.data(), step.step_counter.data<int32_t>(),
-            step.skip.defined() ? step.skip.data<int32_t>() : nullptr, step.params.device());
+            step.skip.defined() ? step.skip.data<int32_t>() : nullptr,
+            step.scalars.defined() ? step.scalars.data<double>() : nullptr, step.cycle,
+            step.decays.defined() ? step.decays.data<float>() : nullptr, step.params.device());
       },
       [&](auto zero) {
         using T = decltype(zero);
         if (step.skip.defined() && step.skip.data<int32_t>()[0] != 0) return;
         int32_t* counter = step.step_counter.data<int32_t>();
         const std::vector<T*> state = state_pointers<T>(step);
-        cpu::optimizer_step<T>(config.type, config, lr, n, step.params.data<T>(),
-                               step.grads.data<T>(), state.data(),
-                               static_cast<int64_t>(counter[0]) + 1, step.bf16_params);
+        const double* scalars = step.scalars.defined() ? step.scalars.data<double>() : nullptr;
+        cpu::optimizer_step<T>(config.type, config, scalars != nullptr ? scalars[0] : lr, n,
+                               step.params.data<T>(), step.grads.data<T>(), state.data(),
+                               static_cast<int64_t>(counter[0]) + 1, step.cycle,
+                               static_cast<T>(scalars != nullptr ? scalars[1] : 1.0),
+                               step.decays.defined() ? step.decays.data<T>() : nullptr,
+                               step.bf16_params);
         counter[0] += 1;
       });
 }

@@ -18,12 +18,20 @@ namespace mlpx::ops {
 //     by the step; [1] the GPU kernel's scratch (kernels/optimizer_step.cuh), 0 between steps;
 //   skip: undefined (never skip) or int32 [>= 1], read when the step runs: non-zero leaves
 //     params, state and step_counter as they were.
+//   scalars: undefined (rate lr, gradient scale 1) or float64 [2], read when the step runs:
+//     [0] the rate, [1] the factor of every gradient (clip_grad_norm's scale);
+//   cycle: onecycle's plan (total_steps 0: none): the rate and momentum of step t come from it;
+//   decays: undefined (every parameter decays) or [n] of params' dtype, 1 where weight_decay
+//     applies and 0 where it does not.
 //   bf16_params: nullptr, or (CPU, float32) [n] host bits the step overwrites with the new
 //     params rounded to bfloat16 in the same pass (Sequential's copy for its bf16 GEMMs).
 struct OptimizerStep {
   Tensor params, grads;
   std::vector<Tensor> state;
   Tensor step_counter, skip;
+  Tensor scalars;
+  OneCyclePlan cycle;
+  Tensor decays;
   uint16_t* bf16_params = nullptr;
 };
 

@@ -148,6 +148,16 @@ void save_checkpoint(const std::string& path, const Sequential& model, Optimizer
                " batch losses of the epoch in progress, found ", progress.batch_losses.size());
     tensors.emplace_back("progress.batch_losses",
                          Tensor::from_vector(progress.batch_losses, {progress.epoch_batch}));
+    // Bit for bit: the sum and the group's gradients go as tensors, not as text.
+    tensors.emplace_back("progress.grad_norm_sum",
+                         Tensor::from_vector(std::vector<double>{progress.grad_norm_sum}, {1}));
+    if (progress.accumulated_grads.defined()) {
+      MLPX_CHECK(progress.accumulated_grads.numel() == model.num_params(), ShapeError,
+                 "save_checkpoint: expected accumulated gradients of ", model.num_params(),
+                 " elements, found ", progress.accumulated_grads.describe());
+      tensors.emplace_back("progress.accumulated_grads",
+                           progress.accumulated_grads.to(Device::cpu()));
+    }
   }
   std::map<std::string, std::string> metadata = {
       {"format", kFormat},
@@ -250,6 +260,17 @@ Checkpoint load_checkpoint(const std::string& path) {
                "] float64, found ", losses.describe());
     progress.batch_losses = losses.to_vector<double>();
     expected.insert(name);
+    // Written by this version onwards; an older mid-epoch checkpoint had no clipping.
+    if (file.contains("progress.grad_norm_sum")) {
+      const Tensor& sum = file.get("progress.grad_norm_sum");
+      MLPX_CHECK(sum.shape() == Shape{1} && sum.dtype() == DType::kFloat64, IoError, path,
+                 ": 'progress.grad_norm_sum': expected [1] float64, found ", sum.describe());
+      progress.grad_norm_sum = sum.to_vector<double>()[0];
+      expected.insert("progress.grad_norm_sum");
+    }
+    if (file.contains("progress.accumulated_grads")) {
+      progress.accumulated_grads = take("progress.accumulated_grads", model.params()).clone();
+    }
   }
   std::set<std::string> state_names;
   for (const auto& [name, tensor] : file.tensors) {

@@ -218,6 +218,21 @@ class FieldReader {
                   const detail::FieldInfo& /*info*/) {
     stack_.back()->read_enum(name, out, names);
   }
+  template <typename Enum, size_t N, typename Body>
+  void enumerated_object(const char* name, Enum& out, const detail::EnumName<Enum> (&names)[N],
+                         const detail::FieldInfo& info, bool /*plain*/, const Body& body) {
+    const json* given = stack_.back()->find(name);
+    if (given == nullptr || given->is_string()) {
+      enumerated(name, out, names, info);
+      return;
+    }
+    stack_.back()->read_object(name, [&](ObjectReader& sub) {
+      stack_.push_back(&sub);
+      sub.read_enum("type", out, names);
+      body();
+      stack_.pop_back();
+    });
+  }
   template <typename Body>
   void object(const char* name, const char* /*help*/, const Body& body) {
     stack_.back()->read_object(name, [&](ObjectReader& sub) {
@@ -303,6 +318,19 @@ class FieldWriter {
                   const detail::FieldInfo& /*info*/) {
     (*stack_.back())[name] = detail::enum_name(names, v);
   }
+  template <typename Enum, size_t N, typename Body>
+  void enumerated_object(const char* name, const Enum& v, const detail::EnumName<Enum> (&names)[N],
+                         const detail::FieldInfo& info, bool plain, const Body& body) {
+    if (plain) {
+      enumerated(name, v, names, info);
+      return;
+    }
+    json& sub = (*stack_.back())[name] = json::object();
+    sub["type"] = detail::enum_name(names, v);
+    stack_.push_back(&sub);
+    body();
+    stack_.pop_back();
+  }
   template <typename Body>
   void object(const char* name, const char* /*help*/, const Body& body) {
     json& sub = (*stack_.back())[name] = json::object();
@@ -383,6 +411,11 @@ class RangeChecker {
   template <typename Enum, size_t N>
   void enumerated(const char*, const Enum&, const detail::EnumName<Enum> (&)[N],
                   const detail::FieldInfo&) {}
+  template <typename Enum, size_t N, typename Body>
+  void enumerated_object(const char* name, const Enum&, const detail::EnumName<Enum> (&)[N],
+                         const detail::FieldInfo&, bool, const Body& body) {
+    path_.inside(path_.of(name), body);
+  }
   template <typename Body>
   void object(const char* name, const char*, const Body& body) {
     path_.inside(path_.of(name), body);
@@ -449,6 +482,19 @@ class FieldLister {
     f.default_json = json(detail::enum_name(names, v)).dump();
     f.range = detail::enum_names(names);
     fields_.push_back(f);
+  }
+  // The name is listed as the key itself; the object's other keys beneath it
+  // ("loss.label_smoothing").
+  template <typename Enum, size_t N, typename Body>
+  void enumerated_object(const char* name, const Enum& v, const detail::EnumName<Enum> (&names)[N],
+                         const detail::FieldInfo& info, bool /*plain*/, const Body& body) {
+    enumerated(name, v, names, info);
+    fields_.back().type = "string or object";
+    const std::string path = fields_.back().path;
+    path_.inside(path, [&] {
+      enumerated("type", v, names, detail::hyper("the name, in the object form"));
+      body();
+    });
   }
   template <typename Body>
   void object(const char* name, const char* help, const Body& body) {
@@ -685,6 +731,26 @@ void Config::validate() const {
   MLPX_CHECK(!train.shard_optimizer || train.on_nonfinite == NonFinitePolicy::kStop, ValueError,
              "config: train.shard_optimizer: expected train.on_nonfinite 'stop', found 'skip' "
              "(a step skipped on one rank's shard would not be skipped on the others)");
+  MLPX_CHECK(!train.shard_optimizer || (train.clip_grad_norm == 0 && train.accumulate_steps == 1),
+             ValueError,
+             "config: train.shard_optimizer: expected train.clip_grad_norm 0 and "
+             "train.accumulate_steps 1 (a rank holds only its shard of the gradients), found ",
+             train.clip_grad_norm, " and ", train.accumulate_steps);
+  if (schedule.type == ScheduleType::kPlateau) {
+    MLPX_CHECK(data.validation_split > 0, ValueError,
+               "config: schedule plateau: expected a validation split to watch "
+               "(data.validation_split > 0), found data.validation_split 0");
+  }
+  if (schedule.type == ScheduleType::kOneCycle && schedule.cycle_momentum) {
+    // Momentum cycles on sgd's momentum (whose buffer must exist) or adam's beta1.
+    MLPX_CHECK(optimizer.type == OptimizerType::kAdam || optimizer.type == OptimizerType::kAdamW ||
+                   (optimizer.type == OptimizerType::kSgd && optimizer.momentum > 0),
+               ValueError,
+               "config: schedule.cycle_momentum: expected sgd with momentum > 0, adam or adamw, "
+               "found ",
+               optimizer_name(optimizer.type), " with momentum ", optimizer.momentum,
+               " (set cycle_momentum false)");
+  }
   if (train.early_stopping) {
     MLPX_CHECK(data.validation_split > 0, ValueError,
                "config: train.early_stopping: expected a validation split to watch "
@@ -715,6 +781,9 @@ void Config::validate() const {
   MLPX_CHECK(!model.activation_alpha || std::isfinite(*model.activation_alpha), ValueError,
              "config: model.activation_alpha: expected a finite number, found ",
              model.activation_alpha.value_or(0));
+  MLPX_CHECK(label_smoothing == 0.0 || loss == Loss::kCrossEntropy, ValueError,
+             "config: loss.label_smoothing: expected 0 for ", loss_name(loss),
+             " (label smoothing applies to cross_entropy), found ", label_smoothing);
   const Activation last = model.layers.back().activation;
   if (loss == Loss::kCrossEntropy || loss == Loss::kKlDiv || loss == Loss::kBce) {
     MLPX_CHECK(last == Activation::kIdentity, ValueError, "config: ", loss_name(loss),

@@ -52,6 +52,10 @@ inline FieldInfo fixed(const char* help, Range range = {}) { return {help, range
 //   v.value_shown(name, std::optional<double>& value, double shown, const FieldInfo&)
 //                                                    unset is written as `shown` (eps)
 //   v.enumerated(name, E& value, names, const FieldInfo&)   names: core/names.h's table
+//   v.enumerated_object(name, E& value, names, const FieldInfo&, plain, body())
+//                                                    a name, or an object {"type": name, ...}
+//                                                    with the keys of body(); written as the
+//                                                    name alone while `plain` (the loss)
 //   v.object(name, help, body())                    a nested object
 //   v.optional_object(name, std::optional<T>& value, help, body(T&))   null or absent: unset
 //   v.array(name, std::vector<T>& values, help, body(T&))              an array of objects
@@ -119,7 +123,11 @@ void for_each_field(Visitor& v, C& c) {
     v.value("activation_alpha", c.model.activation_alpha,
             hyper("alpha of every layer without its own (unset: each activation's default)"));
   });
-  v.enumerated("loss", c.loss, kLossNames, hyper("the loss"));
+  v.enumerated_object("loss", c.loss, kLossNames, hyper("the loss"), c.label_smoothing == 0.0, [&] {
+    v.value("label_smoothing", c.label_smoothing,
+            hyper("cross_entropy: the target's weight spread evenly over the classes",
+                  {0.0, 1.0, false, "a fraction in [0, 1]"}));
+  });
   v.object("optimizer", "the optimizer", [&] {
     v.enumerated("type", c.optimizer.type, kOptimizerNames, hyper("the update rule"));
     v.value("lr", c.optimizer.lr, hyper("learning rate"));
@@ -131,6 +139,8 @@ void for_each_field(Visitor& v, C& c) {
     v.value("momentum", c.optimizer.momentum, hyper("sgd, rmsprop: momentum"));
     v.value("nesterov", c.optimizer.nesterov, hyper("sgd: Nesterov momentum"));
     v.value("weight_decay", c.optimizer.weight_decay, hyper("L2 penalty (adamw: decoupled decay)"));
+    v.enumerated("decay", c.optimizer.decay, kDecayNames,
+                 hyper("what weight_decay applies to: all, or weights (not biases or norms)"));
   });
   v.object("schedule", "the learning-rate schedule", [&] {
     v.enumerated("type", c.schedule.type, kScheduleNames, hyper("how the rate changes by epoch"));
@@ -143,12 +153,40 @@ void for_each_field(Visitor& v, C& c) {
     v.value("min_lr", c.schedule.min_lr, hyper("cosine: the rate it decays to"));
     v.value("warmup_epochs", c.schedule.warmup_epochs,
             hyper("epochs of linear warmup before the schedule", at_least(0)));
+    v.value("max_lr", c.schedule.max_lr, hyper("onecycle: the peak rate (unset: optimizer.lr)"));
+    v.value("pct_start", c.schedule.pct_start,
+            hyper("onecycle: the fraction of the steps spent rising"));
+    v.enumerated("anneal", c.schedule.anneal, kAnnealNames,
+                 hyper("onecycle: how the rate moves (anneal_strategy)"));
+    v.value("div_factor", c.schedule.div_factor,
+            hyper("onecycle: the first rate is max_lr / div_factor"));
+    v.value("final_div_factor", c.schedule.final_div_factor,
+            hyper("onecycle: the last rate is the first / final_div_factor"));
+    v.value("cycle_momentum", c.schedule.cycle_momentum,
+            hyper("onecycle: cycle sgd's momentum or adam's beta1 against the rate"));
+    v.value("base_momentum", c.schedule.base_momentum,
+            hyper("onecycle: the momentum at the peak rate"));
+    v.value("max_momentum", c.schedule.max_momentum,
+            hyper("onecycle: the momentum at the lowest rates"));
+    v.enumerated("metric", c.schedule.metric, kMetricNames,
+                 hyper("plateau: the validation figure it watches"));
+    v.value("factor", c.schedule.factor, hyper("plateau: the rate's factor at a reduction"));
+    v.value("patience", c.schedule.patience,
+            hyper("plateau: epochs without improvement before a reduction", at_least(0)));
+    v.value("threshold", c.schedule.threshold,
+            hyper("plateau: the relative margin an improvement needs", at_least(0, ">= 0")));
+    v.value("cooldown", c.schedule.cooldown,
+            hyper("plateau: epochs after a reduction before counting again", at_least(0)));
   });
   v.object("train", "the training loop", [&] {
     v.value("epochs", c.train.epochs, hyper("epochs to train", at_least(0)));
     v.value("batch_size", c.train.batch_size,
             hyper("rows per step: 1 SGD, 0 (or the set's size) full-batch GD", at_least(0)));
     v.value("shuffle", c.train.shuffle, hyper("shuffle the rows every epoch"));
+    v.value("clip_grad_norm", c.train.clip_grad_norm,
+            hyper("clip the gradients' global L2 norm to this (0: off)", at_least(0, ">= 0")));
+    v.value("accumulate_steps", c.train.accumulate_steps,
+            hyper("batches whose gradients add up before each optimizer step", at_least(1)));
     v.value("cuda_graph", c.train.cuda_graph,
             fixed("replay each step from a CUDA graph (the same bits)"));
     v.enumerated("on_nonfinite", c.train.on_nonfinite, kNonFiniteNames,

@@ -151,6 +151,7 @@ void log_epoch(std::ofstream& log, const EpochMetrics& m) {
   line["val_loss"] = number_or_null(m.val_loss);
   line[m.regression ? "val_r2" : "val_accuracy"] =
       number_or_null(m.regression ? m.val_r2 : m.val_accuracy);
+  if (!std::isnan(m.grad_norm)) line["grad_norm"] = m.grad_norm;
   line["samples_per_s"] = m.samples_per_s;
   line["skipped_steps"] = m.skipped_steps;
   line["elapsed_s"] = m.elapsed_s;
@@ -349,15 +350,41 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     }
     result.checkpoint = config.output.checkpoint;
   };
+  // onecycle: the rate of every optimizer step, over the whole run's steps, from the device's
+  // step counter (so a resumed run continues the same cycle).
+  OneCyclePlan cycle;
+  if (config.schedule.type == ScheduleType::kOneCycle) {
+    cycle = one_cycle_plan(config.schedule, config.optimizer.lr,
+                           config.train.epochs * trainer.steps_per_epoch());
+    trainer.set_one_cycle(cycle);
+  }
+  // plateau: the rate follows the validation figures; a resumed run replays those of its log.
+  PlateauState plateau = PlateauState::start(config.optimizer.lr);
+  auto plateau_figure = [&](const EpochMetrics& m) {
+    return config.schedule.metric == Metric::kValAccuracy ? m.val_accuracy
+           : config.schedule.metric == Metric::kValR2     ? m.val_r2
+                                                          : m.val_loss;
+  };
+  if (config.schedule.type == ScheduleType::kPlateau) {
+    for (const EpochMetrics& m : options.history) {
+      if (m.epoch <= trainer.epoch()) plateau.step(config.schedule, plateau_figure(m));
+    }
+  }
   while (trainer.epoch() < config.train.epochs &&
          !(config.train.early_stopping && best.should_stop())) {
-    const double lr =
-        scheduled_lr(config.schedule, config.optimizer.lr, static_cast<int>(trainer.epoch()));
+    const int epoch_index = static_cast<int>(trainer.epoch());
+    double lr = scheduled_lr(config.schedule, config.optimizer.lr, epoch_index);
+    if (config.schedule.type == ScheduleType::kPlateau &&
+        epoch_index >= config.schedule.warmup_epochs) {
+      lr = plateau.lr;
+    }
     ranks.set_context("step " + std::to_string(steps_done + 1) + " (epoch " +
-                      std::to_string(trainer.epoch() + 1) + ")");
+                      std::to_string(epoch_index + 1) + ")");
     EpochMetrics m = trainer.run_epoch(lr, on_batch);
     ranks.set_context("the validation and checkpoint after epoch " +
                       std::to_string(trainer.epoch() + (m.completed ? 0 : 1)));
+    // onecycle: the epoch's figure is the rate of its last step.
+    if (cycle.total_steps > 0 && m.steps > 0) m.lr = one_cycle_rates(cycle, m.steps - 1).lr;
     if (!m.completed) {
       // Stopped by the caller: the checkpoint and the log keep the last whole epoch. Stopped by
       // a signal: the checkpoint moves to this step, part-way through the epoch.
@@ -369,6 +396,9 @@ RunResult run_training(const Config& config, const RunOptions& options) {
     m.val_loss = val.loss;
     m.val_accuracy = val.accuracy;
     m.val_r2 = val.r2;
+    if (config.schedule.type == ScheduleType::kPlateau) {
+      plateau.step(config.schedule, plateau_figure(m));
+    }
     m.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
     result.epochs.push_back(m);
     if (callbacks.on_epoch) callbacks.on_epoch(m);

@@ -14,6 +14,7 @@
 #include "mlpx/loss.h"
 #include "mlpx/training.h"
 #include "ops/batching.h"
+#include "ops/gradients.h"
 #include "ops/nonfinite.h"
 #include "train/data_parallel.h"
 
@@ -170,8 +171,12 @@ struct Trainer::Impl {
   // One batch of the whole training set on one rank: read in place, not gathered.
   bool reads_whole_set_in_place() const;
   EpochMetrics run_epoch(double lr, const ProgressCallback& on_progress);
-  void run_step(int64_t rows, double lr, bool may_replay);
-  void enqueue_step(int64_t rows, double lr);
+  void run_step(int64_t rows, double lr, bool may_replay, bool steps);
+  void enqueue_step(int64_t rows, double lr, bool steps);
+  // Whether batch b (0-based) of an epoch of `batches` ends an accumulation group: the optimizer
+  // steps after it.
+  bool steps_after(int64_t b, int64_t batches) const;
+  int64_t batches_per_epoch() const { return (train_.size() + batch_size_ - 1) / batch_size_; }
   bool forms_weight_grads_in_optimizer() const;
   // Reads the epoch's figures back (its one wait for the device), then times it from `start`.
   EpochMetrics finish_epoch(double lr, int64_t first_step, int64_t batches_run,
@@ -197,10 +202,15 @@ struct Trainer::Impl {
   // The whole set's order (drawn in place each epoch) and the shuffle's device workspace, kept
   // for the run: an epoch's shuffle allocates nothing and waits for nothing.
   Tensor full_order_, shuffle_workspace_;
-  std::unique_ptr<cuda::StepGraph> graph_;  // this epoch's captured step, once captured
+  std::unique_ptr<cuda::StepGraph> graph_;  // the captured step, once captured
   bool graph_enabled_ = false;
-  int64_t graph_replays_ = 0;
+  bool graph_per_epoch_ = false;  // dropout: the masks' first step is an argument of the step
+  int64_t graph_replays_ = 0, graph_captures_ = 0;
   int64_t step_kernel_nodes_ = 0;  // of the last captured step
+  // train.clip_grad_norm: float64 [1], this epoch's norms before clipping, summed on the device.
+  Tensor grad_norm_sum_;
+  // train.accumulate_steps > 1: the gradient sum of the group in progress, flat [num_params].
+  Tensor accumulated_;
   // A restored mid-epoch position, taken by the next run_epoch; and where the last run_epoch
   // stopped part-way (epoch_batch 0 when it completed).
   TrainingProgress resume_at_, stopped_at_;
@@ -286,7 +296,41 @@ Trainer::Impl::Impl(TrainerOptions options, Sequential& model, Dataset train,
   if (options_.train.on_nonfinite == NonFinitePolicy::kSkip) {
     nonfinite_flag_ = Tensor::zeros({4}, DType::kInt32, device);
   }
-  graph_enabled_ = device.is_cuda() && options_.train.cuda_graph && sync_->allows_capture();
+  const TrainConfig& t = options_.train;
+  MLPX_CHECK(t.accumulate_steps >= 1, ValueError,
+             "training: expected train.accumulate_steps >= 1, found ", t.accumulate_steps);
+  MLPX_CHECK(t.clip_grad_norm >= 0, ValueError,
+             "training: expected train.clip_grad_norm >= 0, found ", t.clip_grad_norm);
+  MLPX_CHECK(!sync_->sharded() || (t.clip_grad_norm == 0 && t.accumulate_steps == 1), ValueError,
+             "training: train.shard_optimizer expects train.clip_grad_norm 0 and "
+             "train.accumulate_steps 1 (each rank holds only its shard of the gradients), found ",
+             t.clip_grad_norm, " and ", t.accumulate_steps);
+  if (t.clip_grad_norm > 0) grad_norm_sum_ = Tensor::zeros({1}, DType::kFloat64, device);
+  if (t.accumulate_steps > 1)
+    accumulated_ = Tensor::zeros({model.num_params()}, model.dtype(), device);
+  if (options_.optimizer.decay == Decay::kWeights) {
+    // Only Linear weights decay; biases and norm parameters form PyTorch's second group. A
+    // sharded optimizer holds [first, first + count) of the buffer.
+    const dist::Shard shard = dist::optimizer_shard(t, model.num_params(), ranks);
+    std::vector<std::pair<int64_t, int64_t>> decayed;
+    for (const Parameter& p : model.parameters()) {
+      if (p.kind != ParameterKind::kWeight) continue;
+      int64_t size = 1;
+      for (const int64_t d : p.shape) size *= d;
+      const int64_t begin = std::max(p.offset, shard.first) - shard.first;
+      const int64_t end = std::min(p.offset + size, shard.first + shard.count) - shard.first;
+      if (end > begin) decayed.emplace_back(begin, end);
+    }
+    // An empty list means "every parameter": a shard without weights decays none.
+    if (decayed.empty()) decayed.emplace_back(0, 0);
+    optimizer_.set_decayed_ranges(decayed);
+  }
+  // Accumulation steps on some batches only: plain launches (the same kernels and bits).
+  graph_enabled_ =
+      device.is_cuda() && t.cuda_graph && sync_->allows_capture() && t.accumulate_steps == 1;
+  for (size_t i = 0; i < model.num_layers(); ++i) {
+    graph_per_epoch_ = graph_per_epoch_ || model.layer(i).dropout > 0;
+  }
   // A captured step must allocate nothing: the model's buffers exist from now on.
   model.reserve(capacity);
 }
@@ -319,6 +363,17 @@ EpochMetrics Trainer::run_epoch(double lr, const ProgressCallback& on_progress) 
 }
 int64_t Trainer::graph_replays() const { return impl_->graph_replays_; }
 int64_t Trainer::step_kernel_nodes() const { return impl_->step_kernel_nodes_; }
+int64_t Trainer::graph_captures() const { return impl_->graph_captures_; }
+int64_t Trainer::steps_per_epoch() const {
+  const int64_t k = impl_->options_.train.accumulate_steps;
+  return (impl_->batches_per_epoch() + k - 1) / k;
+}
+void Trainer::set_one_cycle(const OneCyclePlan& plan) { impl_->optimizer_.set_one_cycle(plan); }
+
+bool Trainer::Impl::steps_after(int64_t b, int64_t batches) const {
+  const int64_t k = options_.train.accumulate_steps;
+  return (b + 1) % k == 0 || b + 1 == batches;
+}
 bool Trainer::reduces_on_device() const { return impl_->sync_->on_device(); }
 int64_t Trainer::epoch() const { return impl_->epoch_; }
 int64_t Trainer::batch_size() const { return impl_->batch_size_; }
@@ -373,13 +428,16 @@ EpochMetrics Trainer::Impl::run_epoch(double lr, const ProgressCallback& on_prog
   if (done > 0) {
     position_.copy_from(Tensor::from_vector(std::vector<int32_t>{static_cast<int32_t>(done)}, {1})
                             .to(model_.device()));
+    if (accumulated_.defined() && resumed.accumulated_grads.defined()) {
+      accumulated_.copy_from(resumed.accumulated_grads);
+    }
   }
   const int64_t first_step = optimizer_.steps() - done;
   while (done < batches) {
     const int64_t rows = std::min(batch_size_, n - done * batch_size_);
     // The epoch's first step runs plainly: it loads every kernel module and lets cuBLAS pick
     // its algorithms outside a capture.
-    run_step(rows, lr, /*may_replay=*/done > resumed.epoch_batch);
+    run_step(rows, lr, /*may_replay=*/done > resumed.epoch_batch, steps_after(done, batches));
     ++done;
     if (!on_progress) continue;
     BatchProgress p;
@@ -398,7 +456,9 @@ EpochMetrics Trainer::Impl::run_epoch(double lr, const ProgressCallback& on_prog
     };
     if (!on_progress(p)) break;
   }
-  graph_.reset();  // a replay still queued keeps what it needs (kernels/graph.h)
+  // With dropout the next epoch's masks need a new capture; otherwise the graph serves the run
+  // (a replay still queued keeps what it needs: kernels/graph.h).
+  if (graph_per_epoch_) graph_.reset();
   // The epoch's time covers its device work: finish_epoch reads the figures back (the epoch's
   // one wait for the device) before it takes the time.
   return finish_epoch(lr, first_step, done, start, resumed);
@@ -413,33 +473,41 @@ void Trainer::Impl::begin_epoch(int64_t batches) {
       random_permutation_into(full_order_, shuffle_workspace_, options_.seed,
                               math::kStreamShuffle + static_cast<uint64_t>(epoch_));
     }
-    // Data parallel: this rank's rows of every batch, back to back.
-    order_ = sync_->local_order(full_order_);
+    // Data parallel: this rank's rows of every batch, back to back, into the same buffer every
+    // epoch (a captured step reads it where it was); alone, the whole order is full_order_.
+    const Tensor local = sync_->local_order(full_order_);
+    if (sync_->data_parallel() && order_.defined() && order_.numel() == local.numel()) {
+      order_.copy_from(local);
+    } else {
+      order_ = local;
+    }
   }
   // Each batch's mean loss lands in its own slot: read once at the end, it gives the epoch's
   // mean and names the first step whose loss was not finite.
   if (batch_losses_.defined() && batch_losses_.numel() == batches) {
-    batch_losses_.fill_zero();  // the same slots again: no allocation
+    batch_losses_.fill_zero();
   } else {
     batch_losses_ = Tensor::zeros({batches}, model_.dtype(), device);
   }
+  if (grad_norm_sum_.defined()) grad_norm_sum_.fill_zero();
+  if (accumulated_.defined()) accumulated_.fill_zero();
   position_.fill_zero();
   loss_scratch_.fill_zero();
   correct_.fill_zero();
   if (nonfinite_flag_.defined()) nonfinite_flag_.fill_zero();
-  // Captured per epoch: lr, the order and batch_losses are new each epoch (lr is a kernel
-  // argument).
-  graph_.reset();
+  // The rate is in device memory and the order and batch_losses buffers stay: the step
+  // captured in one epoch serves the next (with dropout, run_epoch let it go).
 }
 
-void Trainer::Impl::run_step(int64_t rows, double lr, bool may_replay) {
-  if (graph_enabled_ && may_replay && rows == batch_size_) {
+void Trainer::Impl::run_step(int64_t rows, double lr, bool may_replay, bool steps) {
+  if (graph_enabled_ && may_replay && rows == batch_size_ && steps) {
     if (!graph_) {
       auto graph = std::make_unique<cuda::StepGraph>(model_.device());
       std::string why;
-      if (graph->capture([&] { enqueue_step(rows, lr); }, why)) {
+      if (graph->capture([&] { enqueue_step(rows, lr, steps); }, why)) {
         step_kernel_nodes_ = graph->kernel_nodes();
         graph_ = std::move(graph);
+        ++graph_captures_;
       } else {
         detail::log(LogLevel::kWarning,
                     "CUDA graph capture of the training step failed (" + why +
@@ -454,22 +522,25 @@ void Trainer::Impl::run_step(int64_t rows, double lr, bool may_replay) {
       return;
     }
   }
-  enqueue_step(rows, lr);
+  enqueue_step(rows, lr, steps);
 }
 
 // A batch of one row on the CPU, alone: each weight's gradient is an outer product, which the
 // optimizer forms inside its update (Optimizer::step_outer) instead of the backward pass
 // writing it and the optimizer reading it back; the same bits. Not where anything else reads
-// the whole gradient (several ranks, the non-finite check) or a GEMM rounds its inputs (bf16).
+// the whole gradient (several ranks, the non-finite check, clipping's norm, accumulation) or a
+// GEMM rounds its inputs (bf16); with every parameter decaying alike.
 bool Trainer::Impl::forms_weight_grads_in_optimizer() const {
   return model_.device().is_cpu() && batch_size_ == 1 && !sync_->data_parallel() &&
-         !nonfinite_flag_.defined() && model_.precision() == Precision::kFp32;
+         !nonfinite_flag_.defined() && model_.precision() == Precision::kFp32 &&
+         !grad_norm_sum_.defined() && !accumulated_.defined() &&
+         optimizer_.config().decay == Decay::kAll;
 }
 
 // One training step whose batch position lives on the device (position_), so that the same
 // enqueued work serves every batch of one size, on the CPU as on the GPU, launched plainly or
 // replayed from a graph: same kernels, same order, same bits.
-void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
+void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
   // Alone, a rank's share is the whole batch; data parallel, its rows of it (see share_of).
   const int64_t local = sync_->share_of(rows).count;
   const int64_t stride = sync_->share_of(batch_size_).count;
@@ -502,8 +573,11 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
       normalize_row_weights(weights, row_weight);
     }
     // Divided by the whole batch's rows: the ranks' gradients and losses add up to the batch's.
-    loss_forward_backward(options_.loss, out, target, row_loss, &grad, rows,
-                          row_weight.defined() ? &row_weight : nullptr);
+    // Accumulating k batches, each gradient is that of loss / k (a PyTorch loop's), the last
+    // short group's included.
+    loss_forward_backward(options_.loss, out, target, row_loss, &grad,
+                          rows * options_.train.accumulate_steps,
+                          row_weight.defined() ? &row_weight : nullptr, options_.label_smoothing);
     accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
     if (labels.defined()) accumulate_correct(out, labels, correct_);
     if (train_.per_output) accumulate_correct_per_output(out, target, correct_);
@@ -535,13 +609,26 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr) {
     return;
   }
   sync_->sum_gradients(model_.grads());
+  // The gradient the optimizer takes: this batch's, or the sum of the group's batches.
+  Tensor& grads = accumulated_.defined() ? accumulated_ : model_.grads();
+  if (accumulated_.defined()) ops::add_gradients(model_.grads(), accumulated_);
+  if (!steps) {
+    commit_batch_loss(loss_scratch_, batch_losses_, position_);
+    return;
+  }
   const bool skip_nonfinite = nonfinite_flag_.defined();
-  if (skip_nonfinite) flag_nonfinite(loss_scratch_, model_.grads(), nonfinite_flag_);
+  if (skip_nonfinite) flag_nonfinite(loss_scratch_, grads, nonfinite_flag_);
+  // The norm of the summed (all-reduced) gradient; the optimizer reads the scale on the device.
+  if (grad_norm_sum_.defined()) {
+    ops::clip_scale(grads, options_.train.clip_grad_norm, optimizer_.step_scalars(),
+                    grad_norm_sum_);
+  }
   // A bf16 CPU model's weight copy for its GEMMs is written in the update's pass.
   uint16_t* bf16_params = model_.bf16_params_for_step();
-  optimizer_.step(model_.params(), model_.grads(), lr, skip_nonfinite ? &nonfinite_flag_ : nullptr,
+  optimizer_.step(model_.params(), grads, lr, skip_nonfinite ? &nonfinite_flag_ : nullptr,
                   bf16_params);
   model_.bf16_params_written();
+  if (accumulated_.defined()) accumulated_.fill_zero();
   commit_batch_loss(loss_scratch_, batch_losses_, position_);
 }
 
@@ -564,6 +651,8 @@ EpochMetrics Trainer::Impl::finish_epoch(double lr, int64_t first_step, int64_t 
       {optimizer_.step_counter().rows(0, 1), &steps_read}};
   if (counts_correct) reads.push_back({correct_, &correct_read});
   if (skip_nonfinite) reads.push_back({nonfinite_flag_.rows(2, 3), &skipped_read});
+  double norm_read = 0.0;
+  if (grad_norm_sum_.defined()) reads.push_back({grad_norm_sum_, &norm_read});
   read_to_host(reads);
   const double seconds = seconds_since(start);
   if (!losses_f32.empty()) losses.assign(losses_f32.begin(), losses_f32.end());
@@ -588,11 +677,26 @@ EpochMetrics Trainer::Impl::finish_epoch(double lr, int64_t first_step, int64_t 
   }
   EpochMetrics m;
   m.completed = batches_run == batches;
+  // clip_grad_norm: the mean norm over the epoch's optimizer steps (those of a resumed part too).
+  m.grad_norm = std::nan("");
+  const double norm_sum =
+      resumed.grad_norm_sum + norm_read;
+  int64_t optimizer_steps = 0;
+  for (int64_t b = 0; b < batches_run; ++b) optimizer_steps += steps_after(b, batches) ? 1 : 0;
+  if (grad_norm_sum_.defined() && optimizer_steps > 0) {
+    m.grad_norm = norm_sum / static_cast<double>(optimizer_steps);
+  }
   if (!m.completed) {
     stopped_at_.epoch_batch = batches_run;
     stopped_at_.batch_losses.assign(losses.begin(), losses.begin() + batches_run);
     stopped_at_.correct = correct;
     stopped_at_.skipped = skipped;
+    stopped_at_.grad_norm_sum = norm_sum;
+    // A group cut short: its gradients so far go with the position.
+    stopped_at_.accumulated_grads = Tensor();
+    if (accumulated_.defined() && !steps_after(batches_run - 1, batches)) {
+      stopped_at_.accumulated_grads = accumulated_.clone().to(Device::cpu());
+    }
   }
   if (m.completed) ++epoch_;
   m.epoch = epoch_ + (m.completed ? 0 : 1);

@@ -50,6 +50,9 @@ json& element_at(json& doc, const std::string& key) {
   for (size_t i = 0; i < names.size(); ++i) {
     const std::string& name = names[i];
     const bool last = i + 1 == names.size();
+    // A name that may also be spelled as an object ("loss": "cross_entropy" is
+    // {"type": "cross_entropy"}) takes a key of that object.
+    if (node->is_string()) *node = json{{"type", *node}};
     if (node->is_array()) {
       const bool digits = std::all_of(name.begin(), name.end(), [](char c) {
         return std::isdigit(static_cast<unsigned char>(c)) != 0;

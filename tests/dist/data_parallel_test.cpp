@@ -16,6 +16,7 @@
 
 #include "dist/communicator.h"
 #include "mlpx/checkpoint.h"
+#include "mlpx/schedule.h"
 #include "mlpx/training.h"
 #include "test_util.h"
 
@@ -156,6 +157,35 @@ INSTANTIATE_TEST_SUITE_P(
              (info.param.optimizer == OptimizerType::kSgd ? "SgdMomentum" : "Adam") +
              (info.param.shard ? "Sharded" : "");
     });
+
+// The training knobs over the ranks: clipping takes the norm of the summed gradient, each rank
+// accumulates the summed gradients of the group, label smoothing, decay of the weights only and
+// a onecycle rate: N ranks equal one process (float64, 3 epochs).
+TEST(DataParallelKnobs, ClipAccumulateSmoothingDecayAndOneCycleEqualOneProcess) {
+  auto run = [](dist::Communicator* ranks) {
+    Sequential model = make_model(DType::kFloat64);
+    TrainerOptions options = options_for(OptimizerType::kAdamW);
+    options.label_smoothing = 0.1;
+    options.optimizer.weight_decay = 0.05;
+    options.optimizer.decay = Decay::kWeights;
+    options.train.clip_grad_norm = 0.05;
+    options.train.accumulate_steps = 4;
+    Trainer trainer = data_parallel_trainer(options, model, make_data(DType::kFloat64), ranks);
+    ScheduleConfig schedule;
+    schedule.type = ScheduleType::kOneCycle;
+    trainer.set_one_cycle(one_cycle_plan(schedule, 1e-2, 3 * trainer.steps_per_epoch()));
+    std::vector<double> norms;
+    for (int e = 0; e < 3; ++e) norms.push_back(trainer.run_epoch(1e-2).grad_norm);
+    EXPECT_EQ(trainer.optimizer().steps(), 3 * 6);  // 21 batches an epoch, groups of 4
+    std::vector<double> out = model.params().to_vector<double>();
+    out.insert(out.end(), norms.begin(), norms.end());
+    return out;
+  };
+  const std::vector<double> alone = run(nullptr);
+  const std::vector<double> ranked = run(&dist::world());
+  EXPECT_TRUE(close_to(ranked, alone, 1e-12)) << dist::world().size() << " ranks";
+  expect_same_on_every_rank(ranked);
+}
 
 // Sharded, each rank keeps 1/N of the optimizer state.
 TEST(DataParallelSharding, OptimizerStatePerRankIsItsShard) {

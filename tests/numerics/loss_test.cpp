@@ -97,6 +97,44 @@ TEST_P(LossGradient, MatchesCentralDifferences) {
       << loss_name(loss);
 }
 
+// cross_entropy with label smoothing 0.1 (nn.CrossEntropyLoss(label_smoothing=0.1)): the
+// gradient against central differences, the value against the formula
+// (1 - s) nll + s mean_k(lse - z_k), and s = 0 bit for bit the plain loss.
+TEST(LossNumerics, LabelSmoothingGradientAndValue) {
+  const int64_t rows = 3, cols = 4;
+  const std::vector<double> z = test::random_values<double>(rows * cols, 11, -3.0, 3.0);
+  const std::vector<int32_t> labels = {2, 0, 3};
+  auto smoothed = [&](const std::vector<double>& zv, double s, std::vector<double>* grad) {
+    const Tensor out = Tensor::from_vector(zv, {rows, cols});
+    Tensor row_loss({rows}, DType::kFloat64), g({rows, cols}, DType::kFloat64);
+    loss_forward_backward(Loss::kCrossEntropy, out, Tensor::from_vector(labels, {rows}), row_loss,
+                          &g, 0, s);
+    if (grad != nullptr) *grad = g.to_vector<double>();
+    return row_loss.to_vector<double>();
+  };
+  std::vector<double> grad;
+  const std::vector<double> row_loss = smoothed(z, 0.1, &grad);
+  auto batch = [&](const std::vector<double>& zv) { return mean(smoothed(zv, 0.1, nullptr)); };
+  EXPECT_TRUE(
+      test::all_close(grad, test::numeric_gradient(batch, z), test::kGradAtol, test::kGradRtol));
+  for (int64_t r = 0; r < rows; ++r) {
+    double lse = 0, sum_z = 0;
+    for (int64_t c = 0; c < cols; ++c) {
+      lse += std::exp(z[r * cols + c]);
+      sum_z += z[r * cols + c];
+    }
+    lse = std::log(lse);
+    const double expected =
+        0.9 * (lse - z[r * cols + labels[r]]) + 0.1 * (lse - sum_z / static_cast<double>(cols));
+    EXPECT_NEAR(row_loss[r], expected, 1e-14) << r;
+  }
+  EXPECT_EQ(smoothed(z, 0.0, &grad), run(Loss::kCrossEntropy, z, rows, cols, {}, labels).row_loss);
+  EXPECT_EQ(grad, run(Loss::kCrossEntropy, z, rows, cols, {}, labels).grad);
+  EXPECT_THROW(smoothed(z, 1.5, nullptr), ValueError);
+  Tensor out({rows, cols}, DType::kFloat64), row({rows}, DType::kFloat64);
+  EXPECT_THROW(loss_forward_backward(Loss::kMse, out, out, row, nullptr, 0, 0.1), ValueError);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllLosses, LossGradient, ::testing::ValuesIn(kAll),
                          [](const ::testing::TestParamInfo<Loss>& info) {
                            return loss_name(info.param);

@@ -97,6 +97,30 @@ TEST(LossParity, LossesMatchCpu) {
   }
 }
 
+// cross_entropy with label smoothing on the GPU against the CPU, over the shapes' widths.
+TEST(LossParity, LabelSmoothingMatchesCpu) {
+  MLPX_REQUIRE_CUDA();
+  const Device gpu = Device::cuda(0);
+  uint64_t seed = 900;
+  for (const auto& [rows, cols] :
+       std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {7, 10}, {3, 257}, {2, 1025}, {5, 4097}}) {
+    SCOPED_TRACE(::testing::Message() << "[" << rows << ", " << cols << "]");
+    const Shape shape{rows, cols};
+    const Tensor z = Tensor::from_vector(
+        test::random_values<float>(static_cast<size_t>(rows * cols), seed++, -8.0, 8.0), shape);
+    const Tensor labels = Tensor::from_vector(make_labels(rows, cols, seed++), {rows});
+    Tensor row_loss({rows}), grad(shape);
+    loss_forward_backward(Loss::kCrossEntropy, z, labels, row_loss, &grad, 0, nullptr, 0.1);
+    Tensor row_loss_g({rows}, DType::kFloat32, gpu), grad_g(shape, DType::kFloat32, gpu);
+    loss_forward_backward(Loss::kCrossEntropy, z.to(gpu), labels.to(gpu), row_loss_g, &grad_g, 0,
+                          nullptr, 0.1);
+    synchronize(gpu);
+    EXPECT_TRUE(
+        test::all_close(row_loss_g.to_vector<float>(), row_loss.to_vector<float>(), kAtol, kRtol));
+    EXPECT_TRUE(test::all_close(grad_g.to_vector<float>(), grad.to_vector<float>(), kAtol, kRtol));
+  }
+}
+
 // A rank's share of a data-parallel batch (grad_rows = the whole batch's rows) on the GPU
 // gives the CPU's gradient for that share.
 TEST(LossParity, ShareOfABatchMatchesCpu) {

@@ -4,12 +4,15 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/graph.h"
 #include "math/optimizers.h"
 #include "mlpx/error.h"
 #include "mlpx/optimizer.h"
+#include "mlpx/schedule.h"
+#include "ops/gradients.h"
 #include "ops/nonfinite.h"
 #include "test_util.h"
 
@@ -272,6 +275,54 @@ TEST(OptimizerParityGraph, SkipFlagInsideACapturedStep) {
   EXPECT_EQ(flag.to_vector<int32_t>(), (std::vector<int32_t>{0, 0, 2, 0}));
   gpu.sync_steps();
   EXPECT_EQ(gpu.steps(), 3);
+}
+
+// The per-step pieces on the GPU against the CPU: clipping's norm and scale computed on the
+// device (and read by the kernel), gradients summed for accumulation, the decay mask of
+// optimizer.decay "weights", onecycle's rate and beta1 from the device's step counter. Odd
+// sizes (the scalar tail, and a norm over more elements than the reduction's threads).
+TEST(OptimizerParityKnobs, ClipAccumulateDecayAndOneCycleMatchCpu) {
+  MLPX_REQUIRE_CUDA();
+  for (const int64_t n : {int64_t{1}, int64_t{37}, int64_t{3001}}) {
+    SCOPED_TRACE("n " + std::to_string(n));
+    OptimizerConfig config;
+    config.type = OptimizerType::kAdamW;
+    config.lr = 0.01;
+    config.weight_decay = 0.1;
+    ScheduleConfig schedule;
+    schedule.type = ScheduleType::kOneCycle;
+    const OneCyclePlan plan = one_cycle_plan(schedule, config.lr, 12);
+    const auto p0 = test::random_values<float>(static_cast<size_t>(n), 7);
+    Tensor p_cpu = Tensor::from_vector(p0, {n});
+    Tensor p_gpu = Tensor::from_vector(p0, {n}, Device::cuda());
+    Optimizer cpu(config, n, DType::kFloat32, Device::cpu());
+    Optimizer gpu(config, n, DType::kFloat32, Device::cuda());
+    const std::vector<std::pair<int64_t, int64_t>> decayed = {{0, n / 2}};
+    for (Optimizer* o : {&cpu, &gpu}) {
+      o->set_one_cycle(plan);
+      o->set_decayed_ranges(decayed);
+    }
+    Tensor sum_cpu = Tensor::zeros({n}),
+           sum_gpu = Tensor::zeros({n}, DType::kFloat32, Device::cuda());
+    Tensor norms_cpu = Tensor::zeros({1}, DType::kFloat64);
+    Tensor norms_gpu = Tensor::zeros({1}, DType::kFloat64, Device::cuda());
+    for (int k = 0; k < 12; ++k) {
+      const auto g = gradient(n, k + 1);
+      ops::add_gradients(Tensor::from_vector(g, {n}), sum_cpu);
+      ops::add_gradients(Tensor::from_vector(g, {n}, Device::cuda()), sum_gpu);
+      ops::clip_scale(sum_cpu, 0.5, cpu.step_scalars(), norms_cpu);
+      ops::clip_scale(sum_gpu, 0.5, gpu.step_scalars(), norms_gpu);
+      cpu.step(p_cpu, sum_cpu, config.lr);
+      gpu.step(p_gpu, sum_gpu, config.lr);
+    }
+    EXPECT_TRUE(test::all_close(sum_gpu.to_vector<float>(), sum_cpu.to_vector<float>(), 0, 0));
+    EXPECT_NEAR(norms_gpu.item<double>(), norms_cpu.item<double>(),
+                1e-9 * norms_cpu.item<double>());
+    EXPECT_TRUE(test::all_close(p_gpu.to_vector<float>(), p_cpu.to_vector<float>(), kAtol, kRtol));
+    expect_same_state(gpu, cpu);
+    // Clipping acted: the last scale was below 1.
+    EXPECT_LT(cpu.step_scalars().to_vector<double>()[1], 1.0);
+  }
 }
 
 TEST(OptimizerParityChecks, CudaNeedsFloat32) {

@@ -63,6 +63,21 @@ def test_optimizer_dict_schedule_and_sgd(blobs):
     assert m.config["optimizer"]["type"] == "sgd"
 
 
+def test_training_knobs(blobs):
+    x, y, xv, yv = blobs
+    m = small_model(loss={"type": "cross_entropy", "label_smoothing": 0.1})
+    assert m.config["loss"] == {"type": "cross_entropy", "label_smoothing": 0.1}
+    h = m.fit(x, y, validation=(xv, yv), epochs=2, batch_size=32,
+              optimizer={"type": "adamw", "lr": 0.01, "weight_decay": 0.01, "decay": "weights"},
+              schedule={"type": "onecycle"}, clip_grad_norm=1.0, accumulate_steps=3)
+    assert h[-1]["steps"] == 2 * 3  # 8 batches an epoch in groups of 3
+    assert all(e["grad_norm"] > 0 for e in h)
+    p = small_model().fit(x, y, validation=(xv, yv), epochs=3, lr=0.01,
+                          schedule={"type": "plateau", "patience": 0, "factor": 0.5,
+                                    "metric": "val_accuracy"})
+    assert p[0]["lr"] == 0.01 and all(b["lr"] <= a["lr"] for a, b in zip(p, p[1:]))
+
+
 def test_regression_with_mse():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(200, 4)).astype(np.float32)

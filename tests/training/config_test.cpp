@@ -265,9 +265,17 @@ TEST(ConfigFields, ListEveryKeyOnceWithTheDefaultToJsonWrites) {
       parent.resize(parent.size() - 3);
     }
     EXPECT_TRUE(parent.empty() || paths.count(parent)) << f.path << " before " << parent;
-    // Keys inside an unset object (train.early_stopping) are not written by default.
+    // Keys inside an unset object (train.early_stopping) are not written by default, nor are
+    // those of a name written alone (loss.label_smoothing while "loss" is a name).
     if (f.default_json == "null" || unset.count(parent)) {
       unset.insert(f.path);
+      continue;
+    }
+    if (f.type == "string or object") {
+      unset.insert(f.path);
+      ASSERT_TRUE(defaults.contains(nlohmann::json::json_pointer(pointer_of(f.path)))) << f.path;
+      EXPECT_EQ(defaults.at(nlohmann::json::json_pointer(pointer_of(f.path))).dump(),
+                f.default_json);
       continue;
     }
     const bool inside_array = f.path.find("[i]") != std::string::npos;
@@ -281,10 +289,53 @@ TEST(ConfigFields, ListEveryKeyOnceWithTheDefaultToJsonWrites) {
   c.model.activation_alpha = 0.1;
   c.model.layers[0].alpha = 0.2;
   c.train.early_stopping = EarlyStopping{};
+  c.label_smoothing = 0.1;  // "loss" written as an object
+  c.schedule.max_lr = 0.5;
   std::set<std::string> written;
   leaf_paths(nlohmann::json::parse(c.to_json()), "", written);
   for (const std::string& path : written) EXPECT_TRUE(paths.count(path)) << path;
   EXPECT_EQ(Config::from_json(c.to_json()).to_json(), c.to_json());
+}
+
+// "loss" is a name, or an object with its type and cross_entropy's label smoothing; a config
+// without smoothing writes the name alone, as before.
+TEST(ConfigFields, LossIsANameOrAnObjectWithLabelSmoothing) {
+  const Config plain = Config::from_json(R"({"loss": "cross_entropy"})");
+  EXPECT_EQ(plain.label_smoothing, 0.0);
+  EXPECT_EQ(nlohmann::json::parse(plain.to_json())["loss"], "cross_entropy");
+  const Config smoothed =
+      Config::from_json(R"({"loss": {"type": "cross_entropy", "label_smoothing": 0.1}})");
+  EXPECT_EQ(smoothed.loss, Loss::kCrossEntropy);
+  EXPECT_EQ(smoothed.label_smoothing, 0.1);
+  EXPECT_EQ(nlohmann::json::parse(smoothed.to_json())["loss"]["label_smoothing"], 0.1);
+  EXPECT_EQ(Config::from_json(smoothed.to_json()).to_json(), smoothed.to_json());
+  EXPECT_THROW(Config::from_json(R"({"loss": {"type": "cross_entropy", "smoothing": 0.1}})"),
+               ValueError);
+  try {
+    Config::from_json(R"({"loss": {"type": "mse", "label_smoothing": 0.1},
+                          "model": {"layers": [{"units": 2, "activation": "identity"}]}})");
+    ADD_FAILURE() << "expected an error";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("loss.label_smoothing: expected 0 for mse"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(Config::from_json(R"({"loss": {"type": "cross_entropy", "label_smoothing": 1.5}})"),
+               ValueError);
+  const Config knobs = Config::from_json(R"({"optimizer": {"decay": "weights"},
+      "train": {"clip_grad_norm": 1.0, "accumulate_steps": 4},
+      "schedule": {"type": "onecycle", "max_lr": 0.1, "anneal": "linear"}})");
+  EXPECT_EQ(knobs.optimizer.decay, Decay::kWeights);
+  EXPECT_EQ(knobs.train.clip_grad_norm, 1.0);
+  EXPECT_EQ(knobs.train.accumulate_steps, 4);
+  EXPECT_EQ(knobs.schedule.anneal, Anneal::kLinear);
+  EXPECT_THROW(Config::from_json(R"({"train": {"accumulate_steps": 0}})"), ValueError);
+  EXPECT_THROW(Config::from_json(R"({"schedule": {"type": "onecycle"},
+      "optimizer": {"type": "sgd", "momentum": 0}})"),
+               ValueError);
+  EXPECT_THROW(Config::from_json(R"({"schedule": {"type": "plateau"},
+      "data": {"validation_split": 0}})"),
+               ValueError);
 }
 
 std::string validate_error(const Config& c) {

@@ -93,10 +93,10 @@ TEST(DeepLayers, LayoutNamesAndKindsFollowPyTorch) {
                                       "layers.1.norm.weight", "layers.1.norm.bias",
                                       "layers.2.weight", "layers.2.bias", "layers.2.norm.weight",
                                       "layers.2.norm.bias", "layers.3.weight", "layers.3.bias"}));
-  EXPECT_EQ(layout[0].kind, ParamKind::kWeight);
-  EXPECT_EQ(layout[1].kind, ParamKind::kBias);
-  EXPECT_EQ(layout[2].kind, ParamKind::kNorm);
-  EXPECT_EQ(layout[8].kind, ParamKind::kBias);
+  EXPECT_EQ(layout[0].kind, ParameterKind::kWeight);
+  EXPECT_EQ(layout[1].kind, ParameterKind::kBias);
+  EXPECT_EQ(layout[2].kind, ParameterKind::kNorm);
+  EXPECT_EQ(layout[8].kind, ParameterKind::kBias);
   EXPECT_EQ(layout[8].layer, 2u);
   std::vector<std::string> buffers;
   for (const Parameter& b : Sequential::buffer_layout(reference_layers()))

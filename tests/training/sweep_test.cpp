@@ -106,6 +106,27 @@ TEST(SearchSpace, KeysAreTheConfigTablesHyperparameters) {
             std::string::npos);
 }
 
+// The training knobs are hyperparameters a sweep may search, label smoothing included although
+// the base config writes "loss" as a name.
+TEST(SearchSpace, SearchesTheTrainingKnobs) {
+  const Config base = Config::from_json(R"({"device": "cpu"})");
+  const std::vector<SearchParam> space = parse_search_space(
+      R"({"loss.label_smoothing": {"choice": [0.0, 0.2]}, "train.clip_grad_norm": {"choice": [1.0]},
+          "train.accumulate_steps": {"choice": [2]}, "optimizer.decay": {"choice": ["weights"]},
+          "schedule.type": {"choice": ["onecycle"]}, "schedule.max_lr": {"choice": [0.05]}})",
+      base);
+  ASSERT_EQ(space.size(), 6u);
+  const Config c =
+      apply_point(base, space, {"0.2", "1.0", "2", "\"weights\"", "\"onecycle\"", "0.05"});
+  EXPECT_EQ(c.loss, Loss::kCrossEntropy);
+  EXPECT_EQ(c.label_smoothing, 0.2);
+  EXPECT_EQ(c.train.clip_grad_norm, 1.0);
+  EXPECT_EQ(c.train.accumulate_steps, 2);
+  EXPECT_EQ(c.optimizer.decay, Decay::kWeights);
+  EXPECT_EQ(c.schedule.type, ScheduleType::kOneCycle);
+  EXPECT_EQ(c.schedule.max_lr, 0.05);
+}
+
 TEST(SearchSpace, DrawsStayInsideTheirBoundsAndRepeatFromTheSeed) {
   const std::vector<SearchParam> space = parse_search_space(
       R"({"optimizer.lr": {"loguniform": [1e-4, 1e-1]}, "train.batch_size": {"choice": [32, 128, 512]},

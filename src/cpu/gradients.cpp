@@ -1,0 +1,31 @@
+#include "cpu/gradients.h"
+
+#include <cmath>
+
+#include "math/gradients.h"
+
+namespace mlpx::cpu {
+
+template <typename T>
+void clip_scale(const T* grads, int64_t n, double max_norm, double* scalars, double* norm_sum) {
+  double squares = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double g = static_cast<double>(grads[i]);
+    squares += g * g;
+  }
+  const double norm = std::sqrt(squares);
+  scalars[1] = math::clip_scale(norm, max_norm);
+  norm_sum[0] += norm;
+}
+
+template <typename T>
+void add_gradients(const T* grads, T* sum, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) sum[i] += grads[i];
+}
+
+template void clip_scale(const float*, int64_t, double, double*, double*);
+template void clip_scale(const double*, int64_t, double, double*, double*);
+template void add_gradients(const float*, float*, int64_t);
+template void add_gradients(const double*, double*, int64_t);
+
+}  // namespace mlpx::cpu
