@@ -75,6 +75,7 @@ class Optimizer {
   // Steps from now on take their rate (and, with cycle_momentum, sgd's momentum or adam's beta1)
   // from onecycle's plan at the step counter, not from lr. A plan of 0 steps turns it off.
   void set_one_cycle(const OneCyclePlan& plan);
+  const OneCyclePlan& one_cycle() const { return one_cycle_; }
   // optimizer.decay "weights": only the parameters in `decayed` (ranges [begin, end) of the flat
   // buffer) take weight_decay; the others step as with weight_decay 0. Empty: every parameter.
   void set_decayed_ranges(const std::vector<std::pair<int64_t, int64_t>>& decayed);

@@ -131,7 +131,8 @@ void optimizer_outer_step(OptimizerType type, const OptimizerConfig& config, dou
   const auto plain = [&](int64_t first, int64_t last) {
     if (last <= first) return;
     const std::vector<T*> moved = state_at(state, buffers, first);
-    optimizer_step<T>(type, config, lr, last - first, p + first, g + first, moved.data(), t);
+    optimizer_step<T>(type, config, lr, last - first, p + first, g + first, moved.data(), t,
+                      OneCyclePlan{}, T(1), nullptr);
   };
   int64_t done = 0;
   for (const OuterProductBlock<T>& block : sorted) {

@@ -529,12 +529,12 @@ void Trainer::Impl::run_step(int64_t rows, double lr, bool may_replay, bool step
 // optimizer forms inside its update (Optimizer::step_outer) instead of the backward pass
 // writing it and the optimizer reading it back; the same bits. Not where anything else reads
 // the whole gradient (several ranks, the non-finite check, clipping's norm, accumulation) or a
-// GEMM rounds its inputs (bf16); with every parameter decaying alike.
+// GEMM rounds its inputs (bf16); with every parameter decaying alike, at the epoch's rate.
 bool Trainer::Impl::forms_weight_grads_in_optimizer() const {
   return model_.device().is_cpu() && batch_size_ == 1 && !sync_->data_parallel() &&
          !nonfinite_flag_.defined() && model_.precision() == Precision::kFp32 &&
          !grad_norm_sum_.defined() && !accumulated_.defined() &&
-         optimizer_.config().decay == Decay::kAll;
+         optimizer_.config().decay == Decay::kAll && optimizer_.one_cycle().total_steps == 0;
 }
 
 // One training step whose batch position lives on the device (position_), so that the same

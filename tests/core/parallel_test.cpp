@@ -64,7 +64,8 @@ TEST(OptimizerOuterStep, SplitBlockMatchesThePlainStepOnTheStoredProductBitForBi
       std::vector<float> g = test::random_values<float>(kN, 30 + step);
       cpu::gemm<float>(true, false, kRows, kCols, 1, 1.0f, a.data(), b.data(), 0.0f, g.data());
       float* s[2] = {state[0].data(), state[1].data()};
-      cpu::optimizer_step<float>(type, config, config.lr, kN, p.data(), g.data(), s, step);
+      cpu::optimizer_step<float>(type, config, config.lr, kN, p.data(), g.data(), s, step,
+                                 OneCyclePlan{}, 1.0f, nullptr);
       float* s2[2] = {state2[0].data(), state2[1].data()};
       std::vector<float> g2 = g;
       std::fill(g2.begin(), g2.begin() + kRows * kCols, std::nanf(""));  // must not be read

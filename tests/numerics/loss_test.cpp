@@ -108,7 +108,7 @@ TEST(LossNumerics, LabelSmoothingGradientAndValue) {
     const Tensor out = Tensor::from_vector(zv, {rows, cols});
     Tensor row_loss({rows}, DType::kFloat64), g({rows, cols}, DType::kFloat64);
     loss_forward_backward(Loss::kCrossEntropy, out, Tensor::from_vector(labels, {rows}), row_loss,
-                          &g, 0, s);
+                          &g, 0, nullptr, s);
     if (grad != nullptr) *grad = g.to_vector<double>();
     return row_loss.to_vector<double>();
   };
@@ -132,7 +132,7 @@ TEST(LossNumerics, LabelSmoothingGradientAndValue) {
   EXPECT_EQ(grad, run(Loss::kCrossEntropy, z, rows, cols, {}, labels).grad);
   EXPECT_THROW(smoothed(z, 1.5, nullptr), ValueError);
   Tensor out({rows, cols}, DType::kFloat64), row({rows}, DType::kFloat64);
-  EXPECT_THROW(loss_forward_backward(Loss::kMse, out, out, row, nullptr, 0, 0.1), ValueError);
+  EXPECT_THROW(loss_forward_backward(Loss::kMse, out, out, row, nullptr, 0, nullptr, 0.1), ValueError);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLosses, LossGradient, ::testing::ValuesIn(kAll),
