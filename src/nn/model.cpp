@@ -17,6 +17,24 @@ namespace {
 bool is_rowwise(Activation activation) {
   return math::visit(activation, [](auto member) { return decltype(member)::kIsRowwise; });
 }
+// Where a layer's bias and activation are computed: in its GEMM's epilogue (cuBLASLt, on a
+// CUDA device) when the activation table gives the member an epilogue, else on the plain path
+// (GEMM, bias kernel, activation kernel). The one place that decides it: a layer whose output
+// goes anywhere but straight into its activation (a dropout here; a norm between the GEMM and
+// the activation) returns kPlain. bf16 GEMMs round their inputs in separate kernels
+// (kernels/gemm.cpp) and stay plain too. The fused ReLU writes only the activation, not z:
+// the ReLU's backward then reads the output, whose sign is z's (NaN: see mlpx/linear.h).
+LinearEpilogue layer_epilogue(const LayerSpec& layer, Device device, Precision precision) {
+  if (!device.is_cuda() || precision == Precision::kBf16 || layer.dropout > 0.0) {
+    return LinearEpilogue::kPlain;
+  }
+  return math::visit(layer.activation, [](auto member) {
+    using Member = decltype(member);
+    if (Member::kEpilogueIsBiasRelu) return LinearEpilogue::kBiasRelu;
+    if (Member::kEpilogueIsBias) return LinearEpilogue::kBias;
+    return LinearEpilogue::kPlain;
+  });
+}
 }  // namespace
 
 Sequential::Sequential(int64_t inputs, std::vector<LayerSpec> layers, DType dtype, Device device)
@@ -144,8 +162,15 @@ Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
   for (size_t i = 0; i < layers_.size(); ++i) {
     const LayerSpec& layer = layers_[i];
     Tensor z = pre_[i].rows(0, batch);
-    linear_forward(h, weight(i), bias(i), z, precision_);
     Tensor a = act_[i].rows(0, batch), out = out_[i].rows(0, batch);
+    const LinearEpilogue epilogue = layer_epilogue(layer, device(), precision_);
+    if (epilogue != LinearEpilogue::kPlain) {
+      // The epilogue writes the activation (for identity a is z): z itself is not kept.
+      linear_forward_epilogue(h, weight(i), bias(i), a, epilogue, precision_);
+      h = out;
+      continue;
+    }
+    linear_forward(h, weight(i), bias(i), z, precision_);
     if (layer.dropout > 0.0) {
       if (is_rowwise(layer.activation)) {
         activation_forward(layer.activation, z, a, layer.alpha);
@@ -184,7 +209,10 @@ void Sequential::backward(const Tensor& doutput,
       }
     } else if (layer.activation != Activation::kIdentity) {
       dz = grad_[i].rows(0, batch);
-      activation_backward(layer.activation, z, act_[i].rows(0, batch), upstream, dz, layer.alpha);
+      // A fused ReLU kept only its output (layer_epilogue): its sign is z's.
+      const Tensor a = act_[i].rows(0, batch);
+      const bool fused = layer_epilogue(layer, device(), precision_) != LinearEpilogue::kPlain;
+      activation_backward(layer.activation, fused ? a : z, a, upstream, dz, layer.alpha);
     }
     const Tensor below = i == 0 ? input_ : out_[i - 1].rows(0, batch);
     Tensor dweight = weight_grad(i), dbias = bias_grad(i);
