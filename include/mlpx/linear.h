@@ -16,8 +16,8 @@ void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
 enum class LinearEpilogue { kPlain, kBias, kBiasRelu };
 
 // y[B, out] = epilogue(x[B, in] * weight[out, in]^T + bias[out]): kBias is linear_forward;
-// kBiasRelu also applies ReLU (y = max(y, 0); NaN becomes 0 on a CUDA device, as cuBLASLt's
-// epilogue does, and stays NaN on the CPU). On a CUDA device, fp32 or tf32, one cuBLASLt
+// kBiasRelu also applies ReLU (on a CUDA device a NaN may become 0, as the simulator's cuBLASLt
+// epilogue makes it; on the CPU it stays NaN). On a CUDA device, fp32 or tf32, one cuBLASLt
 // GEMM with that epilogue; elsewhere (the CPU, bf16) linear_forward then the ReLU kernel.
 // kPlain is refused: the caller runs its plain path.
 void linear_forward_epilogue(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
