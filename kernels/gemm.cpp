@@ -76,4 +76,63 @@ void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, 
                                std::max(N, 1), compute, CUBLAS_GEMM_DEFAULT));
 }
 
+namespace {
+// Owns a cuBLASLt descriptor for the length of one call (destroyed on every path out).
+template <typename Handle, cublasStatus_t (*destroy)(Handle)>
+struct LtOwned {
+  Handle handle = nullptr;
+  LtOwned() = default;
+  LtOwned(const LtOwned&) = delete;
+  LtOwned& operator=(const LtOwned&) = delete;
+  ~LtOwned() {
+    if (handle != nullptr) MLPX_CUDA_CHECK_NOTHROW(destroy(handle));
+  }
+};
+using LtDesc = LtOwned<cublasLtMatmulDesc_t, cublasLtMatmulDescDestroy>;
+using LtLayout = LtOwned<cublasLtMatrixLayout_t, cublasLtMatrixLayoutDestroy>;
+}  // namespace
+
+void gemm_bias_epilogue(int device, int64_t batch, int64_t in, int64_t out, const float* x,
+                        const float* w, const float* bias, float* y, bool relu,
+                        Precision precision) {
+  MLPX_CHECK(precision != Precision::kBf16, ValueError,
+             "gemm_bias_epilogue: expected precision fp32 or tf32, found bf16");
+  if (batch == 0 || out == 0) return;
+  Context& ctx = context(device);
+  MLPX_CUDA_CHECK(cudaSetDevice(device));
+  MLPX_CHECK(batch <= INT_MAX && in <= INT_MAX && out <= INT_MAX, ShapeError,
+             "gemm_bias_epilogue: expected batch, in, out <= ", INT_MAX, ", found ", batch, ", ",
+             in, ", ", out);
+  if (precision == Precision::kTf32) warn_if_tf32_is_overridden();
+  const cublasComputeType_t compute =
+      precision == Precision::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  LtDesc desc;
+  MLPX_CUDA_CHECK(cublasLtMatmulDescCreate(&desc.handle, compute, CUDA_R_32F));
+  const int32_t transpose = CUBLAS_OP_T, keep = CUBLAS_OP_N;
+  const uint32_t epilogue = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+  MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle, CUBLASLT_MATMUL_DESC_TRANSA,
+                                                 &transpose, sizeof(transpose)));
+  MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle, CUBLASLT_MATMUL_DESC_TRANSB, &keep,
+                                                 sizeof(keep)));
+  MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                                 &epilogue, sizeof(epilogue)));
+  MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                 &bias, sizeof(bias)));
+  const uint64_t rows_out = static_cast<uint64_t>(out), rows_in = static_cast<uint64_t>(in);
+  const uint64_t cols_batch = static_cast<uint64_t>(batch);
+  const int64_t ld_in = std::max<int64_t>(in, 1), ld_out = out;
+  LtLayout a_layout, b_layout, d_layout;  // A = w^T's storage [in, out], B = x^T [in, batch]
+  MLPX_CUDA_CHECK(
+      cublasLtMatrixLayoutCreate(&a_layout.handle, CUDA_R_32F, rows_in, rows_out, ld_in));
+  MLPX_CUDA_CHECK(
+      cublasLtMatrixLayoutCreate(&b_layout.handle, CUDA_R_32F, rows_in, cols_batch, ld_in));
+  MLPX_CUDA_CHECK(
+      cublasLtMatrixLayoutCreate(&d_layout.handle, CUDA_R_32F, rows_out, cols_batch, ld_out));
+  const float one = 1.0f, zero = 0.0f;
+  // No algorithm given: cuBLASLt's own heuristic picks one (host work, allowed in a capture).
+  MLPX_CUDA_CHECK(cublasLtMatmul(ctx.blas_lt, desc.handle, &one, w, a_layout.handle, x,
+                                 b_layout.handle, &zero, y, d_layout.handle, y, d_layout.handle,
+                                 nullptr, ctx.workspace, ctx.workspace_bytes, ctx.stream));
+}
+
 }  // namespace mlpx::cuda

@@ -14,4 +14,12 @@ namespace mlpx::cuda {
 // into the context's scratch, fp32 accumulation and output).
 void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
           float alpha, const float* a, const float* b, float beta, float* c, Precision precision);
+
+// The Linear forward with its bias (and a ReLU) in the GEMM's epilogue, through cuBLASLt:
+// y[batch, out] = x[batch, in] w[out, in]^T + bias[out], then max(y, 0) when `relu`; fp32 or
+// tf32 (`precision`; bf16 is not taken here). In cuBLASLt's column-major terms y^T[out, batch]
+// = w x^T: A = w (op T, ld in), B = x (op N, ld in), D = y^T (ld out), bias per row of D.
+void gemm_bias_epilogue(int device, int64_t batch, int64_t in, int64_t out, const float* x,
+                        const float* w, const float* bias, float* y, bool relu,
+                        Precision precision);
 }  // namespace mlpx::cuda

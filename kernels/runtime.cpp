@@ -93,6 +93,7 @@ Context::~Context() {
   for (void* buffer : retired) MLPX_CUDA_CHECK_NOTHROW(cudaFree(buffer));
   if (ready != nullptr) MLPX_CUDA_CHECK_NOTHROW(cudaEventDestroy(ready));
   if (blas != nullptr) MLPX_CUDA_CHECK_NOTHROW(cublasDestroy(blas));
+  if (blas_lt != nullptr) MLPX_CUDA_CHECK_NOTHROW(cublasLtDestroy(blas_lt));
   MLPX_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream));
 }
 
@@ -122,6 +123,7 @@ Context& context(int device) {
     MLPX_CUDA_CHECK(cudaEventCreateWithFlags(&ctx->ready, cudaEventDisableTiming));
     MLPX_CUDA_CHECK(cublasCreate(&ctx->blas));
     MLPX_CUDA_CHECK(cublasSetStream(ctx->blas, ctx->stream));
+    MLPX_CUDA_CHECK(cublasLtCreate(&ctx->blas_lt));
     ctx->workspace_bytes = kWorkspaceBytes;
     MLPX_CUDA_CHECK(cudaMalloc(&ctx->workspace, ctx->workspace_bytes));
     MLPX_CUDA_CHECK(cublasSetWorkspace(ctx->blas, ctx->workspace, ctx->workspace_bytes));

@@ -3,6 +3,7 @@
 // core/backend.h and the launchers' headers. Internal.
 #pragma once
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
@@ -25,8 +26,9 @@ struct Context {
   ~Context();
 
   int device = 0;
-  cudaStream_t stream = nullptr;  // every mlpx launch on this device goes here
-  cublasHandle_t blas = nullptr;  // bound to `stream`, fixed workspace (deterministic)
+  cudaStream_t stream = nullptr;       // every mlpx launch on this device goes here
+  cublasHandle_t blas = nullptr;       // bound to `stream`, fixed workspace (deterministic)
+  cublasLtHandle_t blas_lt = nullptr;  // the epilogue GEMMs (kernels/gemm.cpp, gemm_epilogue)
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   DeviceStatus* status = nullptr;  // device memory; see status.h

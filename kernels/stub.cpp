@@ -173,6 +173,10 @@ void gemm(int, bool, bool, int64_t, int64_t, int64_t, float, const float*, const
           float*, Precision) {
   unavailable("gemm");
 }
+void gemm_bias_epilogue(int, int64_t, int64_t, int64_t, const float*, const float*, const float*,
+                        float*, bool, Precision) {
+  unavailable("gemm_bias_epilogue");
+}
 
 // kernels/graph.h
 struct StepGraph::Impl {};

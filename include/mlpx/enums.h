@@ -18,17 +18,21 @@ namespace mlpx {
 //   flags: kTakesAlpha (a layer may set alpha; the default is PyTorch's), kReadsInput and
 //     kReadsOutput (what the backward pass reads: x, or the forward output y), kRowwise (taken
 //     over each row, not elementwise: softmax, whose formulas are math::softmax_*, not the
-//     columns below).
+//     columns below); the GEMM epilogue (cuBLASLt) that may compute the member after a
+//     Linear layer's GEMM on a CUDA device: kEpilogueBias (identity: the bias alone) or
+//     kEpilogueBiasRelu (bias then ReLU); a member with neither runs the plain path (GEMM,
+//     bias kernel, activation kernel). A GELU row would add its own epilogue flag.
 //   The two formula columns are expressions in T (float or double) of x, y, dy and alpha,
 //   expanded only by src/math/activation.h (the helpers they call, such as sigmoid and
 //   exp_of, are its own); f' reads only what the flags say, and at the kink 0 takes the left
 //   derivative, as PyTorch does. NaN goes through every formula as NaN.
 // clang-format off
 #define MLPX_ACTIVATIONS(X)                                                                     \
-  X(kIdentity, "identity", 0, 0.0, x, dy)                                                      \
+  X(kIdentity, "identity", kEpilogueBias, 0.0, x, dy)                                          \
   X(kSigmoid, "sigmoid", kReadsOutput, 0.0, sigmoid(x), dy * y * (T(1) - y))                   \
   X(kTanh, "tanh", kReadsOutput, 0.0, tanh_of(x), dy * (T(1) - y * y))                         \
-  X(kRelu, "relu", kReadsInput, 0.0, x < T(0) ? T(0) : x, x > T(0) ? dy : T(0))                \
+  X(kRelu, "relu", kReadsInput | kEpilogueBiasRelu, 0.0, x < T(0) ? T(0) : x,                 \
+    x > T(0) ? dy : T(0))                                                                      \
   X(kLeakyRelu, "leaky_relu", kTakesAlpha | kReadsInput, 0.01,                                 \
     x < T(0) ? alpha * x : x,                                                                  \
     x > T(0) ? dy : alpha * dy)                                                                \
@@ -48,6 +52,8 @@ struct ActivationFlags {
   static constexpr unsigned kReadsInput = 2u;
   static constexpr unsigned kReadsOutput = 4u;
   static constexpr unsigned kRowwise = 8u;
+  static constexpr unsigned kEpilogueBias = 16u;
+  static constexpr unsigned kEpilogueBiasRelu = 32u;
 };
 
 #define MLPX_ENUMERATOR(enumerator, ...) enumerator,

@@ -96,6 +96,8 @@ struct ActivationMember;
     static constexpr bool kBackwardReadsInput = (kFlags & kReadsInput) != 0;        \
     static constexpr bool kBackwardReadsOutput = (kFlags & kReadsOutput) != 0;      \
     static constexpr bool kIsRowwise = (kFlags & kRowwise) != 0;                    \
+    static constexpr bool kEpilogueIsBias = (kFlags & kEpilogueBias) != 0;          \
+    static constexpr bool kEpilogueIsBiasRelu = (kFlags & kEpilogueBiasRelu) != 0;  \
     static constexpr double kDefaultAlpha = (default_alpha);                        \
     template <typename T>                                                           \
     MLPX_HD static T value(T x, [[maybe_unused]] T alpha) {                         \

@@ -28,6 +28,29 @@ int64_t elements_of(const Shape& shape) {
 bool is_rowwise(Activation activation) {
   return math::visit(activation, [](auto member) { return decltype(member)::kIsRowwise; });
 }
+// Where a layer's bias and activation are computed: in its GEMM's epilogue (cuBLASLt, on a
+// CUDA device) when the activation table gives the member an epilogue, else on the plain path
+// (GEMM, bias kernel, activation kernel). The one place that decides it: a layer whose output
+// goes anywhere but straight into its activation (a dropout here; a norm between the GEMM and
+// the activation) returns kPlain. bf16 GEMMs round their inputs in separate kernels
+// (kernels/gemm.cpp) and stay plain too. The fused ReLU writes only the activation, not z:
+// the ReLU's backward then reads the output, whose sign is z's (NaN: see mlpx/linear.h).
+LinearEpilogue layer_epilogue(const LayerSpec& layer, Device device, Precision precision,
+                              bool fused_model) {
+  // The epilogue ends the layer at its activation and keeps no z: not for a norm between the
+  // two, a residual add after them, a Linear without a bias, or a model whose fused backward
+  // kernel reads layer 0's z.
+  if (!device.is_cuda() || precision == Precision::kBf16 || layer.dropout > 0.0 ||
+      layer.norm != Norm::kNone || layer.residual || !layer.bias || fused_model) {
+    return LinearEpilogue::kPlain;
+  }
+  return math::visit(layer.activation, [](auto member) {
+    using Member = decltype(member);
+    if (Member::kEpilogueIsBiasRelu) return LinearEpilogue::kBiasRelu;
+    if (Member::kEpilogueIsBias) return LinearEpilogue::kBias;
+    return LinearEpilogue::kPlain;
+  });
+}
 }  // namespace
 
 Sequential::Sequential(int64_t inputs, std::vector<LayerSpec> layers, DType dtype, Device device)
@@ -447,10 +470,17 @@ Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
   for (size_t i = 0; i < unfused; ++i) {
     const LayerSpec& layer = layers_[i];
     Tensor z = pre_[i].rows(0, batch);
+    Tensor a = act_[i].rows(0, batch), out = out_[i].rows(0, batch);
+    const LinearEpilogue epilogue = layer_epilogue(layer, device(), precision_, fused_);
+    if (epilogue != LinearEpilogue::kPlain) {
+      // The epilogue writes the activation (for identity a is z): z itself is not kept.
+      linear_forward_epilogue(h, weight_view(i), bias(i), a, epilogue, precision_);
+      h = out;
+      continue;
+    }
     linear_forward(h, weight_view(i), bias(i), z, precision_, weight_bf16(i));
     Tensor n = normed_[i].rows(0, batch);
     if (layer.norm != Norm::kNone) norm_forward(i, z, n);
-    Tensor a = act_[i].rows(0, batch), out = out_[i].rows(0, batch);
     // A residual layer's branch ends in a (its own buffer whenever it is not n), then out = h + a.
     Tensor branch = layer.residual ? a : out;
     if (layer.dropout > 0.0) {
@@ -537,7 +567,10 @@ void Sequential::backward_layers(const Tensor& doutput,
       }
     } else if (layer.activation != Activation::kIdentity) {
       dz = work;
-      activation_backward(layer.activation, n, act_[i].rows(0, batch), upstream, dz, layer.alpha);
+      // A fused ReLU kept only its output (layer_epilogue): its sign is z's.
+      const Tensor a = act_[i].rows(0, batch);
+      const bool fused = layer_epilogue(layer, device(), precision_, fused_) != LinearEpilogue::kPlain;
+      activation_backward(layer.activation, fused ? a : n, a, upstream, dz, layer.alpha);
     }
     if (layer.norm != Norm::kNone) {
       // dz holds d loss / d n here; the norm's backward turns it into d loss / d z.

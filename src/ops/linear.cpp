@@ -3,8 +3,11 @@
 #include "core/check.h"
 #include "core/dispatch.h"
 #include "cpu/linear.h"
+#include "kernels/gemm.h"
 #include "kernels/linear.h"
 #include "ops/gemm_bf16_weight.h"
+#include "mlpx/activation.h"
+#include "mlpx/error.h"
 
 namespace mlpx {
 
@@ -50,6 +53,26 @@ void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
     gemm(x, false, weight, true, y, 1.0, 0.0, precision);
   }
   if (bias.defined()) add_bias(y, bias);
+}
+
+void linear_forward_epilogue(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
+                             LinearEpilogue epilogue, Precision precision) {
+  MLPX_CHECK(epilogue != LinearEpilogue::kPlain, ValueError,
+             "linear_forward_epilogue: expected epilogue bias or bias+relu, found plain");
+  const bool relu = epilogue == LinearEpilogue::kBiasRelu;
+  if (!x.device().is_cuda() || precision == Precision::kBf16 || x.dtype() != DType::kFloat32) {
+    linear_forward(x, weight, bias, y, precision);
+    if (relu) activation_forward(Activation::kRelu, y, y);
+    return;
+  }
+  detail::check_2d("linear_forward_epilogue", "x", x);
+  detail::check_2d("linear_forward_epilogue", "weight", weight);
+  const int64_t batch = x.rows(), in = x.cols(), out = weight.rows();
+  detail::check_tensor("linear_forward_epilogue", "weight", weight, {out, in}, x);
+  detail::check_tensor("linear_forward_epilogue", "bias", bias, {out}, x);
+  detail::check_tensor("linear_forward_epilogue", "y", y, {batch, out}, x);
+  cuda::gemm_bias_epilogue(x.device().index, batch, in, out, x.data<float>(), weight.data<float>(),
+                           bias.data<float>(), y.data<float>(), relu, precision);
 }
 
 void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor& dweight,
