@@ -51,8 +51,8 @@ __global__ void elementwise_loss_kernel(int64_t rows, int64_t cols, const float*
 template <int kGroup>
 __global__ void cross_entropy_kernel(int64_t rows, int64_t cols, const float* logits,
                                      const int32_t* labels, float* row_loss, float* grad,
-                                     float grad_scale, const float* row_weight,
-                                     float smoothing, DeviceStatus* status) {
+                                     float grad_scale, const float* row_weight, float smoothing,
+                                     DeviceStatus* status) {
   const int lane = group_lane<kGroup>();
   for (int64_t row = group_first_row<kGroup>(); row < rows; row += group_row_stride<kGroup>()) {
     const float* z = logits + row * cols;
@@ -248,8 +248,7 @@ void elementwise_loss(Loss loss, const float* output, const float* target, float
 
 void cross_entropy(const float* logits, const int32_t* labels, float* row_loss, float* grad,
                    int64_t rows, int64_t cols, int64_t grad_rows, const float* row_weight,
-                   double label_smoothing,
-                   Device device) {
+                   double label_smoothing, Device device) {
   const cudaStream_t stream = stream_of(device);
   DeviceStatus* status = context(device.index).status;
   const float grad_scale = static_cast<float>(

@@ -23,8 +23,7 @@ void elementwise_loss(Loss loss, const float* output, const float* target, float
 // and a zero gradient. label_smoothing in [0, 1] (0: none), fused into the same pass.
 void cross_entropy(const float* logits, const int32_t* labels, float* row_loss, float* grad,
                    int64_t rows, int64_t cols, int64_t grad_rows, const float* row_weight,
-                   double label_smoothing,
-                   Device device);
+                   double label_smoothing, Device device);
 
 // kl_div on logits and target rows [rows, cols].
 void kl_div(const float* logits, const float* target, float* row_loss, float* grad, int64_t rows,

@@ -48,7 +48,6 @@ Arena& arena() {
   return a;
 }
 
-
 unsigned char* g_base = nullptr;  // the running launch's dynamic shared memory
 size_t g_bytes = 0;
 

@@ -48,8 +48,7 @@ void elementwise_loss(Loss loss, const T* output, const T* target, T* row_loss, 
 
 template <typename T>
 void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad, int64_t rows,
-                   int64_t cols, int64_t grad_rows, const T* row_weight,
-                   double label_smoothing) {
+                   int64_t cols, int64_t grad_rows, const T* row_weight, double label_smoothing) {
   for (int64_t r = 0; r < rows; ++r) {
     MLPX_CHECK(labels[r] >= 0 && labels[r] < cols, ValueError, "cross_entropy: label ", labels[r],
                " in row ", r, ": expected a class index in [0, ", cols, ")");

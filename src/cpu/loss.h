@@ -22,8 +22,7 @@ void elementwise_loss(Loss loss, const T* output, const T* target, T* row_loss, 
 // writing anything.
 template <typename T>
 void cross_entropy(const T* logits, const int32_t* labels, T* row_loss, T* grad, int64_t rows,
-                   int64_t cols, int64_t grad_rows, const T* row_weight,
-                   double label_smoothing);
+                   int64_t cols, int64_t grad_rows, const T* row_weight, double label_smoothing);
 
 // kl_div on logits and target rows [rows, cols].
 template <typename T>

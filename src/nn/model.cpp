@@ -10,10 +10,10 @@
 #include "mlpx/error.h"
 #include "mlpx/gemm.h"
 #include "mlpx/linear.h"
-#include "ops/fused_mlp.h"
-#include "ops/gemm_bf16_weight.h"
 #include "mlpx/norm.h"
 #include "mlpx/residual.h"
+#include "ops/fused_mlp.h"
+#include "ops/gemm_bf16_weight.h"
 
 namespace mlpx {
 
@@ -200,10 +200,11 @@ std::string Sequential::fused_unfit_reason() const {
     const LayerSpec& layer = layers_[i];
     // The kernels compute Linear (with its bias) -> activation, layer 0's backward included.
     if (layer.norm != Norm::kNone || layer.residual || !layer.bias) {
-      return detail::concat("expected plain layers (Linear with a bias, then the activation), found layer ",
-                     i, layer.norm != Norm::kNone ? " with a norm"
-                        : layer.residual           ? " with a residual connection"
-                                                   : " without a bias");
+      return detail::concat(
+          "expected plain layers (Linear with a bias, then the activation), found layer ", i,
+          layer.norm != Norm::kNone ? " with a norm"
+          : layer.residual          ? " with a residual connection"
+                                    : " without a bias");
     }
     widths.push_back(layer.units);
     activations.push_back(layer.activation);
@@ -569,7 +570,8 @@ void Sequential::backward_layers(const Tensor& doutput,
       dz = work;
       // A fused ReLU kept only its output (layer_epilogue): its sign is z's.
       const Tensor a = act_[i].rows(0, batch);
-      const bool fused = layer_epilogue(layer, device(), precision_, fused_) != LinearEpilogue::kPlain;
+      const bool fused =
+          layer_epilogue(layer, device(), precision_, fused_) != LinearEpilogue::kPlain;
       activation_backward(layer.activation, fused ? a : n, a, upstream, dz, layer.alpha);
     }
     if (layer.norm != Norm::kNone) {

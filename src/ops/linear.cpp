@@ -5,9 +5,9 @@
 #include "cpu/linear.h"
 #include "kernels/gemm.h"
 #include "kernels/linear.h"
-#include "ops/gemm_bf16_weight.h"
 #include "mlpx/activation.h"
 #include "mlpx/error.h"
+#include "ops/gemm_bf16_weight.h"
 
 namespace mlpx {
 

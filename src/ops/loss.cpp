@@ -72,8 +72,8 @@ void loss_forward_backward(Loss loss, const Tensor& output, const Tensor& target
                                    row_loss.data<float>(), g, rows, cols, grad_rows, w, device);
           } else if constexpr (std::is_same_v<typename Member::FusedPass, math::CrossEntropyPass>) {
             cuda::cross_entropy(output.data<float>(), target.data<int32_t>(),
-                                row_loss.data<float>(), g, rows, cols, grad_rows, w, label_smoothing,
-                                device);
+                                row_loss.data<float>(), g, rows, cols, grad_rows, w,
+                                label_smoothing, device);
           } else {
             static_assert(std::is_same_v<typename Member::FusedPass, math::KlDivPass>);
             cuda::kl_div(output.data<float>(), target.data<float>(), row_loss.data<float>(), g,

@@ -84,12 +84,11 @@ void optimizer_step(const OptimizerConfig& config, double lr, const OptimizerSte
         int32_t* counter = step.step_counter.data<int32_t>();
         const std::vector<T*> state = state_pointers<T>(step);
         const double* scalars = step.scalars.defined() ? step.scalars.data<double>() : nullptr;
-        cpu::optimizer_step<T>(config.type, config, scalars != nullptr ? scalars[0] : lr, n,
-                               step.params.data<T>(), step.grads.data<T>(), state.data(),
-                               static_cast<int64_t>(counter[0]) + 1, step.cycle,
-                               static_cast<T>(scalars != nullptr ? scalars[1] : 1.0),
-                               step.decays.defined() ? step.decays.data<T>() : nullptr,
-                               step.bf16_params);
+        cpu::optimizer_step<T>(
+            config.type, config, scalars != nullptr ? scalars[0] : lr, n, step.params.data<T>(),
+            step.grads.data<T>(), state.data(), static_cast<int64_t>(counter[0]) + 1, step.cycle,
+            static_cast<T>(scalars != nullptr ? scalars[1] : 1.0),
+            step.decays.defined() ? step.decays.data<T>() : nullptr, step.bf16_params);
         counter[0] += 1;
       });
 }

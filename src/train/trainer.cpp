@@ -679,8 +679,7 @@ EpochMetrics Trainer::Impl::finish_epoch(double lr, int64_t first_step, int64_t 
   m.completed = batches_run == batches;
   // clip_grad_norm: the mean norm over the epoch's optimizer steps (those of a resumed part too).
   m.grad_norm = std::nan("");
-  const double norm_sum =
-      resumed.grad_norm_sum + norm_read;
+  const double norm_sum = resumed.grad_norm_sum + norm_read;
   int64_t optimizer_steps = 0;
   for (int64_t b = 0; b < batches_run; ++b) optimizer_steps += steps_after(b, batches) ? 1 : 0;
   if (grad_norm_sum_.defined() && optimizer_steps > 0) {

@@ -132,7 +132,8 @@ TEST(LossNumerics, LabelSmoothingGradientAndValue) {
   EXPECT_EQ(grad, run(Loss::kCrossEntropy, z, rows, cols, {}, labels).grad);
   EXPECT_THROW(smoothed(z, 1.5, nullptr), ValueError);
   Tensor out({rows, cols}, DType::kFloat64), row({rows}, DType::kFloat64);
-  EXPECT_THROW(loss_forward_backward(Loss::kMse, out, out, row, nullptr, 0, nullptr, 0.1), ValueError);
+  EXPECT_THROW(loss_forward_backward(Loss::kMse, out, out, row, nullptr, 0, nullptr, 0.1),
+               ValueError);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLosses, LossGradient, ::testing::ValuesIn(kAll),
