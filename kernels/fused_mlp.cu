@@ -28,26 +28,14 @@ constexpr int kMmaRowPad = kFusedMmaRowPad;
 __host__ __device__ inline int round_up(int n, int to) { return (n + to - 1) / to * to; }
 
 __device__ __forceinline__ float activation_value(Activation activation, float x, float alpha) {
-  switch (activation) {
-#define MLPX_FUSED_VALUE_CASE(kind, ...) \
-  case Activation::kind:                 \
-    return math::ActivationMember<Activation::kind>::value(x, alpha);
-    MLPX_ACTIVATIONS(MLPX_FUSED_VALUE_CASE)
-#undef MLPX_FUSED_VALUE_CASE
-  }
-  return x;
+  return math::visit_in_kernel(activation,
+                               [&](auto member) { return decltype(member)::value(x, alpha); });
 }
 
 __device__ __forceinline__ float activation_grad(Activation activation, float x, float y, float dy,
                                                  float alpha) {
-  switch (activation) {
-#define MLPX_FUSED_GRAD_CASE(kind, ...) \
-  case Activation::kind:                \
-    return math::ActivationMember<Activation::kind>::grad(x, y, dy, alpha);
-    MLPX_ACTIVATIONS(MLPX_FUSED_GRAD_CASE)
-#undef MLPX_FUSED_GRAD_CASE
-  }
-  return dy;
+  return math::visit_in_kernel(
+      activation, [&](auto member) { return decltype(member)::grad(x, y, dy, alpha); });
 }
 
 __device__ inline int widest(const FusedMlpPlan& plan) {

@@ -112,6 +112,21 @@ struct ActivationMember;
 MLPX_ACTIVATIONS(MLPX_ACTIVATION_MEMBER)
 #undef MLPX_ACTIVATION_MEMBER
 
+// visit() for device code, where a kernel's layers differ in their activation at run time (the
+// fused MLP kernels): the same table's switch, without the host's exception (a value from
+// outside the table, which the host's checks refuse before any launch, computes as identity).
+template <typename F>
+MLPX_HD decltype(auto) visit_in_kernel(Activation activation, F&& f) {
+  switch (activation) {
+#define MLPX_VISIT_IN_KERNEL_CASE(kind, ...) \
+  case Activation::kind:                     \
+    return f(ActivationMember<Activation::kind>{});
+    MLPX_ACTIVATIONS(MLPX_VISIT_IN_KERNEL_CASE)
+#undef MLPX_VISIT_IN_KERNEL_CASE
+  }
+  return f(ActivationMember<Activation::kIdentity>{});
+}
+
 // Every activation, in the table's order (for tests that cover the whole family).
 #define MLPX_ACTIVATION_VALUE(kind, ...) Activation::kind,
 inline constexpr Activation kActivations[] = {MLPX_ACTIVATIONS(MLPX_ACTIVATION_VALUE)};

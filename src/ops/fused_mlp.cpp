@@ -3,11 +3,11 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "cpu/fused_mlp.h"
 #include "kernels/fused_mlp.h"
 #include "math/activation.h"
 #include "mlpx/activation.h"
 #include "mlpx/error.h"
-#include "mlpx/linear.h"
 
 namespace mlpx {
 
@@ -41,6 +41,27 @@ cuda::FusedMlpPlan plan_of(std::vector<FusedLayer>& layers) {
     to.dpre = from.dpre.data<float>();
   }
   return plan;
+}
+
+// The same layers for the CPU twin (cpu/fused_mlp.h).
+std::vector<cpu::FusedMlpLayer> cpu_layers_of(std::vector<FusedLayer>& layers) {
+  std::vector<cpu::FusedMlpLayer> out(layers.size());
+  for (size_t l = 0; l < layers.size(); ++l) {
+    FusedLayer& from = layers[l];
+    cpu::FusedMlpLayer& to = out[l];
+    if (l > 0) {
+      to.weight = from.weight.data<float>();
+      to.bias = from.bias.data<float>();
+      to.in = from.weight.cols();
+    }
+    to.out = from.act.cols();
+    to.activation = from.activation;
+    to.alpha = static_cast<float>(from.alpha);
+    to.pre = from.pre.data<float>();
+    to.act = from.act.data<float>();
+    to.dpre = from.dpre.data<float>();
+  }
+  return out;
 }
 
 void check_layers(const char* op, const std::vector<FusedLayer>& layers) {
@@ -129,14 +150,9 @@ void fused_mlp_forward(std::vector<FusedLayer>& layers, Precision precision) {
     cuda::fused_mlp_forward(plan_of(layers), input.rows(), math_of(precision), input.device());
     return;
   }
-  // The CPU twin: the unfused ops, layer by layer.
-  for (size_t l = 1; l < layers.size(); ++l) {
-    FusedLayer& layer = layers[l];
-    linear_forward(layers[l - 1].act, layer.weight, layer.bias, layer.pre, precision);
-    if (layer.act.raw_data() != layer.pre.raw_data() || layer.activation != Activation::kIdentity) {
-      activation_forward(layer.activation, layer.pre, layer.act, layer.alpha);
-    }
-  }
+  MLPX_CHECK(precision != Precision::kTf32, ValueError,
+             "fused_mlp_forward: expected precision fp32 or bf16, found tf32");
+  cpu::fused_mlp_forward(cpu_layers_of(layers), input.rows(), precision == Precision::kBf16);
 }
 
 void fused_mlp_backward(std::vector<FusedLayer>& layers, const Tensor& doutput,
@@ -151,16 +167,10 @@ void fused_mlp_backward(std::vector<FusedLayer>& layers, const Tensor& doutput,
                              top.device());
     return;
   }
-  // The CPU twin: dz = f'(z) dy, then dy of the layer below = dz W, in the GEMM's precision.
-  Tensor upstream = doutput;
-  for (size_t l = layers.size(); l-- > 0;) {
-    FusedLayer& layer = layers[l];
-    activation_backward(layer.activation, layer.pre, layer.act, upstream, layer.dpre, layer.alpha);
-    if (l == 0) break;
-    Tensor below({layer.dpre.rows(), layer.weight.cols()}, layer.dpre.dtype(), layer.dpre.device());
-    gemm(layer.dpre, false, layer.weight, false, below, 1.0, 0.0, precision);
-    upstream = below;
-  }
+  MLPX_CHECK(precision != Precision::kTf32, ValueError,
+             "fused_mlp_backward: expected precision fp32 or bf16, found tf32");
+  cpu::fused_mlp_backward(cpu_layers_of(layers), doutput.data<float>(), top.rows(),
+                          precision == Precision::kBf16);
 }
 
 }  // namespace mlpx
