@@ -40,7 +40,7 @@ void column_sum(const char* op, NormColumnTerm term, const Tensor& shaped, const
 
 void check_columns(const char* op, const Tensor& x, std::initializer_list<const Tensor*> vectors,
                    std::initializer_list<const char*> names) {
-  auto name = names.begin();
+  const auto* name = names.begin();
   for (const Tensor* v : vectors) detail::check_tensor(op, *name++, *v, {x.cols()}, x);
 }
 

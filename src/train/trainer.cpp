@@ -431,6 +431,12 @@ EpochMetrics Trainer::Impl::run_epoch(double lr, const ProgressCallback& on_prog
     if (accumulated_.defined() && resumed.accumulated_grads.defined()) {
       accumulated_.copy_from(resumed.accumulated_grads);
     }
+    // The norms' sum goes on from the stopped run's, in the same order of additions as the
+    // uninterrupted epoch's (the mean of the epoch then has the same bits).
+    if (grad_norm_sum_.defined()) {
+      grad_norm_sum_.copy_from(
+          Tensor::from_vector(std::vector<double>{resumed.grad_norm_sum}, {1}).to(model_.device()));
+    }
   }
   const int64_t first_step = optimizer_.steps() - done;
   while (done < batches) {
@@ -679,7 +685,7 @@ EpochMetrics Trainer::Impl::finish_epoch(double lr, int64_t first_step, int64_t 
   m.completed = batches_run == batches;
   // clip_grad_norm: the mean norm over the epoch's optimizer steps (those of a resumed part too).
   m.grad_norm = std::nan("");
-  const double norm_sum = resumed.grad_norm_sum + norm_read;
+  const double norm_sum = norm_read;  // a resumed epoch's sum started from the stopped run's
   int64_t optimizer_steps = 0;
   for (int64_t b = 0; b < batches_run; ++b) optimizer_steps += steps_after(b, batches) ? 1 : 0;
   if (grad_norm_sum_.defined() && optimizer_steps > 0) {
