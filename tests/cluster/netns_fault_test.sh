@@ -56,7 +56,8 @@ EOF
   cluster_mpirun -np 3 "$MLPX" train --quiet --config "$dir/run.json" >"$dir/out.txt" 2>&1 &
   local job=$! pid
   victim=""
-  for _ in $(seq 1 300); do
+  # 90 s: the first epoch of the ASan-instrumented build, three ranks started, on a loaded machine.
+  for _ in $(seq 1 900); do
     if [ -s "$dir/model.safetensors" ]; then
       for pid in $(ip netns pids "$CLUSTER_PREFIX-h2"); do
         if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=2'; then
@@ -68,7 +69,7 @@ EOF
     sleep 0.1
   done
   if [ -z "$victim" ]; then
-    echo "FAIL ($name): no checkpoint or no rank 2 within 30 s"
+    echo "FAIL ($name): no checkpoint or no rank 2 within 90 s"
     cat "$dir/out.txt"
     kill -9 "$job" 2>/dev/null
     fails=1

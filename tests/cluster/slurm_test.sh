@@ -143,11 +143,11 @@ srun --mpi=pmix "$MLPX" train --config "$T/job/run.json" --resume auto --quiet
 SCRIPT
 job=$(in_host 0 sbatch --parsable job.sh) || fail "sbatch refused the job"
 start=$SECONDS
-for _ in $(seq 1 300); do
+for _ in $(seq 1 900); do
   [ -s model.safetensors ] && break
   sleep 0.1
 done
-[ -s model.safetensors ] || fail "job $job wrote no checkpoint within 30 s"
+[ -s model.safetensors ] || fail "job $job wrote no checkpoint within 90 s"
 in_host 0 scontrol requeue "$job" || fail "scontrol requeue $job refused"
 echo "job $job requeued $((SECONDS - start)) s after it was submitted"
 # SLURM makes a requeued job eligible 120 s after its requeue (its BeginTime); the test, as an
@@ -181,7 +181,7 @@ sed -i 's/"timeout_s": 60/"timeout_s": 2/; s/"epochs": 6/"epochs": 100000/' run.
 rm -f model.safetensors
 in_host 0 srun -N2 -n2 --mpi=pmix "$MLPX" train --config run.json --quiet >frozen.txt 2>&1 &
 step=$!
-for _ in $(seq 1 300); do
+for _ in $(seq 1 900); do
   [ -s model.safetensors ] && break
   sleep 0.1
 done
@@ -192,7 +192,7 @@ for pid in $(ip netns pids "$CLUSTER_PREFIX-h1"); do
     victim=$pid
   fi
 done
-[ -n "$victim" ] || { kill "$step"; fail "no checkpoint or no rank 1 of the srun step within 30 s"; }
+[ -n "$victim" ] || { kill "$step"; fail "no checkpoint or no rank 1 of the srun step within 90 s"; }
 kill -STOP "$victim"
 start=$SECONDS
 while kill -0 "$step" 2>/dev/null && ((SECONDS - start <= 32)); do sleep 0.2; done
