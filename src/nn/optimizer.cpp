@@ -25,6 +25,17 @@ std::string momentum_optimizers() {
   return names;
 }
 
+// What step() and step_outer() take: the model's params, a finite rate, room on the counter.
+void check_step(const Tensor& params, int64_t num_params, DType dtype, double lr, int64_t steps) {
+  MLPX_CHECK(params.defined() && params.numel() == num_params && params.dtype() == dtype,
+             ShapeError, "optimizer step: expected params of ", num_params, " ", dtype_name(dtype),
+             " elements, found ", params.describe());
+  MLPX_CHECK(std::isfinite(lr) && lr >= 0, ValueError,
+             "optimizer step lr: expected a finite value >= 0, found ", lr);
+  MLPX_CHECK(steps < INT32_MAX, ValueError, "optimizer step: the step counter would pass ",
+             INT32_MAX);
+}
+
 }  // namespace
 
 OptimizerType parse_optimizer(const std::string& name) {
@@ -115,13 +126,7 @@ void Optimizer::set_decayed_ranges(const std::vector<std::pair<int64_t, int64_t>
 
 void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tensor* skip,
                      uint16_t* bf16_params) {
-  MLPX_CHECK(params.defined() && params.numel() == num_params_ && params.dtype() == dtype_,
-             ShapeError, "optimizer step: expected params of ", num_params_, " ",
-             dtype_name(dtype_), " elements, found ", params.describe());
-  MLPX_CHECK(std::isfinite(lr) && lr >= 0, ValueError,
-             "optimizer step lr: expected a finite value >= 0, found ", lr);
-  MLPX_CHECK(steps_ < INT32_MAX, ValueError, "optimizer step: the step counter would pass ",
-             INT32_MAX);
+  check_step(params, num_params_, dtype_, lr, steps_);
   // The rate lives where the step runs; a new one is written there (on a GPU: a copy and a
   // wait), which a schedule does once per epoch, never inside a captured step.
   if (lr != scalars_lr_) {
@@ -151,13 +156,7 @@ void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tenso
 
 void Optimizer::step_outer(Tensor& params, const Tensor& grads,
                            const std::vector<OuterProductGrad>& outer, double lr) {
-  MLPX_CHECK(params.defined() && params.numel() == num_params_ && params.dtype() == dtype_,
-             ShapeError, "optimizer step: expected params of ", num_params_, " ",
-             dtype_name(dtype_), " elements, found ", params.describe());
-  MLPX_CHECK(std::isfinite(lr) && lr >= 0, ValueError,
-             "optimizer step lr: expected a finite value >= 0, found ", lr);
-  MLPX_CHECK(steps_ < INT32_MAX, ValueError, "optimizer step: the step counter would pass ",
-             INT32_MAX);
+  check_step(params, num_params_, dtype_, lr, steps_);
   ops::OptimizerStep step{params, grads, {}, step_counter_, Tensor()};
   for (const auto& [name, buffer] : state_) step.state.push_back(buffer);
   ops::optimizer_outer_step(config_, lr, step, outer);
