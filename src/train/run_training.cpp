@@ -382,7 +382,8 @@ RunResult run_training(const Config& config, const RunOptions& options) {
                       std::to_string(epoch_index + 1) + ")");
     EpochMetrics m = trainer.run_epoch(lr, on_batch);
     ranks.set_context("the validation and checkpoint after epoch " +
-                      std::to_string(trainer.epoch() + (m.completed ? 0 : 1)));
+                      std::to_string(trainer.epoch() + (m.completed ? 0 : 1)) + " (step " +
+                      std::to_string(steps_done) + ")");
     // onecycle: the epoch's figure is the rate of its last step.
     if (cycle.total_steps > 0 && m.steps > 0) m.lr = one_cycle_rates(cycle, m.steps - 1).lr;
     if (!m.completed) {
