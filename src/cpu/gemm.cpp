@@ -144,7 +144,7 @@ void scale_into(const float* product, float alpha, float beta, float* c, int64_t
 
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float* a, const float* b, float beta, float* c, Bf16Engine engine,
-               const uint16_t* b_bits) {
+               const uint16_t* b_bits, const uint16_t* a_bits) {
   if (engine == Bf16Engine::kBest) {
     engine = onednn_bf16_available() ? Bf16Engine::kOneDnn : Bf16Engine::kEmulated;
   }
@@ -157,7 +157,11 @@ void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t
     thread_local std::vector<float> a_rounded, b_rounded;
     float* ar = scratch(a_rounded, m * k);
     float* br = scratch(b_rounded, k * n);
-    round_to_bf16(a, ar, m * k);
+    if (a_bits != nullptr) {
+      bf16_to_float(a_bits, ar, m * k);
+    } else {
+      round_to_bf16(a, ar, m * k);
+    }
     if (b_bits != nullptr) {
       bf16_to_float(b_bits, br, k * n);  // exact: the given rounding, widened
     } else {
@@ -166,9 +170,9 @@ void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t
     gemm<float>(transpose_a, transpose_b, m, n, k, alpha, ar, br, beta, c);
     return;
   }
-  thread_local std::vector<uint16_t> a_bits, b_rounded_bits;
+  thread_local std::vector<uint16_t> a_rounded_bits, b_rounded_bits;
   thread_local std::vector<float> product;
-  uint16_t* ab = scratch(a_bits, m * k);
+  const uint16_t* ab = a_bits;
   const uint16_t* bb = b_bits;
   // Elementwise: split over mlpx's threads (cpu/parallel.h) between oneDNN's matmuls.
   const auto round_split = [](const float* x, uint16_t* bits, int64_t count) {
@@ -176,7 +180,11 @@ void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t
       round_to_bf16_bits(x + first, bits + first, last - first);
     });
   };
-  round_split(a, ab, m * k);
+  if (ab == nullptr) {
+    uint16_t* rounded = scratch(a_rounded_bits, m * k);
+    round_split(a, rounded, m * k);
+    ab = rounded;
+  }
   if (bb == nullptr) {
     uint16_t* rounded = scratch(b_rounded_bits, k * n);
     round_split(b, rounded, k * n);

@@ -14,6 +14,7 @@
 #include "mlpx/residual.h"
 #include "ops/fused_mlp.h"
 #include "ops/gemm_bf16_weight.h"
+#include "ops/linear_bf16.h"
 
 namespace mlpx {
 
@@ -185,6 +186,21 @@ uint16_t* Sequential::bf16_params_for_step() {
     bf16_params_current_ = true;
   }
   return bf16_params_.data();
+}
+
+bool Sequential::bf16_plain_layer(size_t i) const {
+  const LayerSpec& layer = layers_[i];
+  return keeps_bf16_params() && !fused_ && layer.norm == Norm::kNone && layer.dropout == 0.0 &&
+         !layer.residual;
+}
+
+uint16_t* Sequential::bf16_input_bits(size_t i, int64_t batch) {
+  if (!bf16_plain_layer(i)) return nullptr;
+  bf16_inputs_.resize(layers_.size());
+  std::vector<uint16_t>& bits = bf16_inputs_[i];
+  const auto count = static_cast<size_t>(batch * in_features(i));
+  if (bits.size() < count) bits.resize(count);
+  return bits.data();
 }
 
 const uint16_t* Sequential::weight_bf16(size_t i) const {
@@ -479,6 +495,16 @@ Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
       h = out;
       continue;
     }
+    if (uint16_t* h_bits = bf16_input_bits(i, batch)) {
+      // One pass after the GEMM: bias, activation and the next GEMM's rounding of a. The
+      // input's bits were written by the layer below, if it is plain too, else here.
+      if (i == 0 || !bf16_plain_layer(i - 1)) ops::round_to_bf16_bits(h, h_bits);
+      uint16_t* a_bits = i + 1 < layers_.size() ? bf16_input_bits(i + 1, batch) : nullptr;
+      ops::linear_activation_forward_bf16(h, h_bits, weight_view(i), weight_bf16(i), bias(i),
+                                          layer.activation, *layer.alpha, z, a, a_bits);
+      h = out;
+      continue;
+    }
     linear_forward(h, weight_view(i), bias(i), z, precision_, weight_bf16(i));
     Tensor n = normed_[i].rows(0, batch);
     if (layer.norm != Norm::kNone) norm_forward(i, z, n);
@@ -557,6 +583,22 @@ void Sequential::backward_layers(const Tensor& doutput,
     Tensor dz = upstream;
     const Tensor z = pre_[i].rows(0, batch);
     const Tensor n = normed_[i].rows(0, batch);
+    if (weight_grads && bf16_plain_layer(i)) {
+      // The activation's gradient and its rounding in one pass; both GEMMs read those bits,
+      // and the weight gradient reads the input's bits from forward().
+      if (layer.activation != Activation::kIdentity) dz = work;
+      bf16_dz_.resize(std::max(bf16_dz_.size(), static_cast<size_t>(dz.numel())));
+      const Tensor below = i == 0 ? input_ : out_[i - 1].rows(0, batch);
+      Tensor dweight = weight_grad(i), dbias = bias_grad(i);
+      Tensor dbelow = i > 0 ? grad_[i - 1].rows(0, batch) : Tensor();
+      ops::activation_linear_backward_bf16(
+          below, bf16_inputs_[i].data(), weight_view(i), weight_bf16(i), z, act_[i].rows(0, batch),
+          layer.activation, *layer.alpha, upstream, dz, bf16_dz_.data(), dweight, dbias,
+          i > 0 ? &dbelow : nullptr);
+      upstream = dbelow;
+      if (after_layer) after_layer(i);
+      continue;
+    }
     if (layer.dropout > 0.0) {
       dz = work;
       const DropoutMask mask = mask_of(dropout_step_, layer, i);
