@@ -34,14 +34,13 @@ bool is_rowwise(Activation activation) {
 // goes anywhere but straight into its activation (a dropout here; a norm between the GEMM and
 // the activation) returns kPlain. bf16 GEMMs round their inputs in separate kernels
 // (kernels/gemm.cpp) and stay plain too. The fused ReLU writes only the activation, not z:
-// the ReLU's backward then reads the output, whose sign is z's (NaN: see mlpx/linear.h).
-LinearEpilogue layer_epilogue(const LayerSpec& layer, Device device, Precision precision,
-                              bool fused_model) {
+// the ReLU's backward then reads the output, whose sign is z's (NaN: see mlpx/linear.h); so
+// does the fused backward kernel for layer 0 of a fused model (fused_layers).
+LinearEpilogue layer_epilogue(const LayerSpec& layer, Device device, Precision precision) {
   // The epilogue ends the layer at its activation and keeps no z: not for a norm between the
-  // two, a residual add after them, a Linear without a bias, or a model whose fused backward
-  // kernel reads layer 0's z.
+  // two, a residual add after them, or a Linear without a bias.
   if (!device.is_cuda() || precision == Precision::kBf16 || layer.dropout > 0.0 ||
-      layer.norm != Norm::kNone || layer.residual || !layer.bias || fused_model) {
+      layer.norm != Norm::kNone || layer.residual || !layer.bias) {
     return LinearEpilogue::kPlain;
   }
   return math::visit(layer.activation, [](auto member) {
@@ -239,8 +238,12 @@ std::vector<FusedLayer> Sequential::fused_layers(int64_t batch) const {
     }
     layer.activation = layers_[i].activation;
     layer.alpha = *layers_[i].alpha;
-    layer.pre = pre_[i].rows(0, batch);
     layer.act = act_[i].rows(0, batch);
+    // Layer 0 may run in its GEMM's epilogue, which keeps no z: the backward kernel then reads
+    // the output in its place (a ReLU's sign is z's; identity's output is z).
+    const bool kept_z =
+        i > 0 || layer_epilogue(layers_[i], device(), precision_) == LinearEpilogue::kPlain;
+    layer.pre = kept_z ? pre_[i].rows(0, batch) : layer.act;
     layer.dpre = grad_[i].rows(0, batch);
   }
   return layers;
@@ -472,7 +475,7 @@ Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
     const LayerSpec& layer = layers_[i];
     Tensor z = pre_[i].rows(0, batch);
     Tensor a = act_[i].rows(0, batch), out = out_[i].rows(0, batch);
-    const LinearEpilogue epilogue = layer_epilogue(layer, device(), precision_, fused_);
+    const LinearEpilogue epilogue = layer_epilogue(layer, device(), precision_);
     if (epilogue != LinearEpilogue::kPlain) {
       // The epilogue writes the activation (for identity a is z): z itself is not kept.
       linear_forward_epilogue(h, weight_view(i), bias(i), a, epilogue, precision_);
@@ -570,8 +573,7 @@ void Sequential::backward_layers(const Tensor& doutput,
       dz = work;
       // A fused ReLU kept only its output (layer_epilogue): its sign is z's.
       const Tensor a = act_[i].rows(0, batch);
-      const bool fused =
-          layer_epilogue(layer, device(), precision_, fused_) != LinearEpilogue::kPlain;
+      const bool fused = layer_epilogue(layer, device(), precision_) != LinearEpilogue::kPlain;
       activation_backward(layer.activation, fused ? a : n, a, upstream, dz, layer.alpha);
     }
     if (layer.norm != Norm::kNone) {
