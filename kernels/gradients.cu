@@ -7,25 +7,47 @@ namespace mlpx::cuda {
 
 namespace {
 
-constexpr int kNormThreads = 1024;
+constexpr int kNormThreads = 256;
 
-// Thread i adds the squares of elements i, i + 1024, ... in double, then a fixed tree: the same
-// bits on every run. The scale is written where the optimizer kernel, next on the stream, reads
-// it: no host read, so the step stays capturable.
+// Pass 1 of a norm: block b sums the squares (in double) of its own chunk
+// [b * chunk, min(n, (b + 1) * chunk)), chunk = ceil(n / kNormBlocks), thread t taking elements
+// t, t + kNormThreads, ... of it, then a fixed tree; partials[b] = that sum. The grid is always
+// kNormBlocks, whatever the device, so the order of additions depends on n alone.
 __global__ void __launch_bounds__(kNormThreads)
-    clip_scale_kernel(const float* grads, int64_t n, double max_norm, double* scalars,
-                      double* norm_sum) {
+    norm_partials_kernel(const float* grads, int64_t n, double* partials) {
+  const int64_t chunk = (n + kNormBlocks - 1) / kNormBlocks;
+  const int64_t begin = static_cast<int64_t>(blockIdx.x) * chunk;
+  const int64_t end = begin + chunk < n ? begin + chunk : n;
   double squares = 0.0;
-  for (int64_t i = threadIdx.x; i < n; i += kNormThreads) {
+  for (int64_t i = begin + threadIdx.x; i < end; i += kNormThreads) {
     const double g = static_cast<double>(grads[i]);
     squares += g * g;
   }
   squares = group_reduce<kNormThreads>(squares, SumOp{});
-  if (threadIdx.x == 0) {
-    const double norm = sqrt(squares);
-    scalars[1] = math::clip_scale(norm, max_norm);
-    norm_sum[0] += norm;
-  }
+  if (threadIdx.x == 0) partials[blockIdx.x] = squares;
+}
+
+// Pass 2: one thread adds the partials first to last (a fixed order: the same bits on every
+// run), then the norm goes where the next kernel reads it. scalars null: no clipping scale.
+__global__ void norm_finish_kernel(const double* partials, double max_norm, double* scalars,
+                                   double* norm_sum) {
+  if (threadIdx.x != 0) return;
+  double squares = 0.0;
+  for (int b = 0; b < kNormBlocks; ++b) squares += partials[b];
+  const double norm = sqrt(squares);
+  if (scalars != nullptr) scalars[1] = math::clip_scale(norm, max_norm);
+  norm_sum[0] += norm;
+}
+
+// Both passes on the stream, no host read: the step stays capturable.
+void launch_norm(const float* grads, int64_t n, double* partials, double max_norm, double* scalars,
+                 double* norm_sum, Device device) {
+  MLPX_LAUNCH(norm_partials_kernel, kNormBlocks, kNormThreads, 0, stream_of(device))
+  (grads, n, partials);
+  MLPX_CUDA_CHECK_LAUNCH();
+  MLPX_LAUNCH(norm_finish_kernel, 1, 32, 0, stream_of(device))
+  (partials, max_norm, scalars, norm_sum);
+  MLPX_CUDA_CHECK_LAUNCH();
 }
 
 __global__ void add_gradients_kernel(int64_t n, const float* grads, float* sum) {
@@ -35,10 +57,12 @@ __global__ void add_gradients_kernel(int64_t n, const float* grads, float* sum) 
 }  // namespace
 
 void clip_scale(const float* grads, int64_t n, double max_norm, double* scalars, double* norm_sum,
-                Device device) {
-  MLPX_LAUNCH(clip_scale_kernel, 1, kNormThreads, 0, stream_of(device))
-  (grads, n, max_norm, scalars, norm_sum);
-  MLPX_CUDA_CHECK_LAUNCH();
+                double* partials, Device device) {
+  launch_norm(grads, n, partials, max_norm, scalars, norm_sum, device);
+}
+
+void add_norm(const float* grads, int64_t n, double* norm_sum, double* partials, Device device) {
+  launch_norm(grads, n, partials, 0.0, nullptr, norm_sum, device);
 }
 
 void add_gradients(const float* grads, float* sum, int64_t n, Device device) {

@@ -8,11 +8,17 @@
 
 namespace mlpx::cuda {
 
-// One block: the L2 norm of grads [n] (squares summed in double, fixed-order tree), then
-// scalars[1] = math::clip_scale(norm, max_norm) and norm_sum[0] += norm, all in device memory.
-void clip_scale(const float* grads, int64_t n, double max_norm, double* scalars, double* norm_sum,
-                Device device);
+// Blocks of a norm's first pass, and so the float64 elements of its `partials` scratch.
+inline constexpr int kNormBlocks = 64;
 
+// Two passes: kNormBlocks blocks each sum the squares (in double) of one fixed chunk of grads
+// [n] into partials[kNormBlocks] (device scratch), then one thread adds those in order, so
+// the bits depend on n alone; then scalars[1] = math::clip_scale(norm, max_norm) and
+// norm_sum[0] += norm, all in device memory.
+void clip_scale(const float* grads, int64_t n, double max_norm, double* scalars, double* norm_sum,
+                double* partials, Device device);
+// The same norm, without a scale: norm_sum[0] += the L2 norm of grads [n].
+void add_norm(const float* grads, int64_t n, double* norm_sum, double* partials, Device device);
 // sum[i] += grads[i] over [0, n).
 void add_gradients(const float* grads, float* sum, int64_t n, Device device);
 

@@ -162,9 +162,10 @@ void fused_mlp_forward(const FusedMlpPlan&, int64_t, FusedMath, Device) {
 void fused_mlp_backward(const FusedMlpPlan&, const float*, int64_t, FusedMath, Device) {
   unavailable("fused_mlp_backward");
 }
-void clip_scale(const float*, int64_t, double, double*, double*, Device) {
+void clip_scale(const float*, int64_t, double, double*, double*, double*, Device) {
   unavailable("clip_scale");
 }
+void add_norm(const float*, int64_t, double*, double*, Device) { unavailable("add_norm"); }
 void add_gradients(const float*, float*, int64_t, Device) { unavailable("add_gradients"); }
 void round_to_bf16_bits(const float*, uint16_t*, int64_t, Device) {
   unavailable("round_to_bf16_bits");

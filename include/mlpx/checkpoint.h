@@ -29,6 +29,8 @@ struct TrainingProgress {
   double correct = 0.0;        // rows of those batches classified correctly (all ranks)
   int64_t skipped = 0;         // of those steps, how many train.on_nonfinite "skip" skipped
   double grad_norm_sum = 0.0;  // train.clip_grad_norm: those steps' norms before clipping, summed
+  // train.layer_grad_norms: those steps' per-layer weight-gradient norms, summed [num_layers]
+  std::vector<double> layer_grad_norm_sums;
   // train.accumulate_steps: the gradient sum of a group that the stop cut short (flat
   // [num_params], float32 on the CPU); undefined at a group's end.
   Tensor accumulated_grads{};
@@ -66,6 +68,22 @@ Checkpoint load_checkpoint(const std::string& path);
 // ('layers.{i}.weight'), under one optional prefix ('net.0.weight'). An mlpx checkpoint works
 // too: its optimizer state and input statistics are not read. IoError naming the file and the
 // first tensor that is unexpected, missing or of the wrong shape; the model is then unchanged.
+// A model with a norm or a Linear without a bias takes its weights by the names of its
+// checkpoints instead (load_named_tensors below): every parameter, and optionally the batch
+// norms' statistics (an mlpx checkpoint of the same model, or a state dict saved under those
+// names).
 void load_weights(Sequential& model, const std::string& path);
+
+// Sets `model`'s parameters (any device), and its batch norms' running statistics when given,
+// from CPU tensors named as its checkpoints name them: every name of parameters()
+// (layers.{i}.weight [out, in], layers.{i}.bias [out] where the layer has one,
+// layers.{i}.norm.weight and .norm.bias [out]), float32 or float64; and either none or all of
+// the buffers (layers.{i}.norm.running_mean and .running_var [out], float32 or float64;
+// .num_batches_tracked, int32 [1] or [], as torch's scalar) — none: they keep their values.
+// `source` starts each error. IoError naming the first tensor unexpected, given twice,
+// missing or of the wrong shape or dtype; the model is then unchanged.
+void load_named_tensors(Sequential& model,
+                        const std::vector<std::pair<std::string, Tensor>>& tensors,
+                        const std::string& source);
 
 }  // namespace mlpx

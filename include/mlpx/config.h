@@ -89,6 +89,10 @@ struct TrainConfig {
   // PyTorch loop's loss / k); the last group of an epoch steps even when shorter, still at 1 / k.
   // Schedules count optimizer steps.
   int accumulate_steps = 1;
+  // Record, per Linear layer, the L2 norm of its weight's gradient at every optimizer step (the
+  // whole step's gradient, before clipping); the log then holds layer_grad_norm, each layer's
+  // mean over the epoch's steps (the init study's per-layer view, during real training).
+  bool layer_grad_norms = false;
   // On a CUDA device, replay each full-size training step from a CUDA graph (ignored on the
   // CPU; false: plain launches, the same kernels and the same bits).
   bool cuda_graph = true;

@@ -223,6 +223,11 @@ class Sequential {
   // Layer i's weight in bf16_params_, or nullptr while the copy is not current (the GEMM then
   // rounds the weight itself: the same bits).
   const uint16_t* weight_bf16(size_t i) const;
+  // Whether layer i runs as src/ops/linear_bf16.h in a training step: a model that keeps
+  // bf16_params_, the layer plain (no norm, dropout or residual add).
+  bool bf16_plain_layer(size_t i) const;
+  // bf16_inputs_[i] (resized for `batch` rows) for a bf16_plain_layer(i), else nullptr.
+  uint16_t* bf16_input_bits(size_t i, int64_t batch);
   void backward_layers(const Tensor& doutput, const std::function<void(size_t layer)>& after_layer,
                        bool weight_grads);
   // The norm of layer i on z [B, units] into n (may be z): in training (batch statistics, kept
@@ -254,6 +259,12 @@ class Sequential {
   // rounds the whole buffer again when it finds the copy stale.
   std::vector<uint16_t> bf16_params_;
   bool bf16_params_current_ = false;
+  // For each bf16_plain_layer(i): the bfloat16 bits of its input in the last forward(), written
+  // by the pass that wrote the input (or rounded from the model's input), read by its forward
+  // and again by its backward's weight gradient. bf16_dz_: the bits of the dz being
+  // back-propagated, read by the layer's two backward GEMMs.
+  std::vector<std::vector<uint16_t>> bf16_inputs_;
+  std::vector<uint16_t> bf16_dz_;
 
   // Training buffers for up to `capacity_` rows; batches use row views of them.
   int64_t capacity_ = 0;

@@ -54,6 +54,9 @@ struct EpochMetrics {
   // train.clip_grad_norm: the mean over this epoch's optimizer steps of the gradients' global L2
   // norm before clipping; NaN without clipping.
   double grad_norm = 0.0;
+  // train.layer_grad_norms: per Linear layer (in order), the mean over this epoch's optimizer
+  // steps of the L2 norm of the layer's weight gradient before clipping; empty when off.
+  std::vector<double> layer_grad_norms;
   bool completed = true;  // false when the progress callback stopped it early
 };
 

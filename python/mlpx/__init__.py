@@ -547,13 +547,17 @@ class Model:
     # -- weights --
     def state_dict(self) -> Dict[str, np.ndarray]:
         """Copies of the parameters as float32 numpy arrays, named as in checkpoints:
-        layers.{i}.weight [out, in] and layers.{i}.bias [out]."""
+        layers.{i}.weight [out, in], layers.{i}.bias [out] (a layer with a bias),
+        layers.{i}.norm.weight and layers.{i}.norm.bias [out] (a layer with a norm); then, as
+        checkpoints hold them, each batch norm's buffers: layers.{i}.norm.running_mean and
+        running_var (float32 [out]) and num_batches_tracked (int32 [1])."""
         return dict(self._net.state_dict())
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Sets every parameter from arrays (numpy or torch) named as state_dict() names them;
-        DataError naming the first one unexpected, missing or of the wrong shape or dtype (the
-        model is then unchanged)."""
+        """Sets every parameter from arrays (numpy or torch) named as state_dict() names them,
+        and the batch norms' buffers when given (all of them or none; num_batches_tracked int32
+        or int64, [1] or torch's scalar []); DataError naming the first one unexpected, missing
+        or of the wrong shape or dtype (the model is then unchanged)."""
         items = []
         for name, value in state.items():
             if _is_torch(value):

@@ -493,48 +493,96 @@ nb::ndarray<nb::pytorch, float> predict_on_device(const Net& net, const nb::ndar
   return to_torch_device(y);
 }
 
-std::vector<std::pair<std::string, NumpyArray>> state_dict(const Net& net) {
-  std::vector<std::pair<std::string, NumpyArray>> out;
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// A CPU float32 or int32 tensor as a numpy array of its dtype that owns a handle to it.
+nb::ndarray<nb::numpy> to_numpy_typed(const mlpx::Tensor& t) {
+  auto* keep = new mlpx::Tensor(t);
+  nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<mlpx::Tensor*>(p); });
+  std::vector<size_t> shape(t.shape().begin(), t.shape().end());
+  const bool ints = t.dtype() == mlpx::DType::kInt32;
+  return {ints ? static_cast<void*>(t.data<int32_t>()) : static_cast<void*>(t.data<float>()),
+          shape.size(),
+          shape.data(),
+          owner,
+          nullptr,
+          ints ? nb::dtype<int32_t>() : nb::dtype<float>()};
+}
+
+// The parameters, then the batch norms' running statistics, named and typed as a checkpoint
+// holds them (num_batches_tracked: int32 [1]).
+std::vector<std::pair<std::string, nb::ndarray<nb::numpy>>> state_dict(const Net& net) {
+  std::vector<std::pair<std::string, nb::ndarray<nb::numpy>>> out;
   const mlpx::Tensor params = net.model.params().to(mlpx::Device::cpu()).clone();
   for (const auto& [name, view] : net.model.named_views(params))
-    out.emplace_back(name, to_numpy(view));
+    out.emplace_back(name, to_numpy_typed(view));
+  if (net.model.num_buffers() > 0) {
+    const mlpx::Tensor buffers = net.model.buffers().to(mlpx::Device::cpu()).clone();
+    const mlpx::Sequential& model = net.model;
+    int64_t offset = 0;  // the buffers lie one after another, in named_buffers()' order
+    for (const auto& [name, like] : model.named_buffers()) {
+      const mlpx::Tensor view = buffers.flat_view(offset, like.shape());
+      offset += like.numel();
+      if (ends_with(name, ".num_batches_tracked")) {
+        const auto count = static_cast<int32_t>(view.to_vector<float>()[0]);
+        out.emplace_back(
+            name, to_numpy_typed(mlpx::Tensor::from_vector(std::vector<int32_t>{count}, {1})));
+      } else {
+        out.emplace_back(name, to_numpy_typed(view));
+      }
+    }
+  }
   return out;
 }
 
-// Sets every parameter from (name, array) pairs named as state_dict() names them; checks all
-// of them before changing anything.
+// Sets every parameter, and the batch norms' running statistics when given (all or none), from
+// (name, array) pairs named as state_dict() names them: float32 arrays, num_batches_tracked
+// int32 or int64 [1] or [] (torch's scalar); checks all of them before changing anything.
 void load_state_dict(Net& net, const std::vector<std::pair<std::string, nb::ndarray<>>>& state) {
   raising(g_data_error, [&] {
-    const auto& layout = net.model.parameters();
-    std::vector<const nb::ndarray<>*> found(layout.size(), nullptr);
+    std::vector<std::pair<std::string, mlpx::Tensor>> tensors;
+    const auto buffers = net.model.named_buffers();
     for (const auto& [name, array] : state) {
-      size_t k = 0;
-      while (k < layout.size() && layout[k].name != name) ++k;
-      MLPX_CHECK(k < layout.size(), ShapeError, "load_state_dict: unexpected tensor '", name,
-                 "'; expected layers.{i}.weight and layers.{i}.bias for ", net.model.num_layers(),
-                 " layers");
-      MLPX_CHECK(found[k] == nullptr, ShapeError, "load_state_dict: '", name, "' given twice");
-      const nb::dlpack::dtype f32 = nb::dtype<float>();
-      const bool ok = array.dtype() == f32 && c_contiguous(array) &&
-                      array.device_type() == nb::device::cpu::value &&
-                      shape_of(array) == layout[k].shape;
-      MLPX_CHECK(ok, ShapeError, "load_state_dict: '", name,
-                 "': expected a C-contiguous float32 CPU array ", mlpx::shape_str(layout[k].shape),
-                 ", found ", dtype_str(array.dtype()), " ", mlpx::shape_str(shape_of(array)));
-      found[k] = &array;
+      const mlpx::Shape* expected = nullptr;
+      for (const mlpx::Parameter& p : net.model.parameters()) {
+        if (p.name == name) expected = &p.shape;
+      }
+      for (const auto& [buffer, view] : buffers) {
+        if (buffer == name) expected = &view.shape();
+      }
+      const bool on_cpu = c_contiguous(array) && array.device_type() == nb::device::cpu::value;
+      if (expected != nullptr && ends_with(name, ".num_batches_tracked")) {
+        const bool ok =
+            on_cpu && array.size() == 1 && array.ndim() <= 1 &&
+            (array.dtype() == nb::dtype<int32_t>() || array.dtype() == nb::dtype<int64_t>());
+        MLPX_CHECK(ok, ShapeError, "load_state_dict: '", name,
+                   "': expected an int32 or int64 CPU array [1] or [], found ",
+                   dtype_str(array.dtype()), " ", mlpx::shape_str(shape_of(array)));
+        const int64_t count = array.dtype() == nb::dtype<int32_t>()
+                                  ? *static_cast<const int32_t*>(array.data())
+                                  : *static_cast<const int64_t*>(array.data());
+        tensors.emplace_back(name, mlpx::Tensor::from_vector(
+                                       std::vector<int32_t>{static_cast<int32_t>(count)}, {1}));
+        continue;
+      }
+      if (expected != nullptr) {
+        const bool ok =
+            array.dtype() == nb::dtype<float>() && on_cpu && shape_of(array) == *expected;
+        MLPX_CHECK(ok, ShapeError, "load_state_dict: '", name,
+                   "': expected a C-contiguous float32 CPU array ", mlpx::shape_str(*expected),
+                   ", found ", dtype_str(array.dtype()), " ", mlpx::shape_str(shape_of(array)));
+      }
+      // An unexpected name is the library's to report (with what it expected).
+      tensors.emplace_back(name, expected == nullptr
+                                     ? mlpx::Tensor::zeros({1})
+                                     : mlpx::Tensor::wrap(const_cast<void*>(array.data()),
+                                                          *expected, mlpx::DType::kFloat32,
+                                                          mlpx::Device::cpu(), keep_alive(array)));
     }
-    for (size_t k = 0; k < layout.size(); ++k) {
-      MLPX_CHECK(found[k] != nullptr, ShapeError, "load_state_dict: missing '", layout[k].name,
-                 "'");
-    }
-    mlpx::Tensor params = net.model.params().to(mlpx::Device::cpu()).clone();
-    for (size_t k = 0; k < layout.size(); ++k) {
-      const mlpx::Tensor src =
-          mlpx::Tensor::wrap(const_cast<void*>(found[k]->data()), layout[k].shape,
-                             mlpx::DType::kFloat32, mlpx::Device::cpu(), keep_alive(*found[k]));
-      params.flat_view(layout[k].offset, layout[k].shape).copy_from(src);
-    }
-    net.model.params().copy_from(params);
+    mlpx::load_named_tensors(net.model, tensors, "load_state_dict");
   });
 }
 

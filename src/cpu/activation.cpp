@@ -1,7 +1,13 @@
 #include "cpu/activation.h"
 
+#include <algorithm>
+
+#include "cpu/bf16.h"
+#include "cpu/linear.h"
 #include "cpu/parallel.h"
 #include "math/activation.h"
+#include "math/bf16.h"
+#include "math/linear.h"
 
 namespace mlpx::cpu {
 
@@ -86,6 +92,68 @@ void activation_backward(Activation activation, const T* x, const T* y, const T*
         backward_elementwise<Member>(x != nullptr ? x + first : nullptr,
                                      y != nullptr ? y + first : nullptr, dy + first, dx + first,
                                      last - first, alpha);
+      });
+    }
+  });
+}
+
+namespace {
+
+// Rows per chunk of a rowwise-split pass: about kParallelGrain elements.
+int64_t row_grain(int64_t cols) {
+  return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(cols, 1));
+}
+
+}  // namespace
+
+void bias_activation_round_forward(Activation activation, float* z, const float* bias, float* y,
+                                   uint16_t* y_bits, int64_t rows, int64_t cols, float alpha) {
+  math::visit(activation, [&](auto member) {
+    using Member = decltype(member);
+    if constexpr (Member::kIsRowwise) {
+      // softmax reads whole rows: the three passes as they were.
+      if (bias != nullptr) add_bias(z, bias, rows, cols);
+      activation_forward(activation, z, y, rows, cols, alpha);
+      if (y_bits != nullptr) round_to_bf16_bits(y, y_bits, rows * cols);
+    } else {
+      parallel_for(rows, row_grain(cols), [&](int64_t first, int64_t last) {
+        for (int64_t r = first; r < last; ++r) {
+          float* zr = z + r * cols;
+          float* yr = y + r * cols;
+          uint16_t* br = y_bits != nullptr ? y_bits + r * cols : nullptr;
+          for (int64_t c = 0; c < cols; ++c) {
+            const float pre = bias != nullptr ? math::bias_add(zr[c], bias[c]) : zr[c];
+            const float out = Member::value(pre, alpha);
+            if (bias != nullptr) zr[c] = pre;
+            yr[c] = out;  // after zr[c]: y may be z
+            if (br != nullptr) br[c] = math::bf16_bits(out);
+          }
+        }
+      });
+    }
+  });
+}
+
+void activation_backward_round(Activation activation, const float* x, const float* y,
+                               const float* dy, float* dx, uint16_t* dx_bits, int64_t rows,
+                               int64_t cols, float alpha) {
+  math::visit(activation, [&](auto member) {
+    using Member = decltype(member);
+    if constexpr (Member::kIsRowwise) {
+      activation_backward(activation, x, y, dy, dx, rows, cols, alpha);
+      round_to_bf16_bits(dx, dx_bits, rows * cols);
+    } else {
+      parallel_for(rows * cols, kParallelGrain, [&](int64_t first, int64_t last) {
+        for (int64_t i = first; i < last; ++i) {
+          // Only the operand this activation reads is dereferenced; the other may be nullptr.
+          float xi = 0.0f, yi = 0.0f;
+          if constexpr (Member::kBackwardReadsInput) xi = x[i];
+          if constexpr (Member::kBackwardReadsOutput) yi = y[i];
+          const float g = Member::grad(xi, yi, dy[i], alpha);
+          // identity in place: g is dy[i], already there (dy may be a caller's tensor).
+          if (Member::kKind != Activation::kIdentity || dx != dy) dx[i] = g;
+          dx_bits[i] = math::bf16_bits(g);
+        }
       });
     }
   });

@@ -65,6 +65,28 @@ void with_gemm_threads(int64_t m, int64_t n, int64_t k, Blas&& blas) {
   openblas_set_num_threads(threads);
 }
 
+// A product with at least kRowBlockedMinRows rows of c (and kThreadedMinMacs multiply-adds) is cut
+// into row blocks of c, each a one-thread BLAS call, that mlpx's threads claim one at a time
+// (cpu/parallel.h): the batch dimension of a forward or `dz W` GEMM from batch 512 up. With
+// OpenBLAS's own threads each thread gets a fixed share and the call ends with the slowest, so
+// a thread the scheduler leaves waiting (other jobs on the cores) stalls the whole GEMM; here the
+// caller goes on with the blocks the other has not claimed. Each block runs the one-thread
+// kernels on its rows with the same K blocking, so c's bits are one thread's at any thread count.
+inline constexpr int64_t kRowBlockedMinRows = 512;
+// The least height of a row block.
+inline constexpr int64_t kRowBlockMinHeight = 256;
+// Blocks per thread: enough for a stalled thread's share to be taken over, few enough that each
+// block's packing of op(b) (the weight, read once per block) stays small against its products.
+inline constexpr int64_t kRowBlocksPerThread = 8;
+// Row block heights are multiples of this (the sgemm kernels' row unrolls divide it).
+inline constexpr int64_t kRowBlockAlign = 64;
+
+int64_t row_block_rows(int64_t m, int threads) {
+  const int64_t blocks = kRowBlocksPerThread * threads;
+  const int64_t rows = std::max<int64_t>(kRowBlockMinHeight, (m + blocks - 1) / blocks);
+  return (rows + kRowBlockAlign - 1) / kRowBlockAlign * kRowBlockAlign;
+}
+
 template <typename T>
 void outer_product(int64_t m, int64_t n, T alpha, const T* a, const T* b, T* c) {
   for (int64_t i = 0; i < m; ++i) {
@@ -104,6 +126,28 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, T
   // memset: measured 4-5% of a batch-1024 or full-batch training step, against 1-2% for the
   // fill. Zeroing first also keeps a NaN in c's old contents out of the result.
   const T blas_beta = beta == T(0) ? T(1) : beta;
+  const int threads = configured_threads();
+  const double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  if (threads > 1 && m >= kRowBlockedMinRows && macs >= kThreadedMinMacs) {
+    // Row blocks of c (see kRowBlockedMinRows); rows [first, last) of op(a) start at row `first`
+    // of a, or at its column `first` when transposed (lda unchanged).
+    openblas_set_num_threads(1);
+    parallel_for(m, row_block_rows(m, threads), [&](int64_t first, int64_t last) {
+      const T* a_rows = transpose_a ? a + first : a + first * lda;
+      T* c_rows = c + first * n;
+      if (beta == T(0)) std::fill(c_rows, c_rows + (last - first) * n, T(0));
+      const int rows = static_cast<int>(last - first);
+      if constexpr (std::is_same_v<T, float>) {
+        cblas_sgemm(CblasRowMajor, ta, tb, rows, N, K, alpha, a_rows, lda, b, ldb, blas_beta,
+                    c_rows, N);
+      } else {
+        cblas_dgemm(CblasRowMajor, ta, tb, rows, N, K, alpha, a_rows, lda, b, ldb, blas_beta,
+                    c_rows, N);
+      }
+    });
+    openblas_set_num_threads(threads);
+    return;
+  }
   if (beta == T(0)) std::fill(c, c + m * n, T(0));
   with_gemm_threads(m, n, k, [&] {
     if constexpr (std::is_same_v<T, float>) {
@@ -144,7 +188,7 @@ void scale_into(const float* product, float alpha, float beta, float* c, int64_t
 
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float* a, const float* b, float beta, float* c, Bf16Engine engine,
-               const uint16_t* b_bits) {
+               const uint16_t* b_bits, const uint16_t* a_bits) {
   if (engine == Bf16Engine::kBest) {
     engine = onednn_bf16_available() ? Bf16Engine::kOneDnn : Bf16Engine::kEmulated;
   }
@@ -157,7 +201,11 @@ void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t
     thread_local std::vector<float> a_rounded, b_rounded;
     float* ar = scratch(a_rounded, m * k);
     float* br = scratch(b_rounded, k * n);
-    round_to_bf16(a, ar, m * k);
+    if (a_bits != nullptr) {
+      bf16_to_float(a_bits, ar, m * k);
+    } else {
+      round_to_bf16(a, ar, m * k);
+    }
     if (b_bits != nullptr) {
       bf16_to_float(b_bits, br, k * n);  // exact: the given rounding, widened
     } else {
@@ -166,9 +214,9 @@ void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t
     gemm<float>(transpose_a, transpose_b, m, n, k, alpha, ar, br, beta, c);
     return;
   }
-  thread_local std::vector<uint16_t> a_bits, b_rounded_bits;
+  thread_local std::vector<uint16_t> a_rounded_bits, b_rounded_bits;
   thread_local std::vector<float> product;
-  uint16_t* ab = scratch(a_bits, m * k);
+  const uint16_t* ab = a_bits;
   const uint16_t* bb = b_bits;
   // Elementwise: split over mlpx's threads (cpu/parallel.h) between oneDNN's matmuls.
   const auto round_split = [](const float* x, uint16_t* bits, int64_t count) {
@@ -176,7 +224,11 @@ void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t
       round_to_bf16_bits(x + first, bits + first, last - first);
     });
   };
-  round_split(a, ab, m * k);
+  if (ab == nullptr) {
+    uint16_t* rounded = scratch(a_rounded_bits, m * k);
+    round_split(a, rounded, m * k);
+    ab = rounded;
+  }
   if (bb == nullptr) {
     uint16_t* rounded = scratch(b_rounded_bits, k * n);
     round_split(b, rounded, k * n);

@@ -23,9 +23,12 @@ enum class Bf16Engine { kBest, kOneDnn, kEmulated };
 // float32 GEMM's in order, so two engines agree to float32 rounding, not bit for bit.
 // b_bits, when given, is b already rounded (b_bits[i] == math::bf16_bits(b[i]) for each of b's
 // k * n elements): a weight's copy written by the optimizer, so b is not rounded again here.
+// a_bits likewise for a's m * k elements: an activation rounded by the pass that wrote it
+// (bias_activation_round_forward, activation_backward_round in cpu/activation.h).
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float* a, const float* b, float beta, float* c,
-               Bf16Engine engine = Bf16Engine::kBest, const uint16_t* b_bits = nullptr);
+               Bf16Engine engine = Bf16Engine::kBest, const uint16_t* b_bits = nullptr,
+               const uint16_t* a_bits = nullptr);
 
 // OpenBLAS's thread count for every later CPU GEMM of the process; and what it is now.
 void set_gemm_threads(int threads);

@@ -14,6 +14,7 @@
 #include "mlpx/residual.h"
 #include "ops/fused_mlp.h"
 #include "ops/gemm_bf16_weight.h"
+#include "ops/linear_bf16.h"
 
 namespace mlpx {
 
@@ -34,14 +35,13 @@ bool is_rowwise(Activation activation) {
 // goes anywhere but straight into its activation (a dropout here; a norm between the GEMM and
 // the activation) returns kPlain. bf16 GEMMs round their inputs in separate kernels
 // (kernels/gemm.cpp) and stay plain too. The fused ReLU writes only the activation, not z:
-// the ReLU's backward then reads the output, whose sign is z's (NaN: see mlpx/linear.h).
-LinearEpilogue layer_epilogue(const LayerSpec& layer, Device device, Precision precision,
-                              bool fused_model) {
+// the ReLU's backward then reads the output, whose sign is z's (NaN: see mlpx/linear.h); so
+// does the fused backward kernel for layer 0 of a fused model (fused_layers).
+LinearEpilogue layer_epilogue(const LayerSpec& layer, Device device, Precision precision) {
   // The epilogue ends the layer at its activation and keeps no z: not for a norm between the
-  // two, a residual add after them, a Linear without a bias, or a model whose fused backward
-  // kernel reads layer 0's z.
+  // two, a residual add after them, or a Linear without a bias.
   if (!device.is_cuda() || precision == Precision::kBf16 || layer.dropout > 0.0 ||
-      layer.norm != Norm::kNone || layer.residual || !layer.bias || fused_model) {
+      layer.norm != Norm::kNone || layer.residual || !layer.bias) {
     return LinearEpilogue::kPlain;
   }
   return math::visit(layer.activation, [](auto member) {
@@ -187,6 +187,21 @@ uint16_t* Sequential::bf16_params_for_step() {
   return bf16_params_.data();
 }
 
+bool Sequential::bf16_plain_layer(size_t i) const {
+  const LayerSpec& layer = layers_[i];
+  return keeps_bf16_params() && !fused_ && layer.norm == Norm::kNone && layer.dropout == 0.0 &&
+         !layer.residual;
+}
+
+uint16_t* Sequential::bf16_input_bits(size_t i, int64_t batch) {
+  if (!bf16_plain_layer(i)) return nullptr;
+  bf16_inputs_.resize(layers_.size());
+  std::vector<uint16_t>& bits = bf16_inputs_[i];
+  const auto count = static_cast<size_t>(batch * in_features(i));
+  if (bits.size() < count) bits.resize(count);
+  return bits.data();
+}
+
 const uint16_t* Sequential::weight_bf16(size_t i) const {
   if (!bf16_params_current_ || !keeps_bf16_params()) return nullptr;
   return bf16_params_.data() + layer_offset(i);
@@ -239,8 +254,12 @@ std::vector<FusedLayer> Sequential::fused_layers(int64_t batch) const {
     }
     layer.activation = layers_[i].activation;
     layer.alpha = *layers_[i].alpha;
-    layer.pre = pre_[i].rows(0, batch);
     layer.act = act_[i].rows(0, batch);
+    // Layer 0 may run in its GEMM's epilogue, which keeps no z: the backward kernel then reads
+    // the output in its place (a ReLU's sign is z's; identity's output is z).
+    const bool kept_z =
+        i > 0 || layer_epilogue(layers_[i], device(), precision_) == LinearEpilogue::kPlain;
+    layer.pre = kept_z ? pre_[i].rows(0, batch) : layer.act;
     layer.dpre = grad_[i].rows(0, batch);
   }
   return layers;
@@ -472,10 +491,20 @@ Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
     const LayerSpec& layer = layers_[i];
     Tensor z = pre_[i].rows(0, batch);
     Tensor a = act_[i].rows(0, batch), out = out_[i].rows(0, batch);
-    const LinearEpilogue epilogue = layer_epilogue(layer, device(), precision_, fused_);
+    const LinearEpilogue epilogue = layer_epilogue(layer, device(), precision_);
     if (epilogue != LinearEpilogue::kPlain) {
       // The epilogue writes the activation (for identity a is z): z itself is not kept.
       linear_forward_epilogue(h, weight_view(i), bias(i), a, epilogue, precision_);
+      h = out;
+      continue;
+    }
+    if (uint16_t* h_bits = bf16_input_bits(i, batch)) {
+      // One pass after the GEMM: bias, activation and the next GEMM's rounding of a. The
+      // input's bits were written by the layer below, if it is plain too, else here.
+      if (i == 0 || !bf16_plain_layer(i - 1)) ops::round_to_bf16_bits(h, h_bits);
+      uint16_t* a_bits = i + 1 < layers_.size() ? bf16_input_bits(i + 1, batch) : nullptr;
+      ops::linear_activation_forward_bf16(h, h_bits, weight_view(i), weight_bf16(i), bias(i),
+                                          layer.activation, *layer.alpha, z, a, a_bits);
       h = out;
       continue;
     }
@@ -557,6 +586,22 @@ void Sequential::backward_layers(const Tensor& doutput,
     Tensor dz = upstream;
     const Tensor z = pre_[i].rows(0, batch);
     const Tensor n = normed_[i].rows(0, batch);
+    if (weight_grads && bf16_plain_layer(i)) {
+      // The activation's gradient and its rounding in one pass; both GEMMs read those bits,
+      // and the weight gradient reads the input's bits from forward().
+      if (layer.activation != Activation::kIdentity) dz = work;
+      bf16_dz_.resize(std::max(bf16_dz_.size(), static_cast<size_t>(dz.numel())));
+      const Tensor below = i == 0 ? input_ : out_[i - 1].rows(0, batch);
+      Tensor dweight = weight_grad(i), dbias = bias_grad(i);
+      Tensor dbelow = i > 0 ? grad_[i - 1].rows(0, batch) : Tensor();
+      ops::activation_linear_backward_bf16(
+          below, bf16_inputs_[i].data(), weight_view(i), weight_bf16(i), z, act_[i].rows(0, batch),
+          layer.activation, *layer.alpha, upstream, dz, bf16_dz_.data(), dweight, dbias,
+          i > 0 ? &dbelow : nullptr);
+      upstream = dbelow;
+      if (after_layer) after_layer(i);
+      continue;
+    }
     if (layer.dropout > 0.0) {
       dz = work;
       const DropoutMask mask = mask_of(dropout_step_, layer, i);
@@ -570,8 +615,7 @@ void Sequential::backward_layers(const Tensor& doutput,
       dz = work;
       // A fused ReLU kept only its output (layer_epilogue): its sign is z's.
       const Tensor a = act_[i].rows(0, batch);
-      const bool fused =
-          layer_epilogue(layer, device(), precision_, fused_) != LinearEpilogue::kPlain;
+      const bool fused = layer_epilogue(layer, device(), precision_) != LinearEpilogue::kPlain;
       activation_backward(layer.activation, fused ? a : n, a, upstream, dz, layer.alpha);
     }
     if (layer.norm != Norm::kNone) {

@@ -69,7 +69,12 @@ namespace ops {
 
 void gemm_bf16_weight(const Tensor& a, bool transpose_a, const Tensor& b, const uint16_t* b_bits,
                       bool transpose_b, Tensor& c) {
-  if (b_bits == nullptr) {
+  gemm_bf16_bits(a, nullptr, transpose_a, b, b_bits, transpose_b, c);
+}
+
+void gemm_bf16_bits(const Tensor& a, const uint16_t* a_bits, bool transpose_a, const Tensor& b,
+                    const uint16_t* b_bits, bool transpose_b, Tensor& c) {
+  if (a_bits == nullptr && b_bits == nullptr) {
     gemm(a, transpose_a, b, transpose_b, c, 1.0, 0.0, Precision::kBf16);
     return;
   }
@@ -79,7 +84,7 @@ void gemm_bf16_weight(const Tensor& a, bool transpose_a, const Tensor& b, const 
   MLPX_CHECK(a.dtype() == DType::kFloat32 && b.dtype() == DType::kFloat32 &&
                  c.dtype() == DType::kFloat32 && a.device().is_cpu() && b.device().is_cpu() &&
                  c.device().is_cpu(),
-             ValueError, "gemm: expected float32 CPU tensors beside a bf16 copy of b, found a ",
+             ValueError, "gemm: expected float32 CPU tensors beside a bf16 copy, found a ",
              a.describe(), ", b ", b.describe(), ", c ", c.describe());
   const int64_t m = transpose_a ? a.cols() : a.rows();
   const int64_t k = transpose_a ? a.rows() : a.cols();
@@ -89,7 +94,7 @@ void gemm_bf16_weight(const Tensor& a, bool transpose_a, const Tensor& b, const 
              ", ", k, "] x op(b) [", k, ", ", n, "] -> c [", m, ", ", n, "], found op(b) [", kb,
              ", ", n, "] and c ", shape_str(c.shape()));
   cpu::gemm_bf16(transpose_a, transpose_b, m, n, k, 1.0f, a.data<float>(), b.data<float>(), 0.0f,
-                 c.data<float>(), cpu::Bf16Engine::kBest, b_bits);
+                 c.data<float>(), cpu::Bf16Engine::kBest, b_bits, a_bits);
 }
 
 void round_to_bf16_bits(const Tensor& x, uint16_t* bits) {

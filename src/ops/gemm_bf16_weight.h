@@ -16,6 +16,11 @@ namespace mlpx::ops {
 void gemm_bf16_weight(const Tensor& a, bool transpose_a, const Tensor& b, const uint16_t* b_bits,
                       bool transpose_b, Tensor& c);
 
+// The same with a's rounding given too (a_bits: nullptr, or a's numel() host bits as b_bits,
+// on the CPU only): an activation or gradient rounded by the pass that wrote it.
+void gemm_bf16_bits(const Tensor& a, const uint16_t* a_bits, bool transpose_a, const Tensor& b,
+                    const uint16_t* b_bits, bool transpose_b, Tensor& c);
+
 // bits[i] = math::bf16_bits(x's element i) for a float32 CPU tensor x, split over mlpx's
 // threads: the whole copy of a model's parameters, made again after a write to them.
 void round_to_bf16_bits(const Tensor& x, uint16_t* bits);

@@ -2,12 +2,14 @@
 
 #include "core/check.h"
 #include "core/dispatch.h"
+#include "cpu/activation.h"
 #include "cpu/linear.h"
 #include "kernels/gemm.h"
 #include "kernels/linear.h"
 #include "mlpx/activation.h"
 #include "mlpx/error.h"
 #include "ops/gemm_bf16_weight.h"
+#include "ops/linear_bf16.h"
 
 namespace mlpx {
 
@@ -97,3 +99,45 @@ void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Te
 }
 
 }  // namespace mlpx
+
+namespace mlpx::ops {
+
+void linear_activation_forward_bf16(const Tensor& x, const uint16_t* x_bits, const Tensor& weight,
+                                    const uint16_t* weight_bits, const Tensor& bias,
+                                    Activation activation, double alpha, Tensor& z, Tensor& a,
+                                    uint16_t* a_bits) {
+  detail::check_2d("linear_forward", "x", x);
+  detail::check_2d("linear_forward", "weight", weight);
+  const int64_t batch = x.rows(), out = weight.rows();
+  if (bias.defined()) detail::check_tensor("linear_forward", "bias", bias, {out}, x);
+  detail::check_tensor("linear_forward", "z", z, {batch, out}, x);
+  detail::check_tensor("linear_forward", "a", a, {batch, out}, x);
+  gemm_bf16_bits(x, x_bits, false, weight, weight_bits, true, z);  // z = x W^T
+  cpu::bias_activation_round_forward(activation, z.data<float>(),
+                                     bias.defined() ? bias.data<float>() : nullptr, a.data<float>(),
+                                     a_bits, batch, out, static_cast<float>(alpha));
+}
+
+void activation_linear_backward_bf16(const Tensor& x, const uint16_t* x_bits, const Tensor& weight,
+                                     const uint16_t* weight_bits, const Tensor& z, const Tensor& a,
+                                     Activation activation, double alpha, const Tensor& upstream,
+                                     Tensor& dz, uint16_t* dz_bits, Tensor& dweight, Tensor& dbias,
+                                     Tensor* dx) {
+  detail::check_2d("linear_backward", "x", x);
+  detail::check_2d("linear_backward", "weight", weight);
+  const int64_t batch = x.rows(), in = x.cols(), out = weight.rows();
+  detail::check_tensor("linear_backward", "upstream", upstream, {batch, out}, x);
+  detail::check_tensor("linear_backward", "dz", dz, {batch, out}, x);
+  detail::check_tensor("linear_backward", "dweight", dweight, {out, in}, x);
+  if (dbias.defined()) detail::check_tensor("linear_backward", "dbias", dbias, {out}, x);
+  if (dx != nullptr) detail::check_tensor("linear_backward", "dx", *dx, {batch, in}, x);
+  // Only the operand the activation's backward reads is needed (the other may be anything).
+  cpu::activation_backward_round(activation, z.data<float>(), a.data<float>(),
+                                 upstream.data<float>(), dz.data<float>(), dz_bits, batch, out,
+                                 static_cast<float>(alpha));
+  gemm_bf16_bits(dz, dz_bits, true, x, x_bits, false, dweight);  // dW[out, in] = dz^T x
+  if (dbias.defined()) sum_rows(dz, dbias);
+  if (dx != nullptr) gemm_bf16_bits(dz, dz_bits, false, weight, weight_bits, false, *dx);  // dz W
+}
+
+}  // namespace mlpx::ops

@@ -151,6 +151,11 @@ void save_checkpoint(const std::string& path, const Sequential& model, Optimizer
     // Bit for bit: the sum and the group's gradients go as tensors, not as text.
     tensors.emplace_back("progress.grad_norm_sum",
                          Tensor::from_vector(std::vector<double>{progress.grad_norm_sum}, {1}));
+    if (!progress.layer_grad_norm_sums.empty()) {
+      const auto layers = static_cast<int64_t>(progress.layer_grad_norm_sums.size());
+      tensors.emplace_back("progress.layer_grad_norm_sums",
+                           Tensor::from_vector(progress.layer_grad_norm_sums, {layers}));
+    }
     if (progress.accumulated_grads.defined()) {
       MLPX_CHECK(progress.accumulated_grads.numel() == model.num_params(), ShapeError,
                  "save_checkpoint: expected accumulated gradients of ", model.num_params(),
@@ -268,6 +273,15 @@ Checkpoint load_checkpoint(const std::string& path) {
       progress.grad_norm_sum = sum.to_vector<double>()[0];
       expected.insert("progress.grad_norm_sum");
     }
+    if (file.contains("progress.layer_grad_norm_sums")) {
+      const Tensor& sums = file.get("progress.layer_grad_norm_sums");
+      const auto layers = static_cast<int64_t>(model.num_layers());
+      MLPX_CHECK(sums.shape() == Shape{layers} && sums.dtype() == DType::kFloat64, IoError, path,
+                 ": 'progress.layer_grad_norm_sums': expected [", layers, "] float64, found ",
+                 sums.describe());
+      progress.layer_grad_norm_sums = sums.to_vector<double>();
+      expected.insert("progress.layer_grad_norm_sums");
+    }
     if (file.contains("progress.accumulated_grads")) {
       progress.accumulated_grads = take("progress.accumulated_grads", model.params()).clone();
     }
@@ -334,16 +348,94 @@ void copy_converting(const Tensor& src, Tensor& view) {
 
 }  // namespace
 
-void load_weights(Sequential& model, const std::string& path) {
-  for (size_t i = 0; i < model.num_layers(); ++i) {
-    MLPX_CHECK(model.layer(i).bias && model.layer(i).norm == Norm::kNone, ValueError,
-               "load_weights: expected layers of a Linear with a bias and no norm (nn.Sequential "
-               "of Linear and activations), found layer ",
-               i, " with ", model.layer(i).bias ? "a norm" : "no bias");
+void load_named_tensors(Sequential& model,
+                        const std::vector<std::pair<std::string, Tensor>>& tensors,
+                        const std::string& source) {
+  const std::vector<Parameter>& params = model.parameters();
+  const auto buffers = model.named_buffers();
+  // Slot k < params.size(): parameter k; then buffer k - params.size().
+  std::vector<const Tensor*> found(params.size() + buffers.size(), nullptr);
+  size_t buffers_found = 0;
+  for (const auto& [name, tensor] : tensors) {
+    size_t k = 0;
+    while (k < params.size() && params[k].name != name) ++k;
+    if (k == params.size()) {
+      size_t b = 0;
+      while (b < buffers.size() && buffers[b].first != name) ++b;
+      MLPX_CHECK(b < buffers.size(), IoError, source, ": unexpected tensor '", name,
+                 "'; expected the model's names (", params.front().name, ", ...",
+                 buffers.empty() ? "" : ", its batch norms' running statistics", ")");
+      k = params.size() + b;
+    }
+    MLPX_CHECK(found[k] == nullptr, IoError, source, ": '", name, "' given twice");
+    const bool buffer = k >= params.size();
+    const Shape& expected = buffer ? buffers[k - params.size()].second.shape() : params[k].shape;
+    const bool count = buffer && name.size() > 20 &&
+                       name.compare(name.size() - 20, 20, ".num_batches_tracked") == 0;
+    if (count) {
+      MLPX_CHECK(tensor.dtype() == DType::kInt32 && tensor.numel() == 1 && tensor.dim() <= 1,
+                 IoError, source, ": '", name, "': expected int32 [1] or [], found ",
+                 tensor.describe());
+    } else {
+      MLPX_CHECK((tensor.dtype() == DType::kFloat32 || tensor.dtype() == DType::kFloat64) &&
+                     tensor.shape() == expected,
+                 IoError, source, ": '", name, "': expected float32 or float64 ",
+                 shape_str(expected), ", found ", tensor.describe());
+    }
+    found[k] = &tensor;
+    if (buffer) ++buffers_found;
   }
+  for (size_t k = 0; k < params.size(); ++k) {
+    MLPX_CHECK(found[k] != nullptr, IoError, source, ": missing '", params[k].name, "'");
+  }
+  for (size_t b = 0; b < buffers.size() && buffers_found > 0; ++b) {
+    MLPX_CHECK(found[params.size() + b] != nullptr, IoError, source, ": missing '",
+               buffers[b].first, "' (the running statistics go all together or not at all)");
+  }
+  Tensor flat = model.params().to(Device::cpu()).clone();
+  const auto views = model.named_views(flat);
+  for (size_t k = 0; k < params.size(); ++k) {
+    Tensor view = views[k].second;
+    copy_converting(*found[k], view);
+  }
+  if (buffers_found > 0) {
+    Tensor buffer_flat = model.buffers().to(Device::cpu()).clone();
+    int64_t offset = 0;  // the buffers lie one after another, in named_buffers()' order
+    for (size_t b = 0; b < buffers.size(); ++b) {
+      const Tensor& src = *found[params.size() + b];
+      Tensor view = buffer_flat.flat_view(offset, buffers[b].second.shape());
+      offset += buffers[b].second.numel();
+      if (src.dtype() == DType::kInt32) {
+        view.data<float>()[0] = static_cast<float>(src.data<int32_t>()[0]);
+      } else {
+        copy_converting(src, view);
+      }
+    }
+    model.buffers().copy_from(buffer_flat);
+  }
+  model.params().copy_from(flat);
+}
+
+void load_weights(Sequential& model, const std::string& path) {
   const SafetensorsFile file = load_safetensors(path);
   const auto format = file.metadata.find("format");
   const bool mlpx_checkpoint = format != file.metadata.end() && format->second == kFormat;
+  bool plain = true;  // every layer a Linear with a bias and no norm: torch's names work too
+  for (size_t i = 0; i < model.num_layers(); ++i) {
+    plain = plain && model.layer(i).bias && model.layer(i).norm == Norm::kNone;
+  }
+  if (!plain) {
+    std::vector<std::pair<std::string, Tensor>> named;
+    for (const auto& [name, tensor] : file.tensors) {
+      if (mlpx_checkpoint && (name.rfind("optimizer.", 0) == 0 || name.rfind("input.", 0) == 0 ||
+                              name.rfind("progress.", 0) == 0)) {
+        continue;
+      }
+      named.emplace_back(name, tensor);
+    }
+    load_named_tensors(model, named, path);
+    return;
+  }
   std::map<int64_t, LinearTensors> modules;
   std::string prefix;
   bool first = true;

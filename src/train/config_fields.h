@@ -187,6 +187,8 @@ void for_each_field(Visitor& v, C& c) {
             hyper("clip the gradients' global L2 norm to this (0: off)", at_least(0, ">= 0")));
     v.value("accumulate_steps", c.train.accumulate_steps,
             hyper("batches whose gradients add up before each optimizer step", at_least(1)));
+    v.value("layer_grad_norms", c.train.layer_grad_norms,
+            fixed("log each Linear layer's weight-gradient L2 norm (the epoch's mean)"));
     v.value("cuda_graph", c.train.cuda_graph,
             fixed("replay each step from a CUDA graph (the same bits)"));
     v.enumerated("on_nonfinite", c.train.on_nonfinite, kNonFiniteNames,

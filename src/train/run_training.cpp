@@ -152,6 +152,7 @@ void log_epoch(std::ofstream& log, const EpochMetrics& m) {
   line[m.regression ? "val_r2" : "val_accuracy"] =
       number_or_null(m.regression ? m.val_r2 : m.val_accuracy);
   if (!std::isnan(m.grad_norm)) line["grad_norm"] = m.grad_norm;
+  if (!m.layer_grad_norms.empty()) line["layer_grad_norm"] = m.layer_grad_norms;
   line["samples_per_s"] = m.samples_per_s;
   line["skipped_steps"] = m.skipped_steps;
   line["elapsed_s"] = m.elapsed_s;

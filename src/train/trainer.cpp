@@ -209,6 +209,11 @@ struct Trainer::Impl {
   int64_t step_kernel_nodes_ = 0;  // of the last captured step
   // train.clip_grad_norm: float64 [1], this epoch's norms before clipping, summed on the device.
   Tensor grad_norm_sum_;
+  // train.layer_grad_norms: float64 [num_layers], this epoch's per-layer weight-gradient norms,
+  // summed on the device; and where each layer's weight lies in the flat gradient buffer.
+  Tensor layer_grad_norm_sums_;
+  std::vector<Parameter> layer_weights_;
+  Tensor norm_scratch_;  // the norms' first-pass partial sums (GPU)
   // train.accumulate_steps > 1: the gradient sum of the group in progress, flat [num_params].
   Tensor accumulated_;
   // A restored mid-epoch position, taken by the next run_epoch; and where the last run_epoch
@@ -306,6 +311,16 @@ Trainer::Impl::Impl(TrainerOptions options, Sequential& model, Dataset train,
              "train.accumulate_steps 1 (each rank holds only its shard of the gradients), found ",
              t.clip_grad_norm, " and ", t.accumulate_steps);
   if (t.clip_grad_norm > 0) grad_norm_sum_ = Tensor::zeros({1}, DType::kFloat64, device);
+  if (t.clip_grad_norm > 0 || t.layer_grad_norms) norm_scratch_ = ops::norm_scratch(device);
+  MLPX_CHECK(!sync_->sharded() || !t.layer_grad_norms, ValueError,
+             "training: train.shard_optimizer expects train.layer_grad_norms false, found true");
+  if (t.layer_grad_norms) {
+    const auto layers = static_cast<int64_t>(model.num_layers());
+    layer_grad_norm_sums_ = Tensor::zeros({layers}, DType::kFloat64, device);
+    for (const Parameter& p : model.parameters()) {
+      if (p.kind == ParameterKind::kWeight) layer_weights_.push_back(p);
+    }
+  }
   if (t.accumulate_steps > 1)
     accumulated_ = Tensor::zeros({model.num_params()}, model.dtype(), device);
   if (options_.optimizer.decay == Decay::kWeights) {
@@ -437,6 +452,11 @@ EpochMetrics Trainer::Impl::run_epoch(double lr, const ProgressCallback& on_prog
       grad_norm_sum_.copy_from(
           Tensor::from_vector(std::vector<double>{resumed.grad_norm_sum}, {1}).to(model_.device()));
     }
+    if (layer_grad_norm_sums_.defined() && !resumed.layer_grad_norm_sums.empty()) {
+      layer_grad_norm_sums_.copy_from(
+          Tensor::from_vector(resumed.layer_grad_norm_sums, layer_grad_norm_sums_.shape())
+              .to(model_.device()));
+    }
   }
   const int64_t first_step = optimizer_.steps() - done;
   while (done < batches) {
@@ -496,6 +516,7 @@ void Trainer::Impl::begin_epoch(int64_t batches) {
     batch_losses_ = Tensor::zeros({batches}, model_.dtype(), device);
   }
   if (grad_norm_sum_.defined()) grad_norm_sum_.fill_zero();
+  if (layer_grad_norm_sums_.defined()) layer_grad_norm_sums_.fill_zero();
   if (accumulated_.defined()) accumulated_.fill_zero();
   position_.fill_zero();
   loss_scratch_.fill_zero();
@@ -539,7 +560,7 @@ void Trainer::Impl::run_step(int64_t rows, double lr, bool may_replay, bool step
 bool Trainer::Impl::forms_weight_grads_in_optimizer() const {
   return model_.device().is_cpu() && batch_size_ == 1 && !sync_->data_parallel() &&
          !nonfinite_flag_.defined() && model_.precision() == Precision::kFp32 &&
-         !grad_norm_sum_.defined() && !accumulated_.defined() &&
+         !grad_norm_sum_.defined() && !layer_grad_norm_sums_.defined() && !accumulated_.defined() &&
          optimizer_.config().decay == Decay::kAll && optimizer_.one_cycle().total_steps == 0;
 }
 
@@ -626,8 +647,16 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
   if (skip_nonfinite) flag_nonfinite(loss_scratch_, grads, nonfinite_flag_);
   // The norm of the summed (all-reduced) gradient; the optimizer reads the scale on the device.
   if (grad_norm_sum_.defined()) {
-    ops::clip_scale(grads, options_.train.clip_grad_norm, optimizer_.step_scalars(),
-                    grad_norm_sum_);
+    ops::clip_scale(grads, options_.train.clip_grad_norm, optimizer_.step_scalars(), grad_norm_sum_,
+                    norm_scratch_);
+  }
+  // Each layer's weight-gradient norm, before clipping (the optimizer applies the scale).
+  for (size_t i = 0; i < layer_weights_.size(); ++i) {
+    const Parameter& w = layer_weights_[i];
+    const int64_t numel = w.shape.at(0) * w.shape.at(1);
+    const auto layer = static_cast<int64_t>(i);
+    Tensor layer_sum = layer_grad_norm_sums_.rows(layer, layer + 1);
+    ops::add_norm(grads.rows(w.offset, w.offset + numel), layer_sum, norm_scratch_);
   }
   // A bf16 CPU model's weight copy for its GEMMs is written in the update's pass.
   uint16_t* bf16_params = model_.bf16_params_for_step();
@@ -659,6 +688,9 @@ EpochMetrics Trainer::Impl::finish_epoch(double lr, int64_t first_step, int64_t 
   if (skip_nonfinite) reads.push_back({nonfinite_flag_.rows(2, 3), &skipped_read});
   double norm_read = 0.0;
   if (grad_norm_sum_.defined()) reads.push_back({grad_norm_sum_, &norm_read});
+  std::vector<double> layer_sums(
+      layer_grad_norm_sums_.defined() ? static_cast<size_t>(layer_grad_norm_sums_.numel()) : 0);
+  if (!layer_sums.empty()) reads.push_back({layer_grad_norm_sums_, layer_sums.data()});
   read_to_host(reads);
   const double seconds = seconds_since(start);
   if (!losses_f32.empty()) losses.assign(losses_f32.begin(), losses_f32.end());
@@ -691,12 +723,18 @@ EpochMetrics Trainer::Impl::finish_epoch(double lr, int64_t first_step, int64_t 
   if (grad_norm_sum_.defined() && optimizer_steps > 0) {
     m.grad_norm = norm_sum / static_cast<double>(optimizer_steps);
   }
+  if (optimizer_steps > 0) {
+    for (const double sum : layer_sums) {
+      m.layer_grad_norms.push_back(sum / static_cast<double>(optimizer_steps));
+    }
+  }
   if (!m.completed) {
     stopped_at_.epoch_batch = batches_run;
     stopped_at_.batch_losses.assign(losses.begin(), losses.begin() + batches_run);
     stopped_at_.correct = correct;
     stopped_at_.skipped = skipped;
     stopped_at_.grad_norm_sum = norm_sum;
+    stopped_at_.layer_grad_norm_sums = layer_sums;
     // A group cut short: its gradients so far go with the position.
     stopped_at_.accumulated_grads = Tensor();
     if (accumulated_.defined() && !steps_after(batches_run - 1, batches)) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "mlpx/error.h"
@@ -127,6 +128,36 @@ TEST(Gemm, SmallProductsGiveTheSameBitsAtAnyThreadCount) {
   EXPECT_EQ(cpu_threads(), 2);
   set_cpu_threads(before);
   EXPECT_EQ(one.to_vector<float>(), two.to_vector<float>());
+}
+
+// A product of 512 rows or more and 2^25 multiply-adds or more runs in row blocks of c, each a
+// one-thread BLAS call, on mlpx's threads: the bits of one thread's whole call, in every
+// transpose, with beta 0 (c's old contents unread) and beta 1, at 1 and 2 threads.
+TEST(Gemm, RowBlockedProductsGiveOneThreadsBits) {
+  const int before = cpu_threads();
+  const int64_t m = 1100, n = 160, k = 200;  // 35.2M multiply-adds: 5 row blocks at 2 threads
+  const std::vector<float> av = test::random_values<float>(m * k, 11);
+  const std::vector<float> bv = test::random_values<float>(k * n, 12);
+  const std::vector<float> cv = test::random_values<float>(m * n, 13);
+  for (const bool ta : {false, true}) {
+    for (const bool tb : {false, true}) {
+      for (const double beta : {0.0, 1.0}) {
+        const Tensor a = Tensor::from_vector(av, ta ? Shape{k, m} : Shape{m, k});
+        const Tensor b = Tensor::from_vector(bv, tb ? Shape{n, k} : Shape{k, n});
+        Tensor one = Tensor::from_vector(cv, {m, n}), two = Tensor::from_vector(cv, {m, n});
+        set_cpu_threads(1);
+        gemm(a, ta, b, tb, one, 0.5, beta);
+        set_cpu_threads(2);
+        gemm(a, ta, b, tb, two, 0.5, beta);
+        EXPECT_EQ(cpu_threads(), 2);
+        const auto one_v = one.to_vector<float>(), two_v = two.to_vector<float>();
+        EXPECT_EQ(std::memcmp(one_v.data(), two_v.data(), one_v.size() * sizeof(float)), 0)
+            << "ta " << ta << " tb " << tb << " beta " << beta;
+        EXPECT_NE(one_v, cv);
+      }
+    }
+  }
+  set_cpu_threads(before);
 }
 
 TEST(Gemm, ShapeMismatchNamesBothShapes) {

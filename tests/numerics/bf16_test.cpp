@@ -13,9 +13,12 @@
 #include <random>
 #include <vector>
 
+#include "cpu/activation.h"
 #include "cpu/bf16.h"
 #include "cpu/gemm.h"
+#include "cpu/linear.h"
 #include "cpu/onednn.h"
+#include "math/activation.h"
 #include "mlpx/activation.h"
 #include "mlpx/error.h"
 #include "mlpx/gemm.h"
@@ -386,6 +389,127 @@ TEST(Bf16Model, GemmsReadTheCopyAndAWriteToTheParametersRefreshesIt) {
     float sum = 0.0f;
     for (int64_t i = 0; i < inputs; ++i) sum += math::round_to_bf16(xv[s * inputs + i]);
     EXPECT_NEAR(ones[s * outputs], sum + 0.25f, 1e-5);
+  }
+}
+
+// The bf16 step's one pass after a GEMM (bias, activation, the next GEMM's rounding) and its
+// backward (activation gradient and rounding) against the separate passes they replace, bit
+// for bit, for every member of the activation table: values spanning both signs, zeros, a NaN,
+// infinities and rows wider than one parallel chunk (so both threads' parts are compared).
+TEST(Bf16FusedPass, BiasActivationRoundingMatchesTheSeparatePassesBitForBit) {
+  const int64_t rows = 3, cols = 40000;  // 120,000 elements: two chunks of the parallel split
+  std::vector<float> z = test::random_values<float>(rows * cols, 51, -6, 6);
+  z[0] = 0.0f;
+  z[1] = -0.0f;
+  z[2] = std::numeric_limits<float>::quiet_NaN();
+  z[3] = std::numeric_limits<float>::infinity();
+  z[4] = -std::numeric_limits<float>::infinity();
+  const std::vector<float> bias = test::random_values<float>(cols, 52, -1, 1);
+  const std::vector<float> dy = test::random_values<float>(rows * cols, 53, -3, 3);
+  for (Activation activation : math::kActivations) {
+    SCOPED_TRACE(activation_name(activation));
+    const auto alpha = static_cast<float>(default_activation_alpha(activation));
+    // The separate passes: add_bias, activation_forward, the GEMM's rounding of its input.
+    std::vector<float> z_want = z, y_want(z.size());
+    std::vector<uint16_t> bits_want(z.size());
+    cpu::add_bias(z_want.data(), bias.data(), rows, cols);
+    cpu::activation_forward(activation, z_want.data(), y_want.data(), rows, cols, alpha);
+    cpu::round_to_bf16_bits(y_want.data(), bits_want.data(), rows * cols);
+    for (bool with_bias : {true, false}) {
+      std::vector<float> z_got = z, y_got(z.size());
+      std::vector<uint16_t> bits_got(z.size());
+      cpu::bias_activation_round_forward(activation, z_got.data(),
+                                         with_bias ? bias.data() : nullptr, y_got.data(),
+                                         bits_got.data(), rows, cols, alpha);
+      if (with_bias) {
+        EXPECT_EQ(std::memcmp(z_got.data(), z_want.data(), z.size() * sizeof(float)), 0);
+        EXPECT_EQ(std::memcmp(y_got.data(), y_want.data(), z.size() * sizeof(float)), 0);
+        EXPECT_EQ(bits_got, bits_want);
+      } else {
+        std::vector<float> y_plain(z.size());
+        cpu::activation_forward(activation, z.data(), y_plain.data(), rows, cols, alpha);
+        EXPECT_EQ(std::memcmp(z_got.data(), z.data(), z.size() * sizeof(float)), 0);
+        EXPECT_EQ(std::memcmp(y_got.data(), y_plain.data(), z.size() * sizeof(float)), 0);
+      }
+    }
+    // In place (y == z), as identity's layers run.
+    std::vector<float> in_place = z;
+    std::vector<uint16_t> bits_in_place(z.size());
+    cpu::bias_activation_round_forward(activation, in_place.data(), bias.data(), in_place.data(),
+                                       bits_in_place.data(), rows, cols, alpha);
+    EXPECT_EQ(std::memcmp(in_place.data(), y_want.data(), z.size() * sizeof(float)), 0);
+    EXPECT_EQ(bits_in_place, bits_want);
+
+    // Backward: activation_backward, then the rounding each backward GEMM made of dz.
+    std::vector<float> dx_want(z.size()), dx_got(z.size());
+    std::vector<uint16_t> dbits_want(z.size()), dbits_got(z.size());
+    cpu::activation_backward(activation, z_want.data(), y_want.data(), dy.data(), dx_want.data(),
+                             rows, cols, alpha);
+    cpu::round_to_bf16_bits(dx_want.data(), dbits_want.data(), rows * cols);
+    cpu::activation_backward_round(activation, z_want.data(), y_want.data(), dy.data(),
+                                   dx_got.data(), dbits_got.data(), rows, cols, alpha);
+    EXPECT_EQ(std::memcmp(dx_got.data(), dx_want.data(), z.size() * sizeof(float)), 0);
+    EXPECT_EQ(dbits_got, dbits_want);
+    std::vector<float> dx_in_place = dy;  // dx == dy
+    cpu::activation_backward_round(activation, z_want.data(), y_want.data(), dx_in_place.data(),
+                                   dx_in_place.data(), dbits_got.data(), rows, cols, alpha);
+    EXPECT_EQ(std::memcmp(dx_in_place.data(), dx_want.data(), z.size() * sizeof(float)), 0);
+    EXPECT_EQ(dbits_got, dbits_want);
+  }
+}
+
+// A bf16 model's step through the fused passes (each activation's bits written once and read
+// by the GEMMs of both passes) against the unfused op sequence (linear_forward,
+// activation_forward, linear_backward, activation_backward, every GEMM rounding its inputs):
+// three layers, so the bits cross from layer to layer; the output and every gradient bit for bit.
+TEST(Bf16Model, FusedBiasActivationRoundingStepMatchesTheUnfusedOpsBitForBit) {
+  const int64_t batch = 5, inputs = 7, outputs = 3;
+  for (Activation hidden : {Activation::kRelu, Activation::kGelu, Activation::kSigmoid,
+                            Activation::kLeakyRelu, Activation::kIdentity}) {
+    SCOPED_TRACE(activation_name(hidden));
+    const std::vector<LayerSpec> layers = {
+        {6, hidden}, {4, Activation::kTanh}, {outputs, Activation::kIdentity}};
+    Sequential model(inputs, layers);
+    model.init(Init::kXavierNormal, 0, 9);
+    model.params().copy_from(Tensor::from_vector(
+        test::random_values<float>(model.num_params(), 61, -0.7, 0.7), {model.num_params()}));
+    model.set_precision(Precision::kBf16);
+    Sequential reference(inputs, layers);
+    reference.params().copy_from(model.params());
+    const Tensor x =
+        Tensor::from_vector(test::random_values<float>(batch * inputs, 62, -2, 2), {batch, inputs});
+    const Tensor dy =
+        Tensor::from_vector(test::random_values<float>(batch * outputs, 63), {batch, outputs});
+    const std::vector<float> out = model.forward(x).to_vector<float>();
+    model.backward(dy);
+
+    std::vector<Tensor> z, a;
+    Tensor h = x;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      z.emplace_back(Shape{batch, layers[i].units});
+      a.emplace_back(Shape{batch, layers[i].units});
+      linear_forward(h, reference.weight(i), reference.bias(i), z[i], Precision::kBf16);
+      activation_forward(layers[i].activation, z[i], a[i], reference.layer(i).alpha);
+      h = a[i];
+    }
+    Tensor upstream = dy;
+    for (size_t i = layers.size(); i-- > 0;) {
+      Tensor dz(Shape{batch, layers[i].units});
+      activation_backward(layers[i].activation, z[i], a[i], upstream, dz, reference.layer(i).alpha);
+      Tensor dw = reference.weight_grad(i), db = reference.bias_grad(i);
+      Tensor dx(Shape{batch, i == 0 ? inputs : layers[i - 1].units});
+      linear_backward(i == 0 ? x : a[i - 1], reference.weight(i), dz, dw, db,
+                      i == 0 ? nullptr : &dx, Precision::kBf16);
+      upstream = dx;
+    }
+    const std::vector<float> want_out = h.to_vector<float>();
+    const auto got = model.grads().to_vector<float>();
+    const auto want = reference.grads().to_vector<float>();
+    ASSERT_EQ(out.size(), want_out.size());
+    EXPECT_EQ(std::memcmp(out.data(), want_out.data(), out.size() * sizeof(float)), 0);
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+    EXPECT_NE(got, std::vector<float>(got.size(), 0.0f));
   }
 }
 

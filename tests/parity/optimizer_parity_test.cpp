@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -306,12 +307,14 @@ TEST(OptimizerParityKnobs, ClipAccumulateDecayAndOneCycleMatchCpu) {
            sum_gpu = Tensor::zeros({n}, DType::kFloat32, Device::cuda());
     Tensor norms_cpu = Tensor::zeros({1}, DType::kFloat64);
     Tensor norms_gpu = Tensor::zeros({1}, DType::kFloat64, Device::cuda());
+    Tensor scratch_cpu = ops::norm_scratch(Device::cpu());
+    Tensor scratch_gpu = ops::norm_scratch(Device::cuda());
     for (int k = 0; k < 12; ++k) {
       const auto g = gradient(n, k + 1);
       ops::add_gradients(Tensor::from_vector(g, {n}), sum_cpu);
       ops::add_gradients(Tensor::from_vector(g, {n}, Device::cuda()), sum_gpu);
-      ops::clip_scale(sum_cpu, 0.5, cpu.step_scalars(), norms_cpu);
-      ops::clip_scale(sum_gpu, 0.5, gpu.step_scalars(), norms_gpu);
+      ops::clip_scale(sum_cpu, 0.5, cpu.step_scalars(), norms_cpu, scratch_cpu);
+      ops::clip_scale(sum_gpu, 0.5, gpu.step_scalars(), norms_gpu, scratch_gpu);
       cpu.step(p_cpu, sum_cpu, config.lr);
       gpu.step(p_gpu, sum_gpu, config.lr);
     }
@@ -323,6 +326,39 @@ TEST(OptimizerParityKnobs, ClipAccumulateDecayAndOneCycleMatchCpu) {
     // Clipping acted: the last scale was below 1.
     EXPECT_LT(cpu.step_scalars().to_vector<double>()[1], 1.0);
   }
+}
+
+// The norm's two passes on the GPU (64 blocks of fixed chunks, then the partials in order)
+// against the CPU's loop; a chunk longer than a block's threads, a slice at an odd offset (a
+// layer's weight in the flat buffer), and the same bits run to run.
+TEST(OptimizerParityKnobs, TwoPassNormMatchesCpuAndRepeatsItsBits) {
+  MLPX_REQUIRE_CUDA();
+  const int64_t n = 20011;
+  const auto g = test::random_values<float>(static_cast<size_t>(n), 11);
+  const Tensor g_cpu = Tensor::from_vector(g, {n});
+  const Tensor g_gpu = Tensor::from_vector(g, {n}, Device::cuda());
+  Tensor scratch_cpu = ops::norm_scratch(Device::cpu());
+  Tensor scratch_gpu = ops::norm_scratch(Device::cuda());
+  for (const auto& [first, last] : std::vector<std::pair<int64_t, int64_t>>{{0, n}, {3, 1500}}) {
+    SCOPED_TRACE("rows " + std::to_string(first) + ".." + std::to_string(last));
+    Tensor sum_cpu = Tensor::zeros({1}, DType::kFloat64, Device::cpu());
+    ops::add_norm(g_cpu.rows(first, last), sum_cpu, scratch_cpu);
+    std::vector<double> runs;
+    for (int run = 0; run < 2; ++run) {
+      Tensor sum_gpu = Tensor::zeros({1}, DType::kFloat64, Device::cuda());
+      ops::add_norm(g_gpu.rows(first, last), sum_gpu, scratch_gpu);
+      runs.push_back(sum_gpu.item<double>());
+    }
+    EXPECT_GT(sum_cpu.item<double>(), 0.0);
+    EXPECT_NEAR(runs[0], sum_cpu.item<double>(), 1e-12 * sum_cpu.item<double>());
+    EXPECT_EQ(std::memcmp(&runs[0], &runs[1], sizeof(double)), 0);
+  }
+  // The clipping scale from the same reduction: max_norm / (norm + 1e-6) below the norm.
+  Optimizer optimizer(OptimizerConfig{}, n, DType::kFloat32, Device::cuda());
+  Tensor norm_gpu = Tensor::zeros({1}, DType::kFloat64, Device::cuda());
+  ops::clip_scale(g_gpu, 1.0, optimizer.step_scalars(), norm_gpu, scratch_gpu);
+  const double norm = norm_gpu.item<double>();
+  EXPECT_NEAR(optimizer.step_scalars().to_vector<double>()[1], 1.0 / (norm + 1e-6), 1e-15);
 }
 
 TEST(OptimizerParityChecks, CudaNeedsFloat32) {

@@ -384,6 +384,44 @@ def test_layers_take_norms_bias_and_residual_and_predict_in_eval_mode(blobs, tmp
                                      (3, "identity")])
 
 
+def test_state_dict_carries_batch_norm_buffers_as_checkpoints_do(blobs, tmp_path):
+    """state_dict() holds the running statistics and the batch count (int32 [1]) a checkpoint
+    holds; load_state_dict takes them (torch's int64 scalar count too), or leaves them alone when
+    none is given, and refuses a partial set."""
+    x, y, xv, _ = blobs
+    layers = [(16, "relu", {"norm": "batch", "bias": False}), (3, "identity")]
+    a = mlpx.Model(inputs=8, layers=layers, seed=3)
+    a.fit(x, y, epochs=1, batch_size=32)
+    sd = a.state_dict()
+    assert list(sd)[-3:] == ["layers.0.norm.running_mean", "layers.0.norm.running_var",
+                             "layers.0.norm.num_batches_tracked"]
+    count = sd["layers.0.norm.num_batches_tracked"]
+    assert count.dtype == np.int32 and count.shape == (1,)
+    assert count[0] == -(-len(x) // 32)  # one per training batch
+    assert sd["layers.0.norm.running_var"].dtype == np.float32
+    a.save(tmp_path / "a.safetensors")
+    b = mlpx.Model(inputs=8, layers=layers, seed=4)
+    b.load_state_dict(sd)
+    for k, v in b.state_dict().items():
+        assert np.array_equal(v, sd[k]), k
+    assert np.array_equal(b.predict(xv), a.predict(xv))  # eval mode reads the statistics
+    assert np.array_equal(mlpx.load(tmp_path / "a.safetensors").predict(xv), b.predict(xv))
+    # torch's num_batches_tracked: an int64 scalar.
+    c = mlpx.Model(inputs=8, layers=layers, seed=4)
+    c.load_state_dict({**sd, "layers.0.norm.num_batches_tracked": np.array(7, np.int64)})
+    assert c.state_dict()["layers.0.norm.num_batches_tracked"][0] == 7
+    # Parameters only: the statistics keep their values (mean 0, variance 1, count 0).
+    d = mlpx.Model(inputs=8, layers=layers, seed=4)
+    d.load_state_dict({k: v for k, v in sd.items() if "running" not in k and "tracked" not in k})
+    assert np.array_equal(d.state_dict()["layers.0.norm.running_var"], np.ones(16, np.float32))
+    assert d.state_dict()["layers.0.norm.num_batches_tracked"][0] == 0
+    with pytest.raises(mlpx.DataError, match="missing 'layers.0.norm.running_var'"):
+        d.load_state_dict({k: v for k, v in sd.items() if k != "layers.0.norm.running_var"})
+    with pytest.raises(mlpx.DataError, match=r"'layers.0.norm.num_batches_tracked': expected an "
+                                             r"int32 or int64 CPU array"):
+        d.load_state_dict({**sd, "layers.0.norm.num_batches_tracked": np.ones(1, np.float32)})
+
+
 @pytest.mark.parametrize("layer, message", [
     ((16, "relu", {"dropout": 1.0}),
      "config: model.layers[0].dropout: expected a probability in [0, 1), found 1"),

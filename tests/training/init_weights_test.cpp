@@ -146,5 +146,83 @@ TEST_F(InitWeightsTest, MismatchesAreNamedAndChangeNothing) {
       << error_of(labels);
 }
 
+// A model with norms and a bias-free Linear takes the names of its checkpoints: from an mlpx
+// checkpoint of the same model (parameters and batch-norm statistics), or from a state dict of
+// those names without the statistics (they then keep their values). A missing, unexpected or
+// misshapen tensor is named and changes nothing.
+TEST_F(InitWeightsTest, NormAndBiasFreeModelsTakeCheckpointNames) {
+  auto norm_model = [] {
+    LayerSpec first{4, Activation::kRelu};
+    first.norm = Norm::kBatch;
+    first.bias = false;
+    LayerSpec second{4, Activation::kGelu};
+    second.norm = Norm::kLayer;
+    second.residual = true;
+    return Sequential(5, {first, second, {3, Activation::kIdentity}});
+  };
+  Sequential trained = norm_model();
+  trained.init(Init::kLecunUniform, 0.0, 7);
+  // Statistics and norm parameters other than their init values.
+  trained.buffers().copy_from(
+      Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8, 9}, {trained.num_buffers()}));
+  std::vector<float> params = trained.params().to_vector<float>();
+  for (size_t k = 0; k < params.size(); ++k) params[k] += 0.01f * static_cast<float>(k % 7);
+  trained.params().copy_from(Tensor::from_vector(params, {trained.num_params()}));
+  Config config;
+  config.model.layers = {trained.layer(0), trained.layer(1), trained.layer(2)};
+  const std::string path = dir_ + "/norms.safetensors";
+  save_checkpoint(path, trained, nullptr, config, {2, 10});
+  Sequential m = norm_model();
+  m.init(Init::kHeNormal, 0.0, 1);
+  load_weights(m, path);
+  EXPECT_EQ(m.params().to_vector<float>(), params);
+  EXPECT_EQ(m.buffers().to_vector<float>(), trained.buffers().to_vector<float>());
+
+  // Parameters only, in float64, with torch's scalar num_batches_tracked left out.
+  Tensors state;
+  for (const auto& [name, view] : trained.named_views(trained.params())) {
+    Tensor f64(view.shape(), DType::kFloat64);
+    const std::vector<float> v = view.to_vector<float>();
+    for (size_t i = 0; i < v.size(); ++i) f64.data<double>()[i] = v[i];
+    state.emplace_back(name, f64);
+  }
+  Sequential fresh = norm_model();
+  fresh.init(Init::kHeNormal, 0.0, 1);
+  const std::vector<float> fresh_buffers = fresh.buffers().to_vector<float>();
+  load_weights(fresh, write(state));
+  EXPECT_EQ(fresh.params().to_vector<float>(), params);
+  EXPECT_EQ(fresh.buffers().to_vector<float>(), fresh_buffers);
+
+  auto error = [&](const Tensors& tensors) {
+    Sequential target = norm_model();
+    target.init(Init::kHeNormal, 0.0, 1);
+    const std::vector<float> before = target.params().to_vector<float>();
+    try {
+      load_weights(target, write(tensors));
+    } catch (const IoError& e) {
+      EXPECT_EQ(target.params().to_vector<float>(), before) << "the model changed";
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  Tensors missing = state;
+  missing.erase(missing.begin() + 1);  // layers.0.norm.weight
+  EXPECT_NE(error(missing).find("missing 'layers.0.norm.weight'"), std::string::npos)
+      << error(missing);
+  Tensors with_bias = state;
+  with_bias.emplace_back("layers.0.bias", Tensor::zeros({4}));
+  EXPECT_NE(error(with_bias).find("unexpected tensor 'layers.0.bias'"), std::string::npos)
+      << error(with_bias);
+  Tensors wrong_shape = state;
+  wrong_shape[1].second = Tensor::zeros({5});
+  EXPECT_NE(error(wrong_shape).find("'layers.0.norm.weight': expected float32 or float64 [4]"),
+            std::string::npos)
+      << error(wrong_shape);
+  Tensors one_statistic = state;
+  one_statistic.emplace_back("layers.0.norm.running_mean", Tensor::zeros({4}));
+  EXPECT_NE(error(one_statistic).find("missing 'layers.0.norm.running_var'"), std::string::npos)
+      << error(one_statistic);
+}
+
 }  // namespace
 }  // namespace mlpx

@@ -428,6 +428,35 @@ TEST(TrainingKnobs, ClipGradNormTrainsAsClipGradNorm) {
   EXPECT_NEAR(epochs[1].grad_norm, (kClipGradNormNorms[2] + kClipGradNormNorms[3]) / 2, 1e-12);
 }
 
+// train.layer_grad_norms: with one full batch an epoch, each epoch's record is the L2 norm of
+// each layer's weight gradient of its one step (which the model's buffer still holds), taken
+// before clipping.
+TEST(TrainingKnobs, LayerGradNormsAreEachLayersWeightGradientNorm) {
+  Sequential model = reference_model();
+  TrainerOptions o = options(OptimizerType::kAdam, 0.01, kRows);
+  o.train.clip_grad_norm = 0.01;
+  o.train.layer_grad_norms = true;
+  Trainer trainer(o, model, reference_data());
+  for (int e = 0; e < 2; ++e) {
+    const EpochMetrics m = trainer.run_epoch(0.01);
+    ASSERT_EQ(m.layer_grad_norms.size(), model.num_layers());
+    double squares = 0.0;
+    for (size_t i = 0; i < model.num_layers(); ++i) {
+      double layer = 0.0;
+      for (const double g : model.weight_grad(i).to_vector<double>()) layer += g * g;
+      EXPECT_GT(layer, 0.0);
+      EXPECT_NEAR(m.layer_grad_norms[i], std::sqrt(layer), 1e-12 * std::sqrt(layer)) << i;
+      squares += layer;
+    }
+    // The weights' part of the global norm, which clipping (far below it) did not shrink.
+    EXPECT_LT(std::sqrt(squares), m.grad_norm);
+    EXPECT_GT(std::sqrt(squares), 0.01);
+  }
+  o.train.layer_grad_norms = false;
+  Trainer off(o, model, reference_data());
+  EXPECT_TRUE(off.run_epoch(0.01).layer_grad_norms.empty());
+}
+
 TEST(TrainingKnobs, DecayWeightsTrainsAsPyTorchsTwoParameterGroups) {
   {
     Sequential model = reference_model();
@@ -537,7 +566,8 @@ class TrainingKnobsResume : public test::TempDirTest {
       "model": {"layers": [{"units": 8, "activation": "relu"}, {"units": 3, "activation": "identity"}]},
       "loss": {"type": "cross_entropy", "label_smoothing": 0.1},
       "optimizer": {"type": "adamw", "lr": 0.01, "weight_decay": 0.05, "decay": "weights"},
-      "train": {"epochs": 3, "batch_size": 32, "clip_grad_norm": 0.5, "accumulate_steps": 3}
+      "train": {"epochs": 3, "batch_size": 32, "clip_grad_norm": 0.5, "accumulate_steps": 3,
+                "layer_grad_norms": true}
     })");
     c.schedule.type = schedule;
     c.schedule.patience = 0;
@@ -585,6 +615,8 @@ TEST_F(TrainingKnobsResume, StoppedMidGroupAndResumedIsBitIdentical) {
     for (size_t e = 0; e < 2; ++e) {
       EXPECT_EQ(rest.epochs[e].train_loss, whole.epochs[e + 1].train_loss);
       EXPECT_EQ(rest.epochs[e].grad_norm, whole.epochs[e + 1].grad_norm);
+      EXPECT_EQ(rest.epochs[e].layer_grad_norms, whole.epochs[e + 1].layer_grad_norms);
+      EXPECT_EQ(rest.epochs[e].layer_grad_norms.size(), 2u);
       EXPECT_EQ(rest.epochs[e].lr, whole.epochs[e + 1].lr);
     }
   }
@@ -603,7 +635,7 @@ TEST(TrainingKnobs, GpuPerStepScheduleAndClippingCaptureTheStepOnce) {
     "loss": {"type": "cross_entropy", "label_smoothing": 0.1},
     "optimizer": {"type": "adamw", "lr": 0.01, "weight_decay": 0.05, "decay": "weights"},
     "schedule": {"type": "onecycle"},
-    "train": {"epochs": 3, "batch_size": 32, "clip_grad_norm": 0.5}
+    "train": {"epochs": 3, "batch_size": 32, "clip_grad_norm": 0.5, "layer_grad_norms": true}
   })");
   const DataSplits data = load_data(c, 3);
   for (const bool cycle : {true, false}) {
@@ -618,8 +650,12 @@ TEST(TrainingKnobs, GpuPerStepScheduleAndClippingCaptureTheStepOnce) {
         trainer.set_one_cycle(
             one_cycle_plan(c.schedule, c.optimizer.lr, 3 * trainer.steps_per_epoch()));
       }
-      std::vector<double> norms;
-      for (int e = 0; e < 3; ++e) norms.push_back(trainer.run_epoch(0.001 * (e + 1)).grad_norm);
+      std::vector<double> norms;  // each epoch's global norm, then its two layers'
+      for (int e = 0; e < 3; ++e) {
+        const EpochMetrics m = trainer.run_epoch(0.001 * (e + 1));
+        norms.push_back(m.grad_norm);
+        norms.insert(norms.end(), m.layer_grad_norms.begin(), m.layer_grad_norms.end());
+      }
       if (captures != nullptr) *captures = trainer.graph_captures();
       return std::make_pair(model.params().to_vector<float>(), norms);
     };
@@ -631,7 +667,8 @@ TEST(TrainingKnobs, GpuPerStepScheduleAndClippingCaptureTheStepOnce) {
     EXPECT_EQ(graphed.second, plain.second);
     const auto cpu = run(Device::cpu(), false, nullptr);
     EXPECT_TRUE(test::all_close(graphed.first, cpu.first, 1e-4, 1e-3));
-    for (int e = 0; e < 3; ++e) EXPECT_NEAR(graphed.second[e], cpu.second[e], 1e-4) << e;
+    ASSERT_EQ(graphed.second.size(), 9u);
+    for (size_t e = 0; e < 9; ++e) EXPECT_NEAR(graphed.second[e], cpu.second[e], 1e-4) << e;
   }
 }
 
