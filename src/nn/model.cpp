@@ -594,10 +594,15 @@ void Sequential::backward_layers(const Tensor& doutput,
       const Tensor below = i == 0 ? input_ : out_[i - 1].rows(0, batch);
       Tensor dweight = weight_grad(i), dbias = bias_grad(i);
       Tensor dbelow = i > 0 ? grad_[i - 1].rows(0, batch) : Tensor();
+      // The input's bits from forward(); nullptr (the GEMM rounds `below` itself) where that
+      // forward wrote none (no rows).
+      const bool have_bits = i < bf16_inputs_.size() &&
+                             bf16_inputs_[i].size() >= static_cast<size_t>(below.numel()) &&
+                             below.numel() > 0;
       ops::activation_linear_backward_bf16(
-          below, bf16_inputs_[i].data(), weight_view(i), weight_bf16(i), z, act_[i].rows(0, batch),
-          layer.activation, *layer.alpha, upstream, dz, bf16_dz_.data(), dweight, dbias,
-          i > 0 ? &dbelow : nullptr);
+          below, have_bits ? bf16_inputs_[i].data() : nullptr, weight_view(i), weight_bf16(i), z,
+          act_[i].rows(0, batch), layer.activation, *layer.alpha, upstream, dz, bf16_dz_.data(),
+          dweight, dbias, i > 0 ? &dbelow : nullptr);
       upstream = dbelow;
       if (after_layer) after_layer(i);
       continue;
