@@ -136,15 +136,18 @@ template void gather_batch(const float*, const int32_t*, const int32_t*, int64_t
 template void gather_batch(const int32_t*, const int32_t*, const int32_t*, int64_t, int32_t*,
                            int64_t, int64_t, Device);
 
-__global__ void commit_batch_loss_kernel(float* loss, float* batch_losses, int32_t* position) {
+__global__ void commit_batch_loss_kernel(float* loss, float* batch_losses, int32_t* position,
+                                         int32_t* run_step) {
   batch_losses[*position] = *loss;
   *loss = 0.0f;
   *position += 1;
+  if (run_step != nullptr) *run_step += 1;
 }
 
-void commit_batch_loss(float* loss, float* batch_losses, int32_t* position, Device device) {
+void commit_batch_loss(float* loss, float* batch_losses, int32_t* position, int32_t* run_step,
+                       Device device) {
   const cudaStream_t stream = stream_of(device);
-  MLPX_LAUNCH(commit_batch_loss_kernel, 1, 1, 0, stream)(loss, batch_losses, position);
+  MLPX_LAUNCH(commit_batch_loss_kernel, 1, 1, 0, stream)(loss, batch_losses, position, run_step);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 

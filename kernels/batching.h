@@ -28,6 +28,8 @@ void gather_rows(const T* src, const int32_t* indices, T* dst, int64_t rows, int
 template <typename T>
 void gather_batch(const T* src, const int32_t* order, const int32_t* position, int64_t stride,
                   T* dst, int64_t rows, int64_t width, Device device);
-// batch_losses[*position] = *loss; *loss = 0; *position += 1 (one thread).
-void commit_batch_loss(float* loss, float* batch_losses, int32_t* position, Device device);
+// batch_losses[*position] = *loss; *loss = 0; *position += 1; and *run_step += 1 unless
+// run_step is null (one thread).
+void commit_batch_loss(float* loss, float* batch_losses, int32_t* position, int32_t* run_step,
+                       Device device);
 }  // namespace mlpx::cuda

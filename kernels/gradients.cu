@@ -9,13 +9,19 @@ namespace {
 
 constexpr int kNormThreads = 256;
 
+// The blocks of a norm's first pass over n elements: one per kNormThreads elements, at most
+// kNormBlocks (a function of n alone, whatever the device, so the order of additions is too).
+int64_t norm_blocks(int64_t n) {
+  const int64_t blocks = (n + kNormThreads - 1) / kNormThreads;
+  return blocks < 1 ? 1 : (blocks > kNormBlocks ? kNormBlocks : blocks);
+}
+
 // Pass 1 of a norm: block b sums the squares (in double) of its own chunk
-// [b * chunk, min(n, (b + 1) * chunk)), chunk = ceil(n / kNormBlocks), thread t taking elements
-// t, t + kNormThreads, ... of it, then a fixed tree; partials[b] = that sum. The grid is always
-// kNormBlocks, whatever the device, so the order of additions depends on n alone.
+// [b * chunk, min(n, (b + 1) * chunk)), chunk = ceil(n / blocks), thread t taking elements
+// t, t + kNormThreads, ... of it, then a fixed tree; partials[b] = that sum.
 __global__ void __launch_bounds__(kNormThreads)
     norm_partials_kernel(const float* grads, int64_t n, double* partials) {
-  const int64_t chunk = (n + kNormBlocks - 1) / kNormBlocks;
+  const int64_t chunk = (n + gridDim.x - 1) / gridDim.x;
   const int64_t begin = static_cast<int64_t>(blockIdx.x) * chunk;
   const int64_t end = begin + chunk < n ? begin + chunk : n;
   double squares = 0.0;
@@ -29,11 +35,11 @@ __global__ void __launch_bounds__(kNormThreads)
 
 // Pass 2: one thread adds the partials first to last (a fixed order: the same bits on every
 // run), then the norm goes where the next kernel reads it. scalars null: no clipping scale.
-__global__ void norm_finish_kernel(const double* partials, double max_norm, double* scalars,
-                                   double* norm_sum) {
+__global__ void norm_finish_kernel(const double* partials, int blocks, double max_norm,
+                                   double* scalars, double* norm_sum) {
   if (threadIdx.x != 0) return;
   double squares = 0.0;
-  for (int b = 0; b < kNormBlocks; ++b) squares += partials[b];
+  for (int b = 0; b < blocks; ++b) squares += partials[b];
   const double norm = sqrt(squares);
   if (scalars != nullptr) scalars[1] = math::clip_scale(norm, max_norm);
   norm_sum[0] += norm;
@@ -42,11 +48,12 @@ __global__ void norm_finish_kernel(const double* partials, double max_norm, doub
 // Both passes on the stream, no host read: the step stays capturable.
 void launch_norm(const float* grads, int64_t n, double* partials, double max_norm, double* scalars,
                  double* norm_sum, Device device) {
-  MLPX_LAUNCH(norm_partials_kernel, kNormBlocks, kNormThreads, 0, stream_of(device))
+  const auto blocks = static_cast<int>(norm_blocks(n));
+  MLPX_LAUNCH(norm_partials_kernel, blocks, kNormThreads, 0, stream_of(device))
   (grads, n, partials);
   MLPX_CUDA_CHECK_LAUNCH();
   MLPX_LAUNCH(norm_finish_kernel, 1, 32, 0, stream_of(device))
-  (partials, max_norm, scalars, norm_sum);
+  (partials, blocks, max_norm, scalars, norm_sum);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 

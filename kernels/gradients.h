@@ -11,10 +11,10 @@ namespace mlpx::cuda {
 // Blocks of a norm's first pass, and so the float64 elements of its `partials` scratch.
 inline constexpr int kNormBlocks = 64;
 
-// Two passes: kNormBlocks blocks each sum the squares (in double) of one fixed chunk of grads
-// [n] into partials[kNormBlocks] (device scratch), then one thread adds those in order, so
-// the bits depend on n alone; then scalars[1] = math::clip_scale(norm, max_norm) and
-// norm_sum[0] += norm, all in device memory.
+// Two passes: min(kNormBlocks, ceil(n / 256)) blocks each sum the squares (in double) of one
+// fixed chunk of grads [n] into partials[block] (device scratch of kNormBlocks), then one thread
+// adds those in order, so the bits depend on n alone; then scalars[1] = math::clip_scale(norm,
+// max_norm) and norm_sum[0] += norm, all in device memory.
 void clip_scale(const float* grads, int64_t n, double max_norm, double* scalars, double* norm_sum,
                 double* partials, Device device);
 // The same norm, without a scale: norm_sum[0] += the L2 norm of grads [n].

@@ -90,7 +90,9 @@ template void gather_batch(const float*, const int32_t*, const int32_t*, int64_t
                            int64_t, Device);
 template void gather_batch(const int32_t*, const int32_t*, const int32_t*, int64_t, int32_t*,
                            int64_t, int64_t, Device);
-void commit_batch_loss(float*, float*, int32_t*, Device) { unavailable("commit_batch_loss"); }
+void commit_batch_loss(float*, float*, int32_t*, int32_t*, Device) {
+  unavailable("commit_batch_loss");
+}
 void init_values(float*, int64_t, Init, double, uint64_t, uint64_t, Device) {
   unavailable("init_values");
 }

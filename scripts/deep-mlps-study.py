@@ -147,7 +147,7 @@ def plot(args, results):
         "set terminal pngcairo size 900,560 font ',11' noenhanced",
         "set output outfile",
         "set title 'Mean weight-gradient L2 norm per layer, 16 x 512 on Fashion-MNIST "
-        "(solid: epoch 1, dashed: later epochs)'",
+        "(solid: epoch 1; dashed, dotted: epochs 2, 3)'",
         "set xlabel 'layer (17: output)'", "set ylabel 'gradient norm'",
         "set logscale y", "set format y '%.0e'", "set grid", "set key outside bottom center horizontal",
         "set xtics 1", "plot " + ", \\\n  ".join(plots), ""])

@@ -135,7 +135,7 @@ void gather_batch(const Tensor& src, const Tensor& order, const Tensor& position
       });
 }
 
-void commit_batch_loss(Tensor& loss, Tensor& batch_losses, Tensor& position) {
+void commit_batch_loss(Tensor& loss, Tensor& batch_losses, Tensor& position, Tensor* run_step) {
   detail::check_float("commit_batch_loss", "loss", loss);
   detail::check_tensor("commit_batch_loss", "loss", loss, {1}, loss);
   MLPX_CHECK(batch_losses.defined() && batch_losses.dim() == 1, ShapeError,
@@ -145,11 +145,16 @@ void commit_batch_loss(Tensor& loss, Tensor& batch_losses, Tensor& position) {
                        loss);
   detail::check_tensor("commit_batch_loss", "position", position, {1}, DType::kInt32,
                        loss.device());
+  if (run_step != nullptr) {
+    detail::check_tensor("commit_batch_loss", "run_step", *run_step, {1}, DType::kInt32,
+                         loss.device());
+  }
+  int32_t* step = run_step != nullptr ? run_step->data<int32_t>() : nullptr;
   detail::dispatch(
       "commit_batch_loss", loss,
       [&] {
         cuda::commit_batch_loss(loss.data<float>(), batch_losses.data<float>(),
-                                position.data<int32_t>(), loss.device());
+                                position.data<int32_t>(), step, loss.device());
       },
       [&](auto zero) {
         using T = decltype(zero);
@@ -159,6 +164,7 @@ void commit_batch_loss(Tensor& loss, Tensor& batch_losses, Tensor& position) {
         batch_losses.data<T>()[*p] = loss.data<T>()[0];
         loss.data<T>()[0] = T(0);
         *p += 1;
+        if (step != nullptr) *step += 1;
       });
 }
 

@@ -37,8 +37,10 @@ void gather_batch(const Tensor& src, const Tensor& order, const Tensor& position
                   Tensor& dst);
 
 // The end of a training step whose position lives on the device:
-// batch_losses[position[0]] = loss[0]; loss[0] = 0; position[0] += 1.
-// loss: [1]; batch_losses: [M], loss's dtype; position: int32 [1]; one device.
-void commit_batch_loss(Tensor& loss, Tensor& batch_losses, Tensor& position);
+// batch_losses[position[0]] = loss[0]; loss[0] = 0; position[0] += 1; and run_step[0] += 1 when
+// given (the run's step counter on the device, which dropout's masks read).
+// loss: [1]; batch_losses: [M], loss's dtype; position, run_step: int32 [1]; one device.
+void commit_batch_loss(Tensor& loss, Tensor& batch_losses, Tensor& position,
+                       Tensor* run_step = nullptr);
 
 }  // namespace mlpx

@@ -168,6 +168,8 @@ struct Trainer::Impl {
   Impl(TrainerOptions options, Sequential& model, Dataset train, dist::Communicator* ranks);
 
   void begin_epoch(int64_t batches);
+  void set_dropout_step(int64_t done);
+  Tensor* dropout_step_ptr() { return dropout_step_.defined() ? &dropout_step_ : nullptr; }
   // One batch of the whole training set on one rank: read in place, not gathered.
   bool reads_whole_set_in_place() const;
   EpochMetrics run_epoch(double lr, const ProgressCallback& on_progress);
@@ -204,7 +206,9 @@ struct Trainer::Impl {
   Tensor full_order_, shuffle_workspace_;
   std::unique_ptr<cuda::StepGraph> graph_;  // the captured step, once captured
   bool graph_enabled_ = false;
-  bool graph_per_epoch_ = false;  // dropout: the masks' first step is an argument of the step
+  // Dropout: int32 [1], the run's step (epoch * batches + position) on the device, advanced by
+  // each step, which the masks read: one captured step serves every epoch.
+  Tensor dropout_step_;
   int64_t graph_replays_ = 0, graph_captures_ = 0;
   int64_t step_kernel_nodes_ = 0;  // of the last captured step
   // train.clip_grad_norm: float64 [1], this epoch's norms before clipping, summed on the device.
@@ -344,7 +348,9 @@ Trainer::Impl::Impl(TrainerOptions options, Sequential& model, Dataset train,
   graph_enabled_ =
       device.is_cuda() && t.cuda_graph && sync_->allows_capture() && t.accumulate_steps == 1;
   for (size_t i = 0; i < model.num_layers(); ++i) {
-    graph_per_epoch_ = graph_per_epoch_ || model.layer(i).dropout > 0;
+    if (model.layer(i).dropout > 0 && !dropout_step_.defined()) {
+      dropout_step_ = Tensor::zeros({1}, DType::kInt32, device);
+    }
   }
   // A captured step must allocate nothing: the model's buffers exist from now on.
   model.reserve(capacity);
@@ -443,6 +449,7 @@ EpochMetrics Trainer::Impl::run_epoch(double lr, const ProgressCallback& on_prog
   if (done > 0) {
     position_.copy_from(Tensor::from_vector(std::vector<int32_t>{static_cast<int32_t>(done)}, {1})
                             .to(model_.device()));
+    if (dropout_step_.defined()) set_dropout_step(done);
     if (accumulated_.defined() && resumed.accumulated_grads.defined()) {
       accumulated_.copy_from(resumed.accumulated_grads);
     }
@@ -482,12 +489,21 @@ EpochMetrics Trainer::Impl::run_epoch(double lr, const ProgressCallback& on_prog
     };
     if (!on_progress(p)) break;
   }
-  // With dropout the next epoch's masks need a new capture; otherwise the graph serves the run
-  // (a replay still queued keeps what it needs: kernels/graph.h).
-  if (graph_per_epoch_) graph_.reset();
   // The epoch's time covers its device work: finish_epoch reads the figures back (the epoch's
   // one wait for the device) before it takes the time.
   return finish_epoch(lr, first_step, done, start, resumed);
+}
+
+// Dropout's step word at batch `done` of this epoch: the epoch's first step plus done, written
+// outside any capture (the captured step only advances it).
+void Trainer::Impl::set_dropout_step(int64_t done) {
+  const int64_t batches = (train_.size() + batch_size_ - 1) / batch_size_;
+  const int64_t step = epoch_ * batches + done;
+  MLPX_CHECK(step + batches <= (int64_t{1} << 31), ValueError,
+             "training: dropout expects fewer than 2^31 steps in a run, found epoch ", epoch_ + 1,
+             " ending at step ", step + batches);
+  dropout_step_.copy_from(Tensor::from_vector(std::vector<int32_t>{static_cast<int32_t>(step)}, {1})
+                              .to(model_.device()));
 }
 
 void Trainer::Impl::begin_epoch(int64_t batches) {
@@ -519,6 +535,7 @@ void Trainer::Impl::begin_epoch(int64_t batches) {
   if (layer_grad_norm_sums_.defined()) layer_grad_norm_sums_.fill_zero();
   if (accumulated_.defined()) accumulated_.fill_zero();
   position_.fill_zero();
+  if (dropout_step_.defined()) set_dropout_step(0);
   loss_scratch_.fill_zero();
   correct_.fill_zero();
   if (nonfinite_flag_.defined()) nonfinite_flag_.fill_zero();
@@ -583,12 +600,13 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
       target = batch_targets_.rows(0, local);
       if (gathers) gather_batch(train_.targets, order_, position_, stride, target);
     }
-    // Dropout masks of global step epoch * batches + position (the position read on the
-    // device): each step its own, the same again after a resume; a rank draws its rows' part.
+    // Dropout masks of global step epoch * batches + position (dropout_step_, read on the device:
+    // one captured step serves the run): each step its own, the same again after a resume; a
+    // rank draws its rows' part.
     DropoutStep step;
     step.seed = options_.seed;
-    step.step = epoch_ * ((train_.size() + batch_size_ - 1) / batch_size_);
-    step.step_offset = position_;
+    step.step = 0;
+    step.step_offset = dropout_step_;  // epoch * batches + position, on the device
     step.first_row = sync_->share_of(rows).first;
     step.batch_rows = rows;
     const Tensor out = model_.forward(x, step);
@@ -616,7 +634,7 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
         outer.push_back({model_.layer_offset(i), dz, below});
       }
       optimizer_.step_outer(model_.params(), model_.grads(), outer, lr);
-      commit_batch_loss(loss_scratch_, batch_losses_, position_);
+      commit_batch_loss(loss_scratch_, batch_losses_, position_, dropout_step_ptr());
       return;
     }
     // The gradients' sum over the ranks may start while the backward pass runs.
@@ -632,7 +650,7 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
                           [&](Tensor& params_shard, const Tensor& grad_shard) {
                             optimizer_.step(params_shard, grad_shard, lr, nullptr);
                           });
-    commit_batch_loss(loss_scratch_, batch_losses_, position_);
+    commit_batch_loss(loss_scratch_, batch_losses_, position_, dropout_step_ptr());
     return;
   }
   sync_->sum_gradients(model_.grads());
@@ -640,7 +658,7 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
   Tensor& grads = accumulated_.defined() ? accumulated_ : model_.grads();
   if (accumulated_.defined()) ops::add_gradients(model_.grads(), accumulated_);
   if (!steps) {
-    commit_batch_loss(loss_scratch_, batch_losses_, position_);
+    commit_batch_loss(loss_scratch_, batch_losses_, position_, dropout_step_ptr());
     return;
   }
   const bool skip_nonfinite = nonfinite_flag_.defined();
@@ -664,7 +682,7 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
                   bf16_params);
   model_.bf16_params_written();
   if (accumulated_.defined()) accumulated_.fill_zero();
-  commit_batch_loss(loss_scratch_, batch_losses_, position_);
+  commit_batch_loss(loss_scratch_, batch_losses_, position_, dropout_step_ptr());
 }
 
 // The epoch's one read-back: the batch losses, the correct count and the skip count.

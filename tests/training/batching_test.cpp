@@ -78,7 +78,11 @@ TEST(Batching, GatherBatchAndCommitFollowTheDevicePosition) {
   EXPECT_EQ(losses.to_vector<float>(), (std::vector<float>{2.5f, 0, 0}));
   gather_batch(src, order, position, 2, dst);
   EXPECT_EQ(dst.to_vector<float>(), (std::vector<float>{0, 1, 30, 31}));
-  commit_batch_loss(loss, losses, position);
+  // The run's step word (dropout's) advances with the position.
+  Tensor run_step = Tensor::from_vector<int32_t>({40}, {1});
+  commit_batch_loss(loss, losses, position, &run_step);
+  EXPECT_EQ(run_step.to_vector<int32_t>()[0], 41);
+  EXPECT_EQ(position.to_vector<int32_t>()[0], 2);
   Tensor last = dst.rows(0, 1);  // the partial last batch
   gather_batch(src, order, position, 2, last);
   EXPECT_EQ(last.to_vector<float>(), (std::vector<float>{10, 11}));
@@ -94,6 +98,7 @@ TEST(BatchingParity, GatherBatchAndCommitMatchCpu) {
   const Tensor order = random_permutation(n, 7, 1, Device::cuda());
   const auto order_cpu = order.to_vector<int32_t>();
   Tensor position = Tensor::zeros({1}, DType::kInt32, Device::cuda());
+  Tensor run_step = Tensor::from_vector<int32_t>({7}, {1}).to(Device::cuda());
   Tensor loss = Tensor::zeros({1}, DType::kFloat32, Device::cuda());
   Tensor losses = Tensor::zeros({5}, DType::kFloat32, Device::cuda());
   Tensor dst({batch, width}, DType::kFloat32, Device::cuda());
@@ -108,10 +113,11 @@ TEST(BatchingParity, GatherBatchAndCommitMatchCpu) {
       }
     }
     loss.copy_from(Tensor::from_vector<float>({static_cast<float>(b) + 0.5f}, {1}));
-    commit_batch_loss(loss, losses, position);
+    commit_batch_loss(loss, losses, position, b % 2 == 0 ? &run_step : nullptr);
   }
   EXPECT_EQ(losses.to_vector<float>(), (std::vector<float>{0.5f, 1.5f, 2.5f, 3.5f, 4.5f}));
   EXPECT_EQ(position.to_vector<int32_t>()[0], 5);
+  EXPECT_EQ(run_step.to_vector<int32_t>()[0], 7 + 3);  // given at batches 0, 2 and 4
 }
 
 }  // namespace

@@ -672,5 +672,40 @@ TEST(TrainingKnobs, GpuPerStepScheduleAndClippingCaptureTheStepOnce) {
   }
 }
 
+// Dropout's masks read the run's step from the device: one capture serves every epoch, with the
+// bits of plain launches (each batch its own mask, as the CPU draws it).
+TEST(TrainingKnobs, GpuDropoutCapturesTheStepOncePerRun) {
+  MLPX_REQUIRE_CUDA();
+  Config c = Config::from_json(R"({
+    "data": {"source": "synthetic",
+             "synthetic": {"train_samples": 96, "test_samples": 0, "features": 8, "classes": 3}},
+    "model": {"layers": [{"units": 16, "activation": "relu", "dropout": 0.3},
+                         {"units": 3, "activation": "identity"}]},
+    "optimizer": {"type": "sgd", "lr": 0.1},
+    "train": {"epochs": 3, "batch_size": 32}
+  })");
+  const DataSplits data = load_data(c, 3);
+  auto run = [&](Device device, bool graph, int64_t* captures) {
+    Config run_config = c;
+    run_config.train.cuda_graph = graph;
+    Sequential model(8, c.model.resolved_layers(), DType::kFloat32, device);
+    model.init(c.model.init, c.model.init_std, c.seed);
+    Trainer trainer(run_config, model, data.train.to(device));
+    std::vector<double> losses;
+    for (int e = 0; e < 3; ++e) losses.push_back(trainer.run_epoch(0.1).train_loss);
+    if (captures != nullptr) *captures = trainer.graph_captures();
+    return std::make_pair(model.params().to_vector<float>(), losses);
+  };
+  int64_t captures = 0;
+  const auto graphed = run(Device::cuda(), true, &captures);
+  EXPECT_EQ(captures, 1);
+  const auto plain = run(Device::cuda(), false, nullptr);
+  EXPECT_EQ(graphed.first, plain.first);
+  EXPECT_EQ(graphed.second, plain.second);
+  const auto cpu = run(Device::cpu(), false, nullptr);
+  EXPECT_TRUE(test::all_close(graphed.first, cpu.first, 1e-4, 1e-3));
+  for (int e = 0; e < 3; ++e) EXPECT_NEAR(graphed.second[e], cpu.second[e], 1e-4) << e;
+}
+
 }  // namespace
 }  // namespace mlpx
