@@ -9,11 +9,15 @@
 //     from the weights (rounded to bf16 at the load), fp32 accumulators.
 // Each output element then goes through one epilogue: forward z = acc + b, f(z) (both written to
 // global memory, f(z) to shared memory for the next layer); backward dz = f'(z) * acc.
+#include <climits>
+
 #include "kernels/fused_mlp.h"
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
+#include "kernels/runtime.h"
 #include "math/activation.h"
 #include "math/bf16.h"
+#include "math/loss.h"
 
 namespace mlpx::cuda {
 
@@ -63,6 +67,61 @@ __device__ inline WeightOperand backward_operand(const FusedMlpLayer& layer) {
   return {layer.weight, layer.in, 1, layer.out, layer.in};
 }
 
+// The softmax-cross-entropy of the tile's rows, one thread a row (the output is narrow: the
+// fused widths), reading the logits the block wrote to the last layer's act (global memory,
+// float32 on both paths; the caller's barrier makes them visible). The formulas and the
+// argmax rule are the loss kernels' (math/loss.h), summed over the row in column order.
+__device__ void cross_entropy_rows(const FusedMlpPlan& plan, int64_t first, int tile_rows,
+                                   int64_t rows, DeviceStatus* status) {
+  const FusedCrossEntropyPlan& loss = plan.loss;
+  const FusedMlpLayer& top = plan.layers[plan.count - 1];
+  const int cols = top.out;
+  const float inv_cols = 1.0f / static_cast<float>(cols);
+  int count = 0;
+  for (int r = static_cast<int>(threadIdx.x); r < tile_rows && first + r < rows;
+       r += static_cast<int>(blockDim.x)) {
+    const int64_t row = first + r;
+    const float* z = top.act + row * cols;
+    float* grad = loss.grad + row * cols;
+    const int32_t label = loss.labels[row];
+    if (label < 0 || label >= cols) {
+      if (atomicCAS(&status->code, static_cast<int32_t>(DeviceStatusCode::kOk),
+                    static_cast<int32_t>(DeviceStatusCode::kLabelOutOfRange)) ==
+          static_cast<int32_t>(DeviceStatusCode::kOk)) {
+        status->row = static_cast<int32_t>(row < INT_MAX ? row : INT_MAX);
+        status->value = label;
+        status->limit = cols;
+      }
+      loss.row_loss[row] = __int_as_float(0x7fc00000);  // NaN: this row has no loss
+      for (int c = 0; c < cols; ++c) grad[c] = 0.0f;
+      continue;
+    }
+    math::MaxSum<float> acc = math::max_sum_empty<float>();
+    float z_sum = 0.0f, best = -INFINITY;
+    int64_t best_index = LLONG_MAX;  // matches no label
+    for (int c = 0; c < cols; ++c) {
+      math::max_sum_push(acc, z[c]);
+      z_sum += z[c];
+      if (math::argmax_beats(z[c], static_cast<int64_t>(c), best, best_index)) {
+        best = z[c];
+        best_index = c;
+      }
+    }
+    const float weight = math::row_weight_of(loss.row_weight, row);
+    loss.row_loss[row] =
+        math::smoothed_cross_entropy_row_loss(acc, z[label], z_sum, loss.smoothing, inv_cols) *
+        weight;
+    const float inv_sum = 1.0f / acc.sum;
+    for (int c = 0; c < cols; ++c) {
+      grad[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum,
+                                         loss.grad_scale * weight, loss.smoothing, inv_cols);
+    }
+    count += best_index == label ? 1 : 0;
+  }
+  // Integer atomics: the total does not depend on the order.
+  if (count > 0) atomicAdd(loss.correct, count);
+}
+
 // ---- fp32 SIMT ----------------------------------------------------------------------------
 
 // Outputs per thread of a SIMT layer: they share each activation read from shared memory.
@@ -88,7 +147,7 @@ __device__ void simt_layer(const float* in_tile, int stride, const WeightOperand
   }
 }
 
-__global__ void fused_forward_simt_kernel(FusedMlpPlan plan, int64_t rows) {
+__global__ void fused_forward_simt_kernel(FusedMlpPlan plan, int64_t rows, DeviceStatus* status) {
   MLPX_DYNAMIC_SHARED(float, simt_shared);
   const int stride = widest(plan);
   float* tiles[2] = {simt_shared, simt_shared + kSimtRows * stride};
@@ -113,6 +172,7 @@ __global__ void fused_forward_simt_kernel(FusedMlpPlan plan, int64_t rows) {
     });
     __syncthreads();
   }
+  if (plan.loss.labels != nullptr) cross_entropy_rows(plan, first, kSimtRows, rows, status);
 }
 
 // dz of layer l at (row, n) from the gradient of its output.
@@ -187,7 +247,7 @@ __device__ void mma_layer(const uint16_t* in_tile, int stride, const WeightOpera
   }
 }
 
-__global__ void fused_forward_mma_kernel(FusedMlpPlan plan, int64_t rows) {
+__global__ void fused_forward_mma_kernel(FusedMlpPlan plan, int64_t rows, DeviceStatus* status) {
   MLPX_DYNAMIC_SHARED(uint16_t, mma_shared);
   const int stride = round_up(widest(plan), 16) + kMmaRowPad;
   uint16_t* tiles[2] = {mma_shared, mma_shared + kMmaRows * stride};
@@ -220,6 +280,7 @@ __global__ void fused_forward_mma_kernel(FusedMlpPlan plan, int64_t rows) {
     // lanes' stores: the block barrier orders them (and keeps the tiles' swap simple).
     __syncthreads();
   }
+  if (plan.loss.labels != nullptr) cross_entropy_rows(plan, first, kMmaRows, rows, status);
 }
 
 __global__ void fused_backward_mma_kernel(FusedMlpPlan plan, const float* doutput, int64_t rows) {
@@ -280,17 +341,18 @@ int fused_mlp_device_major(Device device) {
 
 void fused_mlp_forward(const FusedMlpPlan& plan, int64_t rows, FusedMath math, Device device) {
   if (rows <= 0 || plan.count < 2) return;
+  DeviceStatus* status = context(device.index).status;
   const size_t bytes = fused_mlp_shared_bytes(plan, math);
   const int tile = fused_mlp_tile_rows(math);
   const auto blocks = static_cast<unsigned>((rows + tile - 1) / tile);
   if (math == FusedMath::kFp32Simt) {
     opt_in(fused_forward_simt_kernel, bytes);
     MLPX_LAUNCH(fused_forward_simt_kernel, blocks, kSimtThreads, bytes, stream_of(device))
-    (plan, rows);
+    (plan, rows, status);
   } else {
     opt_in(fused_forward_mma_kernel, bytes);
     MLPX_LAUNCH(fused_forward_mma_kernel, blocks, kMmaThreads, bytes, stream_of(device))
-    (plan, rows);
+    (plan, rows, status);
   }
   MLPX_CUDA_CHECK_LAUNCH();
 }

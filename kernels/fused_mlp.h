@@ -33,9 +33,23 @@ struct FusedMlpLayer {
   float* dpre = nullptr;  // [rows, out] d loss / dz (backward writes)
 };
 
+// The softmax-cross-entropy after the last layer (identity), inside the forward kernel: per
+// row what cross_entropy() and accumulate_correct() (kernels/loss.h) compute, the loss, its
+// gradient and the correct count, from the logits the block has just written.
+struct FusedCrossEntropyPlan {
+  const int32_t* labels = nullptr;    // [rows]; nullptr: the kernel computes no loss
+  float* row_loss = nullptr;          // [rows]
+  float* grad = nullptr;              // [rows, out of the last layer]
+  int32_t* correct = nullptr;         // [1], added to
+  const float* row_weight = nullptr;  // [rows] or nullptr
+  float grad_scale = 0.0f;            // of the batch mean (1 / grad_rows)
+  float smoothing = 0.0f;             // label smoothing in [0, 1]
+};
+
 struct FusedMlpPlan {
   int count = 0;  // layers, layer 0 included
   FusedMlpLayer layers[kFusedMaxLayers];
+  FusedCrossEntropyPlan loss;
 };
 
 // How the fused layers multiply: fp32 SIMT, or bf16 operands with fp32 accumulation on tensor
@@ -77,7 +91,9 @@ inline size_t fused_mlp_shared_bytes(const FusedMlpPlan& plan, FusedMath math) {
 int fused_mlp_device_shared_limit(Device device);
 int fused_mlp_device_major(Device device);
 
-// Forward of layers 1..count-1 over `rows` rows: reads layers[0].act, writes pre/act of the rest.
+// Forward of layers 1..count-1 over `rows` rows: reads layers[0].act, writes pre/act of the rest;
+// then, with plan.loss.labels, the cross-entropy (a label outside [0, out) sets the device's
+// status flag, as cross_entropy() does).
 void fused_mlp_forward(const FusedMlpPlan& plan, int64_t rows, FusedMath math, Device device);
 // Backward: from doutput [rows, last.out] (d loss / d f(z) of the last layer) writes dpre of
 // every layer, layer 0 included; reads pre/act as the forward wrote them.
