@@ -9,6 +9,7 @@
 // column sums over the written dz (docs/gpu-speed.md, "Fused MLP", says why).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -79,12 +80,22 @@ inline int fused_mlp_tile_rows(FusedMath math) {
   return math == FusedMath::kFp32Simt ? kFusedSimtRows : kFusedMmaRows;
 }
 
-// The dynamic shared memory of a launch: two activation tiles (a layer's input and output).
+// The dynamic shared memory of a launch: two activation tiles (a layer's input and output);
+// on tensor cores also the largest layer's weights in bf16, [N][K] with padded rows, in the
+// forward (N = out, K = in) or the backward (N = in, K = out) orientation. Width 256 on sm_90:
+// 2 x 64 x 264 x 2 + 256 x 264 x 2 = 198 KiB, within the 227 KiB of a block.
 inline size_t fused_mlp_shared_bytes(const FusedMlpPlan& plan, FusedMath math) {
   const auto width = static_cast<size_t>(fused_mlp_widest(plan));
   if (math == FusedMath::kFp32Simt) return size_t{2} * kFusedSimtRows * width * sizeof(float);
-  const size_t stride = (width + 15) / 16 * 16 + kFusedMmaRowPad;
-  return size_t{2} * kFusedMmaRows * stride * sizeof(uint16_t);
+  const auto padded = [](int n) { return static_cast<size_t>((n + 15) / 16 * 16); };
+  const size_t stride = padded(static_cast<int>(width)) + kFusedMmaRowPad;
+  size_t weights = 0;
+  for (int l = 1; l < plan.count; ++l) {
+    const int in = plan.layers[l - 1].out, out = plan.layers[l].out;
+    weights = std::max({weights, padded(out) * (padded(in) + kFusedMmaRowPad),
+                        padded(in) * (padded(out) + kFusedMmaRowPad)});
+  }
+  return (size_t{2} * kFusedMmaRows * stride + weights) * sizeof(uint16_t);
 }
 // The device's per-block shared memory limit with the opt-in (bytes), and its compute
 // capability major version (9 on Hopper).
