@@ -80,6 +80,34 @@ TEST(FusedMlpParity, TensorCoresMatchCpuBf16WithinBf16Rounding) {
             test::relative_error(tc.output, reference.output));
 }
 
+// Width 256 on the simulated sm_90: the tensor-core kernels stage a 256x256 bf16 weight matrix
+// (132 KiB) beside their activation tiles, 198 KiB of the block's 227 (racecheck on by default).
+TEST(FusedMlpParity, TensorCoresAtWidth256StageTheirWeightsInSharedMemory) {
+  MLPX_REQUIRE_CUDA();
+  const auto wide = [](Device device) {
+    Sequential model(
+        8, {{256, Activation::kRelu}, {256, Activation::kTanh}, {10, Activation::kIdentity}},
+        DType::kFloat32, device);
+    model.init(Init::kHeNormal, 0.0, 11);
+    model.set_precision(Precision::kBf16);
+    return model;
+  };
+  Sequential cpu = wide(Device::cpu()), fused = wide(Device::cuda(0));
+  fused.set_fused(true);
+  const int64_t rows = 20;
+  const Tensor x = Tensor::from_vector(test::random_values<float>(rows * 8, 3), {rows, 8});
+  const Tensor dy = Tensor::from_vector(test::random_values<float>(rows * 10, 4), {rows, 10});
+  const std::vector<float> expected = cpu.forward(x).to_vector<float>();
+  cpu.backward(dy);
+  const std::vector<float> output =
+      fused.forward(x.to(Device::cuda(0))).to(Device::cpu()).to_vector<float>();
+  fused.backward(dy.to(Device::cuda(0)));
+  EXPECT_LT(test::relative_error(output, expected), 4e-3);
+  EXPECT_LT(test::relative_error(fused.grads().to(Device::cpu()).to_vector<float>(),
+                                 cpu.grads().to_vector<float>()),
+            4e-3);
+}
+
 // The loss stage of the forward kernel (forward(x, step, FusedCrossEntropy)) against the loss
 // and metric ops after an unfused forward: row losses, dlogits and the correct count, with
 // label smoothing and sample weights, over a partial last tile; then a label out of range.
