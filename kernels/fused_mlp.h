@@ -87,7 +87,7 @@ inline int fused_mlp_tile_rows(FusedMath math) {
 inline size_t fused_mlp_shared_bytes(const FusedMlpPlan& plan, FusedMath math) {
   const auto width = static_cast<size_t>(fused_mlp_widest(plan));
   if (math == FusedMath::kFp32Simt) return size_t{2} * kFusedSimtRows * width * sizeof(float);
-  const auto padded = [](int n) { return static_cast<size_t>((n + 15) / 16 * 16); };
+  const auto padded = [](int n) { return (static_cast<size_t>(n) + 15) / 16 * 16; };
   const size_t stride = padded(static_cast<int>(width)) + kFusedMmaRowPad;
   size_t weights = 0;
   for (int l = 1; l < plan.count; ++l) {

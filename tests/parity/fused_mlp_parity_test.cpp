@@ -266,7 +266,7 @@ TEST(FusedMlpCount, FusedStepRunsFewerKernels) {
   EXPECT_EQ(unfused - fused, 3 + 3 + 3 - 2 + 2) << unfused << " " << fused;
 }
 
-// The figures of docs/benchmarks.md ("Fused MLP: kernels per step"): only with
+// The kernel counts of docs/benchmarks.md ("Fused MLP: kernels and bytes per step"): only with
 // MLPX_FUSED_COUNT=1 in the environment (minutes on the simulator).
 TEST(FusedMlpCount, DocumentedShapes) {
   if (std::getenv("MLPX_FUSED_COUNT") == nullptr) GTEST_SKIP() << "set MLPX_FUSED_COUNT=1";
