@@ -9,11 +9,15 @@
 //     from the weights (rounded to bf16 at the load), fp32 accumulators.
 // Each output element then goes through one epilogue: forward z = acc + b, f(z) (both written to
 // global memory, f(z) to shared memory for the next layer); backward dz = f'(z) * acc.
+#include <climits>
+
 #include "kernels/fused_mlp.h"
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
+#include "kernels/runtime.h"
 #include "math/activation.h"
 #include "math/bf16.h"
+#include "math/loss.h"
 
 namespace mlpx::cuda {
 
@@ -63,32 +67,82 @@ __device__ inline WeightOperand backward_operand(const FusedMlpLayer& layer) {
   return {layer.weight, layer.in, 1, layer.out, layer.in};
 }
 
+// The softmax-cross-entropy of the tile's rows, one thread a row (the output is narrow: the
+// fused widths), reading the logits the block wrote to the last layer's act (global memory,
+// float32 on both paths; the caller's barrier makes them visible). The formulas and the
+// argmax rule are the loss kernels' (math/loss.h), summed over the row in column order.
+__device__ void cross_entropy_rows(const FusedMlpPlan& plan, int64_t first, int tile_rows,
+                                   int64_t rows, DeviceStatus* status) {
+  const FusedCrossEntropyPlan& loss = plan.loss;
+  const FusedMlpLayer& top = plan.layers[plan.count - 1];
+  const int cols = top.out;
+  const float inv_cols = 1.0f / static_cast<float>(cols);
+  int count = 0;
+  for (int r = static_cast<int>(threadIdx.x); r < tile_rows && first + r < rows;
+       r += static_cast<int>(blockDim.x)) {
+    const int64_t row = first + r;
+    const float* z = top.act + row * cols;
+    float* grad = loss.grad + row * cols;
+    const int32_t label = loss.labels[row];
+    if (label < 0 || label >= cols) {
+      if (atomicCAS(&status->code, static_cast<int32_t>(DeviceStatusCode::kOk),
+                    static_cast<int32_t>(DeviceStatusCode::kLabelOutOfRange)) ==
+          static_cast<int32_t>(DeviceStatusCode::kOk)) {
+        status->row = static_cast<int32_t>(row < INT_MAX ? row : INT_MAX);
+        status->value = label;
+        status->limit = cols;
+      }
+      loss.row_loss[row] = __int_as_float(0x7fc00000);  // NaN: this row has no loss
+      for (int c = 0; c < cols; ++c) grad[c] = 0.0f;
+      continue;
+    }
+    math::MaxSum<float> acc = math::max_sum_empty<float>();
+    float z_sum = 0.0f, best = -INFINITY;
+    int64_t best_index = LLONG_MAX;  // matches no label
+    for (int c = 0; c < cols; ++c) {
+      math::max_sum_push(acc, z[c]);
+      z_sum += z[c];
+      if (math::argmax_beats(z[c], static_cast<int64_t>(c), best, best_index)) {
+        best = z[c];
+        best_index = c;
+      }
+    }
+    const float weight = math::row_weight_of(loss.row_weight, row);
+    loss.row_loss[row] =
+        math::smoothed_cross_entropy_row_loss(acc, z[label], z_sum, loss.smoothing, inv_cols) *
+        weight;
+    const float inv_sum = 1.0f / acc.sum;
+    for (int c = 0; c < cols; ++c) {
+      grad[c] = math::cross_entropy_grad(z[c], c == label, acc.max, inv_sum,
+                                         loss.grad_scale * weight, loss.smoothing, inv_cols);
+    }
+    count += best_index == label ? 1 : 0;
+  }
+  // Integer atomics: the total does not depend on the order.
+  if (count > 0) atomicAdd(loss.correct, count);
+}
+
 // ---- fp32 SIMT ----------------------------------------------------------------------------
 
-// Outputs per thread of a SIMT layer: they share each activation read from shared memory.
-constexpr int kSimtColumns = 4;
-
 // out_tile[r][n] = epilogue(r, n, sum_k in_tile[r][k] B(k, n)) for the tile's rows and n < N.
-// A thread takes one row and kSimtColumns columns n, n + groups, ...: each activation it reads
-// from shared memory serves all of them (a quarter of the reads of one column per thread).
+// A thread takes a column n and every row of the tile: each weight B(k, n) is read from global
+// memory once per block, straight into a register that serves all kSimtRows rows, and the
+// activations it meets are the same for every thread (one shared-memory broadcast). Each sum is
+// a k-ascending fma chain.
 template <typename Epilogue>
 __device__ void simt_layer(const float* in_tile, int stride, const WeightOperand& b,
                            Epilogue&& epilogue) {
-  const int groups = (b.n_count + kSimtColumns - 1) / kSimtColumns;
-  for (int i = static_cast<int>(threadIdx.x); i < kSimtRows * groups; i += kSimtThreads) {
-    const int r = i / groups, first = i % groups;
-    float acc[kSimtColumns] = {};
+  for (int n = static_cast<int>(threadIdx.x); n < b.n_count; n += kSimtThreads) {
+    float acc[kSimtRows] = {};
     for (int k = 0; k < b.k_count; ++k) {
-      const float x = in_tile[r * stride + k];
-      for (int j = 0; j < kSimtColumns; ++j) acc[j] = fmaf(x, b.at(k, first + j * groups), acc[j]);
+      const float w = b.at(k, n);
+      for (int r = 0; r < kSimtRows; ++r) acc[r] = fmaf(in_tile[r * stride + k], w, acc[r]);
     }
-    for (int j = 0; j < kSimtColumns; ++j) {
-      if (first + j * groups < b.n_count) epilogue(r, first + j * groups, acc[j]);
-    }
+    for (int r = 0; r < kSimtRows; ++r) epilogue(r, n, acc[r]);
   }
 }
 
-__global__ void fused_forward_simt_kernel(FusedMlpPlan plan, int64_t rows) {
+__global__ void fused_forward_simt_kernel(FusedMlpPlan plan, int64_t rows, DeviceStatus* status) {
   MLPX_DYNAMIC_SHARED(float, simt_shared);
   const int stride = widest(plan);
   float* tiles[2] = {simt_shared, simt_shared + kSimtRows * stride};
@@ -113,6 +167,7 @@ __global__ void fused_forward_simt_kernel(FusedMlpPlan plan, int64_t rows) {
     });
     __syncthreads();
   }
+  if (plan.loss.labels != nullptr) cross_entropy_rows(plan, first, kSimtRows, rows, status);
 }
 
 // dz of layer l at (row, n) from the gradient of its output.
@@ -157,28 +212,46 @@ __global__ void fused_backward_simt_kernel(FusedMlpPlan plan, const float* doutp
 
 // ---- bf16 tensor cores --------------------------------------------------------------------
 
+// The layer's B operand, rounded to bf16, into shared memory as w_tile[n][k] (k contiguous,
+// rows of w_stride = round_up(K, 16) + kMmaRowPad elements, zeros in the padding), so that
+// each weight is read from global memory once per block and each warp's fragments come from
+// shared memory. The global reads walk the weight's rows (coalesced in either orientation).
+__device__ void stage_weights(const WeightOperand& b, uint16_t* w_tile, int w_stride) {
+  const int k_padded = round_up(b.k_count, 16), n_padded = round_up(b.n_count, 16);
+  const bool n_fastest = b.n_stride == 1;
+  for (int i = static_cast<int>(threadIdx.x); i < k_padded * n_padded; i += kMmaThreads) {
+    const int k = n_fastest ? i / n_padded : i % k_padded;
+    const int n = n_fastest ? i % n_padded : i / k_padded;
+    w_tile[n * w_stride + k] = math::bf16_bits(b.at(k, n));
+  }
+}
+
+__host__ __device__ inline int weight_stride(int k_count) {
+  return round_up(k_count, 16) + kMmaRowPad;
+}
+
 // The warp's 16 rows of out = in_tile * B, 16x8 at a time, handing each accumulator element to
-// the epilogue (fragment layout: kernels/mma.cuh). Columns n in [N, round_up(N, 16)) come out
-// 0 (B is 0 there), so the next layer's k-padding reads zeros.
+// the epilogue (fragment layout: kernels/mma.cuh), B from the staged w_tile (stage_weights).
+// Columns n in [N, round_up(N, 16)) come out 0 (B is 0 there), so the next layer's k-padding
+// reads zeros.
 template <typename Epilogue>
 __device__ void mma_layer(const uint16_t* in_tile, int stride, const WeightOperand& b,
-                          Epilogue&& epilogue) {
+                          const uint16_t* w_tile, Epilogue&& epilogue) {
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
   const int group = lane / 4, t = lane % 4;
   const int row0 = warp * 16;
-  const int k_padded = (b.k_count + 15) / 16 * 16, n_padded = (b.n_count + 15) / 16 * 16;
+  const int k_padded = round_up(b.k_count, 16), n_padded = round_up(b.n_count, 16);
+  const int w_stride = weight_stride(b.k_count);
   for (int n0 = 0; n0 < n_padded; n0 += 8) {
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    const int n = n0 + group;
+    const uint16_t* column = w_tile + (n0 + group) * w_stride + 2 * t;
     for (int k0 = 0; k0 < k_padded; k0 += 16) {
       const uint16_t* upper = in_tile + (row0 + group) * stride + k0 + 2 * t;
       const uint16_t* lower = upper + 8 * stride;
       const uint32_t a[4] = {mma_pack(upper[0], upper[1]), mma_pack(lower[0], lower[1]),
                              mma_pack(upper[8], upper[9]), mma_pack(lower[8], lower[9])};
-      const int k = k0 + 2 * t;
-      const uint32_t bb[2] = {
-          mma_pack(math::bf16_bits(b.at(k, n)), math::bf16_bits(b.at(k + 1, n))),
-          mma_pack(math::bf16_bits(b.at(k + 8, n)), math::bf16_bits(b.at(k + 9, n)))};
+      const uint16_t* w = column + k0;
+      const uint32_t bb[2] = {mma_pack(w[0], w[1]), mma_pack(w[8], w[9])};
       MLPX_MMA_M16N8K16_BF16(acc, a, bb, acc);
     }
     for (int i = 0; i < 4; ++i) {
@@ -187,11 +260,12 @@ __device__ void mma_layer(const uint16_t* in_tile, int stride, const WeightOpera
   }
 }
 
-__global__ void fused_forward_mma_kernel(FusedMlpPlan plan, int64_t rows) {
+__global__ void fused_forward_mma_kernel(FusedMlpPlan plan, int64_t rows, DeviceStatus* status) {
   MLPX_DYNAMIC_SHARED(uint16_t, mma_shared);
   const int stride = round_up(widest(plan), 16) + kMmaRowPad;
   uint16_t* tiles[2] = {mma_shared, mma_shared + kMmaRows * stride};
   const int64_t first = static_cast<int64_t>(blockIdx.x) * kMmaRows;
+  uint16_t* w_tile = mma_shared + 2 * kMmaRows * stride;
   const FusedMlpLayer& head = plan.layers[0];
   const int head_padded = round_up(head.out, 16);
   for (int i = static_cast<int>(threadIdx.x); i < kMmaRows * head_padded; i += kMmaThreads) {
@@ -204,7 +278,11 @@ __global__ void fused_forward_mma_kernel(FusedMlpPlan plan, int64_t rows) {
   for (int l = 1; l < plan.count; ++l) {
     const FusedMlpLayer& layer = plan.layers[l];
     uint16_t* out_tile = tiles[l % 2];
-    mma_layer(tiles[(l - 1) % 2], stride, forward_operand(layer), [&](int r, int n, float acc) {
+    const WeightOperand b = forward_operand(layer);
+    // The previous layer's barrier ended every read of w_tile; this one ends the staging.
+    stage_weights(b, w_tile, weight_stride(b.k_count));
+    __syncthreads();
+    mma_layer(tiles[(l - 1) % 2], stride, b, w_tile, [&](int r, int n, float acc) {
       float a = 0.0f;
       if (n < layer.out) {
         const float z = acc + layer.bias[n];
@@ -220,6 +298,7 @@ __global__ void fused_forward_mma_kernel(FusedMlpPlan plan, int64_t rows) {
     // lanes' stores: the block barrier orders them (and keeps the tiles' swap simple).
     __syncthreads();
   }
+  if (plan.loss.labels != nullptr) cross_entropy_rows(plan, first, kMmaRows, rows, status);
 }
 
 __global__ void fused_backward_mma_kernel(FusedMlpPlan plan, const float* doutput, int64_t rows) {
@@ -228,6 +307,7 @@ __global__ void fused_backward_mma_kernel(FusedMlpPlan plan, const float* doutpu
   uint16_t* tiles[2] = {mma_shared, mma_shared + kMmaRows * stride};
   const int64_t first = static_cast<int64_t>(blockIdx.x) * kMmaRows;
   const int last = plan.count - 1;
+  uint16_t* w_tile = mma_shared + 2 * kMmaRows * stride;
   const FusedMlpLayer& top = plan.layers[last];
   const int top_padded = round_up(top.out, 16);
   for (int i = static_cast<int>(threadIdx.x); i < kMmaRows * top_padded; i += kMmaThreads) {
@@ -243,7 +323,10 @@ __global__ void fused_backward_mma_kernel(FusedMlpPlan plan, const float* doutpu
   for (int l = last; l >= 1; --l) {
     const FusedMlpLayer& below = plan.layers[l - 1];
     uint16_t* out_tile = tiles[(l - 1) % 2];
-    mma_layer(tiles[l % 2], stride, backward_operand(plan.layers[l]), [&](int r, int n, float acc) {
+    const WeightOperand b = backward_operand(plan.layers[l]);
+    stage_weights(b, w_tile, weight_stride(b.k_count));
+    __syncthreads();
+    mma_layer(tiles[l % 2], stride, b, w_tile, [&](int r, int n, float acc) {
       float dz = 0.0f;
       if (n < below.out && first + r < rows) {
         dz = layer_dz(below, first + r, n, acc);
@@ -280,17 +363,18 @@ int fused_mlp_device_major(Device device) {
 
 void fused_mlp_forward(const FusedMlpPlan& plan, int64_t rows, FusedMath math, Device device) {
   if (rows <= 0 || plan.count < 2) return;
+  DeviceStatus* status = context(device.index).status;
   const size_t bytes = fused_mlp_shared_bytes(plan, math);
   const int tile = fused_mlp_tile_rows(math);
   const auto blocks = static_cast<unsigned>((rows + tile - 1) / tile);
   if (math == FusedMath::kFp32Simt) {
     opt_in(fused_forward_simt_kernel, bytes);
     MLPX_LAUNCH(fused_forward_simt_kernel, blocks, kSimtThreads, bytes, stream_of(device))
-    (plan, rows);
+    (plan, rows, status);
   } else {
     opt_in(fused_forward_mma_kernel, bytes);
     MLPX_LAUNCH(fused_forward_mma_kernel, blocks, kMmaThreads, bytes, stream_of(device))
-    (plan, rows);
+    (plan, rows, status);
   }
   MLPX_CUDA_CHECK_LAUNCH();
 }

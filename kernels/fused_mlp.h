@@ -9,6 +9,7 @@
 // column sums over the written dz (docs/gpu-speed.md, "Fused MLP", says why).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -33,9 +34,23 @@ struct FusedMlpLayer {
   float* dpre = nullptr;  // [rows, out] d loss / dz (backward writes)
 };
 
+// The softmax-cross-entropy after the last layer (identity), inside the forward kernel: per
+// row what cross_entropy() and accumulate_correct() (kernels/loss.h) compute, the loss, its
+// gradient and the correct count, from the logits the block has just written.
+struct FusedCrossEntropyPlan {
+  const int32_t* labels = nullptr;    // [rows]; nullptr: the kernel computes no loss
+  float* row_loss = nullptr;          // [rows]
+  float* grad = nullptr;              // [rows, out of the last layer]
+  int32_t* correct = nullptr;         // [1], added to
+  const float* row_weight = nullptr;  // [rows] or nullptr
+  float grad_scale = 0.0f;            // of the batch mean (1 / grad_rows)
+  float smoothing = 0.0f;             // label smoothing in [0, 1]
+};
+
 struct FusedMlpPlan {
   int count = 0;  // layers, layer 0 included
   FusedMlpLayer layers[kFusedMaxLayers];
+  FusedCrossEntropyPlan loss;
 };
 
 // How the fused layers multiply: fp32 SIMT, or bf16 operands with fp32 accumulation on tensor
@@ -65,19 +80,31 @@ inline int fused_mlp_tile_rows(FusedMath math) {
   return math == FusedMath::kFp32Simt ? kFusedSimtRows : kFusedMmaRows;
 }
 
-// The dynamic shared memory of a launch: two activation tiles (a layer's input and output).
+// The dynamic shared memory of a launch: two activation tiles (a layer's input and output);
+// on tensor cores also the largest layer's weights in bf16, [N][K] with padded rows, in the
+// forward (N = out, K = in) or the backward (N = in, K = out) orientation. Width 256 on sm_90:
+// 2 x 64 x 264 x 2 + 256 x 264 x 2 = 198 KiB, within the 227 KiB of a block.
 inline size_t fused_mlp_shared_bytes(const FusedMlpPlan& plan, FusedMath math) {
   const auto width = static_cast<size_t>(fused_mlp_widest(plan));
   if (math == FusedMath::kFp32Simt) return size_t{2} * kFusedSimtRows * width * sizeof(float);
-  const size_t stride = (width + 15) / 16 * 16 + kFusedMmaRowPad;
-  return size_t{2} * kFusedMmaRows * stride * sizeof(uint16_t);
+  const auto padded = [](int n) { return (static_cast<size_t>(n) + 15) / 16 * 16; };
+  const size_t stride = padded(static_cast<int>(width)) + kFusedMmaRowPad;
+  size_t weights = 0;
+  for (int l = 1; l < plan.count; ++l) {
+    const int in = plan.layers[l - 1].out, out = plan.layers[l].out;
+    weights = std::max({weights, padded(out) * (padded(in) + kFusedMmaRowPad),
+                        padded(in) * (padded(out) + kFusedMmaRowPad)});
+  }
+  return (size_t{2} * kFusedMmaRows * stride + weights) * sizeof(uint16_t);
 }
 // The device's per-block shared memory limit with the opt-in (bytes), and its compute
 // capability major version (9 on Hopper).
 int fused_mlp_device_shared_limit(Device device);
 int fused_mlp_device_major(Device device);
 
-// Forward of layers 1..count-1 over `rows` rows: reads layers[0].act, writes pre/act of the rest.
+// Forward of layers 1..count-1 over `rows` rows: reads layers[0].act, writes pre/act of the rest;
+// then, with plan.loss.labels, the cross-entropy (a label outside [0, out) sets the device's
+// status flag, as cross_entropy() does).
 void fused_mlp_forward(const FusedMlpPlan& plan, int64_t rows, FusedMath math, Device device);
 // Backward: from doutput [rows, last.out] (d loss / d f(z) of the last layer) writes dpre of
 // every layer, layer 0 included; reads pre/act as the forward wrote them.

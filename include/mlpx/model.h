@@ -18,7 +18,8 @@
 
 namespace mlpx {
 
-struct FusedLayer;  // src/ops/fused_mlp.h
+struct FusedLayer;         // src/ops/fused_mlp.h
+struct FusedCrossEntropy;  // src/ops/fused_mlp.h
 
 // One Linear layer and the activation after it (the config file's model.layers[i]).
 struct LayerSpec {
@@ -101,6 +102,9 @@ class Sequential {
   // with a dropout drop with the masks of `step`: the same step gives the same masks, so a
   // training loop passes each step its own (the Trainer passes its global step).
   Tensor forward(const Tensor& x, const DropoutStep& step = {});
+  // The same, then the softmax-cross-entropy of the output inside the fused forward kernel
+  // (its loss, gradient and correct count; src/ops/fused_mlp.h). Needs fuses_cross_entropy().
+  Tensor forward(const Tensor& x, const DropoutStep& step, const FusedCrossEntropy& loss);
   // From doutput [B, outputs] (d loss / d output of the last forward()), overwrites the
   // gradient buffer (grads()). Dropout masks are the last forward()'s, regenerated.
   // `after_layer(i)`, when given, is called as soon as layer i's weight and bias gradients are
@@ -158,6 +162,9 @@ class Sequential {
   // train.fused: kOn is set_fused(true), kAuto fuses where fused_unfit_reason() is "", kOff not.
   void set_fused(FusedMode mode);
   bool fused() const { return fused_; }
+  // Whether forward() can take the cross-entropy into its fused kernel: a fused model whose last
+  // layer is identity (the logits).
+  bool fuses_cross_entropy() const;
 
   // flat [num_params]. Every write to the parameters goes through params() (or init()): the
   // non-const access marks the model's bf16 copy stale (see bf16_params_).
@@ -232,6 +239,7 @@ class Sequential {
                        bool weight_grads);
   // The norm of layer i on z [B, units] into n (may be z): in training (batch statistics, kept
   // for backward(); running statistics updated), or in eval form (running statistics).
+  Tensor forward_pass(const Tensor& x, const DropoutStep& step, const FusedCrossEntropy* loss);
   void norm_forward(size_t i, const Tensor& z, Tensor& n);
   void norm_eval(size_t i, const Tensor& z, Tensor& n) const;
   // dn [B, units] -> dz (may be dn), with the norm's parameter gradients.

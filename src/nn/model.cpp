@@ -474,7 +474,27 @@ void Sequential::norm_sync_without_rows(const DropoutStep& step) {
   }
 }
 
+bool Sequential::fuses_cross_entropy() const {
+  return fused_ && precision_ != Precision::kTf32 &&
+         layers_.back().activation == Activation::kIdentity;
+}
+
+Tensor Sequential::forward(const Tensor& x, const DropoutStep& step,
+                           const FusedCrossEntropy& loss) {
+  MLPX_CHECK(fuses_cross_entropy(), ValueError,
+             "forward: the cross-entropy in the forward kernel needs a fused model with an "
+             "identity last layer, found ",
+             fused_ ? "the last layer's " + activation_name(layers_.back().activation)
+                    : std::string("an unfused model"));
+  return forward_pass(x, step, &loss);
+}
+
 Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
+  return forward_pass(x, step, nullptr);
+}
+
+Tensor Sequential::forward_pass(const Tensor& x, const DropoutStep& step,
+                                const FusedCrossEntropy* loss) {
   MLPX_CHECK(x.dim() == 2 && x.cols() == inputs_ && x.dtype() == dtype() && x.device() == device(),
              ShapeError, "forward: expected [B, ", inputs_, "] ", dtype_name(dtype()), " ",
              device().str(), ", found ", x.describe());
@@ -531,7 +551,7 @@ Tensor Sequential::forward(const Tensor& x, const DropoutStep& step) {
   }
   if (unfused < layers_.size()) {
     std::vector<FusedLayer> layers = fused_layers(batch);
-    fused_mlp_forward(layers, precision_);
+    fused_mlp_forward(layers, precision_, loss);
     h = out_.back().rows(0, batch);
   }
   return h;

@@ -6,8 +6,10 @@
 #include "cpu/fused_mlp.h"
 #include "kernels/fused_mlp.h"
 #include "math/activation.h"
+#include "math/loss.h"
 #include "mlpx/activation.h"
 #include "mlpx/error.h"
+#include "mlpx/loss.h"
 
 namespace mlpx {
 
@@ -86,6 +88,41 @@ void check_layers(const char* op, const std::vector<FusedLayer>& layers) {
   }
 }
 
+void check_loss(const char* op, const std::vector<FusedLayer>& layers,
+                const FusedCrossEntropy& loss) {
+  const Tensor& top = layers.back().act;
+  const int64_t rows = top.rows();
+  MLPX_CHECK(layers.back().activation == Activation::kIdentity, ValueError, op,
+             ": the cross-entropy takes logits: expected an identity last layer, found ",
+             activation_name(layers.back().activation));
+  MLPX_CHECK(loss.label_smoothing >= 0.0 && loss.label_smoothing <= 1.0, ValueError, op,
+             ": expected label_smoothing in [0, 1], found ", loss.label_smoothing);
+  MLPX_CHECK(loss.grad_rows == 0 || loss.grad_rows >= rows, ShapeError, op,
+             ": expected grad_rows >= the ", rows, " rows given, found ", loss.grad_rows);
+  detail::check_tensor(op, "labels", loss.labels, {rows}, DType::kInt32, top.device());
+  detail::check_tensor(op, "row_loss", loss.row_loss, {rows}, top);
+  detail::check_tensor(op, "grad", loss.grad, {rows, top.cols()}, top);
+  detail::check_tensor(op, "correct", loss.correct, {1}, DType::kInt32, top.device());
+  if (loss.row_weight.defined()) {
+    detail::check_tensor(op, "row_weight", loss.row_weight, {rows}, top);
+  }
+}
+
+cuda::FusedCrossEntropyPlan loss_plan_of(const FusedCrossEntropy& loss, int64_t rows,
+                                         int64_t cols) {
+  cuda::FusedCrossEntropyPlan plan;
+  plan.labels = loss.labels.data<int32_t>();
+  plan.row_loss = loss.row_loss.data<float>();
+  plan.grad = loss.grad.data<float>();
+  plan.correct = loss.correct.data<int32_t>();
+  plan.row_weight = loss.row_weight.defined() ? loss.row_weight.data<float>() : nullptr;
+  const int64_t grad_rows = loss.grad_rows == 0 ? rows : loss.grad_rows;
+  plan.grad_scale = static_cast<float>(
+      math::loss_scales<math::LossMember<Loss::kCrossEntropy>>(grad_rows, cols).grad);
+  plan.smoothing = static_cast<float>(loss.label_smoothing);
+  return plan;
+}
+
 }  // namespace
 
 int fused_mlp_max_width(int major) { return major >= 9 ? 256 : 128; }
@@ -141,18 +178,28 @@ std::string fused_mlp_unfit_reason(const std::vector<int64_t>& widths,
   return "";
 }
 
-void fused_mlp_forward(std::vector<FusedLayer>& layers, Precision precision) {
+void fused_mlp_forward(std::vector<FusedLayer>& layers, Precision precision,
+                       const FusedCrossEntropy* loss) {
   check_layers("fused_mlp_forward", layers);
+  if (loss != nullptr) check_loss("fused_mlp_forward", layers, *loss);
   const Tensor& input = layers[0].act;
-  if (input.device().is_cuda()) {
-    MLPX_CHECK(precision != Precision::kTf32, ValueError,
-               "fused_mlp_forward: expected precision fp32 or bf16, found tf32");
-    cuda::fused_mlp_forward(plan_of(layers), input.rows(), math_of(precision), input.device());
-    return;
-  }
   MLPX_CHECK(precision != Precision::kTf32, ValueError,
              "fused_mlp_forward: expected precision fp32 or bf16, found tf32");
+  if (input.device().is_cuda()) {
+    cuda::FusedMlpPlan plan = plan_of(layers);
+    if (loss != nullptr) plan.loss = loss_plan_of(*loss, input.rows(), layers.back().act.cols());
+    cuda::fused_mlp_forward(plan, input.rows(), math_of(precision), input.device());
+    return;
+  }
   cpu::fused_mlp_forward(cpu_layers_of(layers), input.rows(), precision == Precision::kBf16);
+  if (loss == nullptr) return;
+  // The twin of the kernel's loss stage: the loss and metric ops on the same rows.
+  const Tensor& top = layers.back().act;
+  Tensor row_loss = loss->row_loss, grad = loss->grad, correct = loss->correct;
+  loss_forward_backward(Loss::kCrossEntropy, top, loss->labels, row_loss, &grad, loss->grad_rows,
+                        loss->row_weight.defined() ? &loss->row_weight : nullptr,
+                        loss->label_smoothing);
+  accumulate_correct(top, loss->labels, correct);
 }
 
 void fused_mlp_backward(std::vector<FusedLayer>& layers, const Tensor& doutput,

@@ -22,6 +22,20 @@ struct FusedLayer {
   Tensor pre, act, dpre;     // z, f(z) (may be one tensor for identity), d loss / dz
 };
 
+// The softmax-cross-entropy of the last layer's output, computed inside the fused forward pass:
+// the same as loss_forward_backward(Loss::kCrossEntropy, output, labels, row_loss, &grad,
+// grad_rows, row_weight, label_smoothing) then accumulate_correct(output, labels, correct)
+// (mlpx/loss.h), with no kernel of their own. The last layer must be identity.
+struct FusedCrossEntropy {
+  Tensor labels;          // int32 [rows]
+  Tensor row_loss;        // [rows]
+  Tensor grad;            // [rows, outputs]: d(batch loss) / d output
+  Tensor correct;         // int32 [1], added to
+  Tensor row_weight;      // [rows], or undefined: no sample weights
+  int64_t grad_rows = 0;  // 0: rows
+  double label_smoothing = 0.0;
+};
+
 // The widest layer the fused kernels take on a device of compute capability `major` (128; 256
 // on Hopper, sm_90, whose 227 KiB of shared memory per block hold its tiles).
 int fused_mlp_max_width(int major);
@@ -34,8 +48,10 @@ std::string fused_mlp_unfit_reason(const std::vector<int64_t>& widths,
                                    const std::vector<double>& dropouts, DType dtype,
                                    Precision precision, Device device);
 
-// Forward through layers 1..L-1: layer l reads layers[l-1].act, writes pre and act.
-void fused_mlp_forward(std::vector<FusedLayer>& layers, Precision precision);
+// Forward through layers 1..L-1: layer l reads layers[l-1].act, writes pre and act; with
+// `loss`, then the cross-entropy of the last layer's act.
+void fused_mlp_forward(std::vector<FusedLayer>& layers, Precision precision,
+                       const FusedCrossEntropy* loss = nullptr);
 // Backward: from doutput [rows, last out] = d loss / d act of the last layer, writes dpre of
 // every layer, layer 0 included (pre/act as the forward wrote them).
 void fused_mlp_backward(std::vector<FusedLayer>& layers, const Tensor& doutput,

@@ -14,6 +14,7 @@
 #include "mlpx/loss.h"
 #include "mlpx/training.h"
 #include "ops/batching.h"
+#include "ops/fused_mlp.h"
 #include "ops/gradients.h"
 #include "ops/nonfinite.h"
 #include "train/data_parallel.h"
@@ -609,7 +610,6 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
     step.step_offset = dropout_step_;  // epoch * batches + position, on the device
     step.first_row = sync_->share_of(rows).first;
     step.batch_rows = rows;
-    const Tensor out = model_.forward(x, step);
     Tensor row_loss = row_loss_.rows(0, local), grad = grad_.rows(0, local), row_weight;
     if (batch_weights_.defined()) {
       Tensor weights = batch_weights_.rows(0, local);
@@ -620,11 +620,23 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
     // Divided by the whole batch's rows: the ranks' gradients and losses add up to the batch's.
     // Accumulating k batches, each gradient is that of loss / k (a PyTorch loop's), the last
     // short group's included.
-    loss_forward_backward(options_.loss, out, target, row_loss, &grad,
-                          rows * options_.train.accumulate_steps,
-                          row_weight.defined() ? &row_weight : nullptr, options_.label_smoothing);
+    const int64_t grad_rows = rows * options_.train.accumulate_steps;
+    // A fused model computes the cross-entropy, its gradient and the correct count in its
+    // forward kernel: no loss or metric kernel of their own.
+    const bool loss_in_forward = options_.loss == Loss::kCrossEntropy && labels.defined() &&
+                                 !train_.per_output && model_.fuses_cross_entropy();
+    Tensor out;
+    if (loss_in_forward) {
+      const FusedCrossEntropy loss{
+          labels, row_loss, grad, correct_, row_weight, grad_rows, options_.label_smoothing};
+      out = model_.forward(x, step, loss);
+    } else {
+      out = model_.forward(x, step);
+      loss_forward_backward(options_.loss, out, target, row_loss, &grad, grad_rows,
+                            row_weight.defined() ? &row_weight : nullptr, options_.label_smoothing);
+      if (labels.defined()) accumulate_correct(out, labels, correct_);
+    }
     accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
-    if (labels.defined()) accumulate_correct(out, labels, correct_);
     if (train_.per_output) accumulate_correct_per_output(out, target, correct_);
     if (forms_weight_grads_in_optimizer()) {
       model_.backward_outer(grad);

@@ -11,8 +11,10 @@
 #include "mlpx/config.h"
 #include "mlpx/dataset.h"
 #include "mlpx/error.h"
+#include "mlpx/loss.h"
 #include "mlpx/model.h"
 #include "mlpx/training.h"
+#include "ops/fused_mlp.h"
 #include "test_util.h"
 #if MLPX_SIM
 #include "mlpx_sim/counters.h"
@@ -76,6 +78,104 @@ TEST(FusedMlpParity, TensorCoresMatchCpuBf16WithinBf16Rounding) {
   // ... and bf16 is really in use: fp32 is further away.
   EXPECT_GT(test::relative_error(exact.output, reference.output),
             test::relative_error(tc.output, reference.output));
+}
+
+// Width 256 on the simulated sm_90: the tensor-core kernels stage a 256x256 bf16 weight matrix
+// (132 KiB) beside their activation tiles, 198 KiB of the block's 227 (racecheck on by default).
+TEST(FusedMlpParity, TensorCoresAtWidth256StageTheirWeightsInSharedMemory) {
+  MLPX_REQUIRE_CUDA();
+  const auto wide = [](Device device) {
+    Sequential model(
+        8, {{256, Activation::kRelu}, {256, Activation::kTanh}, {10, Activation::kIdentity}},
+        DType::kFloat32, device);
+    model.init(Init::kHeNormal, 0.0, 11);
+    model.set_precision(Precision::kBf16);
+    return model;
+  };
+  Sequential cpu = wide(Device::cpu()), fused = wide(Device::cuda(0));
+  fused.set_fused(true);
+  const int64_t rows = 20;
+  const Tensor x = Tensor::from_vector(test::random_values<float>(rows * 8, 3), {rows, 8});
+  const Tensor dy = Tensor::from_vector(test::random_values<float>(rows * 10, 4), {rows, 10});
+  const std::vector<float> expected = cpu.forward(x).to_vector<float>();
+  cpu.backward(dy);
+  const std::vector<float> output =
+      fused.forward(x.to(Device::cuda(0))).to(Device::cpu()).to_vector<float>();
+  fused.backward(dy.to(Device::cuda(0)));
+  EXPECT_LT(test::relative_error(output, expected), 4e-3);
+  EXPECT_LT(test::relative_error(fused.grads().to(Device::cpu()).to_vector<float>(),
+                                 cpu.grads().to_vector<float>()),
+            4e-3);
+}
+
+// The loss stage of the forward kernel (forward(x, step, FusedCrossEntropy)) against the loss
+// and metric ops after an unfused forward: row losses, dlogits and the correct count, with
+// label smoothing and sample weights, over a partial last tile; then a label out of range.
+struct LossPass {
+  std::vector<float> row_loss, grad;
+  int32_t correct = 0;
+};
+
+LossPass run_loss(Sequential& model, int64_t rows, bool in_kernel, const Tensor& labels) {
+  const Device device = model.device();
+  const Tensor x =
+      Tensor::from_vector(test::random_values<float>(rows * 12, 3), {rows, 12}).to(device);
+  std::vector<float> weights = test::random_values<float>(rows, 6);
+  for (float& w : weights) w = 0.5f + w * w;  // positive, not all equal
+  const Tensor row_weight = Tensor::from_vector(weights, {rows}).to(device);
+  Tensor row_loss = Tensor::zeros({rows}, DType::kFloat32, device);
+  Tensor grad = Tensor::zeros({rows, 10}, DType::kFloat32, device);
+  Tensor correct = Tensor::zeros({1}, DType::kInt32, device);
+  const int64_t grad_rows = 2 * rows;  // as one of two ranks, or accumulation steps
+  if (in_kernel) {
+    const FusedCrossEntropy loss{labels, row_loss, grad, correct, row_weight, grad_rows, 0.1};
+    model.forward(x, {}, loss);
+  } else {
+    const Tensor out = model.forward(x);
+    loss_forward_backward(Loss::kCrossEntropy, out, labels, row_loss, &grad, grad_rows, &row_weight,
+                          0.1);
+    accumulate_correct(out, labels, correct);
+  }
+  synchronize(device);
+  return {row_loss.to(Device::cpu()).to_vector<float>(), grad.to(Device::cpu()).to_vector<float>(),
+          correct.to(Device::cpu()).to_vector<int32_t>()[0]};
+}
+
+TEST(FusedMlpParity, CrossEntropyInTheForwardKernelMatchesTheLossOps) {
+  MLPX_REQUIRE_CUDA();
+  const int64_t rows = 70;
+  std::vector<int32_t> classes(rows);
+  for (int64_t i = 0; i < rows; ++i) classes[static_cast<size_t>(i)] = static_cast<int32_t>(i % 10);
+  const Tensor labels = Tensor::from_vector(classes, {rows}).to(Device::cuda(0));
+  for (const Precision precision : {Precision::kFp32, Precision::kBf16}) {
+    SCOPED_TRACE(precision_name(precision));
+    Sequential unfused = make_model(Device::cuda(0));
+    Sequential fused = make_model(Device::cuda(0));
+    unfused.set_precision(precision);
+    fused.set_precision(precision);
+    fused.set_fused(true);
+    ASSERT_TRUE(fused.fuses_cross_entropy());
+    EXPECT_FALSE(unfused.fuses_cross_entropy());
+    // fp32: the same logits within fp32 rounding; bf16: the fused kernel against the fused
+    // kernel without its loss stage (the unfused bf16 GEMMs sum in another order).
+    Sequential& reference = precision == Precision::kFp32 ? unfused : fused;
+    const LossPass a = run_loss(reference, rows, false, labels);
+    const LossPass b = run_loss(fused, rows, true, labels);
+    const double tolerance = precision == Precision::kFp32 ? 1e-5 : 1e-6;
+    EXPECT_LT(test::relative_error(b.row_loss, a.row_loss), tolerance);
+    EXPECT_LT(test::relative_error(b.grad, a.grad), tolerance);
+    EXPECT_EQ(b.correct, a.correct);
+  }
+  // A label outside [0, 10): the status flag, raised at the next synchronize().
+  Sequential fused = make_model(Device::cuda(0));
+  fused.set_fused(true);
+  classes[5] = 10;
+  const Tensor bad = Tensor::from_vector(classes, {rows}).to(Device::cuda(0));
+  EXPECT_THROW(run_loss(fused, rows, true, bad), ValueError);
+  Sequential unfused = make_model(Device::cuda(0));
+  EXPECT_THROW(unfused.forward(Tensor::zeros({rows, 12}, DType::kFloat32, Device::cuda(0)), {},
+                               FusedCrossEntropy{}),
+               ValueError);
 }
 
 TEST(FusedMlpParity, FitFollowsWidthDeviceAndPrecision) {
@@ -150,9 +250,9 @@ int64_t kernels_per_step(int64_t inputs, const std::vector<int64_t>& hidden, int
   return epoch_kernels(2) - epoch_kernels(1);
 }
 
-// The fused step runs fewer kernels: per step, layers 1..L-1 lose their forward GEMM, bias and
-// activation kernels and their backward activation and input-gradient GEMMs, for one forward
-// and one backward kernel.
+// The fused step runs fewer kernels: per step, layers 1..L-1 lose their forward GEMMs and their
+// backward activation and input-gradient GEMMs, for one forward and one backward kernel, and
+// the loss and correct-count kernels go into the forward kernel.
 TEST(FusedMlpCount, FusedStepRunsFewerKernels) {
   const std::vector<int64_t> hidden = {16, 16, 16};
   const int64_t unfused = kernels_per_step(8, hidden, 4, 8, false);
@@ -162,11 +262,11 @@ TEST(FusedMlpCount, FusedStepRunsFewerKernels) {
   // Every layer's bias (and ReLU) runs in its GEMM's cuBLASLt epilogue (layer_epilogue), layer
   // 0 of a fused model too (the backward kernel reads its output for z): layers 1..3 take 3
   // forward GEMMs, 3 activation backwards and 3 input-gradient GEMMs, which the fused step
-  // replaces by 2 kernels.
-  EXPECT_EQ(unfused - fused, 3 + 3 + 3 - 2) << unfused << " " << fused;
+  // replaces by 2 kernels; the cross-entropy and the correct count run in the forward kernel.
+  EXPECT_EQ(unfused - fused, 3 + 3 + 3 - 2 + 2) << unfused << " " << fused;
 }
 
-// The figures of docs/benchmarks.md ("Fused MLP: kernels per step"): only with
+// The kernel counts of docs/benchmarks.md ("Fused MLP: kernels and bytes per step"): only with
 // MLPX_FUSED_COUNT=1 in the environment (minutes on the simulator).
 TEST(FusedMlpCount, DocumentedShapes) {
   if (std::getenv("MLPX_FUSED_COUNT") == nullptr) GTEST_SKIP() << "set MLPX_FUSED_COUNT=1";
