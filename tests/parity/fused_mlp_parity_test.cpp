@@ -160,10 +160,12 @@ TEST(FusedMlpCount, FusedStepRunsFewerKernels) {
   RecordProperty("unfused", static_cast<int>(unfused));
   RecordProperty("fused", static_cast<int>(fused));
   // Unfused, every layer's bias (and ReLU) runs in its GEMM's cuBLASLt epilogue
-  // (layer_epilogue): layers 1..3 take 3 forward GEMMs, 3 activation backwards and 3
-  // input-gradient GEMMs, which the fused step replaces by 2 kernels. A fused model keeps
-  // layer 0 on the plain path (the backward kernel reads its z): its bias and ReLU kernels, 2.
-  EXPECT_EQ(unfused - fused, 3 + 3 + 3 - 2 - 2) << unfused << " " << fused;
+  // (layer_epilogue), each ReLU's backward in the input-gradient GEMM of the layer above
+  // (DRELU): layers 1..3 take 3 forward GEMMs and 3 input-gradient GEMMs, which the fused step
+  // replaces by 2 kernels. Both take each bias gradient in its weight-gradient GEMM (BGRADB). A
+  // fused model keeps layer 0 on the plain path (the backward kernel reads its z): its bias and
+  // ReLU kernels, 2.
+  EXPECT_EQ(unfused - fused, 3 + 3 - 2 - 2) << unfused << " " << fused;
 }
 
 // The figures of docs/benchmarks.md ("Fused MLP: kernels per step"): only with
