@@ -678,6 +678,7 @@ TEST_F(TrainingTest, GpuGemmEpiloguesMatchCpuAndCudaGraphMatchesPlainLaunches) {
   Config c = small_config("epilogues");
   c.model.layers = {{16, Activation::kRelu}, {8, Activation::kRelu}, {4, Activation::kIdentity}};
   c.train.epochs = 2;
+  c.data.synthetic.train_samples = 160;  // 5 steps an epoch: small for the simulator
   c.train.fused = FusedMode::kOff;
   const RunResult cpu = run_training(c, {});
   c.device = "cuda";
