@@ -92,47 +92,128 @@ using LtDesc = LtOwned<cublasLtMatmulDesc_t, cublasLtMatmulDescDestroy>;
 using LtLayout = LtOwned<cublasLtMatrixLayout_t, cublasLtMatrixLayoutDestroy>;
 }  // namespace
 
-void gemm_bias_epilogue(int device, int64_t batch, int64_t in, int64_t out, const float* x,
-                        const float* w, const float* bias, float* y, bool relu,
-                        Precision precision) {
-  MLPX_CHECK(precision != Precision::kBf16, ValueError,
-             "gemm_bias_epilogue: expected precision fp32 or tf32, found bf16");
-  if (batch == 0 || out == 0) return;
+namespace {
+// A column-major operand of cuBLASLt: rows x cols with its leading dimension, as stored.
+struct LtOperand {
+  const void* data;
+  int64_t rows, cols, ld;
+};
+
+// What an epilogue reads or writes beside D: the bias (or where its gradient goes) and the
+// ReLU bit mask with its leading dimension in bits.
+struct LtEpilogue {
+  uint32_t kind = CUBLASLT_EPILOGUE_DEFAULT;
+  const void* bias = nullptr;
+  const void* aux = nullptr;
+  int64_t aux_ld = 0;
+};
+
+// D = op(A) op(B) with `epilogue`, fp32 operands, on the context's cuBLASLt handle, workspace
+// and stream, compute type by `precision` (fp32 or tf32); `what` names the caller in errors.
+void lt_matmul(int device, const char* what, bool transpose_a, const LtOperand& a, bool transpose_b,
+               const LtOperand& b, float* d, int64_t d_rows, int64_t d_cols,
+               const LtEpilogue& epilogue, Precision precision) {
+  MLPX_CHECK(precision != Precision::kBf16, ValueError, what,
+             ": expected precision fp32 or tf32, found bf16");
+  if (d_rows == 0 || d_cols == 0) return;
   Context& ctx = context(device);
   MLPX_CUDA_CHECK(cudaSetDevice(device));
-  MLPX_CHECK(batch <= INT_MAX && in <= INT_MAX && out <= INT_MAX, ShapeError,
-             "gemm_bias_epilogue: expected batch, in, out <= ", INT_MAX, ", found ", batch, ", ",
-             in, ", ", out);
+  for (const int64_t extent : {a.rows, a.cols, b.rows, b.cols}) {
+    MLPX_CHECK(extent <= INT_MAX, ShapeError, what, ": expected extents <= ", INT_MAX, ", found ",
+               extent);
+  }
   if (precision == Precision::kTf32) warn_if_tf32_is_overridden();
   const cublasComputeType_t compute =
       precision == Precision::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   LtDesc desc;
   MLPX_CUDA_CHECK(cublasLtMatmulDescCreate(&desc.handle, compute, CUDA_R_32F));
-  const int32_t transpose = CUBLAS_OP_T, keep = CUBLAS_OP_N;
-  const uint32_t epilogue = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
-  MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle, CUBLASLT_MATMUL_DESC_TRANSA,
-                                                 &transpose, sizeof(transpose)));
-  MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle, CUBLASLT_MATMUL_DESC_TRANSB, &keep,
-                                                 sizeof(keep)));
+  const int32_t op_a = transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int32_t op_b = transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle, CUBLASLT_MATMUL_DESC_TRANSA, &op_a,
+                                                 sizeof(op_a)));
+  MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle, CUBLASLT_MATMUL_DESC_TRANSB, &op_b,
+                                                 sizeof(op_b)));
   MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle, CUBLASLT_MATMUL_DESC_EPILOGUE,
-                                                 &epilogue, sizeof(epilogue)));
-  MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-                                                 &bias, sizeof(bias)));
-  const uint64_t rows_out = static_cast<uint64_t>(out), rows_in = static_cast<uint64_t>(in);
-  const uint64_t cols_batch = static_cast<uint64_t>(batch);
-  const int64_t ld_in = std::max<int64_t>(in, 1), ld_out = out;
-  LtLayout a_layout, b_layout, d_layout;  // A = w^T's storage [in, out], B = x^T [in, batch]
-  MLPX_CUDA_CHECK(
-      cublasLtMatrixLayoutCreate(&a_layout.handle, CUDA_R_32F, rows_in, rows_out, ld_in));
-  MLPX_CUDA_CHECK(
-      cublasLtMatrixLayoutCreate(&b_layout.handle, CUDA_R_32F, rows_in, cols_batch, ld_in));
-  MLPX_CUDA_CHECK(
-      cublasLtMatrixLayoutCreate(&d_layout.handle, CUDA_R_32F, rows_out, cols_batch, ld_out));
+                                                 &epilogue.kind, sizeof(epilogue.kind)));
+  if (epilogue.bias != nullptr) {
+    MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                   &epilogue.bias, sizeof(epilogue.bias)));
+  }
+  if (epilogue.aux != nullptr) {
+    MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle,
+                                                   CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER,
+                                                   &epilogue.aux, sizeof(epilogue.aux)));
+    MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle,
+                                                   CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD,
+                                                   &epilogue.aux_ld, sizeof(epilogue.aux_ld)));
+  }
+  const auto layout = [](LtLayout& l, int64_t rows, int64_t cols, int64_t ld) {
+    MLPX_CUDA_CHECK(cublasLtMatrixLayoutCreate(&l.handle, CUDA_R_32F, static_cast<uint64_t>(rows),
+                                               static_cast<uint64_t>(cols),
+                                               std::max<int64_t>(ld, 1)));
+  };
+  LtLayout a_layout, b_layout, d_layout;
+  layout(a_layout, a.rows, a.cols, a.ld);
+  layout(b_layout, b.rows, b.cols, b.ld);
+  layout(d_layout, d_rows, d_cols, d_rows);
   const float one = 1.0f, zero = 0.0f;
   // No algorithm given: cuBLASLt's own heuristic picks one (host work, allowed in a capture).
-  MLPX_CUDA_CHECK(cublasLtMatmul(ctx.blas_lt, desc.handle, &one, w, a_layout.handle, x,
-                                 b_layout.handle, &zero, y, d_layout.handle, y, d_layout.handle,
+  MLPX_CUDA_CHECK(cublasLtMatmul(ctx.blas_lt, desc.handle, &one, a.data, a_layout.handle, b.data,
+                                 b_layout.handle, &zero, d, d_layout.handle, d, d_layout.handle,
                                  nullptr, ctx.workspace, ctx.workspace_bytes, ctx.stream));
+}
+
+void check_mask_ld(const char* what, int64_t mask_ld_bits, int64_t units) {
+  MLPX_CHECK(mask_ld_bits % 128 == 0 && mask_ld_bits >= units, ShapeError, what,
+             ": expected the ReLU mask's leading dimension a multiple of 128 bits and >= ", units,
+             ", found ", mask_ld_bits);
+}
+}  // namespace
+
+void gemm_bias_epilogue(int device, int64_t batch, int64_t in, int64_t out, const float* x,
+                        const float* w, const float* bias, float* y, bool relu, Precision precision,
+                        void* relu_mask, int64_t mask_ld_bits) {
+  const char* what = "gemm_bias_epilogue";
+  LtEpilogue epilogue;
+  epilogue.bias = bias;
+  if (relu_mask != nullptr) {
+    MLPX_CHECK(relu, ValueError, what, ": expected a ReLU mask only with the ReLU");
+    check_mask_ld(what, mask_ld_bits, out);
+    epilogue.kind = CUBLASLT_EPILOGUE_RELU_AUX_BIAS;
+    epilogue.aux = relu_mask;
+    epilogue.aux_ld = mask_ld_bits;
+  } else {
+    epilogue.kind = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+  }
+  // y^T[out, batch] = w x^T: A = w^T's storage [in, out] (op T), B = x^T [in, batch] (op N).
+  lt_matmul(device, what, true, {w, in, out, in}, false, {x, in, batch, in}, y, out, batch,
+            epilogue, precision);
+}
+
+void gemm_weight_grad_bgrad(int device, int64_t batch, int64_t in, int64_t out, const float* x,
+                            const float* dy, float* dweight, float* dbias, Precision precision) {
+  LtEpilogue epilogue;
+  epilogue.kind = CUBLASLT_EPILOGUE_BGRADB;
+  epilogue.bias = dbias;
+  // dweight^T[in, out] = x^T dy: A = x^T [in, batch] (op N), B = dy^T's storage [out, batch]
+  // (op T), so op(B) is dy [batch, out] and BGRADB sums each of its columns over the batch.
+  lt_matmul(device, "gemm_weight_grad_bgrad", false, {x, in, batch, in}, true,
+            {dy, out, batch, out}, dweight, in, out, epilogue, precision);
+}
+
+void gemm_input_grad_drelu(int device, int64_t batch, int64_t in, int64_t out, const float* dy,
+                           const float* w, const void* relu_mask, int64_t mask_ld_bits, float* dx,
+                           Precision precision) {
+  const char* what = "gemm_input_grad_drelu";
+  check_mask_ld(what, mask_ld_bits, in);
+  LtEpilogue epilogue;
+  epilogue.kind = CUBLASLT_EPILOGUE_DRELU;
+  epilogue.aux = relu_mask;
+  epilogue.aux_ld = mask_ld_bits;
+  // dx^T[in, batch] = w^T dy^T: A = w^T [in, out] (op N), B = dy^T [out, batch] (op N); D's
+  // element (i, r) has the mask's bit i + r * mask_ld_bits, as the layer below wrote it.
+  lt_matmul(device, what, false, {w, in, out, in}, false, {dy, out, batch, out}, dx, in, batch,
+            epilogue, precision);
 }
 
 }  // namespace mlpx::cuda

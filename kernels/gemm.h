@@ -19,7 +19,27 @@ void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, 
 // y[batch, out] = x[batch, in] w[out, in]^T + bias[out], then max(y, 0) when `relu`; fp32 or
 // tf32 (`precision`; bf16 is not taken here). In cuBLASLt's column-major terms y^T[out, batch]
 // = w x^T: A = w (op T, ld in), B = x (op N, ld in), D = y^T (ld out), bias per row of D.
+// relu_mask: nullptr, or with `relu` the ReLU's bit mask for a later DRELU (RELU_AUX_BIAS): bit
+// o + r * mask_ld_bits is set where y[r, o] > 0 before the ReLU; mask_ld_bits a multiple of 128
+// and >= out (cuBLASLt's rule for the bit mask's leading dimension), the buffer
+// batch * mask_ld_bits / 8 bytes.
 void gemm_bias_epilogue(int device, int64_t batch, int64_t in, int64_t out, const float* x,
-                        const float* w, const float* bias, float* y, bool relu,
-                        Precision precision);
+                        const float* w, const float* bias, float* y, bool relu, Precision precision,
+                        void* relu_mask = nullptr, int64_t mask_ld_bits = 0);
+
+// The Linear's weight gradient with its bias gradient in the epilogue (BGRADB), through
+// cuBLASLt: dweight[out, in] = dy[batch, out]^T x[batch, in] and dbias[out] = the sum over rows
+// of dy (cuBLASLt's reduction order, not sum_rows's); fp32 or tf32. Column-major: dweight^T[in,
+// out] = x^T dy: A = x (op N, ld in), B = dy (op T, ld out), the bias gradient per column of D,
+// summed over k = batch.
+void gemm_weight_grad_bgrad(int device, int64_t batch, int64_t in, int64_t out, const float* x,
+                            const float* dy, float* dweight, float* dbias, Precision precision);
+
+// The Linear's input gradient with the ReLU backward of the layer below in the epilogue
+// (DRELU): dx[batch, in] = (dy[batch, out] w[out, in]) where relu_mask's bit is set, else 0;
+// relu_mask as gemm_bias_epilogue wrote it for the layer below (its units = in). fp32 or tf32.
+// Column-major: dx^T[in, batch] = w^T dy^T: A = w (op N, ld in), B = dy (op N, ld out).
+void gemm_input_grad_drelu(int device, int64_t batch, int64_t in, int64_t out, const float* dy,
+                           const float* w, const void* relu_mask, int64_t mask_ld_bits, float* dx,
+                           Precision precision);
 }  // namespace mlpx::cuda

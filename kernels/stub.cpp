@@ -177,8 +177,16 @@ void gemm(int, bool, bool, int64_t, int64_t, int64_t, float, const float*, const
   unavailable("gemm");
 }
 void gemm_bias_epilogue(int, int64_t, int64_t, int64_t, const float*, const float*, const float*,
-                        float*, bool, Precision) {
+                        float*, bool, Precision, void*, int64_t) {
   unavailable("gemm_bias_epilogue");
+}
+void gemm_weight_grad_bgrad(int, int64_t, int64_t, int64_t, const float*, const float*, float*,
+                            float*, Precision) {
+  unavailable("gemm_weight_grad_bgrad");
+}
+void gemm_input_grad_drelu(int, int64_t, int64_t, int64_t, const float*, const float*, const void*,
+                           int64_t, float*, Precision) {
+  unavailable("gemm_input_grad_drelu");
 }
 
 // kernels/graph.h

@@ -47,6 +47,9 @@ if [ "${1:-}" = counters ] || [ "${1:-}" = counters-table ]; then
   MODELS=${MODELS:-a,b,c}
   PRECISIONS=${PRECISIONS:-fp32,tf32,bf16}
   COUNT_STEPS=${COUNT_STEPS:-2}
+  # train.fused of the counted runs: off keeps the rows comparable (the unfused step's kernels);
+  # auto counts the fused narrow-MLP kernels where they fit ((a) on the simulator's device).
+  FUSED=${FUSED:-off}
   mkdir -p bench/counters
   if [ "$MODE" = counters ]; then
     [ -n "$LABEL" ] || { echo "bench-docs: counters needs a label (before, after, ...)" >&2; exit 2; }
@@ -67,7 +70,7 @@ if [ "${1:-}" = counters ] || [ "${1:-}" = counters-table ]; then
 {"device": "cuda", "precision": "$precision",
  "model": {"layers": $layers, {"units": 10, "activation": "identity"}], "init": "he_normal"},
  "loss": "cross_entropy", "optimizer": {"type": "adam", "lr": 0.001},
- "train": {"batch_size": $batch}}
+ "train": {"batch_size": $batch, "fused": "$FUSED"}}
 JSON
         echo "bench-docs: counting ($model) in $precision" >&2
         start=$(date +%s)
@@ -76,12 +79,12 @@ JSON
           --count-steps "$COUNT_STEPS" --json > "$TMP/row.json"
         seconds=$(( $(date +%s) - start ))
         "$PYTHON" - "$TMP/row.json" "bench/counters/$LABEL.jsonl" "$LABEL" "$model" "$COMMIT" \
-          "$seconds" "$COUNT_STEPS" <<'PY'
+          "$seconds" "$COUNT_STEPS" "$FUSED" <<'PY'
 import json, sys
-row_file, store, label, model, commit, seconds, steps = sys.argv[1:]
+row_file, store, label, model, commit, seconds, steps, fused = sys.argv[1:]
 row = json.loads(open(row_file).read().strip().splitlines()[-1])
 row.update(label=label, model=model, commit=commit, sim_seconds=int(seconds),
-           count_steps=int(steps))
+           count_steps=int(steps), fused=fused)
 try:
     kept = [json.loads(l) for l in open(store) if l.strip()]
 except FileNotFoundError:

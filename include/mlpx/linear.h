@@ -23,8 +23,28 @@ enum class LinearEpilogue { kPlain, kBias, kBiasRelu };
 // epilogue makes it; on the CPU it stays NaN). On a CUDA device, fp32 or tf32, one cuBLASLt
 // GEMM with that epilogue; elsewhere (the CPU, bf16) linear_forward then the ReLU kernel.
 // kPlain is refused: the caller runs its plain path.
+// relu_mask: nullptr, or with kBiasRelu on a CUDA device in fp32 or tf32 an int32 tensor
+// [B, relu_mask_words(out)] that receives the ReLU's bit mask (cuBLASLt's RELU_AUX_BIAS: bit o of
+// row r set where y[r, o] > 0) for linear_backward_epilogue's DRELU; refused elsewhere.
 void linear_forward_epilogue(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
-                             LinearEpilogue epilogue, Precision precision = Precision::kFp32);
+                             LinearEpilogue epilogue, Precision precision = Precision::kFp32,
+                             Tensor* relu_mask = nullptr);
+
+// int32 words per row of a ReLU bit mask for `units` outputs: cuBLASLt wants the mask's leading
+// dimension in bits a multiple of 128, so units rounded up to 128, over 32.
+int64_t relu_mask_words(int64_t units);
+
+// linear_backward with its epilogues (cuBLASLt, on a CUDA device in fp32 or tf32): dweight =
+// dy^T x with dbias (when defined) summed in the same GEMM (BGRADB), and dx = dy * weight, then,
+// with relu_mask_below (the layer below's mask from linear_forward_epilogue, [B,
+// relu_mask_words(in)]), set to 0 where the layer below's ReLU was not positive (DRELU): dx is
+// then d loss / d z of the layer below. dbias's sum is cuBLASLt's, in its own order (not
+// sum_rows's: see docs/gpu-speed.md). Elsewhere (the CPU, bf16, float64, an empty batch) it is
+// linear_backward, and a relu_mask_below is refused there.
+void linear_backward_epilogue(const Tensor& x, const Tensor& weight, const Tensor& dy,
+                              Tensor& dweight, Tensor& dbias, Tensor* dx,
+                              const Tensor* relu_mask_below,
+                              Precision precision = Precision::kFp32);
 
 // From dy[B, out]: dweight[out, in] = dy^T x; dbias[out] = sum over rows of dy (a
 // deterministic reduction: the same bits on every run); dx[B, in] = dy * weight, skipped when

@@ -14,6 +14,7 @@
 #include "mlpx/activation.h"
 #include "mlpx/gemm.h"
 #include "mlpx/init.h"
+#include "mlpx/linear.h"
 #include "mlpx/tensor.h"
 
 namespace mlpx {
@@ -165,6 +166,13 @@ class Sequential {
   // Whether forward() can take the cross-entropy into its fused kernel: a fused model whose last
   // layer is identity (the logits).
   bool fuses_cross_entropy() const;
+  // On a CUDA device in fp32 or tf32, a layer's bias, ReLU, ReLU backward and bias gradient run
+  // in its GEMMs' cuBLASLt epilogues where the activation table allows (on by default; the
+  // bias gradient is then cuBLASLt's sum, not sum_rows's fixed order: docs/gpu-speed.md). Off:
+  // every layer takes the plain path (GEMMs, then separate bias, activation and sum kernels).
+  // Kept by to().
+  void set_gemm_epilogues(bool on) { gemm_epilogues_ = on; }
+  bool gemm_epilogues() const { return gemm_epilogues_; }
 
   // flat [num_params]. Every write to the parameters goes through params() (or init()): the
   // non-const access marks the model's bf16 copy stale (see bf16_params_).
@@ -237,6 +245,11 @@ class Sequential {
   uint16_t* bf16_input_bits(size_t i, int64_t batch);
   void backward_layers(const Tensor& doutput, const std::function<void(size_t layer)>& after_layer,
                        bool weight_grads);
+  // The epilogue layer_epilogue() chooses for layer i in this model's state.
+  LinearEpilogue epilogue_of(size_t i) const;
+  // Whether layer i's ReLU backward runs in layer i + 1's input-gradient GEMM (DRELU, reading
+  // the mask layer i's forward wrote), in a training backward (not backward_outer's).
+  bool relu_backward_in_gemm_above(size_t i) const;
   // The norm of layer i on z [B, units] into n (may be z): in training (batch statistics, kept
   // for backward(); running statistics updated), or in eval form (running statistics).
   Tensor forward_pass(const Tensor& x, const DropoutStep& step, const FusedCrossEntropy* loss);
@@ -255,6 +268,7 @@ class Sequential {
   std::vector<LayerSpec> layers_;  // every alpha set
   Precision precision_ = Precision::kFp32;
   bool fused_ = false;
+  bool gemm_epilogues_ = true;
   std::vector<Parameter> layout_;
   std::vector<LayerTensors> tensors_;
   std::vector<Parameter> buffer_layout_;
@@ -283,6 +297,10 @@ class Sequential {
   // reads a).
   std::vector<Tensor> pre_, act_, out_;
   std::vector<Tensor> grad_;  // per layer: d loss / d out_i, then d loss / d z_i in place
+  // Per layer whose ReLU can run in its forward GEMM's epilogue (on a CUDA device): int32
+  // [capacity_, relu_mask_words(units)], the ReLU's bit mask that the layer above's input-gradient
+  // GEMM reads (DRELU); undefined elsewhere.
+  std::vector<Tensor> relu_mask_;
   std::vector<std::pair<Tensor, Tensor>> weight_grad_factors_;  // backward_outer()'s {dz, x}
   // Per layer with a norm: n = norm(z) (the activation's input; z itself without a norm) and
   // the statistics the backward reads (layer norm: mean and rstd per row; batch norm: mean and

@@ -109,11 +109,14 @@ void run(const Matmul& g, const std::string& label) {
   auto* aux = static_cast<unsigned char*>(g.desc.aux);
   auto* bias_out = static_cast<float*>(const_cast<void*>(g.desc.bias));
   const auto* bias = static_cast<const float*>(g.desc.bias);
+  // Without the arithmetic (a counting pass, mlpx_sim/counters.h) acc stays 0, as in the
+  // cuBLAS stand-in: the epilogue, its bytes and FLOPs remain.
+  const bool computes = gemm_arithmetic();
   std::vector<float> row_sums(g.m, 0.0f);
   for (size_t j = 0; j < g.n; ++j) {
     for (size_t i = 0; i < g.m; ++i) {
       float acc = 0.0f;
-      for (size_t p = 0; p < g.k; ++p) acc = std::fma(at_a(i, p), at_b(p, j), acc);
+      for (size_t p = 0; computes && p < g.k; ++p) acc = std::fma(at_a(i, p), at_b(p, j), acc);
       const size_t ci = i + j * static_cast<size_t>(g.c.ld);
       float x = g.beta == 0.0f ? g.alpha * acc : std::fma(g.beta, g.C[ci], g.alpha * acc);
       if (bias_in) x += bias[i];

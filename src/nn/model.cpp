@@ -257,8 +257,7 @@ std::vector<FusedLayer> Sequential::fused_layers(int64_t batch) const {
     layer.act = act_[i].rows(0, batch);
     // Layer 0 may run in its GEMM's epilogue, which keeps no z: the backward kernel then reads
     // the output in its place (a ReLU's sign is z's; identity's output is z).
-    const bool kept_z =
-        i > 0 || layer_epilogue(layers_[i], device(), precision_) == LinearEpilogue::kPlain;
+    const bool kept_z = i > 0 || epilogue_of(i) == LinearEpilogue::kPlain;
     layer.pre = kept_z ? pre_[i].rows(0, batch) : layer.act;
     layer.dpre = grad_[i].rows(0, batch);
   }
@@ -340,6 +339,21 @@ int64_t Sequential::layer_offset(size_t i) const {
   return layout_[static_cast<size_t>(tensors_.at(i).weight)].offset;
 }
 
+LinearEpilogue Sequential::epilogue_of(size_t i) const {
+  if (!gemm_epilogues_) return LinearEpilogue::kPlain;
+  return layer_epilogue(layers_[i], device(), precision_);
+}
+
+bool Sequential::relu_backward_in_gemm_above(size_t i) const {
+  // The layer above's input gradient is d loss / d out_i, which the ReLU's backward turns into
+  // d loss / d z_i: in that GEMM's epilogue when layer i fused its ReLU (and wrote its mask),
+  // unless a residual add of the layer above comes between the GEMM and the ReLU's backward.
+  // A fused model's layers above 0 run in its kernels, whose backward applies layer 0's ReLU.
+  if (fused_ && precision_ != Precision::kTf32) return false;
+  return i + 1 < layers_.size() && epilogue_of(i) == LinearEpilogue::kBiasRelu &&
+         !layers_[i + 1].residual && i < relu_mask_.size() && relu_mask_[i].defined();
+}
+
 void Sequential::ensure_batch(int64_t batch) {
   if (batch <= capacity_) return;
   pre_.clear();
@@ -351,7 +365,9 @@ void Sequential::ensure_batch(int64_t batch) {
   norm_stat_.clear();
   residual_grad_.clear();
   norm_sums_.clear();
-  for (const LayerSpec& layer : layers_) {
+  relu_mask_.clear();
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const LayerSpec& layer = layers_[i];
     const Shape shape{batch, layer.units};
     Tensor z(shape, dtype(), device());
     pre_.push_back(z);
@@ -377,6 +393,15 @@ void Sequential::ensure_batch(int64_t batch) {
     residual_grad_.push_back(layer.residual ? Tensor(shape, dtype(), device()) : Tensor());
     norm_sums_.push_back(layer.norm == Norm::kBatch ? Tensor({2, layer.units}, dtype(), device())
                                                     : Tensor());
+    // The ReLU mask, for every layer that may write it (relu_backward_in_gemm_above decides at
+    // each step): a few bits a row, allocated with the batch's buffers, never inside a step.
+    const bool may_mask = device().is_cuda() && i + 1 < layers_.size() &&
+                          math::visit(layer.activation, [](auto member) {
+                            return decltype(member)::kEpilogueIsBiasRelu;
+                          });
+    relu_mask_.push_back(
+        may_mask ? Tensor({batch, relu_mask_words(layer.units)}, DType::kInt32, device())
+                 : Tensor());
   }
   capacity_ = batch;
 }
@@ -511,10 +536,13 @@ Tensor Sequential::forward_pass(const Tensor& x, const DropoutStep& step,
     const LayerSpec& layer = layers_[i];
     Tensor z = pre_[i].rows(0, batch);
     Tensor a = act_[i].rows(0, batch), out = out_[i].rows(0, batch);
-    const LinearEpilogue epilogue = layer_epilogue(layer, device(), precision_);
+    const LinearEpilogue epilogue = epilogue_of(i);
     if (epilogue != LinearEpilogue::kPlain) {
-      // The epilogue writes the activation (for identity a is z): z itself is not kept.
-      linear_forward_epilogue(h, weight_view(i), bias(i), a, epilogue, precision_);
+      // The epilogue writes the activation (for identity a is z): z itself is not kept; the
+      // ReLU's mask too where the layer above's backward applies it.
+      Tensor mask = relu_backward_in_gemm_above(i) ? relu_mask_[i].rows(0, batch) : Tensor();
+      linear_forward_epilogue(h, weight_view(i), bias(i), a, epilogue, precision_,
+                              mask.defined() ? &mask : nullptr);
       h = out;
       continue;
     }
@@ -584,6 +612,10 @@ void Sequential::backward_layers(const Tensor& doutput,
   MLPX_CHECK(doutput.rows() == batch && doutput.cols() == outputs() && doutput.dim() == 2,
              ShapeError, "backward: expected doutput [", batch, ", ", outputs(), "], found ",
              doutput.describe());
+  // The backward GEMMs with their cuBLASLt epilogues (bias gradient, the ReLU's backward of the
+  // layer below): float32 on a CUDA device in fp32 or tf32 (bf16 keeps the plain path).
+  const bool backward_epilogues = gemm_epilogues_ && weight_grads && device().is_cuda() &&
+                                  precision_ != Precision::kBf16 && dtype() == DType::kFloat32;
   if (fused_ && precision_ != Precision::kTf32) {
     // One kernel writes every layer's dz (grad_); the weight and bias gradients follow, layer
     // by layer from the top as below, as separate GEMMs and column sums.
@@ -592,7 +624,12 @@ void Sequential::backward_layers(const Tensor& doutput,
     for (size_t i = layers_.size(); i-- > 0;) {
       const Tensor below = i == 0 ? input_ : out_[i - 1].rows(0, batch);
       Tensor dweight = weight_grad(i), dbias = bias_grad(i);
-      linear_backward(below, weight(i), layers[i].dpre, dweight, dbias, nullptr, precision_);
+      if (backward_epilogues) {  // the bias gradient in the weight gradient's GEMM
+        linear_backward_epilogue(below, weight(i), layers[i].dpre, dweight, dbias, nullptr, nullptr,
+                                 precision_);
+      } else {
+        linear_backward(below, weight(i), layers[i].dpre, dweight, dbias, nullptr, precision_);
+      }
       if (after_layer) after_layer(i);
     }
     return;
@@ -636,11 +673,14 @@ void Sequential::backward_layers(const Tensor& doutput,
       } else {
         dropout_backward(layer.activation, n, upstream, dz, mask, layer.alpha);
       }
-    } else if (layer.activation != Activation::kIdentity) {
+    } else if (layer.activation != Activation::kIdentity &&
+               !(backward_epilogues && relu_backward_in_gemm_above(i))) {
+      // (Otherwise the layer above's input-gradient GEMM applied this ReLU's backward, DRELU:
+      // upstream already holds d loss / d z_i.)
       dz = work;
       // A fused ReLU kept only its output (layer_epilogue): its sign is z's.
       const Tensor a = act_[i].rows(0, batch);
-      const bool fused = layer_epilogue(layer, device(), precision_) != LinearEpilogue::kPlain;
+      const bool fused = epilogue_of(i) != LinearEpilogue::kPlain;
       activation_backward(layer.activation, fused ? a : n, a, upstream, dz, layer.alpha);
     }
     if (layer.norm != Norm::kNone) {
@@ -662,6 +702,19 @@ void Sequential::backward_layers(const Tensor& doutput,
         } else {
           gemm(dz, false, weight_view(i), false, dbelow, 1.0, 0.0, precision_);  // dx = dz W
         }
+        if (layer.residual) residual_add(dbelow, upstream, dbelow);
+        upstream = dbelow;
+      }
+    } else if (backward_epilogues) {
+      // dW with db in its epilogue; dx (none for layer 0) with the ReLU backward of the layer
+      // below where that layer wrote its mask: dbelow is then d loss / d z_{i-1}.
+      Tensor dbelow = i == 0 ? Tensor() : grad_[i - 1].rows(0, batch);
+      Tensor mask =
+          i > 0 && relu_backward_in_gemm_above(i - 1) ? relu_mask_[i - 1].rows(0, batch) : Tensor();
+      linear_backward_epilogue(below, weight_view(i), dz, dweight, dbias,
+                               i == 0 ? nullptr : &dbelow, mask.defined() ? &mask : nullptr,
+                               precision_);
+      if (i > 0) {
         if (layer.residual) residual_add(dbelow, upstream, dbelow);
         upstream = dbelow;
       }
@@ -705,6 +758,7 @@ Sequential Sequential::to(Device device) const {
   Sequential out(inputs_, layers_, dtype(), device);
   out.params_.copy_from(params_);
   out.fused_ = fused_ && device.is_cuda();
+  out.gemm_epilogues_ = gemm_epilogues_;
   if (buffers_.defined()) out.buffers_.copy_from(buffers_);
   // tf32 exists on CUDA devices only: a copy to the CPU computes in fp32.
   out.precision_ =

@@ -57,12 +57,25 @@ void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
   if (bias.defined()) add_bias(y, bias);
 }
 
+int64_t relu_mask_words(int64_t units) { return (units + 127) / 128 * 4; }
+
+namespace {
+// The cuBLASLt epilogue GEMMs take float32 on a CUDA device in fp32 or tf32 only.
+bool takes_lt_epilogues(const Tensor& x, Precision precision) {
+  return x.device().is_cuda() && precision != Precision::kBf16 && x.dtype() == DType::kFloat32;
+}
+}  // namespace
+
 void linear_forward_epilogue(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
-                             LinearEpilogue epilogue, Precision precision) {
+                             LinearEpilogue epilogue, Precision precision, Tensor* relu_mask) {
   MLPX_CHECK(epilogue != LinearEpilogue::kPlain, ValueError,
              "linear_forward_epilogue: expected epilogue bias or bias+relu, found plain");
   const bool relu = epilogue == LinearEpilogue::kBiasRelu;
-  if (!x.device().is_cuda() || precision == Precision::kBf16 || x.dtype() != DType::kFloat32) {
+  MLPX_CHECK(relu_mask == nullptr || (relu && takes_lt_epilogues(x, precision)), ValueError,
+             "linear_forward_epilogue: expected a ReLU mask only with bias+relu on a CUDA device "
+             "in fp32 or tf32, found ",
+             relu ? "" : "epilogue bias, ", x.describe(), " in ", precision_name(precision));
+  if (!takes_lt_epilogues(x, precision)) {
     linear_forward(x, weight, bias, y, precision);
     if (relu) activation_forward(Activation::kRelu, y, y);
     return;
@@ -73,8 +86,55 @@ void linear_forward_epilogue(const Tensor& x, const Tensor& weight, const Tensor
   detail::check_tensor("linear_forward_epilogue", "weight", weight, {out, in}, x);
   detail::check_tensor("linear_forward_epilogue", "bias", bias, {out}, x);
   detail::check_tensor("linear_forward_epilogue", "y", y, {batch, out}, x);
+  void* mask = nullptr;
+  if (relu_mask != nullptr) {
+    detail::check_tensor("linear_forward_epilogue", "relu_mask", *relu_mask,
+                         {batch, relu_mask_words(out)}, DType::kInt32, x.device());
+    mask = relu_mask->data<int32_t>();
+  }
   cuda::gemm_bias_epilogue(x.device().index, batch, in, out, x.data<float>(), weight.data<float>(),
-                           bias.data<float>(), y.data<float>(), relu, precision);
+                           bias.data<float>(), y.data<float>(), relu, precision, mask,
+                           relu_mask_words(out) * 32);
+}
+
+void linear_backward_epilogue(const Tensor& x, const Tensor& weight, const Tensor& dy,
+                              Tensor& dweight, Tensor& dbias, Tensor* dx,
+                              const Tensor* relu_mask_below, Precision precision) {
+  const char* what = "linear_backward_epilogue";
+  MLPX_CHECK(relu_mask_below == nullptr || (dx != nullptr && takes_lt_epilogues(x, precision)),
+             ValueError, what,
+             ": expected a ReLU mask of the layer below only with dx, on a CUDA device in fp32 "
+             "or tf32, found ",
+             dx == nullptr ? "no dx, " : "", x.describe(), " in ", precision_name(precision));
+  if (!takes_lt_epilogues(x, precision) || x.rows() == 0) {
+    linear_backward(x, weight, dy, dweight, dbias, dx, precision);
+    return;
+  }
+  detail::check_2d(what, "x", x);
+  detail::check_2d(what, "weight", weight);
+  const int64_t batch = x.rows(), in = x.cols(), out = weight.rows();
+  detail::check_tensor(what, "weight", weight, {out, in}, x);
+  detail::check_tensor(what, "dy", dy, {batch, out}, x);
+  detail::check_tensor(what, "dweight", dweight, {out, in}, x);
+  if (dbias.defined()) detail::check_tensor(what, "dbias", dbias, {out}, x);
+  if (dx != nullptr) detail::check_tensor(what, "dx", *dx, {batch, in}, x);
+  const int device = x.device().index;
+  if (dbias.defined()) {
+    cuda::gemm_weight_grad_bgrad(device, batch, in, out, x.data<float>(), dy.data<float>(),
+                                 dweight.data<float>(), dbias.data<float>(), precision);
+  } else {
+    gemm(dy, true, x, false, dweight, 1.0, 0.0, precision);  // dW[out, in] = dy^T x
+  }
+  if (dx == nullptr) return;
+  if (relu_mask_below == nullptr) {
+    gemm(dy, false, weight, false, *dx, 1.0, 0.0, precision);  // dx = dy W
+    return;
+  }
+  detail::check_tensor(what, "relu_mask_below", *relu_mask_below, {batch, relu_mask_words(in)},
+                       DType::kInt32, x.device());
+  cuda::gemm_input_grad_drelu(device, batch, in, out, dy.data<float>(), weight.data<float>(),
+                              relu_mask_below->data<int32_t>(), relu_mask_words(in) * 32,
+                              dx->data<float>(), precision);
 }
 
 void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor& dweight,

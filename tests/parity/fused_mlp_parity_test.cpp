@@ -259,11 +259,13 @@ TEST(FusedMlpCount, FusedStepRunsFewerKernels) {
   const int64_t fused = kernels_per_step(8, hidden, 4, 8, true);
   RecordProperty("unfused", static_cast<int>(unfused));
   RecordProperty("fused", static_cast<int>(fused));
-  // Every layer's bias (and ReLU) runs in its GEMM's cuBLASLt epilogue (layer_epilogue), layer
-  // 0 of a fused model too (the backward kernel reads its output for z): layers 1..3 take 3
-  // forward GEMMs, 3 activation backwards and 3 input-gradient GEMMs, which the fused step
-  // replaces by 2 kernels; the cross-entropy and the correct count run in the forward kernel.
-  EXPECT_EQ(unfused - fused, 3 + 3 + 3 - 2 + 2) << unfused << " " << fused;
+  // Unfused, every layer's bias (and ReLU) runs in its GEMM's cuBLASLt epilogue
+  // (layer_epilogue), each ReLU's backward in the input-gradient GEMM of the layer above (DRELU),
+  // each bias gradient in its weight-gradient GEMM (BGRADB); a fused model runs layer 0 and the
+  // weight gradients the same way. Layers 1..3 take 3 forward GEMMs and 3 input-gradient GEMMs,
+  // which the fused step replaces by 2 kernels; the cross-entropy and the correct count run in
+  // the forward kernel.
+  EXPECT_EQ(unfused - fused, 3 + 3 - 2 + 2) << unfused << " " << fused;
 }
 
 // The kernel counts of docs/benchmarks.md ("Fused MLP: kernels and bytes per step"): only with

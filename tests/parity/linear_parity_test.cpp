@@ -3,13 +3,19 @@
 // and on every run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
+#include <iomanip>
 #include <random>
+#include <sstream>
 #include <vector>
 
 #include "mlpx/activation.h"
+#include "mlpx/error.h"
 #include "mlpx/linear.h"
+#include "mlpx/model.h"
 #include "test_util.h"
 
 namespace mlpx {
@@ -100,6 +106,151 @@ TEST(LinearParity, EpilogueMatchesPlainPathAndCpu) {
       }
     }
   }
+  synchronize(gpu);
+}
+
+// The backward's cuBLASLt epilogues: the layer below's forward with RELU_AUX_BIAS writes its
+// ReLU mask, then linear_backward_epilogue forms dW with db in its epilogue (BGRADB) and dx with
+// the layer below's ReLU backward in its epilogue (DRELU), against the plain path on the GPU
+// (GEMMs, sum_rows, the ReLU backward kernel reading the output) and the CPU. dW and dx are bit
+// for bit on the simulator (the same GEMM arithmetic, the mask is the output's sign); db is
+// cuBLASLt's sum in its own order (the simulator's: the rows one after another), so it is held
+// to the tolerance, and its largest difference from sum_rows's order is recorded.
+TEST(LinearParity, BackwardEpilogueMatchesPlainPathAndCpu) {
+  MLPX_REQUIRE_CUDA();
+  const Device gpu = Device::cuda(0);
+  uint64_t seed = 900;
+  double worst_db = 0.0, worst_db_relative = 0.0;
+  int64_t db_differing = 0, db_elements = 0;
+  // (batch, in, out): in is the layer below's units, so the mask's rows of 128, 256 and 384 bits.
+  const std::array<std::array<int64_t, 3>, 5> shapes = {
+      {{1, 1, 1}, {7, 3, 5}, {33, 129, 10}, {130, 5, 257}, {64, 256, 3}}};
+  for (const auto& [batch, in, out] : shapes) {
+    SCOPED_TRACE(::testing::Message() << "batch " << batch << " in " << in << " out " << out);
+    const int64_t below_in = 6;
+    const Tensor x0 = Tensor::from_vector(values(batch * below_in, seed++, 1.0), {batch, below_in});
+    const Tensor w0 = Tensor::from_vector(values(in * below_in, seed++, 0.5), {in, below_in});
+    const Tensor b0 = Tensor::from_vector(values(in, seed++, 0.5), {in});
+    const Tensor w = Tensor::from_vector(values(out * in, seed++, 0.1), {out, in});
+    const Tensor dy = Tensor::from_vector(values(batch * out, seed++, 0.1), {batch, out});
+
+    // The CPU: the plain path.
+    Tensor x({batch, in}), dw({out, in}), db({out}), dx({batch, in});
+    linear_forward_epilogue(x0, w0, b0, x, LinearEpilogue::kBiasRelu);
+    linear_backward(x, w, dy, dw, db, &dx);
+    activation_backward(Activation::kRelu, x, x, dx, dx);
+
+    // The GPU, plain and with the epilogues.
+    Tensor x_g({batch, in}, DType::kFloat32, gpu),
+        mask({batch, relu_mask_words(in)}, DType::kInt32, gpu);
+    linear_forward_epilogue(x0.to(gpu), w0.to(gpu), b0.to(gpu), x_g, LinearEpilogue::kBiasRelu,
+                            Precision::kFp32, &mask);
+    Tensor dw_p({out, in}, DType::kFloat32, gpu), db_p({out}, DType::kFloat32, gpu),
+        dx_p({batch, in}, DType::kFloat32, gpu);
+    linear_backward(x_g, w.to(gpu), dy.to(gpu), dw_p, db_p, &dx_p);
+    activation_backward(Activation::kRelu, x_g, x_g, dx_p, dx_p);
+    Tensor dw_e({out, in}, DType::kFloat32, gpu), db_e({out}, DType::kFloat32, gpu),
+        dx_e({batch, in}, DType::kFloat32, gpu);
+    linear_backward_epilogue(x_g, w.to(gpu), dy.to(gpu), dw_e, db_e, &dx_e, &mask);
+
+    // The mask is the sign of the layer below's output, bit o of row r at word o / 32.
+    const std::vector<int32_t> bits = mask.to_vector<int32_t>();
+    const std::vector<float> below = x_g.to_vector<float>();
+    const int64_t words = relu_mask_words(in);
+    for (int64_t r = 0; r < batch; ++r) {
+      for (int64_t o = 0; o < in; ++o) {
+        const auto word = static_cast<uint32_t>(bits[static_cast<size_t>(r * words + o / 32)]);
+        ASSERT_EQ((word >> (o % 32)) & 1u, below[static_cast<size_t>(r * in + o)] > 0.0f ? 1u : 0u)
+            << "row " << r << " unit " << o;
+      }
+    }
+    const std::vector<float> dw_v = dw_e.to_vector<float>(), db_v = db_e.to_vector<float>(),
+                             dx_v = dx_e.to_vector<float>();
+    EXPECT_TRUE(test::all_close(dw_v, dw.to_vector<float>(), kAtol, kRtol)) << "dW vs CPU";
+    EXPECT_TRUE(test::all_close(db_v, db.to_vector<float>(), kAtol, kRtol)) << "db vs CPU";
+    EXPECT_TRUE(test::all_close(dx_v, dx.to_vector<float>(), kAtol, kRtol)) << "dx vs CPU";
+    EXPECT_TRUE(test::all_close(db_v, db_p.to_vector<float>(), kAtol, kRtol)) << "db vs plain";
+    const std::vector<float> db_plain = db_p.to_vector<float>();
+    for (size_t o = 0; o < db_v.size(); ++o) {
+      const double diff = std::abs(static_cast<double>(db_v[o]) - db_plain[o]);
+      worst_db = std::max(worst_db, diff);
+      worst_db_relative =
+          std::max(worst_db_relative, diff / std::max(1e-30, std::abs(double{db_plain[o]})));
+      db_differing += db_v[o] != db_plain[o] ? 1 : 0;
+      db_elements += 1;
+    }
+#ifdef MLPX_SIM
+    EXPECT_EQ(dw_v, dw_p.to_vector<float>()) << "dW vs plain";
+    EXPECT_EQ(dx_v, dx_p.to_vector<float>()) << "dx vs plain";
+#endif
+  }
+  std::ostringstream measured;
+  measured << db_differing << " of " << db_elements << " db elements differ from sum_rows's bits; "
+           << "largest difference " << std::scientific << std::setprecision(2) << worst_db
+           << " (relative " << worst_db_relative << ")";
+  RecordProperty("db_bgrad_vs_sum_rows", measured.str());
+  synchronize(gpu);
+}
+
+// Where the epilogues do not run (the CPU) linear_backward_epilogue is linear_backward, and a
+// ReLU mask is refused there.
+TEST(LinearParity, BackwardEpilogueOnTheCpuIsThePlainBackward) {
+  const Tensor x = Tensor::from_vector(values(12, 3, 1.0), {4, 3});
+  const Tensor w = Tensor::from_vector(values(6, 4, 0.1), {2, 3});
+  const Tensor dy = Tensor::from_vector(values(8, 5, 0.1), {4, 2});
+  Tensor dw({2, 3}), db({2}), dx({4, 3}), dw_e({2, 3}), db_e({2}), dx_e({4, 3});
+  linear_backward(x, w, dy, dw, db, &dx);
+  linear_backward_epilogue(x, w, dy, dw_e, db_e, &dx_e, nullptr);
+  EXPECT_EQ(dw_e.to_vector<float>(), dw.to_vector<float>());
+  EXPECT_EQ(db_e.to_vector<float>(), db.to_vector<float>());
+  EXPECT_EQ(dx_e.to_vector<float>(), dx.to_vector<float>());
+  Tensor mask({4, relu_mask_words(3)}, DType::kInt32);
+  EXPECT_THROW(linear_backward_epilogue(x, w, dy, dw_e, db_e, &dx_e, &mask), ValueError);
+}
+
+// A Sequential's step with the backward epilogues (every ReLU's backward in the layer above's
+// input-gradient GEMM, every bias gradient in its weight-gradient GEMM; a tanh layer keeps its
+// plain backward) against the same model with set_gemm_epilogues(false) (the plain GPU path)
+// and the CPU. On the simulator the weight gradients and the output are bit for bit with the
+// plain path; the bias gradients, and through them nothing else, differ in their sum's order.
+TEST(LinearParity, ModelBackwardEpiloguesMatchPlainPathAndCpu) {
+  MLPX_REQUIRE_CUDA();
+  const Device gpu = Device::cuda(0);
+  const int64_t batch = 9, inputs = 5;
+  const std::vector<LayerSpec> layers = {{12, Activation::kRelu},
+                                         {130, Activation::kRelu},
+                                         {7, Activation::kTanh},
+                                         {6, Activation::kRelu},
+                                         {3, Activation::kIdentity}};
+  Sequential cpu(inputs, layers);
+  cpu.init(Init::kHeNormal, 0.0, 3);
+  const Tensor x = Tensor::from_vector(values(batch * inputs, 41, 1.0), {batch, inputs});
+  const Tensor dout = Tensor::from_vector(values(batch * 3, 42, 0.1), {batch, 3});
+  const Tensor y_cpu = cpu.forward(x);
+  cpu.backward(dout);
+  std::vector<std::vector<float>> grads, outputs;
+  for (const bool epilogues : {true, false}) {
+    Sequential model = cpu.to(gpu);
+    model.set_gemm_epilogues(epilogues);
+    outputs.push_back(model.forward(x.to(gpu)).to_vector<float>());
+    model.backward(dout.to(gpu));
+    grads.push_back(model.grads().to_vector<float>());
+    EXPECT_TRUE(test::all_close(outputs.back(), y_cpu.to_vector<float>(), kAtol, kRtol));
+    EXPECT_TRUE(test::all_close(grads.back(), cpu.grads().to_vector<float>(), kAtol, kRtol))
+        << "epilogues " << epilogues;
+  }
+#ifdef MLPX_SIM
+  EXPECT_EQ(outputs[0], outputs[1]);
+  const std::vector<Parameter> layout = Sequential::parameter_layout(inputs, layers);
+  for (const Parameter& p : layout) {
+    if (p.kind != ParameterKind::kWeight) continue;
+    const auto first = static_cast<size_t>(p.offset);
+    const auto last = first + static_cast<size_t>(p.shape[0] * p.shape[1]);
+    EXPECT_TRUE(
+        std::equal(grads[0].begin() + first, grads[0].begin() + last, grads[1].begin() + first))
+        << p.name;
+  }
+#endif
   synchronize(gpu);
 }
 
