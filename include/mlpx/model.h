@@ -198,12 +198,13 @@ class Sequential {
   // dtype and device), shaped as parameters().
   std::vector<std::pair<std::string, Tensor>> named_views(const Tensor& flat) const;
 
-  // For the optimizer step of a float32 CPU model in precision kBf16: the copy of params()
-  // rounded to bfloat16 ([num_params] bits, made current first), which the step overwrites
-  // from the new params in its own pass; nullptr for any other model. After the step, call
+  // For the optimizer step of a float32 model in precision kBf16: the copy of params() rounded
+  // to bfloat16 ([num_params] bits on the model's device, host memory on the CPU; made current
+  // first, on a GPU by a kernel on the device's stream), which the step overwrites from the new
+  // params in its own pass; nullptr for any other model. After the step, call
   // bf16_params_written() (the step's params() access marked the copy stale).
   uint16_t* bf16_params_for_step();
-  void bf16_params_written() { bf16_params_current_ = !bf16_params_.empty(); }
+  void bf16_params_written() { bf16_params_current_ = bf16_params_data() != nullptr; }
 
   // A copy of the model on another device (parameters copied; buffers fresh).
   Sequential to(Device device) const;
@@ -220,6 +221,10 @@ class Sequential {
   std::vector<FusedLayer> fused_layers(int64_t batch) const;
   Tensor weight_view(size_t i) const;  // weight(i) without marking the bf16 copy stale
   bool keeps_bf16_params() const;
+  // The copy's first element (bf16_params_ on the CPU, bf16_params_device_ on a GPU), or
+  // nullptr before it is allocated.
+  uint16_t* bf16_params_data();
+  const uint16_t* bf16_params_data() const;
   // Layer i's weight in bf16_params_, or nullptr while the copy is not current (the GEMM then
   // rounds the weight itself: the same bits).
   const uint16_t* weight_bf16(size_t i) const;
@@ -247,12 +252,15 @@ class Sequential {
   std::vector<Parameter> buffer_layout_;
   Tensor params_, grads_;
   Tensor buffers_;
-  // A float32 CPU model in precision kBf16: params_ rounded to bfloat16 (math::bf16_bits), the
+  // A float32 model in precision kBf16: params_ rounded to bfloat16 (math::bf16_bits), the
   // operand its GEMMs read for a weight instead of rounding it on every call. The optimizer
   // step writes it beside the float32 update (bf16_params_for_step()). The one rule: any write
   // to params_ (params(), init(), set_precision()) clears bf16_params_current_, and forward()
-  // rounds the whole buffer again when it finds the copy stale.
+  // rounds the whole buffer again when it finds the copy stale. On the CPU the bits live in
+  // bf16_params_; on a GPU in bf16_params_device_, an int32 tensor of ceil(num_params / 2)
+  // elements that holds them two to an element (a Tensor has no 16-bit dtype).
   std::vector<uint16_t> bf16_params_;
+  Tensor bf16_params_device_;
   bool bf16_params_current_ = false;
 
   // Training buffers for up to `capacity_` rows; batches use row views of them.

@@ -170,26 +170,54 @@ void Sequential::set_precision(Precision precision) {
              " rounds float32 GEMM inputs; expected a float32 model, found ", dtype_name(dtype()));
   precision_ = precision;
   bf16_params_current_ = false;
-  if (!keeps_bf16_params()) bf16_params_ = {};
+  if (!keeps_bf16_params()) {
+    bf16_params_ = {};
+    bf16_params_device_ = Tensor();
+  }
 }
 
 bool Sequential::keeps_bf16_params() const {
-  return precision_ == Precision::kBf16 && device().is_cpu() && dtype() == DType::kFloat32;
+  return precision_ == Precision::kBf16 && dtype() == DType::kFloat32;
+}
+
+uint16_t* Sequential::bf16_params_data() {
+  if (device().is_cuda()) {
+    return bf16_params_device_.defined()
+               ? reinterpret_cast<uint16_t*>(bf16_params_device_.data<int32_t>())
+               : nullptr;
+  }
+  return bf16_params_.empty() ? nullptr : bf16_params_.data();
+}
+
+const uint16_t* Sequential::bf16_params_data() const {
+  if (device().is_cuda()) {
+    return bf16_params_device_.defined()
+               ? reinterpret_cast<const uint16_t*>(bf16_params_device_.data<int32_t>())
+               : nullptr;
+  }
+  return bf16_params_.empty() ? nullptr : bf16_params_.data();
 }
 
 uint16_t* Sequential::bf16_params_for_step() {
   if (!keeps_bf16_params()) return nullptr;
   if (!bf16_params_current_) {
-    bf16_params_.resize(static_cast<size_t>(num_params()));
-    ops::round_to_bf16_bits(params_, bf16_params_.data());
+    if (device().is_cuda()) {
+      // Allocated once (outside any captured step: the trainer asks before its capture).
+      if (!bf16_params_device_.defined()) {
+        bf16_params_device_ = Tensor({(num_params() + 1) / 2}, DType::kInt32, device());
+      }
+    } else {
+      bf16_params_.resize(static_cast<size_t>(num_params()));
+    }
+    ops::round_to_bf16_bits(params_, bf16_params_data());  // one kernel on a GPU
     bf16_params_current_ = true;
   }
-  return bf16_params_.data();
+  return bf16_params_data();
 }
 
 const uint16_t* Sequential::weight_bf16(size_t i) const {
   if (!bf16_params_current_ || !keeps_bf16_params()) return nullptr;
-  return bf16_params_.data() + layer_offset(i);
+  return bf16_params_data() + layer_offset(i);
 }
 
 std::string Sequential::fused_unfit_reason() const {
@@ -543,7 +571,7 @@ void Sequential::backward_layers(const Tensor& doutput,
     for (size_t i = layers_.size(); i-- > 0;) {
       const Tensor below = i == 0 ? input_ : out_[i - 1].rows(0, batch);
       Tensor dweight = weight_grad(i), dbias = bias_grad(i);
-      linear_backward(below, weight(i), layers[i].dpre, dweight, dbias, nullptr, precision_);
+      linear_backward(below, weight_view(i), layers[i].dpre, dweight, dbias, nullptr, precision_);
       if (after_layer) after_layer(i);
     }
     return;

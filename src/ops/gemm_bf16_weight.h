@@ -10,14 +10,15 @@
 namespace mlpx::ops {
 
 // c = op(a) op(b) in precision kBf16 (mlpx/gemm.h), shapes as gemm(). b_bits: nullptr (b is
-// rounded here, as gemm() does), or, on the CPU only, b's numel() host bits with
-// b_bits[i] == math::bf16_bits(element i of b in row-major order), which the GEMM reads instead
-// of b. The same bits of c either way.
+// rounded here, as gemm() does), or b's numel() bits on b's device (host memory on the CPU)
+// with b_bits[i] == math::bf16_bits(element i of b in row-major order), which the GEMM reads
+// instead of rounding b. The same bits of c either way.
 void gemm_bf16_weight(const Tensor& a, bool transpose_a, const Tensor& b, const uint16_t* b_bits,
                       bool transpose_b, Tensor& c);
 
-// bits[i] = math::bf16_bits(x's element i) for a float32 CPU tensor x, split over mlpx's
-// threads: the whole copy of a model's parameters, made again after a write to them.
+// bits[i] = math::bf16_bits(x's element i) for a float32 tensor x, bits on x's device (split
+// over mlpx's threads on the CPU, one kernel on a GPU): the whole copy of a model's parameters,
+// made again after a write to them.
 void round_to_bf16_bits(const Tensor& x, uint16_t* bits);
 
 }  // namespace mlpx::ops
