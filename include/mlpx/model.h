@@ -228,6 +228,14 @@ class Sequential {
   // Layer i's weight in bf16_params_, or nullptr while the copy is not current (the GEMM then
   // rounds the weight itself: the same bits).
   const uint16_t* weight_bf16(size_t i) const;
+  // A layer's Linear, forward (z = h W^T + b) and backward (dW, db and, given dx, dx = dz W),
+  // in the model's precision. bf16 on a GPU: each GEMM operand is rounded once per step
+  // (bf16_operands_), where linear_forward / linear_backward round each GEMM's own; the
+  // same bits.
+  void layer_linear_forward(size_t i, const Tensor& h, Tensor& z);
+  void layer_linear_backward(size_t i, const Tensor& below, const Tensor& dz, Tensor& dweight,
+                             Tensor& dbias, Tensor* dx);
+  bool rounds_operands_once() const;
   void backward_layers(const Tensor& doutput, const std::function<void(size_t layer)>& after_layer,
                        bool weight_grads);
   // The norm of layer i on z [B, units] into n (may be z): in training (batch statistics, kept
@@ -261,6 +269,12 @@ class Sequential {
   // elements that holds them two to an element (a Tensor has no 16-bit dtype).
   std::vector<uint16_t> bf16_params_;
   Tensor bf16_params_device_;
+  // bf16 on a GPU (rounds_operands_once()): per layer, the bits of its GEMM input of the last
+  // forward() (rounded there once; its weight-gradient GEMM reads them again), then one more
+  // buffer for the dz of the layer whose backward runs (rounded once for its two GEMMs); for up
+  // to capacity_ rows, two bits to an int32 element, allocated by the first forward() that
+  // needs them (the trainer's first step is plain, so no captured step allocates).
+  std::vector<Tensor> bf16_operands_;
   bool bf16_params_current_ = false;
 
   // Training buffers for up to `capacity_` rows; batches use row views of them.

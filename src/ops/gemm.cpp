@@ -70,7 +70,14 @@ namespace ops {
 
 void gemm_bf16_weight(const Tensor& a, bool transpose_a, const Tensor& b, const uint16_t* b_bits,
                       bool transpose_b, Tensor& c) {
-  if (b_bits == nullptr) {
+  gemm_bf16_operands(a, nullptr, transpose_a, b, b_bits, transpose_b, c);
+}
+
+void gemm_bf16_operands(const Tensor& a, const uint16_t* a_bits, bool transpose_a, const Tensor& b,
+                        const uint16_t* b_bits, bool transpose_b, Tensor& c) {
+  MLPX_CHECK(a_bits == nullptr || c.device().is_cuda(), ValueError,
+             "gemm: expected a's bf16 bits only on a CUDA device, found c ", c.describe());
+  if (a_bits == nullptr && b_bits == nullptr) {
     gemm(a, transpose_a, b, transpose_b, c, 1.0, 0.0, Precision::kBf16);
     return;
   }
@@ -93,7 +100,7 @@ void gemm_bf16_weight(const Tensor& a, bool transpose_a, const Tensor& b, const 
              ", ", n, "] and c ", shape_str(c.shape()));
   if (c.device().is_cuda()) {
     cuda::gemm_bf16(c.device().index, transpose_a, transpose_b, m, n, k, 1.0f, a.data<float>(),
-                    nullptr, b.data<float>(), b_bits, 0.0f, c.data<float>());
+                    a_bits, b.data<float>(), b_bits, 0.0f, c.data<float>());
     return;
   }
   cpu::gemm_bf16(transpose_a, transpose_b, m, n, k, 1.0f, a.data<float>(), b.data<float>(), 0.0f,

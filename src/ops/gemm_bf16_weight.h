@@ -16,6 +16,12 @@ namespace mlpx::ops {
 void gemm_bf16_weight(const Tensor& a, bool transpose_a, const Tensor& b, const uint16_t* b_bits,
                       bool transpose_b, Tensor& c);
 
+// gemm_bf16_weight with a's bits given too: a_bits nullptr (a is rounded here), or, on a CUDA
+// device only, a's numel() bits on the device, as b_bits are b's. Internal to the GPU's bf16
+// step, which rounds an activation or a gradient once for the two GEMMs that read it.
+void gemm_bf16_operands(const Tensor& a, const uint16_t* a_bits, bool transpose_a, const Tensor& b,
+                        const uint16_t* b_bits, bool transpose_b, Tensor& c);
+
 // bits[i] = math::bf16_bits(x's element i) for a float32 tensor x, bits on x's device (split
 // over mlpx's threads on the CPU, one kernel on a GPU): the whole copy of a model's parameters,
 // made again after a write to them.
