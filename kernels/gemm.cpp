@@ -46,22 +46,7 @@ void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, 
   const int lda = transpose_a ? std::max(M, 1) : std::max(K, 1);
   const int ldb = transpose_b ? std::max(K, 1) : std::max(N, 1);
   if (precision == Precision::kBf16) {
-    // cuBLAS multiplies bf16 inputs: round both operands into the context's scratch (a's bits
-    // first, then b's, 16-byte aligned), then bf16 x bf16 with fp32 accumulation and output.
-    const size_t a_count = static_cast<size_t>(m) * static_cast<size_t>(k);
-    const size_t b_offset = (a_count * sizeof(uint16_t) + 15) / 16 * 16;
-    const size_t bytes =
-        b_offset + static_cast<size_t>(k) * static_cast<size_t>(n) * sizeof(uint16_t);
-    auto* scratch = static_cast<unsigned char*>(bf16_scratch(ctx, bytes));
-    auto* a_bits = reinterpret_cast<uint16_t*>(scratch);
-    auto* b_bits = reinterpret_cast<uint16_t*>(scratch + b_offset);
-    const Device on = Device::cuda(device);
-    round_to_bf16_bits(a, a_bits, m * k, on);
-    round_to_bf16_bits(b, b_bits, k * n, on);
-    MLPX_CUDA_CHECK(cublasGemmEx(ctx.blas, transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                 transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, b_bits,
-                                 CUDA_R_16BF, ldb, a_bits, CUDA_R_16BF, lda, &beta, c, CUDA_R_32F,
-                                 std::max(N, 1), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    gemm_bf16(device, transpose_a, transpose_b, m, n, k, alpha, a, nullptr, b, nullptr, beta, c);
     return;
   }
   // The compute type decides TF32, with the handle in its default math mode (runtime.cpp):
@@ -74,6 +59,49 @@ void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, 
                                transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, b,
                                CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta, c, CUDA_R_32F,
                                std::max(N, 1), compute, CUBLAS_GEMM_DEFAULT));
+}
+
+void gemm_bf16(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+               float alpha, const float* a, const uint16_t* a_bits, const float* b,
+               const uint16_t* b_bits, float beta, float* c) {
+  if (m == 0 || n == 0) return;
+  Context& ctx = context(device);
+  MLPX_CUDA_CHECK(cudaSetDevice(device));
+  MLPX_CHECK(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX, ShapeError,
+             "gemm: expected M, N, K <= ", INT_MAX, " for cuBLAS, found ", m, ", ", n, ", ", k);
+  if (k == 0 && beta == 0.0f) {
+    MLPX_CUDA_CHECK(cudaMemsetAsync(c, 0, sizeof(float) * m * n, ctx.stream));
+    return;
+  }
+  const int M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
+  const int lda = transpose_a ? std::max(M, 1) : std::max(K, 1);
+  const int ldb = transpose_b ? std::max(K, 1) : std::max(N, 1);
+  // cuBLAS multiplies bf16 inputs: an operand whose bits are not given is rounded into the
+  // context's scratch (a's bits first, then b's, 16-byte aligned), then bf16 x bf16 with fp32
+  // accumulation and output.
+  const size_t a_count = static_cast<size_t>(m) * static_cast<size_t>(k);
+  const size_t a_bytes = a_bits == nullptr ? (a_count * sizeof(uint16_t) + 15) / 16 * 16 : 0;
+  const size_t b_bytes =
+      b_bits == nullptr ? static_cast<size_t>(k) * static_cast<size_t>(n) * sizeof(uint16_t) : 0;
+  if (a_bytes + b_bytes > 0) {
+    auto* scratch = static_cast<unsigned char*>(bf16_scratch(ctx, a_bytes + b_bytes));
+    const Device on = Device::cuda(device);
+    if (a_bits == nullptr) {
+      auto* rounded = reinterpret_cast<uint16_t*>(scratch);
+      round_to_bf16_bits(a, rounded, m * k, on);
+      a_bits = rounded;
+    }
+    if (b_bits == nullptr) {
+      auto* rounded = reinterpret_cast<uint16_t*>(scratch + a_bytes);
+      round_to_bf16_bits(b, rounded, k * n, on);
+      b_bits = rounded;
+    }
+  }
+  // cuBLAS is column-major: C^T = op(B)^T op(A)^T, so B goes first (see gemm()).
+  MLPX_CUDA_CHECK(cublasGemmEx(ctx.blas, transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                               transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, b_bits,
+                               CUDA_R_16BF, ldb, a_bits, CUDA_R_16BF, lda, &beta, c, CUDA_R_32F,
+                               std::max(N, 1), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 namespace {

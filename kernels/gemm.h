@@ -15,6 +15,14 @@ namespace mlpx::cuda {
 void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
           float alpha, const float* a, const float* b, float beta, float* c, Precision precision);
 
+// gemm() in precision kBf16 with either operand's bfloat16 rounding given: a_bits (b_bits)
+// nullptr, or a's m*k (b's k*n) elements in a's (b's) row-major layout as math::bf16_bits, on
+// the device, which cuBLAS reads instead of rounding a (b) into scratch; a (b) itself is then
+// not read. The same bits of c either way.
+void gemm_bf16(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+               float alpha, const float* a, const uint16_t* a_bits, const float* b,
+               const uint16_t* b_bits, float beta, float* c);
+
 // The Linear forward with its bias (and a ReLU) in the GEMM's epilogue, through cuBLASLt:
 // y[batch, out] = x[batch, in] w[out, in]^T + bias[out], then max(y, 0) when `relu`; fp32 or
 // tf32 (`precision`; bf16 is not taken here). In cuBLASLt's column-major terms y^T[out, batch]

@@ -39,7 +39,7 @@ struct RuleOp {
 void optimizer_step(OptimizerType type, const OptimizerConfig& config, double lr, int64_t n,
                     float* p, const float* g, float* const* state, int32_t* step_counter,
                     const int32_t* skip, const double* scalars, const OneCyclePlan& cycle,
-                    const float* decays, Device device) {
+                    const float* decays, Device device, uint16_t* bf16_p) {
   const cudaStream_t stream = stream_of(device);
   math::visit(type, [&](auto member) {
     using Member = std::decay_t<decltype(member)>;
@@ -51,7 +51,7 @@ void optimizer_step(OptimizerType type, const OptimizerConfig& config, double lr
       for (int k = 0; k < kBuffers; ++k) pointers.ptr[k] = state[k];
       launch_optimizer_step<kBuffers>(n, p, g, pointers,
                                       RuleOp<Rule, kBuffers>{hyper, scalars, cycle, decays},
-                                      step_counter, skip, stream);
+                                      step_counter, skip, stream, bf16_p);
     });
   });
 }

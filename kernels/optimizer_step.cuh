@@ -8,6 +8,10 @@
 //       [0] and resets [1] to 0, so the next launch (stream-ordered) sees t + 1.
 // Only integer atomics: the parameter update itself is elementwise and deterministic.
 //
+// bf16_p (optional, nullptr = none): [n] that the pass overwrites with each new p's bfloat16
+// bits (math::bf16_bits, the one formula of precision bf16), right after computing it: the bf16
+// GEMMs read these bits instead of rounding the weights in kernels of their own.
+//
 // skip (optional, nullptr = never): an int32 in device memory written by an earlier launch on
 // the stream (flag_nonfinite). When it is non-zero every block leaves p and the state as they
 // are and the last block does not advance [0]: a skipped step is no step at all.
@@ -21,6 +25,7 @@
 
 #include "kernels/check.h"
 #include "kernels/launch.cuh"
+#include "math/bf16.h"
 
 namespace mlpx::cuda {
 
@@ -70,7 +75,8 @@ template <int S, typename Op>
 __global__ void __launch_bounds__(kBlockThreads)
     optimizer_step_kernel(int64_t n, float* __restrict__ p, const float* __restrict__ g,
                           StateBuffers<S> state, Op op, int32_t* step_counter,
-                          const int32_t* __restrict__ skip, bool vectorized) {
+                          const int32_t* __restrict__ skip, bool vectorized,
+                          uint16_t* __restrict__ bf16_p) {
   // Every block reads the same flag (written by an earlier launch), so all agree.
   const bool skipped = skip != nullptr && *skip != 0;
   if (skipped) {
@@ -101,6 +107,11 @@ __global__ void __launch_bounds__(kBlockThreads)
         for (int k = 0; k < S; ++k) detail::lane(sv[k], j) = s[k];
       }
       reinterpret_cast<float4*>(p)[i] = pv;
+      if (bf16_p != nullptr) {  // 8-byte aligned (the launcher checks): one store of 4 bits
+        const ushort4 bits = {math::bf16_bits(pv.x), math::bf16_bits(pv.y), math::bf16_bits(pv.z),
+                              math::bf16_bits(pv.w)};
+        reinterpret_cast<ushort4*>(bf16_p)[i] = bits;
+      }
 #pragma unroll
       for (int k = 0; k < S; ++k) reinterpret_cast<float4*>(state.ptr[k])[i] = sv[k];
     }
@@ -111,7 +122,9 @@ __global__ void __launch_bounds__(kBlockThreads)
     float s[S > 0 ? S : 1];
 #pragma unroll
     for (int k = 0; k < S; ++k) s[k] = state.ptr[k][i];
-    p[i] = op(coefficients, i, p[i], g[i], s);
+    const float updated = op(coefficients, i, p[i], g[i], s);
+    p[i] = updated;
+    if (bf16_p != nullptr) bf16_p[i] = math::bf16_bits(updated);
 #pragma unroll
     for (int k = 0; k < S; ++k) state.ptr[k][i] = s[k];
   }
@@ -123,16 +136,17 @@ __global__ void __launch_bounds__(kBlockThreads)
 // for n == 0, so that the device step counter advances with every step (not skipped).
 template <int S, typename Op>
 void launch_optimizer_step(int64_t n, float* p, const float* g, StateBuffers<S> state, const Op& op,
-                           int32_t* step_counter, const int32_t* skip, cudaStream_t stream) {
+                           int32_t* step_counter, const int32_t* skip, cudaStream_t stream,
+                           uint16_t* bf16_p = nullptr) {
   auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
-  bool vectorized = aligned(p) && aligned(g);
+  bool vectorized = aligned(p) && aligned(g) && reinterpret_cast<uintptr_t>(bf16_p) % 8 == 0;
   for (int k = 0; k < S; ++k) vectorized = vectorized && aligned(state.ptr[k]);
   const int64_t units = vectorized ? (n + 3) / 4 : n;
   const int blocks = static_cast<int>(
       std::clamp<int64_t>((units + kBlockThreads - 1) / kBlockThreads, 1, kOptimizerMaxBlocks));
   auto* const kernel = optimizer_step_kernel<S, Op>;
   MLPX_LAUNCH(kernel, blocks, kBlockThreads, 0, stream)
-  (n, p, g, state, op, step_counter, skip, vectorized);
+  (n, p, g, state, op, step_counter, skip, vectorized, bf16_p);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 

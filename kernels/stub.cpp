@@ -65,7 +65,7 @@ void dropout_backward(Activation, const float*, const float*, float*, int64_t, f
 }
 void optimizer_step(OptimizerType, const OptimizerConfig&, double, int64_t, float*, const float*,
                     float* const*, int32_t*, const int32_t*, const double*, const OneCyclePlan&,
-                    const float*, Device) {
+                    const float*, Device, uint16_t*) {
   unavailable("optimizer_step");
 }
 void random_permutation(int32_t*, int64_t, uint64_t, uint64_t, Device) {
@@ -175,6 +175,10 @@ void round_to_bf16_bits(const float*, uint16_t*, int64_t, Device) {
 void gemm(int, bool, bool, int64_t, int64_t, int64_t, float, const float*, const float*, float,
           float*, Precision) {
   unavailable("gemm");
+}
+void gemm_bf16(int, bool, bool, int64_t, int64_t, int64_t, float, const float*, const uint16_t*,
+               const float*, const uint16_t*, float, float*) {
+  unavailable("gemm_bf16");
 }
 void gemm_bias_epilogue(int, int64_t, int64_t, int64_t, const float*, const float*, const float*,
                         float*, bool, Precision, void*, int64_t) {

@@ -7,9 +7,9 @@
 namespace mlpx {
 
 // y[B, out] = x[B, in] * weight[out, in]^T + bias[out]; the GEMM in `precision`. An undefined
-// bias adds nothing (a Linear without a bias). weight_bf16: nullptr, or with kBf16 on the CPU
-// weight's [out * in] elements already rounded, as math::bf16_bits of each (Sequential's copy):
-// the GEMMs read it instead of rounding weight.
+// bias adds nothing (a Linear without a bias). weight_bf16: nullptr, or with kBf16 weight's
+// [out * in] elements already rounded, as math::bf16_bits of each, on weight's device
+// (Sequential's copy): the GEMMs read it instead of rounding weight.
 void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
                     Precision precision = Precision::kFp32, const uint16_t* weight_bf16 = nullptr);
 

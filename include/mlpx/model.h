@@ -213,12 +213,13 @@ class Sequential {
   // dtype and device), shaped as parameters().
   std::vector<std::pair<std::string, Tensor>> named_views(const Tensor& flat) const;
 
-  // For the optimizer step of a float32 CPU model in precision kBf16: the copy of params()
-  // rounded to bfloat16 ([num_params] bits, made current first), which the step overwrites
-  // from the new params in its own pass; nullptr for any other model. After the step, call
+  // For the optimizer step of a float32 model in precision kBf16: the copy of params() rounded
+  // to bfloat16 ([num_params] bits on the model's device, host memory on the CPU; made current
+  // first, on a GPU by a kernel on the device's stream), which the step overwrites from the new
+  // params in its own pass; nullptr for any other model. After the step, call
   // bf16_params_written() (the step's params() access marked the copy stale).
   uint16_t* bf16_params_for_step();
-  void bf16_params_written() { bf16_params_current_ = !bf16_params_.empty(); }
+  void bf16_params_written() { bf16_params_current_ = bf16_params_data() != nullptr; }
 
   // A copy of the model on another device (parameters copied; buffers fresh).
   Sequential to(Device device) const;
@@ -235,6 +236,10 @@ class Sequential {
   std::vector<FusedLayer> fused_layers(int64_t batch) const;
   Tensor weight_view(size_t i) const;  // weight(i) without marking the bf16 copy stale
   bool keeps_bf16_params() const;
+  // The copy's first element (bf16_params_ on the CPU, bf16_params_device_ on a GPU), or
+  // nullptr before it is allocated.
+  uint16_t* bf16_params_data();
+  const uint16_t* bf16_params_data() const;
   // Layer i's weight in bf16_params_, or nullptr while the copy is not current (the GEMM then
   // rounds the weight itself: the same bits).
   const uint16_t* weight_bf16(size_t i) const;
@@ -243,6 +248,14 @@ class Sequential {
   bool bf16_plain_layer(size_t i) const;
   // bf16_inputs_[i] (resized for `batch` rows) for a bf16_plain_layer(i), else nullptr.
   uint16_t* bf16_input_bits(size_t i, int64_t batch);
+  // A layer's Linear, forward (z = h W^T + b) and backward (dW, db and, given dx, dx = dz W),
+  // in the model's precision. bf16 on a GPU: each GEMM operand is rounded once per step
+  // (bf16_operands_), where linear_forward / linear_backward round each GEMM's own; the
+  // same bits.
+  void layer_linear_forward(size_t i, const Tensor& h, Tensor& z);
+  void layer_linear_backward(size_t i, const Tensor& below, const Tensor& dz, Tensor& dweight,
+                             Tensor& dbias, Tensor* dx);
+  bool rounds_operands_once() const;
   void backward_layers(const Tensor& doutput, const std::function<void(size_t layer)>& after_layer,
                        bool weight_grads);
   // The epilogue layer_epilogue() chooses for layer i in this model's state.
@@ -274,12 +287,21 @@ class Sequential {
   std::vector<Parameter> buffer_layout_;
   Tensor params_, grads_;
   Tensor buffers_;
-  // A float32 CPU model in precision kBf16: params_ rounded to bfloat16 (math::bf16_bits), the
+  // A float32 model in precision kBf16: params_ rounded to bfloat16 (math::bf16_bits), the
   // operand its GEMMs read for a weight instead of rounding it on every call. The optimizer
   // step writes it beside the float32 update (bf16_params_for_step()). The one rule: any write
   // to params_ (params(), init(), set_precision()) clears bf16_params_current_, and forward()
-  // rounds the whole buffer again when it finds the copy stale.
+  // rounds the whole buffer again when it finds the copy stale. On the CPU the bits live in
+  // bf16_params_; on a GPU in bf16_params_device_, an int32 tensor of ceil(num_params / 2)
+  // elements that holds them two to an element (a Tensor has no 16-bit dtype).
   std::vector<uint16_t> bf16_params_;
+  Tensor bf16_params_device_;
+  // bf16 on a GPU (rounds_operands_once()): per layer, the bits of its GEMM input of the last
+  // forward() (rounded there once; its weight-gradient GEMM reads them again), then one more
+  // buffer for the dz of the layer whose backward runs (rounded once for its two GEMMs); for up
+  // to capacity_ rows, two bits to an int32 element, allocated by the first forward() that
+  // needs them (the trainer's first step is plain, so no captured step allocates).
+  std::vector<Tensor> bf16_operands_;
   bool bf16_params_current_ = false;
   // For each bf16_plain_layer(i): the bfloat16 bits of its input in the last forward(), written
   // by the pass that wrote the input (or rounded from the model's input), read by its forward

@@ -55,8 +55,9 @@ class Optimizer {
   // device, read when the step runs: non-zero leaves params, state and the step counter as
   // they were. On the CPU steps() then stays put; on the GPU the host cannot know without a
   // synchronisation, so steps() counts the launch until sync_steps() reads the device counter.
-  // bf16_params: nullptr, or (CPU, float32) [num_params] bits the step overwrites with the new
-  // params rounded to bfloat16, in the same pass (Sequential::bf16_params_for_step()).
+  // bf16_params: nullptr, or (float32) [num_params] bits on the optimizer's device the step
+  // overwrites with the new params rounded to bfloat16, in the same pass
+  // (Sequential::bf16_params_for_step()).
   void step(Tensor& params, const Tensor& grads, double lr, const Tensor* skip = nullptr,
             uint16_t* bf16_params = nullptr);
 

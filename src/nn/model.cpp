@@ -1,5 +1,6 @@
 #include "mlpx/model.h"
 
+#include <algorithm>
 #include <iomanip>
 #include <sstream>
 
@@ -170,21 +171,91 @@ void Sequential::set_precision(Precision precision) {
              " rounds float32 GEMM inputs; expected a float32 model, found ", dtype_name(dtype()));
   precision_ = precision;
   bf16_params_current_ = false;
-  if (!keeps_bf16_params()) bf16_params_ = {};
+  bf16_operands_.clear();  // of a forward() in the former precision: not for the next backward
+  if (!keeps_bf16_params()) {
+    bf16_params_ = {};
+    bf16_params_device_ = Tensor();
+  }
 }
 
 bool Sequential::keeps_bf16_params() const {
-  return precision_ == Precision::kBf16 && device().is_cpu() && dtype() == DType::kFloat32;
+  return precision_ == Precision::kBf16 && dtype() == DType::kFloat32;
+}
+
+uint16_t* Sequential::bf16_params_data() {
+  if (device().is_cuda()) {
+    return bf16_params_device_.defined()
+               ? reinterpret_cast<uint16_t*>(bf16_params_device_.data<int32_t>())
+               : nullptr;
+  }
+  return bf16_params_.empty() ? nullptr : bf16_params_.data();
+}
+
+const uint16_t* Sequential::bf16_params_data() const {
+  if (device().is_cuda()) {
+    return bf16_params_device_.defined()
+               ? reinterpret_cast<const uint16_t*>(bf16_params_device_.data<int32_t>())
+               : nullptr;
+  }
+  return bf16_params_.empty() ? nullptr : bf16_params_.data();
 }
 
 uint16_t* Sequential::bf16_params_for_step() {
   if (!keeps_bf16_params()) return nullptr;
   if (!bf16_params_current_) {
-    bf16_params_.resize(static_cast<size_t>(num_params()));
-    ops::round_to_bf16_bits(params_, bf16_params_.data());
+    if (device().is_cuda()) {
+      // Allocated once (outside any captured step: the trainer asks before its capture).
+      if (!bf16_params_device_.defined()) {
+        bf16_params_device_ = Tensor({(num_params() + 1) / 2}, DType::kInt32, device());
+      }
+    } else {
+      bf16_params_.resize(static_cast<size_t>(num_params()));
+    }
+    ops::round_to_bf16_bits(params_, bf16_params_data());  // one kernel on a GPU
     bf16_params_current_ = true;
   }
-  return bf16_params_.data();
+  return bf16_params_data();
+}
+
+bool Sequential::rounds_operands_once() const { return keeps_bf16_params() && device().is_cuda(); }
+
+void Sequential::layer_linear_forward(size_t i, const Tensor& h, Tensor& z) {
+  if (!rounds_operands_once()) {
+    linear_forward(h, weight_view(i), bias(i), z, precision_, weight_bf16(i));
+    return;
+  }
+  const size_t layers = layers_.size();
+  if (bf16_operands_.size() != layers + 1 ||
+      bf16_operands_[i].numel() * 2 < capacity_ * in_features(i)) {
+    bf16_operands_.assign(layers + 1, Tensor());
+    int64_t widest = 0;
+    for (size_t k = 0; k < layers; ++k) {
+      bf16_operands_[k] = Tensor({(capacity_ * in_features(k) + 1) / 2}, DType::kInt32, device());
+      widest = std::max(widest, layers_[k].units);
+    }
+    bf16_operands_[layers] = Tensor({(capacity_ * widest + 1) / 2}, DType::kInt32, device());
+  }
+  auto* input_bits = reinterpret_cast<uint16_t*>(bf16_operands_[i].data<int32_t>());
+  ops::round_to_bf16_bits(h, input_bits);
+  ops::gemm_bf16_bits(h, input_bits, false, weight_view(i), weight_bf16(i), true, z);
+  if (bias(i).defined()) add_bias(z, bias(i));
+}
+
+void Sequential::layer_linear_backward(size_t i, const Tensor& below, const Tensor& dz,
+                                       Tensor& dweight, Tensor& dbias, Tensor* dx) {
+  if (!rounds_operands_once() || bf16_operands_.size() != layers_.size() + 1) {
+    linear_backward(below, weight_view(i), dz, dweight, dbias, dx, precision_, weight_bf16(i));
+    return;
+  }
+  // below's bits are the forward's (the same tensor, unchanged since).
+  const auto* input_bits = reinterpret_cast<const uint16_t*>(bf16_operands_[i].data<int32_t>());
+  auto* dz_bits = reinterpret_cast<uint16_t*>(bf16_operands_.back().data<int32_t>());
+  ops::round_to_bf16_bits(dz, dz_bits);
+  ops::gemm_bf16_bits(dz, dz_bits, true, below, input_bits, false, dweight);  // dz^T below
+  if (dbias.defined()) sum_rows(dz, dbias);
+  if (dx != nullptr) {
+    ops::gemm_bf16_bits(dz, dz_bits, false, weight_view(i), weight_bf16(i), false, *dx);
+  }
 }
 
 bool Sequential::bf16_plain_layer(size_t i) const {
@@ -204,7 +275,7 @@ uint16_t* Sequential::bf16_input_bits(size_t i, int64_t batch) {
 
 const uint16_t* Sequential::weight_bf16(size_t i) const {
   if (!bf16_params_current_ || !keeps_bf16_params()) return nullptr;
-  return bf16_params_.data() + layer_offset(i);
+  return bf16_params_data() + layer_offset(i);
 }
 
 std::string Sequential::fused_unfit_reason() const {
@@ -556,7 +627,7 @@ Tensor Sequential::forward_pass(const Tensor& x, const DropoutStep& step,
       h = out;
       continue;
     }
-    linear_forward(h, weight_view(i), bias(i), z, precision_, weight_bf16(i));
+    layer_linear_forward(i, h, z);
     Tensor n = normed_[i].rows(0, batch);
     if (layer.norm != Norm::kNone) norm_forward(i, z, n);
     // A residual layer's branch ends in a (its own buffer whenever it is not n), then out = h + a.
@@ -625,10 +696,10 @@ void Sequential::backward_layers(const Tensor& doutput,
       const Tensor below = i == 0 ? input_ : out_[i - 1].rows(0, batch);
       Tensor dweight = weight_grad(i), dbias = bias_grad(i);
       if (backward_epilogues) {  // the bias gradient in the weight gradient's GEMM
-        linear_backward_epilogue(below, weight(i), layers[i].dpre, dweight, dbias, nullptr, nullptr,
-                                 precision_);
+        linear_backward_epilogue(below, weight_view(i), layers[i].dpre, dweight, dbias, nullptr,
+                                 nullptr, precision_);
       } else {
-        linear_backward(below, weight(i), layers[i].dpre, dweight, dbias, nullptr, precision_);
+        linear_backward(below, weight_view(i), layers[i].dpre, dweight, dbias, nullptr, precision_);
       }
       if (after_layer) after_layer(i);
     }
@@ -719,12 +790,10 @@ void Sequential::backward_layers(const Tensor& doutput,
         upstream = dbelow;
       }
     } else if (i == 0) {
-      linear_backward(below, weight_view(i), dz, dweight, dbias, nullptr, precision_,
-                      weight_bf16(i));
+      layer_linear_backward(i, below, dz, dweight, dbias, nullptr);
     } else {
       Tensor dbelow = grad_[i - 1].rows(0, batch);
-      linear_backward(below, weight_view(i), dz, dweight, dbias, &dbelow, precision_,
-                      weight_bf16(i));
+      layer_linear_backward(i, below, dz, dweight, dbias, &dbelow);
       // The skip connection: d loss / d out_{i-1} also gets d loss / d out_i.
       if (layer.residual) residual_add(dbelow, upstream, dbelow);
       upstream = dbelow;

@@ -8,6 +8,7 @@
 #include "cpu/bf16.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
+#include "kernels/bf16.h"
 #include "kernels/gemm.h"
 #include "mlpx/error.h"
 #include "ops/gemm_bf16_weight.h"
@@ -82,9 +83,11 @@ void gemm_bf16_bits(const Tensor& a, const uint16_t* a_bits, bool transpose_a, c
   detail::check_2d("gemm", "b", b);
   detail::check_2d("gemm", "c", c);
   MLPX_CHECK(a.dtype() == DType::kFloat32 && b.dtype() == DType::kFloat32 &&
-                 c.dtype() == DType::kFloat32 && a.device().is_cpu() && b.device().is_cpu() &&
-                 c.device().is_cpu(),
-             ValueError, "gemm: expected float32 CPU tensors beside a bf16 copy, found a ",
+                 c.dtype() == DType::kFloat32 && a.device() == c.device() &&
+                 b.device() == c.device(),
+             ValueError,
+             "gemm: expected float32 tensors on one device beside their bf16 copies, "
+             "found a ",
              a.describe(), ", b ", b.describe(), ", c ", c.describe());
   const int64_t m = transpose_a ? a.cols() : a.rows();
   const int64_t k = transpose_a ? a.rows() : a.cols();
@@ -93,14 +96,23 @@ void gemm_bf16_bits(const Tensor& a, const uint16_t* a_bits, bool transpose_a, c
   MLPX_CHECK(k == kb && c.rows() == m && c.cols() == n, ShapeError, "gemm: expected op(a) [", m,
              ", ", k, "] x op(b) [", k, ", ", n, "] -> c [", m, ", ", n, "], found op(b) [", kb,
              ", ", n, "] and c ", shape_str(c.shape()));
+  if (c.device().is_cuda()) {
+    cuda::gemm_bf16(c.device().index, transpose_a, transpose_b, m, n, k, 1.0f, a.data<float>(),
+                    a_bits, b.data<float>(), b_bits, 0.0f, c.data<float>());
+    return;
+  }
   cpu::gemm_bf16(transpose_a, transpose_b, m, n, k, 1.0f, a.data<float>(), b.data<float>(), 0.0f,
                  c.data<float>(), cpu::Bf16Engine::kBest, b_bits, a_bits);
 }
 
 void round_to_bf16_bits(const Tensor& x, uint16_t* bits) {
-  MLPX_CHECK(x.dtype() == DType::kFloat32 && x.device().is_cpu(), ValueError,
-             "round_to_bf16_bits: expected a float32 CPU tensor, found ", x.describe());
+  MLPX_CHECK(x.dtype() == DType::kFloat32, ValueError,
+             "round_to_bf16_bits: expected a float32 tensor, found ", x.describe());
   const float* values = x.data<float>();
+  if (x.device().is_cuda()) {
+    cuda::round_to_bf16_bits(values, bits, x.numel(), x.device());
+    return;
+  }
   constexpr int64_t kGrain = 65536;  // elements per chunk, as the bf16 GEMM's input rounding
   cpu::parallel_for(x.numel(), kGrain, [&](int64_t first, int64_t last) {
     cpu::round_to_bf16_bits(values + first, bits + first, last - first);

@@ -24,10 +24,8 @@ void check_optimizer_step(const std::string& op, const OptimizerStep& step, size
   for (const Tensor& buffer : step.state) {
     check_tensor(op, "state buffer (like params)", buffer, step.params.shape(), step.params);
   }
-  MLPX_CHECK(step.bf16_params == nullptr ||
-                 (step.params.device().is_cpu() && step.params.dtype() == DType::kFloat32),
-             ValueError, op, ": expected a bf16 copy only beside float32 CPU params, found ",
-             step.params.describe());
+  MLPX_CHECK(step.bf16_params == nullptr || step.params.dtype() == DType::kFloat32, ValueError, op,
+             ": expected a bf16 copy only beside float32 params, found ", step.params.describe());
   check_tensor(op, "step_counter", step.step_counter, {2}, DType::kInt32, step.params.device());
   if (step.scalars.defined()) {
     check_tensor(op, "scalars", step.scalars, {2}, DType::kFloat64, step.params.device());
@@ -76,7 +74,8 @@ void optimizer_step(const OptimizerConfig& config, double lr, const OptimizerSte
             state.data(), step.step_counter.data<int32_t>(),
             step.skip.defined() ? step.skip.data<int32_t>() : nullptr,
             step.scalars.defined() ? step.scalars.data<double>() : nullptr, step.cycle,
-            step.decays.defined() ? step.decays.data<float>() : nullptr, step.params.device());
+            step.decays.defined() ? step.decays.data<float>() : nullptr, step.params.device(),
+            step.bf16_params);
       },
       [&](auto zero) {
         using T = decltype(zero);

@@ -23,8 +23,9 @@ namespace mlpx::ops {
 //   cycle: onecycle's plan (total_steps 0: none): the rate and momentum of step t come from it;
 //   decays: undefined (every parameter decays) or [n] of params' dtype, 1 where weight_decay
 //     applies and 0 where it does not.
-//   bf16_params: nullptr, or (CPU, float32) [n] host bits the step overwrites with the new
-//     params rounded to bfloat16 in the same pass (Sequential's copy for its bf16 GEMMs).
+//   bf16_params: nullptr, or (float32) [n] bits on params' device (host memory on the CPU) the
+//     step overwrites with the new params rounded to bfloat16 in the same pass (Sequential's
+//     copy for its bf16 GEMMs).
 struct OptimizerStep {
   Tensor params, grads;
   std::vector<Tensor> state;

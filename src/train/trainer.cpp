@@ -546,6 +546,9 @@ void Trainer::Impl::begin_epoch(int64_t batches) {
 
 void Trainer::Impl::run_step(int64_t rows, double lr, bool may_replay, bool steps) {
   if (graph_enabled_ && may_replay && rows == batch_size_ && steps) {
+    // A bf16 model's weight copy, made again outside the graph if a write to the parameters
+    // (a checkpoint load, say) left it stale: the captured step reads it and keeps it current.
+    model_.bf16_params_for_step();
     if (!graph_) {
       auto graph = std::make_unique<cuda::StepGraph>(model_.device());
       std::string why;

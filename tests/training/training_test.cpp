@@ -881,7 +881,10 @@ TEST_F(TrainingTest, GpuTf32TrainingStaysCloseToFp32) {
 // precision bf16 on the GPU: the rounding kernels and cuBLAS's bf16 GEMM inside the captured
 // step (the scratch they use grows on the epoch's plain first step, so the capture allocates
 // nothing: no fallback warning), the same bits as plain launches, and the CPU's bf16 run's
-// losses (the same roundings; sums in other orders, so a rounding may flip: 1e-3).
+// losses (the same roundings; sums in other orders, so a rounding may flip: 1e-3). The
+// weights' bf16 copy, written by the optimizer kernel and read by the GEMMs, survives a
+// checkpoint: a run stopped after epoch 2 and resumed (its copy made again from the loaded
+// parameters) ends with the uninterrupted run's parameters bit for bit.
 TEST_F(TrainingTest, GpuBf16MatchesCpuBf16AndCudaGraphMatchesPlainLaunches) {
   MLPX_REQUIRE_CUDA();
   Config c = small_config("bf16-cpu");
@@ -907,6 +910,19 @@ TEST_F(TrainingTest, GpuBf16MatchesCpuBf16AndCudaGraphMatchesPlainLaunches) {
     EXPECT_NEAR(on.epochs[e].train_loss, cpu.epochs[e].train_loss, 1e-3 * cpu.epochs[e].train_loss)
         << "epoch " << e + 1;
   }
+  Config first = c;
+  first.train.epochs = 2;
+  first.output.checkpoint = path("bf16-half.safetensors");
+  run_training(first, {});
+  Config rest = c;
+  rest.output.checkpoint = path("bf16-resumed.safetensors");
+  RunOptions resume;
+  resume.resume = first.output.checkpoint;
+  const RunResult resumed = run_training(rest, resume);
+  ASSERT_EQ(resumed.epochs.size(), 2u);
+  EXPECT_EQ(resumed.epochs.back().train_loss, on.epochs.back().train_loss);
+  EXPECT_EQ(load_checkpoint(rest.output.checkpoint).model.params().to_vector<float>(),
+            load_checkpoint(c.output.checkpoint).model.params().to_vector<float>());
 }
 
 }  // namespace

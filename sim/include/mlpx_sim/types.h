@@ -18,6 +18,10 @@ struct alignas(16) float4 {
   float x, y, z, w;
 };
 
+struct alignas(8) ushort4 {
+  unsigned short x, y, z, w;
+};
+
 struct alignas(8) float2 {
   float x, y;
 };
