@@ -27,28 +27,37 @@ void warn_if_tf32_is_overridden() {
       "fp32 (unset it for TF32 tensor cores)");
 }
 
-}  // namespace
-
-void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
-          float alpha, const float* a, const float* b, float beta, float* c, Precision precision) {
-  if (m == 0 || n == 0) return;
-  Context& ctx = context(device);
+// What every GEMM entry does first: the device made current, the sizes checked against
+// cuBLAS's int, and the cases with no product done here (an empty C; K = 0 with beta 0 zeroes
+// C). Whether a product is left to compute.
+bool product_needed(int device, int64_t m, int64_t n, int64_t k, float beta, float* c) {
+  if (m == 0 || n == 0) return false;
+  const Context& ctx = context(device);
   MLPX_CUDA_CHECK(cudaSetDevice(device));
   MLPX_CHECK(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX, ShapeError,
              "gemm: expected M, N, K <= ", INT_MAX, " for cuBLAS, found ", m, ", ", n, ", ", k);
   if (k == 0 && beta == 0.0f) {
     MLPX_CUDA_CHECK(cudaMemsetAsync(c, 0, sizeof(float) * m * n, ctx.stream));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+          float alpha, const float* a, const float* b, float beta, float* c, Precision precision) {
+  if (precision == Precision::kBf16) {
+    gemm_bf16(device, transpose_a, transpose_b, m, n, k, alpha, a, nullptr, b, nullptr, beta, c);
     return;
   }
+  if (!product_needed(device, m, n, k, beta, c)) return;
+  const Context& ctx = context(device);
   // cuBLAS is column-major: a row-major C[M,N] is a column-major C^T[N,M], and
   // C^T = op(B)^T op(A)^T, so pass B first with the same transpose flags.
   const int M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
   const int lda = transpose_a ? std::max(M, 1) : std::max(K, 1);
   const int ldb = transpose_b ? std::max(K, 1) : std::max(N, 1);
-  if (precision == Precision::kBf16) {
-    gemm_bf16(device, transpose_a, transpose_b, m, n, k, alpha, a, nullptr, b, nullptr, beta, c);
-    return;
-  }
   // The compute type decides TF32, with the handle in its default math mode (runtime.cpp):
   // CUBLAS_COMPUTE_32F is fp32 with cuBLAS's ordinary kernels, never TF32; _PEDANTIC would
   // also forbid the fast fp32 paths (NVIDIA documents it as a testing mode).
@@ -64,15 +73,8 @@ void gemm(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, 
 void gemm_bf16(int device, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
                float alpha, const float* a, const uint16_t* a_bits, const float* b,
                const uint16_t* b_bits, float beta, float* c) {
-  if (m == 0 || n == 0) return;
+  if (!product_needed(device, m, n, k, beta, c)) return;
   Context& ctx = context(device);
-  MLPX_CUDA_CHECK(cudaSetDevice(device));
-  MLPX_CHECK(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX, ShapeError,
-             "gemm: expected M, N, K <= ", INT_MAX, " for cuBLAS, found ", m, ", ", n, ", ", k);
-  if (k == 0 && beta == 0.0f) {
-    MLPX_CUDA_CHECK(cudaMemsetAsync(c, 0, sizeof(float) * m * n, ctx.stream));
-    return;
-  }
   const int M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
   const int lda = transpose_a ? std::max(M, 1) : std::max(K, 1);
   const int ldb = transpose_b ? std::max(K, 1) : std::max(N, 1);

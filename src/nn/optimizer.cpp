@@ -157,7 +157,10 @@ void Optimizer::step(Tensor& params, const Tensor& grads, double lr, const Tenso
 void Optimizer::step_outer(Tensor& params, const Tensor& grads,
                            const std::vector<OuterProductGrad>& outer, double lr) {
   check_step(params, num_params_, dtype_, lr, steps_);
-  ops::OptimizerStep step{params, grads, {}, step_counter_, Tensor()};
+  ops::OptimizerStep step;
+  step.params = params;
+  step.grads = grads;
+  step.step_counter = step_counter_;
   for (const auto& [name, buffer] : state_) step.state.push_back(buffer);
   ops::optimizer_outer_step(config_, lr, step, outer);
   steps_ = step_counter_.data<int32_t>()[0];

@@ -13,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "bf16_copy_steps.h"
 #include "cpu/activation.h"
 #include "cpu/bf16.h"
 #include "cpu/gemm.h"
@@ -316,36 +317,7 @@ TEST(Bf16Model, OptimizersBf16CopyTrainsBitForBitAsRoundingEachGemm) {
   model.set_precision(Precision::kBf16);
   rounding_each_gemm.params().copy_from(model.params());
   const std::vector<float> initial = model.params().to_vector<float>();
-  OptimizerConfig config;
-  config.lr = 0.05;
-  Optimizer optimizer(config, model.num_params(), DType::kFloat32, Device::cpu());
-  Optimizer reference_optimizer(config, model.num_params(), DType::kFloat32, Device::cpu());
-  const Tensor x =
-      Tensor::from_vector(test::random_values<float>(batch * inputs, 31, -2, 2), {batch, inputs});
-  Tensor z1({batch, hidden}), a1({batch, hidden}), z2({batch, outputs}), da1({batch, hidden}),
-      dz1({batch, hidden});
-  for (int64_t step = 0; step < steps; ++step) {
-    const Tensor dy = Tensor::from_vector(
-        test::random_values<float>(batch * outputs, 40 + static_cast<uint64_t>(step)),
-        {batch, outputs});
-    model.forward(x);
-    model.backward(dy);
-    uint16_t* copy = model.bf16_params_for_step();
-    ASSERT_NE(copy, nullptr);
-    optimizer.step(model.params(), model.grads(), config.lr, nullptr, copy);
-    model.bf16_params_written();
-
-    Sequential& r = rounding_each_gemm;  // its params and grads as storage; the ops by hand
-    linear_forward(x, r.weight(0), r.bias(0), z1, Precision::kBf16);
-    activation_forward(Activation::kTanh, z1, a1, r.layer(0).alpha);
-    linear_forward(a1, r.weight(1), r.bias(1), z2, Precision::kBf16);
-    Tensor dw2 = r.weight_grad(1), db2 = r.bias_grad(1), dw1 = r.weight_grad(0),
-           db1 = r.bias_grad(0);
-    linear_backward(a1, r.weight(1), dy, dw2, db2, &da1, Precision::kBf16);
-    activation_backward(Activation::kTanh, z1, a1, da1, dz1, r.layer(0).alpha);
-    linear_backward(x, r.weight(0), dz1, dw1, db1, nullptr, Precision::kBf16);
-    reference_optimizer.step(r.params(), r.grads(), config.lr);
-  }
+  test::step_with_copy_and_rounding_each_gemm(model, rounding_each_gemm, batch, steps);
   const auto got = model.params().to_vector<float>();
   const auto want = rounding_each_gemm.params().to_vector<float>();
   ASSERT_EQ(got.size(), want.size());

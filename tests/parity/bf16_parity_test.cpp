@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "bf16_copy_steps.h"
 #include "kernels/bf16.h"
 #include "kernels/graph.h"
 #include "math/bf16.h"
@@ -212,39 +213,7 @@ TEST(Bf16Parity, GpuOptimizersBf16CopyTrainsBitForBitAsRoundingEachGemm) {
   initial.init(Init::kXavierNormal, 0, 5);
   Sequential model = initial.to(gpu), rounding_each_gemm = initial.to(gpu);
   model.set_precision(Precision::kBf16);
-  OptimizerConfig config;
-  config.lr = 0.05;
-  Optimizer optimizer(config, model.num_params(), DType::kFloat32, gpu);
-  Optimizer reference_optimizer(config, model.num_params(), DType::kFloat32, gpu);
-  const Tensor x =
-      Tensor::from_vector(test::random_values<float>(batch * inputs, 31, -2, 2), {batch, inputs})
-          .to(gpu);
-  Tensor z1({batch, hidden}, DType::kFloat32, gpu), a1({batch, hidden}, DType::kFloat32, gpu),
-      z2({batch, outputs}, DType::kFloat32, gpu), da1({batch, hidden}, DType::kFloat32, gpu),
-      dz1({batch, hidden}, DType::kFloat32, gpu);
-  for (int64_t step = 0; step < steps; ++step) {
-    const Tensor dy = Tensor::from_vector(test::random_values<float>(
-                                              batch * outputs, 40 + static_cast<uint64_t>(step)),
-                                          {batch, outputs})
-                          .to(gpu);
-    model.forward(x);
-    model.backward(dy);
-    uint16_t* copy = model.bf16_params_for_step();
-    ASSERT_NE(copy, nullptr);
-    optimizer.step(model.params(), model.grads(), config.lr, nullptr, copy);
-    model.bf16_params_written();
-
-    Sequential& r = rounding_each_gemm;  // its params and grads as storage; the ops by hand
-    linear_forward(x, r.weight(0), r.bias(0), z1, Precision::kBf16);
-    activation_forward(Activation::kTanh, z1, a1, r.layer(0).alpha);
-    linear_forward(a1, r.weight(1), r.bias(1), z2, Precision::kBf16);
-    Tensor dw2 = r.weight_grad(1), db2 = r.bias_grad(1), dw1 = r.weight_grad(0),
-           db1 = r.bias_grad(0);
-    linear_backward(a1, r.weight(1), dy, dw2, db2, &da1, Precision::kBf16);
-    activation_backward(Activation::kTanh, z1, a1, da1, dz1, r.layer(0).alpha);
-    linear_backward(x, r.weight(0), dz1, dw1, db1, nullptr, Precision::kBf16);
-    reference_optimizer.step(r.params(), r.grads(), config.lr);
-  }
+  test::step_with_copy_and_rounding_each_gemm(model, rounding_each_gemm, batch, steps);
   const std::vector<float> got = model.params().to_vector<float>();
   EXPECT_EQ(bits_of(got), bits_of(rounding_each_gemm.params().to_vector<float>()));
   EXPECT_NE(got, initial.params().to_vector<float>());  // the steps moved the parameters
