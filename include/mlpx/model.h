@@ -243,7 +243,7 @@ class Sequential {
   // Layer i's weight in bf16_params_, or nullptr while the copy is not current (the GEMM then
   // rounds the weight itself: the same bits).
   const uint16_t* weight_bf16(size_t i) const;
-  // Whether layer i runs as src/ops/linear_bf16.h in a training step: a model that keeps
+  // Whether layer i runs as src/ops/linear_bf16.h in a training step: a CPU model that keeps
   // bf16_params_, the layer plain (no norm, dropout or residual add).
   bool bf16_plain_layer(size_t i) const;
   // bf16_inputs_[i] (resized for `batch` rows) for a bf16_plain_layer(i), else nullptr.

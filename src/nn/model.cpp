@@ -260,8 +260,9 @@ void Sequential::layer_linear_backward(size_t i, const Tensor& below, const Tens
 
 bool Sequential::bf16_plain_layer(size_t i) const {
   const LayerSpec& layer = layers_[i];
-  return keeps_bf16_params() && !fused_ && layer.norm == Norm::kNone && layer.dropout == 0.0 &&
-         !layer.residual;
+  // The CPU's passes (a GPU model rounds its operands once per step instead: rounds_operands_once).
+  return keeps_bf16_params() && device().is_cpu() && !fused_ && layer.norm == Norm::kNone &&
+         layer.dropout == 0.0 && !layer.residual;
 }
 
 uint16_t* Sequential::bf16_input_bits(size_t i, int64_t batch) {
