@@ -24,45 +24,36 @@ cuda::FusedMath math_of(Precision precision) {
                                        : cuda::FusedMath::kFp32Simt;
 }
 
+// Layer l of a fused model as the kernels' (cuda::FusedMlpLayer) or the CPU twin's
+// (cpu::FusedMlpLayer) pointers and sizes: the same fields, in int or int64_t. Layer 0's GEMM
+// runs outside, so it has no weight or bias there.
+template <typename KernelLayer>
+void describe_layer(size_t l, FusedLayer& from, KernelLayer& to) {
+  using Width = decltype(to.out);
+  if (l > 0) {
+    to.weight = from.weight.data<float>();
+    to.bias = from.bias.data<float>();
+    to.in = static_cast<Width>(from.weight.cols());
+  }
+  to.out = static_cast<Width>(from.act.cols());
+  to.activation = from.activation;
+  to.alpha = static_cast<float>(from.alpha);
+  to.pre = from.pre.data<float>();
+  to.act = from.act.data<float>();
+  to.dpre = from.dpre.data<float>();
+}
+
 cuda::FusedMlpPlan plan_of(std::vector<FusedLayer>& layers) {
   cuda::FusedMlpPlan plan;
   plan.count = static_cast<int>(layers.size());
-  for (size_t l = 0; l < layers.size(); ++l) {
-    FusedLayer& from = layers[l];
-    cuda::FusedMlpLayer& to = plan.layers[l];
-    if (l > 0) {
-      to.weight = from.weight.data<float>();
-      to.bias = from.bias.data<float>();
-      to.in = static_cast<int>(from.weight.cols());
-    }
-    to.out = static_cast<int>(from.act.cols());
-    to.activation = from.activation;
-    to.alpha = static_cast<float>(from.alpha);
-    to.pre = from.pre.data<float>();
-    to.act = from.act.data<float>();
-    to.dpre = from.dpre.data<float>();
-  }
+  for (size_t l = 0; l < layers.size(); ++l) describe_layer(l, layers[l], plan.layers[l]);
   return plan;
 }
 
 // The same layers for the CPU twin (cpu/fused_mlp.h).
 std::vector<cpu::FusedMlpLayer> cpu_layers_of(std::vector<FusedLayer>& layers) {
   std::vector<cpu::FusedMlpLayer> out(layers.size());
-  for (size_t l = 0; l < layers.size(); ++l) {
-    FusedLayer& from = layers[l];
-    cpu::FusedMlpLayer& to = out[l];
-    if (l > 0) {
-      to.weight = from.weight.data<float>();
-      to.bias = from.bias.data<float>();
-      to.in = from.weight.cols();
-    }
-    to.out = from.act.cols();
-    to.activation = from.activation;
-    to.alpha = static_cast<float>(from.alpha);
-    to.pre = from.pre.data<float>();
-    to.act = from.act.data<float>();
-    to.dpre = from.dpre.data<float>();
-  }
+  for (size_t l = 0; l < layers.size(); ++l) describe_layer(l, layers[l], out[l]);
   return out;
 }
 
