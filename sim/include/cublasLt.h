@@ -68,7 +68,8 @@ cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t* matmulDesc,
 cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t matmulDesc);
 // The attributes above, with their documented types: TRANSA/TRANSB int32 (cublasOperation_t),
 // EPILOGUE uint32, BIAS_POINTER and EPILOGUE_AUX_POINTER void*, EPILOGUE_AUX_LD int64,
-// COMPUTE_TYPE/SCALE_TYPE/POINTER_MODE/BIAS_DATA_TYPE int32 (only host pointers and fp32 bias);
+// COMPUTE_TYPE/SCALE_TYPE/POINTER_MODE/BIAS_DATA_TYPE int32 (only host pointers; the bias fp32,
+// or bf16 beside a bf16 D; -1, the default, is D's type);
 // a size that does not match the type is CUBLAS_STATUS_INVALID_VALUE.
 cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t matmulDesc,
                                               cublasLtMatmulDescAttributes_t attr, const void* buf,

@@ -23,6 +23,7 @@ struct cublasLtMatmulDescOpaque_st {
   const void* bias = nullptr;  // the bias, or where a bias gradient goes
   void* aux = nullptr;
   int64_t aux_ld = 0;
+  int32_t bias_type = -1;  // CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE; -1: D's type
 };
 
 struct cublasLtMatrixLayoutOpaque_st {
@@ -52,6 +53,24 @@ float element(const void* base, size_t i, cudaDataType type) {
 
 size_t type_bytes(cudaDataType type) { return type == CUDA_R_32F ? 4 : 2; }
 
+// x rounded to the nearest bfloat16, ties to even, as bits: cuBLASLt's conversion of an fp32
+// epilogue result into a bf16 D (or bias gradient); a NaN stays a quiet NaN of its sign.
+uint16_t bf16_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+// Stores x as element i of a `type` array (bf16: rounded to nearest even).
+void store(void* base, size_t i, cudaDataType type, float x) {
+  if (type == CUDA_R_32F) {
+    static_cast<float*>(base)[i] = x;
+  } else {
+    static_cast<uint16_t*>(base)[i] = bf16_bits(x);
+  }
+}
+
 size_t span(const cublasLtMatrixLayoutOpaque_st& l) {
   return l.rows == 0 || l.cols == 0 ? 0 : static_cast<size_t>(l.ld) * (l.cols - 1) + l.rows;
 }
@@ -64,10 +83,11 @@ struct Matmul {
   float alpha, beta;
   const void* A;
   const void* B;
-  const float* C;
-  float* D;
+  const void* C;
+  void* D;
   size_t m, n, k;
   bool tf32;
+  cudaDataType bias_type;  // of the bias, or of the bias gradient written
 };
 
 bool in_device(const void* p, size_t bytes, const char* what, const std::string& label) {
@@ -89,9 +109,10 @@ void run(const Matmul& g, const std::string& label) {
   const size_t aux_bytes = (static_cast<size_t>(g.desc.aux_ld) * g.n + 7) / 8;
   if (!in_device(g.A, span(g.a) * type_bytes(g.a.type), "A", label) ||
       !in_device(g.B, span(g.b) * type_bytes(g.b.type), "B", label) ||
-      !in_device(g.D, span(g.d) * 4, "D", label) ||
-      (g.beta != 0.0f && !in_device(g.C, span(g.c) * 4, "C", label)) ||
-      ((bias_in || bgrad) && !in_device(g.desc.bias, bias_len * 4, "bias", label)) ||
+      !in_device(g.D, span(g.d) * type_bytes(g.d.type), "D", label) ||
+      (g.beta != 0.0f && !in_device(g.C, span(g.c) * type_bytes(g.c.type), "C", label)) ||
+      ((bias_in || bgrad) &&
+       !in_device(g.desc.bias, bias_len * type_bytes(g.bias_type), "bias", label)) ||
       ((aux_out || drelu) && !in_device(g.desc.aux, aux_bytes, "aux", label)))
     return;
   const auto in = [&](const void* base, cudaDataType type, size_t i) {
@@ -107,8 +128,7 @@ void run(const Matmul& g, const std::string& label) {
     return in(g.B, g.b.type, g.desc.trans_b != CUBLAS_OP_N ? j + p * ldb : p + j * ldb);
   };
   auto* aux = static_cast<unsigned char*>(g.desc.aux);
-  auto* bias_out = static_cast<float*>(const_cast<void*>(g.desc.bias));
-  const auto* bias = static_cast<const float*>(g.desc.bias);
+  void* bias_out = const_cast<void*>(g.desc.bias);
   // Without the arithmetic (a counting pass, mlpx_sim/counters.h) acc stays 0, as in the
   // cuBLAS stand-in: the epilogue, its bytes and FLOPs remain.
   const bool computes = gemm_arithmetic();
@@ -118,8 +138,9 @@ void run(const Matmul& g, const std::string& label) {
       float acc = 0.0f;
       for (size_t p = 0; computes && p < g.k; ++p) acc = std::fma(at_a(i, p), at_b(p, j), acc);
       const size_t ci = i + j * static_cast<size_t>(g.c.ld);
-      float x = g.beta == 0.0f ? g.alpha * acc : std::fma(g.beta, g.C[ci], g.alpha * acc);
-      if (bias_in) x += bias[i];
+      float x = g.beta == 0.0f ? g.alpha * acc
+                               : std::fma(g.beta, element(g.C, ci, g.c.type), g.alpha * acc);
+      if (bias_in) x += element(g.desc.bias, i, g.bias_type);
       const size_t bit = i + j * static_cast<size_t>(g.desc.aux_ld);
       if (aux_out) {
         const auto mask = static_cast<unsigned char>(1u << (bit % 8));
@@ -129,29 +150,31 @@ void run(const Matmul& g, const std::string& label) {
       if (relu) x = x > 0.0f ? x : 0.0f;
       if (drelu && ((aux[bit / 8] >> (bit % 8)) & 1u) == 0) x = 0.0f;
       row_sums[i] += x;
-      g.D[i + j * static_cast<size_t>(g.d.ld)] = x;
+      // The epilogue computes in fp32; a bf16 D is its result rounded once, as it is stored.
+      store(g.D, i + j * static_cast<size_t>(g.d.ld), g.d.type, x);
     }
   }
   if (has(e, CUBLASLT_EPILOGUE_DRELU_BGRAD)) {
-    for (size_t i = 0; i < g.m; ++i) bias_out[i] = row_sums[i];
+    for (size_t i = 0; i < g.m; ++i) store(bias_out, i, g.bias_type, row_sums[i]);
   } else if (e == CUBLASLT_EPILOGUE_BGRADA) {  // per row of D: op(A)'s row summed over k
     for (size_t i = 0; i < g.m; ++i) {
       float s = 0.0f;
       for (size_t p = 0; p < g.k; ++p) s += at_a(i, p);
-      bias_out[i] = s;
+      store(bias_out, i, g.bias_type, s);
     }
   } else if (e == CUBLASLT_EPILOGUE_BGRADB) {  // per column of D: op(B)'s column over k
     for (size_t j = 0; j < g.n; ++j) {
       float s = 0.0f;
       for (size_t p = 0; p < g.k; ++p) s += at_b(p, j);
-      bias_out[j] = s;
+      store(bias_out, j, g.bias_type, s);
     }
   }
-  count_device_bytes(
-      span(g.a) * type_bytes(g.a.type) + span(g.b) * type_bytes(g.b.type) +
-          (g.beta != 0.0f ? g.m * g.n * 4 : 0) + (bias_in ? g.m * 4 : 0) +
-          (drelu ? (g.m * g.n + 7) / 8 : 0),
-      g.m * g.n * 4 + (aux_out ? (g.m * g.n + 7) / 8 : 0) + (bgrad ? bias_len * 4 : 0));
+  count_device_bytes(span(g.a) * type_bytes(g.a.type) + span(g.b) * type_bytes(g.b.type) +
+                         (g.beta != 0.0f ? g.m * g.n * type_bytes(g.c.type) : 0) +
+                         (bias_in ? g.m * type_bytes(g.bias_type) : 0) +
+                         (drelu ? (g.m * g.n + 7) / 8 : 0),
+                     g.m * g.n * type_bytes(g.d.type) + (aux_out ? (g.m * g.n + 7) / 8 : 0) +
+                         (bgrad ? bias_len * type_bytes(g.bias_type) : 0));
   count_gemm(2 * g.m * g.n * g.k, g.a.type == CUDA_R_16BF ? "bf16" : g.tf32 ? "tf32" : "fp32");
 }
 
@@ -219,9 +242,15 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t matmulDesc,
       matmulDesc->compute = static_cast<cublasComputeType_t>(i32);
       return CUBLAS_STATUS_SUCCESS;
     case CUBLASLT_MATMUL_DESC_SCALE_TYPE:
-    case CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE:
       if (!read(i32)) return CUBLAS_STATUS_INVALID_VALUE;
       return i32 == CUDA_R_32F ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_SUPPORTED;
+    case CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE:
+      // -1 (the default): the bias (gradient) has D's type; else fp32 or bf16, which
+      // cublasLtMatmul checks against D's type.
+      if (!read(i32)) return CUBLAS_STATUS_INVALID_VALUE;
+      if (i32 != -1 && i32 != CUDA_R_32F && i32 != CUDA_R_16BF) return CUBLAS_STATUS_NOT_SUPPORTED;
+      matmulDesc->bias_type = i32;
+      return CUBLAS_STATUS_SUCCESS;
     case CUBLASLT_MATMUL_DESC_POINTER_MODE:
       if (!read(i32)) return CUBLAS_STATUS_INVALID_VALUE;
       return i32 == 0 ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_SUPPORTED;
@@ -259,10 +288,18 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t
   const bool ta = desc.trans_a != CUBLAS_OP_N, tb = desc.trans_b != CUBLAS_OP_N;
   const uint64_t m = ta ? Adesc->cols : Adesc->rows, k = ta ? Adesc->rows : Adesc->cols;
   const uint64_t kb = tb ? Bdesc->cols : Bdesc->rows, n = tb ? Bdesc->rows : Bdesc->cols;
-  // Shapes: op(A) m x k, op(B) k x n, C and D m x n; A and B of one type, C and D fp32.
+  // Shapes: op(A) m x k, op(B) k x n, C and D m x n; A and B of one type, C and D of one type:
+  // fp32, or bf16 when A and B are (the rows of cuBLASLt's type table with compute 32F that the
+  // stand-in models: fp32 x fp32 -> fp32; bf16 x bf16 -> fp32 or bf16).
   if (kb != k || Ddesc->rows != m || Ddesc->cols != n || Cdesc->rows != m || Cdesc->cols != n ||
-      Adesc->type != Bdesc->type || Cdesc->type != CUDA_R_32F || Ddesc->type != CUDA_R_32F)
+      Adesc->type != Bdesc->type || Cdesc->type != Ddesc->type ||
+      (Ddesc->type != CUDA_R_32F && !(Ddesc->type == CUDA_R_16BF && Adesc->type == CUDA_R_16BF)))
     return CUBLAS_STATUS_INVALID_VALUE;
+  // The bias (gradient) vector's type: D's by default; fp32 may be asked for beside a bf16 D
+  // (CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE), bf16 only beside a bf16 D.
+  const cudaDataType bias_type =
+      desc.bias_type == -1 ? Ddesc->type : static_cast<cudaDataType>(desc.bias_type);
+  if (bias_type == CUDA_R_16BF && Ddesc->type != CUDA_R_16BF) return CUBLAS_STATUS_NOT_SUPPORTED;
   const uint32_t e = desc.epilogue;
   switch (e) {
     case CUBLASLT_EPILOGUE_DEFAULT:
@@ -297,13 +334,14 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t
            *static_cast<const float*>(beta),
            A,
            B,
-           static_cast<const float*>(C),
-           static_cast<float*>(D),
+           C,
+           D,
            m,
            n,
            k,
            desc.compute == CUBLAS_COMPUTE_32F_FAST_TF32 && Adesc->type == CUDA_R_32F &&
-               !tf32_off_by_environment()};
+               !tf32_off_by_environment(),
+           bias_type};
   const std::string label = "cublasLtMatmul (" + std::string(ta ? "T" : "N") + (tb ? "T" : "N") +
                             ", m=" + std::to_string(m) + " n=" + std::to_string(n) +
                             " k=" + std::to_string(k) + ", epilogue " + std::to_string(e) + ")";

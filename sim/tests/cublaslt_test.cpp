@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "mlpx_sim/runtime.h"
@@ -180,6 +181,113 @@ TEST_F(CublasLt, TheAuxLeadingDimensionAndPointersAreChecked) {
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   for (void* p : {static_cast<void*>(a), static_cast<void*>(b), static_cast<void*>(d),
                   static_cast<void*>(aux)})
+    cudaFree(p);
+}
+
+// bf16 round to nearest even and back, as the test's formula (the stand-in's rule).
+uint16_t bf16_of(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+float float_of(uint16_t bits) {
+  const uint32_t u = static_cast<uint32_t>(bits) << 16;
+  float x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+// bf16 A and B: a bf16 D with an fp32 bias (BIAS_DATA_TYPE) is the fp32 epilogue's result
+// rounded once; DRELU into a bf16 D likewise; BGRADB sums op(B)'s bf16 values into an fp32 D's
+// type (the default: D's). And the type rules: C and D of one type, a bf16 D only from bf16 A
+// and B, a bf16 bias only beside a bf16 D.
+TEST_F(CublasLt, Bf16OperandsWriteABf16DRoundedOnceAndSumBgradbInFp32) {
+  std::vector<uint16_t> a16, b16;
+  for (float v : a_) a16.push_back(bf16_of(v * 1.37f));  // values off the bf16 grid, rounded
+  for (float v : b_) b16.push_back(bf16_of(v * 0.71f));
+  const auto product16 = [&](int i, int j) {
+    float acc = 0.0f;
+    for (int p = 0; p < kK; ++p)
+      acc = std::fma(float_of(a16[i + p * kM]), float_of(b16[p + j * kK]), acc);
+    return acc;
+  };
+  uint16_t* a = to_device(a16);
+  uint16_t* b = to_device(b16);
+  float* bias = to_device(bias_);
+  uint16_t* d = to_device(std::vector<uint16_t>(kM * kN, 0));
+  float* d32 = to_device(std::vector<float>(kM * kN, 0.0f));
+  const int64_t aux_ld = 128;
+  uint8_t* aux = to_device(std::vector<uint8_t>(aux_ld / 8 * kN, 0));
+  cublasLtMatrixLayout_t a_layout = nullptr, b_layout = nullptr, d_layout = nullptr;
+  ASSERT_EQ(cublasLtMatrixLayoutCreate(&a_layout, CUDA_R_16BF, kM, kK, kM), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasLtMatrixLayoutCreate(&b_layout, CUDA_R_16BF, kK, kN, kK), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasLtMatrixLayoutCreate(&d_layout, CUDA_R_16BF, kM, kN, kM), CUBLAS_STATUS_SUCCESS);
+  const float one = 1.0f, zero = 0.0f;
+  const auto run = [&](void* out, cublasLtMatrixLayout_t out_layout) {
+    return cublasLtMatmul(handle_, desc_, &one, a, a_layout, b, b_layout, &zero, out, out_layout,
+                          out, out_layout, nullptr, nullptr, 0, nullptr);
+  };
+  uint32_t epilogue = CUBLASLT_EPILOGUE_RELU_AUX_BIAS;
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
+  set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux);
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof aux_ld);
+  const int32_t bf16_type = CUDA_R_16BF, fp32_type = CUDA_R_32F;
+  set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bf16_type, sizeof bf16_type);
+  EXPECT_EQ(run(d32, d_layout_), CUBLAS_STATUS_NOT_SUPPORTED);  // a bf16 bias beside an fp32 D
+  set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &fp32_type, sizeof fp32_type);
+  EXPECT_EQ(cublasLtMatmul(handle_, desc_, &one, a, a_layout, b, b_layout, &zero, d32, d_layout_, d,
+                           d_layout, nullptr, nullptr, 0, nullptr),
+            CUBLAS_STATUS_INVALID_VALUE);  // C fp32, D bf16
+  ASSERT_EQ(run(d, d_layout), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  std::vector<uint16_t> out = to_host(d, kM * kN);
+  const std::vector<uint8_t> mask = to_host(aux, aux_ld / 8 * kN);
+  int rounded_off = 0;
+  for (int j = 0; j < kN; ++j) {
+    for (int i = 0; i < kM; ++i) {
+      const float pre = product16(i, j) + bias_[i];
+      EXPECT_EQ(out[i + j * kM], bf16_of(pre > 0.0f ? pre : 0.0f)) << i << ", " << j;
+      const int bit = i + j * static_cast<int>(aux_ld);
+      EXPECT_EQ((mask[bit / 8] >> (bit % 8)) & 1, pre > 0.0f ? 1 : 0) << i << ", " << j;
+      rounded_off += pre > 0.0f && float_of(bf16_of(pre)) != pre ? 1 : 0;
+    }
+  }
+  EXPECT_GT(rounded_off, 0);  // the rounding is exercised
+  epilogue = CUBLASLT_EPILOGUE_DRELU;
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
+  ASSERT_EQ(run(d, d_layout), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  out = to_host(d, kM * kN);
+  for (int j = 0; j < kN; ++j) {
+    for (int i = 0; i < kM; ++i) {
+      const bool on = product16(i, j) + bias_[i] > 0.0f;
+      EXPECT_EQ(out[i + j * kM], on ? bf16_of(product16(i, j)) : 0) << i << ", " << j;
+    }
+  }
+  // BGRADB with an fp32 D: the bias gradient in D's type (BIAS_DATA_TYPE back to the default).
+  const int32_t default_type = -1;
+  set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &default_type, sizeof default_type);
+  epilogue = CUBLASLT_EPILOGUE_BGRADB;
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
+  ASSERT_EQ(run(d32, d_layout_), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const std::vector<float> out32 = to_host(d32, kM * kN), sums = to_host(bias, kN);
+  for (int j = 0; j < kN; ++j) {
+    float s = 0.0f;
+    for (int p = 0; p < kK; ++p) s += float_of(b16[p + j * kK]);
+    EXPECT_EQ(sums[j], s) << j;
+    for (int i = 0; i < kM; ++i) EXPECT_EQ(out32[i + j * kM], product16(i, j));
+  }
+  // fp32 operands cannot write a bf16 D.
+  epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
+  EXPECT_EQ(cublasLtMatmul(handle_, desc_, &one, a, a_layout_, b, b_layout_, &zero, d, d_layout, d,
+                           d_layout, nullptr, nullptr, 0, nullptr),
+            CUBLAS_STATUS_INVALID_VALUE);
+  for (cublasLtMatrixLayout_t l : {a_layout, b_layout, d_layout}) cublasLtMatrixLayoutDestroy(l);
+  for (void* p : {static_cast<void*>(a), static_cast<void*>(b), static_cast<void*>(bias),
+                  static_cast<void*>(d), static_cast<void*>(aux), static_cast<void*>(d32)})
     cudaFree(p);
 }
 
