@@ -127,6 +127,7 @@ namespace {
 struct LtOperand {
   const void* data;
   int64_t rows, cols, ld;
+  cudaDataType type = CUDA_R_32F;  // or CUDA_R_16BF: math::bf16_bits
 };
 
 // What an epilogue reads or writes beside D: the bias (or where its gradient goes) and the
@@ -138,13 +139,22 @@ struct LtEpilogue {
   int64_t aux_ld = 0;
 };
 
-// D = op(A) op(B) with `epilogue`, fp32 operands, on the context's cuBLASLt handle, workspace
-// and stream, compute type by `precision` (fp32 or tf32); `what` names the caller in errors.
+// D = op(A) op(B) with `epilogue`, on the context's cuBLASLt handle, workspace and stream,
+// compute type by `precision`: fp32 or tf32 with fp32 operands, or bf16 with bf16 operands
+// (CUBLAS_COMPUTE_32F: fp32 accumulation and epilogue). D is fp32 (d_type CUDA_R_32F) or, in
+// bf16, bf16 too: the epilogue's fp32 result rounded once as it is stored. The bias and the
+// bias gradient stay fp32 beside a bf16 D (CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE; cuBLASLt's
+// default would be D's type). `what` names the caller in errors.
 void lt_matmul(int device, const char* what, bool transpose_a, const LtOperand& a, bool transpose_b,
-               const LtOperand& b, float* d, int64_t d_rows, int64_t d_cols,
-               const LtEpilogue& epilogue, Precision precision) {
-  MLPX_CHECK(precision != Precision::kBf16, ValueError, what,
-             ": expected precision fp32 or tf32, found bf16");
+               const LtOperand& b, void* d, int64_t d_rows, int64_t d_cols,
+               const LtEpilogue& epilogue, Precision precision, cudaDataType d_type = CUDA_R_32F) {
+  const cudaDataType operands = precision == Precision::kBf16 ? CUDA_R_16BF : CUDA_R_32F;
+  MLPX_CHECK(a.type == operands && b.type == operands &&
+                 (d_type == CUDA_R_32F || (d_type == CUDA_R_16BF && operands == CUDA_R_16BF)),
+             ValueError, what, ": expected ",
+             operands == CUDA_R_16BF ? "bf16 operands (D fp32 or bf16) in precision bf16"
+                                     : "fp32 operands and D in precision fp32 or tf32",
+             ", found other types");
   if (d_rows == 0 || d_cols == 0) return;
   Context& ctx = context(device);
   MLPX_CUDA_CHECK(cudaSetDevice(device));
@@ -168,6 +178,11 @@ void lt_matmul(int device, const char* what, bool transpose_a, const LtOperand& 
   if (epilogue.bias != nullptr) {
     MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                    &epilogue.bias, sizeof(epilogue.bias)));
+    if (d_type != CUDA_R_32F) {
+      const int32_t fp32 = CUDA_R_32F;
+      MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(
+          desc.handle, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &fp32, sizeof(fp32)));
+    }
   }
   if (epilogue.aux != nullptr) {
     MLPX_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc.handle,
@@ -177,15 +192,15 @@ void lt_matmul(int device, const char* what, bool transpose_a, const LtOperand& 
                                                    CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD,
                                                    &epilogue.aux_ld, sizeof(epilogue.aux_ld)));
   }
-  const auto layout = [](LtLayout& l, int64_t rows, int64_t cols, int64_t ld) {
-    MLPX_CUDA_CHECK(cublasLtMatrixLayoutCreate(&l.handle, CUDA_R_32F, static_cast<uint64_t>(rows),
+  const auto layout = [](LtLayout& l, cudaDataType type, int64_t rows, int64_t cols, int64_t ld) {
+    MLPX_CUDA_CHECK(cublasLtMatrixLayoutCreate(&l.handle, type, static_cast<uint64_t>(rows),
                                                static_cast<uint64_t>(cols),
                                                std::max<int64_t>(ld, 1)));
   };
   LtLayout a_layout, b_layout, d_layout;
-  layout(a_layout, a.rows, a.cols, a.ld);
-  layout(b_layout, b.rows, b.cols, b.ld);
-  layout(d_layout, d_rows, d_cols, d_rows);
+  layout(a_layout, a.type, a.rows, a.cols, a.ld);
+  layout(b_layout, b.type, b.rows, b.cols, b.ld);
+  layout(d_layout, d_type, d_rows, d_cols, d_rows);
   const float one = 1.0f, zero = 0.0f;
   // No algorithm given: cuBLASLt's own heuristic picks one (host work, allowed in a capture).
   MLPX_CUDA_CHECK(cublasLtMatmul(ctx.blas_lt, desc.handle, &one, a.data, a_layout.handle, b.data,
@@ -244,6 +259,62 @@ void gemm_input_grad_drelu(int device, int64_t batch, int64_t in, int64_t out, c
   // element (i, r) has the mask's bit i + r * mask_ld_bits, as the layer below wrote it.
   lt_matmul(device, what, false, {w, in, out, in}, false, {dy, out, batch, out}, dx, in, batch,
             epilogue, precision);
+}
+
+void gemm_bias_epilogue_bf16(int device, int64_t batch, int64_t in, int64_t out,
+                             const uint16_t* x_bits, const uint16_t* w_bits, const float* bias,
+                             float* y, uint16_t* y_bits, bool relu, void* relu_mask,
+                             int64_t mask_ld_bits) {
+  const char* what = "gemm_bias_epilogue_bf16";
+  MLPX_CHECK((y == nullptr) != (y_bits == nullptr), ValueError, what,
+             ": expected one output, fp32 y or its bf16 bits, found ",
+             y == nullptr ? "neither" : "both");
+  LtEpilogue epilogue;
+  epilogue.bias = bias;
+  if (relu_mask != nullptr) {
+    MLPX_CHECK(relu, ValueError, what, ": expected a ReLU mask only with the ReLU");
+    check_mask_ld(what, mask_ld_bits, out);
+    epilogue.kind = CUBLASLT_EPILOGUE_RELU_AUX_BIAS;
+    epilogue.aux = relu_mask;
+    epilogue.aux_ld = mask_ld_bits;
+  } else {
+    epilogue.kind = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+  }
+  // As gemm_bias_epilogue: y^T[out, batch] = w x^T, A = w (op T), B = x^T (op N), from bits.
+  void* d = y != nullptr ? static_cast<void*>(y) : static_cast<void*>(y_bits);
+  lt_matmul(device, what, true, {w_bits, in, out, in, CUDA_R_16BF}, false,
+            {x_bits, in, batch, in, CUDA_R_16BF}, d, out, batch, epilogue, Precision::kBf16,
+            y != nullptr ? CUDA_R_32F : CUDA_R_16BF);
+}
+
+void gemm_weight_grad_bf16(int device, int64_t batch, int64_t in, int64_t out,
+                           const uint16_t* x_bits, const uint16_t* dy_bits, float* dweight,
+                           float* dbias) {
+  LtEpilogue epilogue;
+  if (dbias != nullptr) {
+    epilogue.kind = CUBLASLT_EPILOGUE_BGRADB;
+    epilogue.bias = dbias;
+  }
+  // As gemm_weight_grad_bgrad: dweight^T[in, out] = x^T dy, A = x^T (op N), B = dy^T (op T).
+  lt_matmul(device, "gemm_weight_grad_bf16", false, {x_bits, in, batch, in, CUDA_R_16BF}, true,
+            {dy_bits, out, batch, out, CUDA_R_16BF}, dweight, in, out, epilogue, Precision::kBf16);
+}
+
+void gemm_input_grad_bf16(int device, int64_t batch, int64_t in, int64_t out,
+                          const uint16_t* dy_bits, const uint16_t* w_bits, const void* relu_mask,
+                          int64_t mask_ld_bits, uint16_t* dx_bits) {
+  const char* what = "gemm_input_grad_bf16";
+  LtEpilogue epilogue;
+  if (relu_mask != nullptr) {
+    check_mask_ld(what, mask_ld_bits, in);
+    epilogue.kind = CUBLASLT_EPILOGUE_DRELU;
+    epilogue.aux = relu_mask;
+    epilogue.aux_ld = mask_ld_bits;
+  }
+  // As gemm_input_grad_drelu: dx^T[in, batch] = w^T dy^T, A = w (op N), B = dy^T (op N).
+  lt_matmul(device, what, false, {w_bits, in, out, in, CUDA_R_16BF}, false,
+            {dy_bits, out, batch, out, CUDA_R_16BF}, dx_bits, in, batch, epilogue, Precision::kBf16,
+            CUDA_R_16BF);
 }
 
 }  // namespace mlpx::cuda

@@ -50,4 +50,32 @@ void gemm_weight_grad_bgrad(int device, int64_t batch, int64_t in, int64_t out, 
 void gemm_input_grad_drelu(int device, int64_t batch, int64_t in, int64_t out, const float* dy,
                            const float* w, const void* relu_mask, int64_t mask_ld_bits, float* dx,
                            Precision precision);
+
+// Precision bf16 through cuBLASLt: bf16 operands given as bits (math::bf16_bits, row-major as
+// the fp32 tensors they round), fp32 accumulation and epilogue, fp32 bias and bias gradient
+// (CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE), and a bf16 D where the next GEMM reads it: the
+// epilogue's fp32 result rounded once to nearest even as it is stored (cuBLASLt's
+// conversion). The layouts are those of the fp32 functions above.
+
+// gemm_bias_epilogue from x's and w's bits, writing either y[batch, out] in fp32 (y_bits
+// nullptr: a network's last layer) or y's bf16 bits (y nullptr: the next layer's operand);
+// relu_mask and mask_ld_bits as there.
+void gemm_bias_epilogue_bf16(int device, int64_t batch, int64_t in, int64_t out,
+                             const uint16_t* x_bits, const uint16_t* w_bits, const float* bias,
+                             float* y, uint16_t* y_bits, bool relu, void* relu_mask = nullptr,
+                             int64_t mask_ld_bits = 0);
+
+// dweight[out, in] = dy^T x from dy's [batch, out] and x's [batch, in] bits, fp32; with dbias
+// (not nullptr) the bias gradient in the epilogue (BGRADB): dy's bf16 values summed over the
+// batch in fp32.
+void gemm_weight_grad_bf16(int device, int64_t batch, int64_t in, int64_t out,
+                           const uint16_t* x_bits, const uint16_t* dy_bits, float* dweight,
+                           float* dbias);
+
+// dx[batch, in] = dy[batch, out] w[out, in] from bits, written as bf16 bits (the layer below's
+// dz, read by its two GEMMs); with relu_mask (not nullptr) the ReLU backward of the layer below
+// in the epilogue (DRELU), the mask as gemm_bias_epilogue(_bf16) wrote it (units = in).
+void gemm_input_grad_bf16(int device, int64_t batch, int64_t in, int64_t out,
+                          const uint16_t* dy_bits, const uint16_t* w_bits, const void* relu_mask,
+                          int64_t mask_ld_bits, uint16_t* dx_bits);
 }  // namespace mlpx::cuda

@@ -192,6 +192,18 @@ void gemm_input_grad_drelu(int, int64_t, int64_t, int64_t, const float*, const f
                            int64_t, float*, Precision) {
   unavailable("gemm_input_grad_drelu");
 }
+void gemm_bias_epilogue_bf16(int, int64_t, int64_t, int64_t, const uint16_t*, const uint16_t*,
+                             const float*, float*, uint16_t*, bool, void*, int64_t) {
+  unavailable("gemm_bias_epilogue_bf16");
+}
+void gemm_weight_grad_bf16(int, int64_t, int64_t, int64_t, const uint16_t*, const uint16_t*, float*,
+                           float*) {
+  unavailable("gemm_weight_grad_bf16");
+}
+void gemm_input_grad_bf16(int, int64_t, int64_t, int64_t, const uint16_t*, const uint16_t*,
+                          const void*, int64_t, uint16_t*) {
+  unavailable("gemm_input_grad_bf16");
+}
 
 // kernels/graph.h
 struct StepGraph::Impl {};

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "mlpx/activation.h"
+#include "mlpx/gemm.h"
 #include "mlpx/linear.h"
 #include "mlpx/model.h"
 #include "mlpx/optimizer.h"
@@ -18,7 +19,8 @@ namespace mlpx::test {
 // [outputs] in bf16, on the device both are on, with the same x [batch, inputs] and upstream
 // gradients: `model` the library's way (its optimizer writes the bf16 copy of the weights,
 // which its GEMMs read), `rounding_each_gemm` by hand, every GEMM rounding its own weight
-// (linear_forward / linear_backward without a copy). Both must end with the same parameters.
+// (linear_forward / linear_backward without a copy), each bias gradient the row sums of its dz
+// rounded to bf16 (the model's rule, docs/precision.md). Both must end with the same parameters.
 inline void step_with_copy_and_rounding_each_gemm(Sequential& model, Sequential& rounding_each_gemm,
                                                   int64_t batch, int64_t steps) {
   const Device device = model.device();
@@ -32,7 +34,8 @@ inline void step_with_copy_and_rounding_each_gemm(Sequential& model, Sequential&
           .to(device);
   Tensor z1({batch, hidden}, DType::kFloat32, device), a1({batch, hidden}, DType::kFloat32, device),
       z2({batch, outputs}, DType::kFloat32, device), da1({batch, hidden}, DType::kFloat32, device),
-      dz1({batch, hidden}, DType::kFloat32, device);
+      dz1({batch, hidden}, DType::kFloat32, device),
+      rounded({batch, hidden}, DType::kFloat32, device);
   for (int64_t step = 0; step < steps; ++step) {
     const Tensor dy =
         Tensor::from_vector(random_values<float>(batch * outputs, 40 + static_cast<uint64_t>(step)),
@@ -52,8 +55,13 @@ inline void step_with_copy_and_rounding_each_gemm(Sequential& model, Sequential&
     Tensor dw2 = r.weight_grad(1), db2 = r.bias_grad(1), dw1 = r.weight_grad(0),
            db1 = r.bias_grad(0);
     linear_backward(a1, r.weight(1), dy, dw2, db2, &da1, Precision::kBf16);
+    Tensor dy_rounded = rounded.flat_view(0, {batch, outputs});
+    round_to_bf16(dy, dy_rounded);
+    sum_rows(dy_rounded, db2);
     activation_backward(Activation::kTanh, z1, a1, da1, dz1, r.layer(0).alpha);
     linear_backward(x, r.weight(0), dz1, dw1, db1, nullptr, Precision::kBf16);
+    round_to_bf16(dz1, rounded);
+    sum_rows(rounded, db1);
     reference_optimizer.step(r.params(), r.grads(), config.lr);
   }
 }

@@ -256,6 +256,19 @@ class Sequential {
   void layer_linear_backward(size_t i, const Tensor& below, const Tensor& dz, Tensor& dweight,
                              Tensor& dbias, Tensor* dx);
   bool rounds_operands_once() const;
+  // bf16 on a GPU, unfused (epilogue_of(i) not plain there): whether layer i's forward GEMM
+  // writes only the bf16 bits of its output, into layer i + 1's operand buffer, for a batch
+  // of `batch` rows: a hidden layer whose output no later step reads in float32 (the layer
+  // above adds no residual; a one-row batch, which backward_outer may follow, keeps fp32).
+  bool emits_bf16_output(size_t i, int64_t batch) const;
+  // In a training backward of that kind: whether layer i's dz comes out of layer i + 1's
+  // input-gradient GEMM as bf16 bits (its ReLU backward in that GEMM's DRELU epilogue, or
+  // none for identity), in the dz buffer layer i's GEMMs read (bf16_dz_bits(i)).
+  bool bf16_dz_from_gemm_above(size_t i) const;
+  // bf16_operands_ for capacity_ rows (allocated once; see there), and their bits.
+  void ensure_bf16_operands();
+  uint16_t* bf16_operand_bits(size_t k);
+  uint16_t* bf16_dz_bits(size_t i);
   void backward_layers(const Tensor& doutput, const std::function<void(size_t layer)>& after_layer,
                        bool weight_grads);
   // The epilogue layer_epilogue() chooses for layer i in this model's state.
@@ -297,11 +310,16 @@ class Sequential {
   std::vector<uint16_t> bf16_params_;
   Tensor bf16_params_device_;
   // bf16 on a GPU (rounds_operands_once()): per layer, the bits of its GEMM input of the last
-  // forward() (rounded there once; its weight-gradient GEMM reads them again), then one more
-  // buffer for the dz of the layer whose backward runs (rounded once for its two GEMMs); for up
-  // to capacity_ rows, two bits to an int32 element, allocated by the first forward() that
+  // forward() (rounded there once, or written by the layer below's epilogue; its
+  // weight-gradient GEMM reads them again), then two more buffers for the dz of the layers
+  // whose backward runs, alternating (layer i's in bf16_dz_bits(i): rounded once for its two
+  // GEMMs, or written by the input-gradient GEMM above while that GEMM reads the other); for
+  // up to capacity_ rows, two bits to an int32 element, allocated by the first forward() that
   // needs them (the trainer's first step is plain, so no captured step allocates).
   std::vector<Tensor> bf16_operands_;
+  // Per layer, in the last forward(): whether bf16_operands_[i] holds bits the layer below's
+  // GEMM wrote (emits_bf16_output(i - 1)); layer i then rounds no input.
+  std::vector<bool> bf16_input_written_;
   bool bf16_params_current_ = false;
   // For each bf16_plain_layer(i): the bfloat16 bits of its input in the last forward(), written
   // by the pass that wrote the input (or rounded from the model's input), read by its forward

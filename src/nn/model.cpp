@@ -219,43 +219,84 @@ uint16_t* Sequential::bf16_params_for_step() {
 
 bool Sequential::rounds_operands_once() const { return keeps_bf16_params() && device().is_cuda(); }
 
+void Sequential::ensure_bf16_operands() {
+  const size_t layers = layers_.size();
+  if (bf16_operands_.size() == layers + 2 &&
+      bf16_operands_[0].numel() * 2 >= capacity_ * in_features(0)) {
+    return;
+  }
+  bf16_operands_.assign(layers + 2, Tensor());
+  int64_t widest = 0;
+  for (size_t k = 0; k < layers; ++k) {
+    bf16_operands_[k] = Tensor({(capacity_ * in_features(k) + 1) / 2}, DType::kInt32, device());
+    widest = std::max(widest, layers_[k].units);
+  }
+  bf16_operands_[layers] = Tensor({(capacity_ * widest + 1) / 2}, DType::kInt32, device());
+  bf16_operands_[layers + 1] = Tensor({(capacity_ * widest + 1) / 2}, DType::kInt32, device());
+}
+
+uint16_t* Sequential::bf16_operand_bits(size_t k) {
+  return reinterpret_cast<uint16_t*>(bf16_operands_[k].data<int32_t>());
+}
+
+uint16_t* Sequential::bf16_dz_bits(size_t i) { return bf16_operand_bits(layers_.size() + i % 2); }
+
+bool Sequential::emits_bf16_output(size_t i, int64_t batch) const {
+  return precision_ == Precision::kBf16 && epilogue_of(i) != LinearEpilogue::kPlain &&
+         i + 1 < layers_.size() && !layers_[i + 1].residual && batch > 1;
+}
+
+bool Sequential::bf16_dz_from_gemm_above(size_t i) const {
+  if (precision_ != Precision::kBf16 || i + 1 >= layers_.size() || layers_[i + 1].residual) {
+    return false;
+  }
+  const LinearEpilogue epilogue = epilogue_of(i);
+  return epilogue == LinearEpilogue::kBias ||
+         (epilogue == LinearEpilogue::kBiasRelu && relu_backward_in_gemm_above(i));
+}
+
 void Sequential::layer_linear_forward(size_t i, const Tensor& h, Tensor& z) {
   if (!rounds_operands_once()) {
     linear_forward(h, weight_view(i), bias(i), z, precision_, weight_bf16(i));
     return;
   }
-  const size_t layers = layers_.size();
-  if (bf16_operands_.size() != layers + 1 ||
-      bf16_operands_[i].numel() * 2 < capacity_ * in_features(i)) {
-    bf16_operands_.assign(layers + 1, Tensor());
-    int64_t widest = 0;
-    for (size_t k = 0; k < layers; ++k) {
-      bf16_operands_[k] = Tensor({(capacity_ * in_features(k) + 1) / 2}, DType::kInt32, device());
-      widest = std::max(widest, layers_[k].units);
-    }
-    bf16_operands_[layers] = Tensor({(capacity_ * widest + 1) / 2}, DType::kInt32, device());
-  }
-  auto* input_bits = reinterpret_cast<uint16_t*>(bf16_operands_[i].data<int32_t>());
-  ops::round_to_bf16_bits(h, input_bits);
+  ensure_bf16_operands();
+  uint16_t* input_bits = bf16_operand_bits(i);
+  if (!bf16_input_written_[i]) ops::round_to_bf16_bits(h, input_bits);
   ops::gemm_bf16_bits(h, input_bits, false, weight_view(i), weight_bf16(i), true, z);
   if (bias(i).defined()) add_bias(z, bias(i));
 }
 
 void Sequential::layer_linear_backward(size_t i, const Tensor& below, const Tensor& dz,
                                        Tensor& dweight, Tensor& dbias, Tensor* dx) {
-  if (!rounds_operands_once() || bf16_operands_.size() != layers_.size() + 1) {
+  if (!rounds_operands_once() || bf16_operands_.size() != layers_.size() + 2 || below.rows() == 0) {
     linear_backward(below, weight_view(i), dz, dweight, dbias, dx, precision_, weight_bf16(i));
     return;
   }
-  // below's bits are the forward's (the same tensor, unchanged since).
-  const auto* input_bits = reinterpret_cast<const uint16_t*>(bf16_operands_[i].data<int32_t>());
-  auto* dz_bits = reinterpret_cast<uint16_t*>(bf16_operands_.back().data<int32_t>());
-  ops::round_to_bf16_bits(dz, dz_bits);
-  ops::gemm_bf16_bits(dz, dz_bits, true, below, input_bits, false, dweight);  // dz^T below
-  if (dbias.defined()) sum_rows(dz, dbias);
-  if (dx != nullptr) {
-    ops::gemm_bf16_bits(dz, dz_bits, false, weight_view(i), weight_bf16(i), false, *dx);
+  // below's bits are the forward's (the same tensor, unchanged since); dz's were written by
+  // the input-gradient GEMM above, or are rounded here once for both GEMMs.
+  const uint16_t* input_bits = bf16_operand_bits(i);
+  uint16_t* dz_bits = bf16_dz_bits(i);
+  if (!bf16_dz_from_gemm_above(i)) ops::round_to_bf16_bits(dz, dz_bits);
+  const LayerSpec& layer = layers_[i];
+  if (layer.norm == Norm::kNone && layer.dropout == 0.0 && !layer.residual) {
+    // A plain layer (the CPU's bf16_plain_layer rule): its bias gradient sums dz's bf16
+    // values, in the weight gradient's epilogue (BGRADB).
+    ops::linear_weight_grad_bf16(below, input_bits, dz, dz_bits, dweight, dbias);
+  } else {
+    ops::gemm_bf16_bits(dz, dz_bits, true, below, input_bits, false, dweight);  // dz^T below
+    if (dbias.defined()) sum_rows(dz, dbias);
   }
+  if (dx == nullptr) return;
+  if (i > 0 && bf16_dz_from_gemm_above(i - 1)) {
+    // The layer below's dz straight as bits, its ReLU backward (if any) in the epilogue.
+    const int64_t batch = dz.rows();
+    Tensor mask = relu_backward_in_gemm_above(i - 1) ? relu_mask_[i - 1].rows(0, batch) : Tensor();
+    ops::linear_input_grad_bf16(dz, dz_bits, weight_view(i), weight_bf16(i),
+                                mask.defined() ? &mask : nullptr, *dx, bf16_dz_bits(i - 1));
+    return;
+  }
+  ops::gemm_bf16_bits(dz, dz_bits, false, weight_view(i), weight_bf16(i), false, *dx);
 }
 
 bool Sequential::bf16_plain_layer(size_t i) const {
@@ -413,6 +454,17 @@ int64_t Sequential::layer_offset(size_t i) const {
 
 LinearEpilogue Sequential::epilogue_of(size_t i) const {
   if (!gemm_epilogues_) return LinearEpilogue::kPlain;
+  // bf16: the epilogues from bf16 operands on an unfused GPU model of float32 (a fused model's
+  // layer 0 and the CPU keep their own passes).
+  if (precision_ == Precision::kBf16) {
+    if (!rounds_operands_once() || fused_) return LinearEpilogue::kPlain;
+    // layer_epilogue's rule for the layer (its precision argument only keeps bf16 plain), then
+    // the epilogues with a bf16 form (ops::linear_forward_epilogue_bf16): bias, bias+ReLU.
+    const LinearEpilogue epilogue = layer_epilogue(layers_[i], device(), Precision::kFp32);
+    return epilogue == LinearEpilogue::kBias || epilogue == LinearEpilogue::kBiasRelu
+               ? epilogue
+               : LinearEpilogue::kPlain;
+  }
   return layer_epilogue(layers_[i], device(), precision_);
 }
 
@@ -602,6 +654,7 @@ Tensor Sequential::forward_pass(const Tensor& x, const DropoutStep& step,
   bf16_params_for_step();  // the GEMMs' bf16 copy of the weights, made again only if stale
   norm_rows_ = norm_sync_ && step.batch_rows > 0 ? step.batch_rows : batch;
   Tensor h = x;
+  if (rounds_operands_once()) bf16_input_written_.assign(layers_.size() + 1, false);
   // Fused: layer 0 as below, then layers 1..L-1 in one kernel (set_fused checked the fit).
   const size_t unfused = fused_ && precision_ != Precision::kTf32 ? 1 : layers_.size();
   for (size_t i = 0; i < unfused; ++i) {
@@ -613,6 +666,20 @@ Tensor Sequential::forward_pass(const Tensor& x, const DropoutStep& step,
       // The epilogue writes the activation (for identity a is z): z itself is not kept; the
       // ReLU's mask too where the layer above's backward applies it.
       Tensor mask = relu_backward_in_gemm_above(i) ? relu_mask_[i].rows(0, batch) : Tensor();
+      if (precision_ == Precision::kBf16) {
+        // From bf16 operands; a hidden layer's output only as the next GEMM's bits.
+        ensure_bf16_operands();
+        uint16_t* input_bits = bf16_operand_bits(i);
+        if (!bf16_input_written_[i]) ops::round_to_bf16_bits(h, input_bits);
+        const bool bits_out = emits_bf16_output(i, batch);
+        ops::linear_forward_epilogue_bf16(h, input_bits, weight_view(i), weight_bf16(i), bias(i),
+                                          epilogue, bits_out ? nullptr : &a,
+                                          bits_out ? bf16_operand_bits(i + 1) : nullptr,
+                                          mask.defined() ? &mask : nullptr);
+        bf16_input_written_[i + 1] = bits_out;
+        h = out;
+        continue;
+      }
       linear_forward_epilogue(h, weight_view(i), bias(i), a, epilogue, precision_,
                               mask.defined() ? &mask : nullptr);
       h = out;
@@ -718,7 +785,9 @@ void Sequential::backward_layers(const Tensor& doutput,
     if (weight_grads && bf16_plain_layer(i)) {
       // The activation's gradient and its rounding in one pass; both GEMMs read those bits,
       // and the weight gradient reads the input's bits from forward().
-      if (layer.activation != Activation::kIdentity) dz = work;
+      // dz is the model's own buffer (for identity too: its bias gradient turns dz into its
+      // bf16 values in place, which must not reach the caller's doutput).
+      dz = work;
       bf16_dz_.resize(std::max(bf16_dz_.size(), static_cast<size_t>(dz.numel())));
       const Tensor below = i == 0 ? input_ : out_[i - 1].rows(0, batch);
       Tensor dweight = weight_grad(i), dbias = bias_grad(i);
@@ -746,7 +815,8 @@ void Sequential::backward_layers(const Tensor& doutput,
         dropout_backward(layer.activation, n, upstream, dz, mask, layer.alpha);
       }
     } else if (layer.activation != Activation::kIdentity &&
-               !(backward_epilogues && relu_backward_in_gemm_above(i))) {
+               !(backward_epilogues && relu_backward_in_gemm_above(i)) &&
+               !(weight_grads && bf16_dz_from_gemm_above(i))) {
       // (Otherwise the layer above's input-gradient GEMM applied this ReLU's backward, DRELU:
       // upstream already holds d loss / d z_i.)
       dz = work;

@@ -3,6 +3,7 @@
 #include "core/check.h"
 #include "core/dispatch.h"
 #include "cpu/activation.h"
+#include "cpu/bf16.h"
 #include "cpu/linear.h"
 #include "kernels/gemm.h"
 #include "kernels/linear.h"
@@ -196,8 +197,83 @@ void activation_linear_backward_bf16(const Tensor& x, const uint16_t* x_bits, co
                                  upstream.data<float>(), dz.data<float>(), dz_bits, batch, out,
                                  static_cast<float>(alpha));
   gemm_bf16_bits(dz, dz_bits, true, x, x_bits, false, dweight);  // dW[out, in] = dz^T x
-  if (dbias.defined()) sum_rows(dz, dbias);
+  if (dbias.defined()) {
+    // The bias gradient sums dz's bf16 values, those its GEMMs read (as the GPU's BGRADB
+    // epilogue from the same bits does): dz holds them from here on.
+    cpu::bf16_to_float(dz_bits, dz.data<float>(), dz.numel());
+    sum_rows(dz, dbias);
+  }
   if (dx != nullptr) gemm_bf16_bits(dz, dz_bits, false, weight, weight_bits, false, *dx);  // dz W
+}
+
+void linear_forward_epilogue_bf16(const Tensor& x, const uint16_t* x_bits, const Tensor& weight,
+                                  const uint16_t* weight_bits, const Tensor& bias,
+                                  LinearEpilogue epilogue, Tensor* y, uint16_t* y_bits,
+                                  Tensor* relu_mask) {
+  const char* what = "linear_forward_epilogue_bf16";
+  MLPX_CHECK(epilogue != LinearEpilogue::kPlain && x.device().is_cuda() && x_bits != nullptr &&
+                 weight_bits != nullptr,
+             ValueError, what,
+             ": expected epilogue bias or bias+relu on a CUDA device with the operands' bits, "
+             "found ",
+             epilogue == LinearEpilogue::kPlain ? "plain on " : "", x.describe());
+  MLPX_CHECK(relu_mask == nullptr || epilogue == LinearEpilogue::kBiasRelu, ValueError, what,
+             ": expected a ReLU mask only with bias+relu");
+  detail::check_2d(what, "x", x);
+  detail::check_2d(what, "weight", weight);
+  const int64_t batch = x.rows(), in = x.cols(), out = weight.rows();
+  detail::check_tensor(what, "weight", weight, {out, in}, x);
+  detail::check_tensor(what, "bias", bias, {out}, x);
+  if (y != nullptr) detail::check_tensor(what, "y", *y, {batch, out}, x);
+  void* mask = nullptr;
+  if (relu_mask != nullptr) {
+    detail::check_tensor(what, "relu_mask", *relu_mask, {batch, relu_mask_words(out)},
+                         DType::kInt32, x.device());
+    mask = relu_mask->data<int32_t>();
+  }
+  cuda::gemm_bias_epilogue_bf16(x.device().index, batch, in, out, x_bits, weight_bits,
+                                bias.data<float>(), y != nullptr ? y->data<float>() : nullptr,
+                                y_bits, epilogue == LinearEpilogue::kBiasRelu, mask,
+                                relu_mask_words(out) * 32);
+}
+
+void linear_weight_grad_bf16(const Tensor& x, const uint16_t* x_bits, const Tensor& dz,
+                             const uint16_t* dz_bits, Tensor& dweight, Tensor& dbias) {
+  const char* what = "linear_weight_grad_bf16";
+  detail::check_2d(what, "x", x);
+  detail::check_2d(what, "dz", dz);
+  const int64_t batch = x.rows(), in = x.cols(), out = dz.cols();
+  detail::check_tensor(what, "dz", dz, {batch, out}, x);
+  detail::check_tensor(what, "dweight", dweight, {out, in}, x);
+  if (dbias.defined()) detail::check_tensor(what, "dbias", dbias, {out}, x);
+  MLPX_CHECK(x.device().is_cuda() && x_bits != nullptr && dz_bits != nullptr, ValueError, what,
+             ": expected a CUDA device and both operands' bits, found ", x.describe());
+  cuda::gemm_weight_grad_bf16(x.device().index, batch, in, out, x_bits, dz_bits,
+                              dweight.data<float>(),
+                              dbias.defined() ? dbias.data<float>() : nullptr);
+}
+
+void linear_input_grad_bf16(const Tensor& dz, const uint16_t* dz_bits, const Tensor& weight,
+                            const uint16_t* weight_bits, const Tensor* relu_mask_below,
+                            const Tensor& dx, uint16_t* dx_bits) {
+  const char* what = "linear_input_grad_bf16";
+  detail::check_2d(what, "dz", dz);
+  detail::check_2d(what, "weight", weight);
+  const int64_t batch = dz.rows(), out = weight.rows(), in = weight.cols();
+  detail::check_tensor(what, "weight", weight, {dz.cols(), in}, dz);
+  detail::check_tensor(what, "dx", dx, {batch, in}, dz);
+  MLPX_CHECK(
+      dz.device().is_cuda() && dz_bits != nullptr && weight_bits != nullptr && dx_bits != nullptr,
+      ValueError, what, ": expected a CUDA device and the operands' and dx's bits, found ",
+      dz.describe());
+  const void* mask = nullptr;
+  if (relu_mask_below != nullptr) {
+    detail::check_tensor(what, "relu_mask_below", *relu_mask_below, {batch, relu_mask_words(in)},
+                         DType::kInt32, dz.device());
+    mask = relu_mask_below->data<int32_t>();
+  }
+  cuda::gemm_input_grad_bf16(dz.device().index, batch, in, out, dz_bits, weight_bits, mask,
+                             relu_mask_words(in) * 32, dx_bits);
 }
 
 }  // namespace mlpx::ops

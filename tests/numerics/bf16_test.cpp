@@ -263,7 +263,8 @@ TEST(Bf16Gemm, Float64IsRefused) {
 
 // A float32 model in bf16 through forward and backward, against float64 arithmetic that
 // rounds the inputs of each of the model's GEMMs to bfloat16 (x W^T, dy^T x, dy W), and keeps
-// the rest (biases, tanh, its derivative) unrounded, as the model does.
+// the rest (biases, tanh, its derivative) unrounded, as the model does; each bias gradient sums
+// the bf16 values of its dz, the values its GEMMs read (docs/precision.md).
 TEST(Bf16Model, ForwardAndBackwardMatchAFloat64ReferenceWithRoundedGemmInputs) {
   const int64_t batch = 4, inputs = 6, hidden = 5, outputs = 3;
   Sequential model(inputs, {{hidden, Activation::kTanh}, {outputs, Activation::kIdentity}});
@@ -286,7 +287,7 @@ TEST(Bf16Model, ForwardAndBackwardMatchAFloat64ReferenceWithRoundedGemmInputs) {
       return round ? static_cast<double>(math::round_to_bf16(static_cast<float>(v))) : v;
     };
     std::vector<double> h(batch * hidden), y(batch * outputs), dw1(hidden * inputs, 0.0),
-        dw2(outputs * hidden, 0.0), dz1(batch * hidden);
+        dw2(outputs * hidden, 0.0), dz1(batch * hidden), db1(hidden, 0.0), db2(outputs, 0.0);
     for (int64_t s = 0; s < batch; ++s) {
       for (int64_t j = 0; j < hidden; ++j) {
         double z = b1[j];
@@ -311,6 +312,8 @@ TEST(Bf16Model, ForwardAndBackwardMatchAFloat64ReferenceWithRoundedGemmInputs) {
       for (int64_t j = 0; j < hidden; ++j)
         for (int64_t i = 0; i < inputs; ++i)
           dw1[j * inputs + i] += r(dz1[s * hidden + j]) * r(xv[s * inputs + i]);
+      for (int64_t o = 0; o < outputs; ++o) db2[o] += r(dyv[s * outputs + o]);
+      for (int64_t j = 0; j < hidden; ++j) db1[j] += r(dz1[s * hidden + j]);
     }
     const auto got_dw1 = model.weight_grad(0).to_vector<float>();
     const auto got_dw2 = model.weight_grad(1).to_vector<float>();
@@ -318,9 +321,12 @@ TEST(Bf16Model, ForwardAndBackwardMatchAFloat64ReferenceWithRoundedGemmInputs) {
       EXPECT_LT(test::relative_error(out, y), 1e-6);
       EXPECT_LT(test::relative_error(got_dw2, dw2), 1e-6);
       EXPECT_LT(test::relative_error(got_dw1, dw1), 1e-6);
+      EXPECT_LT(test::relative_error(model.bias_grad(1).to_vector<float>(), db2), 1e-6);
+      EXPECT_LT(test::relative_error(model.bias_grad(0).to_vector<float>(), db1), 1e-6);
     } else {  // the unrounded model is bfloat16's rounding away
       EXPECT_GT(test::relative_error(out, y), 1e-4);
       EXPECT_GT(test::relative_error(got_dw1, dw1), 1e-4);
+      EXPECT_GT(test::relative_error(model.bias_grad(0).to_vector<float>(), db1), 1e-4);
     }
   }
 }
@@ -456,8 +462,9 @@ TEST(Bf16FusedPass, BiasActivationRoundingMatchesTheSeparatePassesBitForBit) {
 
 // A bf16 model's step through the fused passes (each activation's bits written once and read
 // by the GEMMs of both passes) against the unfused op sequence (linear_forward,
-// activation_forward, linear_backward, activation_backward, every GEMM rounding its inputs):
-// three layers, so the bits cross from layer to layer; the output and every gradient bit for bit.
+// activation_forward, linear_backward, activation_backward, every GEMM rounding its inputs, and
+// each bias gradient the row sums of dz rounded to bf16): three layers, so the bits cross from
+// layer to layer; the output and every gradient bit for bit.
 TEST(Bf16Model, FusedBiasActivationRoundingStepMatchesTheUnfusedOpsBitForBit) {
   const int64_t batch = 5, inputs = 7, outputs = 3;
   for (Activation hidden : {Activation::kRelu, Activation::kGelu, Activation::kSigmoid,
@@ -496,6 +503,9 @@ TEST(Bf16Model, FusedBiasActivationRoundingStepMatchesTheUnfusedOpsBitForBit) {
       Tensor dx(Shape{batch, i == 0 ? inputs : layers[i - 1].units});
       linear_backward(i == 0 ? x : a[i - 1], reference.weight(i), dz, dw, db,
                       i == 0 ? nullptr : &dx, Precision::kBf16);
+      Tensor dz_rounded(Shape{batch, layers[i].units});
+      round_to_bf16(dz, dz_rounded);
+      sum_rows(dz_rounded, db);
       upstream = dx;
     }
     const std::vector<float> want_out = h.to_vector<float>();

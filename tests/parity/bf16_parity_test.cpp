@@ -283,5 +283,51 @@ TEST(Bf16Parity, GpuGemmsReadTheCopyAndAWriteToTheParametersRefreshesIt) {
                               on_cpu.forward(x.to(Device::cpu())).to_vector<float>(), 1e-6, 1e-5));
 }
 
+// The GPU's bf16 step through cuBLASLt epilogues against the CPU's bf16 passes: ReLU and
+// identity hidden layers write their outputs as bf16 bits only (RELU_AUX_BIAS / BIAS), a tanh
+// layer reads such bits and keeps the plain path, the input-gradient GEMMs write the dz below
+// as bits (DRELU, DEFAULT) and every bias gradient sums dz's bf16 values (BGRADB). One
+// forward and backward: the output and every gradient within fp32 accumulation-order noise of
+// the CPU's (the GEMM operands are the same bits), and a second forward of the same batch
+// gives the same output bit for bit.
+TEST(Bf16Parity, GpuEpilogueStepMatchesTheCpuBf16Step) {
+  MLPX_REQUIRE_CUDA();
+  const Device gpu = Device::cuda(0);
+  const int64_t batch = 6, inputs = 7, outputs = 3;
+  const std::vector<LayerSpec> layers = {{9, Activation::kRelu},
+                                         {8, Activation::kIdentity},
+                                         {6, Activation::kTanh},
+                                         {5, Activation::kRelu},
+                                         {outputs, Activation::kIdentity}};
+  Sequential on_cpu(inputs, layers);
+  on_cpu.init(Init::kHeNormal, 0, 31);
+  on_cpu.params().copy_from(Tensor::from_vector(
+      test::random_values<float>(on_cpu.num_params(), 32, -0.6, 0.6), {on_cpu.num_params()}));
+  Sequential on_gpu = on_cpu.to(gpu);
+  on_cpu.set_precision(Precision::kBf16);
+  on_gpu.set_precision(Precision::kBf16);
+  const Tensor x =
+      Tensor::from_vector(test::random_values<float>(batch * inputs, 33, -2, 2), {batch, inputs});
+  const Tensor dy =
+      Tensor::from_vector(test::random_values<float>(batch * outputs, 34), {batch, outputs});
+  const std::vector<float> want_out = on_cpu.forward(x).to_vector<float>();
+  on_cpu.backward(dy);
+  const Tensor x_gpu = x.to(gpu);
+  const std::vector<float> out = on_gpu.forward(x_gpu).to_vector<float>();
+  on_gpu.backward(dy.to(gpu));
+  EXPECT_LT(test::relative_error(out, want_out), 1e-5);
+  const std::vector<float> grads = on_gpu.grads().to_vector<float>();
+  const std::vector<float> want_grads = on_cpu.grads().to_vector<float>();
+  EXPECT_LT(test::relative_error(grads, want_grads), 1e-5);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    EXPECT_LT(test::relative_error(std::as_const(on_gpu).bias_grad(i).to_vector<float>(),
+                                   std::as_const(on_cpu).bias_grad(i).to_vector<float>()),
+              1e-5)
+        << "layer " << i;
+  }
+  EXPECT_NE(grads, std::vector<float>(grads.size(), 0.0f));
+  EXPECT_EQ(bits_of(on_gpu.forward(x_gpu).to_vector<float>()), bits_of(out));
+}
+
 }  // namespace
 }  // namespace mlpx
