@@ -34,8 +34,8 @@ bool is_rowwise(Activation activation) {
 // CUDA device) when the activation table gives the member an epilogue, else on the plain path
 // (GEMM, bias kernel, activation kernel). The one place that decides it: a layer whose output
 // goes anywhere but straight into its activation (a dropout here; a norm between the GEMM and
-// the activation) returns kPlain. bf16 GEMMs round their inputs in separate kernels
-// (kernels/gemm.cpp) and stay plain too. The fused ReLU writes only the activation, not z:
+// the activation) returns kPlain. bf16 stays plain here; Sequential::epilogue_of gives an
+// unfused GPU model's bf16 layers the bf16 forms. The fused ReLU writes only the activation, not z:
 // the ReLU's backward then reads the output, whose sign is z's (NaN: see mlpx/linear.h); so
 // does the fused backward kernel for layer 0 of a fused model (fused_layers).
 LinearEpilogue layer_epilogue(const LayerSpec& layer, Device device, Precision precision) {
