@@ -192,6 +192,14 @@ void gemm_input_grad_drelu(int, int64_t, int64_t, int64_t, const float*, const f
                            int64_t, float*, Precision) {
   unavailable("gemm_input_grad_drelu");
 }
+void gemm_bias_gelu_tanh_epilogue(int, int64_t, int64_t, int64_t, const float*, const float*,
+                                  const float*, float*, float*, int64_t, Precision) {
+  unavailable("gemm_bias_gelu_tanh_epilogue");
+}
+void gemm_input_grad_dgelu(int, int64_t, int64_t, int64_t, const float*, const float*, const float*,
+                           int64_t, float*, float*, Precision) {
+  unavailable("gemm_input_grad_dgelu");
+}
 
 // kernels/graph.h
 struct StepGraph::Impl {};
