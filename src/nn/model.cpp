@@ -335,7 +335,8 @@ std::vector<FusedLayer> Sequential::fused_layers(int64_t batch) const {
     layer.alpha = *layers_[i].alpha;
     layer.act = act_[i].rows(0, batch);
     // Layer 0 may run in its GEMM's epilogue, which keeps no z: the backward kernel then reads
-    // the output in its place (a ReLU's sign is z's; identity's output is z).
+    // the output in its place (a ReLU's sign is z's; identity's output is z). gelu_tanh's
+    // epilogue keeps z.
     const bool kept_z = i > 0 || epilogue_of(i) == LinearEpilogue::kPlain ||
                         epilogue_of(i) == LinearEpilogue::kBiasGeluTanh;
     layer.pre = kept_z ? pre_[i].rows(0, batch) : layer.act;
