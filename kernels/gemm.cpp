@@ -1,10 +1,13 @@
 #include "kernels/gemm.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "core/log.h"
 #include "kernels/bf16.h"
@@ -123,6 +126,34 @@ using LtLayout = LtOwned<cublasLtMatrixLayout_t, cublasLtMatrixLayoutDestroy>;
 }  // namespace
 
 namespace {
+// The largest power of two (up to 256, cuBLASLt's default assumption) that divides p's address:
+// what a cached algorithm may assume of that operand (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_*).
+uint32_t alignment_of(const void* p) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  uint32_t alignment = 256;
+  while (alignment > 1 && address % alignment != 0) alignment /= 2;
+  return alignment;
+}
+
+// cuBLASLt's algorithm per problem, chosen once by its heuristic: without one, every
+// cublasLtMatmul call runs the heuristic itself (host work on every GEMM of every step). The key
+// is everything the heuristic sees: device, compute type, transposes, epilogue, the data types, the layouts
+// extents and leading dimensions, the aux's leading dimension and each pointer's alignment.
+// Shared by every thread of the process: contexts (runtime.h) are process-wide and a model may
+// be trained from any thread (the Python module, the sweep), so one mutex guards the map; a
+// look-up holds it for a map find (the heuristic runs under it only on a miss, once per key).
+using LtAlgoKey = std::array<int64_t, 23>;
+struct LtAlgoCache {
+  std::mutex mutex;
+  std::map<LtAlgoKey, cublasLtMatmulAlgo_t> algos;
+};
+LtAlgoCache& lt_algo_cache() {
+  static LtAlgoCache* cache = new LtAlgoCache;  // never destroyed: no exit-order hazard
+  return *cache;
+}
+}  // namespace
+
+namespace {
 // A column-major operand of cuBLASLt: rows x cols with its leading dimension, as stored.
 struct LtOperand {
   const void* data;
@@ -138,6 +169,39 @@ struct LtEpilogue {
   const void* aux = nullptr;
   int64_t aux_ld = 0;
 };
+
+using LtPreference = LtOwned<cublasLtMatmulPreference_t, cublasLtMatmulPreferenceDestroy>;
+
+// cuBLASLt's heuristic's first algorithm for the described problem that fits the context's
+// workspace and the operands' actual alignments (they are views into flat buffers: a layer's
+// weight need not start on 256 bytes, the heuristic's default assumption).
+cublasLtMatmulAlgo_t lt_heuristic(const Context& ctx, const char* what, cublasLtMatmulDesc_t desc,
+                                  cublasLtMatrixLayout_t a_layout, cublasLtMatrixLayout_t b_layout,
+                                  cublasLtMatrixLayout_t d_layout, const void* a, const void* b,
+                                  const void* d) {
+  LtPreference pref;
+  MLPX_CUDA_CHECK(cublasLtMatmulPreferenceCreate(&pref.handle));
+  const uint64_t workspace = ctx.workspace_bytes;
+  MLPX_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref.handle, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof workspace));
+  const std::array<std::pair<cublasLtMatmulPreferenceAttributes_t, const void*>, 4> operands = {
+      {{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, a},
+       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, b},
+       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, d},
+       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, d}}};
+  for (const auto& [attribute, pointer] : operands) {
+    const uint32_t alignment = alignment_of(pointer);
+    MLPX_CUDA_CHECK(
+        cublasLtMatmulPreferenceSetAttribute(pref.handle, attribute, &alignment, sizeof alignment));
+  }
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  MLPX_CUDA_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx.blas_lt, desc, a_layout, b_layout, d_layout,
+                                                 d_layout, pref.handle, 1, &result, &found));
+  MLPX_CHECK(found > 0, ValueError, what,
+             ": expected cuBLASLt's heuristic to find an algorithm for this GEMM, found none");
+  return result.algo;
+}
 
 // D = op(A) op(B) with `epilogue`, on the context's cuBLASLt handle, workspace and stream,
 // compute type by `precision`: fp32 or tf32 with fp32 operands, or bf16 with bf16 operands
@@ -202,10 +266,52 @@ void lt_matmul(int device, const char* what, bool transpose_a, const LtOperand& 
   layout(b_layout, b.type, b.rows, b.cols, b.ld);
   layout(d_layout, d_type, d_rows, d_cols, d_rows);
   const float one = 1.0f, zero = 0.0f;
-  // No algorithm given: cuBLASLt's own heuristic picks one (host work, allowed in a capture).
+  const LtAlgoKey key = {device,
+                         static_cast<int64_t>(compute),
+                         op_a,
+                         op_b,
+                         static_cast<int64_t>(epilogue.kind),
+                         static_cast<int64_t>(a.type),
+                         static_cast<int64_t>(b.type),
+                         static_cast<int64_t>(d_type),
+                         a.rows,
+                         a.cols,
+                         a.ld,
+                         b.rows,
+                         b.cols,
+                         b.ld,
+                         d_rows,
+                         d_cols,
+                         epilogue.aux_ld,
+                         alignment_of(a.data),
+                         alignment_of(b.data),
+                         alignment_of(d),
+                         alignment_of(epilogue.bias),
+                         alignment_of(epilogue.aux),
+                         static_cast<int64_t>(ctx.workspace_bytes)};
+  cublasLtMatmulAlgo_t algo{};
+  {
+    LtAlgoCache& cache = lt_algo_cache();
+    const std::lock_guard<std::mutex> lock(cache.mutex);
+    const auto found = cache.algos.find(key);
+    if (found != cache.algos.end()) {
+      algo = found->second;
+    } else {
+      algo = lt_heuristic(ctx, what, desc.handle, a_layout.handle, b_layout.handle, d_layout.handle,
+                          a.data, b.data, d);
+      cache.algos.emplace(key, algo);
+    }
+  }
   MLPX_CUDA_CHECK(cublasLtMatmul(ctx.blas_lt, desc.handle, &one, a.data, a_layout.handle, b.data,
                                  b_layout.handle, &zero, d, d_layout.handle, d, d_layout.handle,
-                                 nullptr, ctx.workspace, ctx.workspace_bytes, ctx.stream));
+                                 &algo, ctx.workspace, ctx.workspace_bytes, ctx.stream));
+}
+
+void check_gelu_aux_ld(const char* what, int64_t pre_ld, int64_t units) {
+  MLPX_CHECK(pre_ld % 8 == 0 && pre_ld >= units && pre_ld > 0, ShapeError, what,
+             ": expected the GELU pre-activation's leading dimension a multiple of 8 elements and "
+             ">= ",
+             units, ", found ", pre_ld);
 }
 
 void check_mask_ld(const char* what, int64_t mask_ld_bits, int64_t units) {
@@ -315,6 +421,37 @@ void gemm_input_grad_bf16(int device, int64_t batch, int64_t in, int64_t out,
   lt_matmul(device, what, false, {w_bits, in, out, in, CUDA_R_16BF}, false,
             {dy_bits, out, batch, out, CUDA_R_16BF}, dx_bits, in, batch, epilogue, Precision::kBf16,
             CUDA_R_16BF);
+}
+
+void gemm_bias_gelu_tanh_epilogue(int device, int64_t batch, int64_t in, int64_t out,
+                                  const float* x, const float* w, const float* bias, float* y,
+                                  float* pre, int64_t pre_ld, Precision precision) {
+  const char* what = "gemm_bias_gelu_tanh_epilogue";
+  check_gelu_aux_ld(what, pre_ld, out);
+  LtEpilogue epilogue;
+  epilogue.kind = CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
+  epilogue.bias = bias;
+  epilogue.aux = pre;
+  epilogue.aux_ld = pre_ld;
+  // As gemm_bias_epilogue: y^T[out, batch] = w x^T; the aux is pre^T [out, batch], ld pre_ld.
+  lt_matmul(device, what, true, {w, in, out, in}, false, {x, in, batch, in}, y, out, batch,
+            epilogue, precision);
+}
+
+void gemm_input_grad_dgelu(int device, int64_t batch, int64_t in, int64_t out, const float* dy,
+                           const float* w, const float* pre_below, int64_t pre_ld, float* dx,
+                           float* dbias_below, Precision precision) {
+  const char* what = "gemm_input_grad_dgelu";
+  check_gelu_aux_ld(what, pre_ld, in);
+  LtEpilogue epilogue;
+  epilogue.kind = dbias_below != nullptr ? CUBLASLT_EPILOGUE_DGELU_BGRAD : CUBLASLT_EPILOGUE_DGELU;
+  epilogue.bias = dbias_below;
+  epilogue.aux = pre_below;
+  epilogue.aux_ld = pre_ld;
+  // As gemm_input_grad_drelu: dx^T[in, batch] = w^T dy^T. D's rows are the layer below's units,
+  // so BGRAD's sum of each row over the batch is that layer's bias gradient.
+  lt_matmul(device, what, false, {w, in, out, in}, false, {dy, out, batch, out}, dx, in, batch,
+            epilogue, precision);
 }
 
 }  // namespace mlpx::cuda

@@ -78,4 +78,23 @@ void gemm_weight_grad_bf16(int device, int64_t batch, int64_t in, int64_t out,
 void gemm_input_grad_bf16(int device, int64_t batch, int64_t in, int64_t out,
                           const uint16_t* dy_bits, const uint16_t* w_bits, const void* relu_mask,
                           int64_t mask_ld_bits, uint16_t* dx_bits);
+// The Linear forward with its bias and the GELU in the GEMM's epilogue (GELU_AUX_BIAS), through
+// cuBLASLt: pre[r, o] = (x w^T)[r, o] + bias[o] and y = gelu_tanh(pre) (math::gelu_tanh, the
+// tanh form: the GELU cuBLASLt's epilogue computes, docs/gpu-speed.md); fp32 or tf32. pre is
+// [batch, pre_ld] row-major (element o + r * pre_ld), pre_ld a multiple of 8 and >= out
+// (cuBLASLt's rule for a non-bitmask aux's leading dimension, in elements). Layout as
+// gemm_bias_epilogue's.
+void gemm_bias_gelu_tanh_epilogue(int device, int64_t batch, int64_t in, int64_t out,
+                                  const float* x, const float* w, const float* bias, float* y,
+                                  float* pre, int64_t pre_ld, Precision precision);
+
+// The Linear's input gradient with the GELU backward of the layer below in the epilogue (DGELU):
+// dx[batch, in] = (dy[batch, out] w[out, in]) * gelu_tanh_slope(pre_below), pre_below as
+// gemm_bias_gelu_tanh_epilogue wrote it for the layer below (its units = in, ld pre_ld). With
+// dbias_below (not nullptr), also the layer below's bias gradient, dbias_below[in] = the sum of
+// dx over the batch (DGELU_BGRAD, cuBLASLt's order). fp32 or tf32; layout as
+// gemm_input_grad_drelu's.
+void gemm_input_grad_dgelu(int device, int64_t batch, int64_t in, int64_t out, const float* dy,
+                           const float* w, const float* pre_below, int64_t pre_ld, float* dx,
+                           float* dbias_below, Precision precision);
 }  // namespace mlpx::cuda

@@ -114,6 +114,10 @@ struct TrainConfig {
   // The fused narrow-MLP kernels for layers 1..L-1 on a CUDA device (mlpx/model.h,
   // fused_mlp_unfit_reason).
   FusedMode fused = FusedMode::kAuto;
+  // On a CUDA device in fp32 or tf32, run each layer's bias, ReLU or gelu_tanh, their backward
+  // and the bias gradients in the GEMMs' cuBLASLt epilogues where the activation table allows
+  // (mlpx/model.h, Sequential::set_gemm_epilogues); false: the plain kernels after each GEMM.
+  bool gemm_epilogues = true;
 };
 
 struct OutputConfig {

@@ -19,9 +19,10 @@ namespace mlpx {
 //     kReadsOutput (what the backward pass reads: x, or the forward output y), kRowwise (taken
 //     over each row, not elementwise: softmax, whose formulas are math::softmax_*, not the
 //     columns below); the GEMM epilogue (cuBLASLt) that may compute the member after a
-//     Linear layer's GEMM on a CUDA device: kEpilogueBias (identity: the bias alone) or
-//     kEpilogueBiasRelu (bias then ReLU); a member with neither runs the plain path (GEMM,
-//     bias kernel, activation kernel). A GELU row would add its own epilogue flag.
+//     Linear layer's GEMM on a CUDA device: kEpilogueBias (identity: the bias alone),
+//     kEpilogueBiasRelu (bias then ReLU) or kEpilogueBiasGeluTanh (bias then the tanh-form GELU,
+//     the one cuBLASLt's GELU epilogue computes; the exact-erf gelu has no epilogue); a member
+//     with none runs the plain path (GEMM, bias kernel, activation kernel).
 //   The two formula columns are expressions in T (float or double) of x, y, dy and alpha,
 //   expanded only by src/math/activation.h (the helpers they call, such as sigmoid and
 //   exp_of, are its own); f' reads only what the flags say, and at the kink 0 takes the left
@@ -43,7 +44,8 @@ namespace mlpx {
   X(kSilu, "silu", kReadsInput, 0.0, x * sigmoid(x),                                           \
     dy * (sigmoid(x) * (T(1) + x * (T(1) - sigmoid(x)))))                                      \
   X(kGelu, "gelu", kReadsInput, 0.0, gelu_erf(x), dy * gelu_erf_slope(x))                      \
-  X(kGeluTanh, "gelu_tanh", kReadsInput, 0.0, gelu_tanh(x), dy * gelu_tanh_slope(x))
+  X(kGeluTanh, "gelu_tanh", kReadsInput | kEpilogueBiasGeluTanh, 0.0, gelu_tanh(x),            \
+    dy * gelu_tanh_slope(x))
 // clang-format on
 
 // The flags of the table's third column.
@@ -54,6 +56,7 @@ struct ActivationFlags {
   static constexpr unsigned kRowwise = 8u;
   static constexpr unsigned kEpilogueBias = 16u;
   static constexpr unsigned kEpilogueBiasRelu = 32u;
+  static constexpr unsigned kEpilogueBiasGeluTanh = 64u;
 };
 
 #define MLPX_ENUMERATOR(enumerator, ...) enumerator,

@@ -15,8 +15,10 @@ void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
 
 // What a Linear layer's GEMM computes after its products (mlpx/enums.h, the activation
 // table's epilogue flags): kPlain the GEMM alone (the bias and the activation are separate
-// kernels), kBias the bias in the epilogue, kBiasRelu the bias and a ReLU.
-enum class LinearEpilogue { kPlain, kBias, kBiasRelu };
+// kernels), kBias the bias in the epilogue, kBiasRelu the bias and a ReLU, kBiasGeluTanh the
+// bias and gelu_tanh (linear_forward_gelu_tanh: it keeps the pre-activation, which
+// linear_forward_epilogue has no place for).
+enum class LinearEpilogue { kPlain, kBias, kBiasRelu, kBiasGeluTanh };
 
 // y[B, out] = epilogue(x[B, in] * weight[out, in]^T + bias[out]): kBias is linear_forward;
 // kBiasRelu also applies ReLU (on a CUDA device a NaN may become 0, as the simulator's cuBLASLt
@@ -33,6 +35,28 @@ void linear_forward_epilogue(const Tensor& x, const Tensor& weight, const Tensor
 // int32 words per row of a ReLU bit mask for `units` outputs: cuBLASLt wants the mask's leading
 // dimension in bits a multiple of 128, so units rounded up to 128, over 32.
 int64_t relu_mask_words(int64_t units);
+
+// z[B, out] = x[B, in] * weight[out, in]^T + bias[out] and y[B, out] = gelu_tanh(z) (the tanh
+// form, torch's GELU(approximate="tanh")); z is kept for the backward, which reads it. On a CUDA
+// device in fp32 or tf32 with gelu_tanh_epilogue_fits(out): one cuBLASLt GEMM (GELU_AUX_BIAS,
+// with z as its aux); elsewhere linear_forward into z, then the gelu_tanh kernel into y.
+void linear_forward_gelu_tanh(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& z,
+                              Tensor& y, Precision precision = Precision::kFp32);
+
+// Whether a layer of `units` outputs can keep its pre-activation [B, units] as cuBLASLt's GELU
+// aux: the aux's leading dimension (here units) must be a multiple of 8 elements.
+bool gelu_tanh_epilogue_fits(int64_t units);
+
+// The input gradient of a Linear above a gelu_tanh layer, through that GELU's backward:
+// dx[B, in] = (dy[B, out] weight[out, in]) * gelu_tanh'(z_below[B, in]), which is d loss / d z
+// of the layer below (z_below as linear_forward_gelu_tanh kept it); with dbias_below defined
+// ([in]) also that layer's bias gradient, the sum of dx over the rows. On a CUDA device in fp32
+// or tf32 with gelu_tanh_epilogue_fits(in): one cuBLASLt GEMM (DGELU_BGRAD; DGELU without
+// dbias_below), the sum in cuBLASLt's order; elsewhere the GEMM, the gelu_tanh backward kernel
+// and sum_rows.
+void linear_input_grad_gelu_tanh(const Tensor& dy, const Tensor& weight, const Tensor& z_below,
+                                 Tensor& dx, Tensor& dbias_below,
+                                 Precision precision = Precision::kFp32);
 
 // linear_backward with its epilogues (cuBLASLt, on a CUDA device in fp32 or tf32): dweight =
 // dy^T x with dbias (when defined) summed in the same GEMM (BGRADB), and dx = dy * weight, then,

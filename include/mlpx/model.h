@@ -166,11 +166,11 @@ class Sequential {
   // Whether forward() can take the cross-entropy into its fused kernel: a fused model whose last
   // layer is identity (the logits).
   bool fuses_cross_entropy() const;
-  // On a CUDA device in fp32 or tf32, a layer's bias, ReLU, ReLU backward and bias gradient run
-  // in its GEMMs' cuBLASLt epilogues where the activation table allows (on by default; the
-  // bias gradient is then cuBLASLt's sum, not sum_rows's fixed order: docs/gpu-speed.md). Off:
-  // every layer takes the plain path (GEMMs, then separate bias, activation and sum kernels).
-  // Kept by to().
+  // On a CUDA device in fp32 or tf32, a layer's bias, ReLU or gelu_tanh, their backward and the
+  // bias gradient run in its GEMMs' cuBLASLt epilogues where the activation table allows (on by
+  // default; the bias gradient is then cuBLASLt's sum, not sum_rows's fixed order:
+  // docs/gpu-speed.md). Off: every layer takes the plain path (GEMMs, then separate bias,
+  // activation and sum kernels). Kept by to().
   void set_gemm_epilogues(bool on) { gemm_epilogues_ = on; }
   bool gemm_epilogues() const { return gemm_epilogues_; }
 
@@ -276,6 +276,8 @@ class Sequential {
   // Whether layer i's ReLU backward runs in layer i + 1's input-gradient GEMM (DRELU, reading
   // the mask layer i's forward wrote), in a training backward (not backward_outer's).
   bool relu_backward_in_gemm_above(size_t i) const;
+  // The same for a gelu_tanh layer i (DGELU_BGRAD: its backward and its bias gradient).
+  bool gelu_backward_in_gemm_above(size_t i) const;
   // The norm of layer i on z [B, units] into n (may be z): in training (batch statistics, kept
   // for backward(); running statistics updated), or in eval form (running statistics).
   Tensor forward_pass(const Tensor& x, const DropoutStep& step, const FusedCrossEntropy* loss);

@@ -243,6 +243,7 @@ Net make_net(const mlpx::Config& config, int64_t inputs) {
                            mlpx::Device::parse(config.device));
     model.set_precision(config.precision);
     model.set_fused(config.train.fused);
+    model.set_gemm_epilogues(config.train.gemm_epilogues);
     model.init(config.model.init, config.model.init_std, config.seed);
     return Net{std::move(model), config, {}};
   });

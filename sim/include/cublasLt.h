@@ -8,8 +8,12 @@
 // when D(i, j) before the ReLU is > 0; aux_ld in bits, a multiple of 128, at least D's rows),
 // DRELU and DRELU_BGRAD (D times the mask's bit; BGRAD also writes each row's sum of D to the
 // bias pointer), BGRADA and BGRADB (the bias gradient of op(A) summed over k, per row of D, or
-// of op(B), per column of D). GELU epilogues return CUBLAS_STATUS_NOT_SUPPORTED here. Values,
-// enums and signatures are cuBLASLt's.
+// of op(B), per column of D), GELU, GELU_BIAS, GELU_AUX, GELU_AUX_BIAS (the tanh form of GELU,
+// mlpx's math::gelu_tanh; _AUX writes D before the GELU to aux, fp32, element i + j aux_ld,
+// aux_ld in elements a multiple of 8 and at least D's rows), DGELU and DGELU_BGRAD (D times
+// math::gelu_tanh_slope of aux's element; BGRAD also writes each row's sum of D to the bias
+// pointer). The heuristic (cublasLtMatmulAlgoGetHeuristic, preferences) answers one algorithm
+// and counts its queries. Values, enums and signatures are cuBLASLt's.
 #pragma once
 
 #include <cstddef>
@@ -22,9 +26,27 @@
 typedef struct cublasLtContext* cublasLtHandle_t;
 typedef struct cublasLtMatmulDescOpaque_st* cublasLtMatmulDesc_t;
 typedef struct cublasLtMatrixLayoutOpaque_st* cublasLtMatrixLayout_t;
+typedef struct cublasLtMatmulPreferenceOpaque_st* cublasLtMatmulPreference_t;
 typedef struct {
   uint64_t data[8];
 } cublasLtMatmulAlgo_t;
+
+typedef struct {
+  cublasLtMatmulAlgo_t algo;
+  size_t workspaceSize;
+  cublasStatus_t state;
+  float wavesCount;
+  int reserved[4];
+} cublasLtMatmulHeuristicResult_t;
+
+typedef enum {
+  CUBLASLT_MATMUL_PREF_SEARCH_MODE = 0,
+  CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,
+  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5,
+  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES = 6,
+  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7,
+  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8
+} cublasLtMatmulPreferenceAttributes_t;
 
 typedef enum {
   CUBLASLT_MATMUL_DESC_COMPUTE_TYPE = 0,
@@ -81,12 +103,28 @@ cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t* matLayout, cud
 cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t matLayout);
 
 // C must equal D (in place) or be a separate fp32 matrix of D's shape; algo and workspace are
-// accepted and ignored (the stand-in has one algorithm).
+// accepted and ignored (the stand-in has one algorithm). algo nullptr: cuBLASLt runs its
+// heuristic inside the call, which mlpx_sim::cublaslt_heuristic_queries() counts.
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t computeDesc,
                               const void* alpha, const void* A, cublasLtMatrixLayout_t Adesc,
                               const void* B, cublasLtMatrixLayout_t Bdesc, const void* beta,
                               const void* C, cublasLtMatrixLayout_t Cdesc, void* D,
                               cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t* algo,
                               void* workspace, size_t workspaceSizeInBytes, cudaStream_t stream);
+
+// Preferences for the heuristic: MAX_WORKSPACE_BYTES (uint64) and MIN_ALIGNMENT_{A,B,C,D}_BYTES
+// (uint32); other attributes are CUBLAS_STATUS_INVALID_VALUE here.
+cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* pref);
+cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref);
+cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t pref,
+                                                    cublasLtMatmulPreferenceAttributes_t attr,
+                                                    const void* buf, size_t sizeInBytes);
+// The heuristic: one result (the stand-in's one algorithm, no workspace), counted by
+// mlpx_sim::cublaslt_heuristic_queries().
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(
+    cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t operationDesc, cublasLtMatrixLayout_t Adesc,
+    cublasLtMatrixLayout_t Bdesc, cublasLtMatrixLayout_t Cdesc, cublasLtMatrixLayout_t Ddesc,
+    cublasLtMatmulPreference_t preference, int requestedAlgoCount,
+    cublasLtMatmulHeuristicResult_t heuristicResultsArray[], int* returnAlgoCount);
 
 }  // extern "C"

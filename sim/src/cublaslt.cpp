@@ -2,6 +2,7 @@
 // cublasLtMatmul with its epilogues, as stream work.
 #include "cublasLt.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "math/activation.h"  // mlpx's GELU (tanh form) and its slope: the epilogues' formula
 #include "mlpx_sim/counters.h"
 #include "mlpx_sim/runtime.h"
 
@@ -30,6 +32,11 @@ struct cublasLtMatrixLayoutOpaque_st {
   cudaDataType type = CUDA_R_32F;
   uint64_t rows = 0, cols = 0;
   int64_t ld = 0;
+};
+
+struct cublasLtMatmulPreferenceOpaque_st {
+  uint64_t max_workspace_bytes = 0;
+  uint32_t min_alignment[4] = {256, 256, 256, 256};  // A, B, C, D in bytes (cuBLASLt's default)
 };
 
 namespace mlpx_sim {
@@ -77,6 +84,12 @@ size_t span(const cublasLtMatrixLayoutOpaque_st& l) {
 
 bool has(uint32_t epilogue, uint32_t bits) { return (epilogue & bits) == bits; }
 
+// The GELU epilogues' bits: 32 the forward GELU, 64 its gradient (DGELU); 128 an aux buffer.
+constexpr uint32_t kGeluBit = 32u, kDgeluBit = 64u, kAuxBit = 128u;
+bool is_gelu_family(uint32_t epilogue) { return (epilogue & (kGeluBit | kDgeluBit)) != 0; }
+
+std::atomic<uint64_t> g_heuristic_queries{0};
+
 struct Matmul {
   cublasLtMatmulDescOpaque_st desc;
   cublasLtMatrixLayoutOpaque_st a, b, c, d;
@@ -99,21 +112,35 @@ bool in_device(const void* p, size_t bytes, const char* what, const std::string&
 
 void run(const Matmul& g, const std::string& label) {
   const uint32_t e = g.desc.epilogue;
-  const bool bias_in = has(e, CUBLASLT_EPILOGUE_BIAS) && !has(e, CUBLASLT_EPILOGUE_DRELU);
-  const bool bgrad = has(e, CUBLASLT_EPILOGUE_DRELU_BGRAD) || e == CUBLASLT_EPILOGUE_BGRADA ||
-                     e == CUBLASLT_EPILOGUE_BGRADB;
+  const bool bias_in = has(e, CUBLASLT_EPILOGUE_BIAS) && !has(e, CUBLASLT_EPILOGUE_DRELU) &&
+                       !has(e, CUBLASLT_EPILOGUE_DGELU);
+  const bool bgrad = has(e, CUBLASLT_EPILOGUE_DRELU_BGRAD) || e == CUBLASLT_EPILOGUE_DGELU_BGRAD ||
+                     e == CUBLASLT_EPILOGUE_BGRADA || e == CUBLASLT_EPILOGUE_BGRADB;
   const bool relu = has(e, CUBLASLT_EPILOGUE_RELU) && !has(e, CUBLASLT_EPILOGUE_DRELU);
   const bool aux_out = has(e, CUBLASLT_EPILOGUE_RELU_AUX) && relu;
   const bool drelu = has(e, CUBLASLT_EPILOGUE_DRELU);
+  // GELU (tanh form, src/math/activation.h): GELU_AUX writes the pre-activation to aux (D's
+  // type, element i + j aux_ld); DGELU multiplies by the slope at aux's element; DGELU_BGRAD
+  // also sums.
+  const bool gelu = has(e, kGeluBit) && !has(e, kDgeluBit);
+  const bool gelu_aux_out = gelu && has(e, kAuxBit);
+  const bool dgelu = has(e, CUBLASLT_EPILOGUE_DGELU);
+  const bool row_bgrad =
+      has(e, CUBLASLT_EPILOGUE_DRELU_BGRAD) || e == CUBLASLT_EPILOGUE_DGELU_BGRAD;
   const size_t bias_len = e == CUBLASLT_EPILOGUE_BGRADB ? g.n : g.m;
-  const size_t aux_bytes = (static_cast<size_t>(g.desc.aux_ld) * g.n + 7) / 8;
+  const size_t d_bytes = type_bytes(g.d.type);
+  const size_t aux_bytes =
+      is_gelu_family(e)
+          ? (g.n == 0 ? 0 : (static_cast<size_t>(g.desc.aux_ld) * (g.n - 1) + g.m) * d_bytes)
+          : (static_cast<size_t>(g.desc.aux_ld) * g.n + 7) / 8;
   if (!in_device(g.A, span(g.a) * type_bytes(g.a.type), "A", label) ||
       !in_device(g.B, span(g.b) * type_bytes(g.b.type), "B", label) ||
       !in_device(g.D, span(g.d) * type_bytes(g.d.type), "D", label) ||
       (g.beta != 0.0f && !in_device(g.C, span(g.c) * type_bytes(g.c.type), "C", label)) ||
       ((bias_in || bgrad) &&
        !in_device(g.desc.bias, bias_len * type_bytes(g.bias_type), "bias", label)) ||
-      ((aux_out || drelu) && !in_device(g.desc.aux, aux_bytes, "aux", label)))
+      ((aux_out || drelu || gelu_aux_out || dgelu) &&
+       !in_device(g.desc.aux, aux_bytes, "aux", label)))
     return;
   const auto in = [&](const void* base, cudaDataType type, size_t i) {
     const float v = element(base, i, type);
@@ -149,12 +176,17 @@ void run(const Matmul& g, const std::string& label) {
       }
       if (relu) x = x > 0.0f ? x : 0.0f;
       if (drelu && ((aux[bit / 8] >> (bit % 8)) & 1u) == 0) x = 0.0f;
+      if (gelu_aux_out) store(aux, bit, g.d.type, x);  // element i + j aux_ld
+      if (gelu) x = mlpx::math::gelu_tanh(x);
+      // DGELU: the incoming gradient times the slope at the saved pre-activation, as the CPU's
+      // gelu_tanh row computes it (dy * gelu_tanh_slope(x)).
+      if (dgelu) x = x * mlpx::math::gelu_tanh_slope(element(aux, bit, g.d.type));
       row_sums[i] += x;
       // The epilogue computes in fp32; a bf16 D is its result rounded once, as it is stored.
       store(g.D, i + j * static_cast<size_t>(g.d.ld), g.d.type, x);
     }
   }
-  if (has(e, CUBLASLT_EPILOGUE_DRELU_BGRAD)) {
+  if (row_bgrad) {
     for (size_t i = 0; i < g.m; ++i) store(bias_out, i, g.bias_type, row_sums[i]);
   } else if (e == CUBLASLT_EPILOGUE_BGRADA) {  // per row of D: op(A)'s row summed over k
     for (size_t i = 0; i < g.m; ++i) {
@@ -172,8 +204,9 @@ void run(const Matmul& g, const std::string& label) {
   count_device_bytes(span(g.a) * type_bytes(g.a.type) + span(g.b) * type_bytes(g.b.type) +
                          (g.beta != 0.0f ? g.m * g.n * type_bytes(g.c.type) : 0) +
                          (bias_in ? g.m * type_bytes(g.bias_type) : 0) +
-                         (drelu ? (g.m * g.n + 7) / 8 : 0),
-                     g.m * g.n * type_bytes(g.d.type) + (aux_out ? (g.m * g.n + 7) / 8 : 0) +
+                         (drelu ? (g.m * g.n + 7) / 8 : 0) + (dgelu ? g.m * g.n * d_bytes : 0),
+                     g.m * g.n * d_bytes + (aux_out ? (g.m * g.n + 7) / 8 : 0) +
+                         (gelu_aux_out ? g.m * g.n * d_bytes : 0) +
                          (bgrad ? bias_len * type_bytes(g.bias_type) : 0));
   count_gemm(2 * g.m * g.n * g.k, g.a.type == CUDA_R_16BF ? "bf16" : g.tf32 ? "tf32" : "fp32");
 }
@@ -276,11 +309,13 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t
                               const void* alpha, const void* A, cublasLtMatrixLayout_t Adesc,
                               const void* B, cublasLtMatrixLayout_t Bdesc, const void* beta,
                               const void* C, cublasLtMatrixLayout_t Cdesc, void* D,
-                              cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t* /*algo*/,
+                              cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t* algo,
                               void* /*workspace*/, size_t /*workspaceSizeInBytes*/,
                               cudaStream_t stream) {
   using namespace mlpx_sim;  // NOLINT
   if (lightHandle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  // No algorithm: cuBLASLt queries its heuristic itself, on every such call (counted).
+  if (algo == nullptr) g_heuristic_queries.fetch_add(1, std::memory_order_relaxed);
   if (computeDesc == nullptr || Adesc == nullptr || Bdesc == nullptr || Cdesc == nullptr ||
       Ddesc == nullptr || alpha == nullptr || beta == nullptr)
     return CUBLAS_STATUS_INVALID_VALUE;
@@ -312,17 +347,26 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t
     case CUBLASLT_EPILOGUE_DRELU_BGRAD:
     case CUBLASLT_EPILOGUE_BGRADA:
     case CUBLASLT_EPILOGUE_BGRADB:
+    case CUBLASLT_EPILOGUE_GELU:
+    case CUBLASLT_EPILOGUE_GELU_AUX:
+    case CUBLASLT_EPILOGUE_GELU_BIAS:
+    case CUBLASLT_EPILOGUE_GELU_AUX_BIAS:
+    case CUBLASLT_EPILOGUE_DGELU:
+    case CUBLASLT_EPILOGUE_DGELU_BGRAD:
       break;
     default:
-      return CUBLAS_STATUS_NOT_SUPPORTED;  // GELU's: not modelled
+      return CUBLAS_STATUS_NOT_SUPPORTED;
   }
   const bool needs_bias = (e & CUBLASLT_EPILOGUE_BIAS) != 0 || e == CUBLASLT_EPILOGUE_DRELU_BGRAD ||
-                          e == CUBLASLT_EPILOGUE_BGRADA || e == CUBLASLT_EPILOGUE_BGRADB;
+                          e == CUBLASLT_EPILOGUE_DGELU_BGRAD || e == CUBLASLT_EPILOGUE_BGRADA ||
+                          e == CUBLASLT_EPILOGUE_BGRADB;
   const bool needs_aux = (e & 128) != 0;
   if (needs_bias && desc.bias == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
-  // The ReLU bit mask's leading dimension is in bits: a multiple of 128, at least D's rows.
-  if (needs_aux &&
-      (desc.aux == nullptr || desc.aux_ld % 128 != 0 || desc.aux_ld < static_cast<int64_t>(m)))
+  // The aux's leading dimension: the ReLU bit mask's in bits, a multiple of 128; GELU's
+  // pre-activation (fp32, D's type) in elements, a multiple of 8; either at least D's rows.
+  const int64_t aux_ld_multiple = is_gelu_family(e) ? 8 : 128;
+  if (needs_aux && (desc.aux == nullptr || desc.aux_ld % aux_ld_multiple != 0 ||
+                    desc.aux_ld < static_cast<int64_t>(m) || desc.aux_ld == 0))
     return CUBLAS_STATUS_INVALID_VALUE;
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
   Matmul g{desc,
@@ -349,4 +393,60 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t
   return queued == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
 }
 
+cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* pref) {
+  if (pref == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  *pref = new cublasLtMatmulPreferenceOpaque_st;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref) {
+  delete pref;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t pref,
+                                                    cublasLtMatmulPreferenceAttributes_t attr,
+                                                    const void* buf, size_t sizeInBytes) {
+  if (pref == nullptr || buf == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  if (attr == CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES) {
+    if (sizeInBytes != sizeof(uint64_t)) return CUBLAS_STATUS_INVALID_VALUE;
+    std::memcpy(&pref->max_workspace_bytes, buf, sizeof(uint64_t));
+    return CUBLAS_STATUS_SUCCESS;
+  }
+  if (attr >= CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES &&
+      attr <= CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES) {
+    if (sizeInBytes != sizeof(uint32_t)) return CUBLAS_STATUS_INVALID_VALUE;
+    std::memcpy(&pref->min_alignment[attr - CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES], buf,
+                sizeof(uint32_t));
+    return CUBLAS_STATUS_SUCCESS;
+  }
+  return CUBLAS_STATUS_INVALID_VALUE;
+}
+
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(
+    cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t operationDesc, cublasLtMatrixLayout_t Adesc,
+    cublasLtMatrixLayout_t Bdesc, cublasLtMatrixLayout_t Cdesc, cublasLtMatrixLayout_t Ddesc,
+    cublasLtMatmulPreference_t preference, int requestedAlgoCount,
+    cublasLtMatmulHeuristicResult_t heuristicResultsArray[], int* returnAlgoCount) {
+  using namespace mlpx_sim;  // NOLINT
+  if (lightHandle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (operationDesc == nullptr || Adesc == nullptr || Bdesc == nullptr || Cdesc == nullptr ||
+      Ddesc == nullptr || preference == nullptr || requestedAlgoCount < 1 ||
+      heuristicResultsArray == nullptr || returnAlgoCount == nullptr)
+    return CUBLAS_STATUS_INVALID_VALUE;
+  g_heuristic_queries.fetch_add(1, std::memory_order_relaxed);
+  // One algorithm, which needs no workspace; it names the epilogue it was chosen for.
+  heuristicResultsArray[0] = cublasLtMatmulHeuristicResult_t{};
+  heuristicResultsArray[0].algo.data[0] = operationDesc->epilogue;
+  heuristicResultsArray[0].workspaceSize = 0;
+  heuristicResultsArray[0].state = CUBLAS_STATUS_SUCCESS;
+  heuristicResultsArray[0].wavesCount = 1.0f;
+  *returnAlgoCount = 1;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
 }  // extern "C"
+
+namespace mlpx_sim {
+uint64_t cublaslt_heuristic_queries() { return g_heuristic_queries.load(); }
+}  // namespace mlpx_sim

@@ -1,6 +1,7 @@
 // The cuBLASLt stand-in (cublasLt.h): each epilogue against the formula computed here, on the
 // CPU, in the stand-in's documented order (fp32 fma over k ascending), and the documented
-// argument rules (the ReLU bit mask's leading dimension, required pointers).
+// argument rules (the ReLU bit mask's and GELU aux's leading dimensions, required pointers).
+// GELU's expected values come from the CPU's formula (src/math/activation.h, gelu_tanh).
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -10,6 +11,8 @@
 #include <cstring>
 #include <vector>
 
+#include "math/activation.h"
+#include "mlpx_sim/counters.h"
 #include "mlpx_sim/runtime.h"
 
 namespace {
@@ -171,9 +174,19 @@ TEST_F(CublasLt, TheAuxLeadingDimensionAndPointersAreChecked) {
   epilogue = CUBLASLT_EPILOGUE_BIAS;  // needs the bias pointer
   set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
   EXPECT_EQ(matmul(a, b, d), CUBLAS_STATUS_INVALID_VALUE);
-  epilogue = CUBLASLT_EPILOGUE_GELU;
+  // GELU's aux is fp32 with its leading dimension in elements: a multiple of 8, >= D's rows.
+  epilogue = CUBLASLT_EPILOGUE_GELU_AUX;
   set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
-  EXPECT_EQ(matmul(a, b, d), CUBLAS_STATUS_NOT_SUPPORTED);
+  for (const int64_t bad : {int64_t{0}, int64_t{4}, int64_t{12}}) {  // < kM, or not a multiple of 8
+    set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &bad, sizeof bad);
+    EXPECT_EQ(matmul(a, b, d), CUBLAS_STATUS_INVALID_VALUE) << bad;
+  }
+  const int64_t gelu_ld = 8;  // 8 floats x kN columns: within the 256 / 8 * kN bytes
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &gelu_ld, sizeof gelu_ld);
+  EXPECT_EQ(matmul(a, b, d), CUBLAS_STATUS_SUCCESS);
+  epilogue = CUBLASLT_EPILOGUE_DGELU_BGRAD;  // needs the bias pointer for the gradient
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
+  EXPECT_EQ(matmul(a, b, d), CUBLAS_STATUS_INVALID_VALUE);
   const int64_t wrong_size = 0;
   EXPECT_EQ(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &wrong_size,
                                            sizeof wrong_size),
@@ -289,6 +302,112 @@ TEST_F(CublasLt, Bf16OperandsWriteABf16DRoundedOnceAndSumBgradbInFp32) {
   for (void* p : {static_cast<void*>(a), static_cast<void*>(b), static_cast<void*>(bias),
                   static_cast<void*>(d), static_cast<void*>(aux), static_cast<void*>(d32)})
     cudaFree(p);
+}
+
+// GELU_AUX_BIAS writes D = gelu_tanh(A B + bias) and the pre-activation into aux (element
+// i + j aux_ld, aux_ld 8 > kM: the padding stays as it was); DGELU_BGRAD then multiplies the
+// incoming A B by gelu_tanh's slope at aux and writes each row's sum to the bias pointer; DGELU
+// the same without the sums.
+TEST_F(CublasLt, GeluAuxBiasThenDgeluBgradFollowTheCpuFormula) {
+  float* a = to_device(a_);
+  float* b = to_device(b_);
+  float* bias = to_device(bias_);
+  float* d = to_device(std::vector<float>(kM * kN, 0.0f));
+  const int64_t aux_ld = 8;
+  const float untouched = -7.0f;
+  float* aux = to_device(std::vector<float>(aux_ld * kN, untouched));
+  uint32_t epilogue = CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
+  set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux);
+  set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof aux_ld);
+  ASSERT_EQ(matmul(a, b, d), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const std::vector<float> out = to_host(d, kM * kN);
+  const std::vector<float> pre = to_host(aux, aux_ld * kN);
+  for (int j = 0; j < kN; ++j) {
+    for (int i = 0; i < aux_ld; ++i) {
+      const float z = product(i % kM, j) + bias_[i % kM];
+      if (i >= kM) {
+        EXPECT_EQ(pre[i + j * aux_ld], untouched) << i << ", " << j;
+        continue;
+      }
+      EXPECT_EQ(pre[i + j * aux_ld], z) << i << ", " << j;
+      EXPECT_EQ(out[i + j * kM], mlpx::math::gelu_tanh(z)) << i << ", " << j;
+    }
+  }
+
+  for (const uint32_t backward : {CUBLASLT_EPILOGUE_DGELU_BGRAD, CUBLASLT_EPILOGUE_DGELU}) {
+    SCOPED_TRACE(backward);
+    float* grad = to_device(std::vector<float>(kM, 0.5f));
+    epilogue = backward;
+    set(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue);
+    set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, &grad, sizeof grad);
+    ASSERT_EQ(matmul(a, b, d), CUBLAS_STATUS_SUCCESS);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const std::vector<float> dz = to_host(d, kM * kN), sums = to_host(grad, kM);
+    for (int i = 0; i < kM; ++i) {
+      float sum = 0.0f;
+      for (int j = 0; j < kN; ++j) {
+        const float expected = product(i, j) * mlpx::math::gelu_tanh_slope(pre[i + j * aux_ld]);
+        EXPECT_EQ(dz[i + j * kM], expected) << i << ", " << j;
+        sum += expected;
+      }
+      EXPECT_EQ(sums[i], backward == CUBLASLT_EPILOGUE_DGELU ? 0.5f : sum) << i;
+    }
+    cudaFree(grad);
+  }
+  for (void* p : {static_cast<void*>(a), static_cast<void*>(b), static_cast<void*>(bias),
+                  static_cast<void*>(d), static_cast<void*>(aux)})
+    cudaFree(p);
+}
+
+// The heuristic is counted: once per cublasLtMatmulAlgoGetHeuristic, and once per matmul given
+// no algorithm (cuBLASLt then queries it inside the call); a matmul given the heuristic's
+// algorithm makes no query.
+TEST_F(CublasLt, HeuristicQueriesAreCounted) {
+  float* a = to_device(a_);
+  float* b = to_device(b_);
+  float* d = to_device(std::vector<float>(kM * kN, 0.0f));
+  cublasLtMatmulPreference_t pref = nullptr;
+  ASSERT_EQ(cublasLtMatmulPreferenceCreate(&pref), CUBLAS_STATUS_SUCCESS);
+  const uint64_t workspace = 0;
+  const uint32_t alignment = 4;
+  ASSERT_EQ(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                 &workspace, sizeof workspace),
+            CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                                 &alignment, sizeof alignment),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                                 &workspace, sizeof workspace),
+            CUBLAS_STATUS_INVALID_VALUE);  // the wrong size
+  const uint64_t before = mlpx_sim::cublaslt_heuristic_queries();
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  ASSERT_EQ(cublasLtMatmulAlgoGetHeuristic(handle_, desc_, a_layout_, b_layout_, d_layout_,
+                                           d_layout_, pref, 1, &result, &found),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(found, 1);
+  EXPECT_EQ(result.state, CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(result.workspaceSize, 0u);
+  EXPECT_EQ(mlpx_sim::cublaslt_heuristic_queries(), before + 1);
+  const float one = 1.0f, zero = 0.0f;
+  for (int call = 0; call < 2; ++call) {
+    ASSERT_EQ(cublasLtMatmul(handle_, desc_, &one, a, a_layout_, b, b_layout_, &zero, d, d_layout_,
+                             d, d_layout_, &result.algo, nullptr, 0, nullptr),
+              CUBLAS_STATUS_SUCCESS);
+  }
+  EXPECT_EQ(mlpx_sim::cublaslt_heuristic_queries(), before + 1);
+  ASSERT_EQ(matmul(a, b, d), CUBLAS_STATUS_SUCCESS);  // no algorithm
+  EXPECT_EQ(mlpx_sim::cublaslt_heuristic_queries(), before + 2);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const std::vector<float> out = to_host(d, kM * kN);
+  for (int j = 0; j < kN; ++j) {
+    for (int i = 0; i < kM; ++i) EXPECT_EQ(out[i + j * kM], product(i, j));
+  }
+  cublasLtMatmulPreferenceDestroy(pref);
+  for (void* p : {static_cast<void*>(a), static_cast<void*>(b), static_cast<void*>(d)}) cudaFree(p);
 }
 
 }  // namespace

@@ -98,6 +98,7 @@ struct ActivationMember;
     static constexpr bool kIsRowwise = (kFlags & kRowwise) != 0;                    \
     static constexpr bool kEpilogueIsBias = (kFlags & kEpilogueBias) != 0;          \
     static constexpr bool kEpilogueIsBiasRelu = (kFlags & kEpilogueBiasRelu) != 0;  \
+    static constexpr bool kEpilogueIsGelu = (kFlags & kEpilogueBiasGeluTanh) != 0;  \
     static constexpr double kDefaultAlpha = (default_alpha);                        \
     template <typename T>                                                           \
     MLPX_HD static T value(T x, [[maybe_unused]] T alpha) {                         \

@@ -45,12 +45,19 @@ LinearEpilogue layer_epilogue(const LayerSpec& layer, Device device, Precision p
       layer.norm != Norm::kNone || layer.residual || !layer.bias) {
     return LinearEpilogue::kPlain;
   }
-  return math::visit(layer.activation, [](auto member) {
+  const LinearEpilogue epilogue = math::visit(layer.activation, [](auto member) {
     using Member = decltype(member);
+    if (Member::kEpilogueIsGelu) return LinearEpilogue::kBiasGeluTanh;
     if (Member::kEpilogueIsBiasRelu) return LinearEpilogue::kBiasRelu;
     if (Member::kEpilogueIsBias) return LinearEpilogue::kBias;
     return LinearEpilogue::kPlain;
   });
+  // gelu_tanh keeps z (pre_) as the epilogue's aux, whose leading dimension (the units) cuBLASLt
+  // wants a multiple of 8: other widths stay plain.
+  if (epilogue == LinearEpilogue::kBiasGeluTanh && !gelu_tanh_epilogue_fits(layer.units)) {
+    return LinearEpilogue::kPlain;
+  }
+  return epilogue;
 }
 }  // namespace
 
@@ -369,8 +376,10 @@ std::vector<FusedLayer> Sequential::fused_layers(int64_t batch) const {
     layer.alpha = *layers_[i].alpha;
     layer.act = act_[i].rows(0, batch);
     // Layer 0 may run in its GEMM's epilogue, which keeps no z: the backward kernel then reads
-    // the output in its place (a ReLU's sign is z's; identity's output is z).
-    const bool kept_z = i > 0 || epilogue_of(i) == LinearEpilogue::kPlain;
+    // the output in its place (a ReLU's sign is z's; identity's output is z). gelu_tanh's
+    // epilogue keeps z.
+    const bool kept_z = i > 0 || epilogue_of(i) == LinearEpilogue::kPlain ||
+                        epilogue_of(i) == LinearEpilogue::kBiasGeluTanh;
     layer.pre = kept_z ? pre_[i].rows(0, batch) : layer.act;
     layer.dpre = grad_[i].rows(0, batch);
   }
@@ -466,6 +475,14 @@ LinearEpilogue Sequential::epilogue_of(size_t i) const {
                : LinearEpilogue::kPlain;
   }
   return layer_epilogue(layers_[i], device(), precision_);
+}
+
+bool Sequential::gelu_backward_in_gemm_above(size_t i) const {
+  // As the ReLU's: the layer above's input-gradient GEMM applies layer i's gelu_tanh backward
+  // (DGELU, reading the z layer i's epilogue kept) and forms layer i's bias gradient (BGRAD).
+  if (fused_ && precision_ != Precision::kTf32) return false;
+  return i + 1 < layers_.size() && epilogue_of(i) == LinearEpilogue::kBiasGeluTanh &&
+         !layers_[i + 1].residual;
 }
 
 bool Sequential::relu_backward_in_gemm_above(size_t i) const {
@@ -662,6 +679,11 @@ Tensor Sequential::forward_pass(const Tensor& x, const DropoutStep& step,
     Tensor z = pre_[i].rows(0, batch);
     Tensor a = act_[i].rows(0, batch), out = out_[i].rows(0, batch);
     const LinearEpilogue epilogue = epilogue_of(i);
+    if (epilogue == LinearEpilogue::kBiasGeluTanh) {  // z is kept: the GELU's backward reads it
+      linear_forward_gelu_tanh(h, weight_view(i), bias(i), z, a, precision_);
+      h = out;
+      continue;
+    }
     if (epilogue != LinearEpilogue::kPlain) {
       // The epilogue writes the activation (for identity a is z): z itself is not kept; the
       // ReLU's mask too where the layer above's backward applies it.
@@ -815,14 +837,17 @@ void Sequential::backward_layers(const Tensor& doutput,
         dropout_backward(layer.activation, n, upstream, dz, mask, layer.alpha);
       }
     } else if (layer.activation != Activation::kIdentity &&
-               !(backward_epilogues && relu_backward_in_gemm_above(i)) &&
+               !(backward_epilogues &&
+                 (relu_backward_in_gemm_above(i) || gelu_backward_in_gemm_above(i))) &&
                !(weight_grads && bf16_dz_from_gemm_above(i))) {
-      // (Otherwise the layer above's input-gradient GEMM applied this ReLU's backward, DRELU:
-      // upstream already holds d loss / d z_i.)
+      // (Otherwise the layer above's input-gradient GEMM applied this ReLU's or GELU's
+      // backward, DRELU or DGELU: upstream already holds d loss / d z_i.)
       dz = work;
-      // A fused ReLU kept only its output (layer_epilogue): its sign is z's.
+      // A fused ReLU kept only its output (layer_epilogue): its sign is z's. A fused gelu_tanh
+      // kept z.
       const Tensor a = act_[i].rows(0, batch);
-      const bool fused = epilogue_of(i) != LinearEpilogue::kPlain;
+      const bool fused = epilogue_of(i) != LinearEpilogue::kPlain &&
+                         epilogue_of(i) != LinearEpilogue::kBiasGeluTanh;
       activation_backward(layer.activation, fused ? a : n, a, upstream, dz, layer.alpha);
     }
     if (layer.norm != Norm::kNone) {
@@ -853,9 +878,18 @@ void Sequential::backward_layers(const Tensor& doutput,
       Tensor dbelow = i == 0 ? Tensor() : grad_[i - 1].rows(0, batch);
       Tensor mask =
           i > 0 && relu_backward_in_gemm_above(i - 1) ? relu_mask_[i - 1].rows(0, batch) : Tensor();
-      linear_backward_epilogue(below, weight_view(i), dz, dweight, dbias,
-                               i == 0 ? nullptr : &dbelow, mask.defined() ? &mask : nullptr,
-                               precision_);
+      // A gelu_tanh layer below: dx with its GELU backward and its bias gradient (DGELU_BGRAD);
+      // this layer's own bias gradient came so from the layer above when it is one itself.
+      const bool dgelu_below = i > 0 && gelu_backward_in_gemm_above(i - 1);
+      Tensor own_dbias = gelu_backward_in_gemm_above(i) ? Tensor() : dbias;
+      linear_backward_epilogue(below, weight_view(i), dz, dweight, own_dbias,
+                               i == 0 || dgelu_below ? nullptr : &dbelow,
+                               mask.defined() ? &mask : nullptr, precision_);
+      if (dgelu_below) {
+        Tensor dbias_below = bias_grad(i - 1);
+        linear_input_grad_gelu_tanh(dz, weight_view(i), pre_[i - 1].rows(0, batch), dbelow,
+                                    dbias_below, precision_);
+      }
       if (i > 0) {
         if (layer.residual) residual_add(dbelow, upstream, dbelow);
         upstream = dbelow;

@@ -69,8 +69,9 @@ bool takes_lt_epilogues(const Tensor& x, Precision precision) {
 
 void linear_forward_epilogue(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
                              LinearEpilogue epilogue, Precision precision, Tensor* relu_mask) {
-  MLPX_CHECK(epilogue != LinearEpilogue::kPlain, ValueError,
-             "linear_forward_epilogue: expected epilogue bias or bias+relu, found plain");
+  MLPX_CHECK(epilogue != LinearEpilogue::kPlain && epilogue != LinearEpilogue::kBiasGeluTanh,
+             ValueError, "linear_forward_epilogue: expected epilogue bias or bias+relu, found ",
+             epilogue == LinearEpilogue::kPlain ? "plain" : "bias+gelu_tanh");
   const bool relu = epilogue == LinearEpilogue::kBiasRelu;
   MLPX_CHECK(relu_mask == nullptr || (relu && takes_lt_epilogues(x, precision)), ValueError,
              "linear_forward_epilogue: expected a ReLU mask only with bias+relu on a CUDA device "
@@ -136,6 +137,52 @@ void linear_backward_epilogue(const Tensor& x, const Tensor& weight, const Tenso
   cuda::gemm_input_grad_drelu(device, batch, in, out, dy.data<float>(), weight.data<float>(),
                               relu_mask_below->data<int32_t>(), relu_mask_words(in) * 32,
                               dx->data<float>(), precision);
+}
+
+bool gelu_tanh_epilogue_fits(int64_t units) { return units > 0 && units % 8 == 0; }
+
+void linear_forward_gelu_tanh(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& z,
+                              Tensor& y, Precision precision) {
+  const char* what = "linear_forward_gelu_tanh";
+  detail::check_2d(what, "x", x);
+  detail::check_2d(what, "weight", weight);
+  const int64_t batch = x.rows(), in = x.cols(), out = weight.rows();
+  detail::check_tensor(what, "z", z, {batch, out}, x);
+  detail::check_tensor(what, "y", y, {batch, out}, x);
+  if (!takes_lt_epilogues(x, precision) || !gelu_tanh_epilogue_fits(out) || !bias.defined()) {
+    linear_forward(x, weight, bias, z, precision);
+    activation_forward(Activation::kGeluTanh, z, y);
+    return;
+  }
+  detail::check_tensor(what, "weight", weight, {out, in}, x);
+  detail::check_tensor(what, "bias", bias, {out}, x);
+  // z is [batch, out] row-major: as cuBLASLt's aux (z^T column-major) its leading dimension is out.
+  cuda::gemm_bias_gelu_tanh_epilogue(x.device().index, batch, in, out, x.data<float>(),
+                                     weight.data<float>(), bias.data<float>(), y.data<float>(),
+                                     z.data<float>(), out, precision);
+}
+
+void linear_input_grad_gelu_tanh(const Tensor& dy, const Tensor& weight, const Tensor& z_below,
+                                 Tensor& dx, Tensor& dbias_below, Precision precision) {
+  const char* what = "linear_input_grad_gelu_tanh";
+  detail::check_2d(what, "dy", dy);
+  detail::check_2d(what, "weight", weight);
+  const int64_t batch = dy.rows(), in = weight.cols(), out = weight.rows();
+  detail::check_tensor(what, "dy", dy, {batch, out}, dy);
+  detail::check_tensor(what, "weight", weight, {out, in}, dy);
+  detail::check_tensor(what, "z_below", z_below, {batch, in}, dy);
+  detail::check_tensor(what, "dx", dx, {batch, in}, dy);
+  if (dbias_below.defined()) detail::check_tensor(what, "dbias_below", dbias_below, {in}, dy);
+  if (!takes_lt_epilogues(dy, precision) || !gelu_tanh_epilogue_fits(in) || batch == 0) {
+    gemm(dy, false, weight, false, dx, 1.0, 0.0, precision);  // dx = dy W
+    activation_backward(Activation::kGeluTanh, z_below, z_below, dx, dx);
+    if (dbias_below.defined()) sum_rows(dx, dbias_below);
+    return;
+  }
+  cuda::gemm_input_grad_dgelu(dy.device().index, batch, in, out, dy.data<float>(),
+                              weight.data<float>(), z_below.data<float>(), in, dx.data<float>(),
+                              dbias_below.defined() ? dbias_below.data<float>() : nullptr,
+                              precision);
 }
 
 void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor& dweight,

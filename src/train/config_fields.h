@@ -202,6 +202,9 @@ void for_each_field(Visitor& v, C& c) {
                   at_least(0, "a size in MB >= 0")));
     v.enumerated("fused", c.train.fused, kFusedModeNames,
                  fixed("fused narrow-MLP GPU kernels after the first layer: auto, on, off"));
+    v.value("gemm_epilogues", c.train.gemm_epilogues,
+            fixed("GPU fp32/tf32: bias, relu, gelu_tanh, their backward and the bias gradients "
+                  "in the GEMMs' cuBLASLt epilogues (false: separate kernels)"));
     v.value("sync_batchnorm", c.train.sync_batchnorm,
             fixed("data parallel: batch norm statistics over the whole batch (SyncBatchNorm)"));
     v.optional_object(

@@ -267,6 +267,7 @@ RunResult run_training(const Config& config, const RunOptions& options) {
   Sequential model(train.features(), config.model.resolved_layers(), DType::kFloat32, device);
   model.set_precision(config.precision);
   model.set_fused(config.train.fused);  // auto: where the kernels fit; on: or the reason
+  model.set_gemm_epilogues(config.train.gemm_epilogues);
   MLPX_CHECK(options.resume.empty() || options.init_weights.empty(), ValueError,
              "expected either a checkpoint to resume or initial weights, found both (",
              options.resume, ", ", options.init_weights, ")");

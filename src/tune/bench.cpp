@@ -170,6 +170,7 @@ std::vector<BenchRow> run_batch_sweep(const Config& config, const BenchOptions& 
   Sequential model(train.features(), config.model.resolved_layers(), DType::kFloat32, device);
   model.set_precision(config.precision);
   model.set_fused(config.train.fused);
+  model.set_gemm_epilogues(config.train.gemm_epilogues);
   model.init(config.model.init, config.model.init_std, config.seed);
   const Tensor initial = model.params().clone();
 

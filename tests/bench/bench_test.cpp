@@ -203,6 +203,44 @@ TEST(StepCounters, GpuStepWaitsForNothingAndItsGraphMatchesTheCountedWork) {
   EXPECT_GT(bytes, 7.0 * 4 * static_cast<double>(model.num_params()));
 }
 
+// train.gemm_epilogues on a GPU, counted: a ReLU and a gelu_tanh layer below the output. On (the
+// default), every bias, activation, activation backward and bias gradient runs in a cuBLASLt
+// GEMM: 10 kernels fewer per step than with the key false (forward: 3 bias and 2 activation
+// kernels; backward: 2 activation-backward kernels and 3 sum_rows). Off, no cuBLASLt call is
+// left in the step.
+TEST(BatchSweep, GemmEpiloguesKeyCountsThePlainStep) {
+  MLPX_REQUIRE_CUDA();
+  Config config = tiny_config();
+  config.device = "cuda";
+  config.model.layers = {
+      {16, Activation::kRelu}, {16, Activation::kGeluTanh}, {3, Activation::kIdentity}};
+  config.train.fused = FusedMode::kOff;
+  BenchOptions options = quick_options();
+  options.batch_sizes = {16};
+  options.target_accuracy = 0.0;
+  options.count_only = true;
+  options.count_steps = 2;
+  std::vector<BenchRow> rows;
+  for (const bool epilogues : {true, false}) {
+    config.train.gemm_epilogues = epilogues;
+    rows.push_back(run_batch_sweep(config, options).at(0));
+    ASSERT_TRUE(rows.back().counted);
+  }
+  EXPECT_LT(rows[0].kernels_per_step, rows[1].kernels_per_step);
+  if (!rows[0].device_work_counted) return;  // a GPU: no simulator figures
+  EXPECT_EQ(rows[1].kernels_per_step - rows[0].kernels_per_step, 5 + 5);
+  const auto calls = [](const BenchRow& row, const std::string& what) {
+    int n = 0;
+    for (const DeviceWork& w : row.step_work) n += w.name.find(what) != std::string::npos;
+    return n;
+  };
+  EXPECT_EQ(calls(rows[0], "epilogue 164"), 1);  // GELU_AUX_BIAS
+  EXPECT_EQ(calls(rows[0], "epilogue 208"), 1);  // DGELU_BGRAD
+  EXPECT_EQ(calls(rows[0], "epilogue 134"), 1);  // RELU_AUX_BIAS
+  EXPECT_EQ(calls(rows[0], "epilogue 136"), 1);  // DRELU
+  EXPECT_EQ(calls(rows[1], "cublasLt"), 0);
+}
+
 // `mlpx bench --count-only --json` on a GPU: the counting pass's keys, no timing figures.
 TEST(BatchSweep, CountOnlyRowsOnAGpuCarryTheCountersAndNoTimes) {
   MLPX_REQUIRE_CUDA();

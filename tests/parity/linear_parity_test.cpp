@@ -14,9 +14,14 @@
 
 #include "mlpx/activation.h"
 #include "mlpx/error.h"
+#include "mlpx/gemm.h"
 #include "mlpx/linear.h"
 #include "mlpx/model.h"
 #include "test_util.h"
+
+#ifdef MLPX_SIM
+#include "mlpx_sim/counters.h"
+#endif
 
 namespace mlpx {
 namespace {
@@ -208,20 +213,82 @@ TEST(LinearParity, BackwardEpilogueOnTheCpuIsThePlainBackward) {
   EXPECT_THROW(linear_backward_epilogue(x, w, dy, dw_e, db_e, &dx_e, &mask), ValueError);
 }
 
-// A Sequential's step with the backward epilogues (every ReLU's backward in the layer above's
-// input-gradient GEMM, every bias gradient in its weight-gradient GEMM; a tanh layer keeps its
-// plain backward) against the same model with set_gemm_epilogues(false) (the plain GPU path)
-// and the CPU. On the simulator the weight gradients and the output are bit for bit with the
-// plain path; the bias gradients, and through them nothing else, differ in their sum's order.
+// linear_forward_gelu_tanh (cuBLASLt's GELU_AUX_BIAS) and linear_input_grad_gelu_tanh
+// (DGELU_BGRAD, and DGELU without the bias gradient) against the plain path on the GPU (GEMM,
+// bias kernel, gelu_tanh's forward and backward kernels, sum_rows) and the CPU. On the simulator
+// z, y and dx are bit for bit with the plain path (the stand-in computes math::gelu_tanh and its
+// slope, as the kernels do); db is cuBLASLt's sum, held to the tolerance. A width that is not a
+// multiple of 8 (cuBLASLt's rule for the aux's leading dimension) takes the plain path.
+TEST(LinearParity, GeluTanhEpiloguesMatchPlainPathAndCpu) {
+  MLPX_REQUIRE_CUDA();
+  const Device gpu = Device::cuda(0);
+  uint64_t seed = 1300;
+  // (batch, in, out): the forward is a gelu_tanh layer in -> out (epilogue when out % 8 == 0);
+  // the backward is the input gradient of a layer in -> out above a gelu_tanh layer of `in`
+  // units (epilogue when in % 8 == 0).
+  const std::array<std::array<int64_t, 3>, 4> shapes = {
+      {{1, 8, 8}, {7, 16, 5}, {33, 24, 136}, {5, 13, 3}}};
+  for (const auto& [batch, in, out] : shapes) {
+    SCOPED_TRACE(::testing::Message() << "batch " << batch << " in " << in << " out " << out);
+    const Tensor x = Tensor::from_vector(values(batch * in, seed++, 1.0), {batch, in});
+    const Tensor w = Tensor::from_vector(values(out * in, seed++, 0.3), {out, in});
+    const Tensor b = Tensor::from_vector(values(out, seed++, 1.0), {out});
+    Tensor z({batch, out}), y({batch, out});
+    linear_forward_gelu_tanh(x, w, b, z, y);
+    Tensor z_e({batch, out}, DType::kFloat32, gpu), y_e({batch, out}, DType::kFloat32, gpu);
+    linear_forward_gelu_tanh(x.to(gpu), w.to(gpu), b.to(gpu), z_e, y_e);
+    Tensor z_p({batch, out}, DType::kFloat32, gpu), y_p({batch, out}, DType::kFloat32, gpu);
+    linear_forward(x.to(gpu), w.to(gpu), b.to(gpu), z_p);
+    activation_forward(Activation::kGeluTanh, z_p, y_p);
+    EXPECT_TRUE(test::all_close(z_e.to_vector<float>(), z.to_vector<float>(), kAtol, kRtol));
+    EXPECT_TRUE(test::all_close(y_e.to_vector<float>(), y.to_vector<float>(), kAtol, kRtol));
+#ifdef MLPX_SIM
+    EXPECT_EQ(z_e.to_vector<float>(), z_p.to_vector<float>()) << "z vs plain";
+    EXPECT_EQ(y_e.to_vector<float>(), y_p.to_vector<float>()) << "y vs plain";
+#endif
+
+    const Tensor z_below = Tensor::from_vector(values(batch * in, seed++, 3.0), {batch, in});
+    const Tensor dy = Tensor::from_vector(values(batch * out, seed++, 0.3), {batch, out});
+    Tensor dx({batch, in}), db({in});
+    linear_input_grad_gelu_tanh(dy, w, z_below, dx, db);
+    Tensor dx_e({batch, in}, DType::kFloat32, gpu), db_e({in}, DType::kFloat32, gpu);
+    linear_input_grad_gelu_tanh(dy.to(gpu), w.to(gpu), z_below.to(gpu), dx_e, db_e);
+    Tensor dx_only({batch, in}, DType::kFloat32, gpu), no_db;
+    linear_input_grad_gelu_tanh(dy.to(gpu), w.to(gpu), z_below.to(gpu), dx_only, no_db);
+    Tensor dx_p({batch, in}, DType::kFloat32, gpu), db_p({in}, DType::kFloat32, gpu);
+    gemm(dy.to(gpu), false, w.to(gpu), false, dx_p);
+    const Tensor zb = z_below.to(gpu);
+    activation_backward(Activation::kGeluTanh, zb, zb, dx_p, dx_p);
+    sum_rows(dx_p, db_p);
+    EXPECT_TRUE(test::all_close(dx_e.to_vector<float>(), dx.to_vector<float>(), kAtol, kRtol));
+    EXPECT_TRUE(test::all_close(db_e.to_vector<float>(), db.to_vector<float>(), kAtol, kRtol));
+    EXPECT_TRUE(test::all_close(db_e.to_vector<float>(), db_p.to_vector<float>(), kAtol, kRtol));
+    EXPECT_TRUE(test::all_close(dx_only.to_vector<float>(), dx.to_vector<float>(), kAtol, kRtol));
+#ifdef MLPX_SIM
+    EXPECT_EQ(dx_e.to_vector<float>(), dx_p.to_vector<float>()) << "dx vs plain";
+    EXPECT_EQ(dx_only.to_vector<float>(), dx_p.to_vector<float>()) << "dx (DGELU) vs plain";
+#endif
+  }
+  synchronize(gpu);
+}
+
+// A Sequential's step with the backward epilogues (every ReLU's and fused gelu_tanh's backward
+// in the layer above's input-gradient GEMM, every other bias gradient in its weight-gradient
+// GEMM; a tanh layer keeps its plain backward) against the same model with
+// set_gemm_epilogues(false) (the plain GPU path) and the CPU. On the simulator the weight gradients
+// and the output are bit for bit with the plain path; the bias gradients, and through them nothing
+// else, differ in their sum's order.
 TEST(LinearParity, ModelBackwardEpiloguesMatchPlainPathAndCpu) {
   MLPX_REQUIRE_CUDA();
   const Device gpu = Device::cuda(0);
   const int64_t batch = 9, inputs = 5;
-  const std::vector<LayerSpec> layers = {{12, Activation::kRelu},
-                                         {130, Activation::kRelu},
-                                         {7, Activation::kTanh},
-                                         {6, Activation::kRelu},
-                                         {3, Activation::kIdentity}};
+  // gelu_tanh: 16 and 8 units in their epilogues (a ReLU mask below the first, one gelu_tanh
+  // below the other: each one's backward and bias gradient in the input-gradient GEMM above,
+  // DGELU_BGRAD); 5 units (not a multiple of 8) plain.
+  const std::vector<LayerSpec> layers = {{12, Activation::kRelu},    {16, Activation::kGeluTanh},
+                                         {8, Activation::kGeluTanh}, {130, Activation::kRelu},
+                                         {7, Activation::kTanh},     {5, Activation::kGeluTanh},
+                                         {6, Activation::kRelu},     {3, Activation::kIdentity}};
   Sequential cpu(inputs, layers);
   cpu.init(Init::kHeNormal, 0.0, 3);
   const Tensor x = Tensor::from_vector(values(batch * inputs, 41, 1.0), {batch, inputs});
@@ -253,6 +320,35 @@ TEST(LinearParity, ModelBackwardEpiloguesMatchPlainPathAndCpu) {
 #endif
   synchronize(gpu);
 }
+
+#ifdef MLPX_SIM
+// The cuBLASLt algorithms are chosen once per problem (kernels/gemm.cpp, lt_matmul): the first
+// step queries the heuristic, a second step of the same shapes makes no query (nor does one
+// inside a cublasLtMatmul, which a call given no algorithm would make).
+TEST(LinearParity, SecondStepQueriesNoHeuristic) {
+  const Device gpu = Device::cuda(0);
+  const int64_t batch = 11, inputs = 6;  // shapes of no other test: the first step queries
+  const std::vector<LayerSpec> layers = {
+      {24, Activation::kGeluTanh}, {19, Activation::kRelu}, {5, Activation::kIdentity}};
+  Sequential model(inputs, layers, DType::kFloat32, gpu);
+  model.init(Init::kHeNormal, 0.0, 7);
+  const Tensor x = Tensor::from_vector(values(batch * inputs, 51, 1.0), {batch, inputs}, gpu);
+  const Tensor dout = Tensor::from_vector(values(batch * 5, 52, 0.1), {batch, 5}, gpu);
+  std::vector<uint64_t> queries;
+  for (int step = 0; step < 2; ++step) {
+    const uint64_t before = mlpx_sim::cublaslt_heuristic_queries();
+    model.forward(x);
+    model.backward(dout);
+    synchronize(gpu);
+    queries.push_back(mlpx_sim::cublaslt_heuristic_queries() - before);
+  }
+  // cuBLASLt GEMMs, one query each: forward 3 (GELU_AUX_BIAS, RELU_AUX_BIAS, BIAS); backward
+  // the top two layers' weight gradients (BGRADB) and both input gradients (DRELU,
+  // DGELU_BGRAD). Layer 0's weight gradient is a cuBLAS GEMM (its bias gradient came above).
+  EXPECT_EQ(queries[0], 7u);
+  EXPECT_EQ(queries[1], 0u);
+}
+#endif
 
 TEST(LinearParity, AddBiasAndSumRowsMatchCpuBitForBit) {
   MLPX_REQUIRE_CUDA();

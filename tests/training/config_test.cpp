@@ -402,6 +402,16 @@ TEST(Config, CudaGraphAndOnNonfiniteKeys) {
             "config: train.cuda_graph: expected a boolean, found a string");
 }
 
+// train.gemm_epilogues: true by default, read, written back, and checked as a boolean.
+TEST(Config, GemmEpiloguesKey) {
+  EXPECT_TRUE(Config::from_json("{}").train.gemm_epilogues);
+  const Config c = Config::from_json(R"({"train": {"gemm_epilogues": false}})");
+  EXPECT_FALSE(c.train.gemm_epilogues);
+  EXPECT_FALSE(Config::from_json(c.to_json()).train.gemm_epilogues);
+  EXPECT_EQ(error_of(R"({"train": {"gemm_epilogues": "off"}})"),
+            "config: train.gemm_epilogues: expected a boolean, found a string");
+}
+
 TEST(Config, PrecisionModes) {
   EXPECT_EQ(Config::from_json(R"({"precision": "tf32", "device": "cuda"})").precision,
             Precision::kTf32);

@@ -669,14 +669,19 @@ TEST_F(TrainingTest, GpuCudaGraphMatchesPlainLaunchesBitForBit) {
   }
 }
 
-// Unfused, with two ReLU layers: the forward writes each ReLU's mask (RELU_AUX_BIAS), the
-// backward applies it in the layer above's input-gradient GEMM (DRELU) and sums each bias
-// gradient in its weight-gradient GEMM (BGRADB); graph replay against plain launches bit for
-// bit, and both within the CPU's tolerance.
+// Unfused, with a ReLU layer and two gelu_tanh layers: the forward writes the ReLU's mask
+// (RELU_AUX_BIAS) and each gelu_tanh's pre-activation (GELU_AUX_BIAS), the backward applies
+// them in the layer above's input-gradient GEMM (DRELU; DGELU_BGRAD, which also sums the
+// gelu_tanh layer's bias gradient) and sums the other bias gradients in their weight-gradient
+// GEMMs (BGRADB); graph replay against plain launches bit for bit, and both within the CPU's
+// tolerance.
 TEST_F(TrainingTest, GpuGemmEpiloguesMatchCpuAndCudaGraphMatchesPlainLaunches) {
   MLPX_REQUIRE_CUDA();
   Config c = small_config("epilogues");
-  c.model.layers = {{16, Activation::kRelu}, {8, Activation::kRelu}, {4, Activation::kIdentity}};
+  c.model.layers = {{16, Activation::kRelu},
+                    {16, Activation::kGeluTanh},
+                    {8, Activation::kGeluTanh},
+                    {4, Activation::kIdentity}};
   c.train.epochs = 2;
   c.data.synthetic.train_samples = 160;  // 5 steps an epoch: small for the simulator
   c.train.fused = FusedMode::kOff;
@@ -697,6 +702,18 @@ TEST_F(TrainingTest, GpuGemmEpiloguesMatchCpuAndCudaGraphMatchesPlainLaunches) {
   }
   EXPECT_EQ(load_checkpoint(c.output.checkpoint).model.params().to_vector<float>(),
             load_checkpoint(off_config.output.checkpoint).model.params().to_vector<float>());
+  // train.gemm_epilogues false: the plain kernels (BatchSweep.GemmEpiloguesKeyCountsThePlainStep
+  // counts them); the same training within fp32 rounding (only the bias gradients' order differs).
+  Config plain = c;
+  plain.train.gemm_epilogues = false;
+  plain.output.checkpoint = path("epilogues-off.safetensors");
+  const RunResult unfused = run_training(plain, {});
+  ASSERT_EQ(unfused.epochs.size(), on.epochs.size());
+  for (size_t e = 0; e < on.epochs.size(); ++e) {
+    EXPECT_NEAR(unfused.epochs[e].train_loss, on.epochs[e].train_loss,
+                1e-5 * on.epochs[e].train_loss)
+        << e;
+  }
 }
 
 // train.fused: the fused kernels (auto picks them here) train within fp32 rounding of the

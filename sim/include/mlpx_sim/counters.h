@@ -54,4 +54,10 @@ void count_gemm(uint64_t flops, const char* precision);
 void set_gemm_arithmetic(bool on);
 bool gemm_arithmetic();
 
+// cuBLASLt heuristic queries since the process started (counted always, not only while
+// counting): each cublasLtMatmulAlgoGetHeuristic, and each cublasLtMatmul given no algorithm
+// (cuBLASLt then runs its heuristic inside the call). A caller that caches its algorithms makes
+// none in steady state.
+uint64_t cublaslt_heuristic_queries();
+
 }  // namespace mlpx_sim
