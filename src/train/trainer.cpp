@@ -594,9 +594,18 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
   const int64_t stride = sync_->share_of(batch_size_).count;
   // A fused forward with the loss may also end the step (the loss's sum and commit in its last
   // block) where nothing reads the batch loss before the commit (the non-finite check does).
+  // Elsewhere the batch loss's sum waits for the commit, one kernel for both (row_losses), unless
+  // the non-finite check reads the sum first.
   bool committed = false;
+  Tensor row_losses;
   const auto commit = [&] {
-    if (!committed) commit_batch_loss(loss_scratch_, batch_losses_, position_, dropout_step_ptr());
+    if (committed) return;
+    if (row_losses.defined()) {
+      sum_and_commit_batch_loss(row_losses, 1.0 / static_cast<double>(rows), loss_scratch_,
+                                batch_losses_, position_, dropout_step_ptr());
+    } else {
+      commit_batch_loss(loss_scratch_, batch_losses_, position_, dropout_step_ptr());
+    }
   };
   if (local > 0) {
     Tensor x = batch_x_.rows(0, local), labels, target;
@@ -670,7 +679,11 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
                             row_weight.defined() ? &row_weight : nullptr, options_.label_smoothing);
       if (labels.defined()) accumulate_correct(out, labels, correct_);
     }
-    if (!committed) accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
+    if (!committed && nonfinite_flag_.defined()) {
+      accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
+    } else if (!committed) {
+      row_losses = row_loss;  // summed by the commit
+    }
     if (train_.per_output) accumulate_correct_per_output(out, target, correct_);
     if (forms_weight_grads_in_optimizer()) {
       model_.backward_outer(grad);
