@@ -83,11 +83,13 @@ struct FusedMlpPlan {
 // cores (mma.sync m16n8k16; GEMM inputs rounded to bf16 as precision "bf16" does).
 enum class FusedMath { kFp32Simt, kBf16TensorCores };
 
-// The launch shapes: fp32 SIMT blocks of 256 threads over 16 rows; tensor-core blocks of 4
+// The launch shapes: fp32 SIMT blocks of 256 threads over 32 rows (32 rather than 16: half the
+// blocks, so half the weights' rereads and of the backward's partial gradients, for 32
+// accumulators a thread); tensor-core blocks of 4
 // warps, each owning 16 rows (64 in all). A bf16 row in shared memory is padded by 8 elements
 // (16 bytes) so that the 8 rows one fragment load touches start in different banks.
 inline constexpr int kFusedSimtThreads = 256;
-inline constexpr int kFusedSimtRows = 16;
+inline constexpr int kFusedSimtRows = 32;
 inline constexpr int kFusedMmaWarps = 4;
 inline constexpr int kFusedMmaRows = 16 * kFusedMmaWarps;
 inline constexpr int kFusedMmaRowPad = 8;
