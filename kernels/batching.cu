@@ -4,6 +4,7 @@
 #include "kernels/batching.h"
 #include "kernels/check.h"
 #include "kernels/launch.cuh"
+#include "kernels/reduce.cuh"
 #include "math/batching.h"
 #include "mlpx/error.h"
 
@@ -148,6 +149,34 @@ void commit_batch_loss(float* loss, float* batch_losses, int32_t* position, int3
                        Device device) {
   const cudaStream_t stream = stream_of(device);
   MLPX_LAUNCH(commit_batch_loss_kernel, 1, 1, 0, stream)(loss, batch_losses, position, run_step);
+  MLPX_CUDA_CHECK_LAUNCH();
+}
+
+// accumulate_sum_kernel's block (kernels/loss.cu): its thread count fixes the sum's order.
+constexpr int kLossSumThreads = 1024;
+
+__global__ void __launch_bounds__(kLossSumThreads)
+    sum_and_commit_batch_loss_kernel(const float* row_loss, int64_t n, double scale, float* loss,
+                                     float* batch_losses, int32_t* position, int32_t* run_step) {
+  double sum = 0.0;
+  for (int64_t i = threadIdx.x; i < n; i += kLossSumThreads) {
+    sum += static_cast<double>(row_loss[i]);
+  }
+  sum = group_reduce<kLossSumThreads>(sum, SumOp{});
+  if (threadIdx.x == 0) {
+    batch_losses[*position] = static_cast<float>(static_cast<double>(*loss) + scale * sum);
+    *loss = 0.0f;
+    *position += 1;
+    if (run_step != nullptr) *run_step += 1;
+  }
+}
+
+void sum_and_commit_batch_loss(const float* row_loss, int64_t n, double scale, float* loss,
+                               float* batch_losses, int32_t* position, int32_t* run_step,
+                               Device device) {
+  const cudaStream_t stream = stream_of(device);
+  MLPX_LAUNCH(sum_and_commit_batch_loss_kernel, 1, kLossSumThreads, 0, stream)
+  (row_loss, n, scale, loss, batch_losses, position, run_step);
   MLPX_CUDA_CHECK_LAUNCH();
 }
 

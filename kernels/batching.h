@@ -32,4 +32,9 @@ void gather_batch(const T* src, const int32_t* order, const int32_t* position, i
 // run_step is null (one thread).
 void commit_batch_loss(float* loss, float* batch_losses, int32_t* position, int32_t* run_step,
                        Device device);
+// accumulate_sum(row_loss, n, loss, scale) (kernels/loss.h: the same double sum in the same
+// order, so the same bits) then commit_batch_loss, in one launch of one block.
+void sum_and_commit_batch_loss(const float* row_loss, int64_t n, double scale, float* loss,
+                               float* batch_losses, int32_t* position, int32_t* run_step,
+                               Device device);
 }  // namespace mlpx::cuda

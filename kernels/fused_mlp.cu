@@ -14,6 +14,7 @@
 #include "kernels/fused_mlp.h"
 #include "kernels/launch.cuh"
 #include "kernels/mma.cuh"
+#include "kernels/reduce.cuh"
 #include "kernels/runtime.h"
 #include "math/activation.h"
 #include "math/bf16.h"
@@ -78,12 +79,17 @@ __device__ void cross_entropy_rows(const FusedMlpPlan& plan, int64_t first, int 
   const int cols = top.out;
   const float inv_cols = 1.0f / static_cast<float>(cols);
   int count = 0;
+  // The batch's rows in the set, as gather_batch would have copied them (every block reads
+  // the position before it reports done: the last block's advance comes after every read).
+  const int32_t* rows_in_set = loss.order != nullptr
+                                   ? loss.order + static_cast<int64_t>(*loss.position) * loss.stride
+                                   : nullptr;
   for (int r = static_cast<int>(threadIdx.x); r < tile_rows && first + r < rows;
        r += static_cast<int>(blockDim.x)) {
     const int64_t row = first + r;
     const float* z = top.act + row * cols;
     float* grad = loss.grad + row * cols;
-    const int32_t label = loss.labels[row];
+    const int32_t label = loss.labels[rows_in_set != nullptr ? rows_in_set[row] : row];
     if (label < 0 || label >= cols) {
       if (atomicCAS(&status->code, static_cast<int32_t>(DeviceStatusCode::kOk),
                     static_cast<int32_t>(DeviceStatusCode::kLabelOutOfRange)) ==
@@ -120,6 +126,93 @@ __device__ void cross_entropy_rows(const FusedMlpPlan& plan, int64_t first, int 
   }
   // Integer atomics: the total does not depend on the order.
   if (count > 0) atomicAdd(loss.correct, count);
+}
+
+// Called by every thread of a block once its share is written: true in the block that
+// finished last (all the others' global writes then visible to it), which also resets the
+// counter for the next launch (a graph replays the same one).
+__device__ bool last_block_done(unsigned* blocks_done) {
+  __syncthreads();  // every thread of the block has written its share
+  bool last = false;
+  if (threadIdx.x == 0) {
+    __threadfence();  // this block's writes are visible device-wide before it signals
+    last = atomicAdd(blocks_done, 1u) == gridDim.x - 1;
+    if (last) *blocks_done = 0;
+  }
+  if (__syncthreads_or(last ? 1 : 0) == 0) return false;
+  __threadfence();  // the other blocks' writes, seen through their signals
+  return true;
+}
+
+// The step's end, in the forward's last block: the batch loss (accumulate_sum's double sum,
+// the rows strided over the block's threads, then group_reduce's fixed tree), then
+// commit_batch_loss's moves.
+template <int kThreads>
+__device__ void commit_batch_loss_rows(const FusedCrossEntropyPlan& loss, int64_t rows) {
+  if (loss.loss_sum == nullptr || !last_block_done(loss.blocks_done)) return;
+  double sum = 0.0;
+  for (int64_t i = threadIdx.x; i < rows; i += kThreads)
+    sum += static_cast<double>(loss.row_loss[i]);
+  sum = group_reduce<kThreads>(sum, SumOp{});
+  if (threadIdx.x == 0) {
+    const int32_t position = *loss.position;
+    loss.batch_losses[position] =
+        static_cast<float>(static_cast<double>(*loss.loss_sum) + loss.sum_scale * sum);
+    *loss.loss_sum = 0.0f;
+    *loss.position = position + 1;
+    if (loss.run_step != nullptr) *loss.run_step += 1;
+  }
+}
+
+// The tile's partial weight and bias gradients of layer l, dW[n][k] = sum_r dz[r][n] h[r][k]
+// and db[n] = sum_r dz[r][n], each a row-ascending fma chain (rows outside the batch are 0 in
+// both tiles), written to the block's slice of the workspace. dz, h: the tiles (row strides
+// dz_stride, h_stride; DzAt/HAt read an element as float); bias_dz: db's operand.
+template <int kThreads, typename DzAt, typename HAt, typename BiasDzAt>
+__device__ void write_partial_grads(const FusedMlpPlan& plan, int l, int tile_rows, DzAt&& dz,
+                                    HAt&& h, BiasDzAt&& bias_dz) {
+  const FusedMlpLayer& layer = plan.layers[l];
+  const int in = plan.layers[l - 1].out, out = layer.out;
+  int64_t offset = 0;
+  for (int j = 1; j < l; ++j)
+    offset += static_cast<int64_t>(plan.layers[j].out) * (plan.layers[j - 1].out + 1);
+  float* partial =
+      plan.partials + static_cast<int64_t>(blockIdx.x) * fused_mlp_partial_floats(plan) + offset;
+  for (int i = static_cast<int>(threadIdx.x); i < out * in; i += kThreads) {
+    const int n = i / in, k = i % in;
+    float acc = 0.0f;
+    for (int r = 0; r < tile_rows; ++r) acc = fmaf(dz(r, n), h(r, k), acc);
+    partial[i] = acc;
+  }
+  for (int n = static_cast<int>(threadIdx.x); n < out; n += kThreads) {
+    float acc = 0.0f;
+    for (int r = 0; r < tile_rows; ++r) acc += bias_dz(r, n);
+    partial[out * in + n] = acc;
+  }
+}
+
+// In the backward's last block: each layer's dweight and dbias, the blocks' partials added in
+// block order.
+template <int kThreads>
+__device__ void sum_partial_grads(const FusedMlpPlan& plan) {
+  if (!last_block_done(plan.blocks_done)) return;
+  const int64_t floats = fused_mlp_partial_floats(plan);
+  const auto blocks = static_cast<int64_t>(gridDim.x);
+  int64_t offset = 0;
+  for (int l = 1; l < plan.count; ++l) {
+    const FusedMlpLayer& layer = plan.layers[l];
+    const int64_t weights = static_cast<int64_t>(layer.out) * plan.layers[l - 1].out;
+    for (int64_t i = threadIdx.x; i < weights + layer.out; i += kThreads) {
+      float sum = plan.partials[offset + i];
+      for (int64_t b = 1; b < blocks; ++b) sum += plan.partials[b * floats + offset + i];
+      if (i < weights) {
+        layer.dweight[i] = sum;
+      } else {
+        layer.dbias[i - weights] = sum;
+      }
+    }
+    offset += weights + layer.out;
+  }
 }
 
 // ---- fp32 SIMT ----------------------------------------------------------------------------
@@ -167,7 +260,10 @@ __global__ void fused_forward_simt_kernel(FusedMlpPlan plan, int64_t rows, Devic
     });
     __syncthreads();
   }
-  if (plan.loss.labels != nullptr) cross_entropy_rows(plan, first, kSimtRows, rows, status);
+  if (plan.loss.labels != nullptr) {
+    cross_entropy_rows(plan, first, kSimtRows, rows, status);
+    commit_batch_loss_rows<kSimtThreads>(plan.loss, rows);
+  }
 }
 
 // dz of layer l at (row, n) from the gradient of its output.
@@ -181,6 +277,7 @@ __global__ void fused_backward_simt_kernel(FusedMlpPlan plan, const float* doutp
   MLPX_DYNAMIC_SHARED(float, simt_shared);
   const int stride = widest(plan);
   float* tiles[2] = {simt_shared, simt_shared + kSimtRows * stride};
+  float* below_tile = simt_shared + 2 * kSimtRows * stride;  // h of the layer below (dW)
   const int64_t first = static_cast<int64_t>(blockIdx.x) * kSimtRows;
   const int last = plan.count - 1;
   const FusedMlpLayer& top = plan.layers[last];
@@ -206,8 +303,23 @@ __global__ void fused_backward_simt_kernel(FusedMlpPlan plan, const float* doutp
                  }
                  out_tile[r * stride + n] = dz;
                });
+    if (plan.partials != nullptr) {
+      // dz of layer l stays in tiles[l % 2] (this iteration wrote the other tile).
+      for (int i = static_cast<int>(threadIdx.x); i < kSimtRows * below.out; i += kSimtThreads) {
+        const int r = i / below.out, c = i % below.out;
+        below_tile[r * stride + c] =
+            first + r < rows ? below.act[(first + r) * below.out + c] : 0.0f;
+      }
+      __syncthreads();
+      const float* dz_tile = tiles[l % 2];
+      const auto dz_at = [&](int r, int n) { return dz_tile[r * stride + n]; };
+      write_partial_grads<kSimtThreads>(
+          plan, l, kSimtRows, dz_at, [&](int r, int k) { return below_tile[r * stride + k]; },
+          dz_at);
+    }
     __syncthreads();
   }
+  if (plan.partials != nullptr) sum_partial_grads<kSimtThreads>(plan);
 }
 
 // ---- bf16 tensor cores --------------------------------------------------------------------
@@ -298,7 +410,10 @@ __global__ void fused_forward_mma_kernel(FusedMlpPlan plan, int64_t rows, Device
     // lanes' stores: the block barrier orders them (and keeps the tiles' swap simple).
     __syncthreads();
   }
-  if (plan.loss.labels != nullptr) cross_entropy_rows(plan, first, kMmaRows, rows, status);
+  if (plan.loss.labels != nullptr) {
+    cross_entropy_rows(plan, first, kMmaRows, rows, status);
+    commit_batch_loss_rows<kMmaThreads>(plan.loss, rows);
+  }
 }
 
 __global__ void fused_backward_mma_kernel(FusedMlpPlan plan, const float* doutput, int64_t rows) {
@@ -335,7 +450,30 @@ __global__ void fused_backward_mma_kernel(FusedMlpPlan plan, const float* doutpu
       out_tile[r * stride + n] = math::bf16_bits(dz);
     });
     __syncthreads();
+    if (plan.partials != nullptr) {
+      // The weights' region is free until the next layer stages its own: the layer below's
+      // output, rounded to bf16 as the GEMM's operand, goes there as a tile. dz of layer l
+      // stays in tiles[l % 2] (bf16, the operand); the bias gradient sums dz in float32, as
+      // this block wrote it to dpre (visible to the block after the barrier).
+      const FusedMlpLayer& layer = plan.layers[l];
+      for (int i = static_cast<int>(threadIdx.x); i < kMmaRows * below.out; i += kMmaThreads) {
+        const int r = i / below.out, c = i % below.out;
+        w_tile[r * stride + c] =
+            math::bf16_bits(first + r < rows ? below.act[(first + r) * below.out + c] : 0.0f);
+      }
+      __syncthreads();
+      const uint16_t* dz_tile = tiles[l % 2];
+      write_partial_grads<kMmaThreads>(
+          plan, l, kMmaRows,
+          [&](int r, int n) { return math::bf16_to_float(dz_tile[r * stride + n]); },
+          [&](int r, int k) { return math::bf16_to_float(w_tile[r * stride + k]); },
+          [&](int r, int n) {
+            return first + r < rows ? layer.dpre[(first + r) * layer.out + n] : 0.0f;
+          });
+      __syncthreads();
+    }
   }
+  if (plan.partials != nullptr) sum_partial_grads<kMmaThreads>(plan);
 }
 
 template <typename Kernel>
@@ -365,8 +503,7 @@ void fused_mlp_forward(const FusedMlpPlan& plan, int64_t rows, FusedMath math, D
   if (rows <= 0 || plan.count < 2) return;
   DeviceStatus* status = context(device.index).status;
   const size_t bytes = fused_mlp_shared_bytes(plan, math);
-  const int tile = fused_mlp_tile_rows(math);
-  const auto blocks = static_cast<unsigned>((rows + tile - 1) / tile);
+  const auto blocks = static_cast<unsigned>(fused_mlp_blocks(rows, math));
   if (math == FusedMath::kFp32Simt) {
     opt_in(fused_forward_simt_kernel, bytes);
     MLPX_LAUNCH(fused_forward_simt_kernel, blocks, kSimtThreads, bytes, stream_of(device))
@@ -383,8 +520,7 @@ void fused_mlp_backward(const FusedMlpPlan& plan, const float* doutput, int64_t 
                         FusedMath math, Device device) {
   if (rows <= 0 || plan.count < 2) return;
   const size_t bytes = fused_mlp_shared_bytes(plan, math);
-  const int tile = fused_mlp_tile_rows(math);
-  const auto blocks = static_cast<unsigned>((rows + tile - 1) / tile);
+  const auto blocks = static_cast<unsigned>(fused_mlp_blocks(rows, math));
   if (math == FusedMath::kFp32Simt) {
     opt_in(fused_backward_simt_kernel, bytes);
     MLPX_LAUNCH(fused_backward_simt_kernel, blocks, kSimtThreads, bytes, stream_of(device))

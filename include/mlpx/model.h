@@ -234,6 +234,7 @@ class Sequential {
   Tensor buffer_view(size_t layer, size_t k) const;  // running_mean, running_var, count
   void ensure_batch(int64_t batch);
   std::vector<FusedLayer> fused_layers(int64_t batch) const;
+  void ensure_fused_workspace(int64_t batch);
   Tensor weight_view(size_t i) const;  // weight(i) without marking the bf16 copy stale
   bool keeps_bf16_params() const;
   // The copy's first element (bf16_params_ on the CPU, bf16_params_device_ on a GPU), or
@@ -343,6 +344,10 @@ class Sequential {
   // [capacity_, relu_mask_words(units)], the ReLU's bit mask that the layer above's input-gradient
   // GEMM reads (DRELU); undefined elsewhere.
   std::vector<Tensor> relu_mask_;
+  // A fused model's workspace on its device: the backward kernel's per-block partial weight
+  // and bias gradients of layers 1..L-1, and the forward's and the backward's block counters
+  // (int32 [2], zero between passes); grown by forward(), never inside a step of a size seen.
+  Tensor fused_partials_, fused_done_;
   std::vector<std::pair<Tensor, Tensor>> weight_grad_factors_;  // backward_outer()'s {dz, x}
   // Per layer with a norm: n = norm(z) (the activation's input; z itself without a norm) and
   // the statistics the backward reads (layer norm: mean and rstd per row; batch norm: mean and

@@ -364,6 +364,16 @@ void Sequential::set_fused(FusedMode mode) {
   }
 }
 
+void Sequential::ensure_fused_workspace(int64_t batch) {
+  std::vector<int64_t> widths;
+  for (const LayerSpec& layer : layers_) widths.push_back(layer.units);
+  const int64_t size = fused_mlp_partials_size(widths, batch, precision_);
+  if (!fused_partials_.defined() || fused_partials_.numel() < size) {
+    fused_partials_ = Tensor({size}, DType::kFloat32, device());
+  }
+  if (!fused_done_.defined()) fused_done_ = Tensor::zeros({2}, DType::kInt32, device());
+}
+
 std::vector<FusedLayer> Sequential::fused_layers(int64_t batch) const {
   std::vector<FusedLayer> layers(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -739,8 +749,15 @@ Tensor Sequential::forward_pass(const Tensor& x, const DropoutStep& step,
     h = out;
   }
   if (unfused < layers_.size()) {
+    ensure_fused_workspace(batch);
     std::vector<FusedLayer> layers = fused_layers(batch);
-    fused_mlp_forward(layers, precision_, loss);
+    if (loss != nullptr && loss->loss_sum.defined()) {  // the step's end in the kernel too
+      FusedCrossEntropy with_counter = *loss;
+      with_counter.blocks_done = fused_done_.rows(0, 1);
+      fused_mlp_forward(layers, precision_, &with_counter);
+    } else {
+      fused_mlp_forward(layers, precision_, loss);
+    }
     h = out_.back().rows(0, batch);
   }
   return h;
@@ -778,21 +795,26 @@ void Sequential::backward_layers(const Tensor& doutput,
   const bool backward_epilogues = gemm_epilogues_ && weight_grads && device().is_cuda() &&
                                   precision_ != Precision::kBf16 && dtype() == DType::kFloat32;
   if (fused_ && precision_ != Precision::kTf32) {
-    // One kernel writes every layer's dz (grad_); the weight and bias gradients follow, layer
-    // by layer from the top as below, as separate GEMMs and column sums.
+    // One kernel writes every layer's dz (grad_) and the weight and bias gradients of layers
+    // 1..L-1 (per-tile partials summed in tile order); layer 0's follow as a GEMM.
     std::vector<FusedLayer> layers = fused_layers(batch);
-    fused_mlp_backward(layers, doutput, precision_);
-    for (size_t i = layers_.size(); i-- > 0;) {
-      const Tensor below = i == 0 ? input_ : out_[i - 1].rows(0, batch);
-      Tensor dweight = weight_grad(i), dbias = bias_grad(i);
-      if (backward_epilogues) {  // the bias gradient in the weight gradient's GEMM
-        linear_backward_epilogue(below, weight_view(i), layers[i].dpre, dweight, dbias, nullptr,
-                                 nullptr, precision_);
-      } else {
-        linear_backward(below, weight_view(i), layers[i].dpre, dweight, dbias, nullptr, precision_);
-      }
+    for (size_t i = 1; i < layers.size(); ++i) {
+      layers[i].dweight = weight_grad(i);
+      layers[i].dbias = bias_grad(i);
+    }
+    const FusedWeightGrads grads{fused_partials_, fused_done_.rows(1, 2)};
+    fused_mlp_backward(layers, doutput, precision_, &grads);
+    for (size_t i = layers_.size(); i-- > 1;) {
       if (after_layer) after_layer(i);
     }
+    Tensor dweight = weight_grad(0), dbias = bias_grad(0);
+    if (backward_epilogues) {  // the bias gradient in the weight gradient's GEMM
+      linear_backward_epilogue(input_, weight_view(0), layers[0].dpre, dweight, dbias, nullptr,
+                               nullptr, precision_);
+    } else {
+      linear_backward(input_, weight_view(0), layers[0].dpre, dweight, dbias, nullptr, precision_);
+    }
+    if (after_layer) after_layer(0);
     return;
   }
   Tensor upstream = doutput;  // d loss / d out_i

@@ -9,6 +9,7 @@
 #include "cpu/batching.h"
 #include "kernels/batching.h"
 #include "mlpx/error.h"
+#include "mlpx/loss.h"
 
 namespace mlpx {
 
@@ -166,6 +167,34 @@ void commit_batch_loss(Tensor& loss, Tensor& batch_losses, Tensor& position, Ten
         *p += 1;
         if (step != nullptr) *step += 1;
       });
+}
+
+void sum_and_commit_batch_loss(const Tensor& row_loss, double scale, Tensor& loss,
+                               Tensor& batch_losses, Tensor& position, Tensor* run_step) {
+  if (!loss.device().is_cuda()) {
+    accumulate_sum(row_loss, loss, scale);
+    commit_batch_loss(loss, batch_losses, position, run_step);
+    return;
+  }
+  const char* op = "sum_and_commit_batch_loss";
+  detail::check_float(op, "row_loss", row_loss);
+  MLPX_CHECK(row_loss.dim() == 1, ShapeError, op, ": expected row_loss [N], found ",
+             row_loss.describe());
+  detail::check_tensor(op, "loss", loss, {1}, row_loss);
+  MLPX_CHECK(batch_losses.defined() && batch_losses.dim() == 1, ShapeError, op,
+             ": expected batch_losses [M], found ",
+             batch_losses.defined() ? batch_losses.describe() : "an undefined tensor");
+  detail::check_tensor(op, "batch_losses", batch_losses, batch_losses.shape(), loss);
+  detail::check_tensor(op, "position", position, {1}, DType::kInt32, loss.device());
+  if (run_step != nullptr) {
+    detail::check_tensor(op, "run_step", *run_step, {1}, DType::kInt32, loss.device());
+  }
+  MLPX_CHECK(loss.dtype() == DType::kFloat32, ValueError, op,
+             ": expected float32 on a CUDA device, found ", dtype_name(loss.dtype()));
+  cuda::sum_and_commit_batch_loss(
+      row_loss.data<float>(), row_loss.numel(), scale, loss.data<float>(),
+      batch_losses.data<float>(), position.data<int32_t>(),
+      run_step != nullptr ? run_step->data<int32_t>() : nullptr, loss.device());
 }
 
 }  // namespace mlpx

@@ -43,4 +43,10 @@ void gather_batch(const Tensor& src, const Tensor& order, const Tensor& position
 void commit_batch_loss(Tensor& loss, Tensor& batch_losses, Tensor& position,
                        Tensor* run_step = nullptr);
 
+// accumulate_sum(row_loss, loss, scale) (mlpx/loss.h) then commit_batch_loss(loss, ...): one
+// kernel on a GPU, the same sum in the same order, the same bits. row_loss: [N], loss's dtype
+// and device.
+void sum_and_commit_batch_loss(const Tensor& row_loss, double scale, Tensor& loss,
+                               Tensor& batch_losses, Tensor& position, Tensor* run_step = nullptr);
+
 }  // namespace mlpx

@@ -10,6 +10,7 @@
 #include "mlpx/activation.h"
 #include "mlpx/error.h"
 #include "mlpx/loss.h"
+#include "ops/batching.h"
 
 namespace mlpx {
 
@@ -41,6 +42,10 @@ void describe_layer(size_t l, FusedLayer& from, KernelLayer& to) {
   to.pre = from.pre.data<float>();
   to.act = from.act.data<float>();
   to.dpre = from.dpre.data<float>();
+  if (l > 0 && from.dweight.defined()) {
+    to.dweight = from.dweight.data<float>();
+    to.dbias = from.dbias.data<float>();
+  }
 }
 
 cuda::FusedMlpPlan plan_of(std::vector<FusedLayer>& layers) {
@@ -90,7 +95,32 @@ void check_loss(const char* op, const std::vector<FusedLayer>& layers,
              ": expected label_smoothing in [0, 1], found ", loss.label_smoothing);
   MLPX_CHECK(loss.grad_rows == 0 || loss.grad_rows >= rows, ShapeError, op,
              ": expected grad_rows >= the ", rows, " rows given, found ", loss.grad_rows);
-  detail::check_tensor(op, "labels", loss.labels, {rows}, DType::kInt32, top.device());
+  if (loss.order.defined()) {
+    MLPX_CHECK(loss.labels.defined() && loss.labels.dim() == 1 &&
+                   loss.labels.dtype() == DType::kInt32 && loss.labels.device() == top.device(),
+               ShapeError, op, ": expected the set's labels int32 [N] on ", top.device().str(),
+               ", found ", loss.labels.defined() ? loss.labels.describe() : "none");
+    MLPX_CHECK(loss.order.dim() == 1 && loss.order.dtype() == DType::kInt32 &&
+                   loss.order.device() == top.device(),
+               ShapeError, op, ": expected order int32 [M] on ", top.device().str(), ", found ",
+               loss.order.describe());
+    detail::check_tensor(op, "position", loss.position, {1}, DType::kInt32, top.device());
+    MLPX_CHECK(loss.stride >= 0, ShapeError, op, ": expected stride >= 0, found ", loss.stride);
+  } else {
+    detail::check_tensor(op, "labels", loss.labels, {rows}, DType::kInt32, top.device());
+  }
+  if (loss.loss_sum.defined()) {
+    detail::check_tensor(op, "loss_sum", loss.loss_sum, {1}, top);
+    detail::check_tensor(op, "position", loss.position, {1}, DType::kInt32, top.device());
+    detail::check_tensor(op, "blocks_done", loss.blocks_done, {1}, DType::kInt32, top.device());
+    MLPX_CHECK(loss.batch_losses.defined() && loss.batch_losses.dim() == 1, ShapeError, op,
+               ": expected batch_losses [M], found ",
+               loss.batch_losses.defined() ? loss.batch_losses.describe() : "none");
+    detail::check_tensor(op, "batch_losses", loss.batch_losses, loss.batch_losses.shape(), top);
+    if (loss.run_step.defined()) {
+      detail::check_tensor(op, "run_step", loss.run_step, {1}, DType::kInt32, top.device());
+    }
+  }
   detail::check_tensor(op, "row_loss", loss.row_loss, {rows}, top);
   detail::check_tensor(op, "grad", loss.grad, {rows, top.cols()}, top);
   detail::check_tensor(op, "correct", loss.correct, {1}, DType::kInt32, top.device());
@@ -111,6 +141,19 @@ cuda::FusedCrossEntropyPlan loss_plan_of(const FusedCrossEntropy& loss, int64_t 
   plan.grad_scale = static_cast<float>(
       math::loss_scales<math::LossMember<Loss::kCrossEntropy>>(grad_rows, cols).grad);
   plan.smoothing = static_cast<float>(loss.label_smoothing);
+  if (loss.order.defined()) {
+    plan.order = loss.order.data<int32_t>();
+    plan.position = loss.position.data<int32_t>();
+    plan.stride = loss.stride;
+  }
+  if (loss.loss_sum.defined()) {
+    plan.position = loss.position.data<int32_t>();
+    plan.loss_sum = loss.loss_sum.data<float>();
+    plan.batch_losses = loss.batch_losses.data<float>();
+    plan.run_step = loss.run_step.defined() ? loss.run_step.data<int32_t>() : nullptr;
+    plan.sum_scale = loss.loss_scale;
+    plan.blocks_done = reinterpret_cast<unsigned*>(loss.blocks_done.data<int32_t>());
+  }
   return plan;
 }
 
@@ -180,35 +223,91 @@ void fused_mlp_forward(std::vector<FusedLayer>& layers, Precision precision,
     cuda::FusedMlpPlan plan = plan_of(layers);
     if (loss != nullptr) plan.loss = loss_plan_of(*loss, input.rows(), layers.back().act.cols());
     cuda::fused_mlp_forward(plan, input.rows(), math_of(precision), input.device());
+    if (input.rows() == 0 && loss != nullptr && loss->loss_sum.defined()) {
+      // No block ran to end the step: the commit alone (no rows, nothing to sum).
+      Tensor loss_sum = loss->loss_sum, batch_losses = loss->batch_losses;
+      Tensor position = loss->position, run_step = loss->run_step;
+      commit_batch_loss(loss_sum, batch_losses, position, run_step.defined() ? &run_step : nullptr);
+    }
     return;
   }
   cpu::fused_mlp_forward(cpu_layers_of(layers), input.rows(), precision == Precision::kBf16);
   if (loss == nullptr) return;
-  // The twin of the kernel's loss stage: the loss and metric ops on the same rows.
+  // The twin of the kernel's loss stage: the loss and metric ops on the same rows, then the
+  // step's end as the trainer's ops.
   const Tensor& top = layers.back().act;
   Tensor row_loss = loss->row_loss, grad = loss->grad, correct = loss->correct;
-  loss_forward_backward(Loss::kCrossEntropy, top, loss->labels, row_loss, &grad, loss->grad_rows,
+  Tensor labels = loss->labels;
+  if (loss->order.defined()) {
+    labels = Tensor({top.rows()}, DType::kInt32, top.device());
+    gather_batch(loss->labels, loss->order, loss->position, loss->stride, labels);
+  }
+  loss_forward_backward(Loss::kCrossEntropy, top, labels, row_loss, &grad, loss->grad_rows,
                         loss->row_weight.defined() ? &loss->row_weight : nullptr,
                         loss->label_smoothing);
-  accumulate_correct(top, loss->labels, correct);
+  accumulate_correct(top, labels, correct);
+  if (!loss->loss_sum.defined()) return;
+  Tensor loss_sum = loss->loss_sum, batch_losses = loss->batch_losses, position = loss->position;
+  Tensor run_step = loss->run_step;
+  accumulate_sum(row_loss, loss_sum, loss->loss_scale);
+  commit_batch_loss(loss_sum, batch_losses, position, run_step.defined() ? &run_step : nullptr);
 }
 
-void fused_mlp_backward(std::vector<FusedLayer>& layers, const Tensor& doutput,
-                        Precision precision) {
-  check_layers("fused_mlp_backward", layers);
+int64_t fused_mlp_partials_size(const std::vector<int64_t>& widths, int64_t rows,
+                                Precision precision) {
+  cuda::FusedMlpPlan plan;
+  plan.count = static_cast<int>(widths.size());
+  for (size_t l = 0; l < widths.size(); ++l) plan.layers[l].out = static_cast<int>(widths[l]);
+  return cuda::fused_mlp_blocks(rows, math_of(precision)) * cuda::fused_mlp_partial_floats(plan);
+}
+
+void fused_mlp_backward(std::vector<FusedLayer>& layers, const Tensor& doutput, Precision precision,
+                        const FusedWeightGrads* grads) {
+  const char* op = "fused_mlp_backward";
+  check_layers(op, layers);
   const Tensor& top = layers.back().act;
-  detail::check_tensor("fused_mlp_backward", "doutput", doutput, {top.rows(), top.cols()}, top);
+  const int64_t rows = top.rows();
+  detail::check_tensor(op, "doutput", doutput, {rows, top.cols()}, top);
+  MLPX_CHECK(precision != Precision::kTf32, ValueError, op,
+             ": expected precision fp32 or bf16, found tf32");
+  if (grads != nullptr) {
+    std::vector<int64_t> widths;
+    for (size_t l = 0; l < layers.size(); ++l) {
+      widths.push_back(layers[l].act.cols());
+      if (l == 0) continue;
+      detail::check_tensor(op, "dweight", layers[l].dweight, layers[l].weight.shape(), top);
+      detail::check_tensor(op, "dbias", layers[l].dbias, layers[l].bias.shape(), top);
+    }
+    const int64_t size = fused_mlp_partials_size(widths, rows, precision);
+    MLPX_CHECK(grads->partials.defined() && grads->partials.numel() >= size, ShapeError, op,
+               ": expected partials of at least ", size, " elements, found ",
+               grads->partials.defined() ? grads->partials.describe() : "none");
+    detail::check_float(op, "partials", grads->partials);
+    detail::check_tensor(op, "blocks_done", grads->blocks_done, {1}, DType::kInt32, top.device());
+    if (rows == 0) {  // no rows: zero gradients, as a GEMM over no rows writes
+      for (size_t l = 1; l < layers.size(); ++l) {
+        layers[l].dweight.fill_zero();
+        layers[l].dbias.fill_zero();
+      }
+    }
+  }
   if (top.device().is_cuda()) {
-    MLPX_CHECK(precision != Precision::kTf32, ValueError,
-               "fused_mlp_backward: expected precision fp32 or bf16, found tf32");
-    cuda::fused_mlp_backward(plan_of(layers), doutput.data<float>(), top.rows(), math_of(precision),
-                             top.device());
+    cuda::FusedMlpPlan plan = plan_of(layers);
+    if (grads != nullptr) {
+      plan.partials = grads->partials.data<float>();
+      plan.blocks_done = reinterpret_cast<unsigned*>(grads->blocks_done.data<int32_t>());
+    } else {
+      for (int l = 0; l < plan.count; ++l) plan.layers[l].dweight = plan.layers[l].dbias = nullptr;
+    }
+    cuda::fused_mlp_backward(plan, doutput.data<float>(), rows, math_of(precision), top.device());
     return;
   }
-  MLPX_CHECK(precision != Precision::kTf32, ValueError,
-             "fused_mlp_backward: expected precision fp32 or bf16, found tf32");
-  cpu::fused_mlp_backward(cpu_layers_of(layers), doutput.data<float>(), top.rows(),
-                          precision == Precision::kBf16);
+  std::vector<cpu::FusedMlpLayer> cpu_layers = cpu_layers_of(layers);
+  if (grads == nullptr) {
+    for (cpu::FusedMlpLayer& layer : cpu_layers) layer.dweight = layer.dbias = nullptr;
+  }
+  cpu::fused_mlp_backward(cpu_layers, doutput.data<float>(), rows, precision == Precision::kBf16,
+                          cuda::fused_mlp_tile_rows(math_of(precision)));
 }
 
 }  // namespace mlpx

@@ -20,6 +20,9 @@ struct FusedLayer {
   double alpha = 0.0;
   int64_t dropout_free = 1;  // 0: the layer drops (never fused)
   Tensor pre, act, dpre;     // z, f(z) (may be one tensor for identity), d loss / dz
+  // Layers 1..L-1, for fused_mlp_backward with a workspace: d loss / d weight [out, in] and
+  // d loss / d bias [out], written by the backward pass. Undefined: not computed there.
+  Tensor dweight, dbias;
 };
 
 // The softmax-cross-entropy of the last layer's output, computed inside the fused forward pass:
@@ -34,6 +37,25 @@ struct FusedCrossEntropy {
   Tensor row_weight;      // [rows], or undefined: no sample weights
   int64_t grad_rows = 0;  // 0: rows
   double label_smoothing = 0.0;
+  // With `order` defined, labels is the whole set's int32 [N] and row r's label is
+  // labels[order[position[0] * stride + r]], the rows gather_batch(labels, order, position,
+  // stride, ...) would copy (mlpx/ops: no gather of its own). order: int32 [M]; position:
+  // int32 [1].
+  Tensor order, position;
+  int64_t stride = 0;
+  // With `loss_sum` defined, the step's end too: accumulate_sum(row_loss, loss_sum, loss_scale)
+  // then commit_batch_loss(loss_sum, batch_losses, position, run_step) (the trainer's), in
+  // the kernel's last block; `blocks_done` int32 [1], zero between passes, is its counter.
+  // position, as above, then read before it advances.
+  Tensor loss_sum, batch_losses, run_step, blocks_done;
+  double loss_scale = 0.0;
+};
+
+// The backward's workspace for the weight and bias gradients of layers 1..L-1
+// (FusedLayer::dweight, dbias): float32 partials of fused_mlp_partials_size() elements and an
+// int32 [1] counter, zero between passes. Both on the layers' device.
+struct FusedWeightGrads {
+  Tensor partials, blocks_done;
 };
 
 // The widest layer the fused kernels take on a device of compute capability `major` (128; 256
@@ -53,8 +75,14 @@ std::string fused_mlp_unfit_reason(const std::vector<int64_t>& widths,
 void fused_mlp_forward(std::vector<FusedLayer>& layers, Precision precision,
                        const FusedCrossEntropy* loss = nullptr);
 // Backward: from doutput [rows, last out] = d loss / d act of the last layer, writes dpre of
-// every layer, layer 0 included (pre/act as the forward wrote them).
-void fused_mlp_backward(std::vector<FusedLayer>& layers, const Tensor& doutput,
-                        Precision precision);
+// every layer, layer 0 included (pre/act as the forward wrote them). With `grads`, also dweight
+// and dbias of layers 1..L-1 (each tile's sums added in tile order: deterministic).
+void fused_mlp_backward(std::vector<FusedLayer>& layers, const Tensor& doutput, Precision precision,
+                        const FusedWeightGrads* grads = nullptr);
+
+// The elements of FusedWeightGrads::partials for `rows` rows of layers of these widths (layer
+// 0's included) in `precision`: one tile's partial gradients per block.
+int64_t fused_mlp_partials_size(const std::vector<int64_t>& widths, int64_t rows,
+                                Precision precision);
 
 }  // namespace mlpx

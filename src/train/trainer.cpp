@@ -592,13 +592,35 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
   // Alone, a rank's share is the whole batch; data parallel, its rows of it (see share_of).
   const int64_t local = sync_->share_of(rows).count;
   const int64_t stride = sync_->share_of(batch_size_).count;
+  // A fused forward with the loss may also end the step (the loss's sum and commit in its last
+  // block) where nothing reads the batch loss before the commit (the non-finite check does).
+  // Elsewhere the batch loss's sum waits for the commit, one kernel for both (row_losses), unless
+  // the non-finite check reads the sum first.
+  bool committed = false;
+  Tensor row_losses;
+  const auto commit = [&] {
+    if (committed) return;
+    if (row_losses.defined()) {
+      sum_and_commit_batch_loss(row_losses, 1.0 / static_cast<double>(rows), loss_scratch_,
+                                batch_losses_, position_, dropout_step_ptr());
+    } else {
+      commit_batch_loss(loss_scratch_, batch_losses_, position_, dropout_step_ptr());
+    }
+  };
   if (local > 0) {
     Tensor x = batch_x_.rows(0, local), labels, target;
     const bool gathers = !reads_whole_set_in_place();
+    // A fused model computes the cross-entropy, its gradient and the correct count in its
+    // forward kernel, which reads the labels through the order itself: no gather for them.
+    const bool fused_loss = options_.loss == Loss::kCrossEntropy && batch_labels_.defined() &&
+                            !train_.per_output && model_.fuses_cross_entropy();
+    const bool labels_in_forward = fused_loss && gathers;
     if (gathers) gather_batch(train_.x, order_, position_, stride, x);
     if (batch_labels_.defined()) {
       labels = target = batch_labels_.rows(0, local);
-      if (gathers) gather_batch(train_.labels, order_, position_, stride, labels);
+      if (gathers && !labels_in_forward) {
+        gather_batch(train_.labels, order_, position_, stride, labels);
+      }
     }
     if (batch_targets_.defined()) {
       target = batch_targets_.rows(0, local);
@@ -624,14 +646,32 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
     // Accumulating k batches, each gradient is that of loss / k (a PyTorch loop's), the last
     // short group's included.
     const int64_t grad_rows = rows * options_.train.accumulate_steps;
-    // A fused model computes the cross-entropy, its gradient and the correct count in its
-    // forward kernel: no loss or metric kernel of their own.
-    const bool loss_in_forward = options_.loss == Loss::kCrossEntropy && labels.defined() &&
-                                 !train_.per_output && model_.fuses_cross_entropy();
+    // (fused_loss: no loss or metric kernel of their own.)
+    const bool loss_in_forward = fused_loss;
     Tensor out;
     if (loss_in_forward) {
-      const FusedCrossEntropy loss{
-          labels, row_loss, grad, correct_, row_weight, grad_rows, options_.label_smoothing};
+      FusedCrossEntropy loss;
+      loss.labels = labels;
+      loss.row_loss = row_loss;
+      loss.grad = grad;
+      loss.correct = correct_;
+      loss.row_weight = row_weight;
+      loss.grad_rows = grad_rows;
+      loss.label_smoothing = options_.label_smoothing;
+      if (labels_in_forward) {
+        loss.labels = train_.labels;
+        loss.order = order_;
+        loss.position = position_;
+        loss.stride = stride;
+      }
+      if (!nonfinite_flag_.defined()) {
+        loss.position = position_;
+        loss.loss_sum = loss_scratch_;
+        loss.batch_losses = batch_losses_;
+        if (Tensor* run_step = dropout_step_ptr()) loss.run_step = *run_step;
+        loss.loss_scale = 1.0 / static_cast<double>(rows);
+        committed = true;
+      }
       out = model_.forward(x, step, loss);
     } else {
       out = model_.forward(x, step);
@@ -639,7 +679,11 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
                             row_weight.defined() ? &row_weight : nullptr, options_.label_smoothing);
       if (labels.defined()) accumulate_correct(out, labels, correct_);
     }
-    accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
+    if (!committed && nonfinite_flag_.defined()) {
+      accumulate_sum(row_loss, loss_scratch_, 1.0 / static_cast<double>(rows));
+    } else if (!committed) {
+      row_losses = row_loss;  // summed by the commit
+    }
     if (train_.per_output) accumulate_correct_per_output(out, target, correct_);
     if (forms_weight_grads_in_optimizer()) {
       model_.backward_outer(grad);
@@ -649,7 +693,7 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
         outer.push_back({model_.layer_offset(i), dz, below});
       }
       optimizer_.step_outer(model_.params(), model_.grads(), outer, lr);
-      commit_batch_loss(loss_scratch_, batch_losses_, position_, dropout_step_ptr());
+      commit();
       return;
     }
     // The gradients' sum over the ranks may start while the backward pass runs.
@@ -665,7 +709,7 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
                           [&](Tensor& params_shard, const Tensor& grad_shard) {
                             optimizer_.step(params_shard, grad_shard, lr, nullptr);
                           });
-    commit_batch_loss(loss_scratch_, batch_losses_, position_, dropout_step_ptr());
+    commit();
     return;
   }
   sync_->sum_gradients(model_.grads());
@@ -673,7 +717,7 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
   Tensor& grads = accumulated_.defined() ? accumulated_ : model_.grads();
   if (accumulated_.defined()) ops::add_gradients(model_.grads(), accumulated_);
   if (!steps) {
-    commit_batch_loss(loss_scratch_, batch_losses_, position_, dropout_step_ptr());
+    commit();
     return;
   }
   const bool skip_nonfinite = nonfinite_flag_.defined();
@@ -697,7 +741,7 @@ void Trainer::Impl::enqueue_step(int64_t rows, double lr, bool steps) {
                   bf16_params);
   model_.bf16_params_written();
   if (accumulated_.defined()) accumulated_.fill_zero();
-  commit_batch_loss(loss_scratch_, batch_losses_, position_, dropout_step_ptr());
+  commit();
 }
 
 // The epoch's one read-back: the batch losses, the correct count and the skip count.

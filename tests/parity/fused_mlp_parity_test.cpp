@@ -128,7 +128,14 @@ LossPass run_loss(Sequential& model, int64_t rows, bool in_kernel, const Tensor&
   Tensor correct = Tensor::zeros({1}, DType::kInt32, device);
   const int64_t grad_rows = 2 * rows;  // as one of two ranks, or accumulation steps
   if (in_kernel) {
-    const FusedCrossEntropy loss{labels, row_loss, grad, correct, row_weight, grad_rows, 0.1};
+    FusedCrossEntropy loss;
+    loss.labels = labels;
+    loss.row_loss = row_loss;
+    loss.grad = grad;
+    loss.correct = correct;
+    loss.row_weight = row_weight;
+    loss.grad_rows = grad_rows;
+    loss.label_smoothing = 0.1;
     model.forward(x, {}, loss);
   } else {
     const Tensor out = model.forward(x);
@@ -176,6 +183,142 @@ TEST(FusedMlpParity, CrossEntropyInTheForwardKernelMatchesTheLossOps) {
   EXPECT_THROW(unfused.forward(Tensor::zeros({rows, 12}, DType::kFloat32, Device::cuda(0)), {},
                                FusedCrossEntropy{}),
                ValueError);
+}
+
+// The fused passes called directly (ops/fused_mlp.h) on one device: layer 0's output given,
+// 32 relu -> 24 elu -> 10 identity over a partial last tile.
+struct DirectLayers {
+  std::vector<FusedLayer> layers;
+  Tensor partials, blocks_done;
+};
+
+DirectLayers direct_layers(Device device, int64_t rows, Precision precision) {
+  const std::vector<int64_t> widths = {32, 24, 10};
+  const std::vector<Activation> activations = {Activation::kRelu, Activation::kElu,
+                                               Activation::kIdentity};
+  DirectLayers d;
+  for (size_t l = 0; l < widths.size(); ++l) {
+    FusedLayer layer;
+    const int64_t out = widths[l];
+    layer.activation = activations[l];
+    layer.alpha = 1.0;
+    layer.act = Tensor::zeros({rows, out}, DType::kFloat32, device);
+    layer.pre = layer.act;
+    if (l == 0) {
+      std::vector<float> h = test::random_values<float>(static_cast<size_t>(rows * out), 21);
+      for (float& v : h) v = v > 0.0f ? v : 0.0f;  // a ReLU's output, which is z where it counts
+      layer.act = layer.pre = Tensor::from_vector(h, {rows, out}).to(device);
+    } else {
+      const int64_t in = widths[l - 1];
+      layer.weight =
+          Tensor::from_vector(test::random_values<float>(out * in, 30 + l, -0.4, 0.4), {out, in})
+              .to(device);
+      layer.bias = Tensor::from_vector(test::random_values<float>(out, 40 + l), {out}).to(device);
+      layer.pre = Tensor::zeros({rows, out}, DType::kFloat32, device);
+      if (activations[l] != Activation::kIdentity) {
+        layer.act = Tensor::zeros({rows, out}, DType::kFloat32, device);
+      } else {
+        layer.act = layer.pre;
+      }
+      layer.dweight = Tensor::zeros({out, in}, DType::kFloat32, device);
+      layer.dbias = Tensor::zeros({out}, DType::kFloat32, device);
+    }
+    layer.dpre = Tensor::zeros({rows, out}, DType::kFloat32, device);
+    d.layers.push_back(layer);
+  }
+  d.partials =
+      Tensor::zeros({fused_mlp_partials_size(widths, rows, precision)}, DType::kFloat32, device);
+  d.blocks_done = Tensor::zeros({1}, DType::kInt32, device);
+  return d;
+}
+
+std::vector<float> host(const Tensor& t) { return t.to(Device::cpu()).to_vector<float>(); }
+
+// The backward kernel's weight and bias gradients of layers 1..L-1 (per-tile partials added in
+// tile order) against the CPU twin, which sums in that order: fp32 SIMT within fp32 rounding
+// (the twin's dz come from its own GEMMs), bf16 tensor cores within bf16's; a second pass
+// (the counter reset by the last block) gives the same bits.
+TEST(FusedMlpParity, BackwardKernelWritesWeightGradsAsItsCpuTwin) {
+  MLPX_REQUIRE_CUDA();
+  const int64_t rows = 70;
+  const Tensor doutput = Tensor::from_vector(test::random_values<float>(rows * 10, 22), {rows, 10});
+  for (const Precision precision : {Precision::kFp32, Precision::kBf16}) {
+    SCOPED_TRACE(precision_name(precision));
+    DirectLayers cpu = direct_layers(Device::cpu(), rows, precision);
+    DirectLayers gpu = direct_layers(Device::cuda(0), rows, precision);
+    fused_mlp_forward(cpu.layers, precision);
+    fused_mlp_forward(gpu.layers, precision);
+    const FusedWeightGrads cpu_grads{cpu.partials, cpu.blocks_done};
+    const FusedWeightGrads gpu_grads{gpu.partials, gpu.blocks_done};
+    fused_mlp_backward(cpu.layers, doutput, precision, &cpu_grads);
+    fused_mlp_backward(gpu.layers, doutput.to(Device::cuda(0)), precision, &gpu_grads);
+    const double tolerance = precision == Precision::kFp32 ? 1e-5 : 4e-3;
+    for (size_t l = 1; l < cpu.layers.size(); ++l) {
+      SCOPED_TRACE(l);
+      EXPECT_LT(test::relative_error(host(gpu.layers[l].dweight), host(cpu.layers[l].dweight)),
+                tolerance);
+      EXPECT_LT(test::relative_error(host(gpu.layers[l].dbias), host(cpu.layers[l].dbias)),
+                tolerance);
+    }
+    const std::vector<float> first = host(gpu.layers[1].dweight);
+    fused_mlp_backward(gpu.layers, doutput.to(Device::cuda(0)), precision, &gpu_grads);
+    EXPECT_EQ(host(gpu.layers[1].dweight), first);
+    EXPECT_EQ(gpu.blocks_done.to(Device::cpu()).to_vector<int32_t>()[0], 0);
+  }
+}
+
+// The forward kernel's loss stage reading the labels through the shuffle order and ending the
+// step in its last block (the batch loss's sum and commit) against its CPU twin (gather_batch,
+// the loss ops, accumulate_sum, commit_batch_loss), two batches in a row.
+TEST(FusedMlpParity, ForwardKernelReadsLabelsThroughTheOrderAndCommitsTheLoss) {
+  MLPX_REQUIRE_CUDA();
+  const int64_t rows = 70, set = 3 * rows;
+  std::vector<int32_t> classes(static_cast<size_t>(set)), order(static_cast<size_t>(set));
+  for (int64_t i = 0; i < set; ++i) {
+    classes[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7) % 10);
+    order[static_cast<size_t>(i)] = static_cast<int32_t>((i * 37 + 11) % set);
+  }
+  struct Step {
+    std::vector<float> row_loss, batch_losses, loss_sum;
+    std::vector<int32_t> correct, position, run_step;
+  };
+  const auto run = [&](Device device) {
+    DirectLayers d = direct_layers(device, rows, Precision::kFp32);
+    FusedCrossEntropy loss;
+    loss.labels = Tensor::from_vector(classes, {set}).to(device);
+    loss.order = Tensor::from_vector(order, {set}).to(device);
+    loss.position = Tensor::zeros({1}, DType::kInt32, device);
+    loss.stride = rows;
+    loss.row_loss = Tensor::zeros({rows}, DType::kFloat32, device);
+    loss.grad = Tensor::zeros({rows, 10}, DType::kFloat32, device);
+    loss.correct = Tensor::zeros({1}, DType::kInt32, device);
+    loss.loss_sum = Tensor::from_vector(std::vector<float>{0.25f}, {1}).to(device);
+    loss.batch_losses = Tensor::zeros({3}, DType::kFloat32, device);
+    loss.run_step = Tensor::zeros({1}, DType::kInt32, device);
+    loss.blocks_done = d.blocks_done;
+    loss.loss_scale = 1.0 / static_cast<double>(rows);
+    fused_mlp_forward(d.layers, Precision::kFp32, &loss);
+    fused_mlp_forward(d.layers, Precision::kFp32, &loss);
+    synchronize(device);
+    Step step;
+    step.row_loss = host(loss.row_loss);
+    step.batch_losses = host(loss.batch_losses);
+    step.loss_sum = host(loss.loss_sum);
+    step.correct = loss.correct.to(Device::cpu()).to_vector<int32_t>();
+    step.position = loss.position.to(Device::cpu()).to_vector<int32_t>();
+    step.run_step = loss.run_step.to(Device::cpu()).to_vector<int32_t>();
+    return step;
+  };
+  const Step cpu = run(Device::cpu()), gpu = run(Device::cuda(0));
+  EXPECT_LT(test::relative_error(gpu.row_loss, cpu.row_loss), 1e-5);
+  EXPECT_LT(test::relative_error(gpu.batch_losses, cpu.batch_losses), 1e-5);
+  EXPECT_EQ(gpu.batch_losses[2], 0.0f);
+  EXPECT_EQ(gpu.loss_sum, std::vector<float>{0.0f});
+  EXPECT_EQ(gpu.correct, cpu.correct);
+  EXPECT_EQ(gpu.position, std::vector<int32_t>{2});
+  EXPECT_EQ(gpu.run_step, std::vector<int32_t>{2});
+  // The second batch's labels are other rows of the set: another loss.
+  EXPECT_NE(gpu.batch_losses[0], gpu.batch_losses[1]);
 }
 
 TEST(FusedMlpParity, FitFollowsWidthDeviceAndPrecision) {
@@ -261,11 +404,14 @@ TEST(FusedMlpCount, FusedStepRunsFewerKernels) {
   RecordProperty("fused", static_cast<int>(fused));
   // Unfused, every layer's bias (and ReLU) runs in its GEMM's cuBLASLt epilogue
   // (layer_epilogue), each ReLU's backward in the input-gradient GEMM of the layer above (DRELU),
-  // each bias gradient in its weight-gradient GEMM (BGRADB); a fused model runs layer 0 and the
-  // weight gradients the same way. Layers 1..3 take 3 forward GEMMs and 3 input-gradient GEMMs,
-  // which the fused step replaces by 2 kernels; the cross-entropy and the correct count run in
-  // the forward kernel.
-  EXPECT_EQ(unfused - fused, 3 + 3 - 2 + 2) << unfused << " " << fused;
+  // each bias gradient in its weight-gradient GEMM (BGRADB); a fused model runs layer 0 the
+  // same way. Layers 1..3 take 3 forward GEMMs, 3 input-gradient GEMMs and 3 weight-gradient
+  // GEMMs, which the fused step replaces by 2 kernels; the cross-entropy and the correct count
+  // (2) run in the forward kernel, which also reads the labels through the order (no gather:
+  // 1, counted twice here, as the one-step epoch reads the set in place and kernels_per_step
+  // also counts its batch's gathers) and ends the step (the batch loss's sum and commit, one
+  // kernel in the unfused step: 1).
+  EXPECT_EQ(unfused - fused, 3 + 3 + 3 - 2 + 2 + 2 * 1 + 1) << unfused << " " << fused;
 }
 
 // The kernel counts of docs/benchmarks.md ("Fused MLP: kernels and bytes per step"): only with

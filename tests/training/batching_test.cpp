@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "mlpx/error.h"
+#include "mlpx/loss.h"
 #include "test_util.h"
 
 namespace mlpx {
@@ -118,6 +119,35 @@ TEST(BatchingParity, GatherBatchAndCommitMatchCpu) {
   EXPECT_EQ(losses.to_vector<float>(), (std::vector<float>{0.5f, 1.5f, 2.5f, 3.5f, 4.5f}));
   EXPECT_EQ(position.to_vector<int32_t>()[0], 5);
   EXPECT_EQ(run_step.to_vector<int32_t>()[0], 7 + 3);  // given at batches 0, 2 and 4
+}
+
+// The batch loss's sum and commit in one kernel against accumulate_sum then commit_batch_loss:
+// the same bits on the GPU (the same sum in the same order) and on the CPU.
+TEST(BatchingParity, SumAndCommitMatchesAccumulateSumThenCommit) {
+  for (const Device device : {Device::cpu(), Device::cuda(0)}) {
+    if (device.is_cuda() && !cuda_available()) continue;
+    const Tensor row_loss =
+        Tensor::from_vector(test::random_values<float>(1500, 9, 0.0, 3.0), {1500}).to(device);
+    const auto run = [&](bool one_kernel) {
+      Tensor loss = Tensor::from_vector<float>({0.75f}, {1}).to(device);
+      Tensor losses = Tensor::zeros({2}, DType::kFloat32, device);
+      Tensor position = Tensor::from_vector<int32_t>({1}, {1}).to(device);
+      Tensor run_step = Tensor::from_vector<int32_t>({4}, {1}).to(device);
+      if (one_kernel) {
+        sum_and_commit_batch_loss(row_loss, 1.0 / 1500.0, loss, losses, position, &run_step);
+      } else {
+        accumulate_sum(row_loss, loss, 1.0 / 1500.0);
+        commit_batch_loss(loss, losses, position, &run_step);
+      }
+      EXPECT_EQ(loss.to(Device::cpu()).to_vector<float>()[0], 0.0f);
+      EXPECT_EQ(position.to(Device::cpu()).to_vector<int32_t>()[0], 2);
+      EXPECT_EQ(run_step.to(Device::cpu()).to_vector<int32_t>()[0], 5);
+      return losses.to(Device::cpu()).to_vector<float>();
+    };
+    const std::vector<float> one = run(true), two = run(false);
+    EXPECT_EQ(one, two) << device.str();
+    EXPECT_GT(one[1], 0.75f);
+  }
 }
 
 }  // namespace
