@@ -137,8 +137,8 @@ uint32_t alignment_of(const void* p) {
 
 // cuBLASLt's algorithm per problem, chosen once by its heuristic: without one, every
 // cublasLtMatmul call runs the heuristic itself (host work on every GEMM of every step). The key
-// is everything the heuristic sees: device, compute type, transposes, epilogue, the data types, the layouts
-// extents and leading dimensions, the aux's leading dimension and each pointer's alignment.
+// is everything the heuristic sees: device, compute type, transposes, epilogue, the data types, the
+// layouts extents and leading dimensions, the aux's leading dimension and each pointer's alignment.
 // Shared by every thread of the process: contexts (runtime.h) are process-wide and a model may
 // be trained from any thread (the Python module, the sweep), so one mutex guards the map; a
 // look-up holds it for a map find (the heuristic runs under it only on a miss, once per key).

@@ -203,6 +203,7 @@ void gemm_weight_grad_bf16(int, int64_t, int64_t, int64_t, const uint16_t*, cons
 void gemm_input_grad_bf16(int, int64_t, int64_t, int64_t, const uint16_t*, const uint16_t*,
                           const void*, int64_t, uint16_t*) {
   unavailable("gemm_input_grad_bf16");
+}
 void gemm_bias_gelu_tanh_epilogue(int, int64_t, int64_t, int64_t, const float*, const float*,
                                   const float*, float*, float*, int64_t, Precision) {
   unavailable("gemm_bias_gelu_tanh_epilogue");
