@@ -319,12 +319,11 @@ void check_mask_ld(const char* what, int64_t mask_ld_bits, int64_t units) {
              ": expected the ReLU mask's leading dimension a multiple of 128 bits and >= ", units,
              ", found ", mask_ld_bits);
 }
-}  // namespace
 
-void gemm_bias_epilogue(int device, int64_t batch, int64_t in, int64_t out, const float* x,
-                        const float* w, const float* bias, float* y, bool relu, Precision precision,
-                        void* relu_mask, int64_t mask_ld_bits) {
-  const char* what = "gemm_bias_epilogue";
+// The forward's epilogue: the bias, then a ReLU if asked, writing its bit mask where one is given
+// (mask_ld_bits checked against the layer's `out` units).
+LtEpilogue bias_epilogue(const char* what, const float* bias, bool relu, void* relu_mask,
+                         int64_t mask_ld_bits, int64_t out) {
   LtEpilogue epilogue;
   epilogue.bias = bias;
   if (relu_mask != nullptr) {
@@ -336,6 +335,15 @@ void gemm_bias_epilogue(int device, int64_t batch, int64_t in, int64_t out, cons
   } else {
     epilogue.kind = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
   }
+  return epilogue;
+}
+}  // namespace
+
+void gemm_bias_epilogue(int device, int64_t batch, int64_t in, int64_t out, const float* x,
+                        const float* w, const float* bias, float* y, bool relu, Precision precision,
+                        void* relu_mask, int64_t mask_ld_bits) {
+  const char* what = "gemm_bias_epilogue";
+  const LtEpilogue epilogue = bias_epilogue(what, bias, relu, relu_mask, mask_ld_bits, out);
   // y^T[out, batch] = w x^T: A = w^T's storage [in, out] (op T), B = x^T [in, batch] (op N).
   lt_matmul(device, what, true, {w, in, out, in}, false, {x, in, batch, in}, y, out, batch,
             epilogue, precision);
@@ -375,17 +383,7 @@ void gemm_bias_epilogue_bf16(int device, int64_t batch, int64_t in, int64_t out,
   MLPX_CHECK((y == nullptr) != (y_bits == nullptr), ValueError, what,
              ": expected one output, fp32 y or its bf16 bits, found ",
              y == nullptr ? "neither" : "both");
-  LtEpilogue epilogue;
-  epilogue.bias = bias;
-  if (relu_mask != nullptr) {
-    MLPX_CHECK(relu, ValueError, what, ": expected a ReLU mask only with the ReLU");
-    check_mask_ld(what, mask_ld_bits, out);
-    epilogue.kind = CUBLASLT_EPILOGUE_RELU_AUX_BIAS;
-    epilogue.aux = relu_mask;
-    epilogue.aux_ld = mask_ld_bits;
-  } else {
-    epilogue.kind = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
-  }
+  const LtEpilogue epilogue = bias_epilogue(what, bias, relu, relu_mask, mask_ld_bits, out);
   // As gemm_bias_epilogue: y^T[out, batch] = w x^T, A = w (op T), B = x^T (op N), from bits.
   void* d = y != nullptr ? static_cast<void*>(y) : static_cast<void*>(y_bits);
   lt_matmul(device, what, true, {w_bits, in, out, in, CUDA_R_16BF}, false,
