@@ -93,6 +93,10 @@ template void gather_batch(const int32_t*, const int32_t*, const int32_t*, int64
 void commit_batch_loss(float*, float*, int32_t*, int32_t*, Device) {
   unavailable("commit_batch_loss");
 }
+void sum_and_commit_batch_loss(const float*, int64_t, double, float*, float*, int32_t*, int32_t*,
+                               Device) {
+  unavailable("sum_and_commit_batch_loss");
+}
 void init_values(float*, int64_t, Init, double, uint64_t, uint64_t, Device) {
   unavailable("init_values");
 }
