@@ -168,6 +168,30 @@ cluster_mpirun() {
     ip netns exec "$CLUSTER_PREFIX-h0" "${MPIEXEC:-mpirun}" "${flags[@]}" "$@"
 }
 
+# cluster_pids: every process inside this cluster's hosts.
+cluster_pids() {
+  local ns
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -F "$CLUSTER_PREFIX-"); do
+    ip netns pids "$ns"
+  done
+}
+
+# kill_cluster_processes: ends every process inside the hosts (a job that will not end itself).
+kill_cluster_processes() {
+  local pid
+  for pid in $(cluster_pids); do kill -9 "$pid" 2>/dev/null; done
+}
+
+# show_cluster_processes: every process in the hosts, with its state and where the kernel holds
+# it, for a job that stalled.
+show_cluster_processes() {
+  local pid
+  for pid in $(cluster_pids); do
+    echo "  pid $pid: state $(sed 's/.*) \([A-Za-z]\).*/\1/' "/proc/$pid/stat" 2>/dev/null)," \
+      "wchan $(cat "/proc/$pid/wchan" 2>/dev/null), $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-120)"
+  done
+}
+
 # Removes every namespace of this cluster (its veths and bridge go with them) and its folder.
 cluster_down() {
   [ -n "$CLUSTER_PREFIX" ] || return 0

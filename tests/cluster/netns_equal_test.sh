@@ -34,9 +34,37 @@ cluster_up "$HOSTS" || { echo "FAIL: the $HOSTS-host cluster could not be made";
 
 filter='Communicator.*:*DataParallel.EqualsOneProcessWithTheSameGlobalBatch/Float32Adam*'
 fails=0
+# launch OUT: the tests on every host in the background ($job), output in OUT. Returns non-zero
+# when no rank has started a test within 30 s (a stalled launch, not what is tested here).
+launch() {
+  cluster_mpirun -np "$HOSTS" "$DIST_TESTS" --gtest_filter="$filter" --gtest_color=no >"$1" 2>&1 &
+  job=$!
+  local start=$SECONDS
+  while ! grep -q '^\[ RUN      \]' "$1" 2>/dev/null; do
+    kill -0 "$job" 2>/dev/null || return 0  # ended: its status says how
+    ((SECONDS - start < 30)) || return 1
+    sleep 0.2
+  done
+}
 run() {  # run CONDITION: the tests on every host; the gtest summary of each rank
-  local condition=$1 out="$CLUSTER_DIR/out-$1.txt" start=$SECONDS
-  cluster_mpirun -np "$HOSTS" "$DIST_TESTS" --gtest_filter="$filter" --gtest_color=no >"$out" 2>&1
+  local condition=$1 out="$CLUSTER_DIR/out-$1.txt" start=$SECONDS attempt
+  # A launch that stalls before any test starts is shown, ended and tried once more; it fails
+  # the test only if it happens twice. A rank that hangs inside the tests is not retried.
+  for attempt in 1 2; do
+    launch "$out" && break
+    echo "$HOSTS hosts, $condition: attempt $attempt: no rank started a test within 30 s; its output:"
+    cat "$out"
+    show_cluster_processes
+    kill -9 "$job" 2>/dev/null
+    wait "$job" 2>/dev/null
+    kill_cluster_processes
+    if [ "$attempt" = 2 ]; then
+      echo "FAIL: $HOSTS hosts, $condition: the launch stalled twice"
+      fails=1
+      return
+    fi
+  done
+  wait "$job"
   local status=$? passed
   # Every rank ran the sharded case (a filter that matched nothing would pass 0 tests).
   passed=$(grep -c '^\[       OK \] .*EqualsOneProcessWithTheSameGlobalBatch/Float32AdamSharded' "$out")

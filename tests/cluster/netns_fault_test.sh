@@ -40,26 +40,6 @@ done
 
 fails=0
 
-# kill_cluster_processes: whatever a job left in the hosts (a stopped or cut-off rank, a daemon).
-kill_cluster_processes() {
-  local h pid
-  for h in 0 1 2; do
-    for pid in $(ip netns pids "$CLUSTER_PREFIX-h$h"); do kill -9 "$pid" 2>/dev/null; done
-  done
-}
-
-# show_cluster_processes: every process in the hosts, with its state and where the kernel holds
-# it, for a job that never reached its first checkpoint.
-show_cluster_processes() {
-  local h pid
-  for h in 0 1 2; do
-    for pid in $(ip netns pids "$CLUSTER_PREFIX-h$h"); do
-      echo "  h$h pid $pid: state $(sed 's/.*) \([A-Za-z]\).*/\1/' "/proc/$pid/stat" 2>/dev/null)," \
-        "wchan $(cat "/proc/$pid/wchan" 2>/dev/null), $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-120)"
-    done
-  done
-}
-
 # start_job DIR: the job in the background ($job); waits for its first checkpoint and for rank 2's
 # pid ($victim); fails if either has not come within 60 s (the first epoch of the ASan build's
 # three ranks takes a few seconds on a loaded machine) or the job ended first.
