@@ -192,6 +192,16 @@ show_cluster_processes() {
   done
 }
 
+# end_stalled_job OUT: a job ($job) that stalled: its output, every process in the hosts, then
+# the job and whatever it left there ended.
+end_stalled_job() {
+  cat "$1"
+  show_cluster_processes
+  kill -9 "$job" 2>/dev/null
+  wait "$job" 2>/dev/null
+  kill_cluster_processes
+}
+
 # Removes every namespace of this cluster (its veths and bridge go with them) and its folder.
 cluster_down() {
   [ -n "$CLUSTER_PREFIX" ] || return 0

@@ -53,11 +53,7 @@ run() {  # run CONDITION: the tests on every host; the gtest summary of each ran
   for attempt in 1 2; do
     launch "$out" && break
     echo "$HOSTS hosts, $condition: attempt $attempt: no rank started a test within 30 s; its output:"
-    cat "$out"
-    show_cluster_processes
-    kill -9 "$job" 2>/dev/null
-    wait "$job" 2>/dev/null
-    kill_cluster_processes
+    end_stalled_job "$out"
     if [ "$attempt" = 2 ]; then
       echo "FAIL: $HOSTS hosts, $condition: the launch stalled twice"
       fails=1

@@ -85,11 +85,7 @@ EOF
     start_job "$dir" && break
     echo "($name) attempt $attempt: no checkpoint or no rank 2 within 60 s; the job has" \
       "$(kill -0 "$job" 2>/dev/null && echo "not ended" || echo ended); its output:"
-    cat "$dir/out.txt"
-    show_cluster_processes
-    kill -9 "$job" 2>/dev/null
-    wait "$job" 2>/dev/null
-    kill_cluster_processes
+    end_stalled_job "$dir/out.txt"
     if [ "$attempt" = 2 ]; then
       echo "FAIL ($name): the job did not reach its first checkpoint, twice"
       fails=1
